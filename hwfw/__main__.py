@@ -1,0 +1,3 @@
+from hwfw.cli import main
+
+main()

@@ -1,0 +1,91 @@
+"""The `hwfw` command line. Thin: parse options, call the library, render, exit.
+
+Exit codes: 0 success; 1 error or findings; 2 changes pending (only with
+--detailed-exitcode); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.markup import escape
+
+from hwfw import __version__
+from hwfw.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, AppContext, stderr_console
+from hwfw.errors import ConfigError, HwfwError
+from hwfw.logs import configure, redactor
+
+# Commands register themselves on `cli` when their module is imported (see bottom).
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="hwfw", message="%(prog)s %(version)s")
+@click.option("-C", "--workspace", "workspace", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("."), show_default=True, help="Workspace directory (holds hwfw.yaml).")
+@click.option("-v", "--verbose", count=True, help="More diagnostics on stderr: -v info, -vv debug.")
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write debug diagnostics (credentials redacted) to this file.")
+@click.pass_context
+def cli(ctx: click.Context, workspace: Path, verbose: int, log_file: Path | None) -> None:
+    """Declarative firmware management for server fleets.
+
+    Declare baselines in YAML, `hwfw plan` to see what would change, `hwfw apply` to
+    change it. Exit codes: 0 ok, 1 error or findings, 2 changes pending (with
+    --detailed-exitcode), 130 interrupted.
+    """
+    configure(verbose, log_file)
+    ctx.obj = AppContext(workspace=workspace, verbosity=verbose, log_file=log_file)
+
+
+def _report_error(exc: HwfwError) -> None:
+    console = stderr_console()
+    if isinstance(exc, ConfigError):
+        for problem in exc.problems:
+            color = "red" if problem.severity == "error" else "yellow"
+            text = escape(redactor(problem.render()))
+            head, _, rest = text.partition(": ")
+            console.print(f"{head}: [{color}]{rest}[/{color}]" if problem.location else f"[{color}]{text}[/{color}]")
+        errors = sum(1 for p in exc.problems if p.severity == "error")
+        console.print(f"[red]Error:[/red] {errors} problem(s) found")
+        if exc.hint:
+            console.print(f"  hint: {escape(exc.hint)}")
+        return
+    console.print(f"[red]Error:[/red] {escape(redactor(str(exc)))}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: never a traceback for errors hwfw understands."""
+    try:
+        rc = cli.main(args=argv, prog_name="hwfw", standalone_mode=False)
+    except click.exceptions.Abort:
+        stderr_console().print("[red]Aborted.[/red]")
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code if exc.exit_code != 2 else EXIT_ERROR)
+    except HwfwError as exc:
+        _report_error(exc)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        stderr_console().print("[red]Interrupted.[/red]")
+        sys.exit(EXIT_INTERRUPTED)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _register() -> None:
+    import importlib
+
+    for module in ("validate", "sim", "inventory", "plan", "apply", "state", "repo", "check", "compliance"):
+        try:
+            importlib.import_module(f"hwfw.cli.{module}")
+        except ModuleNotFoundError as exc:
+            # Commands still being built are simply absent; anything else is a real bug.
+            if exc.name != f"hwfw.cli.{module}":
+                raise
+
+
+_register()

@@ -1,0 +1,6 @@
+"""Load and validate workspace YAML into typed objects."""
+
+from hwfw.config.loader import check_workspace, display_path, load_workspace
+from hwfw.config.model import Workspace
+
+__all__ = ["Workspace", "check_workspace", "display_path", "load_workspace"]

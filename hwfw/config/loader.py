@@ -1,0 +1,530 @@
+"""Load a workspace: YAML -> schema validation -> typed objects -> semantic checks.
+
+Every problem in every file is collected and reported at once, each at the file, line
+and column of the node that is wrong.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Sequence
+
+from hwfw import versions
+from hwfw.config import model as m
+from hwfw.config.schema import validate
+from hwfw.config.secrets import find_literal_secrets
+from hwfw.config.yamlio import YamlSource, YamlSyntaxError, load_yaml
+from hwfw.errors import ConfigError, Problem, SourceLocation, WorkspaceNotFound
+from hwfw.resources import default_config, schema_path
+
+ROOT_FILE = "hwfw.yaml"
+FILE_KINDS = ("inventory", "baselines", "repository", "compatibility", "sequences", "fleet")
+DEFAULT_FILES = {"compatibility": "compatibility_matrix.yaml", "sequences": "update_sequences.yaml"}
+
+
+@dataclass
+class _Ctx:
+    """Loading context: sources by kind and the problems found so far."""
+
+    root: Path
+    sources: dict[str, YamlSource] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    broken: set[str] = field(default_factory=set)
+
+    def loc(self, kind: str, path: Sequence[str | int], key: bool = False) -> SourceLocation | None:
+        source = self.sources.get(kind)
+        return source.location(path, key=key) if source else None
+
+    def error(self, kind: str, path: Sequence[str | int], message: str, *, code: str,
+              expected: str | None = None, key: bool = False, severity: str = "error") -> None:
+        self.problems.append(Problem(message, self.loc(kind, path, key), code=code,
+                                     expected=expected, severity=severity))
+
+
+def display_path(path: Path) -> str:
+    """How a file is named in messages: relative to the current directory if inside it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return rel if not rel.startswith("..") else str(path)
+
+
+def find_root(directory: Path) -> Path:
+    root = directory / ROOT_FILE
+    if not root.is_file():
+        raise WorkspaceNotFound(
+            f"no {ROOT_FILE} in {display_path(directory) or '.'}",
+            hint="pass the workspace directory (hwfw validate DIR or -C DIR), "
+                 "or create hwfw.yaml there (see examples/lab/hwfw.yaml)")
+    return root
+
+
+def check_workspace(directory: Path) -> tuple[m.Workspace | None, list[Problem]]:
+    """Load and check a workspace; return it (None if it has errors) and all problems."""
+    directory = directory.resolve()
+    ctx = _Ctx(root=directory)
+    root_file = find_root(directory)
+    root_data = _load(ctx, "hwfw", root_file)
+    if root_data is None:
+        return None, ctx.problems
+    files = _resolve_files(ctx, root_data)
+    for kind, path in files.items():
+        if kind == "fleet" and not schema_path("fleet").is_file():
+            continue
+        _load(ctx, kind, path)
+    _scan_secrets(ctx)
+    # Files that failed to parse or validate are left out of the semantic checks that
+    # need them; every other check still runs, so one pass reports everything.
+    workspace = _build(ctx, files, root_data if "hwfw" not in ctx.broken else {})
+    _semantic_checks(ctx, workspace)
+    problems = _dedupe(ctx.problems)
+    return (workspace if not any(p.severity == "error" for p in problems) else None), problems
+
+
+def load_workspace(directory: Path) -> m.Workspace:
+    """Load a workspace or raise ConfigError listing every problem."""
+    workspace, problems = check_workspace(directory)
+    if workspace is None:
+        raise ConfigError(problems, hint=f"fix the files above, then run: hwfw validate {display_path(directory)}")
+    return workspace
+
+
+def _load(ctx: _Ctx, kind: str, path: Path) -> Any:
+    display = display_path(path)
+    if not path.is_file():
+        ctx.broken.add(kind)
+        ctx.problems.append(Problem(f"file not found: {display}", SourceLocation(display, 1, 1),
+                                    code="missing-file", expected="an existing file"))
+        return None
+    try:
+        data, source = load_yaml(path, display)
+    except YamlSyntaxError as exc:
+        ctx.broken.add(kind)
+        ctx.problems.append(exc.problem)
+        return None
+    ctx.sources[kind] = source
+    if data is None:
+        data = {}
+    ctx.data[kind] = data
+    problems = validate(kind, data, source)
+    if problems:
+        ctx.broken.add(kind)
+        ctx.problems.extend(problems)
+    return data
+
+
+def _resolve_files(ctx: _Ctx, root_data: dict[str, Any]) -> dict[str, Path]:
+    named = root_data.get("files") or {}
+    files: dict[str, Path] = {}
+    for kind in FILE_KINDS:
+        rel = named.get(kind) if isinstance(named, dict) else None
+        if isinstance(rel, str):
+            path = (ctx.root / rel).resolve()
+            if not path.is_file():
+                ctx.error("hwfw", ["files", kind], f"files.{kind}: {rel!r} does not exist in the workspace",
+                          code="missing-file", expected="a path relative to hwfw.yaml")
+                continue
+            files[kind] = path
+        elif kind in DEFAULT_FILES:
+            files[kind] = default_config(DEFAULT_FILES[kind])
+    return files
+
+
+def _scan_secrets(ctx: _Ctx) -> None:
+    for kind, data in ctx.data.items():
+        if kind == "fleet":
+            continue  # simulator settings: simulated BMC passwords are not the user's secrets
+        for path, key in find_literal_secrets(data):
+            ctx.error(kind, list(path), f"literal secret in YAML: {key!r} holds a value",
+                      code="literal-secret", key=True,
+                      expected="a reference: password_env: VAR_NAME or password_file: PATH")
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    # A literal password is also an unknown key to the schema; report it once, as a secret.
+    secret_locs = {p.location for p in problems if p.code == "literal-secret"}
+    seen: set[tuple[Any, str]] = set()
+    out = []
+    for p in problems:
+        if p.code == "unknown-key" and p.location in secret_locs:
+            continue
+        if (p.location, p.message) in seen:
+            continue
+        seen.add((p.location, p.message))
+        out.append(p)
+    return out
+
+
+# ---------------------------------------------------------------- building objects
+
+def _build(ctx: _Ctx, files: dict[str, Path], root_data: dict[str, Any]) -> m.Workspace:
+    settings = _settings(ctx.root, root_data.get("settings") or {})
+
+    def good(kind: str) -> dict[str, Any]:
+        data = ctx.data.get(kind)
+        return data if kind not in ctx.broken and isinstance(data, dict) else {}
+
+    return m.Workspace(
+        root=ctx.root,
+        files=MappingProxyType({"hwfw": ctx.root / ROOT_FILE, **files}),
+        settings=settings,
+        hosts=_hosts(ctx.root, good("inventory")),
+        baselines=_baselines(good("baselines")),
+        matrix=_matrix(good("compatibility")),
+        sequences=_sequences(good("sequences")),
+        repository=_repository(good("repository")),
+        fleet_path=files.get("fleet"),
+    )
+
+
+def _settings(root: Path, s: dict[str, Any]) -> m.Settings:
+    timing_data = s.get("timing") or {}
+    timing_kwargs: dict[str, Any] = {}
+    for key, value in timing_data.items():
+        if key == "component_deadlines":
+            merged = dict(m.Timing().component_deadlines)
+            merged.update({k: m.parse_duration(v) for k, v in value.items()})
+            timing_kwargs[key] = MappingProxyType(merged)
+        elif key == "stability_checks":
+            timing_kwargs[key] = int(value)
+        else:
+            timing_kwargs[key] = m.parse_duration(value)
+    pol = s.get("policies") or {}
+    hooks = s.get("hooks") or {}
+    img = s.get("image_server") or {}
+    sim = s.get("simulator") or {}
+    opt_path = lambda v: (root / v) if v else None  # noqa: E731
+    cache_dir = s.get("cache_dir")
+    return m.Settings(
+        state_path=root / s.get("state_path", ".hwfw/state.json"),
+        runtime_dir=root / s.get("runtime_dir", ".hwfw"),
+        cache_dir=Path(os.path.expanduser(cache_dir)) if cache_dir and os.path.isabs(os.path.expanduser(cache_dir))
+        else opt_path(cache_dir),
+        ca_bundle=opt_path(s.get("ca_bundle")),
+        parallelism=s.get("parallelism", 10),
+        requests_per_bmc=s.get("requests_per_bmc", 4),
+        plan_concurrency=s.get("plan_concurrency", 500),
+        retries=s.get("retries", 4),
+        timing=m.Timing(**timing_kwargs),
+        policies=m.Policies(
+            on_failure=pol.get("on_failure", "halt-host"),
+            refuse_irreversible=pol.get("refuse_irreversible", False),
+            allow_unsigned=pol.get("allow_unsigned", True),
+            max_unavailable=str(pol["max_unavailable"]) if "max_unavailable" in pol else None,
+            failure_budget=str(pol["failure_budget"]) if "failure_budget" in pol else None,
+            canary=pol.get("canary", 0)),
+        hooks=m.HostHooks(pre_host=tuple(hooks.get("pre_host", ())), post_host=tuple(hooks.get("post_host", ())),
+                          timeout=m.parse_duration(hooks.get("timeout", 600))),
+        image_server=m.ImageServerSettings(
+            listen=img.get("listen", "127.0.0.1:0"), advertise_url=img.get("advertise_url"),
+            tls_cert=opt_path(img.get("tls_cert")), tls_key=opt_path(img.get("tls_key")),
+            max_transfers=img.get("max_transfers", 16)),
+        simulator=m.SimulatorSettings(speed=float(sim.get("speed", 1.0)), tls=bool(sim.get("tls", False)),
+                                      latency=m.parse_duration(sim.get("latency", 0))),
+        allowed_sha256=tuple(s["allowed_sha256"]) if "allowed_sha256" in s else None,
+    )
+
+
+def _creds(root: Path, c: dict[str, Any] | None) -> m.CredentialsRef | None:
+    if not c:
+        return None
+    return m.CredentialsRef(
+        username=c.get("username"), username_env=c.get("username_env"), password_env=c.get("password_env"),
+        password_file=(root / c["password_file"]) if c.get("password_file") else None,
+        file=(root / c["file"]) if c.get("file") else None)
+
+
+def _hosts(root: Path, data: dict[str, Any]) -> tuple[m.Host, ...]:
+    defaults = data.get("defaults") or {}
+    d_creds = _creds(root, defaults.get("credentials"))
+    d_proto = defaults.get("protocol", "redfish")
+    d_labels = defaults.get("labels") or {}
+    d_ca = defaults.get("ca_bundle")
+    hosts = []
+    for h in data.get("hosts") or []:
+        ca = h.get("ca_bundle", d_ca)
+        hosts.append(m.Host(
+            name=h["name"], bmc=h["bmc"], protocol=h.get("protocol", d_proto), vendor=h.get("vendor"),
+            model=h.get("model"), labels=m.frozen_map({**d_labels, **(h.get("labels") or {})}),
+            credentials=_creds(root, h.get("credentials")) or d_creds,
+            ca_bundle=(root / ca) if ca else None, ipmi_port=h.get("ipmi_port")))
+    return tuple(hosts)
+
+
+def _baselines(data: dict[str, Any]) -> tuple[m.Baseline, ...]:
+    out = []
+    for name, b in (data.get("baselines") or {}).items():
+        sel = b.get("select") or {}
+        comps = tuple(
+            m.ComponentTarget(id=cid, kind=c.get("kind", cid), version=c["version"], image=c.get("image"),
+                              allow_downgrade=c.get("allow_downgrade", False), match=c.get("match"),
+                              scheme=c.get("scheme"))
+            for cid, c in (b.get("components") or {}).items())
+        out.append(m.Baseline(
+            name=name, description=b.get("description", ""), components=comps,
+            select=m.Selector(vendor=sel.get("vendor"), models=tuple(sel.get("models", ())),
+                              labels=m.frozen_map(sel.get("labels")), hosts=tuple(sel.get("hosts", ())))))
+    return tuple(out)
+
+
+def _cond(c: dict[str, Any]) -> m.VersionCondition:
+    return m.VersionCondition(component=c["component"], constraint=c["version"])
+
+
+def _matrix(data: dict[str, Any]) -> m.CompatibilityMatrix:
+    return m.CompatibilityMatrix(
+        rules=tuple(m.CompatRule(id=r["id"], when=_cond(r["when"]), requires=_cond(r["requires"]),
+                                 vendor=r.get("vendor"), models=tuple(r.get("models", ())),
+                                 active=r.get("active", True), source=r.get("source"))
+                    for r in data.get("rules") or []),
+        minimums=tuple(m.MinimumRule(id=r["id"], component=r["component"], constraint=r["version"],
+                                     vendor=r.get("vendor"), models=tuple(r.get("models", ())),
+                                     source=r.get("source"))
+                       for r in data.get("minimums") or []),
+        stepping_stones=tuple(m.SteppingStone(id=r["id"], component=r["component"], target=r["target"],
+                                              from_=r["from"], vendor=r.get("vendor"),
+                                              models=tuple(r.get("models", ())), source=r.get("source"))
+                              for r in data.get("stepping_stones") or []),
+    )
+
+
+def _sequences(data: dict[str, Any]) -> m.Sequences:
+    return m.Sequences(default=tuple(data.get("default") or m.DEFAULT_SEQUENCE),
+                       vendors=MappingProxyType({k: tuple(v) for k, v in (data.get("vendors") or {}).items()}))
+
+
+def _repository(data: dict[str, Any]) -> m.Repository:
+    return m.Repository(entries=tuple(
+        m.RepositoryEntry(
+            id=e["id"], vendor=e["vendor"], component=e["component"], version=e["version"],
+            models=tuple(e["models"]), source=e["source"], sha256=e["sha256"], size=e.get("size"),
+            scheme=e.get("scheme"), allow_http=e.get("allow_http", False), signature=e.get("signature"),
+            activation=e.get("activation"), apply_times=tuple(e.get("apply_times", ())),
+            method=e.get("method", "auto"),
+            duration=m.parse_duration(e["duration"]) if "duration" in e else None,
+            critical=e.get("critical", False), rollback=e.get("rollback"), description=e.get("description", ""))
+        for e in data.get("images") or []))
+
+
+# ---------------------------------------------------------------- semantic checks
+
+def _semantic_checks(ctx: _Ctx, ws: m.Workspace) -> None:
+    for needs, check in SEMANTIC_CHECKS:
+        if not needs & ctx.broken:
+            check(ctx, ws)
+
+
+def _check_hosts(ctx: _Ctx, ws: m.Workspace) -> None:
+    seen: dict[str, int] = {}
+    for i, host in enumerate(ws.hosts):
+        if host.name in seen:
+            first = ctx.loc("inventory", ["hosts", seen[host.name], "name"])
+            ctx.error("inventory", ["hosts", i, "name"], f"duplicate host name {host.name!r}"
+                      + (f" (first defined at {first})" if first else ""), code="duplicate-host",
+                      expected="unique host names")
+        else:
+            seen[host.name] = i
+        simulated = host.bmc.startswith("sim://")
+        if not simulated and host.credentials is None:
+            ctx.error("inventory", ["hosts", i], f"host {host.name!r} has no credentials reference",
+                      code="missing-credentials",
+                      expected="credentials: {username_env: VAR, password_env: VAR} on the host or under defaults")
+        if host.protocol == "ipmi" and host.bmc.startswith("https://"):
+            pass  # allowed: the address is reused for IPMI on port 623
+
+
+def _check_sim_hosts(ctx: _Ctx, ws: m.Workspace) -> None:
+    sim_hosts = [(i, h) for i, h in enumerate(ws.hosts) if h.bmc.startswith("sim://")]
+    if not sim_hosts:
+        return
+    fleet = ctx.data.get("fleet")
+    if ws.fleet_path is None:
+        i, h = sim_hosts[0]
+        ctx.error("inventory", ["hosts", i, "bmc"], f"host {h.name!r} is simulated but hwfw.yaml names no fleet file",
+                  code="missing-fleet", expected="files: {fleet: fleet.yaml} in hwfw.yaml")
+        return
+    names = set((fleet or {}).get("hosts", {}) or {}) if isinstance(fleet, dict) else None
+    if names is None:
+        return
+    for i, h in sim_hosts:
+        sim_name = h.bmc[len("sim://"):]
+        if sim_name not in names:
+            ctx.error("inventory", ["hosts", i, "bmc"], f"{h.bmc} is not a host of the fleet file",
+                      code="unknown-sim-host", expected=_one_of(sim_name, names))
+
+
+def _check_baselines(ctx: _Ctx, ws: m.Workspace) -> None:
+    known_kinds = set(m.COMPONENT_KINDS) | {e.component for e in ws.repository.entries}
+    for b in ws.baselines:
+        for c in b.components:
+            path = ["baselines", b.name, "components", c.id]
+            if c.kind not in known_kinds:
+                ctx.error("baselines", path + (["kind"] if c.kind != c.id else []),
+                          f"unknown component kind {c.kind!r}", key=c.kind == c.id,
+                          code="unknown-component", expected=_one_of(c.kind, known_kinds))
+            target = _parse_version(ctx, "baselines", path + ["version"], c.version, c.scheme)
+            if c.image is None:
+                continue
+            entry = ws.repository.get(c.image)
+            if entry is None:
+                ctx.error("baselines", path + ["image"], f"unknown image id {c.image!r}",
+                          code="unknown-image",
+                          expected=_one_of(c.image, [e.id for e in ws.repository.entries]) + " (from the repository file)")
+                continue
+            if entry.component != c.kind:
+                ctx.error("baselines", path + ["image"],
+                          f"image {c.image!r} is a {entry.component!r} image, not {c.kind!r}",
+                          code="image-mismatch", expected=f"an image whose component is {c.kind!r}")
+            if b.select.vendor and entry.vendor != b.select.vendor:
+                ctx.error("baselines", path + ["image"],
+                          f"image {c.image!r} is for vendor {entry.vendor!r}, baseline selects {b.select.vendor!r}",
+                          code="image-mismatch", expected=f"an image for {b.select.vendor!r}")
+            if target is not None and entry.version.strip() != c.version.strip():
+                image_version = _quiet_parse(entry.version, entry.scheme or c.scheme)
+                if image_version is None or image_version != target:
+                    ctx.error("baselines", path + ["version"],
+                              f"target version {c.version!r} differs from image {c.image!r} version {entry.version!r}",
+                              code="image-mismatch", expected=f"version: {entry.version!r}")
+
+
+def _check_repository(ctx: _Ctx, ws: m.Workspace) -> None:
+    seen: dict[str, int] = {}
+    for i, e in enumerate(ws.repository.entries):
+        if e.id in seen:
+            ctx.error("repository", ["images", i, "id"], f"duplicate image id {e.id!r}", code="duplicate-image",
+                      expected="unique image ids")
+        seen.setdefault(e.id, i)
+        _parse_version(ctx, "repository", ["images", i, "version"], e.version, e.scheme)
+        if e.source.startswith("http://") and not e.allow_http:
+            ctx.error("repository", ["images", i, "source"], f"image {e.id!r} has an http:// source",
+                      code="insecure-source", expected="an https:// source, or allow_http: true on this entry")
+
+
+def _check_matrix(ctx: _Ctx, ws: m.Workspace) -> None:
+    for i, r in enumerate(ws.matrix.rules):
+        _parse_constraint(ctx, "compatibility", ["rules", i, "when", "version"], r.when.constraint)
+        _parse_constraint(ctx, "compatibility", ["rules", i, "requires", "version"], r.requires.constraint)
+    for i, r in enumerate(ws.matrix.minimums):
+        _parse_constraint(ctx, "compatibility", ["minimums", i, "version"], r.constraint)
+    for i, r in enumerate(ws.matrix.stepping_stones):
+        _parse_constraint(ctx, "compatibility", ["stepping_stones", i, "target"], r.target)
+        _parse_constraint(ctx, "compatibility", ["stepping_stones", i, "from"], r.from_)
+
+
+def _check_sequences(ctx: _Ctx, ws: m.Workspace) -> None:
+    seqs = [("default", ["default"], ws.sequences.default)]
+    seqs += [(v, ["vendors", v], s) for v, s in ws.sequences.vendors.items()]
+    for name, path, seq in seqs:
+        first: dict[str, int] = {}
+        for i, comp in enumerate(seq):
+            if comp in first:
+                cycle = " -> ".join(seq[first[comp]:i + 1])
+                ctx.error("sequences", path + [i], f"sequence {name!r} lists {comp!r} twice, a cycle: {cycle}",
+                          code="sequence-cycle", expected="each component once per sequence")
+            first.setdefault(comp, i)
+
+
+def _check_baseline_matrix(ctx: _Ctx, ws: m.Workspace) -> None:
+    """A baseline's own targets must satisfy every matrix rule that applies to it."""
+    for b in ws.baselines:
+        targets = {c.kind: c for c in b.components}
+        models = b.select.models or (None,)
+        for model in models:
+            for rule in ws.matrix.rules:
+                if not rule.applies_to(b.select.vendor, model) and not (rule.vendor is None or rule.vendor == b.select.vendor and not rule.models):
+                    continue
+                when_c, req_c = targets.get(rule.when.component), targets.get(rule.requires.component)
+                if when_c is None or req_c is None:
+                    continue
+                if _holds(when_c, rule.when.constraint) and _holds(req_c, rule.requires.constraint) is False:
+                    ctx.error("baselines", ["baselines", b.name, "components", req_c.id, "version"],
+                              f"baseline {b.name!r} breaks compatibility rule {rule.id!r}: "
+                              f"{when_c.kind} {when_c.version} requires {rule.requires.component} "
+                              f"{rule.requires.constraint}, baseline has {req_c.version}",
+                              code="matrix-violation", expected=f"{rule.requires.component} {rule.requires.constraint}")
+            for mn in ws.matrix.minimums:
+                if not mn.applies_to(b.select.vendor, model):
+                    continue
+                c = targets.get(mn.component)
+                if c is not None and _holds(c, mn.constraint) is False:
+                    ctx.error("baselines", ["baselines", b.name, "components", c.id, "version"],
+                              f"baseline {b.name!r} sets {c.kind} {c.version}, below minimum rule {mn.id!r} "
+                              f"({mn.constraint})", code="matrix-violation", expected=f"{c.kind} {mn.constraint}")
+            break  # one pass per baseline; models only narrow which rules apply
+
+
+def _check_host_baselines(ctx: _Ctx, ws: m.Workspace) -> None:
+    by_vendor: dict[str | None, list[m.Baseline]] = defaultdict(list)
+    for b in ws.baselines:
+        by_vendor[b.select.vendor].append(b)
+    for i, host in enumerate(ws.hosts):
+        candidates = by_vendor.get(None, []) + (by_vendor.get(host.vendor, []) if host.vendor else
+                                                [b for v, bs in by_vendor.items() if v for b in bs])
+        matched = [b.name for b in candidates if b.select.matches(host)]
+        if len(matched) > 1:
+            ctx.error("inventory", ["hosts", i, "name"],
+                      f"host {host.name!r} is selected by {len(matched)} baselines: {', '.join(sorted(matched))}",
+                      code="ambiguous-baseline", expected="exactly one baseline per host (narrow the select: blocks)")
+
+
+# Each check with the file kinds it reads; it is skipped when one of them is broken.
+SEMANTIC_CHECKS: list[tuple[set[str], Callable[[_Ctx, m.Workspace], None]]] = [
+    ({"inventory"}, _check_hosts),
+    ({"inventory", "fleet", "hwfw"}, _check_sim_hosts),
+    ({"repository"}, _check_repository),
+    ({"baselines", "repository"}, _check_baselines),
+    ({"compatibility"}, _check_matrix),
+    ({"sequences"}, _check_sequences),
+    ({"baselines", "compatibility"}, _check_baseline_matrix),
+    ({"inventory", "baselines"}, _check_host_baselines),
+]
+
+
+# ---------------------------------------------------------------- helpers
+
+def _holds(target: m.ComponentTarget, constraint: str) -> bool | None:
+    """Does a baseline target satisfy a constraint? None when it cannot be decided."""
+    try:
+        return versions.parse_constraint(constraint, target.scheme).contains(
+            versions.parse(target.version, target.scheme))
+    except (versions.InvalidVersion, versions.InvalidConstraint, versions.IncomparableVersions):
+        return None
+
+
+def _quiet_parse(text: str, scheme: str | None) -> versions.Version | None:
+    try:
+        return versions.parse(text, scheme)
+    except versions.InvalidVersion:
+        return None
+
+
+def _parse_version(ctx: _Ctx, kind: str, path: list[Any], text: str, scheme: str | None) -> versions.Version | None:
+    try:
+        return versions.parse(text, scheme)
+    except versions.InvalidVersion as exc:
+        ctx.error(kind, path, f"unparseable version {text!r}: {exc}", code="invalid-version",
+                  expected=f"a version of scheme {scheme!r}" if scheme else "a firmware version such as 7.10.30.00")
+        return None
+
+
+def _parse_constraint(ctx: _Ctx, kind: str, path: list[Any], text: str) -> None:
+    try:
+        versions.parse_constraint(text)
+    except (versions.InvalidConstraint, versions.InvalidVersion) as exc:
+        ctx.error(kind, path, f"unparseable version constraint {text!r}: {exc}", code="invalid-constraint",
+                  expected="clauses like '>=7.00,<8', '==2.10', '7.00 - 7.99'")
+
+
+def _one_of(value: str, options: Any) -> str:
+    options = sorted(set(options))
+    close = difflib.get_close_matches(value, options, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    shown = ", ".join(options[:12]) + (", ..." if len(options) > 12 else "")
+    return f"{hint}one of: {shown}" if options else "a defined name"
