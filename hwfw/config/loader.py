@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 from hwfw import versions
 from hwfw.config import model as m
 from hwfw.config.schema import validate
-from hwfw.config.secrets import find_literal_secrets
+from hwfw.config.secrets import find_literal_secrets, may_hold_secret
 from hwfw.config.yamlio import YamlSource, YamlSyntaxError, load_yaml
 from hwfw.errors import ConfigError, Problem, SourceLocation, WorkspaceNotFound
 from hwfw.resources import default_config, schema_path
@@ -141,6 +141,8 @@ def _scan_secrets(ctx: _Ctx) -> None:
     for kind, data in ctx.data.items():
         if kind == "fleet":
             continue  # simulator settings: simulated BMC passwords are not the user's secrets
+        if not may_hold_secret(ctx.sources[kind].text):
+            continue
         for path, key in find_literal_secrets(data):
             ctx.error(kind, list(path), f"literal secret in YAML: {key!r} holds a value",
                       code="literal-secret", key=True,
@@ -461,13 +463,9 @@ def _check_baseline_matrix(ctx: _Ctx, ws: m.Workspace) -> None:
 
 
 def _check_host_baselines(ctx: _Ctx, ws: m.Workspace) -> None:
-    by_vendor: dict[str | None, list[m.Baseline]] = defaultdict(list)
-    for b in ws.baselines:
-        by_vendor[b.select.vendor].append(b)
+    index = BaselineIndex(ws.baselines)
     for i, host in enumerate(ws.hosts):
-        candidates = by_vendor.get(None, []) + (by_vendor.get(host.vendor, []) if host.vendor else
-                                                [b for v, bs in by_vendor.items() if v for b in bs])
-        matched = [b.name for b in candidates if b.select.matches(host)]
+        matched = [b.name for b in index.candidates(host.vendor, host.model) if b.select.matches(host)]
         if len(matched) > 1:
             ctx.error("inventory", ["hosts", i, "name"],
                       f"host {host.name!r} is selected by {len(matched)} baselines: {', '.join(sorted(matched))}",
@@ -488,6 +486,31 @@ SEMANTIC_CHECKS: list[tuple[set[str], Callable[[_Ctx, m.Workspace], None]]] = [
 
 
 # ---------------------------------------------------------------- helpers
+
+class BaselineIndex:
+    """Narrows the baselines that could select a host by vendor and exact model, so
+    matching 10,000 hosts against hundreds of baselines stays linear."""
+
+    def __init__(self, baselines: Sequence[m.Baseline]) -> None:
+        self._exact: dict[tuple[str | None, str], list[m.Baseline]] = defaultdict(list)
+        self._other: list[m.Baseline] = []
+        for b in baselines:
+            models = b.select.models
+            if models and not any(ch in pat for pat in models for ch in "*?["):
+                for model in models:
+                    self._exact[(b.select.vendor, model)].append(b)
+            else:
+                self._other.append(b)
+
+    def candidates(self, vendor: str | None, model: str | None) -> list[m.Baseline]:
+        found = list(self._other)
+        if model is not None:
+            found += self._exact.get((vendor, model), [])
+            found += self._exact.get((None, model), [])
+            if vendor is None:
+                found += [b for (v, mo), bs in self._exact.items() if mo == model and v is not None for b in bs]
+        return found
+
 
 def _holds(target: m.ComponentTarget, constraint: str) -> bool | None:
     """Does a baseline target satisfy a constraint? None when it cannot be decided."""

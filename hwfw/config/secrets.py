@@ -9,6 +9,16 @@ from typing import Any, Iterator
 _SECRET_KEY = re.compile(r"(?i)(^|[_-])(password|passwd|passphrase|secret|token|api[_-]?key|private[_-]?key)$")
 
 
+# A key that *ends* in a secret word followed by ':' (so `password_env:` does not match).
+_SECRET_KEY_IN_TEXT = re.compile(
+    r"(?i)(?<![\w-])[\w-]*?(password|passwd|passphrase|secret|token|api[_-]?key|private[_-]?key)[\"']?\s*:")
+
+
+def may_hold_secret(text: str) -> bool:
+    """Fast pre-filter on the raw text; only files that match are walked."""
+    return _SECRET_KEY_IN_TEXT.search(text) is not None
+
+
 def find_literal_secrets(data: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], str]]:
     """Yield (path, key) for every mapping key that holds a literal secret value."""
     if isinstance(data, dict):

@@ -94,7 +94,35 @@ def load_yaml(path: Path, display: str) -> tuple[Any, YamlSource]:
         data = yaml_rs.loads(text)
     except yaml_rs.YAMLDecodeError as exc:
         raise YamlSyntaxError(_syntax_problem(source, str(exc))) from exc
+    if "!" in text:  # cheap pre-filter: only files that could hold a tag are walked
+        tagged = _explicit_tag(source)
+        if tagged is not None:
+            raise YamlSyntaxError(tagged)
     return data, source
+
+
+_CORE_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq",
+                                                  "timestamp", "binary", "merge", "set", "omap", "pairs")}
+
+
+def _explicit_tag(source: YamlSource) -> Problem | None:
+    """hwfw files are plain data: an application tag (e.g. !!python/object) is refused,
+    not silently dropped."""
+    stack = [source._node_root()]
+    while stack:
+        node = stack.pop()
+        if node is None:
+            continue
+        if node.tag not in _CORE_TAGS:
+            mark = node.start_mark
+            return Problem(f"YAML tag {node.tag!r} is not allowed", SourceLocation(
+                source.display, mark.line + 1, mark.column + 1), code="yaml-syntax",
+                expected="plain YAML data without tags")
+        if isinstance(node, yaml.MappingNode):
+            stack.extend(v for pair in node.value for v in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return None
 
 
 def _syntax_problem(source: YamlSource, rs_message: str) -> Problem:

@@ -1,0 +1,1 @@
+"""What the fleet runs: the live (or recorded) firmware inventory of every host."""

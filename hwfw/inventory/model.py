@@ -1,0 +1,133 @@
+"""Typed inventory: what each host's BMC reported, independent of how it was read.
+
+The Redfish and IPMI readers produce these objects; the planner and the compliance
+report consume them; `hwfw inventory --out` writes them as a snapshot
+(schemas/inventory-snapshot.schema.json) that `plan --inventory` reads back offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+SNAPSHOT_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentState:
+    """One firmware component instance as the BMC reports it.
+
+    `version` is None when the component exists but its version cannot be read (IPMI
+    sees only the BMC); that is "unknown", never "absent".
+    """
+
+    kind: str
+    instance: str
+    version: str | None
+    name: str = ""
+    updateable: bool = True
+    software_id: str | None = None
+    uri: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Stable id within a host: the kind for singletons, kind:instance otherwise."""
+        return self.kind if self.instance == self.kind else f"{self.kind}:{self.instance}"
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What the BMC offers for updates, recorded at plan time for apply."""
+
+    update_methods: tuple[str, ...] = ()
+    apply_times: tuple[str, ...] = ()
+    max_image_size: int | None = None
+    transfer_protocols: tuple[str, ...] = ()
+    system_reset_types: tuple[str, ...] = ()
+    manager_reset_types: tuple[str, ...] = ()
+    expand: bool = False
+    session_service: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PreflightFacts:
+    """Facts apply checks before touching a host."""
+
+    power_state: str | None = None
+    health: str | None = None
+    pending_jobs: tuple[str, ...] = ()
+    pending_bios_settings: bool = False
+    running_updates: tuple[str, ...] = ()
+    licence_errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HostInventory:
+    host: str
+    reachable: bool
+    protocol: str = "redfish"
+    error: str | None = None
+    vendor: str | None = None
+    model: str | None = None
+    serial: str | None = None
+    bmc_firmware: str | None = None
+    components: tuple[ComponentState, ...] = ()
+    capabilities: Capabilities | None = None
+    preflight: PreflightFacts | None = None
+    collected_at: str | None = None
+
+    def components_of(self, kind: str) -> list[ComponentState]:
+        return [c for c in self.components if c.kind == kind]
+
+    def fingerprint(self) -> str:
+        """Digest of what identifies this hardware's firmware state: serial, BMC
+        firmware and every component version. A saved plan is stale when it changes."""
+        doc = {
+            "serial": self.serial,
+            "bmc_firmware": self.bmc_firmware,
+            "components": sorted((c.key, c.version or "") for c in self.components),
+        }
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["fingerprint"] = self.fingerprint()
+        return out
+
+    @staticmethod
+    def from_json(doc: Mapping[str, Any]) -> "HostInventory":
+        caps = doc.get("capabilities")
+        pre = doc.get("preflight")
+        return HostInventory(
+            host=doc["host"], reachable=doc["reachable"], protocol=doc.get("protocol", "redfish"),
+            error=doc.get("error"), vendor=doc.get("vendor"), model=doc.get("model"),
+            serial=doc.get("serial"), bmc_firmware=doc.get("bmc_firmware"),
+            components=tuple(ComponentState(**c) for c in doc.get("components", ())),
+            capabilities=Capabilities(**{k: tuple(v) if isinstance(v, list) else v for k, v in caps.items()})
+            if caps else None,
+            preflight=PreflightFacts(**{k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()})
+            if pre else None,
+            collected_at=doc.get("collected_at"))
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    hosts: Mapping[str, HostInventory] = field(default_factory=dict)
+
+    def get(self, name: str) -> HostInventory | None:
+        return self.hosts.get(name)
+
+    def to_json(self, created_at: str) -> dict[str, Any]:
+        return {"format_version": SNAPSHOT_FORMAT, "created_at": created_at,
+                "hosts": [self.hosts[name].to_json() for name in sorted(self.hosts)]}
+
+    @staticmethod
+    def from_json(doc: Mapping[str, Any]) -> "Inventory":
+        hosts = {}
+        for h in doc.get("hosts", ()):
+            h = {k: v for k, v in h.items() if k != "fingerprint"}
+            hosts[h["host"]] = HostInventory.from_json(h)
+        return Inventory(hosts=hosts)

@@ -1,0 +1,35 @@
+"""Small helpers shared by tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_hwfw(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+             timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the hwfw CLI in a subprocess, as a user would, and capture its output."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.setdefault("COLUMNS", "160")
+    return subprocess.run([sys.executable, "-m", "hwfw", *args], cwd=cwd, env=full_env, text=True,
+                          capture_output=True, timeout=timeout, input=input)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace `old` (which must occur exactly once) by `new` in a file."""
+    text = path.read_text()
+    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {path}"
+    path.write_text(text.replace(old, new))
+
+
+def line_col_of(path: Path, needle: str, offset: int = 0) -> tuple[int, int]:
+    """1-based line and column of the first occurrence of `needle` (+ offset) in a file."""
+    text = path.read_text()
+    index = text.index(needle) + offset
+    line = text.count("\n", 0, index) + 1
+    col = index - (text.rfind("\n", 0, index) + 1) + 1
+    return line, col
