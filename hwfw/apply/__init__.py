@@ -1,0 +1,1 @@
+"""Executing a plan: steps, reboots, verification, checkpoints, state and resume."""

@@ -1,0 +1,94 @@
+"""Turning a workspace's hosts into reachable BMCs, for the duration of one command.
+
+This is the only place that knows about `sim://` addresses: when a workspace has
+simulated hosts, the bundled simulator is started on real loopback sockets in a
+loopback block derived from the workspace path (two workspaces never collide), its
+hardware state persisted under the workspace's run-time directory, and each `sim://`
+host resolves to a plain `http(s)://127.x.y.z:port` URL plus the simulator's
+credentials. Everything downstream (the Redfish client, inventory, plan, apply) sees
+ordinary BMC URLs and takes exactly the code path real BMCs take.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Sequence
+
+from hwfw.clock import Clock, SystemClock
+from hwfw.config.model import Host, Workspace
+from hwfw.errors import HwfwError
+from hwfw.inventory.collect import ResolvedHost
+from hwfw.inventory.credentials import resolve_credentials
+from hwfw.logs import get_logger, redactor
+
+log = get_logger("connect")
+SIM_SCHEME = "sim://"
+
+
+@dataclass
+class Connection:
+    """Resolved hosts of one command run, plus the embedded simulator if one runs."""
+
+    workspace: Workspace
+    clock: Clock
+    insecure: bool
+    hosts: dict[str, ResolvedHost] = field(default_factory=dict)
+    fleet: Any = None  # hwfw.sim.runtime.EmbeddedFleet when sim:// hosts exist
+
+    def driver(self, name: str, **kwargs: Any) -> Any:
+        """The apply driver for one host (see hwfw/apply/drivers)."""
+        from hwfw.apply.drivers import make_driver
+
+        return make_driver(self.hosts[name], workspace=self.workspace, clock=self.clock,
+                           insecure=self.insecure, **kwargs)
+
+
+def select_hosts(workspace: Workspace, targets: Sequence[str]) -> list[Host]:
+    """The workspace's hosts, narrowed to `targets` (names; unknown names are an error)."""
+    if not targets:
+        return list(workspace.hosts)
+    known = {h.name: h for h in workspace.hosts}
+    unknown = [t for t in targets if t not in known]
+    if unknown:
+        raise HwfwError(f"unknown host(s) in --target: {', '.join(unknown)}",
+                        hint="use host names from the inventory file")
+    return [known[t] for t in dict.fromkeys(targets)]
+
+
+@asynccontextmanager
+async def connect(workspace: Workspace, *, insecure: bool = False, targets: Sequence[str] = (),
+                  clock: Clock | None = None) -> AsyncIterator[Connection]:
+    """Resolve every (targeted) host to a URL and credentials; run the simulator if needed."""
+    clock = clock or SystemClock()
+    conn = Connection(workspace=workspace, clock=clock, insecure=insecure)
+    hosts = select_hosts(workspace, targets)
+    async with AsyncExitStack() as stack:
+        if any(h.bmc.startswith(SIM_SCHEME) for h in hosts):
+            conn.fleet = await stack.enter_async_context(_start_simulator(workspace))
+        for host in hosts:
+            conn.hosts[host.name] = _resolve(workspace, host, conn.fleet)
+        yield conn
+
+
+def _resolve(workspace: Workspace, host: Host, fleet: Any) -> ResolvedHost:
+    if host.bmc.startswith(SIM_SCHEME):
+        name = host.bmc[len(SIM_SCHEME):]
+        username, password = next(iter(fleet.fleet.spec.host(name).credentials.items()))
+        redactor.register(password)
+        return ResolvedHost(host=host, url=fleet.url(name), username=username, password=password,
+                            ca_bundle=fleet.ca_bundle)
+    username, password = resolve_credentials(host, host.credentials)
+    return ResolvedHost(host=host, url=host.bmc, username=username, password=password,
+                        ca_bundle=host.ca_bundle or workspace.settings.ca_bundle)
+
+
+def _start_simulator(workspace: Workspace) -> Any:
+    from hwfw.sim.runtime import EmbeddedFleet, loopback_block_for
+
+    if workspace.fleet_path is None:  # validation guarantees a fleet for sim:// hosts
+        raise HwfwError("sim:// hosts need a fleet file", hint="name it under files.fleet in hwfw.yaml")
+    sim = workspace.settings.simulator
+    return EmbeddedFleet(workspace.fleet_path, workspace.settings.runtime_dir / "sim",
+                         block=loopback_block_for(workspace.root), speed=sim.speed, tls=sim.tls,
+                         latency=sim.latency or None)
