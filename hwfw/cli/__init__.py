@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 error or findings; 2 changes pending (only with
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -17,10 +18,32 @@ from hwfw.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, AppContext, stderr_con
 from hwfw.errors import ConfigError, HwfwError
 from hwfw.logs import configure, redactor
 
-# Commands register themselves on `cli` when their module is imported (see bottom).
+# Each command lives in hwfw/cli/<module>.py and registers itself on `cli` when that
+# module is imported. Modules are imported only when their command runs (or help lists
+# it), so `hwfw validate` does not pay for the simulator's or the HTTP stack's imports.
+COMMAND_MODULES = {
+    "validate": "validate", "inventory": "inventory", "plan": "plan", "apply": "apply",
+    "state": "state", "repo": "repo", "check": "check", "compliance": "compliance", "sim": "sim",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in set(self.commands) | set(COMMAND_MODULES)
+                      if self.get_command(ctx, name) is not None)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in COMMAND_MODULES:
+            module = f"hwfw.cli.{COMMAND_MODULES[name]}"
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as exc:
+                if exc.name != module:  # a command still being built is simply absent
+                    raise
+        return self.commands.get(name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="hwfw", message="%(prog)s %(version)s")
 @click.option("-C", "--workspace", "workspace", type=click.Path(file_okay=False, path_type=Path),
               default=Path("."), show_default=True, help="Workspace directory (holds hwfw.yaml).")
@@ -75,17 +98,3 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     sys.exit(rc if isinstance(rc, int) else 0)
 
-
-def _register() -> None:
-    import importlib
-
-    for module in ("validate", "sim", "inventory", "plan", "apply", "state", "repo", "check", "compliance"):
-        try:
-            importlib.import_module(f"hwfw.cli.{module}")
-        except ModuleNotFoundError as exc:
-            # Commands still being built are simply absent; anything else is a real bug.
-            if exc.name != f"hwfw.cli.{module}":
-                raise
-
-
-_register()
