@@ -231,6 +231,7 @@ def _settings(root: Path, s: dict[str, Any]) -> m.Settings:
         simulator=m.SimulatorSettings(speed=float(sim.get("speed", 1.0)), tls=bool(sim.get("tls", False)),
                                       latency=m.parse_duration(sim.get("latency", 0))),
         allowed_sha256=tuple(s["allowed_sha256"]) if "allowed_sha256" in s else None,
+        signing_keys=tuple(root / p for p in s.get("signing_keys", ())),
     )
 
 
@@ -308,6 +309,7 @@ def _repository(data: dict[str, Any]) -> m.Repository:
             id=e["id"], vendor=e["vendor"], component=e["component"], version=e["version"],
             models=tuple(e["models"]), source=e["source"], sha256=e["sha256"], size=e.get("size"),
             scheme=e.get("scheme"), allow_http=e.get("allow_http", False), signature=e.get("signature"),
+            public_key=Path(e["public_key"]) if e.get("public_key") else None,
             activation=e.get("activation"), apply_times=tuple(e.get("apply_times", ())),
             method=e.get("method", "auto"),
             duration=m.parse_duration(e["duration"]) if "duration" in e else None,

@@ -217,6 +217,7 @@ class RepositoryEntry:
     scheme: str | None = None
     allow_http: bool = False
     signature: str | None = None
+    public_key: Path | None = None
     activation: str | None = None
     apply_times: tuple[str, ...] = ()
     method: str = "auto"
@@ -318,6 +319,7 @@ class Settings:
     image_server: ImageServerSettings = field(default_factory=ImageServerSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
     allowed_sha256: tuple[str, ...] | None = None
+    signing_keys: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
