@@ -11,6 +11,7 @@ ordinary BMC URLs and takes exactly the code path real BMCs take.
 
 from __future__ import annotations
 
+import hashlib
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Sequence
@@ -65,7 +66,10 @@ async def connect(workspace: Workspace, *, insecure: bool = False, targets: Sequ
     hosts = select_hosts(workspace, targets)
     async with AsyncExitStack() as stack:
         if any(h.bmc.startswith(SIM_SCHEME) for h in hosts):
-            conn.fleet = await stack.enter_async_context(_start_simulator(workspace))
+            try:
+                conn.fleet = await stack.enter_async_context(_start_simulator(workspace, stable_port=True))
+            except OSError:  # the workspace's own port is taken (a --no-lock run beside another)
+                conn.fleet = await stack.enter_async_context(_start_simulator(workspace, stable_port=False))
         for host in hosts:
             conn.hosts[host.name] = _resolve(workspace, host, conn.fleet)
         yield conn
@@ -83,12 +87,20 @@ def _resolve(workspace: Workspace, host: Host, fleet: Any) -> ResolvedHost:
                         ca_bundle=host.ca_bundle or workspace.settings.ca_bundle)
 
 
-def _start_simulator(workspace: Workspace) -> Any:
+def simulator_port(workspace: Workspace) -> int:
+    """A port derived from the workspace path, like its loopback block: the same
+    workspace gets the same BMC URLs every run, so plans and reports are reproducible."""
+    digest = hashlib.sha256(str(workspace.root.resolve()).encode()).digest()
+    return 20000 + int.from_bytes(digest[2:4], "big") % 30000
+
+
+def _start_simulator(workspace: Workspace, *, stable_port: bool) -> Any:
     from hwfw.sim.runtime import EmbeddedFleet, loopback_block_for
 
     if workspace.fleet_path is None:  # validation guarantees a fleet for sim:// hosts
         raise HwfwError("sim:// hosts need a fleet file", hint="name it under files.fleet in hwfw.yaml")
     sim = workspace.settings.simulator
     return EmbeddedFleet(workspace.fleet_path, workspace.settings.runtime_dir / "sim",
-                         block=loopback_block_for(workspace.root), speed=sim.speed, tls=sim.tls,
+                         block=loopback_block_for(workspace.root), port=simulator_port(workspace) if stable_port else 0,
+                         speed=sim.speed, tls=sim.tls,
                          latency=sim.latency or None)
