@@ -1,0 +1,94 @@
+"""Render a `ComplianceReport` as terminal text (rich) or markdown (wikis, PR comments, email).
+
+Both read counts and statuses from the report and never recompute them. Columns are the
+statuses in `STATUSES` order; hosts come in report order (critical first).
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from hwfw.compliance.report import ComplianceReport, HostRow, pct_text
+from hwfw.compliance.status import STATUSES
+
+STYLES = {"compliant": "green", "behind": "yellow", "ahead": "blue", "unknown": "magenta", "missing": "red",
+          "unreachable": "red", "unmanaged": "dim"}
+
+
+def headline(report: ComplianceReport) -> str:
+    """`1 of 9 managed hosts compliant (11.1%); 8 not compliant, 0 unreachable, ...; 0 unmanaged`."""
+    s = report.summary()
+    return (f"{s['compliant_hosts']} of {s['managed']} managed hosts compliant ({pct_text(s['compliant_percent'])}); "
+            f"{s['noncompliant_hosts']} not compliant, {s['unreachable']} unreachable, "
+            f"{s['critical_behind_hosts']} behind on critical images; {s['unmanaged']} unmanaged")
+
+
+def _source(report: ComplianceReport) -> str:
+    return f"snapshot {report.snapshot}" if report.source == "snapshot" else "live inventory"
+
+
+def render_text(report: ComplianceReport, console: Console) -> None:
+    console.print(f"[bold]Fleet compliance[/bold] of {escape(report.workspace)} "
+                  f"({escape(_source(report))}, {report.generated_at})")
+    console.print(escape(headline(report)))
+    # Only the statuses that occur get a column, so the table fits a terminal.
+    shown = [st for st in STATUSES if st == "compliant" or report.component_counts[st]]
+    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    table.add_column("baseline / component", no_wrap=True)
+    table.add_column("target", overflow="fold")
+    for st in shown:
+        table.add_column(st, justify="right", style=STYLES[st])
+    table.add_column("% compliant", justify="right")
+    for b in report.baselines:
+        table.add_row(f"[bold]{escape(b.name)}[/bold]", f"[dim]{b.compliant_hosts}/{b.hosts} hosts compliant[/dim]",
+                      *([""] * (len(shown) + 1)), end_section=False)
+        for r in b.rows:
+            name = "  " + escape(r.component) + (" [red]critical[/red]" if r.critical else "")
+            table.add_row(name, escape(r.target), *(str(r.counts[st]) for st in shown),
+                          r.compliant_text, end_section=r is b.rows[-1])
+    console.print()
+    console.print(table)
+    attention = [h for h in report.hosts if h.status != "compliant"]
+    if attention:
+        console.print()
+        console.print("[bold]Hosts needing attention[/bold] (behind on critical images first)")
+        for h in attention:
+            console.print(f"  [{STYLES[h.status]}]{h.status:<11}[/{STYLES[h.status]}] {escape(_host_line(h))}")
+
+
+def _host_line(h: HostRow) -> str:
+    crit = "CRITICAL " if h.critical_behind else ""
+    if h.status in ("unreachable", "unmanaged"):
+        return f"{crit}{h.name}" + (f": {h.error}" if h.error else "")
+    parts = [f"{c.key} {c.current or '?'} -> {c.target}" for c in h.components if c.status != "compliant"]
+    return f"{crit}{h.name} ({h.baseline}): " + "; ".join(parts)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: ComplianceReport) -> str:
+    s = report.summary()
+    out = [f"## Fleet compliance: {pct_text(s['compliant_percent'])} of managed hosts compliant", "",
+           f"{_cell(headline(report))}.", "",
+           f"Source: {_source(report)}, {report.generated_at}. Workspace `{report.workspace}`.", ""]
+    out += ["| baseline | component | target | " + " | ".join(STATUSES) + " | compliant % |",
+            "|---|---|---|" + "---:|" * (len(STATUSES) + 1)]
+    for b in report.baselines:
+        for r in b.rows:
+            crit = " **critical**" if r.critical else ""
+            out.append(f"| {_cell(b.name)} | {_cell(r.component)}{crit} | {_cell(r.target)} | "
+                       + " | ".join(str(r.counts[st]) for st in STATUSES)
+                       + f" | {r.compliant_text} |")
+    attention = [h for h in report.hosts if h.status != "compliant"]
+    if attention:
+        out += ["", "### Hosts needing attention", "", "| host | status | baseline | details |", "|---|---|---|---|"]
+        for h in attention:
+            status = f"**{h.status}, critical**" if h.critical_behind else h.status
+            details = "; ".join(f"{c.key} {c.current or '?'} → {c.target}" for c in h.components
+                                if c.status != "compliant") or (h.error or "")
+            out.append(f"| {_cell(h.name)} | {status} | {_cell(h.baseline or '—')} | {_cell(details)} |")
+    return "\n".join(out) + "\n"
