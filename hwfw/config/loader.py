@@ -196,6 +196,8 @@ def _settings(root: Path, s: dict[str, Any]) -> m.Settings:
             timing_kwargs[key] = MappingProxyType(merged)
         elif key == "stability_checks":
             timing_kwargs[key] = int(value)
+        elif key == "time_scale":
+            timing_kwargs[key] = float(value)
         else:
             timing_kwargs[key] = m.parse_duration(value)
     pol = s.get("policies") or {}

@@ -265,6 +265,7 @@ class Timing:
     component_deadlines: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({
         "bmc": 1800.0, "bios": 2700.0, "cpld": 2700.0, "nic": 1800.0}))
     hook_timeout: float = 600.0
+    time_scale: float = 1.0
 
     def deadline_for(self, kind: str) -> float:
         return self.component_deadlines.get(kind, 3600.0)

@@ -1,0 +1,150 @@
+"""`plan()`: workspace + inventory + state -> `Plan`. Pure and deterministic.
+
+No network, file, clock or randomness: the same inputs give the same plan. Hosts are
+planned in name order; each distinct host shape (shape.py) is planned once, by the
+first host that has it, and stamped for the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Sequence
+
+from hwfw import versions
+from hwfw.config.model import Workspace
+from hwfw.inventory.model import Inventory
+from hwfw.plan import estimate, graph, shape
+from hwfw.plan.bulk import no_gc
+from hwfw.plan.diff import DiffContext, HostDiff, Selection, classify, preflight
+from hwfw.plan.model import Action, Change, Drift, Finding, HostPlan, Options, Plan, Resets, Step, Summary
+from hwfw.state.model import State
+
+
+def plan(workspace: Workspace, inventory: Inventory, state: State, *, targets: Sequence[str] = (),
+         accept_unknown: Iterable[tuple[str, str]] = (), allow_unreachable: bool = False,
+         parallelism: int | None = None) -> Plan:
+    """Diff every host against its baseline and order the work into a DAG of steps.
+
+    `targets` limits the plan to `HOST` or `HOST/COMPONENT` globs (the plan is then
+    not `complete`); `accept_unknown` holds (host glob, component id, kind or key)
+    pairs whose unknown current version may be flashed over; `allow_unreachable` turns
+    unreachable hosts from errors into warnings; `parallelism` (default: the
+    workspace setting) sizes the fleet estimate. Per-host problems (refused changes,
+    rules that cannot hold, cycles) are reported in the plan, which is then `errored`.
+    """
+    accepted = tuple(sorted((str(h), str(c)) for h, c in accept_unknown))
+    options = Options(targets=tuple(targets), accept_unknown=accepted, allow_unreachable=allow_unreachable,
+                      parallelism=max(1, parallelism or workspace.settings.parallelism))
+    with no_gc():
+        return _plan(workspace, inventory, state, options)
+
+
+def _plan(ws: Workspace, inventory: Inventory, state: State, options: Options) -> Plan:
+    ctx = DiffContext(ws, inventory, state, Selection(options.targets, options.accept_unknown))
+    shapes: dict[Hashable, shape.Shape] = {}
+    hosts: list[HostPlan] = []
+    steps: list[Step] = []
+    totals: list[float] = []
+    stamped: list[tuple[str, shape.Shape]] = []
+    for host in sorted(ws.hosts, key=lambda h: h.name):
+        if not ctx.selection.host(host.name):
+            continue
+        got = classify(ctx, host)
+        if isinstance(got, HostDiff):
+            hosts.append(_plain_host(got, options))
+            continue
+        inv, vendor, model, baseline = got
+        key = shape.shape_key(ctx, host, inv, vendor, model, baseline)
+        sh = shapes.get(key)
+        if sh is None:
+            sh = shapes[key] = shape.build(ctx, host, inv, vendor, model, baseline)
+        changes, findings, host_steps, path = shape.instantiate(sh, host.name)
+        if inv.preflight is not None:
+            findings += tuple(preflight(inv))
+        steps += host_steps
+        if host_steps:
+            totals.append(sh.estimate_seconds)
+            stamped.append((host.name, sh))
+        hosts.append(HostPlan(
+            name=host.name, status="managed", reachable=True, baseline=baseline.name, vendor=vendor, model=model,
+            fingerprint=inv.fingerprint(), inventory=dict(sh.inventory),
+            changes=changes, resets=sh.resets if host_steps else Resets(),
+            estimate_seconds=sh.estimate_seconds if host_steps else 0.0, critical_path=path,
+            findings=findings))
+    errored = any(h.errored for h in hosts)
+    unplanned = any(h.status == "unreachable" for h in hosts)
+    return Plan(hosts=tuple(hosts), steps=tuple(steps), summary=_summary(hosts, steps, totals, options.parallelism),
+                errored=errored, applyable=not errored and bool(steps),
+                complete=not options.targets and not unplanned and not errored,
+                state_lineage=state.lineage, state_serial=state.serial, options=options,
+                drift=tuple(_drift(inventory, state, [h.name for h in hosts])),
+                _graph=lambda: graph.stamp((name, sh.ids, sh.attrs, sh.pairs) for name, sh in stamped))
+
+
+def _plain_host(hd: HostDiff, options: Options) -> HostPlan:
+    """An unreachable, unmanaged or ambiguous host: reported, no steps."""
+    findings = tuple(hd.findings)
+    if hd.status == "unreachable" and options.allow_unreachable:
+        findings = tuple(Finding("warning", f.code, f.message) if f.code == "unreachable" else f for f in findings)
+    inv = hd.inv
+    reachable = hd.status != "unreachable"
+    return HostPlan(name=hd.host.name, status=hd.status, reachable=reachable,
+                    baseline=hd.baseline.name if hd.baseline else None, vendor=hd.vendor, model=hd.model,
+                    fingerprint=inv.fingerprint() if inv is not None and reachable else None,
+                    inventory={c.key: c.version for c in inv.components} if inv is not None else {},
+                    changes=tuple(hd.changes), findings=findings)
+
+
+def _summary(hosts: list[HostPlan], steps: list[Step], totals: list[float], parallelism: int) -> Summary:
+    counts: dict[int, list[int]] = {}  # the changes tuple of a shape is shared: count it once
+    updates = refused = noops = unknown = missing = 0
+    for h in hosts:
+        c = counts.get(id(h.changes))
+        if c is None:
+            c = counts[id(h.changes)] = _counts(h.changes)
+        updates, refused, noops = updates + c[0], refused + c[1], noops + c[2]
+        unknown, missing = unknown + c[3], missing + c[4]
+    return Summary(
+        hosts=len(hosts), updates=updates, refused=refused, noops=noops, unknown=unknown, missing=missing,
+        unreachable=sum(1 for h in hosts if h.status == "unreachable"),
+        unmanaged=sum(1 for h in hosts if h.status == "unmanaged"),
+        errors=sum(1 for h in hosts for f in h.findings if f.severity == "error"),
+        warnings=sum(1 for h in hosts for f in h.findings if f.severity == "warning"),
+        steps=len(steps), host_reboots=sum(h.resets.host_reboots for h in hosts),
+        bmc_resets=sum(h.resets.bmc_resets for h in hosts), ac_cycles=sum(h.resets.ac_cycles for h in hosts),
+        estimate_seconds=estimate.makespan(totals, parallelism), parallelism=parallelism)
+
+
+def _counts(changes: tuple[Change, ...]) -> list[int]:
+    """updates, refused, no-ops, unknown, missing."""
+    return [sum(1 for c in changes if c.does_work), sum(1 for c in changes if c.refused),
+            sum(1 for c in changes if c.action is Action.NOOP and not c.refused),
+            sum(1 for c in changes if c.action is Action.UNKNOWN),
+            sum(1 for c in changes if c.action is Action.MISSING)]
+
+
+def _drift(inventory: Inventory, state: State, names: list[str]) -> list[Drift]:
+    """Components whose running version differs from the version hwfw recorded as `ok`."""
+    out = []
+    for name in names:
+        records = state.hosts.get(name)
+        inv = inventory.get(name)
+        if not records or inv is None or not inv.reachable:
+            continue
+        running = {c.key: c.version for c in inv.components}
+        for key in sorted(records):
+            rec = records[key]
+            if rec.status != "ok":
+                continue
+            actual = running.get(key)
+            if actual is None or not _same_version(rec.version, actual):
+                out.append(Drift(name, key, rec.version, actual))
+    return out
+
+
+def _same_version(a: str, b: str) -> bool:
+    if a.strip() == b.strip():
+        return True
+    try:
+        return versions.parse(a) == versions.parse(b)
+    except versions.InvalidVersion:
+        return False
