@@ -1,0 +1,33 @@
+"""IPMI-over-LAN for hwfw: an asyncio client on pyghmi (`hwfw.ipmi.client`) and the
+Get Device ID codec shared with the simulator (`hwfw.ipmi.deviceid`).
+
+IPMI is used for power control when Redfish is down, BMC-alive probes, BMC firmware
+version cross-checks, the watchdog and cold resets of a wedged BMC; it is not a
+firmware-update path.
+"""
+
+from hwfw.ipmi.client import (
+    IpmiFacts,
+    RawResponse,
+    WatchdogState,
+    bmc_cold_reset,
+    power,
+    raw_commands,
+    read_facts,
+    read_watchdog,
+)
+from hwfw.ipmi.deviceid import DeviceId, decode_device_id, encode_firmware_revision
+
+__all__ = [
+    "DeviceId",
+    "IpmiFacts",
+    "RawResponse",
+    "WatchdogState",
+    "bmc_cold_reset",
+    "decode_device_id",
+    "encode_firmware_revision",
+    "power",
+    "raw_commands",
+    "read_facts",
+    "read_watchdog",
+]
