@@ -13,7 +13,7 @@ from hwfw.ipmi import client
 from hwfw.sim.ipmi import IpmiMachine
 from tests.ipmi.ipmi_testkit import eventually, free_udp_port, run
 
-runtime = pytest.importorskip("hwfw.sim.runtime", reason="the simulator runtime is not in this checkout")
+from hwfw.sim import runtime
 
 USER, PASSWORD = "admin", "password"
 TIMEOUT = 5.0

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from hwfw.config import load_workspace
-from hwfw.config.model import Settings
 from hwfw.errors import IntegrityError
 from hwfw.repository import ImageStore, PolicyViolation, policy_problems, verify_signature
 from hwfw.repository.cache import Cache
@@ -16,12 +15,7 @@ from hwfw.repository.sync import sync_entries
 from tests.repository.conftest import blob, image, make_workspace, sha
 from tests.repository.fileserver import FileServer
 
-try:
-    import pysequoia as ps
-except ImportError:  # pragma: no cover - pysequoia is a dependency; say so instead of erroring
-    ps = None  # type: ignore[assignment]
-
-needs_sequoia = pytest.mark.skipif(ps is None, reason="pysequoia is not installed (pip install pysequoia)")
+import pysequoia as ps
 
 
 def make_key(tmp: Path, name: str) -> tuple["ps.Tsk", Path]:
@@ -50,7 +44,6 @@ def signed_ws(tmp_path: Path) -> tuple[Path, bytes, "ps.Tsk"]:
     return root, data, key
 
 
-@needs_sequoia
 def test_good_signature_is_accepted(signed_ws: tuple[Path, bytes, "ps.Tsk"], cache_dir: Path) -> None:
     root, data, _ = signed_ws
     ws = load_workspace(root)
@@ -62,7 +55,6 @@ def test_good_signature_is_accepted(signed_ws: tuple[Path, bytes, "ps.Tsk"], cac
         assert fh.read() == data
 
 
-@needs_sequoia
 def test_signature_from_another_key_is_refused(signed_ws: tuple[Path, bytes, "ps.Tsk"], cache_dir: Path) -> None:
     root, _, _ = signed_ws
     intruder, _ = make_key(root, "intruder")
@@ -78,7 +70,6 @@ def test_signature_from_another_key_is_refused(signed_ws: tuple[Path, bytes, "ps
     assert "'bios'" in text and "does not verify" in text and "vendor.asc" in text
 
 
-@needs_sequoia
 def test_signature_over_other_bytes_is_refused(signed_ws: tuple[Path, bytes, "ps.Tsk"], cache_dir: Path) -> None:
     root, _, key = signed_ws
     other = root / "other.bin"
@@ -128,7 +119,6 @@ def test_signature_without_a_key_is_a_policy_problem(tmp_path: Path) -> None:
     assert "no public key is configured" in problem
 
 
-@needs_sequoia
 def test_sync_fetches_a_url_signature_and_verifies_it(tmp_path: Path, server: FileServer, cache_dir: Path) -> None:
     root = tmp_path / "ws"
     root.mkdir()
@@ -158,9 +148,6 @@ def test_sync_fetches_a_url_signature_and_verifies_it(tmp_path: Path, server: Fi
     assert "does not verify" in str(report.failed[0].error)
 
 
-@needs_sequoia
-@pytest.mark.skipif("signing_keys" not in Settings.__dataclass_fields__,
-                    reason="settings.signing_keys is not in the workspace model yet")
 def test_workspace_wide_signing_keys(tmp_path: Path, cache_dir: Path) -> None:
     root = tmp_path / "ws"
     root.mkdir()
