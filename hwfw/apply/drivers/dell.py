@@ -1,0 +1,237 @@
+"""Dell iDRAC9 (brief section 2).
+
+Default method: multipart push to `MultipartHttpPushUri` (/redfish/v1/UpdateService/
+MultipartUpload), the flow Dell's own DeviceFirmwareMultipartUploadREDFISH.py uses:
+`UpdateParameters = {"Targets": [], "@Redfish.OperationApplyTime": OnReset|Immediate,
+"Oem": {}}` (iDRAC picks the target from the DUP itself). The answer is
+`202 + Location: /redfish/v1/TaskService/Tasks/JID_...`:
+
+- host-side components (BIOS, NIC, RAID, CPLD) go `OnReset`: the job reaches
+  `Scheduled` (Task view `Pending`, JCP001) and waits for the next host POST, where
+  Lifecycle Controller flashes it: FLASH_PENDING; the host-reboot activation runs it;
+- the iDRAC goes `Immediate`: the job runs, completes (PR19) and iDRAC resets itself:
+  `activate("bmc-reset")` only waits (down, then stably back, then LC Ready);
+- `Immediate` host-side jobs make iDRAC reboot the host itself; `activate` waits.
+
+The Task is a hint that gets purged (60 s after completion, and on every iDRAC reboot)
+and 404s for the first seconds after creation; the Dell job
+(`Managers/iDRAC.Embedded.1/Oem/Dell/Jobs/JID_...`) survives both and is the fallback.
+`PendingActivation`/`UserIntervention` = written, needs a virtual AC cycle
+(`DellOemChassis.ExtendedReset`). iDRAC is "back" only when the Lifecycle Controller
+says Ready (`DellLCService.GetRemoteServicesAPIStatus`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from hwfw.apply.driver import FlashRequest, FlashResult, InFlight, Progress
+from hwfw.apply.drivers.base import FAILED_STATES, FlashContext, RedfishDriver, _json
+from hwfw.errors import ApplyError, BmcError, BmcUnreachable
+from hwfw.logs import get_logger
+from hwfw.vendors.base import BmcFacts, action_targets, link
+
+__all__ = ["DellDriver"]
+
+log = get_logger("apply.drivers.dell")
+
+_JOB_PENDING = frozenset({"New", "Scheduling", "Scheduled", "Downloading", "Downloaded", "ReadyForExecution",
+                          "Waiting", "Running", "Paused", "PendingActivation", "RebootPending", "Starting"})
+_JOB_RUNNING = frozenset({"Downloading", "Running", "RebootPending", "RebootCompleted", "Starting", "Scheduling",
+                          "Downloaded", "ReadyForExecution"})
+# Words of Dell job names per component kind ("Firmware Update: BIOS", "... iDRAC with Lifecycle Controller").
+_JOB_WORDS = {"bmc": ("idrac",), "bios": ("bios",), "nic": ("network", "nic", "ethernet"), "cpld": ("cpld",),
+              "raid": ("raid", "perc", "storage"), "psu": ("power supply", "psu"), "drive": ("disk", "drive"),
+              "backplane": ("backplane", "enclosure")}
+
+
+class DellDriver(RedfishDriver):
+    vendor = "dell"
+    native_method = "multipart"
+    immediate_host_reboot_by_bmc = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lc_status_supported: bool | None = None
+
+    # ------------------------------------------------------------------ parameters
+    def target_uris(self, request: FlashRequest, ctx: FlashContext) -> list[str]:
+        return []  # iDRAC picks the target from the DUP (DeviceFirmwareMultipartUploadREDFISH.py)
+
+    def update_parameters(self, request: FlashRequest, ctx: FlashContext) -> dict[str, Any]:
+        params = super().update_parameters(request, ctx)
+        params["Oem"] = {}
+        return params
+
+    def staged_states(self, request: FlashRequest) -> frozenset[str]:
+        states = super().staged_states(request)
+        return states | {"Scheduled"} if states else states
+
+    def creation_grace_polls(self) -> int:
+        return 4  # sushy retries a 404 job three times, ten seconds apart
+
+    # ------------------------------------------------------------------ legacy push
+    async def flash_http_push(self, request: FlashRequest, ctx: FlashContext, progress: Progress) -> FlashResult:
+        """Dell's legacy HttpPushUri flow (DeviceFirmwareSimpleUpdateREDFISH.py, brief 2.2):
+        GET FirmwareInventory for its ETag, POST the DUP there as multipart part `file`
+        with `If-Match` → 201 `Available-...`, then SimpleUpdate with that member as ImageURI."""
+        us = ctx.update_service
+        uri = us.get("HttpPushUri")
+        if not uri:
+            raise ApplyError(f"{self.host}: the iDRAC offers no HttpPushUri")
+        etag_response = await self.session.request("GET", str(uri))
+        etag = etag_response.headers.get("etag") or str((_json(etag_response) or {}).get("@odata.etag") or "")
+        headers = {"If-Match": etag} if etag else {}
+        response = await self.send_multipart(str(uri), [], self._file(request, ctx, "file"), ctx, headers=headers,
+                                             what="iDRAC legacy push")
+        if response.status_code == 412 and etag.startswith("W/"):
+            response = await self.send_multipart(str(uri), [], self._file(request, ctx, "file"), ctx,
+                                                 headers={"If-Match": etag[2:]}, what="iDRAC legacy push")
+        if response.status_code >= 400:
+            raise self._refused(request, response, "http-push")
+        body = _json(response) or {}
+        available = response.headers.get("location") or body.get("@odata.id")
+        if not available:
+            raise ApplyError(f"{self.host}: the iDRAC accepted the push but named no Available- inventory member")
+        available = self.client.uri_of(str(available))
+        progress(1.0, f"pushed as {available.rsplit('/', 1)[-1]}")
+        action = action_targets(us).get("SimpleUpdate")
+        if not action:
+            raise ApplyError(f"{self.host}: the iDRAC has no SimpleUpdate to install {available}")
+        params: dict[str, Any] = {"ImageURI": available}
+        ann = action.get("@Redfish.OperationApplyTimeSupport")
+        support = [str(v) for v in ann.get("SupportedValues") or ()] if isinstance(ann, Mapping) else []
+        at = self.apply_time_for(request, ctx, support)
+        if at:
+            params["@Redfish.OperationApplyTime"] = at
+        response = await self.post_action(str(action["target"]), params, ctx)
+        return await self.after_push(request, ctx, progress, response, "http-push")
+
+    # ------------------------------------------------------------------ jobs
+    def jobs_uri(self) -> str:
+        uri = link(self.manager, "Links", "Oem", "Dell", "Jobs")
+        if uri:
+            return uri
+        return (self.manager_uri or "/redfish/v1/Managers/iDRAC.Embedded.1").rstrip("/") + "/Oem/Dell/Jobs"
+
+    def job_uri_for(self, task_uri: str) -> str | None:
+        jid = task_uri.rstrip("/").rsplit("/", 1)[-1]
+        if not jid.startswith(("JID_", "RID_")):
+            return None
+        return f"{self.jobs_uri().rstrip('/')}/{jid}"
+
+    async def _jobs(self) -> list[dict[str, Any]]:
+        try:
+            return await self.session.members(self.jobs_uri())
+        except BmcError as exc:
+            if exc.status in (404, 405):
+                return []
+            raise
+
+    async def vendor_in_flight(self) -> list[InFlight]:
+        out = []
+        for job in await self._jobs():
+            state = str(job.get("JobState") or "")
+            if state in _JOB_PENDING:
+                out.append(InFlight(uri=str(job.get("@odata.id")), state=state, component=_kind_of_job(job),
+                                    description=f"{job.get('Id')} {job.get('Name') or ''}".strip()))
+        return out
+
+    async def in_flight(self) -> list[InFlight]:
+        # The TaskService shows the same jobs as Tasks; the job queue is the complete view.
+        return await self.vendor_in_flight()
+
+    # ------------------------------------------------------------------ readiness
+    def _lc_status_uri(self) -> str:
+        lc = link(self.manager, "Links", "Oem", "Dell", "DellLCService") or \
+            "/redfish/v1/Dell/Managers/iDRAC.Embedded.1/DellLCService"
+        return lc.rstrip("/") + "/Actions/DellLCService.GetRemoteServicesAPIStatus"
+
+    async def vendor_ready_problem(self) -> str | None:
+        """Lifecycle Controller readiness (sushy waits for LCStatus Ready after a reset)."""
+        if self._lc_status_supported is False:
+            return None
+        try:
+            response = await self.session.client.request(
+                "POST", self._lc_status_uri(), json_body={}, check=False, retries=0,
+                timeout=max(0.2, min(self.timing.request_timeout, 2 * self.timing.stability_interval + 1)),
+                ignore_deadline=True)
+        except BmcError as exc:
+            return f"Lifecycle Controller status unreadable: {exc.message}"
+        if response.status_code in (404, 405) and self._lc_status_supported is None:
+            self._lc_status_supported = False  # older iDRAC: no such action
+            return None
+        doc = _json(response)
+        if response.status_code >= 400 or doc is None:
+            return f"Lifecycle Controller status: HTTP {response.status_code}"
+        self._lc_status_supported = True
+        lc = str(doc.get("LCStatus") or doc.get("Status") or "")
+        if lc != "Ready":
+            return f"Lifecycle Controller not ready ({lc or 'unknown'})"
+        return None
+
+    # ------------------------------------------------------------------ AC cycle
+    async def send_ac_cycle(self, progress: Progress, *, reachable: bool) -> bool:
+        """Virtual AC cycle: DellOemChassis.ExtendedReset PowerCycle (brief 2.4), else the
+        System's PowerCycle (iDRAC's PowerCycle is a virtual AC cycle too)."""
+        if not reachable:
+            return False
+        chassis: Mapping[str, Any] = {}
+        if self.chassis_uri:
+            try:
+                chassis = await self.session.get_json(self.chassis_uri)
+            except BmcError:
+                chassis = {}
+        action = action_targets(chassis).get("DellOemChassis.ExtendedReset")
+        if action:
+            allowed = [str(v) for v in action.get("ResetType@Redfish.AllowableValues") or ()]
+            if not allowed or "PowerCycle" in allowed:
+                try:
+                    await self.post_reset(str(action["target"]), {"ResetType": "PowerCycle", "FinalPowerState": "On"},
+                                          "DellOemChassis.ExtendedReset PowerCycle")
+                except BmcUnreachable:
+                    return False
+                progress(None, "virtual AC power cycle requested (DellOemChassis.ExtendedReset)")
+                return True
+        return await super().send_ac_cycle(progress, reachable=reachable)
+
+    # ------------------------------------------------------------------ pre-flight
+    def preflight_facts(self, facts: BmcFacts) -> dict[str, Any]:
+        return {"job_queue": self.jobs_uri()}
+
+    # ------------------------------------------------------------------ settling
+    async def settle_vendor(self, intent: Mapping[str, Any], key: str, target: Any,
+                            details: Mapping[str, Any]) -> str | None:
+        """The job queue outlives Tasks and iDRAC reboots. The job the intent recorded
+        decides; else the newest job for this component: Scheduled/PendingActivation =
+        done (staged), running = in flight, Completed = done for the iDRAC (its reset
+        is pending; host-side jobs complete only once their version runs)."""
+        kind = key.split(":", 1)[0]
+        jobs = await self._jobs()
+        recorded = str(details.get("task_uri") or "").rstrip("/").rsplit("/", 1)[-1]
+        mine = [j for j in jobs if recorded and str(j.get("Id")) == recorded]
+        candidates = mine or sorted((j for j in jobs if _kind_of_job(j) == kind), key=lambda j: str(j.get("Id") or ""))
+        if not candidates:
+            return None
+        job = candidates[-1]
+        state = str(job.get("JobState") or "")
+        uri = str(job.get("@odata.id"))
+        if state in ("Scheduled", "PendingActivation"):
+            return "done"
+        if state == "Completed":
+            return "done" if (mine or kind == "bmc") else None
+        if state in _JOB_RUNNING or state in ("New", "Waiting", "Paused"):
+            return f"in-flight:{uri}"
+        if state in FAILED_STATES and mine:
+            return f"failed:{job.get('Message') or state} [{job.get('MessageId') or ''}]"
+        return None
+
+
+def _kind_of_job(job: Mapping[str, Any]) -> str | None:
+    name = str(job.get("Name") or "").lower()
+    if "firmware" not in name and "update" not in name and "rollback" not in name:
+        return None
+    for kind, words in _JOB_WORDS.items():
+        if any(w in name for w in words):
+            return kind
+    return None

@@ -1,0 +1,23 @@
+"""Generic DMTF Redfish BMC (OpenBMC bmcweb, DMTF mockups, anything unclaimed).
+
+Default method: SimpleUpdate pull (`ImageURI` on hwfw's short-lived image server, the
+component's inventory URI as Target, `OnReset` where supported, TransferProtocol only
+when the BMC requires it) whenever an image server runs that the BMC can reach: it is
+the DMTF flow every Redfish service implements, the BMC reads at its own pace (no
+upload timeouts to guess), one published copy serves many BMCs (max_transfers), and the
+server re-verifies and logs every byte. Without a (reachable) image server: multipart
+push (`MultipartHttpPushUri`, UpdateParameters + UpdateFile streamed from disk); the
+deprecated HttpPushUri last. All of it lives in `RedfishDriver`.
+"""
+
+from __future__ import annotations
+
+from hwfw.apply.drivers.base import RedfishDriver
+
+__all__ = ["GenericDriver"]
+
+
+class GenericDriver(RedfishDriver):
+    vendor = "generic"
+    native_method = "auto"
+    prefer_pull = True

@@ -1,0 +1,152 @@
+"""Everything an apply run writes down: state, intents and audit, in the right order.
+
+The contract with a crash (SIGKILL included) at any instant:
+
+1. before a request that changes a BMC, an intent is appended and fsynced;
+2. after the driver returns, the state file is replaced atomically (group commit:
+   concurrent hosts share one write, each waits until its own change is durable);
+3. only then is the intent resolved.
+
+So a reader after a crash finds either an open intent (settled from the BMC itself
+on resume) or a state that already says what happened. File writes run in a worker
+thread, so a 200-host run does not stall the event loop on fsync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Mapping, TypeVar
+
+from hwfw.clock import Clock, utc_now_iso
+from hwfw.config.model import Settings
+from hwfw.state.files import atomic_write_bytes
+from hwfw.state.journal import AuditLog, IntentLog
+from hwfw.state.model import ComponentRecord, State
+from hwfw.state.store import StateStore
+
+T = TypeVar("T")
+
+GITIGNORE = "# hwfw run-time files (lock, intents, audit, simulator state): never commit\n*\n"
+
+
+def ensure_runtime_dir(settings: Settings) -> Path:
+    """Create `.hwfw/` (settings.runtime_dir) with a `.gitignore` holding `*`."""
+    rd = settings.runtime_dir
+    rd.mkdir(parents=True, exist_ok=True)
+    gi = rd / ".gitignore"
+    if not gi.exists():
+        atomic_write_bytes(gi, GITIGNORE.encode(), 0o644)
+    return rd
+
+
+def intent_log(settings: Settings) -> IntentLog:
+    return IntentLog(settings.runtime_dir / "intents.jsonl")
+
+
+def audit_log(settings: Settings) -> AuditLog:
+    return AuditLog(settings.runtime_dir / "audit.jsonl")
+
+
+class Ledger:
+    """The run's view of the state file, the intent log and the audit log."""
+
+    def __init__(self, settings: Settings, run_id: str, clock: Clock, state: State | None = None, *,
+                 offload: bool = True) -> None:
+        ensure_runtime_dir(settings)
+        self.store = StateStore(settings.state_path)
+        self.intents = intent_log(settings)
+        self.audit_log = audit_log(settings)
+        self.run_id = run_id
+        self.clock = clock
+        st = state if state is not None else self.store.load()
+        self.lineage, self.serial, self.hwfw_version = st.lineage, st.serial, st.hwfw_version
+        self.hosts: dict[str, dict[str, ComponentRecord]] = {h: dict(c) for h, c in st.hosts.items()}
+        self.checkpoints: dict[str, Any] = copy.deepcopy(dict(st.checkpoints))
+        self.extra: dict[str, Any] = copy.deepcopy(dict(st.extra))
+        self._gen = 0          # bumped by every change
+        self._written = 0      # the generation the file holds
+        self._lock = asyncio.Lock()
+        self.writes = 0
+        self.offload = offload  # False: write inline (deterministic tests on a virtual clock)
+
+    # -- reading
+    @property
+    def state(self) -> State:
+        return State(lineage=self.lineage, serial=self.serial, hwfw_version=self.hwfw_version,
+                     hosts={h: dict(c) for h, c in self.hosts.items()},
+                     checkpoints=copy.deepcopy(self.checkpoints), extra=copy.deepcopy(self.extra))
+
+    def record(self, host: str, key: str) -> ComponentRecord | None:
+        return self.hosts.get(host, {}).get(key)
+
+    def now(self) -> str:
+        return utc_now_iso(self.clock)
+
+    # -- changing (in memory; `commit` makes it durable)
+    def put(self, host: str, key: str, record: ComponentRecord) -> None:
+        self.hosts.setdefault(host, {})[key] = record
+        self._gen += 1
+
+    def update(self, host: str, key: str, **changes: Any) -> ComponentRecord | None:
+        rec = self.record(host, key)
+        if rec is None:
+            return None
+        new = replace(rec, **changes)
+        self.put(host, key, new)
+        return new
+
+    def checkpoint(self, host: str) -> dict[str, Any] | None:
+        """The host's checkpoint (state `checkpoints.hosts.HOST`), if any."""
+        return self.checkpoints.get("hosts", {}).get(host)  # type: ignore[no-any-return]
+
+    def set_checkpoint(self, host: str, checkpoint: Mapping[str, Any]) -> None:
+        self.checkpoints.setdefault("hosts", {})[host] = dict(checkpoint)
+        self._gen += 1
+
+    def touch(self) -> None:
+        """Mark the in-memory state changed (after editing `checkpoints` in place)."""
+        self._gen += 1
+
+    def put_extra(self, key: str, value: Any) -> None:
+        self.extra[key] = value
+        self._gen += 1
+
+    async def commit(self) -> None:
+        """Return once every change made before this call is in the state file."""
+        mine = self._gen
+        await asyncio.shield(self._commit(mine))
+
+    async def _commit(self, mine: int) -> None:
+        async with self._lock:
+            if self._written >= mine:
+                return
+            gen = self._gen
+            snapshot = self.state
+            new = await self._io(self.store.write, snapshot)
+            self.lineage, self.serial, self.hwfw_version = new.lineage, new.serial, new.hwfw_version
+            self._written = gen
+            self.writes += 1
+
+    async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self.offload:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return fn(*args, **kwargs)
+
+    # -- journals
+    async def open_intent(self, *, host: str, component: str, action: str, image_sha256: str | None = None,
+                          **details: Any) -> str:
+        return await asyncio.shield(self._io(
+            self.intents.open, run_id=self.run_id, host=host, component=component, action=action,
+            image_sha256=image_sha256, **details))
+
+    async def resolve(self, intent_id: str, outcome: str, **details: Any) -> None:
+        await asyncio.shield(self._io(self.intents.resolve, intent_id, outcome, **details))
+
+    async def audit(self, *, host: str, component: str, action: str, outcome: str, before: str | None = None,
+                    after: str | None = None, image_sha256: str | None = None, message: str | None = None) -> None:
+        await asyncio.shield(self._io(
+            self.audit_log.record, run_id=self.run_id, host=host, component=component, action=action,
+            outcome=outcome, before=before, after=after, image_sha256=image_sha256, message=message or None))

@@ -1,0 +1,156 @@
+"""Resume after a crash: settle every open intent before anything else is sent.
+
+An open intent is a BMC-changing request whose outcome never reached the state file
+(hwfw was killed between "intent written" and "intent resolved"). The host's driver
+decides what became of it from the BMC's own tasks, jobs and inventory
+(`HostDriver.settle_intent`):
+
+* `done`: the change took effect or is staged: recorded (`ok` when a fresh read shows
+  the version running, else `pending-activation`), never sent again;
+* `in-flight:URI`: the BMC still works on it: re-attached and followed (re-asked every
+  poll interval) until it ends, within the component's deadline;
+* `not-sent`: the BMC never got it: resolved; the new plan does it again;
+* `failed:MESSAGE`: recorded as failed.
+
+Hosts whose intents cannot be settled (BMC unreachable, task still running at the
+deadline) are returned as blocked: the run must not touch them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Mapping
+
+from hwfw.apply.checkpoint import same_version, split_key
+from hwfw.apply.driver import HostDriver
+from hwfw.apply.hooks import Hooks, NullHooks
+from hwfw.apply.ledger import Ledger
+from hwfw.clock import Clock
+from hwfw.config.model import Settings
+from hwfw.errors import HwfwError
+from hwfw.logs import get_logger, redactor
+from hwfw.state.model import ComponentRecord
+
+log = get_logger("apply.resume")
+
+DriverOpener = Callable[[str], "HostDriver | Awaitable[HostDriver]"]
+
+
+@dataclass
+class SettleReport:
+    settled: list[tuple[str, str, str]] = field(default_factory=list)   # (host, intent id, verdict)
+    blocked: dict[str, str] = field(default_factory=dict)                # host -> why it must not be touched
+
+
+async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings: Settings, clock: Clock,
+                              hosts: set[str] | None = None, hooks: Hooks | None = None,
+                              concurrency: int = 16) -> SettleReport:
+    """Settle the open intents of `hosts` (all when None); returns what happened."""
+    hooks = hooks or NullHooks()
+    by_host: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for intent in await asyncio.to_thread(ledger.intents.open_intents):
+        if hosts is None or intent["host"] in hosts:
+            by_host[intent["host"]].append(intent)
+    report = SettleReport()
+    if not by_host:
+        return report
+    limit = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(host: str, intents: list[dict[str, Any]]) -> None:
+        async with limit:
+            try:
+                d = drivers(host)
+                driver = await d if inspect.isawaitable(d) else d
+                async with driver:  # type: ignore[union-attr]
+                    for intent in intents:
+                        verdict = await _follow(driver, intent, settings, clock, hooks)
+                        report.settled.append((host, intent["intent"], verdict))
+                        if verdict.startswith("in-flight:"):
+                            report.blocked[host] = (f"an update hwfw started is still running on the BMC "
+                                                    f"({verdict[len('in-flight:'):]}); run hwfw apply again later")
+                            await _record_in_flight(ledger, intent, verdict)
+                            break
+                        await _apply_verdict(ledger, driver, intent, verdict)
+            except HwfwError as exc:
+                report.blocked[host] = f"cannot settle what the interrupted run left open: {redactor(exc.message)}"
+                hooks.warning(report.blocked[host], host)
+
+    await asyncio.gather(*(one(h, i) for h, i in sorted(by_host.items())))
+    await ledger.commit()
+    return report
+
+
+async def _follow(driver: HostDriver, intent: Mapping[str, Any], settings: Settings, clock: Clock,
+                  hooks: Hooks) -> str:
+    """Ask the driver; while the BMC still works on it, ask again each poll interval."""
+    kind = split_key(str(intent.get("component") or ""))[0]
+    deadline = clock.monotonic() + settings.timing.deadline_for(kind)
+    verdict = await driver.settle_intent(intent)
+    while verdict.startswith("in-flight:") and clock.monotonic() < deadline:
+        hooks.warning(f"re-attached to {intent['action']} of {intent['component']}: {verdict[10:]}", intent["host"])
+        await clock.sleep(settings.timing.poll_interval)
+        verdict = await driver.settle_intent(intent)
+    log.info("%s: intent %s (%s %s) settled: %s", intent["host"], intent["intent"], intent["action"],
+             intent["component"], verdict)
+    return verdict
+
+
+async def _record_in_flight(ledger: Ledger, intent: Mapping[str, Any], verdict: str) -> None:
+    d = intent.get("details") or {}
+    if intent["action"] != "flash" or not d.get("to_version"):
+        return
+    ledger.put(intent["host"], intent["component"], ComponentRecord(
+        version=d["to_version"], status="in-progress", image_sha256=intent.get("image_sha256"),
+        image_id=d.get("image_id"), previous_version=d.get("from_version"), updated_at=ledger.now(),
+        run_id=intent.get("run_id"), task_uri=verdict[len("in-flight:"):], activation=d.get("activation")))
+
+
+async def _apply_verdict(ledger: Ledger, driver: HostDriver, intent: Mapping[str, Any], verdict: str) -> None:
+    """Record what became of one intent, then resolve it (state first, as always)."""
+    host, action, d = intent["host"], intent["action"], intent.get("details") or {}
+    now = ledger.now()
+    if verdict == "done" and action == "flash":
+        running = await driver.read_versions()
+        key, to = intent["component"], d.get("to_version")
+        active = same_version(running.get(key), to)
+        status = ("rolled-back" if d.get("rollback") else "ok") if active else "pending-activation"
+        ledger.put(host, key, ComponentRecord(
+            version=to, status=status, image_sha256=intent.get("image_sha256"), image_id=d.get("image_id"),
+            previous_version=d.get("from_version"), updated_at=now, run_id=intent.get("run_id"),
+            activation=None if active else d.get("activation"),
+            task_uri=None if active else await _adopt_task(driver, key)))
+    elif action == "activate":
+        # whatever the verdict, the versions running now are the truth about the reset
+        running = await driver.read_versions()
+        for key in d.get("components") or ():
+            rec = ledger.record(host, key)
+            if rec is not None and rec.status in ("pending-activation", "in-progress") \
+                    and same_version(running.get(key), rec.version):
+                ledger.put(host, key, ComponentRecord(
+                    version=rec.version, status="ok", image_sha256=rec.image_sha256, image_id=rec.image_id,
+                    previous_version=rec.previous_version, updated_at=now, run_id=rec.run_id))
+    elif verdict.startswith("failed") and action == "flash" and d.get("to_version"):
+        ledger.put(host, intent["component"], ComponentRecord(
+            version=d["to_version"], status="failed", image_sha256=intent.get("image_sha256"),
+            image_id=d.get("image_id"), previous_version=d.get("from_version"), updated_at=now,
+            run_id=intent.get("run_id"), error=redactor(verdict.partition(":")[2]) or "failed"))
+    await ledger.commit()
+    outcome = verdict.partition(":")[0]
+    await ledger.resolve(intent["intent"], outcome, settled=True, verdict=redactor(verdict))
+    await ledger.audit(host=host, component=intent["component"], action=f"settle:{action}", outcome=outcome,
+                       after=d.get("to_version"), image_sha256=intent.get("image_sha256"),
+                       message=f"intent {intent['intent']} of run {intent.get('run_id')}: {redactor(verdict)}")
+
+
+async def _adopt_task(driver: HostDriver, key: str) -> str | None:
+    """The BMC task or job that carries our staged image (the killed run never learnt its
+    URI): recorded, so the next pre-flight knows it is ours and not another run's."""
+    kind = split_key(key)[0]
+    try:
+        tasks = await driver.in_flight()
+    except HwfwError:
+        return None
+    return next((t.uri for t in tasks if t.component in (key, kind)), None)

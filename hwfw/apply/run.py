@@ -1,0 +1,325 @@
+"""`run_apply`: everything `hwfw apply` does, in order, for the CLI (and tests) to call.
+
+    lock -> connect -> settle open intents (resume) -> inventory -> plan (or saved
+    plan + staleness) -> show + confirm -> images ready -> execute -> record the run
+
+Nothing here prints: the plan is handed to `show`, the question to `confirm`, and
+progress to `hooks`. The workspace lock is held from the first read of the state to
+the last write; a second apply fails at once, naming the holder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import signal
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Sequence
+
+from hwfw.apply.checkpoint import irreversible_steps
+from hwfw.apply.events import HOST_REFUSED, HostOutcome, RunSummary
+from hwfw.apply.executor import ExecOptions, Executor
+from hwfw.apply.hooks import Hooks, NullHooks
+from hwfw.apply.ledger import Ledger, ensure_runtime_dir
+from hwfw.apply.resume import SettleReport, settle_open_intents
+from hwfw.apply.scheduler import Rollout, parse_count, shapes_of
+from hwfw.clock import Clock, SystemClock, utc_now_iso
+from hwfw.config.model import RepositoryEntry, Workspace
+from hwfw.errors import HwfwError, StalePlanError
+from hwfw.inventory.model import Inventory
+from hwfw.logs import get_logger
+from hwfw.plan.model import Plan
+from hwfw.state.lock import WorkspaceLock
+
+log = get_logger("apply.run")
+
+RUNS_KEPT = 20
+
+Confirm = Callable[[Plan], "bool | Awaitable[bool]"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyOptions:
+    targets: tuple[str, ...] = ()
+    plan_file: Path | None = None
+    refresh_stale: bool = False
+    auto_approve: bool = False
+    parallelism: int | None = None
+    max_unavailable: str | None = None
+    canary: int | None = None
+    failure_budget: str | None = None
+    window: float | None = None          # seconds (real-world, like the plan's estimates)
+    until: datetime | None = None        # an aware wall-clock deadline
+    allow_pending: bool = False
+    insecure: bool = False
+    sync: bool = False
+    on_failure: str | None = None        # default: settings.policies.on_failure
+    run_id: str | None = None
+
+
+@dataclass
+class ApplyResult:
+    exit_code: int
+    message: str = ""
+    plan: Plan | None = None
+    summary: RunSummary | None = None
+    settled: SettleReport | None = None
+    run_id: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _plan_hosts(doc: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(h["name"] for h in doc.get("hosts", ()))
+
+
+class StoreImages:
+    """Flash images from the workspace cache: verified once per run, published on the
+    run's image server (if one runs) for BMCs that pull."""
+
+    def __init__(self, workspace: Workspace, *, fetch: bool, server: Any = None) -> None:
+        from hwfw.repository.store import ImageStore
+
+        self.store = ImageStore(workspace)
+        self.fetch = fetch
+        self.server = server
+        self._ready: dict[str, tuple[Path, str | None]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def ensure_all(self, entries: Sequence[RepositoryEntry]) -> None:
+        """Every image the plan flashes is present (fetched with --sync) and verified,
+        before any host is touched."""
+        for entry in entries:
+            await self.prepare(entry)
+
+    async def prepare(self, entry: RepositoryEntry) -> tuple[Path, str | None]:
+        lock = self._locks.setdefault(entry.sha256, asyncio.Lock())
+        async with lock:
+            if entry.sha256 not in self._ready:
+                # A workspace-local source (images/x.bin) is copied in without --sync: no download.
+                path = await self.store.ensure(entry, fetch=self.fetch or _is_local(entry.source))
+                await asyncio.to_thread(self._verify, entry)
+                url = await self.server.publish_async(path, entry.sha256) if self.server is not None else None
+                self._ready[entry.sha256] = (path, url)
+        return self._ready[entry.sha256]
+
+    def _verify(self, entry: RepositoryEntry) -> None:
+        with self.store.open_verified(entry):
+            pass
+
+
+def _is_local(source: str) -> bool:
+    scheme = source.split("://", 1)[0].lower() if "://" in source else ""
+    return scheme in ("", "file")
+
+
+def resolve_rollout(workspace: Workspace, options: ApplyOptions, hosts: int, clock: Clock,
+                    time_scale: float) -> Rollout:
+    """CLI options over settings.policies, as counts; the window as a clock deadline."""
+    pol = workspace.settings.policies
+    deadline = None
+    if options.window is not None:
+        deadline = clock.monotonic() + options.window / time_scale
+    if options.until is not None:
+        until = clock.monotonic() + (options.until - clock.wall()).total_seconds()
+        deadline = until if deadline is None else min(deadline, until)
+    return Rollout(
+        parallelism=max(1, options.parallelism or workspace.settings.parallelism),
+        max_unavailable=parse_count(options.max_unavailable if options.max_unavailable is not None
+                                    else pol.max_unavailable, hosts, option="--max-unavailable", minimum=1),
+        canary=options.canary if options.canary is not None else pol.canary,
+        failure_budget=parse_count(options.failure_budget if options.failure_budget is not None
+                                   else pol.failure_budget, hosts, option="--failure-budget"),
+        deadline=deadline, time_scale=time_scale)
+
+
+async def run_apply(workspace: Workspace, options: ApplyOptions, *, hooks: Hooks | None = None,
+                    confirm: Confirm | None = None, show: Callable[[Plan], None] | None = None,
+                    clock: Clock | None = None, handle_signals: bool = False,
+                    observe: Callable[[Any], None] | None = None) -> ApplyResult:
+    """Plan (or load a saved plan), confirm, execute. See the module docstring.
+
+    `observe` is called with the connection (hosts, embedded simulator) once it is
+    open: tests and benchmarks read the simulator's event log through it."""
+    clock = clock or SystemClock()
+    hooks = hooks or NullHooks()
+    settings = workspace.settings
+    ensure_runtime_dir(settings)
+    run_id = options.run_id or uuid.uuid4().hex[:12]
+    with WorkspaceLock(settings.runtime_dir, "apply"):
+        ledger = Ledger(settings, run_id, clock)
+        saved = _read_plan_file(options.plan_file) if options.plan_file else None
+        targets = options.targets or (_plan_hosts(saved) if saved else ())
+        from hwfw.connect import connect
+
+        async with connect(workspace, insecure=options.insecure, targets=targets, clock=clock) as conn:
+            if observe is not None:
+                observe(conn)
+            settled = await settle_open_intents(ledger, conn.driver, settings=settings, clock=clock,
+                                                hosts=set(conn.hosts), hooks=hooks)
+            inventory = await _inventory(workspace, conn, options.insecure)
+            plan = _make_plan(workspace, options, saved, ledger, inventory, targets)
+            if show is not None:
+                show(plan)
+            early = _refuse_early(workspace, plan, settled)
+            if early is not None:
+                early.settled, early.run_id = settled, run_id
+                return early
+            if not options.auto_approve and confirm is not None and not await _ask(confirm, plan):
+                return ApplyResult(1, "Apply cancelled.", plan=plan, settled=settled, run_id=run_id)
+            rollout = resolve_rollout(workspace, options, len(shapes_of(plan.steps)), clock,
+                                      settings.timing.time_scale)
+            summary = await _execute(workspace, options, plan, ledger, conn, hooks, clock, rollout, settled,
+                                     handle_signals, run_id)
+    return ApplyResult(summary.exit_code, summary.line(), plan=plan, summary=summary, settled=settled, run_id=run_id)
+
+
+async def _ask(confirm: Confirm, plan: Plan) -> bool:
+    answer = confirm(plan)
+    if inspect.isawaitable(answer):
+        answer = await answer
+    return bool(answer)
+
+
+def _read_plan_file(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise HwfwError(f"cannot read saved plan {path}: {exc}", hint="write one with: hwfw plan --out PLAN") from exc
+    if not isinstance(doc, dict):
+        raise HwfwError(f"{path} is not a saved hwfw plan", hint="write one with: hwfw plan --out PLAN")
+    return doc
+
+
+async def _inventory(workspace: Workspace, conn: Any, insecure: bool) -> Inventory:
+    from hwfw.inventory.collect import collect
+
+    return await collect(list(conn.hosts.values()), settings=workspace.settings, clock=conn.clock,
+                         insecure=insecure, concurrency=workspace.settings.plan_concurrency)
+
+
+def _make_plan(workspace: Workspace, options: ApplyOptions, saved: dict[str, Any] | None, ledger: Ledger,
+               inventory: Inventory, targets: Sequence[str]) -> Plan:
+    from hwfw.plan import plan as make_plan
+
+    state = ledger.state
+    if saved is None:
+        return make_plan(workspace, inventory, state, targets=targets, parallelism=options.parallelism)
+    from hwfw.cli.inputs import input_digests
+    from hwfw.plan.planfile import staleness
+
+    try:
+        old = Plan.from_json(saved)
+    except (ValueError, KeyError) as exc:
+        raise HwfwError(f"{options.plan_file} is not a plan this hwfw can apply: {exc}",
+                        hint="run hwfw plan --out PLAN again") from exc
+    reasons = staleness(saved, input_digests(workspace), state, inventory)
+    if not reasons:
+        return old
+    if not options.refresh_stale:
+        raise StalePlanError(
+            "saved plan is stale:\n  - " + "\n  - ".join(reasons),
+            hint=f"plan again with: hwfw plan --out {options.plan_file} (then apply that), or re-plan just "
+                 f"what drifted with: hwfw apply --plan {options.plan_file} --refresh-stale")
+    drifted = {h for h in targets if any(r.startswith(f"host {h} ") for r in reasons)}
+    if any(not r.startswith("host ") for r in reasons):
+        drifted = set(targets)
+    fresh = make_plan(workspace, inventory, state, targets=sorted(drifted), parallelism=options.parallelism)
+    return merge_plans(old, fresh, drifted)
+
+
+def merge_plans(old: Plan, fresh: Plan, replanned: set[str]) -> Plan:
+    """`old` with the hosts in `replanned` replaced by `fresh`'s plan of them."""
+    hosts = sorted([h for h in old.hosts if h.name not in replanned] + list(fresh.hosts), key=lambda h: h.name)
+    order = {h.name: i for i, h in enumerate(hosts)}
+    steps = sorted([s for s in old.steps if s.host not in replanned] + list(fresh.steps),
+                   key=lambda s: order.get(s.host, len(order)))
+    errored = any(h.errored for h in hosts)
+    return replace(fresh, hosts=tuple(hosts), steps=tuple(steps), errored=errored,
+                   applyable=not errored and bool(steps), complete=False, _graph=None)
+
+
+def _refuse_early(workspace: Workspace, plan: Plan, settled: SettleReport) -> ApplyResult | None:
+    if plan.errored:
+        return ApplyResult(1, "The plan has errors; nothing was applied:\n  " + "\n  ".join(plan.errors())
+                           + "\nFix them, or leave those hosts out with --target.", plan=plan)
+    if workspace.settings.policies.refuse_irreversible:
+        bad = irreversible_steps(plan.steps)
+        if bad:
+            return ApplyResult(1, "policies.refuse_irreversible: these steps cannot be rolled back:\n  "
+                               + "\n  ".join(f"{s.id} ({s.from_version} -> {s.to_version})" for s in bad)
+                               + "\nAdd the replaced versions to the repository, or change the policy.", plan=plan)
+    if not plan.steps:
+        blocked = "; ".join(f"{h}: {why}" for h, why in sorted(settled.blocked.items()))
+        return ApplyResult(1 if blocked else 0, ("No changes. " + blocked) if blocked else
+                           "No changes. The fleet matches the baselines.", plan=plan)
+    return None
+
+
+async def _execute(workspace: Workspace, options: ApplyOptions, plan: Plan, ledger: Ledger, conn: Any,
+                   hooks: Hooks, clock: Clock, rollout: Rollout, settled: SettleReport, handle_signals: bool,
+                   run_id: str) -> RunSummary:
+    from hwfw.apply.imageserver import ImageServer
+
+    blocked = settled.blocked
+    runnable = replace(plan, steps=tuple(s for s in plan.steps if s.host not in blocked), _graph=None)
+    entries = _entries(workspace, runnable)
+    started = utc_now_iso(clock)
+    async with ImageServer(workspace.settings, clock) as server:
+        images = StoreImages(workspace, fetch=options.sync, server=server)
+        await images.ensure_all(entries)
+        executor = Executor(runnable, workspace, ledger, lambda host: conn.driver(host, image_server=server), images,
+                            hooks=hooks, clock=clock,
+                            options=ExecOptions(run_id=run_id, on_failure=options.on_failure
+                                                or workspace.settings.policies.on_failure,
+                                                allow_pending=options.allow_pending, rollout=rollout))
+        for host, why in sorted(blocked.items()):
+            executor.outcomes[host] = HostOutcome(HOST_REFUSED, why)
+            hooks.host_finished(host, executor.outcomes[host])
+        with _signals(executor, handle_signals):
+            summary = await executor.run()
+    _record_run(ledger, run_id, started, utc_now_iso(clock), summary)
+    await ledger.commit()
+    return summary
+
+
+def _entries(workspace: Workspace, plan: Plan) -> list[RepositoryEntry]:
+    seen: dict[str, RepositoryEntry] = {}
+    for s in plan.steps:
+        if s.kind == "flash" and s.image is not None and s.image.id not in seen:
+            entry = workspace.repository.get(s.image.id)
+            if entry is None:
+                raise HwfwError(f"image {s.image.id!r} of the plan is not in the repository",
+                                hint="the repository changed since the plan was made; plan again")
+            seen[s.image.id] = entry
+    return list(seen.values())
+
+
+def _record_run(ledger: Ledger, run_id: str, started: str, finished: str, summary: RunSummary) -> None:
+    runs = list(ledger.checkpoints.get("runs", []))
+    runs.append({"run_id": run_id, "started": started, "finished": finished, "exit_code": summary.exit_code,
+                 "hosts": {h: o.status for h, o in sorted(summary.hosts.items())}})
+    ledger.checkpoints["runs"] = runs[-RUNS_KEPT:]
+    ledger.touch()
+
+
+class _signals:
+    """SIGINT/SIGTERM -> executor.interrupt() while the executor runs."""
+
+    def __init__(self, executor: Executor, enabled: bool) -> None:
+        self.executor, self.enabled = executor, enabled
+
+    def __enter__(self) -> None:
+        if self.enabled:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.executor.interrupt)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
