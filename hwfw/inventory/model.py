@@ -75,6 +75,7 @@ class HostInventory:
     serial: str | None = None
     bmc_firmware: str | None = None
     components: tuple[ComponentState, ...] = ()
+    manufacturer: str | None = None
     capabilities: Capabilities | None = None
     preflight: PreflightFacts | None = None
     collected_at: str | None = None
@@ -105,6 +106,7 @@ class HostInventory:
             host=doc["host"], reachable=doc["reachable"], protocol=doc.get("protocol", "redfish"),
             error=doc.get("error"), vendor=doc.get("vendor"), model=doc.get("model"),
             serial=doc.get("serial"), bmc_firmware=doc.get("bmc_firmware"),
+            manufacturer=doc.get("manufacturer"),
             components=tuple(ComponentState(**c) for c in doc.get("components", ())),
             capabilities=Capabilities(**{k: tuple(v) if isinstance(v, list) else v for k, v in caps.items()})
             if caps else None,

@@ -1,0 +1,75 @@
+"""Human rendering of an inventory: one rich table per host.
+
+JSON output is `Inventory.to_json(created_at)` (schemas/inventory-snapshot.schema.json);
+this module only draws text. Unreachable hosts are listed in red with their error.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from hwfw.inventory.model import HostInventory, Inventory
+
+__all__ = ["host_header", "host_table", "render_inventory_text"]
+
+
+def render_inventory_text(inventory: Inventory, console: Console) -> None:
+    """Print every host (sorted by name), then a one-line summary."""
+    names = sorted(inventory.hosts)
+    for name in names:
+        host = inventory.hosts[name]
+        if not host.reachable:
+            console.print(Text.assemble((f"{name}", "bold red"), ("  unreachable: ", "red"),
+                                        (host.error or "no answer", "red")))
+            continue
+        console.print(host_header(host))
+        console.print(host_table(host))
+    reachable = sum(1 for h in inventory.hosts.values() if h.reachable)
+    summary = f"{reachable} of {len(names)} host(s) read"
+    if reachable < len(names):
+        console.print(Text(f"{summary}; {len(names) - reachable} unreachable", style="red"))
+    else:
+        console.print(summary)
+
+
+def host_header(host: HostInventory) -> Text:
+    """`name  vendor · model · S/N serial · BMC version` (never truncated)."""
+    header = " · ".join(part for part in (
+        host.vendor, host.model, f"S/N {host.serial}" if host.serial else None,
+        f"BMC {host.bmc_firmware}" if host.bmc_firmware else None,
+        f"via {host.protocol}" if host.protocol != "redfish" else None) if part)
+    return Text.assemble((host.host, "bold"), ("  " + header if header else "", "dim"))
+
+
+def host_table(host: HostInventory) -> Table:
+    """Components of one host (kind, instance, version, updateable) and pre-flight notes."""
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("component")
+    table.add_column("instance")
+    table.add_column("version")
+    table.add_column("updateable", justify="center")
+    for c in sorted(host.components, key=lambda c: (c.kind, c.instance)):
+        version = Text(c.version) if c.version is not None else Text("unknown", style="yellow")
+        table.add_row(c.kind, "" if c.instance == c.kind else c.instance, version,
+                      "yes" if c.updateable else Text("no", style="dim"))
+    pre = host.preflight
+    notes = []
+    if pre is not None:
+        if pre.power_state:
+            notes.append(f"power {pre.power_state}")
+        if pre.health:
+            notes.append(f"health {pre.health}")
+        if pre.pending_jobs:
+            notes.append(f"{len(pre.pending_jobs)} pending job(s)")
+        if pre.pending_bios_settings:
+            notes.append("pending BIOS settings")
+        if pre.running_updates:
+            notes.append(f"{len(pre.running_updates)} update(s) running")
+        if pre.licence_errors:
+            notes.append("licence errors")
+    if notes:
+        table.caption = ", ".join(notes)
+        table.caption_justify = "left"
+    return table

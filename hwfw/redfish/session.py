@@ -1,0 +1,336 @@
+"""One authenticated Redfish session per BMC per run, always logged out.
+
+`async with RedfishSession(client, username, password) as s:` reads the service root
+(without credentials, as the spec requires), logs in through the SessionService and
+deletes the session on the way out, also when the body raised, was cancelled or the
+user pressed Ctrl-C (the logout is shielded and awaited to the end: a leaked session
+can lock a BMC for ~20 minutes, performance anchors section 1).
+
+HTTP Basic is used only when the service root advertises no SessionService at all;
+a failed login is an error, never a silent switch to Basic (sushy release note
+reauthentication-session-fallback-failure-fixes). A 401 on a request made with a
+token means the BMC dropped its sessions (reset, self-update): log in again once and
+retry that request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterable, Coroutine, Mapping
+from typing import Any, Self
+
+import httpx
+
+from hwfw.errors import BmcAuthError, BmcError
+from hwfw.logs import get_logger, redactor
+from hwfw.redfish.client import RedfishClient
+from hwfw.redfish.errors import error_for_response
+
+__all__ = ["DEFAULT_SESSIONS_URI", "ROOT", "RedfishSession"]
+
+log = get_logger("redfish.session")
+
+ROOT = "/redfish/v1/"
+DEFAULT_SESSIONS_URI = "/redfish/v1/SessionService/Sessions"
+_MAX_RELOGINS = 3
+_LOGOUT_TIMEOUT = 10.0
+# A leaked session can lock a BMC out for ~20 minutes; a busy BMC (503 + Retry-After,
+# e.g. iDRAC SYS518 while its Lifecycle Controller restarts) gets a few more tries.
+_LOGOUT_RETRIES = 3
+_EXPAND_REJECTED = (400, 403, 404, 405, 500, 501)
+
+
+class RedfishSession:
+    """An authenticated view of one BMC. Owns (and closes) its client by default."""
+
+    def __init__(self, client: RedfishClient, username: str | None, password: str | None,
+                 *, owns_client: bool = True) -> None:
+        self.client = client
+        self.host = client.host
+        self._username = username
+        self._password = password
+        self._owns_client = owns_client
+        self.root: dict[str, Any] = {}
+        self.token: str | None = None
+        self.session_uri: str | None = None
+        self.basic = False
+        self.expand_query: str | None = None
+        self.relogins = 0
+        self._login_lock = asyncio.Lock()
+        redactor.register(password)
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self.open()
+        except BaseException:
+            await self._close_shielded()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._close_shielded()
+
+    async def open(self) -> None:
+        """Read the service root, then log in (or set up Basic when there is no SessionService)."""
+        response = await self.client.request("GET", ROOT, check=False)
+        root_needs_auth = response.status_code == 401
+        if response.status_code >= 400 and not root_needs_auth:
+            raise error_for_response(self.host, "GET", str(response.request.url), response,
+                                     what="reading the service root failed")
+        if not root_needs_auth:
+            self.root = self.client.json_of(response, ROOT)
+            self.expand_query = expand_query_for(self.root)
+        sessions_uri = sessions_uri_of(self.root) if self.root else DEFAULT_SESSIONS_URI
+        if sessions_uri is None:
+            log.info("%s: no SessionService advertised; using HTTP Basic", self.host)
+            self._use_basic()
+        else:
+            # A login cancelled in flight would leave a session we never learn about:
+            # let it finish (the caller's cancellation is re-raised after), so that
+            # __aexit__ can delete it.
+            await _to_completion(self._login(sessions_uri))
+        if root_needs_auth:  # a few BMCs 401 the root; read it again now that we are in
+            self.root = await self.get_json(ROOT)
+            self.expand_query = expand_query_for(self.root)
+
+    def _use_basic(self) -> None:
+        if self._username is None or self._password is None:
+            raise BmcAuthError("no credentials for HTTP Basic", host=self.host, url=str(self.client.base_url))
+        raw = f"{self._username}:{self._password}".encode()
+        self.client.auth_headers = {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+        self.basic = True
+
+    async def _login(self, sessions_uri: str) -> None:
+        if self._username is None or self._password is None:
+            raise BmcAuthError("no credentials to log in with", host=self.host,
+                               url=str(self.client.url_for(sessions_uri)),
+                               hint="give the host a credentials reference")
+        self.client.auth_headers = {}
+        # Never retried blindly: a login the BMC processed but whose answer we lost
+        # would leak a session; only connection failures before sending are retried.
+        response = await self.client.request(
+            "POST", sessions_uri, json_body={"UserName": self._username, "Password": self._password},
+            check=False)
+        url = str(response.request.url)
+        if response.status_code >= 400:
+            raise error_for_response(self.host, "POST", url, response, what="login failed")
+        token = response.headers.get("x-auth-token")
+        location = response.headers.get("location") or _odata_id(response)
+        self.session_uri = self.client.uri_of(location) if location else None
+        if not token:
+            await self._delete_session_without_token()
+            raise BmcAuthError(f"login answered {response.status_code} without an X-Auth-Token",
+                               host=self.host, url=url, status=response.status_code)
+        redactor.register(token)
+        self.token = token
+        self.client.auth_headers = {"X-Auth-Token": token}
+        if self.session_uri is None:
+            log.warning("%s: login returned no session URI; the session cannot be deleted and will time out",
+                        self.host)
+
+    async def _delete_session_without_token(self) -> None:
+        if self.session_uri is None:
+            return
+        self._use_basic()
+        try:
+            await self.client.request("DELETE", self.session_uri, check=False, retries=1,
+                                      timeout=_LOGOUT_TIMEOUT, ignore_deadline=True)
+        except BmcError:
+            pass
+        finally:
+            self.client.auth_headers, self.basic, self.session_uri = {}, False, None
+
+    async def logout(self) -> None:
+        """Delete the session (tolerating 401/404: the BMC already forgot it)."""
+        uri, self.session_uri = self.session_uri, None
+        if uri is None or self.token is None:
+            return
+        try:
+            response = await self.client.request("DELETE", uri, check=False, retries=_LOGOUT_RETRIES,
+                                                 timeout=_LOGOUT_TIMEOUT, ignore_deadline=True)
+            if response.status_code >= 400 and response.status_code not in (401, 404):
+                log.warning("%s: logout answered HTTP %d", self.host, response.status_code)
+        except BmcError as exc:
+            log.warning("%s: logout failed: %s", self.host, exc.message)
+        finally:
+            self.token = None
+            self.client.auth_headers = {}
+
+    async def _close(self) -> None:
+        try:
+            await self.logout()
+        finally:
+            if self._owns_client:
+                await self.client.aclose()
+
+    async def _close_shielded(self) -> None:
+        """Log out and close even while being cancelled; re-raise the cancellation after."""
+        try:
+            await _to_completion(self._close())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - closing must never mask the body's own error
+            log.debug("%s: closing the session failed: %s", self.host, exc)
+
+    # -- requests ---------------------------------------------------------------------
+
+    async def request(self, method: str, uri: str, *, json_body: Any = None,
+                      content: bytes | AsyncIterable[bytes] | None = None,
+                      headers: Mapping[str, str] | None = None, timeout: float | None = None,
+                      check: bool = True, retries: int | None = None) -> httpx.Response:
+        """A request with this session's credentials; re-logs in once on a 401."""
+        token_used = self.token
+        response = await self.client.request(method, uri, json_body=json_body, content=content, headers=headers,
+                                             timeout=timeout, check=False, retries=retries)
+        if response.status_code == 401 and token_used is not None and self.relogins < _MAX_RELOGINS:
+            await self._relogin(token_used)
+            response = await self.client.request(method, uri, json_body=json_body, content=content,
+                                                 headers=headers, timeout=timeout, check=False, retries=retries)
+        if check and response.status_code >= 400:
+            raise error_for_response(self.host, method, str(response.request.url), response)
+        return response
+
+    async def _relogin(self, stale_token: str) -> None:
+        async with self._login_lock:
+            if self.token != stale_token:  # another request already logged in again
+                return
+            self.relogins += 1
+            log.info("%s: session no longer valid (BMC reset?); logging in again", self.host)
+            old_uri = self.session_uri
+            self.token, self.session_uri = None, None
+            await _to_completion(self._login(sessions_uri_of(self.root) or DEFAULT_SESSIONS_URI))
+            if old_uri and old_uri != self.session_uri:
+                # Usually already gone (404); but a 401 for another reason must not
+                # leave the old session behind.
+                try:
+                    await self.client.request("DELETE", old_uri, check=False, retries=0, timeout=_LOGOUT_TIMEOUT)
+                except BmcError:
+                    pass
+
+    async def get(self, uri: str, *, check: bool = True) -> httpx.Response:
+        return await self.request("GET", uri, check=check)
+
+    async def get_json(self, uri: str) -> dict[str, Any]:
+        """GET a resource and return its JSON object."""
+        return self.client.json_of(await self.request("GET", uri), uri)
+
+    async def post(self, uri: str, json_body: Any = None, **kwargs: Any) -> httpx.Response:
+        return await self.request("POST", uri, json_body=json_body if json_body is not None else {}, **kwargs)
+
+    async def patch(self, uri: str, json_body: Any, **kwargs: Any) -> httpx.Response:
+        return await self.request("PATCH", uri, json_body=json_body, **kwargs)
+
+    async def delete(self, uri: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("DELETE", uri, **kwargs)
+
+    async def members(self, uri: str, *, expand: bool = True) -> list[dict[str, Any]]:
+        """Every member resource of a collection.
+
+        Uses `$expand` when the service root advertises it (one request), then GETs
+        whatever came back unexpanded (bounded by the per-BMC semaphore). Trusts the
+        `Members` array, never `Members@odata.count`; follows `Members@odata.nextLink`.
+        A member that vanished between listing and reading (404) is skipped.
+        """
+        doc = await self._collection_doc(uri, expand)
+        refs: list[Any] = list(doc.get("Members") or [])
+        next_link = doc.get("Members@odata.nextLink")
+        pages = 0
+        while isinstance(next_link, str) and pages < 100:
+            page = await self.get_json(next_link)
+            refs.extend(page.get("Members") or [])
+            next_link = page.get("Members@odata.nextLink")
+            pages += 1
+        out: list[dict[str, Any] | None] = [m if _is_expanded(m) else None for m in refs]
+        missing = [(i, m["@odata.id"]) for i, m in enumerate(refs)
+                   if out[i] is None and isinstance(m, dict) and isinstance(m.get("@odata.id"), str)]
+        if missing:
+            fetched = await asyncio.gather(*(self._member(u) for _, u in missing))
+            for (i, _), member in zip(missing, fetched):
+                out[i] = member
+        return [m for m in out if m is not None]
+
+    async def _collection_doc(self, uri: str, expand: bool) -> dict[str, Any]:
+        if expand and self.expand_query:
+            sep = "&" if "?" in uri else "?"
+            response = await self.request("GET", f"{uri}{sep}$expand={self.expand_query}", check=False)
+            if response.status_code < 400:
+                return self.client.json_of(response, uri)
+            if response.status_code not in _EXPAND_REJECTED:
+                raise error_for_response(self.host, "GET", str(response.request.url), response)
+            log.info("%s: $expand rejected (HTTP %d); reading members one by one", self.host,
+                     response.status_code)
+            self.expand_query = None
+        return await self.get_json(uri)
+
+    async def _member(self, uri: str) -> dict[str, Any] | None:
+        response = await self.request("GET", uri, check=False)
+        if response.status_code == 404:
+            log.info("%s: %s vanished while reading its collection", self.host, uri)
+            return None
+        if response.status_code >= 400:
+            raise error_for_response(self.host, "GET", str(response.request.url), response)
+        return self.client.json_of(response, uri)
+
+
+async def _to_completion(coro: Coroutine[Any, Any, None]) -> None:
+    """Run `coro` to its end even if the caller is cancelled meanwhile (any number of
+    times); then raise its exception, or CancelledError if the caller was cancelled."""
+    task = asyncio.get_running_loop().create_task(coro)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+        except BaseException:  # noqa: BLE001 - the task's own failure, re-raised by task.result() below
+            break
+    if cancelled:
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("operation finished with %r after cancellation", task.exception())
+        raise asyncio.CancelledError
+    task.result()
+
+
+def sessions_uri_of(root: Mapping[str, Any]) -> str | None:
+    """Where to POST a login, or None when the service has no SessionService."""
+    links = root.get("Links") if isinstance(root.get("Links"), dict) else {}
+    sessions = links.get("Sessions") if isinstance(links, dict) else None
+    if isinstance(sessions, dict) and isinstance(sessions.get("@odata.id"), str):
+        return str(sessions["@odata.id"])
+    if isinstance(root.get("SessionService"), dict):
+        return DEFAULT_SESSIONS_URI
+    return None
+
+
+def expand_query_for(root: Mapping[str, Any]) -> str | None:
+    """The `$expand` value this service supports for one level of members, if any.
+
+    `.` (subordinates only, no Links) is cheapest for collections; `*` also expands
+    Links. `($levels=1)` only when the service says it understands levels.
+    """
+    features = root.get("ProtocolFeaturesSupported")
+    eq = features.get("ExpandQuery") if isinstance(features, dict) else None
+    if not isinstance(eq, dict):
+        return None
+    levels = "($levels=1)" if eq.get("Levels") else ""
+    if eq.get("NoLinks"):
+        return "." + levels
+    if eq.get("ExpandAll"):
+        return "*" + levels
+    return None
+
+
+def _is_expanded(member: Any) -> bool:
+    return isinstance(member, dict) and any(k != "@odata.id" for k in member)
+
+
+def _odata_id(response: httpx.Response) -> str | None:
+    try:
+        doc = response.json() if response.content else None
+    except ValueError:
+        return None
+    value = doc.get("@odata.id") if isinstance(doc, dict) else None
+    return value if isinstance(value, str) else None

@@ -1,0 +1,373 @@
+"""What a vendor adapter is, and the standard (DMTF) behaviour every adapter starts from.
+
+An adapter turns the resources one BMC served into hwfw's typed inventory:
+
+- `detect(root, manager)`: how sure it is that this BMC is its vendor's (0-100);
+- `ignore_member(member)` / `map_member(member)`: FirmwareInventory member ->
+  `ComponentState`, skipping non-running copies (backup, golden, staged, previous);
+- `capabilities(facts)`: update methods, apply times, limits, reset types;
+- `preflight_sources(facts)` + `preflight(facts, extra)`: which extra resources to read
+  (job queues, task lists, BIOS settings) and the facts apply checks before touching
+  the host.
+
+`StandardAdapter` implements all of it from the DMTF schemas; vendor modules override
+only what their BMCs do differently, each quirk with a comment naming where it was seen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hwfw.inventory.model import Capabilities, ComponentState, PreflightFacts
+
+__all__ = [
+    "BmcFacts",
+    "StandardAdapter",
+    "VendorAdapter",
+    "action_targets",
+    "apply_time_support",
+    "classify",
+    "link",
+]
+
+Doc = Mapping[str, Any]
+
+# Pre-flight sources an adapter may ask for (collect.py reads them): a collection's
+# members by default; the BIOS pending-settings diff; or, for names starting with
+# PROBE, one GET whose error (if any) is recorded in `BmcFacts.errors`.
+SOURCE_TASKS = "tasks"
+SOURCE_BIOS_SETTINGS = "bios-settings"
+PROBE = "probe:"
+
+
+@dataclass(frozen=True, slots=True)
+class BmcFacts:
+    """The raw documents read from one BMC, handed to adapter hooks.
+
+    `firmware_inventory` is None when the service has no FirmwareInventory (then the
+    adapter falls back to Manager.FirmwareVersion and ComputerSystem.BiosVersion).
+    `errors` holds (what, message) for optional reads that failed, e.g. a Supermicro
+    licence refusal; they become pre-flight facts, not failures.
+    """
+
+    root: Doc
+    systems: tuple[Doc, ...] = ()
+    managers: tuple[Doc, ...] = ()
+    update_service: Doc | None = None
+    firmware_inventory: tuple[Doc, ...] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    errors: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def system(self) -> Doc:
+        return self.systems[0] if self.systems else {}
+
+    @property
+    def manager(self) -> Doc:
+        return self.managers[0] if self.managers else {}
+
+
+class VendorAdapter(Protocol):
+    """The hooks collect.py calls; see the module docstring."""
+
+    name: str
+
+    def detect(self, root: Doc, manager: Doc | None) -> int: ...
+
+    def ignore_member(self, member: Doc) -> bool: ...
+
+    def map_member(self, member: Doc) -> ComponentState | None: ...
+
+    def components(self, facts: BmcFacts) -> tuple[ComponentState, ...]: ...
+
+    def capabilities(self, facts: BmcFacts) -> Capabilities: ...
+
+    def preflight_sources(self, facts: BmcFacts) -> dict[str, str]: ...
+
+    def preflight(self, facts: BmcFacts) -> PreflightFacts: ...
+
+
+# Ordered: the first matching rule wins, so specific words come before generic ones
+# ("Backplane CPLD" is a backplane, "BIOS_ME" is the ME, "iLO" is the BMC).
+_KIND_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((k, re.compile(p, re.IGNORECASE)) for k, p in (
+    ("me", r"(^|[^a-z])(me|sps)([^a-z]|$)|management engine|sps ?firmware|bios_me|capsule_me"),
+    ("backplane", r"backplane|\bbp\b"),
+    ("psu", r"power ?supply|\bpsu|^powersupply"),
+    ("bmc", r"\bbmc|idrac|\bilo\b|ilo ?\d|integrated lights|baseboard management|manager|systembmc|^bmc"),
+    ("bios", r"bios|system rom|systemrom|uefi|^capsule_bios"),
+    ("cpld", r"cpld|programmable logic|\bpld\b|fpga"),
+    ("raid", r"raid|perc|smart ?array|storage controller|\bhba\b|sas controller|megaraid|nvmecontroller|boss"),
+    ("nic", r"\bnic|network|ethernet|connectx|broadcom|marvell|mellanox|\blom\b|\bocp\b|qlogic|intel\(r\) (eth|e8)"),
+    ("drive", r"disk|drive|\bssd|\bhdd|nvme|\bpmem"),
+    ("gpu", r"\bgpu|hgx|tesla|nvidia|accelerator"),
+))
+SINGLETONS = frozenset({"bmc", "bios", "cpld", "me"})
+
+
+def classify(*texts: str | None) -> str | None:
+    """The component kind the first matching text names, or None."""
+    for text in texts:
+        if not text:
+            continue
+        for kind, pattern in _KIND_RULES:
+            if pattern.search(text):
+                return kind
+    return None
+
+
+def link(doc: Doc | None, *path: str) -> str | None:
+    """`doc[path...]["@odata.id"]`, or None when any step is missing."""
+    cur: Any = doc
+    for key in path:
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(key)
+    if isinstance(cur, dict):
+        cur = cur.get("@odata.id")
+    return cur if isinstance(cur, str) else None
+
+
+def action_targets(doc: Doc | None) -> dict[str, Doc]:
+    """Every action of a resource keyed by short name, value = the action object.
+
+    Standard actions lose their resource prefix (`#UpdateService.SimpleUpdate` ->
+    `SimpleUpdate`); OEM ones keep `Type.Action` (`DellUpdateService.Install`,
+    `HpeiLOUpdateServiceExt.AddFromUri`), whether listed directly under `Oem` (Dell) or
+    under a vendor key (`Oem.Hpe`). Targets are always read from here, never assumed.
+    """
+    out: dict[str, Doc] = {}
+    actions = doc.get("Actions") if isinstance(doc, dict) else None
+    if not isinstance(actions, dict):
+        return out
+    for key, value in actions.items():
+        if key == "Oem" and isinstance(value, dict):
+            _oem_actions(value, out, 0)
+        elif isinstance(value, dict) and isinstance(value.get("target"), str):
+            out[key.rsplit("#", 1)[-1].rsplit(".", 1)[-1]] = value
+    return out
+
+
+def _oem_actions(obj: Mapping[str, Any], out: dict[str, Doc], depth: int) -> None:
+    for key, value in obj.items():
+        if not isinstance(value, dict) or depth > 2:
+            continue
+        if isinstance(value.get("target"), str):
+            out[key.rsplit("#", 1)[-1]] = value
+        else:
+            _oem_actions(value, out, depth + 1)
+
+
+def apply_time_support(doc: Doc | None) -> list[str]:
+    """`@Redfish.OperationApplyTimeSupport.SupportedValues` wherever it is placed:
+    inside an action object (Dell), as a property annotation such as
+    `MultipartHttpPushUri@Redfish.OperationApplyTimeSupport` (bmcweb), or on the
+    resource; plus the deprecated `HttpPushUriOptions.HttpPushUriApplyTime` allowable values."""
+    found: list[str] = []
+
+    def add(values: Any) -> None:
+        if isinstance(values, list):
+            for v in values:
+                if isinstance(v, str) and v not in found:
+                    found.append(v)
+
+    def walk(obj: Any, depth: int) -> None:
+        if depth > 4 or not isinstance(obj, dict):
+            return
+        for key, value in obj.items():
+            if key.endswith("@Redfish.OperationApplyTimeSupport") and isinstance(value, dict):
+                add(value.get("SupportedValues"))
+            elif key == "ApplyTime@Redfish.AllowableValues":
+                add(value)
+            elif isinstance(value, dict) and key not in ("FirmwareInventory", "SoftwareInventory"):
+                walk(value, depth + 1)
+    walk(doc, 0)
+    return found
+
+
+def _allowable(action: Doc | None, param: str) -> list[str]:
+    if not isinstance(action, dict):
+        return []
+    values = action.get(f"{param}@Redfish.AllowableValues")
+    return [str(v) for v in values] if isinstance(values, list) else []
+
+
+def _status(doc: Doc, key: str) -> str | None:
+    status = doc.get("Status")
+    value = status.get(key) if isinstance(status, dict) else None
+    return str(value) if value else None
+
+
+class StandardAdapter:
+    """DMTF-schema behaviour; the generic adapter and the base of every vendor's."""
+
+    name = "generic"
+
+    # ----------------------------------------------------------------- detection
+    def detect(self, root: Doc, manager: Doc | None) -> int:
+        return 1
+
+    # ----------------------------------------------------------------- components
+    def ignore_member(self, member: Doc) -> bool:
+        # Standard v1_12 flags: a staged image is not the running one.
+        if member.get("Active") is False or member.get("Staged") is True:
+            return True
+        return _status(member, "State") in ("StandbySpare", "Disabled", "Absent")
+
+    def kind_of(self, member: Doc) -> str | None:
+        """Component kind from what the member links to, then its Id and Name."""
+        for item in member.get("RelatedItem") or ():
+            uri = item.get("@odata.id", "") if isinstance(item, dict) else ""
+            if re.search(r"/Managers/[^/]+/?$", uri):
+                return "bmc"
+            if re.search(r"/Systems/[^/]+/Bios/?$", uri):
+                return "bios"
+        return classify(str(member.get("Id", "")), str(member.get("Name", "")))
+
+    def instance_of(self, member: Doc, kind: str) -> str:
+        """Singletons are their kind; other devices are named by their Id."""
+        return kind if kind in SINGLETONS else str(member.get("Id") or member.get("Name") or kind)
+
+    def map_member(self, member: Doc) -> ComponentState | None:
+        if self.ignore_member(member):
+            return None
+        kind = self.kind_of(member) or "other"
+        version = member.get("Version")
+        updateable = member.get("Updateable")
+        software_id = member.get("SoftwareId")
+        return ComponentState(
+            kind=kind, instance=self.instance_of(member, kind),
+            version=str(version).strip() if version not in (None, "") else None,
+            name=str(member.get("Name") or member.get("Id") or ""),
+            # HPE often omits Updateable; absent means "not stated", treated as updateable.
+            updateable=bool(updateable) if updateable is not None else True,
+            software_id=str(software_id) if software_id not in (None, "") else None,
+            uri=member.get("@odata.id") if isinstance(member.get("@odata.id"), str) else None)
+
+    def components(self, facts: BmcFacts) -> tuple[ComponentState, ...]:
+        """Mapped FirmwareInventory, de-duplicated by key, plus the fallbacks:
+        Manager.FirmwareVersion (bmc) and ComputerSystem.BiosVersion (bios) when the
+        inventory is missing, empty or lacks them."""
+        out: dict[str, ComponentState] = {}
+        for member in facts.firmware_inventory or ():
+            state = self.map_member(member)
+            if state is None:
+                continue
+            key = state.key
+            if key in out:
+                # Two running members with one key (e.g. two "NIC" without ids): keep both, apart.
+                state = _renamed(state, f"{state.instance}#{sum(1 for k in out if k.startswith(key))}")
+                key = state.key
+            out[key] = state
+        for state in self.fallback_components(facts):
+            if not any(c.kind == state.kind for c in out.values()):
+                out[state.key] = state
+        return tuple(out.values())
+
+    def fallback_components(self, facts: BmcFacts) -> Iterable[ComponentState]:
+        manager, system = facts.manager, facts.system
+        if manager.get("FirmwareVersion"):
+            yield ComponentState(kind="bmc", instance="bmc", version=str(manager["FirmwareVersion"]),
+                                 name=str(manager.get("Name") or "BMC"), updateable=True,
+                                 uri=manager.get("@odata.id"))
+        if system.get("BiosVersion"):
+            yield ComponentState(kind="bios", instance="bios", version=str(system["BiosVersion"]),
+                                 name="BIOS", updateable=True, uri=link(system, "Bios") or system.get("@odata.id"))
+
+    # ----------------------------------------------------------------- capabilities
+    def update_methods(self, update_service: Doc) -> list[str]:
+        methods: list[str] = []
+        actions = action_targets(update_service)
+        if update_service.get("MultipartHttpPushUri"):
+            methods.append("multipart")
+        if "SimpleUpdate" in actions:
+            methods.append("simple-update")
+        if update_service.get("HttpPushUri"):
+            methods.append("http-push")
+        return methods
+
+    def capabilities(self, facts: BmcFacts) -> Capabilities:
+        us = facts.update_service or {}
+        actions = action_targets(us)
+        simple = actions.get("SimpleUpdate")
+        protocols = _allowable(simple, "TransferProtocol")
+        info = facts.extra.get("simple-update-actioninfo")
+        if not protocols and isinstance(info, dict):
+            for p in info.get("Parameters") or ():
+                if isinstance(p, dict) and p.get("Name") == "TransferProtocol":
+                    protocols = [str(v) for v in p.get("AllowableValues") or ()]
+        max_size = us.get("MaxImageSizeBytes")
+        sys_reset = _allowable(action_targets(facts.system).get("Reset"), "ResetType")
+        mgr_reset = _allowable(action_targets(facts.manager).get("Reset"), "ResetType")
+        return Capabilities(
+            update_methods=tuple(self.update_methods(us)) if us else (),
+            apply_times=tuple(apply_time_support(us)),
+            max_image_size=int(max_size) if isinstance(max_size, int) and max_size > 0 else None,
+            transfer_protocols=tuple(protocols),
+            system_reset_types=tuple(sys_reset), manager_reset_types=tuple(mgr_reset),
+            expand=bool(facts.extra.get("expand")),
+            session_service=bool(facts.extra.get("session_service", True)))
+
+    # ----------------------------------------------------------------- pre-flight
+    def preflight_sources(self, facts: BmcFacts) -> dict[str, str]:
+        """Extra collections/resources to read, name -> URI. Default: the task list and
+        the BIOS settings (pending attribute changes)."""
+        sources: dict[str, str] = {}
+        tasks = link(facts.root, "Tasks") or None
+        if tasks:
+            # Root links the TaskService; its Tasks collection is conventionally below it.
+            sources[SOURCE_TASKS] = tasks.rstrip("/") + "/Tasks"
+        bios = link(facts.system, "Bios")
+        if bios:
+            sources[SOURCE_BIOS_SETTINGS] = bios
+        return sources
+
+    def pending_jobs(self, facts: BmcFacts) -> list[str]:
+        return []
+
+    def running_updates(self, facts: BmcFacts) -> list[str]:
+        out = []
+        for task in facts.extra.get(SOURCE_TASKS) or ():
+            state = task.get("TaskState")
+            if state in ("New", "Starting", "Running", "Pending", "Suspended", "Interrupted", "Stopping", "Service"):
+                out.append(f"{task.get('Id') or task.get('@odata.id')} {task.get('Name') or ''} ({state})".strip())
+        for member in facts.firmware_inventory or ():
+            if _status(member, "State") == "Updating":
+                out.append(f"{member.get('Id')} updating")
+        return out
+
+    def preflight(self, facts: BmcFacts) -> PreflightFacts:
+        system = facts.system
+        health = _status(system, "HealthRollup") or _status(system, "Health")
+        bios_pending = facts.extra.get(SOURCE_BIOS_SETTINGS)
+        warnings = [f"{what}: {msg}" for what, msg in facts.errors]
+        return PreflightFacts(
+            power_state=str(system["PowerState"]) if system.get("PowerState") else None,
+            health=health,
+            pending_jobs=tuple(self.pending_jobs(facts)),
+            pending_bios_settings=bool(bios_pending),
+            running_updates=tuple(self.running_updates(facts)),
+            licence_errors=tuple(self.licence_errors(facts)),
+            warnings=tuple(warnings))
+
+    def licence_errors(self, facts: BmcFacts) -> list[str]:
+        return []
+
+
+def _renamed(state: ComponentState, instance: str) -> ComponentState:
+    return dataclasses.replace(state, instance=instance)
+
+
+def pending_bios_attributes(bios: Doc | None, settings: Doc | None) -> dict[str, Any]:
+    """Attributes in the BIOS SettingsObject that differ from the current values."""
+    if not isinstance(settings, dict):
+        return {}
+    pending = settings.get("Attributes")
+    if not isinstance(pending, dict) or not pending:
+        return {}
+    current = bios.get("Attributes") if isinstance(bios, dict) else None
+    current = current if isinstance(current, dict) else {}
+    return {k: v for k, v in pending.items() if current.get(k) != v}
