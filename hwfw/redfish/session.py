@@ -25,7 +25,7 @@ import httpx
 from hwfw.errors import BmcAuthError, BmcError
 from hwfw.logs import get_logger, redactor
 from hwfw.redfish.client import RedfishClient
-from hwfw.redfish.errors import error_for_response
+from hwfw.redfish.errors import error_for_response, message_id_matches, parse_error_info
 
 __all__ = ["DEFAULT_SESSIONS_URI", "ROOT", "RedfishSession"]
 
@@ -33,7 +33,8 @@ log = get_logger("redfish.session")
 
 ROOT = "/redfish/v1/"
 DEFAULT_SESSIONS_URI = "/redfish/v1/SessionService/Sessions"
-_MAX_RELOGINS = 3
+# Consecutive re-logins without one successful request before giving up.
+_MAX_RELOGINS = 5
 _LOGOUT_TIMEOUT = 10.0
 # A leaked session can lock a BMC out for ~20 minutes; a busy BMC (503 + Retry-After,
 # e.g. iDRAC SYS518 while its Lifecycle Controller restarts) gets a few more tries.
@@ -57,6 +58,7 @@ class RedfishSession:
         self.basic = False
         self.expand_query: str | None = None
         self.relogins = 0
+        self._relogin_streak = 0
         self._login_lock = asyncio.Lock()
         redactor.register(password)
 
@@ -185,15 +187,24 @@ class RedfishSession:
         token_used = self.token
         response = await self.client.request(method, uri, json_body=json_body, content=content, headers=headers,
                                              timeout=timeout, check=False, retries=retries)
-        if response.status_code == 401 and token_used is not None and self.relogins < _MAX_RELOGINS:
-            await self._relogin(token_used)
+        while response.status_code == 401 and token_used is not None and self._relogin_streak < _MAX_RELOGINS:
+            # Sessions vanish for good reasons (BMC reset, idle expiry): log in again and
+            # retry. Only a streak of re-logins that never stick is given up on, and a
+            # 401 that is not about the session (missing privilege) gets one re-login.
+            self._relogin_streak += 1
+            await self._relogin(token_used, already_gone=_session_gone(response))
+            token_used = self.token
             response = await self.client.request(method, uri, json_body=json_body, content=content,
                                                  headers=headers, timeout=timeout, check=False, retries=retries)
+            if response.status_code == 401 and not _session_gone(response):
+                break
+        if response.status_code != 401:
+            self._relogin_streak = 0
         if check and response.status_code >= 400:
             raise error_for_response(self.host, method, str(response.request.url), response)
         return response
 
-    async def _relogin(self, stale_token: str) -> None:
+    async def _relogin(self, stale_token: str, *, already_gone: bool = False) -> None:
         async with self._login_lock:
             if self.token != stale_token:  # another request already logged in again
                 return
@@ -202,7 +213,7 @@ class RedfishSession:
             old_uri = self.session_uri
             self.token, self.session_uri = None, None
             await _to_completion(self._login(sessions_uri_of(self.root) or DEFAULT_SESSIONS_URI))
-            if old_uri and old_uri != self.session_uri:
+            if old_uri and old_uri != self.session_uri and not already_gone:
                 # Usually already gone (404); but a 401 for another reason must not
                 # leave the old session behind.
                 try:
@@ -334,3 +345,8 @@ def _odata_id(response: httpx.Response) -> str | None:
         return None
     value = doc.get("@odata.id") if isinstance(doc, dict) else None
     return value if isinstance(value, str) else None
+
+
+def _session_gone(response: httpx.Response) -> bool:
+    """Did a 401 say the session no longer exists (Base.*.NoValidSession)?"""
+    return message_id_matches(parse_error_info(response).message_id, "Base.NoValidSession")

@@ -91,9 +91,7 @@ def test_a_bmc_that_never_returns_fails_its_host_and_the_budget_stops_new_hosts(
 @pytest.mark.parametrize("faults", [
     {"monitor_vanish": True},
     {"error_rate": 0.1, "error_status": 503},
-    pytest.param({"session_expire_rate": 0.2}, marks=pytest.mark.xfail(
-        reason="inventory reads do not log in again after 401 NoValidSession (hwfw/inventory, hwfw/redfish)",
-        strict=False)),
+    {"session_expire_rate": 0.2},
 ], ids=["vanished-task-monitor", "503-storm", "expiring-sessions"])
 def test_unreliable_bmcs_still_converge_verified_by_version(tmp_path: Path, monkeypatch, faults) -> None:
     ws = lab_with(tmp_path, {"lab-gen-01": faults}, monkeypatch)

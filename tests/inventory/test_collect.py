@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
-import pytest
 from rich.console import Console
 
 from hwfw.clock import FakeClock
@@ -143,10 +142,8 @@ def _ipmi_available() -> bool:
     return True
 
 
-needs_ipmi = pytest.mark.skipif(not _ipmi_available(), reason="IPMI client or simulator not available")
 
 
-@needs_ipmi
 def test_ipmi_only_host_reports_bmc_version_and_unknown_bios(tmp_path: Path) -> None:
     from hwfw.sim.ipmi import start_ipmi
 
@@ -163,7 +160,6 @@ def test_ipmi_only_host_reports_bmc_version_and_unknown_bios(tmp_path: Path) -> 
     assert h.preflight is not None and h.preflight.power_state == "On"
 
 
-@needs_ipmi
 def test_auto_falls_back_to_ipmi_when_redfish_is_unreachable(tmp_path: Path) -> None:
     from hwfw.sim.ipmi import start_ipmi
 
@@ -177,7 +173,6 @@ def test_auto_falls_back_to_ipmi_when_redfish_is_unreachable(tmp_path: Path) -> 
     assert h.reachable and h.protocol == "ipmi" and h.preflight and h.preflight.power_state == "Off"
 
 
-@needs_ipmi
 def test_broken_ipmi_handshake_is_a_clean_host_error(tmp_path: Path) -> None:
     async def body() -> Inventory:
         loop = asyncio.get_running_loop()

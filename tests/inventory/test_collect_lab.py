@@ -20,7 +20,6 @@ from hwfw.inventory.model import Inventory
 from tests.redfish.simfleet import CREDENTIALS, NoLeakedSessions, SimClock
 
 LAB = Path(__file__).resolve().parents[2] / "examples" / "lab" / "fleet.yaml"
-pytestmark = pytest.mark.skipif(not LAB.exists(), reason="examples/lab/fleet.yaml not present")
 
 
 def lab_fleet() -> dict[str, Any]:
@@ -85,12 +84,9 @@ def test_one_unreachable_host_does_not_stop_the_others(tmp_path: Path, sim_sessi
 
 
 def test_ipmi_only_and_auto_hosts_in_the_lab(tmp_path: Path, sim_sessions: NoLeakedSessions) -> None:
-    pytest.importorskip("hwfw.ipmi.client")
-
     async def body() -> Inventory:
         async with sim_sessions.fleet(tmp_path, LAB.read_text()) as sim:
-            if not sim._ipmi:
-                pytest.skip("the simulator did not start IPMI (hwfw.sim.ipmi missing or port 623 unavailable)")
+            assert sim._ipmi, "the simulator did not start IPMI (port 623 needs root)"
             address = sim.addresses["lab-dell-01"]
             port = sim.fleet.machines["lab-dell-01"].spec.ipmi_port
             ipmi = ResolvedHost(Host(name="lab-dell-01", bmc=f"ipmi://{address}:{port}", protocol="ipmi"),

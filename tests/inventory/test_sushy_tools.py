@@ -43,11 +43,10 @@ def _free_port() -> int:
 
 @pytest.fixture
 def sushy(tmp_path: Path) -> Iterator[str]:
-    if not HAVE_SUSHY:
-        pytest.skip("sushy-tools and libvirt-python are not installed")
+    assert HAVE_SUSHY, ("sushy-tools and libvirt-python are not installed: apt-get install libvirt-dev "
+                        "pkg-config, then pip install -e '.[test]' (.ci/run does both)")
     exe = shutil.which("sushy-emulator", path=str(Path(sys.executable).parent)) or shutil.which("sushy-emulator")
-    if exe is None:
-        pytest.skip("sushy-emulator is not on PATH")
+    assert exe is not None, "sushy-emulator is not on PATH (pip install -e '.[test]')"
     port = _free_port()
     proc = subprocess.Popen([exe, "--libvirt-uri", "test:///default", "-i", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
