@@ -78,10 +78,12 @@ async def connect(workspace: Workspace, *, insecure: bool = False, targets: Sequ
 def _resolve(workspace: Workspace, host: Host, fleet: Any) -> ResolvedHost:
     if host.bmc.startswith(SIM_SCHEME):
         name = host.bmc[len(SIM_SCHEME):]
-        username, password = next(iter(fleet.fleet.spec.host(name).credentials.items()))
+        spec = fleet.fleet.spec.host(name)
+        username, password = next(iter(spec.credentials.items()))
         redactor.register(password)
+        ipmi = (fleet.addresses[name], spec.ipmi_port) if spec.ipmi_enabled else None
         return ResolvedHost(host=host, url=fleet.url(name), username=username, password=password,
-                            ca_bundle=fleet.ca_bundle)
+                            ca_bundle=fleet.ca_bundle, ipmi=ipmi)
     username, password = resolve_credentials(host, host.credentials)
     return ResolvedHost(host=host, url=host.bmc, username=username, password=password,
                         ca_bundle=host.ca_bundle or workspace.settings.ca_bundle)
