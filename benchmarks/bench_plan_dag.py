@@ -45,7 +45,7 @@ from hwfw.config.model import (
 )
 from hwfw.inventory.model import Capabilities, ComponentState, HostInventory, Inventory
 from hwfw.plan import compat, graph, plan, shape
-from hwfw.plan.bulk import no_gc
+from hwfw.gcpause import no_gc
 from hwfw.plan.diff import DiffContext, HostDiff, Selection, classify, diff_managed
 from hwfw.state.model import EMPTY_STATE
 

@@ -16,10 +16,8 @@ IPMI when Redfish is unreachable. Every per-host failure becomes
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import gc
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from urllib.parse import urlsplit
 from hwfw.clock import Clock, utc_now_iso
 from hwfw.config.model import Host, Settings
 from hwfw.errors import BmcError, BmcUnreachable, HwfwError, IpmiError
+from hwfw.gcpause import no_gc
 from hwfw.inventory.model import (
     Capabilities,
     ComponentState,
@@ -124,7 +123,7 @@ async def collect(hosts: Sequence[ResolvedHost], *, settings: Settings, clock: C
             return await read_host(rh, settings=settings, clock=clock, insecure=insecure, options=options,
                                    stats=stats)
 
-    with _cyclic_gc_paused():
+    with no_gc():
         results = await asyncio.gather(*(one(rh) for rh in hosts))
     stats.hosts += len(results)
     stats.unreachable += sum(1 for r in results if not r.reachable)
@@ -165,22 +164,6 @@ async def read_host(rh: ResolvedHost, *, settings: Settings, clock: Clock, insec
         return HostInventory(host=name, reachable=False, protocol=_protocol_label(rh),
                              error=f"{name}: internal error while reading {rh.url}: {type(exc).__name__}: {exc}",
                              collected_at=utc_now_iso(clock))
-
-
-@contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for the run (reference counting still frees
-    every response as usual). Each host keeps a few hundred live objects until it is
-    done, and the collector's generational passes over them found nothing while costing
-    about a fifth of the client's CPU in benchmarks/bench_plan_live.py (3.4 s instead
-    of 4.4 s for 1,000 BMCs); hwfw.plan.bulk.no_gc does the same for planning."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _protocol_label(rh: ResolvedHost) -> str:

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import networkx as nx
 
-from hwfw.plan.bulk import no_gc
+from hwfw.gcpause import no_gc
 
 PLAN_FORMAT = 1
 

@@ -11,11 +11,22 @@ from collections.abc import Hashable, Iterable, Sequence
 
 from hwfw import versions
 from hwfw.config.model import Workspace
+from hwfw.gcpause import no_gc
 from hwfw.inventory.model import Inventory
 from hwfw.plan import estimate, graph, shape
-from hwfw.plan.bulk import no_gc
 from hwfw.plan.diff import DiffContext, HostDiff, Selection, classify, preflight
-from hwfw.plan.model import Action, Change, Drift, Finding, HostPlan, Options, Plan, Resets, Step, Summary
+from hwfw.plan.model import (
+    Action,
+    Change,
+    Drift,
+    Finding,
+    HostPlan,
+    Options,
+    Plan,
+    Resets,
+    Step,
+    Summary,
+)
 from hwfw.state.model import State
 
 

@@ -144,7 +144,7 @@ async def follow_task(session: RedfishSession, ref: TaskRef | httpx.Response, *,
     """
     if isinstance(ref, httpx.Response):
         if ref.status_code not in (202,) and not ref.headers.get("location"):
-            body = _json(ref)
+            body = json_object(ref)
             return TaskOutcome(state="Completed" if ref.status_code < 400 else "Exception",
                                ok=ref.status_code < 400, status=ref.status_code, body=body,
                                messages=extended_info(body))
@@ -171,7 +171,7 @@ async def follow_task(session: RedfishSession, ref: TaskRef | httpx.Response, *,
         else:
             last_error = None
             status = response.status_code
-            body = _json(response)
+            body = json_object(response)
             after = parse_retry_after(response.headers.get("retry-after"), clock)
             if after is not None:
                 wait = after
@@ -220,7 +220,8 @@ async def follow_task(session: RedfishSession, ref: TaskRef | httpx.Response, *,
         await clock.sleep(min(max(wait, min_interval), max_interval, remaining))
 
 
-def _json(response: httpx.Response) -> dict[str, Any] | None:
+def json_object(response: httpx.Response) -> dict[str, Any] | None:
+    """The response body as a JSON object, or None (empty, not JSON, not an object)."""
     if not response.content:
         return None
     try:
@@ -236,7 +237,7 @@ def _progress(body: Mapping[str, Any] | None) -> TaskProgress:
     state = body.get("TaskState") or body.get("JobState")
     pct = body.get("PercentComplete")
     raw = body.get("Messages")
-    msgs = tuple(RedfishMessage.from_json(m) for m in raw if isinstance(m, dict)) if isinstance(raw, list) else ()
+    msgs = tuple(RedfishMessage.fromjson_object(m) for m in raw if isinstance(m, dict)) if isinstance(raw, list) else ()
     # Supermicro placeholder messages have every field empty; drop them.
     msgs = tuple(m for m in msgs if m.message_id or m.message)
     return TaskProgress(state=str(state) if state is not None else None,

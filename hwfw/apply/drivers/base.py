@@ -58,11 +58,23 @@ from hwfw.inventory.collect import ResolvedHost, read_facts
 from hwfw.inventory.model import ComponentState
 from hwfw.logs import get_logger
 from hwfw.redfish.client import ClientOptions, RedfishClient, parse_retry_after
-from hwfw.redfish.errors import RedfishMessage, error_for_response, extended_info, is_connect_failure, \
-    message_id_matches, parse_error_info
+from hwfw.redfish.errors import (
+    RedfishMessage,
+    error_for_response,
+    extended_info,
+    is_connect_failure,
+    message_id_matches,
+    parse_error_info,
+)
 from hwfw.redfish.session import RedfishSession
-from hwfw.redfish.tasks import TaskRef, task_ref_from_response
-from hwfw.vendors.base import BmcFacts, VendorAdapter, action_targets, apply_time_support, link
+from hwfw.redfish.tasks import TaskRef, json_object, task_ref_from_response
+from hwfw.vendors.base import (
+    BmcFacts,
+    VendorAdapter,
+    action_targets,
+    apply_time_support,
+    link,
+)
 
 __all__ = ["RedfishDriver", "Outcome", "driver_client_options", "FAILED_STATES", "RUNNING_STATES"]
 
@@ -138,16 +150,6 @@ class FlashContext:
     size: int = 0
     filename: str = "image.bin"
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _json(response: httpx.Response) -> dict[str, Any] | None:
-    if not response.content:
-        return None
-    try:
-        doc = response.json()
-    except ValueError:
-        return None
-    return doc if isinstance(doc, dict) else None
 
 
 def any_message(messages: Iterable[RedfishMessage], *patterns: str) -> RedfishMessage | None:
@@ -647,7 +649,7 @@ class RedfishDriver:
             raise self._refused(request, response, method)
         ref = task_ref_from_response(self.session, response)
         if not ref:
-            body = _json(response)
+            body = json_object(response)
             msgs = extended_info(body)
             outcome = self.judge_messages(msgs, "Completed", None)
             return await self.result_of(request, ctx, outcome, method, progress)
@@ -785,7 +787,7 @@ class RedfishDriver:
                 log.debug("%s: polling %s: %s", self.host, uri, exc.message)
             else:
                 status = response.status_code
-                body = _json(response)
+                body = json_object(response)
                 after = parse_retry_after(response.headers.get("retry-after"), self.clock)
                 if after is not None:
                     wait = max(interval, min(after, self._max_poll_wait()))
@@ -1068,7 +1070,7 @@ class RedfishDriver:
         self.resets_sent.append(what)
         if response.status_code >= 400:
             raise error_for_response(self.host, "POST", str(response.request.url), response, what=f"{what} refused")
-        info = extended_info(_json(response))
+        info = extended_info(json_object(response))
         bad = next((m for m in info if (m.severity or "").lower() == "critical"), None)
         if bad:
             raise ApplyError(f"{self.host}: {what} refused: {bad.message or bad.message_id} [{bad.message_id}]")
@@ -1342,7 +1344,7 @@ class RedfishDriver:
             if job and job != uri:
                 return await self._settle_task(job)
             return None
-        body = _json(response)
+        body = json_object(response)
         if response.status_code >= 400 or body is None:
             return None
         return self._verdict_of_task_body(body, uri)

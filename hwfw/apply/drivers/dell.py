@@ -26,9 +26,10 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from hwfw.apply.driver import FlashRequest, FlashResult, InFlight, Progress
-from hwfw.apply.drivers.base import FAILED_STATES, FlashContext, RedfishDriver, _json
+from hwfw.apply.drivers.base import FAILED_STATES, FlashContext, RedfishDriver
 from hwfw.errors import ApplyError, BmcError, BmcUnreachable
 from hwfw.logs import get_logger
+from hwfw.redfish.tasks import json_object
 from hwfw.vendors.base import BmcFacts, action_targets, link
 
 __all__ = ["DellDriver"]
@@ -80,7 +81,7 @@ class DellDriver(RedfishDriver):
         if not uri:
             raise ApplyError(f"{self.host}: the iDRAC offers no HttpPushUri")
         etag_response = await self.session.request("GET", str(uri))
-        etag = etag_response.headers.get("etag") or str((_json(etag_response) or {}).get("@odata.etag") or "")
+        etag = etag_response.headers.get("etag") or str((json_object(etag_response) or {}).get("@odata.etag") or "")
         headers = {"If-Match": etag} if etag else {}
         response = await self.send_multipart(str(uri), [], self._file(request, ctx, "file"), ctx, headers=headers,
                                              what="iDRAC legacy push")
@@ -89,7 +90,7 @@ class DellDriver(RedfishDriver):
                                                  headers={"If-Match": etag[2:]}, what="iDRAC legacy push")
         if response.status_code >= 400:
             raise self._refused(request, response, "http-push")
-        body = _json(response) or {}
+        body = json_object(response) or {}
         available = response.headers.get("location") or body.get("@odata.id")
         if not available:
             raise ApplyError(f"{self.host}: the iDRAC accepted the push but named no Available- inventory member")
@@ -161,7 +162,7 @@ class DellDriver(RedfishDriver):
         if response.status_code in (404, 405) and self._lc_status_supported is None:
             self._lc_status_supported = False  # older iDRAC: no such action
             return None
-        doc = _json(response)
+        doc = json_object(response)
         if response.status_code >= 400 or doc is None:
             return f"Lifecycle Controller status: HTTP {response.status_code}"
         self._lc_status_supported = True

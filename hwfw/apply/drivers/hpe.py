@@ -25,11 +25,12 @@ import json
 from typing import Any, Mapping
 
 from hwfw.apply.driver import FlashRequest, FlashResult, InFlight, Progress
-from hwfw.apply.drivers.base import FlashContext, Outcome, RedfishDriver, _json
+from hwfw.apply.drivers.base import FlashContext, Outcome, RedfishDriver
 from hwfw.apply.upload import FormField
 from hwfw.errors import ApplyError, BmcError, BmcUnreachable
 from hwfw.logs import get_logger
 from hwfw.redfish.errors import RedfishMessage, extended_info, message_id_matches
+from hwfw.redfish.tasks import json_object
 from hwfw.vendors.base import BmcFacts, action_targets, link
 
 __all__ = ["HpeDriver"]
@@ -126,7 +127,7 @@ class HpeDriver(RedfishDriver):
         """2xx + any success/reset-required MessageId = accepted, whatever the envelope's shape."""
         if response.status_code >= 400:
             raise self._refused(request, response, method)
-        msgs = extended_info(_json(response))
+        msgs = extended_info(json_object(response))
         bad = next((m for m in msgs if (m.severity or "").lower() == "critical"
                     or any(k in m.message_id for k in ("Failed", "NotFound", "Busy", "Unauthorized"))), None)
         if bad:
@@ -178,7 +179,7 @@ class HpeDriver(RedfishDriver):
             except BmcError:
                 outage = True
             else:
-                doc = _json(response) if response.status_code < 400 else None
+                doc = json_object(response) if response.status_code < 400 else None
                 if response.status_code in (401, 403):
                     await self._try_fresh_login()
                 if doc is None:
@@ -220,7 +221,7 @@ class HpeDriver(RedfishDriver):
         response = await self.session.request("POST", queue, json_body=body, check=False)
         if response.status_code >= 400:
             raise self._refused(request, response, "hpe-queue")
-        uri = response.headers.get("location") or (_json(response) or {}).get("@odata.id")
+        uri = response.headers.get("location") or (json_object(response) or {}).get("@odata.id")
         self._accepted(str(uri) if uri else queue, progress, "hpe-queue")
         progress(100.0, "queued for the next POST (UpdatableBy Uefi)")
         return FlashResult("pending-activation", "hpe-form", str(uri) if uri else None,
