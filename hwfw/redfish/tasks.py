@@ -237,7 +237,7 @@ def _progress(body: Mapping[str, Any] | None) -> TaskProgress:
     state = body.get("TaskState") or body.get("JobState")
     pct = body.get("PercentComplete")
     raw = body.get("Messages")
-    msgs = tuple(RedfishMessage.fromjson_object(m) for m in raw if isinstance(m, dict)) if isinstance(raw, list) else ()
+    msgs = tuple(RedfishMessage.from_json(m) for m in raw if isinstance(m, dict)) if isinstance(raw, list) else ()
     # Supermicro placeholder messages have every field empty; drop them.
     msgs = tuple(m for m in msgs if m.message_id or m.message)
     return TaskProgress(state=str(state) if state is not None else None,
