@@ -11,12 +11,19 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_hwfw(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-             timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the hwfw CLI in a subprocess, as a user would, and capture its output."""
+             timeout: float = 120, input: str | None = None,
+             allow_leaked_sessions: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run the hwfw CLI in a subprocess, as a user would, and capture its output.
+
+    A command that ran the embedded simulator must not have left sessions open on it
+    (the simulator reports them on stderr when it stops)."""
     full_env = {**os.environ, **(env or {})}
     full_env.setdefault("COLUMNS", "160")
-    return subprocess.run([sys.executable, "-m", "hwfw", *args], cwd=cwd, env=full_env, text=True,
-                          capture_output=True, timeout=timeout, input=input)
+    result = subprocess.run([sys.executable, "-m", "hwfw", *args], cwd=cwd, env=full_env, text=True,
+                            capture_output=True, timeout=timeout, input=input)
+    if not allow_leaked_sessions:
+        assert "session(s) left open" not in result.stderr, result.stderr[-3000:]
+    return result
 
 
 def edit(path: Path, old: str, new: str) -> None:

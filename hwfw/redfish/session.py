@@ -204,6 +204,16 @@ class RedfishSession:
             raise error_for_response(self.host, method, str(response.request.url), response)
         return response
 
+    async def login_again(self) -> None:
+        """Replace the current session with a fresh one (after a BMC reset). Serialised
+        with the automatic re-login, so two concurrent re-logins never leave an orphan
+        session on the BMC; the old one is deleted first (401/404 are fine: it is gone)."""
+        async with self._login_lock:
+            await self.logout()
+            self.token, self.session_uri = None, None
+            self.client.auth_headers = {}
+            await self.open()
+
     async def _relogin(self, stale_token: str, *, already_gone: bool = False) -> None:
         async with self._login_lock:
             if self.token != stale_token:  # another request already logged in again

@@ -64,6 +64,7 @@ class EmbeddedFleet:
         self.control_url = ""  # serves /__sim/* for the whole fleet, never goes down
         self._ipmi: list[Any] = []
         self._bmc_seen: dict[str, str] = {}
+        self.leaked_sessions: dict[str, list[str]] = {}
 
     async def __aenter__(self) -> "EmbeddedFleet":
         spec = load_fleet(self.fleet_path)
@@ -74,11 +75,11 @@ class EmbeddedFleet:
         addrs = addresses(self.block, len(names) + 1)  # the last one: fleet-wide control address
         ctx = None
         if self.tls:
-            from hwfw.sim.tls import generate, server_context
+            from hwfw.sim.tls import generate, server_contexts
 
-            ca, cert, key = generate(self.state_dir, addrs)
+            ca, certs, key = generate(self.state_dir, addrs)
             self.ca_bundle = ca
-            ctx = server_context(cert, key)
+            ctx = server_contexts(certs, key)
         self.listeners = await start_server(self.app, addrs, self.port, ctx)
         self.app.dropper = self.listeners.drop
         scheme = "https" if self.tls else "http"
@@ -97,6 +98,12 @@ class EmbeddedFleet:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
+        # Sessions still open when the fleet stops were leaked by a client (real BMCs
+        # lock users out for ~20 minutes when their session table fills up): say so.
+        self.leaked_sessions = {name: [s.id for s in svc.sessions.live()]
+                                for name, svc in self.fleet.bmcs.items() if svc.sessions.live()}
+        for name, ids in sorted(self.leaked_sessions.items()):
+            log.warning("simulated BMC %s: %d session(s) left open by the client: %s", name, len(ids), ", ".join(ids))
         for handle in self._ipmi:
             result = handle.close()
             if inspect.isawaitable(result):

@@ -134,13 +134,16 @@ def bind_all(addrs: list[str], port: int, attempts: int = 20) -> tuple[list[sock
 class Listeners:
     """The running uvicorn server plus per-address control of its listening sockets."""
 
-    def __init__(self, server: uvicorn.Server, port: int, tls: ssl.SSLContext | None) -> None:
+    def __init__(self, server: uvicorn.Server, port: int, tls: dict[str, ssl.SSLContext] | None) -> None:
         self.server = server
         self.port = port
         self.tls = tls
         self.by_addr: dict[str, asyncio.AbstractServer] = {}
         self.blackholes: dict[str, socket.socket] = {}
         self.pending: dict[str, tuple[socket.socket, asyncio.Task[None]]] = {}
+
+    def tls_for(self, address: str) -> ssl.SSLContext | None:
+        return self.tls.get(address) if self.tls else None
 
     def _factory(self) -> Any:
         cfg = self.server.config
@@ -197,7 +200,7 @@ class Listeners:
 
         async def serve() -> None:
             loop = asyncio.get_running_loop()
-            server = await loop.create_server(self._factory(), sock=sock, ssl=self.tls, backlog=2048)
+            server = await loop.create_server(self._factory(), sock=sock, ssl=self.tls_for(address), backlog=2048)
             self.pending.pop(address, None)
             self.by_addr[address] = server
 
@@ -225,7 +228,8 @@ class Listeners:
             task.cancel()
 
 
-async def start_server(app: Any, addrs: list[str], port: int, tls: ssl.SSLContext | None) -> Listeners:
+async def start_server(app: Any, addrs: list[str], port: int,
+                       tls: dict[str, ssl.SSLContext] | None) -> Listeners:
     """Bind every BMC address and start serving `app` on them in the running loop."""
     raise_nofile_limit()
     socks, chosen = bind_all(addrs, port)
@@ -233,11 +237,20 @@ async def start_server(app: Any, addrs: list[str], port: int, tls: ssl.SSLContex
                             access_log=False, server_header=False, date_header=False, backlog=2048,
                             timeout_keep_alive=120, ws="none", proxy_headers=False)
     config.load()
-    config.ssl = tls
     server = uvicorn.Server(config)
     server.lifespan = config.lifespan_class(config)
-    await server.startup(sockets=socks)
     listeners = Listeners(server, chosen, tls)
-    for sock, srv in zip(socks, server.servers):
-        listeners.by_addr[sock.getsockname()[0]] = srv
+    if tls is None:
+        await server.startup(sockets=socks)
+        for sock, srv in zip(socks, server.servers):
+            listeners.by_addr[sock.getsockname()[0]] = srv
+        return listeners
+    # uvicorn takes one SSLContext for all its sockets; each BMC presents its own
+    # certificate, so the TLS listeners are created here, one context per address.
+    await server.startup(sockets=[])
+    loop = asyncio.get_running_loop()
+    for sock in socks:
+        address = sock.getsockname()[0]
+        listeners.by_addr[address] = await loop.create_server(listeners._factory(), sock=sock,
+                                                              ssl=listeners.tls_for(address), backlog=2048)
     return listeners

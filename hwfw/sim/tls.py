@@ -1,8 +1,9 @@
-"""A throw-away CA and one server certificate naming every BMC address (SAN).
+"""A throw-away CA and one server certificate per simulated BMC address (SAN).
 
 ECDSA P-256 keeps generation fast. Files live next to the fleet state: `ca.pem` (give
-it to clients as their CA bundle), `server.pem`, `server.key`. They are reused while
-the address set is unchanged, so clients keep trusting the same CA across restarts.
+it to clients as their CA bundle), `certs/<address>.pem` and the shared `server.key`.
+They are reused while the address set is unchanged, so clients keep trusting the same
+CA across restarts.
 """
 
 from __future__ import annotations
@@ -31,15 +32,17 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
-def generate(directory: Path, addresses: list[str]) -> tuple[Path, Path, Path]:
-    """Write (or reuse) ca.pem, server.pem, server.key covering `addresses`."""
-    ca_path, cert_path, key_path = directory / "ca.pem", directory / "server.pem", directory / "server.key"
+def generate(directory: Path, addresses: list[str]) -> tuple[Path, dict[str, Path], Path]:
+    """Write (or reuse) ca.pem, one certificate per BMC address (certs/<address>.pem,
+    like real BMCs, each naming only its own address) and the shared server.key."""
+    ca_path, key_path, cert_dir = directory / "ca.pem", directory / "server.key", directory / "certs"
     stamp = directory / "tls-addresses.json"
     wanted = sorted(set(addresses))
-    if all(p.is_file() for p in (ca_path, cert_path, key_path, stamp)):
+    certs = {a: cert_dir / f"{a}.pem" for a in wanted}
+    if all(p.is_file() for p in (ca_path, key_path, stamp, *certs.values())):
         try:
             if json.loads(stamp.read_text()) == wanted:
-                return ca_path, cert_path, key_path
+                return ca_path, certs, key_path
         except ValueError:
             pass
     now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)
@@ -54,26 +57,33 @@ def generate(directory: Path, addresses: list[str]) -> tuple[Path, Path, Path]:
                                             key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
                .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
                .sign(ca_key, hashes.SHA256()))
+    # One key for every simulated BMC (generating 1,000 keys buys a simulator nothing),
+    # but one small certificate each: a client pays for the certificate it is shown.
     key = ec.generate_private_key(ec.SECP256R1())
-    san = [x509.DNSName("localhost")] + [x509.IPAddress(ipaddress.ip_address(a)) for a in wanted]
-    cert = (x509.CertificateBuilder().subject_name(_name("hwfw simulated BMCs")).issuer_name(ca_cert.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now).not_valid_after(later)
-            .add_extension(x509.SubjectAlternativeName(san), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    directory.mkdir(parents=True, exist_ok=True)
+    cert_dir.mkdir(parents=True, exist_ok=True)
+    for address, path in certs.items():
+        cert = (x509.CertificateBuilder().subject_name(_name(f"hwfw simulated BMC {address}"))
+                .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now).not_valid_after(later)
+                .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]),
+                               critical=False)
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+                .sign(ca_key, hashes.SHA256()))
+        write_atomic(path, cert.public_bytes(serialization.Encoding.PEM))
     write_atomic(key_path, _pem_key(key))
     key_path.chmod(0o600)
-    write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     write_atomic(ca_path, ca_cert.public_bytes(serialization.Encoding.PEM))
     write_atomic(stamp, json.dumps(wanted).encode())
-    return ca_path, cert_path, key_path
+    return ca_path, certs, key_path
 
 
-def server_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert_path, key_path)
-    return ctx
+def server_contexts(certs: dict[str, Path], key_path: Path) -> dict[str, ssl.SSLContext]:
+    """One server SSLContext per BMC address."""
+    out = {}
+    for address, cert_path in certs.items():
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert_path, key_path)
+        out[address] = ctx
+    return out

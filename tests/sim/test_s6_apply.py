@@ -28,6 +28,8 @@ async def _push_bios(c, profile: str, img: Path) -> None:  # type: ignore[no-unt
     assert r.status_code == 202
 
 
+# Raw protocol test of the simulator itself: it fills or abandons session slots on purpose.
+@pytest.mark.leaves_sessions
 @pytest.mark.parametrize("profile", ["generic", "dell", "hpe", "supermicro"])
 def test_item12_immediate_bios_is_vendor_specific(tmp_path: Path, profile: str) -> None:
     """6.12: Immediate BIOS: Dell reboots the host itself (RID job), Supermicro flashes then restarts

@@ -5,11 +5,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.sim.support import advance, client, control, events, host, image, login, run, sim_fleet
+import pytest
+
+from tests.sim.support import (
+    advance,
+    client,
+    control,
+    events,
+    host,
+    image,
+    login,
+    run,
+    sim_fleet,
+)
 
 SESSIONS = "/redfish/v1/SessionService/Sessions"
 
 
+# Raw protocol test of the simulator itself: it fills or abandons session slots on purpose.
+@pytest.mark.leaves_sessions
 def test_item05_session_life_cycle_limits_and_idle_expiry(tmp_path: Path) -> None:
     """6.5: 201 + token + Location; Dell limit 8 -> 503 RAC0218; SMC limit 16 -> SessionLimitExceeded;
     idle timeout in virtual time; DELETE logs out."""
@@ -42,6 +56,8 @@ def test_item05_session_life_cycle_limits_and_idle_expiry(tmp_path: Path) -> Non
     run(main())
 
 
+# Raw protocol test of the simulator itself: it fills or abandons session slots on purpose.
+@pytest.mark.leaves_sessions
 def test_item06_sessions_dropped_on_bmc_reset_and_random_expiry(tmp_path: Path) -> None:
     """6.6: a BMC reset drops every session (401 NoValidSession); random expiry fault; HPE upload
     refused without the sessionKey form part or cookie."""
@@ -72,6 +88,8 @@ def test_item06_sessions_dropped_on_bmc_reset_and_random_expiry(tmp_path: Path) 
     run(main())
 
 
+# Raw protocol test of the simulator itself: it fills or abandons session slots on purpose.
+@pytest.mark.leaves_sessions
 def test_item07_password_change_required_on_first_login(tmp_path: Path) -> None:
     """6.7: default account must change its password before anything else works."""
 

@@ -5,8 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.sim.fileserver import serve_files
-from tests.sim.support import advance, client, host, image, login, multipart, run, sim_fleet
+from tests.sim.support import (
+    advance,
+    client,
+    host,
+    image,
+    login,
+    multipart,
+    run,
+    sim_fleet,
+)
 
 PUSH = "/redfish/v1/UpdateService/update"
 SIMPLE = "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate"
@@ -17,6 +28,8 @@ async def _final(c, monitor: str) -> dict:  # type: ignore[no-untyped-def, type-
     return (await c.get(monitor.replace("TaskMonitors", "Tasks"))).json()
 
 
+# Raw protocol test of the simulator itself: it fills or abandons session slots on purpose.
+@pytest.mark.leaves_sessions
 def test_item18_wrong_corrupt_same_and_too_low_images(tmp_path: Path) -> None:
     """6.18: other model -> UpdateNotApplicable; corrupt -> VerificationFailed; same version ->
     Completed UpdateSkippedSameVersion unless ForceUpdate; below LowestSupportedVersion ->

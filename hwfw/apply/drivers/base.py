@@ -253,12 +253,10 @@ class RedfishDriver:
         return await self.session.members(uri, expand=expand)
 
     async def fresh_login(self) -> None:
-        """Log in again from scratch (after a BMC reset every session is gone)."""
-        s = self.session
-        s.token, s.session_uri = None, None
-        s.client.auth_headers = {}
-        await s.open()
-        s.relogins = 0
+        """Log in again from scratch (after a BMC reset every session is gone). A session
+        the BMC may still hold is deleted first, so re-logins never leak one."""
+        await self.session.login_again()
+        self.session.relogins = 0
 
     async def ensure_ready(self, progress: Progress | None = None) -> None:
         """Before changing anything: the BMC answers fully (it may still be finishing a reset

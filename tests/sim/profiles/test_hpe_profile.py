@@ -6,8 +6,20 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.sim.support import advance, client, control, events, host, image, login, run, sim_fleet, until
+from tests.sim.support import (
+    advance,
+    client,
+    control,
+    events,
+    host,
+    image,
+    login,
+    run,
+    sim_fleet,
+    until,
+)
 
 US = "/redfish/v1/UpdateService"
 INV = f"{US}/FirmwareInventory"
@@ -27,6 +39,8 @@ def form(token: str, img: Path, parameters: dict) -> dict:  # type: ignore[type-
             "file": (img.name, img.read_bytes(), "application/octet-stream")}
 
 
+# Raw protocol test of the simulator itself: it fills or abandons session slots on purpose.
+@pytest.mark.leaves_sessions
 def test_complete_system_rom_update_with_active_backup_swap(tmp_path: Path) -> None:
     img = image(tmp_path, "hpe", "bios", "U30 v2.80 (10/03/2023)")
 
