@@ -150,7 +150,7 @@ def upload_memory(size: int) -> None:
         print(f"upload: made a {image.stat().st_size / 2**30:.2f} GiB image in {time.perf_counter() - t0:.1f} s")
         inv = tmp / "inventory.yaml"
         with start_fleet_process(tmp / "fleet.yaml", tmp / "sim", args=["--speed", "200", "--write-inventory", str(inv),
-                                                                       "--port", "8443"]) as proc:
+                                                                       "--port", "8443"]):
             ws_dir = tmp / "ws"
             shutil.copytree(REPO / "examples" / "lab", ws_dir, ignore=shutil.ignore_patterns(".hwfw"))
             (ws_dir / "inventory.yaml").write_text(inv.read_text())
