@@ -12,7 +12,6 @@ from hwfw.cli.common import (EXIT_CHANGES, EXIT_ERROR, EXIT_OK, app_context, emi
                              format_option, workspace_argument)
 from hwfw.cli.inputs import input_digests, insecure_option, inventory_for, load, target_option
 from hwfw.clock import utc_now_iso
-from hwfw.errors import HwfwError
 from hwfw.plan import plan as make_plan
 from hwfw.plan.render import render_markdown, render_text
 from hwfw.state.files import atomic_write_json
@@ -87,5 +86,3 @@ def plan(output_format: str, targets: tuple[str, ...], insecure: bool, out: Path
         raise click.exceptions.Exit(EXIT_CHANGES)
     raise click.exceptions.Exit(EXIT_OK)
 
-
-__all__ = ["plan", "HwfwError"]
