@@ -11,6 +11,7 @@ ordinary BMC URLs and takes exactly the code path real BMCs take.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -45,16 +46,22 @@ class Connection:
                            insecure=self.insecure, **kwargs)
 
 
+def target_hosts(targets: Sequence[str]) -> list[str]:
+    """The host globs of `--target` values (`HOST` or `HOST/COMPONENT`, as the planner takes them)."""
+    return [t.split("/", 1)[0] for t in targets]
+
+
 def select_hosts(workspace: Workspace, targets: Sequence[str]) -> list[Host]:
-    """The workspace's hosts, narrowed to `targets` (names; unknown names are an error)."""
+    """The workspace's hosts, narrowed to `targets` (host names or globs; a target that
+    matches no host is an error, so a typo never silently plans nothing)."""
     if not targets:
         return list(workspace.hosts)
-    known = {h.name: h for h in workspace.hosts}
-    unknown = [t for t in targets if t not in known]
+    patterns = target_hosts(targets)
+    unknown = [p for p in patterns if not any(fnmatch.fnmatchcase(h.name, p) for h in workspace.hosts)]
     if unknown:
         raise HwfwError(f"unknown host(s) in --target: {', '.join(unknown)}",
-                        hint="use host names from the inventory file")
-    return [known[t] for t in dict.fromkeys(targets)]
+                        hint="use host names (or globs) from the inventory file")
+    return [h for h in workspace.hosts if any(fnmatch.fnmatchcase(h.name, p) for p in patterns)]
 
 
 @asynccontextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import hashlib
 import json
 from pathlib import Path
@@ -13,6 +14,7 @@ import click
 from hwfw.cli.common import warn
 from hwfw.config import load_workspace
 from hwfw.config.model import Workspace
+from hwfw.connect import target_hosts
 from hwfw.errors import ConfigError, HwfwError, Problem, SourceLocation
 from hwfw.inventory.live import read_live_inventory
 from hwfw.inventory.model import Inventory
@@ -61,7 +63,9 @@ def read_snapshot(path: Path, targets: Sequence[str] = ()) -> Inventory:
                            for p in problems], hint="the snapshot does not match schemas/inventory-snapshot.schema.json")
     inventory = Inventory.from_json(doc)
     if targets:
-        inventory = Inventory(hosts={k: v for k, v in inventory.hosts.items() if k in set(targets)})
+        patterns = target_hosts(targets)
+        inventory = Inventory(hosts={k: v for k, v in inventory.hosts.items()
+                                     if any(fnmatch.fnmatchcase(k, p) for p in patterns)})
     return inventory
 
 

@@ -100,5 +100,7 @@ def test_target_limits_the_plan(lab_copy: Path) -> None:
     doc = plan_json(lab_copy, "--target", "lab-gen-01")
     assert [h["name"] for h in doc["hosts"]] == ["lab-gen-01"]
     assert doc["complete"] is False
+    globbed = plan_json(lab_copy, "--target", "lab-smc-*")
+    assert [h["name"] for h in globbed["hosts"]] == ["lab-smc-01", "lab-smc-02"]
     bad = run_hwfw("plan", str(lab_copy), "--target", "nope")
     assert bad.returncode == 1 and "unknown host" in bad.stderr
