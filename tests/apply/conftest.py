@@ -1,9 +1,7 @@
-"""Test doubles of the apply seam: a discrete-event clock and in-memory BMCs.
+"""Test doubles of the apply seam: in-memory BMCs on a discrete-event clock.
 
-`SimClock` is a virtual clock for many concurrent tasks: `sleep` parks the task until
-the clock reaches its wake time, and the clock only jumps forward when nothing else in
-the event loop can run, so concurrent waits overlap as they would in real time (unlike
-`FakeClock`, whose sleeps add up). `MemoryFleet` holds in-memory BMCs that implement
+Time is `hwfw.clock.DiscreteClock`: concurrent waits overlap as they would in real
+time, and a 15-minute AC cycle costs nothing. `MemoryFleet` holds in-memory BMCs that implement
 `HostDriver` (flash stages or activates, resets activate what they cover, faults on
 request) and log every change with its virtual time: the ground truth for assertions.
 """
@@ -11,13 +9,11 @@ request) and log every change with its virtual time: the ground truth for assert
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import shutil
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping, TypeVar
+from typing import Any, Callable, Mapping
 
 import pytest
 
@@ -27,6 +23,7 @@ from hwfw.apply.executor import ExecOptions, Executor
 from hwfw.apply.hooks import NullHooks
 from hwfw.apply.ledger import Ledger
 from hwfw.apply.scheduler import Rollout
+from hwfw.clock import DiscreteClock
 from hwfw.config import load_workspace
 from hwfw.config.model import RepositoryEntry, Workspace
 from hwfw.errors import ApplyError, BmcUnreachable
@@ -35,55 +32,7 @@ from hwfw.plan import plan as make_plan
 from hwfw.plan.activation import COVERS
 from hwfw.plan.model import Plan, Step
 
-T = TypeVar("T")
 LAB = Path(__file__).resolve().parents[2] / "examples" / "lab"
-
-
-class SimClock:
-    """Discrete-event virtual time for asyncio tests (see the module docstring)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self._heap: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._seq = itertools.count()
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def wall(self) -> datetime:
-        return datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=self.now)
-
-    async def sleep(self, seconds: float) -> None:
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._heap, (self.now + seconds, next(self._seq), fut))
-        await fut
-
-    async def drive(self, coro: Awaitable[T]) -> T:
-        """Run `coro`, advancing virtual time whenever the loop is idle."""
-        task = asyncio.ensure_future(coro)
-        loop = asyncio.get_running_loop()
-        idle = 0
-        while not task.done():
-            await asyncio.sleep(0)
-            if loop._ready:  # type: ignore[attr-defined]  # something can still run now
-                idle = 0
-                continue
-            idle += 1
-            if idle < 3:
-                continue
-            while self._heap and self._heap[0][2].cancelled():
-                heapq.heappop(self._heap)
-            if self._heap:
-                t, _, fut = heapq.heappop(self._heap)
-                self.now = max(self.now, t)
-                fut.set_result(None)
-                idle = 0
-            else:
-                await asyncio.sleep(0.001)  # real I/O (a hook process) is pending
-        return task.result()
 
 
 @dataclass
@@ -105,7 +54,7 @@ class MemoryBmc:
 class MemoryFleet:
     """In-memory BMCs plus the event log every driver writes to."""
 
-    def __init__(self, clock: SimClock, hosts: Mapping[str, Mapping[str, str]],
+    def __init__(self, clock: DiscreteClock, hosts: Mapping[str, Mapping[str, str]],
                  reset_seconds: Mapping[str, float] | None = None) -> None:
         self.clock = clock
         self.bmcs = {h: MemoryBmc(h, dict(v)) for h, v in hosts.items()}
@@ -301,7 +250,7 @@ class Rig:
 
     workspace: Workspace
     fleet: MemoryFleet
-    clock: SimClock
+    clock: DiscreteClock
     hosts: dict[str, tuple[str, str, dict[str, str]]]
     hooks: Any = None
 
@@ -337,7 +286,7 @@ def make_rig(tmp_path: Path) -> Callable[..., Rig]:
               reset_seconds: Mapping[str, float] | None = None) -> Rig:
         hosts = dict(hosts or LAB_HOSTS)
         ws = load_workspace(write_workspace(tmp_path / f"ws{next(counter)}", hosts))
-        clock = SimClock()
+        clock = DiscreteClock()
         fleet = MemoryFleet(clock, {h: fw for h, (_, _, fw) in hosts.items()}, reset_seconds)
         return Rig(ws, fleet, clock, hosts)
 
