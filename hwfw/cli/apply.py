@@ -32,7 +32,7 @@ from hwfw.cli.inputs import insecure_option, load, target_option, warn_insecure
 from hwfw.config.model import format_duration, parse_duration
 from hwfw.errors import HwfwError
 from hwfw.plan.model import Plan, Step
-from hwfw.plan.render import render_text
+from hwfw.render.plan import render_text
 
 EXIT_HELP = """Exit codes: 0 every host converged (or nothing to do); 1 an error, or a host failed,
 was rolled back, refused, skipped or not started; 2 only deferred hosts remain (the

@@ -13,7 +13,7 @@ from hwfw.cli.common import (EXIT_CHANGES, EXIT_ERROR, EXIT_OK, app_context, emi
 from hwfw.cli.inputs import input_digests, insecure_option, inventory_for, load, target_option
 from hwfw.clock import utc_now_iso
 from hwfw.plan import plan as make_plan
-from hwfw.plan.render import render_markdown, render_text
+from hwfw.render.plan import render_markdown, render_text
 from hwfw.state.files import atomic_write_json
 from hwfw.state.lock import WorkspaceLock
 from hwfw.state.store import StateStore
