@@ -4,7 +4,7 @@
     plan + staleness) -> show + confirm -> images ready -> execute -> record the run
 
 Nothing here prints: the plan is handed to `show`, the question to `confirm`, and
-progress to `hooks`. The workspace lock is held from the first read of the state to
+progress, as events (hwfw/events.py), to the `events` sink. The workspace lock is held from the first read of the state to
 the last write; a second apply fails at once, naming the holder.
 """
 
@@ -21,15 +21,15 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence
 
 from hwfw.apply.checkpoint import irreversible_steps
-from hwfw.apply.events import HOST_REFUSED, HostOutcome, RunSummary
+from hwfw.apply.events import HOST_REFUSED, ApplyEvents, HostOutcome, RunSummary
 from hwfw.apply.executor import ExecOptions, Executor
-from hwfw.apply.hooks import Hooks, NullHooks
 from hwfw.apply.ledger import Ledger, ensure_runtime_dir
 from hwfw.apply.resume import SettleReport, settle_open_intents
 from hwfw.apply.scheduler import Rollout, parse_count, shapes_of
 from hwfw.clock import Clock, SystemClock, utc_now_iso
 from hwfw.config.model import RepositoryEntry, Workspace
 from hwfw.errors import HwfwError, StalePlanError
+from hwfw.events import EventSink, guarded
 from hwfw.inventory.model import Inventory
 from hwfw.logs import get_logger
 from hwfw.plan.model import Plan
@@ -136,7 +136,7 @@ def resolve_rollout(workspace: Workspace, options: ApplyOptions, hosts: int, clo
         deadline=deadline, time_scale=time_scale)
 
 
-async def run_apply(workspace: Workspace, options: ApplyOptions, *, hooks: Hooks | None = None,
+async def run_apply(workspace: Workspace, options: ApplyOptions, *, events: EventSink | None = None,
                     confirm: Confirm | None = None, show: Callable[[Plan], None] | None = None,
                     clock: Clock | None = None, handle_signals: bool = False,
                     observe: Callable[[Any], None] | None = None) -> ApplyResult:
@@ -145,10 +145,11 @@ async def run_apply(workspace: Workspace, options: ApplyOptions, *, hooks: Hooks
     `observe` is called with the connection (hosts, embedded simulator) once it is
     open: tests and benchmarks read the simulator's event log through it."""
     clock = clock or SystemClock()
-    hooks = hooks or NullHooks()
+    sink = guarded(events)
     settings = workspace.settings
     ensure_runtime_dir(settings)
     run_id = options.run_id or uuid.uuid4().hex[:12]
+    report = ApplyEvents(sink, clock, run_id)
     with WorkspaceLock(settings.runtime_dir, "apply"):
         ledger = Ledger(settings, run_id, clock)
         saved = _read_plan_file(options.plan_file) if options.plan_file else None
@@ -159,7 +160,7 @@ async def run_apply(workspace: Workspace, options: ApplyOptions, *, hooks: Hooks
             if observe is not None:
                 observe(conn)
             settled = await settle_open_intents(ledger, conn.driver, settings=settings, clock=clock,
-                                                hosts=set(conn.hosts), hooks=hooks)
+                                                hosts=set(conn.hosts), events=report)
             inventory = await _inventory(workspace, conn, options.insecure)
             plan = _make_plan(workspace, options, saved, ledger, inventory, targets)
             if show is not None:
@@ -172,7 +173,7 @@ async def run_apply(workspace: Workspace, options: ApplyOptions, *, hooks: Hooks
                 return ApplyResult(1, "Apply cancelled.", plan=plan, settled=settled, run_id=run_id)
             rollout = resolve_rollout(workspace, options, len(shapes_of(plan.steps)), clock,
                                       settings.timing.time_scale)
-            summary = await _execute(workspace, options, plan, ledger, conn, hooks, clock, rollout, settled,
+            summary = await _execute(workspace, options, plan, ledger, conn, sink, clock, rollout, settled,
                                      handle_signals, run_id)
     return ApplyResult(summary.exit_code, summary.line(), plan=plan, summary=summary, settled=settled, run_id=run_id)
 
@@ -260,7 +261,7 @@ def _refuse_early(workspace: Workspace, plan: Plan, settled: SettleReport) -> Ap
 
 
 async def _execute(workspace: Workspace, options: ApplyOptions, plan: Plan, ledger: Ledger, conn: Any,
-                   hooks: Hooks, clock: Clock, rollout: Rollout, settled: SettleReport, handle_signals: bool,
+                   sink: EventSink, clock: Clock, rollout: Rollout, settled: SettleReport, handle_signals: bool,
                    run_id: str) -> RunSummary:
     from hwfw.apply.imageserver import ImageServer
 
@@ -272,13 +273,13 @@ async def _execute(workspace: Workspace, options: ApplyOptions, plan: Plan, ledg
         images = StoreImages(workspace, fetch=options.sync, server=server)
         await images.ensure_all(entries)
         executor = Executor(runnable, workspace, ledger, lambda host: conn.driver(host, image_server=server), images,
-                            hooks=hooks, clock=clock,
+                            events=sink, clock=clock,
                             options=ExecOptions(run_id=run_id, on_failure=options.on_failure
                                                 or workspace.settings.policies.on_failure,
                                                 allow_pending=options.allow_pending, rollout=rollout))
         for host, why in sorted(blocked.items()):
             executor.outcomes[host] = HostOutcome(HOST_REFUSED, why)
-            hooks.host_finished(host, executor.outcomes[host])
+            executor.events.host_finished(host, executor.outcomes[host])
         with _signals(executor, handle_signals):
             summary = await executor.run()
     _record_run(ledger, run_id, started, utc_now_iso(clock), summary)

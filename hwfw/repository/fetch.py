@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import ssl
@@ -23,7 +24,6 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import httpx
 
@@ -33,7 +33,7 @@ from hwfw.config.model import RepositoryEntry
 from hwfw.errors import IntegrityError, RepositoryError
 from hwfw.repository import events as ev
 from hwfw.repository.cache import CHUNK, Cache, Partial, hash_file
-from hwfw.repository.events import SyncEvent, SyncHooks
+from hwfw.repository.events import SyncEvents
 from hwfw.repository.sources import Source, resolve_source
 from hwfw.retry import Backoff, RetryPolicy, parse_retry_after, retry
 
@@ -170,21 +170,18 @@ class ImageFetcher:
     """Brings images into one cache. One instance per event loop (it keeps asyncio locks)."""
 
     def __init__(self, cache: Cache, root: Path, *, options: FetchOptions | None = None,
-                 hooks: SyncHooks | None = None, clock: Clock | None = None,
+                 events: SyncEvents | None = None, clock: Clock | None = None,
                  download_slots: asyncio.Semaphore | None = None) -> None:
         self.cache = cache
         self.root = root
         self.options = options or FetchOptions()
-        self.hooks = hooks or ev.NullHooks()
         self.clock = clock or SystemClock()
+        self.events = events or SyncEvents(None, self.clock, "")
         self._locks: dict[str, asyncio.Lock] = {}
         self._slots = download_slots
         self._policy = RetryPolicy(retries=self.options.retries,
                                    backoff=Backoff(base=self.options.backoff, cap=self.options.max_backoff, jitter=0),
                                    retry_after_max=RETRY_AFTER_MAX)
-
-    def _emit(self, event: SyncEvent) -> None:
-        self.hooks.on_event(event)
 
     def cached(self, entry: RepositoryEntry) -> Path | None:
         """The cached object of `entry` if present with the declared size (not re-hashed)."""
@@ -210,11 +207,11 @@ class ImageFetcher:
                         raise RepositoryError(f"image {entry.id!r} needs a download but no HTTP client was given")
                     started = self.clock.monotonic()
                     path, size = await self._fetch_locked(entry, source, client)
-                    self._emit(SyncEvent(ev.CACHED, entry.id, entry.sha256, bytes=size, total=size,
-                                         path=str(path), elapsed=self.clock.monotonic() - started))
+                    self.events.emit(ev.CACHED, entry.id, entry.sha256, bytes=size, total=size,
+                                     path=str(path), elapsed=self.clock.monotonic() - started)
                     return Outcome(entry.id, entry.sha256, "downloaded", path, size)
         size = path.stat().st_size
-        self._emit(SyncEvent(ev.ALREADY_CACHED, entry.id, entry.sha256, bytes=size, total=size, path=str(path)))
+        self.events.emit(ev.ALREADY_CACHED, entry.id, entry.sha256, bytes=size, total=size, path=str(path))
         return Outcome(entry.id, entry.sha256, "already-cached", path, size)
 
     def _cached_under_lock(self, entry: RepositoryEntry) -> Path | None:
@@ -307,15 +304,15 @@ class ImageFetcher:
             async with client.stream("GET", url, headers=headers) as resp:
                 total = self._check_response(entry, url, resp, partial)
                 if not announced:
-                    self._emit(SyncEvent(ev.DOWNLOAD_STARTED, entry.id, entry.sha256, bytes=partial.offset,
-                                         total=total, source=url, resumed_from=partial.offset or None))
+                    self.events.emit(ev.DOWNLOAD_STARTED, entry.id, entry.sha256, bytes=partial.offset,
+                                     total=total, source=url, resumed_from=partial.offset or None)
                     announced = True
                 await self._stream_body(entry, resp, partial, total)
 
         async def before_retry(exc: Exception, retry_number: int, delay: float) -> None:
             await asyncio.to_thread(partial.checkpoint)
-            self._emit(SyncEvent(ev.RETRYING, entry.id, entry.sha256, bytes=partial.offset,
-                                 source=url, attempt=retry_number + 1, error=_describe(exc)))
+            self.events.emit(ev.RETRYING, entry.id, entry.sha256, bytes=partial.offset,
+                             source=url, attempt=retry_number + 1, error=_describe(exc))
             log.info("%s: %s; retry %d/%d in %.1fs from byte %d", entry.id, _describe(exc), retry_number,
                      opts.retries, delay, partial.offset)
 
@@ -400,7 +397,7 @@ class ImageFetcher:
                 now = self.clock.monotonic()
                 if now - last >= opts.progress_interval:
                     last = now
-                    self._emit(SyncEvent(ev.PROGRESS, entry.id, entry.sha256, bytes=received, total=total))
+                    self.events.emit(ev.PROGRESS, entry.id, entry.sha256, bytes=received, total=total)
         finally:
             # Leave the partial consistent whatever happened: every byte received is written.
             if pending is not None:
@@ -413,9 +410,9 @@ class ImageFetcher:
             raise RepositoryError(f"image {entry.id!r}: source file not found: {path}",
                                   hint="fix the entry's source (a relative path is relative to hwfw.yaml)")
         total = path.stat().st_size
-        self._emit(SyncEvent(ev.DOWNLOAD_STARTED, entry.id, entry.sha256, bytes=0, total=total, source=str(path)))
+        self.events.emit(ev.DOWNLOAD_STARTED, entry.id, entry.sha256, bytes=0, total=total, source=str(path))
         loop = asyncio.get_running_loop()
-        emit: Callable[[SyncEvent], None] = self._emit
+        progress = functools.partial(self.events.emit, ev.PROGRESS, entry.id, entry.sha256, total=total)
         interval = self.options.progress_interval
 
         def work() -> None:
@@ -428,7 +425,6 @@ class ImageFetcher:
                     now = time.monotonic()
                     if now - last >= interval:
                         last = now
-                        loop.call_soon_threadsafe(emit, SyncEvent(ev.PROGRESS, entry.id, entry.sha256,
-                                                                  bytes=partial.offset, total=total))
+                        loop.call_soon_threadsafe(progress, partial.offset)
 
         await asyncio.to_thread(work)

@@ -20,17 +20,18 @@ import pytest
 from hwfw.apply.driver import (FLASH_ACTIVE, FLASH_PENDING, FlashRequest, FlashResult, InFlight, PreflightReport,
                                Progress)
 from hwfw.apply.executor import ExecOptions, Executor
-from hwfw.apply.hooks import NullHooks
+from hwfw.apply.events import HostOutcome, StepOutcome
 from hwfw.apply.ledger import Ledger
 from hwfw.apply.scheduler import Rollout
 from hwfw.clock import DiscreteClock
 from hwfw.config import load_workspace
 from hwfw.config.model import RepositoryEntry, Workspace
 from hwfw.errors import ApplyError, BmcUnreachable
+from hwfw.events import Event
 from hwfw.inventory.model import Capabilities, ComponentState, HostInventory, Inventory, PreflightFacts
 from hwfw.plan import plan as make_plan
 from hwfw.plan.activation import COVERS
-from hwfw.plan.model import Plan, Step
+from hwfw.plan.model import Plan
 
 LAB = Path(__file__).resolve().parents[2] / "examples" / "lab"
 
@@ -252,7 +253,7 @@ class Rig:
     fleet: MemoryFleet
     clock: DiscreteClock
     hosts: dict[str, tuple[str, str, dict[str, str]]]
-    hooks: Any = None
+    hooks: Any = None    # an event sink (hwfw/events.py), e.g. Recorder
 
     def with_settings(self, **changes: Any) -> None:
         self.workspace = replace(self.workspace, settings=replace(self.workspace.settings, **changes))
@@ -269,7 +270,7 @@ class Rig:
                  allow_pending: bool = False, run_id: str = "run1") -> Executor:
         ledger = Ledger(self.workspace.settings, run_id, self.clock, offload=False)
         return Executor(plan, self.workspace, ledger, self.fleet.driver, MemoryImages(),
-                        hooks=self.hooks or NullHooks(), clock=self.clock,
+                        events=self.hooks, clock=self.clock,
                         options=ExecOptions(run_id=run_id, on_failure=on_failure, allow_pending=allow_pending,
                                             rollout=rollout or Rollout(parallelism=100)))
 
@@ -293,26 +294,24 @@ def make_rig(tmp_path: Path) -> Callable[..., Rig]:
     return build
 
 
-class Recorder(NullHooks):
-    """Hooks that keep every event, for assertions."""
+class Recorder:
+    """An event sink that keeps the run's events as (kind, value) pairs, for assertions."""
 
     def __init__(self) -> None:
         self.events: list[tuple[str, Any]] = []
 
-    def host_started(self, host: str, steps: int) -> None:
-        self.events.append(("host-started", host))
-
-    def step_started(self, host: str, step: Step) -> None:
-        self.events.append(("step-started", step.id))
-
-    def step_finished(self, host: str, step: Step, outcome: Any) -> None:
-        self.events.append(("step-finished", (step.id, outcome)))
-
-    def host_finished(self, host: str, outcome: Any) -> None:
-        self.events.append(("host-finished", (host, outcome)))
-
-    def warning(self, message: str, host: str | None = None) -> None:
-        self.events.append(("warning", (host, message)))
+    def emit(self, event: Event) -> None:
+        p = event.payload
+        if event.name == "host-started":
+            self.events.append(("host-started", event.host))
+        elif event.name == "step-started":
+            self.events.append(("step-started", event.step_id))
+        elif event.name == "step-finished":
+            self.events.append(("step-finished", (event.step_id, StepOutcome.from_json(p["outcome"]))))
+        elif event.name == "host-finished":
+            self.events.append(("host-finished", (event.host, HostOutcome.from_json(p["outcome"]))))
+        elif event.name == "warning":
+            self.events.append(("warning", (event.host, p["message"])))
 
     def of(self, kind: str) -> list[Any]:
         return [v for k, v in self.events if k == kind]
