@@ -102,7 +102,8 @@ class StoreImages:
                 # A workspace-local source (images/x.bin) is copied in without --sync: no download.
                 path = await self.store.ensure(entry, fetch=self.fetch or _is_local(entry.source))
                 await asyncio.to_thread(self._verify, entry)
-                url = await self.server.publish_async(path, entry.sha256) if self.server is not None else None
+                url = (await self.server.publish_async(path, entry.sha256, image=entry.id)
+                       if self.server is not None else None)
                 self._ready[entry.sha256] = (path, url)
         return self._ready[entry.sha256]
 
@@ -269,7 +270,7 @@ async def _execute(workspace: Workspace, options: ApplyOptions, plan: Plan, ledg
     runnable = replace(plan, steps=tuple(s for s in plan.steps if s.host not in blocked), _graph=None)
     entries = _entries(workspace, runnable)
     started = utc_now_iso(clock)
-    async with ImageServer(workspace.settings, clock) as server:
+    async with ImageServer(workspace.settings, clock, events=sink, run_id=run_id) as server:
         images = StoreImages(workspace, fetch=options.sync, server=server)
         await images.ensure_all(entries)
         executor = Executor(runnable, workspace, ledger, lambda host: conn.driver(host, image_server=server), images,
