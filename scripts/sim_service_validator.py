@@ -9,8 +9,9 @@ in every case.
 
     python scripts/sim_service_validator.py [--csdl DIR] [--keep-logs DIR] [-v]
 
-The CSDL folder defaults to $HWFW_REDFISH_CSDL, else shared/redfish-csdl next to the
-checkout (CI layout), else /work/shared/redfish-csdl.
+The CSDL folder defaults to $HWFW_REDFISH_CSDL, else the copy of DMTF's schema bundle in
+third_party/dmtf-redfish-csdl (BSD 3-Clause, see its README), so a fresh clone needs no
+download.
 """
 
 from __future__ import annotations
@@ -55,8 +56,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def csdl_dir(explicit: str | None) -> Path:
-    for candidate in (explicit, os.environ.get("HWFW_REDFISH_CSDL"), str(REPO.parent / "shared" / "redfish-csdl"),
-                      "/work/shared/redfish-csdl"):
+    for candidate in (explicit, os.environ.get("HWFW_REDFISH_CSDL"), str(REPO / "third_party" / "dmtf-redfish-csdl")):
         if candidate and (Path(candidate) / "ServiceRoot_v1.xml").is_file():
             return Path(candidate)
     raise SystemExit("DMTF CSDL folder not found: pass --csdl or set HWFW_REDFISH_CSDL")
