@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from hwfw.inventory.model import ComponentState
+from hwfw.vendors.model import ComponentState
 from hwfw.vendors.base import (
     SOURCE_BIOS_SETTINGS,
     BmcFacts,
@@ -50,16 +50,6 @@ def parse_id(member_id: str) -> dict[str, str] | None:
 
 class DellAdapter(StandardAdapter):
     name = "dell"
-
-    def detect(self, root: Doc, manager: Doc | None) -> int:
-        if "dell" in str(root.get("Vendor", "")).lower():
-            return 100
-        if isinstance(root.get("Oem"), dict) and "Dell" in root["Oem"]:
-            return 90
-        m = manager or {}
-        if "dell" in str(m.get("Manufacturer", "")).lower() or "idrac" in str(m.get("Model", "")).lower():
-            return 80
-        return 0
 
     def ignore_member(self, member: Doc) -> bool:
         parsed = parse_id(str(member.get("Id", "")))

@@ -44,15 +44,6 @@ LICENCE_PROBE = PROBE + "licence"
 class SupermicroAdapter(StandardAdapter):
     name = "supermicro"
 
-    def detect(self, root: Doc, manager: Doc | None) -> int:
-        if "supermicro" in str(root.get("Vendor", "")).lower():
-            return 100
-        if isinstance(root.get("Oem"), dict) and "Supermicro" in root["Oem"]:
-            return 90
-        if "supermicro" in str((manager or {}).get("Manufacturer", "")).lower():
-            return 80
-        return 0
-
     def ignore_member(self, member: Doc) -> bool:
         if _COPY_PREFIX.match(str(member.get("Id", ""))):
             return True
