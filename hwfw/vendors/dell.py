@@ -1,6 +1,6 @@
 """Dell iDRAC9 (PowerEdge 14G-16G; iDRAC10 believed similar).
 
-Quirks (protocol brief section 2):
+Quirks:
 - FirmwareInventory Ids embed state and version: `Installed-159-1.2.4__BIOS.Setup.1-1`,
   `Previous-25227-5.00.20.10__iDRAC.Embedded.1-1`, `Available-25806-4301X07`; only
   Installed- (or Current-, when no Installed- twin exists) is the running image;

@@ -1,6 +1,6 @@
 """HPE iLO 5 (Gen10/Gen10 Plus) and iLO 6 (Gen11).
 
-Quirks (protocol brief section 3):
+Quirks:
 - FirmwareInventory Ids are numbers; `Description` is the machine key (`SystemBMC`,
   `SystemRomActive`, `SystemRomBackup`, `SPSFirmwareDescriptor`), `Name` is for humans
   ("iLO 5", "System ROM", "Redundant System ROM", "System Programmable Logic Device").

@@ -1,6 +1,6 @@
 """Supermicro X11-X13 / H11-H13 BMCs.
 
-Quirks (protocol brief section 4):
+Quirks:
 - FirmwareInventory Ids are names: `BMC`, `BIOS`, `CPLD_Motherboard`, `CPLD_Backplane_<n>`,
   `BIOS_ME`, `PowerSupply<n>`, `NIC<n>`...; `Backup_`, `Golden_` and `Staging_` copies
   (also `Staging_Capsule_*`) are never the running image (fwupd marks Backup_BIOS is-backup).
