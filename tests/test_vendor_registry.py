@@ -14,8 +14,7 @@ from typing import Any
 import click
 import pytest
 
-from hwfw.apply.drivers import driver_class_for
-from hwfw.apply.drivers.base import RedfishDriver
+from hwfw.apply.drivers import RedfishDriver, driver_class_for
 from hwfw.config.model import ACTIVATIONS, COMPONENT_KINDS
 from hwfw.plan import activation, estimate
 from hwfw.sim.profiles import PROFILES, service_class
