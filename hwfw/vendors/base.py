@@ -2,7 +2,8 @@
 
 An adapter turns the resources one BMC served into hwfw's typed inventory:
 
-- `detect(root, manager)`: how sure it is that this BMC is its vendor's (0-100);
+- `detect(root, manager)`: how sure it is that this BMC is its vendor's (0-100), from
+  the detection hints of its `hwfw.vendor_registry` record;
 - `ignore_member(member)` / `map_member(member)`: FirmwareInventory member ->
   `ComponentState`, skipping non-running copies (backup, golden, staged, previous);
 - `capabilities(facts)`: update methods, apply times, limits, reset types;
@@ -22,7 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from hwfw.inventory.model import Capabilities, ComponentState, PreflightFacts
+from hwfw.vendor_registry import DEFAULT_VENDOR, Detection, record_for
+from hwfw.vendors.model import Capabilities, ComponentState, PreflightFacts
 
 __all__ = [
     "BmcFacts",
@@ -31,6 +33,7 @@ __all__ = [
     "action_targets",
     "apply_time_support",
     "classify",
+    "detection_score",
     "link",
 ]
 
@@ -201,14 +204,33 @@ def _status(doc: Doc, key: str) -> str | None:
     return str(value) if value else None
 
 
+def detection_score(hints: Detection, root: Doc, manager: Doc | None) -> int:
+    """How strongly `hints` claim this BMC (see `hwfw.vendor_registry.Detection`)."""
+    vendor = str(root.get("Vendor", "")).lower()
+    if vendor in hints.vendor_names or any(word in vendor for word in hints.vendor_words):
+        return 100
+    oem = root.get("Oem")
+    if isinstance(oem, dict) and any(key in oem for key in hints.oem_keys):
+        return 90
+    m = manager or {}
+    manufacturer, model = str(m.get("Manufacturer", "")).lower(), str(m.get("Model", "")).lower()
+    if any(word in manufacturer for word in hints.manufacturer_words) or any(word in model for word in hints.model_words):
+        return 80
+    return 0
+
+
 class StandardAdapter:
     """DMTF-schema behaviour; the generic adapter and the base of every vendor's."""
 
-    name = "generic"
+    name = DEFAULT_VENDOR
 
     # ----------------------------------------------------------------- detection
     def detect(self, root: Doc, manager: Doc | None) -> int:
-        return 1
+        """The registry record's hints decide; the default adapter claims every BMC, weakly."""
+        if self.name == DEFAULT_VENDOR:
+            return 1
+        record = record_for(self.name)
+        return detection_score(record.detection, root, manager) if record is not None else 0
 
     # ----------------------------------------------------------------- components
     def ignore_member(self, member: Doc) -> bool:

@@ -1,6 +1,6 @@
 """Dell iDRAC9 (PowerEdge 14G-16G; iDRAC10 believed similar).
 
-Quirks (protocol brief section 2):
+Quirks:
 - FirmwareInventory Ids embed state and version: `Installed-159-1.2.4__BIOS.Setup.1-1`,
   `Previous-25227-5.00.20.10__iDRAC.Embedded.1-1`, `Available-25806-4301X07`; only
   Installed- (or Current-, when no Installed- twin exists) is the running image;
@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from hwfw.inventory.model import ComponentState
+from hwfw.vendors.model import ComponentState
 from hwfw.vendors.base import (
     SOURCE_BIOS_SETTINGS,
     BmcFacts,
@@ -50,16 +50,6 @@ def parse_id(member_id: str) -> dict[str, str] | None:
 
 class DellAdapter(StandardAdapter):
     name = "dell"
-
-    def detect(self, root: Doc, manager: Doc | None) -> int:
-        if "dell" in str(root.get("Vendor", "")).lower():
-            return 100
-        if isinstance(root.get("Oem"), dict) and "Dell" in root["Oem"]:
-            return 90
-        m = manager or {}
-        if "dell" in str(m.get("Manufacturer", "")).lower() or "idrac" in str(m.get("Model", "")).lower():
-            return 80
-        return 0
 
     def ignore_member(self, member: Doc) -> bool:
         parsed = parse_id(str(member.get("Id", "")))

@@ -1,6 +1,6 @@
 """HPE iLO 5 (Gen10/Gen10 Plus) and iLO 6 (Gen11).
 
-Quirks (protocol brief section 3):
+Quirks:
 - FirmwareInventory Ids are numbers; `Description` is the machine key (`SystemBMC`,
   `SystemRomActive`, `SystemRomBackup`, `SPSFirmwareDescriptor`), `Name` is for humans
   ("iLO 5", "System ROM", "Redundant System ROM", "System Programmable Logic Device").
@@ -52,17 +52,6 @@ def _hpe_oem(doc: Doc) -> Mapping[str, Any]:
 
 class HpeAdapter(StandardAdapter):
     name = "hpe"
-
-    def detect(self, root: Doc, manager: Doc | None) -> int:
-        vendor = str(root.get("Vendor", "")).lower()
-        if vendor in ("hpe", "hp") or "hewlett" in vendor:
-            return 100
-        if isinstance(root.get("Oem"), dict) and ({"Hpe", "Hp"} & set(root["Oem"])):
-            return 90
-        m = manager or {}
-        if "ilo" in str(m.get("Model", "")).lower() or "hpe" in str(m.get("Manufacturer", "")).lower():
-            return 80
-        return 0
 
     def ignore_member(self, member: Doc) -> bool:
         if _key(member.get("Description")) in _BACKUP_DESCRIPTIONS or _key(member.get("Name")) in _BACKUP_DESCRIPTIONS:

@@ -1,6 +1,6 @@
 """Supermicro X11-X13 / H11-H13 BMCs.
 
-Quirks (protocol brief section 4):
+Quirks:
 - FirmwareInventory Ids are names: `BMC`, `BIOS`, `CPLD_Motherboard`, `CPLD_Backplane_<n>`,
   `BIOS_ME`, `PowerSupply<n>`, `NIC<n>`...; `Backup_`, `Golden_` and `Staging_` copies
   (also `Staging_Capsule_*`) are never the running image (fwupd marks Backup_BIOS is-backup).
@@ -43,15 +43,6 @@ LICENCE_PROBE = PROBE + "licence"
 
 class SupermicroAdapter(StandardAdapter):
     name = "supermicro"
-
-    def detect(self, root: Doc, manager: Doc | None) -> int:
-        if "supermicro" in str(root.get("Vendor", "")).lower():
-            return 100
-        if isinstance(root.get("Oem"), dict) and "Supermicro" in root["Oem"]:
-            return 90
-        if "supermicro" in str((manager or {}).get("Manufacturer", "")).lower():
-            return 80
-        return 0
 
     def ignore_member(self, member: Doc) -> bool:
         if _COPY_PREFIX.match(str(member.get("Id", ""))):
