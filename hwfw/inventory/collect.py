@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +53,7 @@ __all__ = ["CollectStats", "ResolvedHost", "collect", "read_ipmi_host", "read_re
 
 log = get_logger("inventory.collect")
 
-# IANA enterprise numbers in IPMI Get Device ID (protocol brief section 5).
+# IANA enterprise numbers in IPMI Get Device ID (IANA Private Enterprise Numbers).
 _IPMI_VENDORS = {674: "dell", 11: "hpe", 47196: "hpe", 10876: "supermicro"}
 _DEFAULT_IPMI_PORT = 623
 
@@ -199,6 +200,9 @@ async def read_redfish_host(rh: ResolvedHost, *, settings: Settings, clock: Cloc
             stats.per_host_requests[rh.name] = client.request_count
     adapter = select_adapter(facts.root, facts.manager)
     components = adapter.components(facts)
+    if log.isEnabledFor(logging.DEBUG):  # `hwfw inventory -vv`: why each member became what it is
+        for line in adapter.explain(facts):
+            log.debug("%s (%s adapter): %s", rh.name, adapter.name, line)
     system = facts.system
     bmc_fw = facts.manager.get("FirmwareVersion") or next(
         (c.version for c in components if c.kind == "bmc" and c.version), None)

@@ -95,7 +95,10 @@ def test_complete_ilo_update_by_simple_update(tmp_path: Path) -> None:
             assert [e["kind"] for e in await events(ctl, "reset") if e["bmc"] == "h1"] == ["bmc-reset"]
             await advance(ctl, 100)
             async with client(sim, "h1") as back:
-                assert (await back.get("/redfish/v1/Managers/1")).json()["FirmwareVersion"] == "2.81 Mar 27 2023"
+                manager = (await back.get("/redfish/v1/Managers/1")).json()
+                # As real iLO 5 says it: "iLO 5 v2.81", the build date in Oem.Hpe.Firmware.Current.
+                assert manager["FirmwareVersion"] == "iLO 5 v2.81"
+                assert manager["Oem"]["Hpe"]["Firmware"]["Current"]["Date"] == "Mar 27 2023"
                 assert (await by_description(back))["SystemBMC"] == "2.81 Mar 27 2023"
 
     async def _state_is(c: httpx.AsyncClient, state: str) -> bool:
