@@ -9,6 +9,8 @@ and Manager (docs/versions.md names the sources).
 from __future__ import annotations
 
 import itertools
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hwfw.versions import (
+    SCHEMES,
     IncomparableVersions,
     InvalidVersion,
     comparable,
@@ -101,6 +104,23 @@ def test_incomparable_pairs(left: str, right: str) -> None:
 @pytest.mark.parametrize(("text", "scheme"), UNCHANGED)
 def test_earlier_detections_unchanged(text: str, scheme: str) -> None:
     assert detect_scheme(text) == scheme
+
+
+def test_schemas_list_every_scheme() -> None:
+    root = Path(__file__).resolve().parents[1] / "schemas"
+    baselines = json.loads((root / "baselines.schema.json").read_text())
+    repository = json.loads((root / "repository.schema.json").read_text())
+    enums = [found for doc in (baselines, repository) for found in _scheme_enums(doc)]
+    assert len(enums) == 2 and all(sorted(e) == sorted(SCHEMES) for e in enums)
+
+
+def _scheme_enums(node: Any) -> list[list[str]]:
+    if isinstance(node, dict):
+        here = [node["scheme"]["enum"]] if isinstance(node.get("scheme"), dict) and "enum" in node["scheme"] else []
+        return here + [e for v in node.values() for e in _scheme_enums(v)]
+    if isinstance(node, list):
+        return [e for v in node for e in _scheme_enums(v)]
+    return []
 
 
 def test_families_and_messages() -> None:
