@@ -105,3 +105,20 @@ def test_complete_ilo_update_by_simple_update(tmp_path: Path) -> None:
         return (await hpe_state(c))["State"] == state
 
     run(main())
+
+
+def test_inventory_uris_end_with_a_slash_from_ilo_5_2_90(tmp_path: Path) -> None:
+    newer = {**host("hpe")["firmware"], "bmc": "2.96 Aug 17 2023"}
+    hosts = {"old": host("hpe"), "new": host("hpe", firmware=newer),
+             "forced": host("hpe", options={"trailing_slash": True})}
+
+    async def main() -> None:
+        async with sim_fleet(tmp_path, hosts) as sim:
+            for name, slash in (("old", False), ("new", True), ("forced", True)):
+                async with client(sim, name) as c:
+                    members = (await c.get(INV)).json()["Members"]
+                    assert members and all(m["@odata.id"].endswith("/") is slash for m in members), name
+                    first = (await c.get(members[0]["@odata.id"])).json()
+                    assert first["@odata.id"] == members[0]["@odata.id"] and first["Description"] == "SystemBMC"
+
+    run(main())
