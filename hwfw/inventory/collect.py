@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,6 +199,9 @@ async def read_redfish_host(rh: ResolvedHost, *, settings: Settings, clock: Cloc
             stats.per_host_requests[rh.name] = client.request_count
     adapter = select_adapter(facts.root, facts.manager)
     components = adapter.components(facts)
+    if log.isEnabledFor(logging.DEBUG):  # `hwfw inventory -vv`: why each member became what it is
+        for line in adapter.explain(facts):
+            log.debug("%s (%s adapter): %s", rh.name, adapter.name, line)
     system = facts.system
     bmc_fw = facts.manager.get("FirmwareVersion") or next(
         (c.version for c in components if c.kind == "bmc" and c.version), None)
