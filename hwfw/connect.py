@@ -7,6 +7,14 @@ hardware state persisted under the workspace's run-time directory, and each `sim
 host resolves to a plain `http(s)://127.x.y.z:port` URL plus the simulator's
 credentials. Everything downstream (the Redfish client, inventory, plan, apply) sees
 ordinary BMC URLs and takes exactly the code path real BMCs take.
+
+Loading a workspace through `check_workspace` / `load_workspace` here adds the checks
+of how hosts are reached (a `sim://` host must name a host of the fleet file) to the
+file checks of `hwfw.config`. `read_inventory` reads the live inventory of an open
+connection; `read_live_inventory` opens one for that.
+
+The HTTP stack and the simulator are imported when first used, so that validating a
+workspace does not load them.
 """
 
 from __future__ import annotations
@@ -15,14 +23,23 @@ import fnmatch
 import hashlib
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, AsyncIterator, Sequence
 
-from hwfw.clock import Clock, SystemClock
+from hwfw import config
+from hwfw.config.loader import LoadContext, WorkspaceCheck, one_of
 from hwfw.config.model import Host, Workspace
-from hwfw.errors import HwfwError
-from hwfw.inventory.collect import ResolvedHost
+from hwfw.errors import HwfwError, Problem
 from hwfw.inventory.credentials import resolve_credentials
 from hwfw.logs import get_logger, redactor
+
+if TYPE_CHECKING:
+    from hwfw.clock import Clock
+    from hwfw.inventory.collect import ResolvedHost
+    from hwfw.inventory.model import Inventory
+
+__all__ = ["SIM_SCHEME", "Connection", "check_workspace", "connect", "load_workspace", "read_inventory",
+           "read_live_inventory", "select_hosts", "simulator_port", "target_hosts"]
 
 log = get_logger("connect")
 SIM_SCHEME = "sim://"
@@ -30,7 +47,9 @@ SIM_SCHEME = "sim://"
 
 @dataclass
 class Connection:
-    """Resolved hosts of one command run, plus the embedded simulator if one runs."""
+    """Resolved hosts of one command run, plus the embedded simulator if one runs.
+
+    Apply builds its drivers from `hosts` (hwfw.apply.drivers.make_driver)."""
 
     workspace: Workspace
     clock: Clock
@@ -38,12 +57,46 @@ class Connection:
     hosts: dict[str, ResolvedHost] = field(default_factory=dict)
     fleet: Any = None  # hwfw.sim.runtime.EmbeddedFleet when sim:// hosts exist
 
-    def driver(self, name: str, **kwargs: Any) -> Any:
-        """The apply driver for one host (see hwfw/apply/drivers)."""
-        from hwfw.apply.drivers import make_driver
 
-        return make_driver(self.hosts[name], workspace=self.workspace, clock=self.clock,
-                           insecure=self.insecure, **kwargs)
+# ---------------------------------------------------------------- loading a workspace
+
+
+def _check_sim_hosts(ctx: LoadContext, ws: Workspace) -> None:
+    """Every sim:// host names a host of the workspace's fleet file."""
+    sim_hosts = [(i, h) for i, h in enumerate(ws.hosts) if h.bmc.startswith(SIM_SCHEME)]
+    if not sim_hosts:
+        return
+    fleet = ctx.data.get("fleet")
+    if ws.fleet_path is None:
+        i, h = sim_hosts[0]
+        ctx.error("inventory", ["hosts", i, "bmc"], f"host {h.name!r} is simulated but hwfw.yaml names no fleet file",
+                  code="missing-fleet", expected="files: {fleet: fleet.yaml} in hwfw.yaml")
+        return
+    names = set((fleet or {}).get("hosts", {}) or {}) if isinstance(fleet, dict) else None
+    if names is None:
+        return
+    for i, h in sim_hosts:
+        sim_name = h.bmc[len(SIM_SCHEME):]
+        if sim_name not in names:
+            ctx.error("inventory", ["hosts", i, "bmc"], f"{h.bmc} is not a host of the fleet file",
+                      code="unknown-sim-host", expected=one_of(sim_name, names))
+
+
+# How hosts are reached, checked whenever a command loads a workspace.
+HOST_CHECKS = (WorkspaceCheck(frozenset({"inventory", "fleet", "hwfw"}), _check_sim_hosts),)
+
+
+def check_workspace(directory: Path) -> tuple[Workspace | None, list[Problem]]:
+    """`hwfw.config.check_workspace` plus the checks of how its hosts are reached."""
+    return config.check_workspace(directory, HOST_CHECKS)
+
+
+def load_workspace(directory: Path) -> Workspace:
+    """`hwfw.config.load_workspace` plus the checks of how its hosts are reached."""
+    return config.load_workspace(directory, HOST_CHECKS)
+
+
+# ---------------------------------------------------------------- connecting
 
 
 def target_hosts(targets: Sequence[str]) -> list[str]:
@@ -68,6 +121,8 @@ def select_hosts(workspace: Workspace, targets: Sequence[str]) -> list[Host]:
 async def connect(workspace: Workspace, *, insecure: bool = False, targets: Sequence[str] = (),
                   clock: Clock | None = None) -> AsyncIterator[Connection]:
     """Resolve every (targeted) host to a URL and credentials; run the simulator if needed."""
+    from hwfw.clock import SystemClock
+
     clock = clock or SystemClock()
     conn = Connection(workspace=workspace, clock=clock, insecure=insecure)
     hosts = select_hosts(workspace, targets)
@@ -82,7 +137,25 @@ async def connect(workspace: Workspace, *, insecure: bool = False, targets: Sequ
         yield conn
 
 
+async def read_inventory(conn: Connection) -> Inventory:
+    """The live inventory of every host of an open connection; never changes a BMC."""
+    from hwfw.inventory.collect import collect
+
+    settings = conn.workspace.settings
+    return await collect(list(conn.hosts.values()), settings=settings, clock=conn.clock,
+                         insecure=conn.insecure, concurrency=settings.plan_concurrency)
+
+
+async def read_live_inventory(workspace: Workspace, *, targets: Sequence[str] = (), insecure: bool = False,
+                              clock: Clock | None = None) -> Inventory:
+    """Connect to every (targeted) host and read its inventory; never changes a BMC."""
+    async with connect(workspace, insecure=insecure, targets=targets, clock=clock) as conn:
+        return await read_inventory(conn)
+
+
 def _resolve(workspace: Workspace, host: Host, fleet: Any) -> ResolvedHost:
+    from hwfw.inventory.collect import ResolvedHost
+
     if host.bmc.startswith(SIM_SCHEME):
         name = host.bmc[len(SIM_SCHEME):]
         spec = fleet.fleet.spec.host(name)

@@ -30,8 +30,24 @@ stripped text wins, so detection is deterministic. ``SCHEMES`` lists them in thi
    ``dell-letter`` so that ``v10`` is the dotted version 10, not a Dell revision V10.
 6. ``dell-letter`` -- a letter and two digits: ``A04``, ``A10``, ``X27`` (Dell PowerEdge
    11G/12G DUPs, PERC H710 ``A04``). Family is the letter; numeric order within it.
-7. ``opaque`` -- anything else (``47RA906J``, ``HPE-CPLD-rev-B``): equal only to the
-   exact same text; any ordering raises. Empty text raises `InvalidVersion`.
+7. ``cisco`` -- ``<major>.<minor>(<maint>[.<n>...][<letters>])``: Cisco IMC and UCS
+   bundle versions such as ``4.1(3d)``, ``3.0(4j)``, ``4.3(2.240002)``. Ordered by the
+   numbers, then the letters (none < ``a`` < ... < ``z`` < ``aa``).
+8. ``model-prefixed`` -- ``<MODEL>.<major>.<minor>.<maint>[<letters>].<build>[.<stamp>]``:
+   Cisco UCS BIOS versions such as ``C220M5.4.1.3i.0.0713210713``. The model prefix
+   (``C220M5``) is the family; the ten-digit build stamp (MMDDYYHHMM) never decides,
+   so ``C220M5.4.1.3i.0`` equals it.
+9. ``hex-dash`` -- ``0x<hex>-<dotted>``: Intel NIC NVM versions as Cisco IMC reports
+   them, ``0x80009E63-1.823.2`` (NVM tracking id, then the combo image version).
+   Ordered by the dotted part, then the tracking id.
+10. ``build-suffix`` -- ``<dotted> Build <n>``: HPE Intelligent Platform Abstraction Data
+    such as ``9.2.0 Build 35``. Ordered by the numbers, then the build. When forced,
+    the ``Build n`` part is optional (build 0).
+11. ``opaque`` -- anything else (``47RA906J``, ``HPE-CPLD-rev-B``): equal only to the
+    exact same text; any ordering raises. Empty text raises `InvalidVersion`.
+
+Schemes 7-10 only accept text that no earlier scheme accepts, so adding them changed
+no earlier detection.
 
 Equality rules (numeric schemes): components are integers, so ``4.10 > 4.2`` and leading
 zeros are insignificant (``01.73.12 == 1.73.12``); missing components are 0, so trailing
@@ -42,6 +58,13 @@ Cross-scheme rules: only versions with the same scheme and family are ordered. S
 ``2.96 Aug 17 2023`` (hpe-dated), ``iLO 5 v2.96`` (hpe-rom) and ``2.96`` (dotted) are
 mutually incomparable even though a human would call them equal; when an operator knows
 better, forcing a scheme (``parse("2.96", scheme="hpe-dated")``) makes them comparable.
+Forced ``hpe-dated`` also reads the iLO manager string (``iLO 5 v2.96``), whose number
+is the same firmware line.
+
+One version, two notations: where a vendor prints the same version differently in two
+places (iLO's Manager ``iLO 5 v2.55``, its FirmwareInventory ``2.55 Oct 01 2021``),
+`normalise` rewrites it into the notation of the scheme the inventory uses, so the
+two compare without anybody forcing a scheme. docs/versions.md lists every scheme.
 """
 
 from __future__ import annotations
@@ -71,6 +94,7 @@ __all__ = [
     "Version",
     "comparable",
     "detect_scheme",
+    "normalise",
     "parse",
     "parse_constraint",
 ]
@@ -132,6 +156,16 @@ _DOTTED_RE = re.compile(
     re.IGNORECASE | _A,
 )
 _PLAIN_DOTTED_RE = re.compile(r"\d+(?:\.\d+)+", _A)
+_ILO_RE = re.compile(rf"iLO ?\d+\s+[vV](?P<ver>{_NUM})", _A)
+_CISCO_RE = re.compile(r"(?P<major>\d+)\.(?P<minor>\d+)\((?P<maint>\d+(?:\.\d+)*)(?P<letters>[a-zA-Z]{0,2})\)", _A)
+_MODEL_RE = re.compile(
+    r"(?P<family>[A-Za-z][A-Za-z0-9]*?\d[A-Za-z0-9]*)\.(?P<ver>\d+\.\d+\.\d+)(?P<letters>[a-zA-Z]{0,2})"
+    r"\.(?P<build>\d+)(?:\.(?P<stamp>\d{10}))?",
+    _A,
+)
+_HEX_DASH_RE = re.compile(rf"0[xX](?P<hex>[0-9a-fA-F]+)-(?P<ver>{_NUM})", _A)
+_BUILD_SUFFIX_RE = re.compile(rf"[vV]?(?P<ver>{_NUM})(?:\s+(?i:build)\s+(?P<build>\d+))?", _A)
+_DATE_PART_RE = re.compile(rf"(?P<mon>{_MONTHS})\s+(?P<day>\d{{1,2}}),?\s+(?P<year>\d{{4}})", re.IGNORECASE | _A)
 
 
 def _release(numbers: str) -> tuple[int, ...]:
@@ -153,9 +187,9 @@ def _parse_hpe_rom(text: str, forced: bool) -> _Parsed | None:
 
 
 def _parse_hpe_dated(text: str, forced: bool) -> _Parsed | None:
-    m = _HPE_DATED_RE.fullmatch(text)
+    m = _HPE_DATED_RE.fullmatch(text) or (_ILO_RE.fullmatch(text) if forced else None)
     # Without a date this is indistinguishable from dotted, so only forcing allows it.
-    if m is None or (m["date"] is None and not forced):
+    if m is None or (m.re is _HPE_DATED_RE and m["date"] is None and not forced):
         return None
     return None, (_release(m["ver"]), _FINAL, 0)
 
@@ -192,6 +226,38 @@ def _parse_dotted(text: str, forced: bool) -> _Parsed | None:
     return None, (_release(numbers), rank, int(m["pre"] or 0))
 
 
+def _letters(text: str) -> tuple[int, str]:
+    """Letter suffixes in order: none < a < ... < z < aa (Cisco's maintenance letters)."""
+    return len(text), text.lower()
+
+
+def _parse_cisco(text: str, forced: bool) -> _Parsed | None:
+    m = _CISCO_RE.fullmatch(text)
+    if m is None:
+        return None
+    return None, (_release(f"{m['major']}.{m['minor']}.{m['maint']}"), _letters(m["letters"]))
+
+
+def _parse_model_prefixed(text: str, forced: bool) -> _Parsed | None:
+    m = _MODEL_RE.fullmatch(text)
+    if m is None:
+        return None
+    # The build stamp is when the image was built, not which version it is.
+    return m["family"].upper(), (_release(m["ver"]), _letters(m["letters"]), int(m["build"]))
+
+
+def _parse_hex_dash(text: str, forced: bool) -> _Parsed | None:
+    m = _HEX_DASH_RE.fullmatch(text)
+    return None if m is None else (None, (_release(m["ver"]), int(m["hex"], 16)))
+
+
+def _parse_build_suffix(text: str, forced: bool) -> _Parsed | None:
+    m = _BUILD_SUFFIX_RE.fullmatch(text)
+    if m is None or (m["build"] is None and not forced):
+        return None  # a bare dotted number is dotted unless this scheme is forced
+    return None, (_release(m["ver"]), int(m["build"] or 0))
+
+
 def _parse_opaque(text: str, forced: bool) -> _Parsed | None:
     return None, (text,)
 
@@ -203,20 +269,29 @@ _PARSERS: Final[dict[str, Callable[[str, bool], _Parsed | None]]] = {
     "date": _parse_date,
     "dotted": _parse_dotted,
     "dell-letter": _parse_dell_letter,
+    "cisco": _parse_cisco,
+    "model-prefixed": _parse_model_prefixed,
+    "hex-dash": _parse_hex_dash,
+    "build-suffix": _parse_build_suffix,
     "opaque": _parse_opaque,
 }
 SCHEMES: Final[tuple[str, ...]] = tuple(_PARSERS)
 _RELEASE_SCHEMES: Final = frozenset({"hpe-rom", "hpe-dated", "dotted"})
 _EXPECTED: Final = {
     "hpe-rom": "an HPE family and version such as 'U46 v2.72 (03/25/2023)' or 'iLO 5 v2.96'",
-    "hpe-dated": "a version with an optional date such as '2.96 Aug 17 2023' or '2.96'",
+    "hpe-dated": "a version with an optional date such as '2.96 Aug 17 2023', '2.96' or 'iLO 5 v2.96'",
     "hex": "a hexadecimal number such as '0x11'",
     "date": "a date such as '2023-06-15', '06/15/2023', '20230615' or '2023.06.15'",
     "dotted": "dotted numbers such as '7.10.30.00', '52.26.0-5179' or '1.2.0-rc1'",
     "dell-letter": "a letter and two digits such as 'A04'",
+    "cisco": "a Cisco version such as '4.1(3d)'",
+    "model-prefixed": "a model-prefixed version such as 'C220M5.4.1.3i.0.0713210713'",
+    "hex-dash": "a hexadecimal id and dotted numbers such as '0x80009E63-1.823.2'",
+    "build-suffix": "dotted numbers and a build such as '9.2.0 Build 35'",
     "opaque": "a non-empty string",
 }
-_FAMILY_NAMES: Final = {"hpe-rom": "HPE ROM families", "dell-letter": "Dell letter revisions"}
+_FAMILY_NAMES: Final = {"hpe-rom": "HPE ROM families", "dell-letter": "Dell letter revisions",
+                        "model-prefixed": "model prefixes"}
 
 
 def _detect(text: str) -> tuple[str, _Parsed]:
@@ -382,6 +457,59 @@ def _incomparability_reason(a: Version, b: Version) -> str | None:
 def comparable(a: Version, b: Version) -> bool:
     """True when `a` and `b` can be ordered (same scheme, same family, neither opaque)."""
     return _incomparability_reason(a, b) is None
+
+
+def normalise(text: str, scheme: str, *, date: str | None = None) -> str:
+    """`text` written in the notation that auto-detects as `scheme`, same version.
+
+    For a vendor that prints one version two ways: iLO's Manager says ``iLO 5 v2.55``
+    where its FirmwareInventory says ``2.55 Oct 01 2021``, so
+    ``normalise("iLO 5 v2.55", "hpe-dated", date="Oct 01 2021")`` gives the latter.
+    `date` (``Oct 01 2021``, ``Oct 1, 2021`` or ``2021-10-01``) supplies the build
+    date an ``hpe-dated`` notation needs. Text already in the notation comes back
+    stripped. Raises `InvalidVersion` when `text` has no reading in `scheme`, or the
+    notation needs a part that `text` and `date` do not give.
+    """
+    stripped = _check_text(text, "version", InvalidVersion)
+    source = parse(stripped, scheme)  # forced: raises when `text` has no reading in `scheme`
+    if scheme == "hpe-dated":
+        result = _hpe_dated_text(stripped, date)
+    elif detect_scheme(stripped) == scheme:
+        result = stripped
+    else:
+        raise InvalidVersion(f"cannot write {stripped!r} in the notation of scheme {scheme!r}: "
+                             f"expected {_EXPECTED[scheme]}")
+    written = parse(result)
+    if written.scheme != scheme or written != source:  # pragma: no cover - a grammar bug
+        raise AssertionError(f"normalise({stripped!r}, {scheme!r}) wrote {result!r}")
+    return result
+
+
+def _hpe_dated_text(text: str, date: str | None) -> str:
+    m = _HPE_DATED_RE.fullmatch(text) or _ILO_RE.fullmatch(text)
+    assert m is not None  # parse(text, "hpe-dated") accepted it
+    if date is None:
+        if m.re is _HPE_DATED_RE and m["date"] is not None:
+            return text
+        raise InvalidVersion(f"cannot write {text!r} as an HPE dated version: it needs the build date "
+                             "(such as 'Oct 01 2021')")
+    return f"{m['ver']} {_month_day_year(date)}"
+
+
+def _month_day_year(date: str) -> str:
+    text = date.strip()
+    m = _DATE_PART_RE.fullmatch(text)
+    if m is not None:
+        month = m["mon"][0].upper() + m["mon"][1:].lower()
+        return f"{month} {int(m['day']):02} {m['year']}"
+    iso = _DATE_RES[0].fullmatch(text)
+    if iso is not None:
+        try:
+            day = _dt.date(int(iso["y"]), int(iso["m"]), int(iso["d"]))
+            return f"{_MONTHS.split('|')[day.month - 1]} {day.day:02} {day.year}"  # not %b: locale-free
+        except ValueError:
+            pass
+    raise InvalidVersion(f"invalid build date {date!r}: expected a date such as 'Oct 01 2021' or '2021-10-01'")
 
 
 # --- constraints ------------------------------------------------------------------

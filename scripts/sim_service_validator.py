@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """Run DMTF's redfish-service-validator, offline, against one simulated BMC per profile.
 
-Starts `hwfw sim serve` on a small fleet (dell, hpe, supermicro, generic), runs the
-validator against every BMC in parallel, each with its own temporary copy of the DMTF
+Starts `hwfw sim serve` on a small fleet (dell, hpe on iLO 5 2.72 and on 2.96 with every
+device kind, supermicro, generic), runs the validator against every BMC in parallel,
+each with its own temporary copy of the DMTF
 CSDL (the validator writes the service's OEM schemas into that folder), prints
 PASS/WARN/FAIL per profile and exits non-zero on any FAIL. The simulator is stopped
 in every case.
 
     python scripts/sim_service_validator.py [--csdl DIR] [--keep-logs DIR] [-v]
 
-The CSDL folder defaults to $HWFW_REDFISH_CSDL, else shared/redfish-csdl next to the
-checkout (CI layout), else /work/shared/redfish-csdl.
+The CSDL folder defaults to $HWFW_REDFISH_CSDL, else the copy of DMTF's schema bundle in
+third_party/dmtf-redfish-csdl (BSD 3-Clause, see its README), so a fresh clone needs no
+download.
 """
 
 from __future__ import annotations
@@ -41,6 +43,20 @@ hosts:
     profile: hpe
     model: ProLiant DL380 Gen10
     firmware: {bmc: "2.72 Sep 04 2022", bios: "U30 v2.68 (07/14/2022)", cpld: "0x11"}
+  val-hpe-g10p:
+    profile: hpe
+    model: ProLiant DL360 Gen10 Plus
+    firmware:
+      bmc: "2.96 Aug 17 2023"
+      bios: "U46 v1.64 (08/11/2022)"
+      cpld: "0x15"
+      me: "4.4.4.53"
+      nic: {NIC.OCP.10-1: "1.2839.0", NIC.Slot.2-1: "14.32.1010"}
+      raid: {RAID.Slot.1-1: "52.16.3-3913", RAID.Boot.13-1: "1.0.14.1055"}
+      drive: {Disk.Bay.0: "HPK3", Disk.Bay.1: "HPK3"}
+      psu: {PSU.Slot.1: "1.00", PSU.Slot.2: "1.00"}
+      backplane: {Backplane.1: "1.20"}
+      gpu: {GPU.Slot.3-1: "90.04.38.00.03"}
   val-smc:
     profile: supermicro
     model: SYS-120U-TNR
@@ -55,8 +71,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def csdl_dir(explicit: str | None) -> Path:
-    for candidate in (explicit, os.environ.get("HWFW_REDFISH_CSDL"), str(REPO.parent / "shared" / "redfish-csdl"),
-                      "/work/shared/redfish-csdl"):
+    for candidate in (explicit, os.environ.get("HWFW_REDFISH_CSDL"), str(REPO / "third_party" / "dmtf-redfish-csdl")):
         if candidate and (Path(candidate) / "ServiceRoot_v1.xml").is_file():
             return Path(candidate)
     raise SystemExit("DMTF CSDL folder not found: pass --csdl or set HWFW_REDFISH_CSDL")
@@ -109,17 +124,17 @@ def main() -> int:
             for p in work.glob("logs-*"):
                 shutil.copytree(p, args.keep_logs / p.name, dirs_exist_ok=True)
     failed = False
-    print(f"{'BMC':<10} {'PASS':>6} {'WARN':>6} {'FAIL':>6} {'NOT TESTED':>11}")
+    print(f"{'BMC':<12} {'PASS':>6} {'WARN':>6} {'FAIL':>6} {'NOT TESTED':>11}")
     for res in results:
         counts = res["counts"]
         if counts is None:
             failed = True
-            print(f"{res['name']:<10} validator produced no summary (exit {res['rc']})")
+            print(f"{res['name']:<12} validator produced no summary (exit {res['rc']})")
             print(str(res["output"])[-3000:])
             continue
         p, w, f, s = counts  # type: ignore[misc]
         failed |= f > 0
-        print(f"{res['name']:<10} {p:>6} {w:>6} {f:>6} {s:>11}")
+        print(f"{res['name']:<12} {p:>6} {w:>6} {f:>6} {s:>11}")
         if f and (args.verbose or True):
             for line in list(res["fails"])[:40]:  # type: ignore[call-overload]
                 print(f"    {line}")

@@ -318,7 +318,8 @@ def test_comparisons_with_other_types() -> None:
 
 
 def test_schemes_listed_in_detection_order() -> None:
-    assert SCHEMES == ("hpe-rom", "hpe-dated", "hex", "date", "dotted", "dell-letter", "opaque")
+    assert SCHEMES == ("hpe-rom", "hpe-dated", "hex", "date", "dotted", "dell-letter", "cisco",
+                       "model-prefixed", "hex-dash", "build-suffix", "opaque")
 
 
 # --- constraints ------------------------------------------------------------------

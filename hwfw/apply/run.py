@@ -21,13 +21,17 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence
 
 from hwfw.apply.checkpoint import irreversible_steps
+from hwfw.apply.driver import DriverFactory, HostDriver
+from hwfw.apply.drivers import make_driver
 from hwfw.apply.events import HOST_REFUSED, ApplyEvents, HostOutcome, RunSummary
 from hwfw.apply.executor import ExecOptions, Executor
 from hwfw.apply.ledger import Ledger, ensure_runtime_dir
 from hwfw.apply.resume import SettleReport, settle_open_intents
 from hwfw.apply.scheduler import Rollout, parse_count, shapes_of
 from hwfw.clock import Clock, SystemClock, utc_now_iso
+from hwfw.config.digests import input_digests
 from hwfw.config.model import RepositoryEntry, Workspace
+from hwfw.connect import Connection, connect, read_inventory
 from hwfw.errors import HwfwError, StalePlanError
 from hwfw.events import EventSink, guarded
 from hwfw.inventory.model import Inventory
@@ -155,14 +159,12 @@ async def run_apply(workspace: Workspace, options: ApplyOptions, *, events: Even
         ledger = Ledger(settings, run_id, clock)
         saved = _read_plan_file(options.plan_file) if options.plan_file else None
         targets = options.targets or (_plan_hosts(saved) if saved else ())
-        from hwfw.connect import connect
-
         async with connect(workspace, insecure=options.insecure, targets=targets, clock=clock) as conn:
             if observe is not None:
                 observe(conn)
-            settled = await settle_open_intents(ledger, conn.driver, settings=settings, clock=clock,
+            settled = await settle_open_intents(ledger, drivers_for(conn), settings=settings, clock=clock,
                                                 hosts=set(conn.hosts), events=report)
-            inventory = await _inventory(workspace, conn, options.insecure)
+            inventory = await read_inventory(conn)
             plan = _make_plan(workspace, options, saved, ledger, inventory, targets)
             if show is not None:
                 show(plan)
@@ -196,11 +198,13 @@ def _read_plan_file(path: Path) -> dict[str, Any]:
     return doc
 
 
-async def _inventory(workspace: Workspace, conn: Any, insecure: bool) -> Inventory:
-    from hwfw.inventory.collect import collect
-
-    return await collect(list(conn.hosts.values()), settings=workspace.settings, clock=conn.clock,
-                         insecure=insecure, concurrency=workspace.settings.plan_concurrency)
+def drivers_for(conn: Connection, image_server: Any = None) -> DriverFactory:
+    """host name -> a new driver for it (not yet logged in), on the connection's clock;
+    `image_server` serves the images of BMCs that pull (None: no pulls)."""
+    def driver(name: str) -> Awaitable[HostDriver]:
+        return make_driver(conn.hosts[name], workspace=conn.workspace, clock=conn.clock, insecure=conn.insecure,
+                           image_server=image_server)
+    return driver
 
 
 def _make_plan(workspace: Workspace, options: ApplyOptions, saved: dict[str, Any] | None, ledger: Ledger,
@@ -210,7 +214,6 @@ def _make_plan(workspace: Workspace, options: ApplyOptions, saved: dict[str, Any
     state = ledger.state
     if saved is None:
         return make_plan(workspace, inventory, state, targets=targets, parallelism=options.parallelism)
-    from hwfw.cli.inputs import input_digests
     from hwfw.plan.planfile import staleness
 
     try:
@@ -261,7 +264,7 @@ def _refuse_early(workspace: Workspace, plan: Plan, settled: SettleReport) -> Ap
     return None
 
 
-async def _execute(workspace: Workspace, options: ApplyOptions, plan: Plan, ledger: Ledger, conn: Any,
+async def _execute(workspace: Workspace, options: ApplyOptions, plan: Plan, ledger: Ledger, conn: Connection,
                    sink: EventSink, clock: Clock, rollout: Rollout, settled: SettleReport, handle_signals: bool,
                    run_id: str) -> RunSummary:
     from hwfw.apply.imageserver import ImageServer
@@ -273,7 +276,7 @@ async def _execute(workspace: Workspace, options: ApplyOptions, plan: Plan, ledg
     async with ImageServer(workspace.settings, clock, events=sink, run_id=run_id) as server:
         images = StoreImages(workspace, fetch=options.sync, server=server)
         await images.ensure_all(entries)
-        executor = Executor(runnable, workspace, ledger, lambda host: conn.driver(host, image_server=server), images,
+        executor = Executor(runnable, workspace, ledger, drivers_for(conn, server), images,
                             events=sink, clock=clock,
                             options=ExecOptions(run_id=run_id, on_failure=options.on_failure
                                                 or workspace.settings.policies.on_failure,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -14,7 +15,11 @@ from hwfw.compliance.gate import CheckReport, run_check
 from hwfw.compliance.output import to_codequality, to_github, to_json, to_junit
 from hwfw.compliance.sarif import to_sarif
 from hwfw.config.loader import display_path
+from hwfw.errors import WorkspaceNotFound
 from hwfw.render.check import render_text, summary_line
+
+PRE_COMMIT_HINT = ("the hwfw-check pre-commit hook checks the directory given in its args; name your "
+                   "workspace in .pre-commit-config.yaml: hooks: [{id: hwfw-check, args: [path/to/workspace]}]")
 
 
 @cli.command()
@@ -48,8 +53,13 @@ def check(output_format: str, strict: bool, base_ref: str | None, snapshot: Path
         from hwfw.cli.inputs import read_snapshot  # the live-inventory stack, only when needed
 
         inventory = read_snapshot(snapshot)
-    report = run_check(app.workspace, base_ref=base_ref, inventory=inventory,
-                       inventory_name=display_path(snapshot) if snapshot else None, strict=strict)
+    try:
+        report = run_check(app.workspace, base_ref=base_ref, inventory=inventory,
+                           inventory_name=display_path(snapshot) if snapshot else None, strict=strict)
+    except WorkspaceNotFound as exc:
+        if os.environ.get("PRE_COMMIT"):  # set by pre-commit for every hook it runs
+            raise WorkspaceNotFound(exc.message, hint=PRE_COMMIT_HINT) from None
+        raise
     document = _render(report, output_format, srcroot)
     if out is not None:
         from hwfw.state.files import atomic_write_bytes

@@ -11,7 +11,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import click
 from rich.console import Console
@@ -107,7 +107,3 @@ def warn(message: str) -> None:
 
 def plural(n: int, word: str, plural_word: str | None = None) -> str:
     return f"{n} {word if n == 1 else (plural_word or word + 's')}"
-
-
-def join_names(names: Iterable[str]) -> str:
-    return ", ".join(sorted(names))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import hashlib
 import json
 from pathlib import Path
 from typing import Sequence
@@ -12,11 +11,9 @@ from typing import Sequence
 import click
 
 from hwfw.cli.common import warn
-from hwfw.config import load_workspace
 from hwfw.config.model import Workspace
-from hwfw.connect import target_hosts
+from hwfw.connect import load_workspace, read_live_inventory, target_hosts
 from hwfw.errors import ConfigError, HwfwError, Problem, SourceLocation
-from hwfw.inventory.live import read_live_inventory
 from hwfw.inventory.model import Inventory
 
 
@@ -67,11 +64,3 @@ def read_snapshot(path: Path, targets: Sequence[str] = ()) -> Inventory:
         inventory = Inventory(hosts={k: v for k, v in inventory.hosts.items()
                                      if any(fnmatch.fnmatchcase(k, p) for p in patterns)})
     return inventory
-
-
-def input_digests(workspace: Workspace) -> dict[str, str]:
-    """sha256 of every workspace input file, keyed by its workspace-relative path."""
-    out = {}
-    for path in sorted(set(workspace.files.values())):
-        out[workspace.rel(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out

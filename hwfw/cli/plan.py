@@ -10,8 +10,9 @@ from hwfw import __version__
 from hwfw.cli import cli
 from hwfw.cli.common import (EXIT_CHANGES, EXIT_ERROR, EXIT_OK, app_context, emit_json, emit_text,
                              format_option, workspace_argument)
-from hwfw.cli.inputs import input_digests, insecure_option, inventory_for, load, target_option
+from hwfw.cli.inputs import insecure_option, inventory_for, load, target_option
 from hwfw.clock import utc_now_iso
+from hwfw.config.digests import input_digests
 from hwfw.plan import plan as make_plan
 from hwfw.render.plan import render_markdown, render_text
 from hwfw.state.files import atomic_write_json
@@ -46,14 +47,19 @@ def parse_accept(values: tuple[str, ...]) -> list[tuple[str, str]]:
 @click.option("--allow-unreachable", is_flag=True, help="Unreachable hosts are warnings, not errors.")
 @click.option("--lock/--no-lock", default=True, show_default=True,
               help="Hold the workspace lock while reading state and the simulated fleet.")
+@click.option("--max-chars", type=click.IntRange(min=1000), metavar="N",
+              help="With --format markdown: cut between hosts to stay within N characters, with a note "
+                   "saying how many hosts were left out (a pull-request comment holds 65,536).")
 def plan(output_format: str, targets: tuple[str, ...], insecure: bool, out: Path | None,
          detailed_exitcode: bool, parallelism: int | None, snapshot: Path | None,
-         accept_unknown: tuple[str, ...], allow_unreachable: bool, lock: bool) -> None:
+         accept_unknown: tuple[str, ...], allow_unreachable: bool, lock: bool, max_chars: int | None) -> None:
     """Compare the live fleet with the workspace and show the update plan. Read-only.
 
     Exit codes: 0 ok, 1 error (refused items, unreachable hosts), 2 changes pending
     with --detailed-exitcode.
     """
+    if max_chars is not None and output_format != "markdown":
+        raise click.UsageError("--max-chars applies only to --format markdown")
     app = app_context()
     workspace = load(app.workspace)
     accepted = parse_accept(accept_unknown)
@@ -75,7 +81,7 @@ def plan(output_format: str, targets: tuple[str, ...], insecure: bool, out: Path
     if output_format == "json":
         emit_json(doc)
     elif output_format == "markdown":
-        emit_text(render_markdown(result))
+        emit_text(render_markdown(result, max_chars))
     else:
         render_text(result, app.out)
     if out is not None:

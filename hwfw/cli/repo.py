@@ -33,8 +33,9 @@ from hwfw.cli.common import (
     warn,
     workspace_argument,
 )
-from hwfw.config import check_workspace, display_path, load_workspace
-from hwfw.config.model import ACTIVATIONS, VENDORS, Workspace
+from hwfw.config import display_path
+from hwfw.config.model import ACTIVATIONS, Workspace
+from hwfw.connect import check_workspace, load_workspace
 from hwfw.errors import RepositoryError
 from hwfw.events import JsonLinesSink
 from hwfw.repository.add import add_image, import_catalog, locate
@@ -44,6 +45,7 @@ from hwfw.repository.fetch import FetchOptions
 from hwfw.repository.maintenance import collect_garbage, verify_cache
 from hwfw.repository.sync import DEFAULT_JOBS, referenced_entries, sync_entries
 from hwfw.render.sync import SyncLogLines, SyncProgressBars, human_bytes, short_digest
+from hwfw.vendor_registry import VENDOR_NAMES
 from hwfw.versions import SCHEMES
 
 
@@ -256,7 +258,7 @@ def gc(dry_run: bool, output_format: str) -> None:
 @repo.command("add")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @workspace_argument
-@click.option("--vendor", required=True, type=click.Choice(VENDORS))
+@click.option("--vendor", required=True, type=click.Choice(VENDOR_NAMES))
 @click.option("--component", required=True, help="Component kind: bmc, bios, nic, raid, cpld, ...")
 @click.option("--version", "version_", required=True, help="The firmware version the image installs.")
 @click.option("-m", "--models", multiple=True, required=True, help="A model (glob) it fits; repeat for more.")

@@ -6,7 +6,7 @@ import click
 
 from hwfw.cli import cli
 from hwfw.cli.common import EXIT_ERROR, EXIT_OK, app_context, emit_json, format_option, workspace_argument
-from hwfw.config import check_workspace
+from hwfw.connect import check_workspace
 from hwfw.errors import ConfigError
 
 

@@ -21,8 +21,8 @@ from hwfw.compliance.findings import strict as promote
 from hwfw.compliance.locate import Locator
 from hwfw.compliance.scan import scan_secrets
 from hwfw.compliance.scenarios import scenarios
-from hwfw.config import check_workspace
 from hwfw.config.model import Workspace
+from hwfw.connect import check_workspace
 from hwfw.inventory.model import Inventory
 
 NEEDS_WORKSPACE = "the workspace has errors (see validate); fix them first"

@@ -22,14 +22,21 @@ from hwfw.config.yamlio import YamlSource, YamlSyntaxError, load_yaml
 from hwfw.errors import ConfigError, Problem, SourceLocation, WorkspaceNotFound
 from hwfw.resources import default_config, schema_path
 
+__all__ = ["FILE_KINDS", "NETWORK_SCHEMES", "BaselineIndex", "LoadContext", "WorkspaceCheck", "check_workspace",
+           "display_path", "find_root", "load_workspace", "one_of"]
+
 ROOT_FILE = "hwfw.yaml"
 FILE_KINDS = ("inventory", "baselines", "repository", "compatibility", "sequences", "fleet")
 DEFAULT_FILES = {"compatibility": "compatibility_matrix.yaml", "sequences": "update_sequences.yaml"}
+# A host reached over the network needs a credentials reference. Addresses of any other
+# scheme are resolved, and checked, by hwfw.connect (the only module that knows them).
+NETWORK_SCHEMES = ("http://", "https://", "ipmi://")
 
 
 @dataclass
-class _Ctx:
-    """Loading context: sources by kind and the problems found so far."""
+class LoadContext:
+    """Loading context: sources by kind and the problems found so far. Semantic checks
+    (this module's and a caller's `WorkspaceCheck`s) report through `error`."""
 
     root: Path
     sources: dict[str, YamlSource] = field(default_factory=dict)
@@ -66,10 +73,24 @@ def find_root(directory: Path) -> Path:
     return root
 
 
-def check_workspace(directory: Path) -> tuple[m.Workspace | None, list[Problem]]:
-    """Load and check a workspace; return it (None if it has errors) and all problems."""
+@dataclass(frozen=True, slots=True)
+class WorkspaceCheck:
+    """A semantic check a caller adds to loading (hwfw.connect checks simulated hosts).
+
+    `needs`: the file kinds it reads; it is skipped when one of them is broken.
+    """
+
+    needs: frozenset[str]
+    run: Callable[[LoadContext, m.Workspace], None]
+
+
+def check_workspace(directory: Path, checks: Sequence[WorkspaceCheck] = ()) -> tuple[m.Workspace | None,
+                                                                                    list[Problem]]:
+    """Load and check a workspace; return it (None if it has errors) and all problems.
+
+    `checks` run after the host checks, so problems stay in the order of the files."""
     directory = directory.resolve()
-    ctx = _Ctx(root=directory)
+    ctx = LoadContext(root=directory)
     root_file = find_root(directory)
     root_data = _load(ctx, "hwfw", root_file)
     if root_data is None:
@@ -83,20 +104,20 @@ def check_workspace(directory: Path) -> tuple[m.Workspace | None, list[Problem]]
     # Files that failed to parse or validate are left out of the semantic checks that
     # need them; every other check still runs, so one pass reports everything.
     workspace = _build(ctx, files, root_data if "hwfw" not in ctx.broken else {})
-    _semantic_checks(ctx, workspace)
+    _semantic_checks(ctx, workspace, checks)
     problems = _dedupe(ctx.problems)
     return (workspace if not any(p.severity == "error" for p in problems) else None), problems
 
 
-def load_workspace(directory: Path) -> m.Workspace:
+def load_workspace(directory: Path, checks: Sequence[WorkspaceCheck] = ()) -> m.Workspace:
     """Load a workspace or raise ConfigError listing every problem."""
-    workspace, problems = check_workspace(directory)
+    workspace, problems = check_workspace(directory, checks)
     if workspace is None:
         raise ConfigError(problems, hint=f"fix the files above, then run: hwfw validate {display_path(directory)}")
     return workspace
 
 
-def _load(ctx: _Ctx, kind: str, path: Path) -> Any:
+def _load(ctx: LoadContext, kind: str, path: Path) -> Any:
     display = display_path(path)
     if not path.is_file():
         ctx.broken.add(kind)
@@ -120,7 +141,7 @@ def _load(ctx: _Ctx, kind: str, path: Path) -> Any:
     return data
 
 
-def _resolve_files(ctx: _Ctx, root_data: dict[str, Any]) -> dict[str, Path]:
+def _resolve_files(ctx: LoadContext, root_data: dict[str, Any]) -> dict[str, Path]:
     named = root_data.get("files") or {}
     files: dict[str, Path] = {}
     for kind in FILE_KINDS:
@@ -137,7 +158,7 @@ def _resolve_files(ctx: _Ctx, root_data: dict[str, Any]) -> dict[str, Path]:
     return files
 
 
-def _scan_secrets(ctx: _Ctx) -> None:
+def _scan_secrets(ctx: LoadContext) -> None:
     for kind, data in ctx.data.items():
         if kind == "fleet":
             continue  # simulator settings: simulated BMC passwords are not the user's secrets
@@ -166,7 +187,7 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
 
 # ---------------------------------------------------------------- building objects
 
-def _build(ctx: _Ctx, files: dict[str, Path], root_data: dict[str, Any]) -> m.Workspace:
+def _build(ctx: LoadContext, files: dict[str, Path], root_data: dict[str, Any]) -> m.Workspace:
     settings = _settings(ctx.root, root_data.get("settings") or {})
 
     def good(kind: str) -> dict[str, Any]:
@@ -321,13 +342,14 @@ def _repository(data: dict[str, Any]) -> m.Repository:
 
 # ---------------------------------------------------------------- semantic checks
 
-def _semantic_checks(ctx: _Ctx, ws: m.Workspace) -> None:
-    for needs, check in SEMANTIC_CHECKS:
+def _semantic_checks(ctx: LoadContext, ws: m.Workspace, extra: Sequence[WorkspaceCheck]) -> None:
+    host_checks, other_checks = SEMANTIC_CHECKS[:1], SEMANTIC_CHECKS[1:]
+    for needs, check in [*host_checks, *((c.needs, c.run) for c in extra), *other_checks]:
         if not needs & ctx.broken:
             check(ctx, ws)
 
 
-def _check_hosts(ctx: _Ctx, ws: m.Workspace) -> None:
+def _check_hosts(ctx: LoadContext, ws: m.Workspace) -> None:
     seen: dict[str, int] = {}
     for i, host in enumerate(ws.hosts):
         if host.name in seen:
@@ -337,8 +359,7 @@ def _check_hosts(ctx: _Ctx, ws: m.Workspace) -> None:
                       expected="unique host names")
         else:
             seen[host.name] = i
-        simulated = host.bmc.startswith("sim://")
-        if not simulated and host.credentials is None:
+        if host.bmc.startswith(NETWORK_SCHEMES) and host.credentials is None:
             ctx.error("inventory", ["hosts", i], f"host {host.name!r} has no credentials reference",
                       code="missing-credentials",
                       expected="credentials: {username_env: VAR, password_env: VAR} on the host or under defaults")
@@ -346,27 +367,7 @@ def _check_hosts(ctx: _Ctx, ws: m.Workspace) -> None:
             pass  # allowed: the address is reused for IPMI on port 623
 
 
-def _check_sim_hosts(ctx: _Ctx, ws: m.Workspace) -> None:
-    sim_hosts = [(i, h) for i, h in enumerate(ws.hosts) if h.bmc.startswith("sim://")]
-    if not sim_hosts:
-        return
-    fleet = ctx.data.get("fleet")
-    if ws.fleet_path is None:
-        i, h = sim_hosts[0]
-        ctx.error("inventory", ["hosts", i, "bmc"], f"host {h.name!r} is simulated but hwfw.yaml names no fleet file",
-                  code="missing-fleet", expected="files: {fleet: fleet.yaml} in hwfw.yaml")
-        return
-    names = set((fleet or {}).get("hosts", {}) or {}) if isinstance(fleet, dict) else None
-    if names is None:
-        return
-    for i, h in sim_hosts:
-        sim_name = h.bmc[len("sim://"):]
-        if sim_name not in names:
-            ctx.error("inventory", ["hosts", i, "bmc"], f"{h.bmc} is not a host of the fleet file",
-                      code="unknown-sim-host", expected=_one_of(sim_name, names))
-
-
-def _check_baselines(ctx: _Ctx, ws: m.Workspace) -> None:
+def _check_baselines(ctx: LoadContext, ws: m.Workspace) -> None:
     known_kinds = set(m.COMPONENT_KINDS) | {e.component for e in ws.repository.entries}
     for b in ws.baselines:
         for c in b.components:
@@ -374,7 +375,7 @@ def _check_baselines(ctx: _Ctx, ws: m.Workspace) -> None:
             if c.kind not in known_kinds:
                 ctx.error("baselines", path + (["kind"] if c.kind != c.id else []),
                           f"unknown component kind {c.kind!r}", key=c.kind == c.id,
-                          code="unknown-component", expected=_one_of(c.kind, known_kinds))
+                          code="unknown-component", expected=one_of(c.kind, known_kinds))
             target = _parse_version(ctx, "baselines", path + ["version"], c.version, c.scheme)
             if c.image is None:
                 continue
@@ -382,7 +383,7 @@ def _check_baselines(ctx: _Ctx, ws: m.Workspace) -> None:
             if entry is None:
                 ctx.error("baselines", path + ["image"], f"unknown image id {c.image!r}",
                           code="unknown-image",
-                          expected=_one_of(c.image, [e.id for e in ws.repository.entries]) + " (from the repository file)")
+                          expected=one_of(c.image, [e.id for e in ws.repository.entries]) + " (from the repository file)")
                 continue
             if entry.component != c.kind:
                 ctx.error("baselines", path + ["image"],
@@ -400,7 +401,7 @@ def _check_baselines(ctx: _Ctx, ws: m.Workspace) -> None:
                               code="image-mismatch", expected=f"version: {entry.version!r}")
 
 
-def _check_repository(ctx: _Ctx, ws: m.Workspace) -> None:
+def _check_repository(ctx: LoadContext, ws: m.Workspace) -> None:
     seen: dict[str, int] = {}
     for i, e in enumerate(ws.repository.entries):
         if e.id in seen:
@@ -413,7 +414,7 @@ def _check_repository(ctx: _Ctx, ws: m.Workspace) -> None:
                       code="insecure-source", expected="an https:// source, or allow_http: true on this entry")
 
 
-def _check_matrix(ctx: _Ctx, ws: m.Workspace) -> None:
+def _check_matrix(ctx: LoadContext, ws: m.Workspace) -> None:
     for i, r in enumerate(ws.matrix.rules):
         _parse_constraint(ctx, "compatibility", ["rules", i, "when", "version"], r.when.constraint)
         _parse_constraint(ctx, "compatibility", ["rules", i, "requires", "version"], r.requires.constraint)
@@ -424,7 +425,7 @@ def _check_matrix(ctx: _Ctx, ws: m.Workspace) -> None:
         _parse_constraint(ctx, "compatibility", ["stepping_stones", i, "from"], r.from_)
 
 
-def _check_sequences(ctx: _Ctx, ws: m.Workspace) -> None:
+def _check_sequences(ctx: LoadContext, ws: m.Workspace) -> None:
     seqs = [("default", ["default"], ws.sequences.default)]
     seqs += [(v, ["vendors", v], s) for v, s in ws.sequences.vendors.items()]
     for name, path, seq in seqs:
@@ -437,7 +438,7 @@ def _check_sequences(ctx: _Ctx, ws: m.Workspace) -> None:
             first.setdefault(comp, i)
 
 
-def _check_baseline_matrix(ctx: _Ctx, ws: m.Workspace) -> None:
+def _check_baseline_matrix(ctx: LoadContext, ws: m.Workspace) -> None:
     """A baseline's own targets must satisfy every matrix rule that applies to it."""
     for b in ws.baselines:
         targets = {c.kind: c for c in b.components}
@@ -466,7 +467,7 @@ def _check_baseline_matrix(ctx: _Ctx, ws: m.Workspace) -> None:
             break  # one pass per baseline; models only narrow which rules apply
 
 
-def _check_host_baselines(ctx: _Ctx, ws: m.Workspace) -> None:
+def _check_host_baselines(ctx: LoadContext, ws: m.Workspace) -> None:
     index = BaselineIndex(ws.baselines)
     for i, host in enumerate(ws.hosts):
         matched = [b.name for b in index.candidates(host.vendor, host.model) if b.select.matches(host)]
@@ -477,9 +478,9 @@ def _check_host_baselines(ctx: _Ctx, ws: m.Workspace) -> None:
 
 
 # Each check with the file kinds it reads; it is skipped when one of them is broken.
-SEMANTIC_CHECKS: list[tuple[set[str], Callable[[_Ctx, m.Workspace], None]]] = [
+# The host checks come first (a caller's WorkspaceChecks run right after them).
+SEMANTIC_CHECKS: list[tuple[set[str], Callable[[LoadContext, m.Workspace], None]]] = [
     ({"inventory"}, _check_hosts),
-    ({"inventory", "fleet", "hwfw"}, _check_sim_hosts),
     ({"repository"}, _check_repository),
     ({"baselines", "repository"}, _check_baselines),
     ({"compatibility"}, _check_matrix),
@@ -532,7 +533,7 @@ def _quiet_parse(text: str, scheme: str | None) -> versions.Version | None:
         return None
 
 
-def _parse_version(ctx: _Ctx, kind: str, path: list[Any], text: str, scheme: str | None) -> versions.Version | None:
+def _parse_version(ctx: LoadContext, kind: str, path: list[Any], text: str, scheme: str | None) -> versions.Version | None:
     try:
         return versions.parse(text, scheme)
     except versions.InvalidVersion as exc:
@@ -541,7 +542,7 @@ def _parse_version(ctx: _Ctx, kind: str, path: list[Any], text: str, scheme: str
         return None
 
 
-def _parse_constraint(ctx: _Ctx, kind: str, path: list[Any], text: str) -> None:
+def _parse_constraint(ctx: LoadContext, kind: str, path: list[Any], text: str) -> None:
     try:
         versions.parse_constraint(text)
     except (versions.InvalidConstraint, versions.InvalidVersion) as exc:
@@ -549,7 +550,8 @@ def _parse_constraint(ctx: _Ctx, kind: str, path: list[Any], text: str) -> None:
                   expected="clauses like '>=7.00,<8', '==2.10', '7.00 - 7.99'")
 
 
-def _one_of(value: str, options: Any) -> str:
+def one_of(value: str, options: Any) -> str:
+    """`expected` text for a name that is not among `options`, with the closest match."""
     options = sorted(set(options))
     close = difflib.get_close_matches(value, options, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""

@@ -17,7 +17,6 @@ from hwfw.errors import SourceLocation
 
 COMPONENT_KINDS = ("bmc", "bios", "cpld", "nic", "raid", "psu", "drive", "backplane", "me", "gpu")
 ACTIVATIONS = ("none", "bmc-reset", "host-reboot", "ac-cycle")
-VENDORS = ("dell", "hpe", "supermicro", "generic")
 
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from hwfw.redfish.client import ClientOptions, RedfishClient
 from hwfw.redfish.errors import error_for_response, message_id_matches, parse_error_info
 from hwfw.redfish.session import RedfishSession
 from hwfw.redfish.transport import Backend, raise_nofile_limit, ssl_context
+from hwfw.vendor_registry import vendor_for_iana
 from hwfw.vendors import select_adapter
 from hwfw.vendors.base import (
     PROBE,
@@ -52,8 +54,6 @@ __all__ = ["CollectStats", "ResolvedHost", "collect", "read_ipmi_host", "read_re
 
 log = get_logger("inventory.collect")
 
-# IANA enterprise numbers in IPMI Get Device ID (protocol brief section 5).
-_IPMI_VENDORS = {674: "dell", 11: "hpe", 47196: "hpe", 10876: "supermicro"}
 _DEFAULT_IPMI_PORT = 623
 
 
@@ -199,6 +199,9 @@ async def read_redfish_host(rh: ResolvedHost, *, settings: Settings, clock: Cloc
             stats.per_host_requests[rh.name] = client.request_count
     adapter = select_adapter(facts.root, facts.manager)
     components = adapter.components(facts)
+    if log.isEnabledFor(logging.DEBUG):  # `hwfw inventory -vv`: why each member became what it is
+        for line in adapter.explain(facts):
+            log.debug("%s (%s adapter): %s", rh.name, adapter.name, line)
     system = facts.system
     bmc_fw = facts.manager.get("FirmwareVersion") or next(
         (c.version for c in components if c.kind == "bmc" and c.version), None)
@@ -335,7 +338,7 @@ async def read_ipmi_host(rh: ResolvedHost, *, settings: Settings, clock: Clock) 
                         url=f"ipmi://{address}:{port}") from exc
     power = _ipmi_power(getattr(facts, "power_state", None))
     bmc_version = _text(getattr(facts, "bmc_version", None))
-    vendor = _IPMI_VENDORS.get(int(getattr(facts, "manufacturer_id", 0) or 0)) or rh.host.vendor
+    vendor = vendor_for_iana(int(getattr(facts, "manufacturer_id", 0) or 0)) or rh.host.vendor
     components = (
         ComponentState(kind="bmc", instance="bmc", version=bmc_version, name="BMC (IPMI Get Device ID)"),
         ComponentState(kind="bios", instance="bios", version=None, name="BIOS (not readable over IPMI)"),
@@ -354,8 +357,3 @@ def _ipmi_power(value: Any) -> str | None:
         return None
     text = str(value).strip().lower()
     return {"on": "On", "off": "Off"}.get(text, str(value))
-
-
-def manufacturer_vendor(manufacturer_id: int) -> str | None:
-    """hwfw vendor name for an IPMI manufacturer (IANA) id."""
-    return _IPMI_VENDORS.get(manufacturer_id)

@@ -12,56 +12,13 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
+# The per-component and per-BMC parts are built by the vendor adapters, below this
+# package; they are part of the inventory's public types and imported from here.
+from hwfw.vendors.model import Capabilities, ComponentState, PreflightFacts
+
+__all__ = ["SNAPSHOT_FORMAT", "Capabilities", "ComponentState", "HostInventory", "Inventory", "PreflightFacts"]
+
 SNAPSHOT_FORMAT = 1
-
-
-@dataclass(frozen=True, slots=True)
-class ComponentState:
-    """One firmware component instance as the BMC reports it.
-
-    `version` is None when the component exists but its version cannot be read (IPMI
-    sees only the BMC); that is "unknown", never "absent".
-    """
-
-    kind: str
-    instance: str
-    version: str | None
-    name: str = ""
-    updateable: bool = True
-    software_id: str | None = None
-    uri: str | None = None
-
-    @property
-    def key(self) -> str:
-        """Stable id within a host: the kind for singletons, kind:instance otherwise."""
-        return self.kind if self.instance == self.kind else f"{self.kind}:{self.instance}"
-
-
-@dataclass(frozen=True, slots=True)
-class Capabilities:
-    """What the BMC offers for updates, recorded at plan time for apply."""
-
-    update_methods: tuple[str, ...] = ()
-    apply_times: tuple[str, ...] = ()
-    max_image_size: int | None = None
-    transfer_protocols: tuple[str, ...] = ()
-    system_reset_types: tuple[str, ...] = ()
-    manager_reset_types: tuple[str, ...] = ()
-    expand: bool = False
-    session_service: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class PreflightFacts:
-    """Facts apply checks before touching a host."""
-
-    power_state: str | None = None
-    health: str | None = None
-    pending_jobs: tuple[str, ...] = ()
-    pending_bios_settings: bool = False
-    running_updates: tuple[str, ...] = ()
-    licence_errors: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
 """IPMI-over-LAN for hwfw: an asyncio client on pyghmi (`hwfw.ipmi.client`) and the
-Get Device ID codec shared with the simulator (`hwfw.ipmi.deviceid`).
+Get Device ID codec it shares with the simulator (`hwfw.ipmi_deviceid`).
 
 IPMI is used for power control when Redfish is down, BMC-alive probes, BMC firmware
 version cross-checks, the watchdog and cold resets of a wedged BMC; it is not a
@@ -16,7 +16,7 @@ from hwfw.ipmi.client import (
     read_facts,
     read_watchdog,
 )
-from hwfw.ipmi.deviceid import DeviceId, decode_device_id, encode_firmware_revision
+from hwfw.ipmi_deviceid import DeviceId, decode_device_id, encode_firmware_revision
 
 __all__ = [
     "DeviceId",

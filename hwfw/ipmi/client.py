@@ -56,7 +56,7 @@ import pyghmi.ipmi.private.constants as pyghmi_constants
 import pyghmi.ipmi.private.session as pyghmi_session
 
 from hwfw.errors import IpmiError
-from hwfw.ipmi.deviceid import decode_device_id
+from hwfw.ipmi_deviceid import decode_device_id
 from hwfw.logs import get_logger, redactor
 
 __all__ = [

@@ -8,8 +8,9 @@ applies them:
    repository entry's `activation` when set, else the component default: `bmc` ->
    `bmc-reset`; `bios`, `nic`, `raid`, `drive`, `backplane`, `me`, `gpu` ->
    `host-reboot`; `cpld` -> `ac-cycle`; `psu` -> `none` (applies live; on Dell the
-   Lifecycle Controller applies PSU firmware during POST, so `host-reboot`). Unknown
-   kinds default to `host-reboot`. `none` means the image runs as soon as it is flashed.
+   Lifecycle Controller applies PSU firmware during POST, so `host-reboot`). A vendor's
+   record in `hwfw.vendor_registry` may change a kind's default. Unknown kinds default
+   to `host-reboot`. `none` means the image runs as soon as it is flashed.
 2. **Apply time.** An image is flashed `OnReset` (staged: it waits for a reset) when
    it can be staged: the repository entry lists `OnReset` in `apply_times` (or lists
    nothing) and the BMC advertises `OnReset` (or advertises nothing). Otherwise it is
@@ -55,6 +56,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from hwfw.vendor_registry import record_for
+
 if TYPE_CHECKING:
     from hwfw.config.model import RepositoryEntry
     from hwfw.inventory.model import Capabilities
@@ -67,10 +70,7 @@ DEFAULT_ACTIVATION = {
     "drive": "host-reboot", "backplane": "host-reboot", "me": "host-reboot", "gpu": "host-reboot",
     "cpld": "ac-cycle", "psu": "none",
 }
-# (vendor, kind) exceptions to DEFAULT_ACTIVATION.
-VENDOR_ACTIVATION = {
-    ("dell", "psu"): "host-reboot",  # Lifecycle Controller flashes PSUs during POST
-}
+# A vendor's exceptions to DEFAULT_ACTIVATION are in its `hwfw.vendor_registry` record.
 FALLBACK_ACTIVATION = "host-reboot"
 
 # Which staged activation kinds each reset makes run (rule 3).
@@ -85,7 +85,9 @@ def activation_kind(kind: str, vendor: str | None, entry: RepositoryEntry | None
     """Rule 1: the reset an image of `kind` needs before it runs."""
     if entry is not None and entry.activation:
         return entry.activation
-    return VENDOR_ACTIVATION.get((vendor or "", kind)) or DEFAULT_ACTIVATION.get(kind, FALLBACK_ACTIVATION)
+    record = record_for(vendor)
+    override = record.activation.get(kind) if record is not None else None
+    return override if override is not None else DEFAULT_ACTIVATION.get(kind, FALLBACK_ACTIVATION)
 
 
 def apply_time(kind: str, activation: str, entry: RepositoryEntry | None,

@@ -1,11 +1,14 @@
 """Duration estimates: per step, per host (critical path) and for the fleet (makespan).
 
-Typical durations come from the performance reference
-(/work/shared/reference/performance-anchors.md §2 "Firmware update durations per
-component" and §7(b) "per-host critical path"). A repository entry's `duration`
-replaces the typical flash time of its step; resets keep their own estimates because
-one reset serves several images. These are planning figures, not deadlines (the
-deadlines live in `Settings.timing`).
+Typical durations of current server hardware: a BMC flash with its image push about
+4.5 min; staging a BIOS, NIC, RAID (or similar) image about 2 min; a BMC reboot until
+Redfish answers about 2 min; a host reboot about 5 min, 10 min when a new BIOS retrains
+memory on the first POST; a CPLD's AC power cycle with BMC boot and POST about 8 min;
+re-reading the inventory 0.5 min; session, pre-checks and inventory per host 0.5 min.
+Where a vendor differs, its record in `hwfw.vendor_registry` says so. A repository
+entry's `duration` replaces the typical flash time of its step; resets keep their own
+estimates because one reset serves several images. These are planning figures, not
+deadlines (the deadlines live in `Settings.timing`).
 """
 
 from __future__ import annotations
@@ -13,42 +16,39 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
 
+from hwfw.vendor_registry import record_for
+
 MIN = 60.0
 
-# Flash (upload + flash, or stage) per component kind; §7(b) "BMC flash 4 min" plus the
-# image push (0.5 min), "Stage BIOS / NIC / RAID jobs 2 min"; §2 iLO 5 self-update 3 min
-# 54 s, HPE Smart Array ~2 min to stage.
+# Flash (upload + flash, or stage) per component kind.
 FLASH_SECONDS: dict[str, float] = {
     "bmc": 4.5 * MIN, "bios": 2 * MIN, "nic": 2 * MIN, "raid": 2 * MIN, "drive": 2 * MIN,
     "backplane": 2 * MIN, "me": 2 * MIN, "gpu": 2 * MIN, "psu": 2 * MIN, "cpld": 2 * MIN,
 }
 DEFAULT_FLASH_SECONDS = 2 * MIN
-VENDOR_FLASH_SECONDS: dict[tuple[str, str], float] = {
-    ("hpe", "bmc"): 4 * MIN,  # §2: iLO 5 upload + flash 3 min 54 s
-}
 
-# Resets, §7(b): "BMC reboot to Redfish-ready 2 min" (iLO ~1 min, §2); "Host shutdown +
-# BIOS flash during boot 5 min" + "POST incl. memory retraining after BIOS 5 min" = a
-# host reboot with a BIOS is 10 min, without one ~5 min; "CPLD: flash + aux power cycle
-# + BMC boot + POST 8 min" for the AC power cycle.
+# Resets until the BMC (and the host, after POST) is back.
 RESET_SECONDS: dict[str, float] = {"bmc-reset": 2 * MIN, "host-reboot": 5 * MIN, "ac-cycle": 8 * MIN}
-VENDOR_RESET_SECONDS: dict[tuple[str, str], float] = {("hpe", "bmc-reset"): 1 * MIN}
-BIOS_RETRAIN_SECONDS = 5 * MIN  # memory retraining on the first POST with a new BIOS (§2)
+BIOS_RETRAIN_SECONDS = 5 * MIN  # memory retraining on the first POST with a new BIOS
 
-VERIFY_SECONDS = 0.5 * MIN       # §7(b) "Verify (re-read inventory) 0.5 min"
-HOST_OVERHEAD_SECONDS = 0.5 * MIN  # §7(b) "Session + pre-checks + inventory 0.5 min"
+VERIFY_SECONDS = 0.5 * MIN       # re-read the inventory after a reset
+HOST_OVERHEAD_SECONDS = 0.5 * MIN  # session, pre-checks and inventory per host
 
 
 def flash_seconds(vendor: str | None, kind: str, duration: float | None) -> float:
     """Typical time to push and flash (or stage) one image."""
     if duration is not None:
         return duration
-    return VENDOR_FLASH_SECONDS.get((vendor or "", kind)) or FLASH_SECONDS.get(kind, DEFAULT_FLASH_SECONDS)
+    record = record_for(vendor)
+    override = record.flash_seconds.get(kind) if record is not None else None
+    return override if override is not None else FLASH_SECONDS.get(kind, DEFAULT_FLASH_SECONDS)
 
 
 def reset_seconds(vendor: str | None, kind: str, activates_bios: bool) -> float:
     """Typical time for a reset until the BMC (and the host, after POST) is back."""
-    base = VENDOR_RESET_SECONDS.get((vendor or "", kind)) or RESET_SECONDS[kind]
+    record = record_for(vendor)
+    override = record.reset_seconds.get(kind) if record is not None else None
+    base = override if override is not None else RESET_SECONDS[kind]
     if activates_bios and kind in ("host-reboot", "ac-cycle"):
         base += BIOS_RETRAIN_SECONDS
     return base

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from hwfw import versions
 from hwfw.config.model import Baseline, ComponentTarget, RepositoryEntry, Workspace
+from hwfw.vendor_registry import record_for
 from hwfw.versions import IncomparableVersions, InvalidConstraint, InvalidVersion, Version
 
 
@@ -45,6 +46,7 @@ class Profile:
 
     def __init__(self, ws: Workspace, baseline: Baseline, vendor: str | None, model: str | None) -> None:
         self.ws, self.vendor, self.model = ws, vendor, model
+        self.record = record_for(vendor)
         m = ws.matrix
         self.rules = [r for r in m.rules if r.applies_to(vendor, model)]
         self.minimums = [r for r in m.minimums if r.applies_to(vendor, model)]
@@ -117,11 +119,11 @@ class Profile:
         return out
 
     def rollback(self, kind: str, replaced: Version | None, entry: RepositoryEntry | None) -> str:
-        """How a flash could be undone: the image's own rule, Dell's Previous image, the
-        repository's copy of the replaced version, or not at all."""
+        """How a flash could be undone: the image's own rule, the previous image the BMC
+        keeps (Dell), the repository's copy of the replaced version, or not at all."""
         if entry is not None and entry.rollback:
             return entry.rollback
-        if self.vendor == "dell" and kind != "cpld":
+        if self.record is not None and self.record.keeps_previous_image(kind):
             return "bmc-previous"
         if replaced is not None and any(v == replaced for v, _ in self.candidates(kind)):
             return "repository"

@@ -6,11 +6,13 @@ deletes the session on the way out, also when the body raised, was cancelled or 
 user pressed Ctrl-C (the logout is shielded and awaited to the end: a leaked session
 can lock a BMC for ~20 minutes, performance anchors section 1).
 
-HTTP Basic is used only when the service root advertises no SessionService at all;
-a failed login is an error, never a silent switch to Basic (sushy release note
-reauthentication-session-fallback-failure-fixes). A 401 on a request made with a
-token means the BMC dropped its sessions (reset, self-update): log in again once and
-retry that request.
+HTTP Basic is used when the service offers no sessions: the root advertises no
+SessionService, or the Sessions collection answers the login POST with 404, 405 or
+501 (a static mockup server, a trimmed-down service); hwfw says so once per session.
+A refused login (401, 403, ...) is an error, never a silent switch to Basic (sushy
+release note reauthentication-session-fallback-failure-fixes). A 401 on a request
+made with a token means the BMC dropped its sessions (reset, self-update): log in
+again once and retry that request.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ _LOGOUT_TIMEOUT = 10.0
 # e.g. iDRAC SYS518 while its Lifecycle Controller restarts) gets a few more tries.
 _LOGOUT_RETRIES = 3
 _EXPAND_REJECTED = (400, 403, 404, 405, 500, 501)
+# A login POST answered with these means "no sessions here", not "wrong credentials".
+_NO_SESSIONS = (404, 405, 501)
 
 
 class RedfishSession:
@@ -58,6 +62,7 @@ class RedfishSession:
         self.basic = False
         self.expand_query: str | None = None
         self.relogins = 0
+        self._basic_noted = False
         self._relogin_streak = 0
         self._login_lock = asyncio.Lock()
         redactor.register(password)
@@ -117,6 +122,9 @@ class RedfishSession:
             "POST", sessions_uri, json_body={"UserName": self._username, "Password": self._password},
             check=False)
         url = str(response.request.url)
+        if response.status_code in _NO_SESSIONS:
+            self._basic_instead(url, response.status_code)
+            return
         if response.status_code >= 400:
             raise error_for_response(self.host, "POST", url, response, what="login failed")
         token = response.headers.get("x-auth-token")
@@ -132,6 +140,13 @@ class RedfishSession:
         if self.session_uri is None:
             log.warning("%s: login returned no session URI; the session cannot be deleted and will time out",
                         self.host)
+
+    def _basic_instead(self, url: str, status: int) -> None:
+        if not self._basic_noted:
+            self._basic_noted = True
+            log.warning("%s: the service offers no sessions (login POST to %s answered HTTP %d); "
+                        "using HTTP Basic authentication", self.host, url, status)
+        self._use_basic()
 
     async def _delete_session_without_token(self) -> None:
         if self.session_uri is None:

@@ -8,6 +8,8 @@ Refused changes are red. Order is the plan's: hosts by name, changes as planned.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.console import Console
 from rich.text import Text
 
@@ -150,12 +152,19 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(plan: Plan) -> str:
-    """A PR comment: the summary line, one table per host with work, no-op hosts folded."""
+def render_markdown(plan: Plan, max_chars: int | None = None) -> str:
+    """A PR comment: the summary line, one table per host with work, no-op hosts folded.
+
+    With `max_chars`, the text is cut at a section boundary (a host's table, the drift
+    table, a folded list) so that it fits, and ends with a note saying how many hosts
+    were left out; the summary line always stays. Comment bodies have a size limit
+    (GitHub: 65,536 characters), and a table cut mid-row renders as garbage.
+    """
     resets = activations(plan)
-    out = [f"**{plan.summary.line()}**", ""]
+    head = [f"**{plan.summary.line()}**", ""]
     if plan.errored:
-        out += ["> **Errors:** the plan cannot be applied.", ""]
+        head += ["> **Errors:** the plan cannot be applied.", ""]
+    sections: list[_Section] = []
     noop_hosts, unmanaged = [], []
     for h in plan.hosts:
         if h.status == "unmanaged":
@@ -165,21 +174,59 @@ def render_markdown(plan: Plan) -> str:
         if not work and not h.findings and h.status == "managed":
             noop_hosts.append(h)
             continue
-        out += _host_markdown(h, work, resets)
+        sections.append(_Section(_host_markdown(h, work, resets), hosts=1))
     if plan.drift:
-        out += ["#### Drift (changed outside hwfw)", "", "| Host | Component | Recorded | Running |",
-                "|---|---|---|---|"]
-        out += [f"| {d.host} | {_cell(d.key)} | {_cell(d.recorded)} | {_cell(d.actual or '-')} |"
-                for d in plan.drift]
-        out.append("")
+        drift = ["#### Drift (changed outside hwfw)", "", "| Host | Component | Recorded | Running |", "|---|---|---|---|"]
+        drift += [f"| {d.host} | {_cell(d.key)} | {_cell(d.recorded)} | {_cell(d.actual or '-')} |"
+                  for d in plan.drift]
+        sections.append(_Section([*drift, ""], hosts=0, name="the drift table"))
     if noop_hosts:
-        out += [f"<details><summary>{_n(len(noop_hosts), 'host')} already at target</summary>", ""]
-        out += [f"- {h.name} ({_host_title(h)}): {_n(len(h.changes), 'component')} at target" for h in noop_hosts]
-        out += ["", "</details>", ""]
+        folded = [f"<details><summary>{_n(len(noop_hosts), 'host')} already at target</summary>", ""]
+        folded += [f"- {h.name} ({_host_title(h)}): {_n(len(h.changes), 'component')} at target" for h in noop_hosts]
+        sections.append(_Section([*folded, "", "</details>", ""], hosts=len(noop_hosts)))
     if unmanaged:
-        out += [f"<details><summary>{_n(len(unmanaged), 'host')} without a baseline</summary>", "",
-                ", ".join(unmanaged), "", "</details>", ""]
-    return "\n".join(out).rstrip() + "\n"
+        sections.append(_Section([f"<details><summary>{_n(len(unmanaged), 'host')} without a baseline</summary>", "",
+                                  ", ".join(unmanaged), "", "</details>", ""], hosts=len(unmanaged)))
+    return _fit(head, sections, max_chars)
+
+
+@dataclass(frozen=True)
+class _Section:
+    lines: list[str]
+    hosts: int  # how many hosts the section shows
+    name: str = ""  # how the cut note names a section that shows no host
+
+    @property
+    def size(self) -> int:  # characters, each line with its newline
+        return sum(len(line) + 1 for line in self.lines)
+
+
+def _fit(head: list[str], sections: list[_Section], max_chars: int | None) -> str:
+    """`head` and as many whole sections, in order, as fit in `max_chars` with the cut note."""
+    whole = _document(head + [line for s in sections for line in s.lines])
+    if max_chars is None or len(whole) <= max_chars:
+        return whole
+    reserve = len(_cut_note(sections, max_chars)) + 1  # no shorter note is ever longer than this
+    out = list(head)
+    size = sum(len(line) + 1 for line in head)
+    for i, section in enumerate(sections):
+        if size + section.size + reserve > max_chars:
+            return _document([*out, _cut_note(sections[i:], max_chars)])
+        out += section.lines
+        size += section.size
+    return whole  # not reached: the whole did not fit
+
+
+def _document(lines: list[str]) -> str:
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _cut_note(left_out: list[_Section], max_chars: int) -> str:
+    hosts = sum(s.hosts for s in left_out)
+    what = [_n(hosts, "more host")] if hosts else []
+    what += [s.name for s in left_out if s.name]
+    return (f"> **{' and '.join(what)} left out** to keep this under {max_chars:,} characters: "
+            "run `hwfw plan` for the full plan.")
 
 
 def _host_markdown(h: HostPlan, work: list[Change], resets: ResetLines) -> list[str]:

@@ -19,6 +19,7 @@ from hwfw.config.model import parse_duration
 from hwfw.config.schema import validate
 from hwfw.config.yamlio import YamlSyntaxError, load_yaml
 from hwfw.errors import ConfigError
+from hwfw.sim.profiles import PROFILES
 
 DEFAULT_CREDENTIALS = MappingProxyType({"admin": "password"})
 MULTI_INSTANCE = ("nic", "raid", "psu", "drive", "backplane", "gpu")
@@ -31,24 +32,20 @@ def derive(seed: int, name: str, purpose: str) -> bytes:
     return hashlib.sha256(f"{seed}\0{name}\0{purpose}".encode()).digest()
 
 
-def derive_int(seed: int, name: str, purpose: str, modulo: int) -> int:
-    return int.from_bytes(derive(seed, name, purpose)[:8], "big") % modulo
-
-
 def derive_uuid(seed: int, name: str, purpose: str = "uuid") -> str:
     return str(uuid.UUID(bytes=derive(seed, name, purpose)[:16], version=4))
 
 
 _ALNUM = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-_SERIAL_FORMS = {"dell": ("", 7), "hpe": ("CZ", 8), "supermicro": ("S", 9), "generic": ("CSO", 8)}
 
 
 def derive_serial(seed: int, name: str, profile: str) -> str:
-    """A vendor-looking serial: Dell 7-char service tag, HPE CZ..., Supermicro S..., generic CSO..."""
-    prefix, length = _SERIAL_FORMS.get(profile, ("SN", 8))
+    """A vendor-looking serial (`SimProfile` serial form): Dell 7-char service tag, HPE
+    CZ..., Supermicro S + digits, generic CSO...; SN... for an unknown profile."""
+    spec = PROFILES.get(profile)
+    prefix, length = (spec.serial_prefix, spec.serial_length) if spec else ("SN", 8)
     raw = derive(seed, name, "serial")
-    digits_only = profile == "supermicro"
-    alphabet = "0123456789" if digits_only else _ALNUM
+    alphabet = "0123456789" if spec and spec.serial_digits_only else _ALNUM
     return prefix + "".join(alphabet[b % len(alphabet)] for b in raw[:length])
 
 

@@ -83,7 +83,7 @@ client read the login would instead fail as "Incorrect password provided").
 Get Device ID
 -------------
 Firmware revision 1 = major (bits 6:0), revision 2 = minor as BCD, both derived from
-`machine.bmc_version` at each request (`hwfw.ipmi.deviceid.encode_firmware_revision`:
+`machine.bmc_version` at each request (`hwfw.ipmi_deviceid.encode_firmware_revision`:
 first two numeric groups, "6.10.30.00" -> 6 / 0x10, "2.72 Sep 04 2022" -> 2 / 0x72).
 The manufacturer id is 3 bytes little endian (20-bit IANA number) and the product id
 2 bytes little endian, as in the spec; pyghmi's `IpmiServer.send_device_id` packs 4 + 4
@@ -114,7 +114,7 @@ import pyghmi.ipmi.command as pyghmi_command
 import pyghmi.ipmi.private.constants as ipmi_constants
 import pyghmi.ipmi.private.serversession as pyghmi_serversession
 
-from hwfw.ipmi.deviceid import encode_firmware_revision
+from hwfw.ipmi_deviceid import encode_firmware_revision
 from hwfw.logs import get_logger
 
 __all__ = [

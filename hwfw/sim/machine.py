@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from hwfw.sim.fleet import HostSpec
+from hwfw.sim.profiles import PROFILES
 
 if TYPE_CHECKING:
     from hwfw.sim.world import Fleet as World
-
-IPMI_IDS = {"dell": (674, 256), "hpe": (47196, 8224), "supermicro": (10876, 6929), "generic": (0, 0)}
 
 # Host-side timings in virtual seconds; profiles override (see hwfw/sim/profiles/*.py).
 MACHINE_TIMINGS = {"post": 120.0, "os_boot": 60.0, "shutdown": 20.0, "bmc_boot": 90.0, "bmc_partial": 30.0,
@@ -106,7 +105,8 @@ class Machine:
 
     @property
     def ipmi_ids(self) -> tuple[int, int]:
-        return IPMI_IDS.get(self.spec.profile, (0, 0))
+        profile = PROFILES.get(self.spec.profile)
+        return profile.ipmi_ids if profile else (0, 0)
 
     @property
     def ipmi_credentials(self) -> dict[str, str]:

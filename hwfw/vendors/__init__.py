@@ -1,31 +1,47 @@
 """Vendor adapters: how each BMC family maps its resources to hwfw's inventory.
 
-`select_adapter(root, manager)` picks the adapter with the highest detection score:
-ServiceRoot `Vendor` first, then root `Oem` keys, then the Manager's
-Manufacturer/Model; the generic (DMTF-only) adapter is the default.
+There is one adapter per record of `hwfw.vendor_registry`, in `hwfw/vendors/<name>.py`
+as the class `<Name>Adapter` (`DellAdapter` in dell.py). `select_adapter(root, manager)`
+picks the adapter with the highest detection score (the record's hints: ServiceRoot
+`Vendor` first, then root `Oem` keys, then the Manager's Manufacturer/Model); the
+generic (DMTF-only) adapter is the default.
+
+The adapter modules are imported on first use, so importing the inventory's data types
+(`hwfw.vendors.model`) does not load them.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
+from hwfw.vendor_registry import DEFAULT_VENDOR, VENDORS, VendorRecord
 from hwfw.vendors.base import BmcFacts, StandardAdapter, VendorAdapter
-from hwfw.vendors.dell import DellAdapter
-from hwfw.vendors.generic import GenericAdapter
-from hwfw.vendors.hpe import HpeAdapter
-from hwfw.vendors.supermicro import SupermicroAdapter
 
-__all__ = ["ADAPTERS", "BmcFacts", "StandardAdapter", "VendorAdapter", "adapter_named", "select_adapter"]
+__all__ = ["BmcFacts", "StandardAdapter", "VendorAdapter", "adapter_class", "adapter_named", "adapters",
+           "select_adapter"]
 
-ADAPTERS: tuple[VendorAdapter, ...] = (DellAdapter(), HpeAdapter(), SupermicroAdapter(), GenericAdapter())
+
+def adapter_class(record: VendorRecord) -> type[StandardAdapter]:
+    """The adapter class of a registry vendor (raises when its module lacks one)."""
+    module = importlib.import_module(f"hwfw.vendors.{record.name}")
+    cls: type[StandardAdapter] = getattr(module, f"{record.class_prefix}Adapter")
+    return cls
+
+
+@cache
+def adapters() -> tuple[VendorAdapter, ...]:
+    """One adapter per registry vendor, in registry order."""
+    return tuple(adapter_class(record)() for record in VENDORS)
 
 
 def select_adapter(root: Mapping[str, Any], manager: Mapping[str, Any] | None = None) -> VendorAdapter:
     """The adapter that claims this BMC most strongly (generic when none does)."""
-    best: VendorAdapter = ADAPTERS[-1]
+    best = adapter_named(DEFAULT_VENDOR)
     best_score = 0
-    for adapter in ADAPTERS:
+    for adapter in adapters():
         score = adapter.detect(root, manager)
         if score > best_score:
             best, best_score = adapter, score
@@ -33,7 +49,7 @@ def select_adapter(root: Mapping[str, Any], manager: Mapping[str, Any] | None = 
 
 
 def adapter_named(name: str) -> VendorAdapter:
-    for adapter in ADAPTERS:
+    for adapter in adapters():
         if adapter.name == name:
             return adapter
     raise KeyError(name)

@@ -2,9 +2,13 @@
 
 An adapter turns the resources one BMC served into hwfw's typed inventory:
 
-- `detect(root, manager)`: how sure it is that this BMC is its vendor's (0-100);
-- `ignore_member(member)` / `map_member(member)`: FirmwareInventory member ->
-  `ComponentState`, skipping non-running copies (backup, golden, staged, previous);
+- `detect(root, manager)`: how sure it is that this BMC is its vendor's (0-100), from
+  the detection hints of its `hwfw.vendor_registry` record;
+- `ignore_reason(member)` / `decide(member)` / `map_member(member)`: FirmwareInventory
+  member -> `ComponentState`, skipping non-running copies (backup, golden, staged,
+  previous) and deciding the kind from the member's own evidence (never its position);
+- `components(facts)`: every member mapped, one component per physical device
+  (`identity`), plus fallbacks; `explain(facts)` says why, member by member;
 - `capabilities(facts)`: update methods, apply times, limits, reset types;
 - `preflight_sources(facts)` + `preflight(facts, extra)`: which extra resources to read
   (job queues, task lists, BIOS settings) and the facts apply checks before touching
@@ -18,19 +22,23 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from hwfw.inventory.model import Capabilities, ComponentState, PreflightFacts
+from hwfw.vendor_registry import DEFAULT_VENDOR, Detection, record_for
+from hwfw.vendors.evidence import Decision, classify, flag, kind_from_related, kind_from_text, related_uris
+from hwfw.vendors.model import Capabilities, ComponentState, PreflightFacts
 
 __all__ = [
     "BmcFacts",
+    "Decision",
     "StandardAdapter",
     "VendorAdapter",
     "action_targets",
     "apply_time_support",
     "classify",
+    "detection_score",
     "link",
 ]
 
@@ -84,6 +92,8 @@ class VendorAdapter(Protocol):
 
     def components(self, facts: BmcFacts) -> tuple[ComponentState, ...]: ...
 
+    def explain(self, facts: BmcFacts) -> list[str]: ...
+
     def capabilities(self, facts: BmcFacts) -> Capabilities: ...
 
     def preflight_sources(self, facts: BmcFacts) -> dict[str, str]: ...
@@ -91,32 +101,10 @@ class VendorAdapter(Protocol):
     def preflight(self, facts: BmcFacts) -> PreflightFacts: ...
 
 
-# Ordered: the first matching rule wins, so specific words come before generic ones
-# ("Backplane CPLD" is a backplane, "BIOS_ME" is the ME, "iLO" is the BMC).
-_KIND_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((k, re.compile(p, re.IGNORECASE)) for k, p in (
-    ("me", r"(^|[^a-z])(me|sps)([^a-z]|$)|management engine|sps ?firmware|bios_me|capsule_me"),
-    ("backplane", r"backplane|\bbp\b"),
-    ("psu", r"power ?supply|\bpsu|^powersupply"),
-    ("bmc", r"\bbmc|idrac|\bilo\b|ilo ?\d|integrated lights|baseboard management|manager|systembmc|^bmc"),
-    ("bios", r"bios|system rom|systemrom|uefi|^capsule_bios"),
-    ("cpld", r"cpld|programmable logic|\bpld\b|fpga"),
-    ("raid", r"raid|perc|smart ?array|storage controller|\bhba\b|sas controller|megaraid|nvmecontroller|boss"),
-    ("nic", r"\bnic|network|ethernet|connectx|broadcom|marvell|mellanox|\blom\b|\bocp\b|qlogic|intel\(r\) (eth|e8)"),
-    ("drive", r"disk|drive|\bssd|\bhdd|nvme|\bpmem"),
-    ("gpu", r"\bgpu|hgx|tesla|nvidia|accelerator"),
-))
 SINGLETONS = frozenset({"bmc", "bios", "cpld", "me"})
-
-
-def classify(*texts: str | None) -> str | None:
-    """The component kind the first matching text names, or None."""
-    for text in texts:
-        if not text:
-            continue
-        for kind, pattern in _KIND_RULES:
-            if pattern.search(text):
-                return kind
-    return None
+NO_EVIDENCE = "no property names a component kind"
+_FALLBACK_SOURCES = {"bmc": "Manager.FirmwareVersion", "bios": "ComputerSystem.BiosVersion"}
+Reader = Callable[[Doc], "Decision | None"]
 
 
 def link(doc: Doc | None, *path: str) -> str | None:
@@ -201,71 +189,143 @@ def _status(doc: Doc, key: str) -> str | None:
     return str(value) if value else None
 
 
+def detection_score(hints: Detection, root: Doc, manager: Doc | None) -> int:
+    """How strongly `hints` claim this BMC (see `hwfw.vendor_registry.Detection`)."""
+    vendor = str(root.get("Vendor", "")).lower()
+    if vendor in hints.vendor_names or any(word in vendor for word in hints.vendor_words):
+        return 100
+    oem = root.get("Oem")
+    if isinstance(oem, dict) and any(key in oem for key in hints.oem_keys):
+        return 90
+    m = manager or {}
+    manufacturer, model = str(m.get("Manufacturer", "")).lower(), str(m.get("Model", "")).lower()
+    if any(word in manufacturer for word in hints.manufacturer_words) or any(word in model for word in hints.model_words):
+        return 80
+    return 0
+
+
 class StandardAdapter:
     """DMTF-schema behaviour; the generic adapter and the base of every vendor's."""
 
-    name = "generic"
+    name = DEFAULT_VENDOR
 
     # ----------------------------------------------------------------- detection
     def detect(self, root: Doc, manager: Doc | None) -> int:
-        return 1
+        """The registry record's hints decide; the default adapter claims every BMC, weakly."""
+        if self.name == DEFAULT_VENDOR:
+            return 1
+        record = record_for(self.name)
+        return detection_score(record.detection, root, manager) if record is not None else 0
 
     # ----------------------------------------------------------------- components
-    def ignore_member(self, member: Doc) -> bool:
+    def ignore_reason(self, member: Doc) -> str | None:
+        """Why this member is not running firmware (None: it is)."""
         # Standard v1_12 flags: a staged image is not the running one.
-        if member.get("Active") is False or member.get("Staged") is True:
-            return True
-        return _status(member, "State") in ("StandbySpare", "Disabled", "Absent")
+        if member.get("Active") is False:
+            return "Active is false: not the running image"
+        if member.get("Staged") is True:
+            return "Staged is true: waiting to be activated"
+        state = _status(member, "State")
+        if state in ("StandbySpare", "Disabled", "Absent"):
+            return f"Status.State is {state}"
+        return None
 
-    def kind_of(self, member: Doc) -> str | None:
-        """Component kind from what the member links to, then its Id and Name."""
-        for item in member.get("RelatedItem") or ():
-            uri = item.get("@odata.id", "") if isinstance(item, dict) else ""
-            if re.search(r"/Managers/[^/]+/?$", uri):
-                return "bmc"
-            if re.search(r"/Systems/[^/]+/Bios/?$", uri):
-                return "bios"
-        return classify(str(member.get("Id", "")), str(member.get("Name", "")))
+    def ignore_member(self, member: Doc) -> bool:
+        return self.ignore_reason(member) is not None
+
+    def readers(self) -> tuple[Reader, ...]:
+        """Evidence, strongest first: what the member links to, then its Id and Name."""
+        return (kind_from_related, lambda m: kind_from_text(Id=m.get("Id"), Name=m.get("Name")))
+
+    def decide(self, member: Doc) -> Decision:
+        """The member's kind from the first reader that finds evidence; `other` if none."""
+        for reader in self.readers():
+            decision = reader(member)
+            if decision is not None:
+                return decision
+        return Decision("other", NO_EVIDENCE)
+
+    def kind_of(self, member: Doc) -> str:
+        return self.decide(member).kind
 
     def instance_of(self, member: Doc, kind: str) -> str:
         """Singletons are their kind; other devices are named by their Id."""
         return kind if kind in SINGLETONS else str(member.get("Id") or member.get("Name") or kind)
 
+    def identity(self, member: Doc, state: ComponentState) -> tuple[Any, ...] | None:
+        """What makes two running members one physical device (None: only itself).
+
+        Standard: the same kind and version, linked to the same devices by RelatedItem."""
+        uris = related_uris(member)
+        return ("related", state.kind, state.version, tuple(sorted(u.rstrip("/") for u in uris))) if uris else None
+
+    def preference(self, member: Doc) -> tuple[Any, ...]:
+        """Among members of one device, the one that says most about it comes first."""
+        return (not related_uris(member), not member.get("SoftwareId"), member_order(member))
+
     def map_member(self, member: Doc) -> ComponentState | None:
         if self.ignore_member(member):
             return None
-        kind = self.kind_of(member) or "other"
+        return self._state(member, self.decide(member).kind)
+
+    def _state(self, member: Doc, kind: str) -> ComponentState:
         version = member.get("Version")
-        updateable = member.get("Updateable")
+        updateable = flag(member.get("Updateable"))
         software_id = member.get("SoftwareId")
         return ComponentState(
             kind=kind, instance=self.instance_of(member, kind),
             version=str(version).strip() if version not in (None, "") else None,
             name=str(member.get("Name") or member.get("Id") or ""),
             # HPE often omits Updateable; absent means "not stated", treated as updateable.
-            updateable=bool(updateable) if updateable is not None else True,
+            updateable=updateable if updateable is not None else True,
             software_id=str(software_id) if software_id not in (None, "") else None,
             uri=member.get("@odata.id") if isinstance(member.get("@odata.id"), str) else None)
 
     def components(self, facts: BmcFacts) -> tuple[ComponentState, ...]:
-        """Mapped FirmwareInventory, de-duplicated by key, plus the fallbacks:
+        """One component per physical device of FirmwareInventory, plus the fallbacks:
         Manager.FirmwareVersion (bmc) and ComputerSystem.BiosVersion (bios) when the
-        inventory is missing, empty or lacks them."""
-        out: dict[str, ComponentState] = {}
-        for member in facts.firmware_inventory or ():
-            state = self.map_member(member)
-            if state is None:
+        inventory is missing, empty or lacks them. The member order never matters."""
+        return self._resolve(facts)[0]
+
+    def explain(self, facts: BmcFacts) -> list[str]:
+        """One line per member (and fallback): the component it became and the evidence,
+        why it was skipped, or which member it duplicates (`hwfw inventory -vv`)."""
+        return self._resolve(facts)[1]
+
+    def _resolve(self, facts: BmcFacts) -> tuple[tuple[ComponentState, ...], list[str]]:
+        notes: list[str] = []
+        kept: dict[Any, tuple[Doc, ComponentState, Decision]] = {}
+        for member in sorted(facts.firmware_inventory or (), key=member_order):
+            reason = self.ignore_reason(member)
+            if reason is not None:
+                notes.append(f"{_label(member)}: skipped ({reason})")
                 continue
+            decision = self.decide(member)
+            state = self._state(member, decision.kind)
+            device = self.identity(member, state)
+            slot = ("device", device) if device is not None else ("member", member_order(member))
+            held = kept.get(slot)
+            if held is not None:
+                first, second = sorted((held[0], member), key=self.preference)
+                notes.append(f"{_label(second)}: same device as {_label(first)}, kept once")
+                if first is held[0]:
+                    continue
+            kept[slot] = (member, state, decision)
+        out: dict[str, ComponentState] = {}
+        for member, state, decision in sorted(kept.values(), key=lambda t: member_order(t[0])):
             key = state.key
             if key in out:
-                # Two running members with one key (e.g. two "NIC" without ids): keep both, apart.
+                # Two devices hwfw cannot tell apart by name (two "NIC" without ids): keep both, apart.
                 state = _renamed(state, f"{state.instance}#{sum(1 for k in out if k.startswith(key))}")
-                key = state.key
-            out[key] = state
+            out[state.key] = state
+            notes.append(f"{_label(member)}: {state.key} {state.version!r} ({decision.reason})")
         for state in self.fallback_components(facts):
             if not any(c.kind == state.kind for c in out.values()):
                 out[state.key] = state
-        return tuple(out.values())
+                source = _FALLBACK_SOURCES.get(state.kind, state.name)
+                notes.append(f"{state.uri or 'fallback'}: {state.key} {state.version!r} (no inventory member "
+                             f"of this kind; read from {source})")
+        return tuple(out.values()), notes
 
     def fallback_components(self, facts: BmcFacts) -> Iterable[ComponentState]:
         manager, system = facts.manager, facts.system
@@ -359,6 +419,19 @@ class StandardAdapter:
 
 def _renamed(state: ComponentState, instance: str) -> ComponentState:
     return dataclasses.replace(state, instance=instance)
+
+
+def member_order(member: Doc) -> tuple[Any, ...]:
+    """A total order on members by URI (numbers compared as numbers), so results never
+    depend on the order the service listed them in."""
+    uri = str(member.get("@odata.id") or member.get("Id") or "").rstrip("/")
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", uri))
+
+
+def _label(member: Doc) -> str:
+    uri = str(member.get("@odata.id") or member.get("Id") or "?")
+    name = member.get("Name")
+    return f"{uri} {str(name)!r}" if name else uri
 
 
 def pending_bios_attributes(bios: Doc | None, settings: Doc | None) -> dict[str, Any]:

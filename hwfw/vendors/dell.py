@@ -1,12 +1,16 @@
 """Dell iDRAC9 (PowerEdge 14G-16G; iDRAC10 believed similar).
 
-Quirks (protocol brief section 2):
-- FirmwareInventory Ids embed state and version: `Installed-159-1.2.4__BIOS.Setup.1-1`,
-  `Previous-25227-5.00.20.10__iDRAC.Embedded.1-1`, `Available-25806-4301X07`; only
-  Installed- (or Current-, when no Installed- twin exists) is the running image;
-  Previous-/Available- carry `Oem.Dell.DellSoftwareInventory.Status: AvailableForInstallation`.
-- The FQDD after `__` names the device: the instance of multi-device kinds (NIC.Integrated.1-1).
+What iDRAC's FirmwareInventory looks like (Dell iDRAC Redfish API guide; public iDRAC
+5.10 and 7.x captures, docs/inventory-classification.md):
+- Ids embed state and version: `Installed-159-1.2.4__BIOS.Setup.1-1`,
+  `Previous-25227-5.00.20.10__iDRAC.Embedded.1-1`, `Available-25806-4301X07`,
+  `Installed-0-16.25.40.62` (no FQDD, component 0). Installed- is the running image;
+  Current- (served for some devices only, the BIOS among them) is its twin; Previous-/
+  Available- carry `Oem.Dell.DellSoftwareInventory.Status: AvailableForInstallation`.
+- The FQDD after `__` names the device: the kind (iDRAC., BIOS., NIC., RAID.Backplane.,
+  BOSS.) and the instance of multi-device kinds (NIC.Integrated.1-1-1).
 - `SoftwareId` is the Dell ComponentID (159 BIOS, 25227 iDRAC).
+- Some versions send `Updateable` as the string "True"/"False".
 - Pending work lives in the Dell job queue (`Managers/iDRAC.Embedded.1/Oem/Dell/Jobs`,
   newer: `/redfish/v1/JobService/Jobs`), not in TaskService.
 """
@@ -18,27 +22,35 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from hwfw.inventory.model import ComponentState
+from hwfw.vendors.model import ComponentState
 from hwfw.vendors.base import (
+    SINGLETONS,
     SOURCE_BIOS_SETTINGS,
     BmcFacts,
+    Decision,
     Doc,
+    Reader,
     StandardAdapter,
     action_targets,
-    classify,
     link,
+    member_order,
 )
+from hwfw.vendors.evidence import kind_from_related, kind_from_text
 
 __all__ = ["DellAdapter"]
 
 _ID = re.compile(r"^(?P<state>[A-Za-z]+)-(?P<component>[0-9]+)-(?P<version>[^_]*?)(?:__(?P<fqdd>.+))?$")
+# Ordered: RAID.Backplane. (backplane firmware) before RAID. (controllers).
 _FQDD_KIND = (
     ("iDRAC.", "bmc"), ("BIOS.", "bios"), ("CPLD.", "cpld"), ("NIC.", "nic"), ("FC.", "nic"),
-    ("InfiniBand.", "nic"), ("RAID.", "raid"), ("AHCI.", "raid"), ("NonRAID.", "raid"), ("Disk.", "drive"),
-    ("PSU.", "psu"), ("Enclosure.", "backplane"), ("Backplane.", "backplane"), ("Video.", "gpu"),
+    ("InfiniBand.", "nic"), ("RAID.Backplane.", "backplane"), ("RAID.", "raid"), ("AHCI.", "raid"),
+    ("NonRAID.", "raid"), ("BOSS.", "raid"), ("Disk.", "drive"), ("PSU.", "psu"), ("Enclosure.", "backplane"),
+    ("Backplane.", "backplane"), ("Video.", "gpu"),
 )
+_SOFTWARE_NOT_FIRMWARE = re.compile(r"lifecycle|diagnostic|driver pack|os collector|service module", re.IGNORECASE)
 _JOB_PENDING = frozenset({"New", "Scheduling", "Scheduled", "Downloading", "Downloaded", "ReadyForExecution",
                           "Waiting", "Running", "Paused", "PendingActivation", "RebootPending", "Starting"})
+_STATE_PREFERENCE = {"Installed": 0, "Current": 1}
 JOBS = "dell-jobs"
 
 
@@ -48,68 +60,68 @@ def parse_id(member_id: str) -> dict[str, str] | None:
     return {k: v for k, v in m.groupdict().items() if v is not None} if m else None
 
 
+def _fqdd(member: Doc) -> str:
+    parsed = parse_id(str(member.get("Id", ""))) or {}
+    return str(parsed.get("fqdd") or _dell_oem(member).get("FQDD") or "")
+
+
+def _by_fqdd(member: Doc) -> Decision | None:
+    fqdd = _fqdd(member)
+    for prefix, kind in _FQDD_KIND:
+        if fqdd.startswith(prefix):
+            return Decision(kind, f"FQDD {fqdd!r} starts with {prefix!r}")
+    return None
+
+
+def _software(member: Doc) -> Decision | None:
+    name = str(member.get("Name", ""))
+    m = _SOFTWARE_NOT_FIRMWARE.search(name)
+    return Decision("other", f"Name {name!r} is {m.group(0)!r} software, not device firmware") if m else None
+
+
 class DellAdapter(StandardAdapter):
     name = "dell"
 
-    def detect(self, root: Doc, manager: Doc | None) -> int:
-        if "dell" in str(root.get("Vendor", "")).lower():
-            return 100
-        if isinstance(root.get("Oem"), dict) and "Dell" in root["Oem"]:
-            return 90
-        m = manager or {}
-        if "dell" in str(m.get("Manufacturer", "")).lower() or "idrac" in str(m.get("Model", "")).lower():
-            return 80
-        return 0
-
-    def ignore_member(self, member: Doc) -> bool:
+    def ignore_reason(self, member: Doc) -> str | None:
         parsed = parse_id(str(member.get("Id", "")))
         if parsed and parsed["state"] in ("Previous", "Available"):
-            return True
-        dell = _dell_oem(member)
-        if dell.get("Status") == "AvailableForInstallation":
-            return True
-        return super().ignore_member(member)
+            return f"a {parsed['state']}- image, not the running one"
+        if _dell_oem(member).get("Status") == "AvailableForInstallation":
+            return "Oem.Dell Status AvailableForInstallation"
+        return super().ignore_reason(member)
 
-    def kind_of(self, member: Doc) -> str | None:
-        parsed = parse_id(str(member.get("Id", ""))) or {}
-        fqdd = parsed.get("fqdd") or str(_dell_oem(member).get("FQDD") or "")
-        for prefix, kind in _FQDD_KIND:
-            if fqdd.startswith(prefix):
-                return kind
-        name = str(member.get("Name", ""))
-        if re.search(r"lifecycle|diagnostic|driver pack|os collector|service module", name, re.IGNORECASE):
-            return "other"
-        return classify(name, fqdd)
+    def readers(self) -> tuple[Reader, ...]:
+        # The FQDD is the device's own name on iDRAC, stronger than any link.
+        return (_by_fqdd, kind_from_related, _software,
+                lambda m: kind_from_text(Name=m.get("Name"), FQDD=_fqdd(m) or None))
 
     def instance_of(self, member: Doc, kind: str) -> str:
-        if kind in ("bmc", "bios", "cpld", "me"):
+        if kind in SINGLETONS:
             return kind
-        parsed = parse_id(str(member.get("Id", ""))) or {}
-        fqdd = parsed.get("fqdd") or _dell_oem(member).get("FQDD")
-        return str(fqdd or member.get("Name") or member.get("Id") or kind)
+        return str(_fqdd(member) or member.get("Name") or member.get("Id") or kind)
 
-    def map_member(self, member: Doc) -> ComponentState | None:
-        state = super().map_member(member)
-        if state is None:
-            return None
+    def identity(self, member: Doc, state: ComponentState) -> tuple[Any, ...] | None:
+        """Installed- and Current- members of one FQDD (or component) are one device;
+        the Installed- one is kept (Bios.Links.SoftwareImages lists both)."""
+        parsed = parse_id(str(member.get("Id", "")))
+        if parsed is not None and parsed["state"] in _STATE_PREFERENCE:
+            device = parsed.get("fqdd") or (parsed["component"] if parsed["component"] != "0" else None)
+            if device:
+                return ("dell", state.kind, device)
+        return super().identity(member, state)
+
+    def preference(self, member: Doc) -> tuple[Any, ...]:
+        parsed = parse_id(str(member.get("Id", ""))) or {}
+        return (_STATE_PREFERENCE.get(parsed.get("state", ""), 2), member_order(member))
+
+    def _state(self, member: Doc, kind: str) -> ComponentState:
+        state = super()._state(member, kind)
         if state.software_id is None:
             parsed = parse_id(str(member.get("Id", ""))) or {}
             cid = parsed.get("component") or _dell_oem(member).get("ComponentID")
             if cid and cid != "0":
                 state = dataclasses.replace(state, software_id=str(cid))
         return state
-
-    def components(self, facts: BmcFacts) -> tuple[ComponentState, ...]:
-        members = list(facts.firmware_inventory or ())
-        installed = {(p or {}).get("fqdd") or (p or {}).get("component")
-                     for p in (parse_id(str(m.get("Id", ""))) for m in members) if p and p["state"] == "Installed"}
-        # Current- mirrors Installed- (Bios.Links.SoftwareImages lists both); keep one.
-        kept = tuple(m for m in members
-                     if not ((p := parse_id(str(m.get("Id", "")))) and p["state"] == "Current"
-                             and (p.get("fqdd") or p.get("component")) in installed))
-        return super().components(BmcFacts(facts.root, facts.systems, facts.managers, facts.update_service,
-                                           kept if facts.firmware_inventory is not None else None,
-                                           facts.extra, facts.errors))
 
     def update_methods(self, update_service: Doc) -> list[str]:
         methods = super().update_methods(update_service)

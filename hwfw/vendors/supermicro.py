@@ -1,6 +1,6 @@
 """Supermicro X11-X13 / H11-H13 BMCs.
 
-Quirks (protocol brief section 4):
+What the BMC serves (Supermicro Redfish Reference Guide; fwupd's Redfish plugin):
 - FirmwareInventory Ids are names: `BMC`, `BIOS`, `CPLD_Motherboard`, `CPLD_Backplane_<n>`,
   `BIOS_ME`, `PowerSupply<n>`, `NIC<n>`...; `Backup_`, `Golden_` and `Staging_` copies
   (also `Staging_Capsule_*`) are never the running image (fwupd marks Backup_BIOS is-backup).
@@ -18,11 +18,13 @@ from hwfw.redfish.errors import message_id_matches
 from hwfw.vendors.base import (
     PROBE,
     BmcFacts,
+    Decision,
     Doc,
+    Reader,
     StandardAdapter,
     action_targets,
-    classify,
 )
+from hwfw.vendors.evidence import kind_from_related, kind_from_text
 
 __all__ = ["SupermicroAdapter"]
 
@@ -44,26 +46,15 @@ LICENCE_PROBE = PROBE + "licence"
 class SupermicroAdapter(StandardAdapter):
     name = "supermicro"
 
-    def detect(self, root: Doc, manager: Doc | None) -> int:
-        if "supermicro" in str(root.get("Vendor", "")).lower():
-            return 100
-        if isinstance(root.get("Oem"), dict) and "Supermicro" in root["Oem"]:
-            return 90
-        if "supermicro" in str((manager or {}).get("Manufacturer", "")).lower():
-            return 80
-        return 0
+    def ignore_reason(self, member: Doc) -> str | None:
+        copy = _COPY_PREFIX.match(str(member.get("Id", "")))
+        if copy:
+            return f"a {copy.group(1)} copy, not the running image"
+        return super().ignore_reason(member)
 
-    def ignore_member(self, member: Doc) -> bool:
-        if _COPY_PREFIX.match(str(member.get("Id", ""))):
-            return True
-        return super().ignore_member(member)
-
-    def kind_of(self, member: Doc) -> str | None:
-        member_id = str(member.get("Id", ""))
-        for pattern, kind in _ID_KIND:
-            if pattern.match(member_id):
-                return kind
-        return classify(member_id, str(member.get("Name", "")))
+    def readers(self) -> tuple[Reader, ...]:
+        # The Id is the BMC's machine key for the device (BMC, BIOS_ME, CPLD_Backplane_1).
+        return (_by_id, kind_from_related, lambda m: kind_from_text(Id=m.get("Id"), Name=m.get("Name")))
 
     def instance_of(self, member: Doc, kind: str) -> str:
         member_id = str(member.get("Id") or kind)
@@ -94,6 +85,14 @@ class SupermicroAdapter(StandardAdapter):
             if key.startswith("licence:") and value:
                 out.append(str(value))
         return out
+
+
+def _by_id(member: Doc) -> Decision | None:
+    member_id = str(member.get("Id", ""))
+    for pattern, kind in _ID_KIND:
+        if pattern.match(member_id):
+            return Decision(kind, f"Id {member_id!r} is Supermicro's key for it")
+    return None
 
 
 _ID_KIND_SINGLETON = re.compile(r"^(BMC|BIOS|BIOS_ME|ME|CPLD_Motherboard)$", re.IGNORECASE)

@@ -99,7 +99,6 @@ def test_json_format_lists_problems_on_stdout(lab_copy: Path) -> None:
         ("compatibility.yaml", 'version: ">=2.60.60.60"', 'version: ">=>2.60"', "invalid-constraint", '">=>2.60"'),
         ("sequences.yaml", "dell: [bios, raid, nic, drive, psu, cpld, bmc]", "dell: [bios, raid, nic, bios, cpld, bmc]", "sequence-cycle", None),
         ("baselines.yaml", 'bios: {version: "1.12.1", image: dell-r750-bios-1.12.1}', 'bios: {version: "1.12.1", image: dell-r750-nic-22.41.1000}', "image-mismatch", None),
-        ("inventory.yaml", "bmc: sim://lab-gen-02", "bmc: sim://lab-gen-99", "unknown-sim-host", "sim://lab-gen-99"),
         ("inventory.yaml", "bmc: sim://lab-gen-02", "bmc: https://10.0.0.9", "missing-credentials", None),
         ("baselines.yaml", "select: {vendor: dell, models: [\"PowerEdge R650\"]}", "select: {vendor: dell}", "ambiguous-baseline", None),
         ("baselines.yaml", 'bmc: {version: "7.10.30.00", image: dell-r750-idrac-7.10.30.00}', 'bmc: {version: "6.10.30.00"}', "matrix-violation", None),

@@ -26,9 +26,28 @@ def lab_fleet() -> dict[str, Any]:
     return dict(yaml.safe_load(LAB.read_text()))
 
 
+SB = "System Board"
+_HPE_COMMON = {f"other:{SB}/Server Platform Services (SPS) Descriptor": "1.2 0",
+               f"other:{SB}/Power Management Controller Firmware": "1.0.7",
+               f"other:{SB}/Power Management Controller FW Bootloader": "1.1",
+               "other:Embedded Device/Embedded Video Controller": "2.5"}
+# What an iLO 5 lists besides the fleet's components, per generation (the simulator
+# serves them as real servers do; tests/vendors/test_field_inventories.py has field shapes).
+HPE_PLATFORM = {
+    "ProLiant DL380 Gen10": {**_HPE_COMMON, "me": "4.1.4.804",
+                             f"other:{SB}/Intelligent Platform Abstraction Data": "14.1.0 Build 18",
+                             f"other:{SB}/Intelligent Provisioning": "3.50.4"},
+    "ProLiant DL360 Gen10 Plus": {**_HPE_COMMON, "me": "4.4.4.53",
+                                  f"other:{SB}/Intelligent Platform Abstraction Data": "9.2.0 Build 35",
+                                  f"other:{SB}/Intelligent Provisioning": "3.64.2",
+                                  f"other:{SB}/Innovation Engine (IE) Firmware": "1.0.0.20"},
+}
+
+
 def expected_versions(spec: dict[str, Any]) -> dict[str, str]:
-    """component key -> version, as hwfw names them (instances are Dell FQDDs in the lab)."""
-    out = {}
+    """component key -> version, as hwfw names them (instances are Dell FQDDs in the lab),
+    plus the platform firmware every iLO lists."""
+    out = dict(HPE_PLATFORM[spec["model"]]) if spec["profile"] == "hpe" else {}
     for kind, value in spec["firmware"].items():
         if isinstance(value, dict):
             out.update({f"{kind}:{instance}": str(v) for instance, v in value.items()})

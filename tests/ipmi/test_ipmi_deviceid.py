@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hwfw.ipmi.deviceid import decode_device_id, encode_firmware_revision, format_bmc_version
+from hwfw.ipmi_deviceid import decode_device_id, encode_firmware_revision, format_bmc_version
 
 
 @pytest.mark.parametrize(

@@ -113,7 +113,9 @@ HPE = [
     member("5", "4.1.4.901", "Intelligent Platform Abstraction Data", Description="IntelligentPlatformAbstractionData"),
     member("6", "20.14.54", "HPE Ethernet 1Gb 4-port 331i Adapter - NIC", Oem={"Hpe": {"DeviceContext": "Embedded LOM"}}),
     member("7", "20.14.54", "HPE Ethernet 1Gb 4-port 331i Adapter - NIC", Oem={"Hpe": {"DeviceContext": "PCI-E Slot 1"}}),
-    member("8/", "4.11", "Server Platform Services (SPS) Firmware", Description="SPSFirmwareDescriptor"),
+    # iLO's key for the SPS (ME) firmware; "SPSFirmwareDescriptor" is the descriptor, kept
+    # apart from the ME (tests/vendors/test_field_inventories.py).
+    member("8/", "4.11", "Server Platform Services (SPS) Firmware", Description="SPSFirmwareVersionData"),
 ]
 
 

@@ -53,8 +53,12 @@ def test_every_profile_maps_running_firmware_only(tmp_path: Path, sim_sessions: 
     got = versions(hpe)
     assert got["bmc"] == "2.72 Sep 04 2022" and got["bios"] == "U30 v2.68 (07/14/2022)" and got["cpld"] == "0x11"
     assert "U30 v2.60 (01/11/2022)" not in got.values()  # the Redundant System ROM
+    # iLO names adapters by where they sit and by their marketing name (DeviceContext/Name).
     assert sorted(k for k in got if k.startswith("nic:")) == [
-        "nic:System Board/NIC NIC.LOM.1-1", "nic:System Board/NIC NIC.Slot.1-1"]
+        "nic:Embedded LOM/HPE Ethernet 1Gb 4-port 331i Adapter - NIC",
+        "nic:PCI-E Slot 1/HPE Ethernet 10/25Gb 2-port 640SFP28 Adapter"]
+    assert got["me"] == "4.1.4.804"  # the Gen10 SPS firmware; its descriptor is a component apart
+    assert got["other:System Board/Server Platform Services (SPS) Descriptor"] == "1.2 0"
 
     assert versions(smc) == {"bmc": "01.01.10", "bios": "1.4", "cpld": "F1.02", "nic:NIC1": "22.31.6"}
     assert versions(gen) == {"bmc": "2.14.0", "bios": "1.0.5"}

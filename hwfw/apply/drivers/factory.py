@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from hwfw.apply.drivers.base import RedfishDriver, driver_client_options
@@ -13,6 +14,7 @@ from hwfw.logs import get_logger
 from hwfw.redfish.client import RedfishClient
 from hwfw.redfish.session import ROOT
 from hwfw.redfish.transport import ssl_context
+from hwfw.vendor_registry import DEFAULT_VENDOR, record_or_default
 from hwfw.vendors import adapter_named, select_adapter
 
 __all__ = ["make_driver", "driver_class_for"]
@@ -21,12 +23,12 @@ log = get_logger("apply.drivers")
 
 
 def driver_class_for(vendor: str) -> type[RedfishDriver]:
-    from hwfw.apply.drivers.dell import DellDriver
-    from hwfw.apply.drivers.generic import GenericDriver
-    from hwfw.apply.drivers.hpe import HpeDriver
-    from hwfw.apply.drivers.supermicro import SupermicroDriver
-
-    return {"dell": DellDriver, "hpe": HpeDriver, "supermicro": SupermicroDriver}.get(vendor, GenericDriver)
+    """The driver of a registry vendor: `hwfw/apply/drivers/<name>.py`, class `<Name>Driver`
+    (the generic DMTF driver for a vendor the registry does not know)."""
+    record = record_or_default(vendor)
+    module = importlib.import_module(f"hwfw.apply.drivers.{record.name}")
+    cls: type[RedfishDriver] = getattr(module, f"{record.class_prefix}Driver")
+    return cls
 
 
 async def make_driver(resolved_host: ResolvedHost, *, workspace: Workspace | Settings, clock: Clock,
@@ -60,9 +62,9 @@ async def make_driver(resolved_host: ResolvedHost, *, workspace: Workspace | Set
         adapter = select_adapter(root, None)
     else:
         try:
-            adapter = adapter_named(rh.host.vendor or "generic")
+            adapter = adapter_named(rh.host.vendor or DEFAULT_VENDOR)
         except KeyError:
-            adapter = adapter_named("generic")
+            adapter = adapter_named(DEFAULT_VENDOR)
     cls = driver_class_for(adapter.name)
     log.debug("%s: %s driver", rh.name, cls.vendor)
     return cls(rh, settings=settings, clock=clock, client=client, adapter=adapter, image_server=image_server,

@@ -1,21 +1,54 @@
 """Vendor profiles: one module per BMC family, each a data table plus overrides.
 
-See each module's table comment for the brief sections its defaults come from.
+`PROFILES` is the simulator's own list of the vendors it imitates, with the facts a
+real server of that vendor has burnt in. It deliberately does not come from the
+client's `hwfw.vendor_registry`: the simulator stands in for real hardware, so a wrong
+fact in the client must not be copied into it (tests/test_vendor_registry.py checks the
+two lists name the same vendors and agree on the IANA numbers).
+
+Profile `<name>` lives in `hwfw/sim/profiles/<name>.py` as the class `<Name>Service`.
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from hwfw.sim.service.base import BmcService
+if TYPE_CHECKING:
+    from hwfw.sim.service.base import BmcService
 
-PROFILES = {"generic": ("hwfw.sim.profiles.generic", "GenericService"),
-            "dell": ("hwfw.sim.profiles.dell", "DellService"),
-            "hpe": ("hwfw.sim.profiles.hpe", "HpeService"),
-            "supermicro": ("hwfw.sim.profiles.supermicro", "SupermicroService")}
+
+@dataclass(frozen=True, slots=True)
+class SimProfile:
+    """One simulated vendor.
+
+    `ipmi_ids`: (IANA manufacturer id, product id) its BMC answers to Get Device ID.
+    Serial numbers look like the vendor's: `serial_prefix` then `serial_length`
+    characters, digits only when `serial_digits_only`.
+    """
+
+    name: str
+    ipmi_ids: tuple[int, int]
+    serial_prefix: str
+    serial_length: int
+    serial_digits_only: bool = False
+
+    @property
+    def service_class_name(self) -> str:
+        return "".join(part.capitalize() for part in self.name.split("_")) + "Service"
+
+
+PROFILES: dict[str, SimProfile] = {p.name: p for p in (
+    SimProfile("dell", ipmi_ids=(674, 256), serial_prefix="", serial_length=7),            # 7-character service tag
+    SimProfile("hpe", ipmi_ids=(47196, 8224), serial_prefix="CZ", serial_length=8),
+    SimProfile("supermicro", ipmi_ids=(10876, 6929), serial_prefix="S", serial_length=9, serial_digits_only=True),
+    SimProfile("generic", ipmi_ids=(0, 0), serial_prefix="CSO", serial_length=8),
+)}
 
 
 def service_class(profile: str) -> type[BmcService]:
     """The BmcService subclass for a fleet `profile:` value."""
-    module, name = PROFILES[profile]
-    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    spec = PROFILES[profile]
+    module = importlib.import_module(f"hwfw.sim.profiles.{spec.name}")
+    return getattr(module, spec.service_class_name)  # type: ignore[no-any-return]

@@ -96,7 +96,8 @@ class DellService(DellJobs):
         for comp in self.machine.components.values():
             tail = f"{self._cid(comp.kind)}-{comp.active}__{self._fqdd(comp)}"
             out[f"Installed-{tail}"] = ("Installed", comp, comp.active)
-            out[f"Current-{tail}"] = ("Current", comp, comp.active)
+            if comp.kind == "bios":  # a real R650 lists Current- for the BIOS only
+                out[f"Current-{tail}"] = ("Current", comp, comp.active)
             if comp.previous and comp.kind != "cpld":
                 out[f"Previous-{self._cid(comp.kind)}-{comp.previous}__{self._fqdd(comp)}"] = ("Previous", comp, comp.previous)
         for aid, item in self.available.items():
@@ -121,7 +122,7 @@ class DellService(DellJobs):
                 "Status": "Installed" if installed else "AvailableForInstallation"}
         return self.inv_body(fid, str(self.table["names"].get(kind, kind)), version, updateable=installed,
                              software_id=self._cid(kind), related=self.related_for(kind) if comp else None,
-                             Manufacturer="Dell Inc.",
+                             Description="Represents Firmware Inventory", Manufacturer="Dell Inc.",
                              Oem={"Dell": {"@odata.type": "#DellOem.v1_3_0.DellOemResources", "DellSoftwareInventory": soft}})
 
     # ------------------------------------------------------------ UpdateService

@@ -4,21 +4,23 @@ No Task for uploads or SimpleUpdate: progress lives in `UpdateService.Oem.Hpe`
 (State, FlashProgressPercent, Result.MessageId). Successes come back as HTTP 200 with
 an error-shaped envelope (`iLO.0.10.ExtendedInfo` + `Base.1.4.Success` or
 `iLO.2.25.SystemResetRequired`). Uploads go to `/cgi-bin/uploadFile` with a
-`sessionKey` form part or cookie. FirmwareInventory ids are numeric with the machine
-key in `Description`; System ROM active/backup swap on activation.
+`sessionKey` form part or cookie. FirmwareInventory is served as real iLOs serve it
+(hpe_inventory.py); the Manager says "iLO 5 v2.72" with the build date in
+`Oem.Hpe.Firmware.Current`; System ROM active/backup swap on activation.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from hwfw.sim.firmware import ImageInfo
-from hwfw.sim.fleet import derive_uuid
 from hwfw.sim.http import Request, Response
 from hwfw.sim.messages import Dialect, hpe_envelope
+from hwfw.sim.profiles import hpe_inventory
 from hwfw.sim.profiles.hpe_queue import QUEUE, REPO, HpeQueue
 from hwfw.sim.service import params
-from hwfw.sim.service.resources import R, ref
+from hwfw.sim.service.resources import R, collection, ref
 from hwfw.sim.service.router import route
 from hwfw.sim.service.tasks import Task
 
@@ -38,12 +40,10 @@ HPE_TABLE: dict[str, Any] = {
     "bmc_boot": 60.0, "bmc_partial": 20.0, "post": 240.0, "os_boot": 60.0, "down_mode": "refused",
     "max_image_size": 32 * 1024 * 1024,  # one upload section (brief 3.3: >32 MiB needs sections)
     "cookie_auth": True, "bios_settings": "settings", "nic_when_host_down": "400", "bmc_reset_delay": 5.0,
-    "descriptions": {"bmc": ("iLO 5", "SystemBMC"), "bios": ("System ROM", "SystemRomActive"),
-                     "cpld": ("System Programmable Logic Device", "SystemProgrammableLogicDevice")},
 }
 HPE_DIALECT = Dialect(versions={"Base": "1.4", "Update": "1.1", "TaskEvent": "1.0", "iLO": "2.25",
                                 "iLO.ExtendedInfo": "0.10"}, severity="none")
-ORDER = ("bmc", "bios", "cpld", "nic", "raid", "drive", "psu", "backplane", "gpu", "me")
+_DATED = re.compile(r"^(?P<major>\d+)\.(?P<minor>\d+)(?:\.\d+)*(?:\s+(?P<date>[A-Z][a-z]{2} \d{1,2} \d{4}))?$")
 STATE_OF = {"Uploading": "Running", "Verifying": "Running", "Writing": "Running", "Updating": "Running",
             "Complete": "Completed", "Error": "Exception"}
 
@@ -54,12 +54,15 @@ class HpeService(HpeQueue):
     TABLE = HPE_TABLE
     DIALECT = HPE_DIALECT
     UPDATE_TYPE = "#UpdateService.v1_1_1.UpdateService"
-    INVENTORY_TYPE = "#SoftwareInventory.v1_0_0.SoftwareInventory"
-    OEM_CSDL = {"HpeOem_v1.xml": ["HpeiLOUpdateServiceExt", "HpeiLOUpdateServiceExt.v2_1_1", "HpeiLOSoftwareInventory",
+    INVENTORY_TYPE = hpe_inventory.MEMBER_TYPE
+    OEM_CSDL = {"HpeOem_v1.xml": ["HpeiLO", "HpeiLO.v2_8_0",
+                                  "HpeiLOUpdateServiceExt", "HpeiLOUpdateServiceExt.v2_1_1", "HpeiLOSoftwareInventory",
                                   "HpeiLOSoftwareInventory.v2_0_0", "HpeComponent", "HpeComponent.v1_0_1",
                                   "HpeComponentCollection", "HpeComponentUpdateTask", "HpeComponentUpdateTask.v1_1_0",
                                   "HpeComponentUpdateTaskQueueCollection", "HpeComputerSystemExt",
                                   "HpeComputerSystemExt.v2_11_0"]}
+    EXTRA_NAMESPACES = {"Storage": ["Storage", "Storage.v1_8_0"], "StorageCollection": ["StorageCollection"],
+                        "Drive": ["Drive", "Drive.v1_7_0"]}
 
     def setup(self) -> None:
         super().setup()
@@ -104,8 +107,21 @@ class HpeService(HpeQueue):
             "target": f"{self.sys_uri}/Actions/Oem/HpeComputerSystemExt.SystemReset",
             "ResetType@Redfish.AllowableValues": ["ColdBoot", "AuxCycle"]}}
 
+    def ilo_name(self) -> str:
+        return "iLO 6" if "Gen11" in self.spec.model else "iLO 5"
+
     def manager_extra(self, body: dict[str, Any]) -> None:
-        body["Model"] = "iLO 6" if "Gen11" in self.spec.model else "iLO 5"
+        body["Model"] = self.ilo_name()
+        m = _DATED.match(self.machine.bmc_version)
+        if m is None:
+            return
+        version = f"{self.ilo_name()} v{m['major']}.{m['minor']}"
+        body["FirmwareVersion"] = version
+        current: dict[str, Any] = {"DebugBuild": False, "MajorVersion": int(m["major"]),
+                                   "MinorVersion": int(m["minor"]), "VersionString": version}
+        if m["date"]:
+            current["Date"] = m["date"]
+        body["Oem"] = {"Hpe": {"@odata.type": "#HpeiLO.v2_8_0.HpeiLO", "Firmware": {"Current": current}}}
 
     @route("POST", f"{R}/Systems/{{S}}/Actions/Oem/HpeComputerSystemExt.SystemReset")
     @route("POST", f"{R}/Systems/{{S}}/Actions/Oem/Hpe/HpeComputerSystemExt.SystemReset")
@@ -118,35 +134,50 @@ class HpeService(HpeQueue):
         return self.action_ok()
 
     # ------------------------------------------------------------ inventory
-    def _inventory(self) -> list[tuple[str, Any, str]]:
-        comps = sorted(self.machine.components.values(), key=lambda c: (ORDER.index(c.kind) if c.kind in ORDER else 99, c.instance))
-        out: list[tuple[str, Any, str]] = []
-        for comp in comps:
-            out.append((str(len(out) + 1), comp, "active"))
-            if comp.kind == "bios":
-                out.append((str(len(out) + 1), comp, "backup"))
-        return out
+    def _members(self) -> list[hpe_inventory.Member]:
+        return hpe_inventory.members(self.machine.components, self.spec.model, self.ilo_name())
+
+    def trailing_slash(self) -> bool:
+        """iLO 5 from 2.90 on (seen on 2.96) ends inventory URIs with "/"; `options.trailing_slash` overrides."""
+        if "trailing_slash" in self.options:
+            return bool(self.options["trailing_slash"])
+        m = _DATED.match(self.machine.bmc_version)
+        return m is not None and (int(m["major"]), int(m["minor"])) >= (2, 90)
 
     def inventory_ids(self) -> list[str]:
-        return [fid for fid, _, _ in self._inventory()]
+        return [str(i) for i in range(1, len(self._members()) + 1)]
+
+    def inventory_member_uri(self, fid: str) -> str:
+        return super().inventory_member_uri(fid) + ("/" if self.trailing_slash() else "")
+
+    # Drives the inventory links (RelatedItem), so that a crawler finds what it is told.
+    @route("GET", f"{R}/Systems/{{S}}/Storage")
+    async def get_storage_collection(self, req: Request) -> dict[str, Any]:
+        return collection(f"{self.sys_uri}/Storage", "StorageCollection", "Storage Collection",
+                          [f"{self.sys_uri}/Storage/{hpe_inventory.STORAGE_ID}"] if self.machine.of_kind("drive") else [])
+
+    @route("GET", f"{R}/Systems/{{S}}/Storage/{{sid}}")
+    async def get_storage(self, req: Request, sid: str) -> dict[str, Any] | Response:
+        drives = self.machine.of_kind("drive")
+        if sid != hpe_inventory.STORAGE_ID or not drives:
+            return self.not_found(req)
+        uri = f"{self.sys_uri}/Storage/{sid}"
+        return {"@odata.id": uri, "@odata.type": "#Storage.v1_8_0.Storage", "Id": sid, "Name": "NVMe Storage System",
+                "Drives": [ref(f"{uri}/Drives/{n}") for n in range(len(drives))],
+                "Status": {"State": "Enabled", "Health": "OK"}}
+
+    @route("GET", f"{R}/Systems/{{S}}/Storage/{{sid}}/Drives/{{did}}")
+    async def get_drive(self, req: Request, sid: str, did: str) -> dict[str, Any] | Response:
+        drives = hpe_inventory.drives_of(self.machine.components)
+        if sid != hpe_inventory.STORAGE_ID or not did.isdigit() or int(did) >= len(drives):
+            return self.not_found(req)
+        return hpe_inventory.drive_body(f"{self.sys_uri}/Storage/{sid}/Drives/{did}", did, drives[int(did)])
 
     def inventory_item(self, fid: str) -> dict[str, Any] | None:
-        hit = next(((c, role) for i, c, role in self._inventory() if i == fid), None)
-        if hit is None:
+        members = self._members()
+        if not fid.isdigit() or not 1 <= int(fid) <= len(members):
             return None
-        comp, role = hit
-        name, desc = self.table["descriptions"].get(comp.kind, (f"{comp.kind.upper()} {comp.instance}", comp.kind.upper()))
-        version = comp.active
-        if role == "backup":
-            name, desc, version = "Redundant System ROM", "SystemRomBackup", comp.previous or comp.active
-        elif comp.kind == "bmc" and "Gen11" in self.spec.model:
-            name = "iLO 6"
-        device_class = derive_uuid(0, comp.kind, "hpe-device-class")
-        oem = {"Hpe": {"@odata.type": "#HpeiLOSoftwareInventory.v2_0_0.HpeiLOSoftwareInventory",
-                       "DeviceClass": device_class, "DeviceContext": "System Board", "Targets": [device_class]}}
-        body = self.inv_body(fid, name, version, related=None, Description=desc, Oem=oem)
-        body.pop("Updateable")  # iLO often omits it (brief 3.1)
-        return body
+        return hpe_inventory.body(members[int(fid) - 1], fid, self.trailing_slash())
 
     # ------------------------------------------------------------ UpdateService
     def update_service_extra(self, body: dict[str, Any]) -> None:

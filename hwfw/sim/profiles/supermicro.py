@@ -44,6 +44,8 @@ SMC_DIALECT = Dialect(versions={"Base": "1.4", "Update": "1.0", "TaskEvent": "1.
 NAMES = {"bmc": ("BMC", "Verify"), "bios": ("BIOS", "Verify"), "cpld": ("CPLD", "Verify"), "nic": ("NIC", "Verify")}
 PLACEHOLDER = {"MessageId": "", "Message": "", "MessageArgs": [""], "Severity": "", "Resolution": ""}
 INV = f"{R}/UpdateService/FirmwareInventory"
+ID_PREFIX = {"psu": "PowerSupply", "backplane": "CPLD_Backplane_", "raid": "NVMeController", "gpu": "GPU",
+             "drive": "Disk", "nic": "NIC"}
 
 
 class SupermicroService(ODataResources):
@@ -106,7 +108,9 @@ class SupermicroService(ODataResources):
         for comp in self.machine.components.values():
             base = {"bmc": "BMC", "bios": "BIOS", "cpld": "CPLD_Motherboard"}.get(comp.kind)
             if base is None:
-                base = f"{comp.kind.upper()}{len([k for k in out if k.startswith(comp.kind.upper())]) + 1}"
+                # The guide's names: BIOS_ME, PowerSupply<n>, CPLD_Backplane_<n>, NVMeController<n>...
+                prefix = ID_PREFIX.get(comp.kind, comp.kind.upper())
+                base = "BIOS_ME" if comp.kind == "me" else f"{prefix}{sum(1 for k in out if k.startswith(prefix)) + 1}"
                 out[base] = (comp, "active")
                 continue
             out[base] = (comp, "active")
@@ -129,7 +133,8 @@ class SupermicroService(ODataResources):
                    "golden": self.golden.get(comp.key, comp.factory),
                    "staging": (self.staged or {}).get("version", "")}[role]
         return self.inv_body(fid, fid.replace("_", " "), version, updateable=role == "active",
-                             related=self.related_for(comp.kind) if role == "active" else None)
+                             related=self.related_for(comp.kind) if role == "active" else None,
+                             Description=f"{fid.replace('_', ' ')} Firmware")
 
     # ------------------------------------------------------------ UpdateService
     def update_service_extra(self, body: dict[str, Any]) -> None:

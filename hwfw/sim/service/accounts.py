@@ -30,13 +30,30 @@ class AccessResources(CommonResources):
         self.sessions.timeout = float(timeout)
         return Response.empty(204)
 
+    def no_sessions(self, req: Request) -> Response | None:
+        """`options: {sessions: "404"|"405"}`: a service that offers no sessions (a static
+        mockup server serving a captured root that still links Sessions): the login
+        POST answers 404, or 405 with `Allow: GET, HEAD`."""
+        mode = str(self.options.get("sessions", "enabled"))
+        if mode == "404":
+            return self.not_found(req)
+        if mode == "405" and req.method == "POST":
+            return self.error(405, "Base", "OperationNotAllowed", (), headers=[("allow", "GET, HEAD")])
+        return None
+
     @route("GET", f"{R}/SessionService/Sessions")
-    async def get_sessions(self, req: Request) -> dict[str, Any]:
+    async def get_sessions(self, req: Request) -> dict[str, Any] | Response:
+        refused = self.no_sessions(req)
+        if refused is not None:
+            return refused
         return collection(f"{R}/SessionService/Sessions", "SessionCollection", "Session Collection",
                           [f"{R}/SessionService/Sessions/{s.id}" for s in self.sessions.live()])
 
     @route("POST", f"{R}/SessionService/Sessions", public=True)
     async def post_session(self, req: Request) -> Response:
+        refused = self.no_sessions(req)
+        if refused is not None:
+            return refused
         data = await req.json()
         user = data.get("UserName") if isinstance(data, dict) else None
         password = data.get("Password") if isinstance(data, dict) else None

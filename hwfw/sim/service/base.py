@@ -224,7 +224,7 @@ class BmcService:
 
     async def internal_get(self, path: str, req: Request) -> dict[str, Any] | None:
         """GET a resource body without HTTP (used by $expand)."""
-        match = self.router.match("GET", path)
+        match = self.router.match("GET", path.rstrip("/") if len(path) > 1 else path)  # iLO-style "/x/" links
         if match is None:
             return None
         try:

@@ -67,20 +67,32 @@ class UpdateResources(AccessResources):
             "Actions": {"#UpdateService.SimpleUpdate": {
                 "target": f"{R}/UpdateService/Actions/UpdateService.SimpleUpdate"}}}
         self.update_service_extra(body)
+        if not self.has_firmware_inventory():
+            body.pop("FirmwareInventory", None)
         return body
 
     def update_service_extra(self, body: dict[str, Any]) -> None:
         pass
 
+    def has_firmware_inventory(self) -> bool:
+        """`options: {firmware_inventory: false}`: a service without FirmwareInventory
+        (clients then read Manager.FirmwareVersion and ComputerSystem.BiosVersion)."""
+        return bool(self.options.get("firmware_inventory", True))
+
     @route("GET", f"{R}/UpdateService/FirmwareInventory")
-    async def get_firmware_inventory(self, req: Request) -> dict[str, Any]:
+    async def get_firmware_inventory(self, req: Request) -> dict[str, Any] | Response:
+        if not self.has_firmware_inventory():
+            return self.not_found(req)
         return collection(f"{R}/UpdateService/FirmwareInventory", "SoftwareInventoryCollection",
                           "Firmware Inventory Collection",
-                          [f"{R}/UpdateService/FirmwareInventory/{i}" for i in self.inventory_ids()])
+                          [self.inventory_member_uri(i) for i in self.inventory_ids()])
+
+    def inventory_member_uri(self, fid: str) -> str:
+        return f"{R}/UpdateService/FirmwareInventory/{fid}"
 
     @route("GET", f"{R}/UpdateService/FirmwareInventory/{{fid}}")
     async def get_firmware_item(self, req: Request, fid: str) -> dict[str, Any] | Response:
-        body = self.inventory_item(fid)
+        body = self.inventory_item(fid) if self.has_firmware_inventory() else None
         return body if body is not None else self.not_found(req)
 
     def inventory_ids(self) -> list[str]:

@@ -13,6 +13,7 @@ from hwfw.inventory.collect import ResolvedHost
 
 from tests.apply.drivers.conftest import DELL, GEN, HPE, LAB_FLEET, SMC, Rig, flash_request, primary_resets, \
     with_rig, write_fleet
+from tests.inventory.test_collect_lab import HPE_PLATFORM
 
 
 def test_vendor_detection_and_read_versions_match_the_planner_keys(tmp_path: Path) -> None:
@@ -23,7 +24,7 @@ def test_vendor_detection_and_read_versions_match_the_planner_keys(tmp_path: Pat
         expect = {"lab-dell-01": ("DellDriver", {"bmc": "6.10.30.00", "bios": "1.10.2", "cpld": "1.0.6",
                                                  "nic:NIC.Integrated.1-1": "22.31.6"}),
                   "lab-hpe-02": ("HpeDriver", {"bmc": "2.81 Mar 27 2023", "bios": "U46 v1.42 (06/20/2022)",
-                                               "cpld": "0x0C"}),
+                                               "cpld": "0x0C", **HPE_PLATFORM["ProLiant DL360 Gen10 Plus"]}),
                   "lab-smc-01": ("SupermicroDriver", {"bmc": "01.01.10", "bios": "1.4", "cpld": "F1.02"}),
                   "lab-gen-02": ("GenericDriver", {"bmc": "2.15.0", "bios": "1.1.0"})}
         for host, (cls, versions) in expect.items():

@@ -95,10 +95,30 @@ def test_complete_ilo_update_by_simple_update(tmp_path: Path) -> None:
             assert [e["kind"] for e in await events(ctl, "reset") if e["bmc"] == "h1"] == ["bmc-reset"]
             await advance(ctl, 100)
             async with client(sim, "h1") as back:
-                assert (await back.get("/redfish/v1/Managers/1")).json()["FirmwareVersion"] == "2.81 Mar 27 2023"
+                manager = (await back.get("/redfish/v1/Managers/1")).json()
+                # As real iLO 5 says it: "iLO 5 v2.81", the build date in Oem.Hpe.Firmware.Current.
+                assert manager["FirmwareVersion"] == "iLO 5 v2.81"
+                assert manager["Oem"]["Hpe"]["Firmware"]["Current"]["Date"] == "Mar 27 2023"
                 assert (await by_description(back))["SystemBMC"] == "2.81 Mar 27 2023"
 
     async def _state_is(c: httpx.AsyncClient, state: str) -> bool:
         return (await hpe_state(c))["State"] == state
+
+    run(main())
+
+
+def test_inventory_uris_end_with_a_slash_from_ilo_5_2_90(tmp_path: Path) -> None:
+    newer = {**host("hpe")["firmware"], "bmc": "2.96 Aug 17 2023"}
+    hosts = {"old": host("hpe"), "new": host("hpe", firmware=newer),
+             "forced": host("hpe", options={"trailing_slash": True})}
+
+    async def main() -> None:
+        async with sim_fleet(tmp_path, hosts) as sim:
+            for name, slash in (("old", False), ("new", True), ("forced", True)):
+                async with client(sim, name) as c:
+                    members = (await c.get(INV)).json()["Members"]
+                    assert members and all(m["@odata.id"].endswith("/") is slash for m in members), name
+                    first = (await c.get(members[0]["@odata.id"])).json()
+                    assert first["@odata.id"] == members[0]["@odata.id"] and first["Description"] == "SystemBMC"
 
     run(main())

@@ -15,10 +15,7 @@ OEM_CSDL = REPO / "hwfw" / "sim" / "csdl"
 
 
 def csdl_dir() -> Path:
-    for candidate in (REPO.parent / "shared" / "redfish-csdl", Path("/work/shared/redfish-csdl")):
-        if (candidate / "ServiceRoot_v1.xml").is_file():
-            return candidate
-    raise AssertionError("DMTF CSDL (shared/redfish-csdl) not found next to the checkout")
+    return REPO / "third_party" / "dmtf-redfish-csdl"  # DMTF's schema bundle, vendored (BSD 3-Clause)
 
 
 def known_namespaces() -> set[str]:

@@ -1,7 +1,9 @@
 """Encoding and decoding of the IPMI "Get Device ID" response (App netfn 0x06, cmd 0x01).
 
-Both sides of hwfw use this: the IPMI client decodes what a BMC says, and the simulated
-BMC (`hwfw.sim.ipmi`) encodes the firmware revision of its running version string.
+Both sides of hwfw use this: the IPMI client (`hwfw.ipmi`) decodes what a BMC says, and
+the simulated BMC (`hwfw.sim.ipmi`) encodes the firmware revision of its running version
+string. It is a foundation module (no hwfw imports) because the simulator may not import
+the client's packages.
 
 Response data (IPMI 2.0 table 20-2, after the completion code):
 
