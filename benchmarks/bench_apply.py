@@ -43,7 +43,8 @@ def _rss_mib() -> float:
 
 
 def makespan(hosts: int, max_unavailable: int) -> None:
-    from tests.apply.conftest import LAB_HOSTS, MemoryFleet, SimClock, write_workspace
+    from tests.apply.conftest import LAB_HOSTS, MemoryFleet, write_workspace
+    from hwfw.clock import DiscreteClock
     from hwfw.apply.executor import ExecOptions, Executor
     from hwfw.apply.ledger import Ledger
     from hwfw.apply.run import ApplyOptions  # noqa: F401  (the CLI's knobs map onto Rollout)
@@ -57,7 +58,7 @@ def makespan(hosts: int, max_unavailable: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="hwfw-bench-apply-"))
     try:
         ws = load_workspace(write_workspace(tmp / "ws", fleet_hosts))
-        clock = SimClock()
+        clock = DiscreteClock()
         fleet = MemoryFleet(clock, {h: fw for h, (_, _, fw) in fleet_hosts.items()})
         inventory = fleet.inventory({h: (v, m) for h, (v, m, _) in fleet_hosts.items()})
         t0 = time.perf_counter()

@@ -33,6 +33,7 @@ from tests.helpers import REPO_ROOT
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozenset(units)) for name, units in (
     ("foundation (base)", {"hwfw", "errors"}),
     ("foundation", {"logs", "clock", "versions", "resources", "gcpause", "ipmi_deviceid", "vendor_registry"}),
+    ("foundation (on logs and clock)", {"events", "retry"}),
     ("config", {"config"}),
     ("services", {"state", "repository", "redfish", "ipmi", "sim"}),
     ("vendors", {"vendors"}),
@@ -41,6 +42,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozenset(units)) 
     ("plan", {"plan"}),
     ("operations", {"apply", "compliance"}),
     ("api", {"api"}),
+    ("presentation", {"render"}),
     ("front ends", {"cli", "server"}),
     ("entry point", {"__main__"}),
 ))
@@ -54,8 +56,10 @@ ONLY_IMPORTS: dict[str, frozenset[str]] = {
     "sim": (FOUNDATION - {"vendor_registry"}) | {"config"},
 }
 # `connect` is the one place that starts the simulator for sim:// hosts; `cli` has `hwfw sim`.
+# Text, markdown and HTML for people are drawn only for the front ends.
 ONLY_IMPORTED_BY: dict[str, frozenset[str]] = {
     "sim": frozenset({"connect", "cli"}),
+    "render": frozenset({"cli", "server"}),
 }
 
 

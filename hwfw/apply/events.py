@@ -1,8 +1,9 @@
-"""What an apply run reports: step and host outcomes, the run summary, and their JSON.
+"""What an apply run reports: step and host outcomes, the run summary, and their events.
 
-These are plain values handed to `Hooks` (hooks.py); the JSON-lines output
-(`hwfw apply --format json`, schemas/events.schema.json) is `event_json(...)` of them.
-Outcomes are decided once, by the executor; renderers never recompute them.
+`ApplyEvents` turns them into `hwfw.events.Event`s (schemas/events.schema.json) on the
+run's sink; `hwfw apply --format json` is those events as JSON lines. Outcomes are
+decided once, by the executor; subscribers read them back with `from_json` and never
+recompute them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-EVENTS_FORMAT = 1
+from hwfw.clock import Clock, utc_now_iso
+from hwfw.events import Event, EventSink, NullSink, guarded
+from hwfw.plan.model import Step
+
+# Event names, in the order a run emits them (hosts interleave; warnings anywhere).
+RUN_STARTED = "run-started"
+HOST_STARTED = "host-started"
+STEP_STARTED = "step-started"
+STEP_PROGRESS = "step-progress"
+STEP_FINISHED = "step-finished"
+HOST_FINISHED = "host-finished"
+RUN_FINISHED = "run-finished"
+WARNING = "warning"
 
 # Step outcomes.
 STEP_OK = "ok"                          # done and, for verify, seen running
@@ -63,6 +76,12 @@ class StepOutcome:
                 out[k] = v
         return out
 
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> StepOutcome:
+        return cls(status=doc["status"], message=doc.get("message", ""), reason=doc.get("reason"),
+                   version=doc.get("version"), method=doc.get("method"), task_uri=doc.get("task_uri"),
+                   seconds=doc.get("seconds", 0.0))
+
 
 @dataclass(frozen=True, slots=True)
 class HostOutcome:
@@ -80,6 +99,12 @@ class HostOutcome:
         if self.message:
             out["message"] = self.message
         return out
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> HostOutcome:
+        return cls(status=doc["status"], message=doc.get("message", ""), steps_done=doc.get("steps_done", 0),
+                   steps_total=doc.get("steps_total", 0), resets=dict(doc.get("resets") or {}),
+                   seconds=doc.get("seconds", 0.0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +170,73 @@ class RunSummary:
                 "counts": {s: self.count(s) for s in HOST_OUTCOMES}, "interrupted": self.interrupted,
                 "aborted": self.aborted, "exit_code": self.exit_code, "seconds": round(self.seconds, 3)}
 
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> RunSummary:
+        return cls(run_id=doc["run_id"], hosts={h: HostOutcome.from_json(o) for h, o in doc["hosts"].items()},
+                   interrupted=doc.get("interrupted", False), aborted=doc.get("aborted", False),
+                   seconds=doc.get("seconds", 0.0))
 
-def event_json(type_: str, time: str, run_id: str, **fields: Any) -> dict[str, Any]:
-    """One line of the JSON event stream (schemas/events.schema.json)."""
-    return {"format_version": EVENTS_FORMAT, "type": type_, "time": time, "run_id": run_id,
-            **{k: v for k, v in fields.items() if v is not None}}
+
+def step_json(step: Step) -> dict[str, Any]:
+    """A step as events show it (schemas/events.schema.json, $defs/step)."""
+    return {"id": step.id, "kind": step.kind, "component": step.component, "from": step.from_version,
+            "to": step.to_version, "activation": step.activation, "estimate_seconds": step.estimate_seconds}
+
+
+class ApplyEvents:
+    """The events of one apply run, stamped with the run's id and clock, on one sink.
+
+    The executor calls one method per thing that happened. Progress is thinned here,
+    once for every subscriber: one `step-progress` per step per whole percent, so a
+    chatty BMC cannot flood a stream. With no sink, nothing is built.
+    """
+
+    def __init__(self, sink: EventSink | None, clock: Clock, run_id: str) -> None:
+        self.sink = guarded(sink)
+        self.clock = clock
+        self.run_id = run_id
+        self._quiet = isinstance(self.sink, NullSink)
+        self._last_percent: dict[str, int | None] = {}
+
+    def _emit(self, name: str, host: str | None = None, step_id: str | None = None, **payload: Any) -> None:
+        self.sink.emit(Event(name, utc_now_iso(self.clock), self.run_id, host=host, step_id=step_id,
+                             payload=payload))
+
+    def run_started(self, info: RunInfo) -> None:
+        if not self._quiet:
+            self._emit(RUN_STARTED, run=info.to_json())
+
+    def host_started(self, host: str, steps: int) -> None:
+        if not self._quiet:
+            self._emit(HOST_STARTED, host, steps=steps)
+
+    def step_started(self, host: str, step: Step) -> None:
+        if not self._quiet:
+            self._last_percent.pop(step.id, None)
+            self._emit(STEP_STARTED, host, step.id, step=step_json(step))
+
+    def step_progress(self, host: str, step: Step, percent: float | None, message: str) -> None:
+        if self._quiet:
+            return
+        whole = None if percent is None else int(percent)
+        if whole is not None and step.id in self._last_percent and self._last_percent[step.id] == whole:
+            return
+        self._last_percent[step.id] = whole
+        self._emit(STEP_PROGRESS, host, step.id, percent=percent, message=message)
+
+    def step_finished(self, host: str, step: Step, outcome: StepOutcome) -> None:
+        if not self._quiet:
+            self._last_percent.pop(step.id, None)
+            self._emit(STEP_FINISHED, host, step.id, kind=step.kind, outcome=outcome.to_json())
+
+    def host_finished(self, host: str, outcome: HostOutcome) -> None:
+        if not self._quiet:
+            self._emit(HOST_FINISHED, host, outcome=outcome.to_json())
+
+    def run_finished(self, summary: RunSummary) -> None:
+        if not self._quiet:
+            self._emit(RUN_FINISHED, summary=summary.to_json())
+
+    def warning(self, message: str, host: str | None = None) -> None:
+        if not self._quiet:
+            self._emit(WARNING, host, message=message)

@@ -39,15 +39,15 @@ from hwfw.apply.driver import FLASH_PENDING, FlashRequest, HostDriver, Preflight
 from hwfw.apply.events import (
     HOST_CONVERGED, HOST_DEFERRED, HOST_FAILED, HOST_INTERRUPTED, HOST_NOT_STARTED, HOST_REFUSED, HOST_ROLLED_BACK,
     HOST_SKIPPED, SKIP_ABORTED, SKIP_HALTED, SKIP_INTERRUPTED, SKIP_ROLLED_BACK, SKIP_UPSTREAM, SKIP_WINDOW,
-    STEP_FAILED, STEP_INTERRUPTED, STEP_NOT_NEEDED, STEP_OK, STEP_PENDING, STEP_SKIPPED, HostOutcome, RunInfo,
-    RunSummary, StepOutcome)
-from hwfw.apply.hooks import Hooks, NullHooks
+    STEP_FAILED, STEP_INTERRUPTED, STEP_NOT_NEEDED, STEP_OK, STEP_PENDING, STEP_SKIPPED, ApplyEvents, HostOutcome,
+    RunInfo, RunSummary, StepOutcome)
 from hwfw.apply.hostcmd import run_host_hook
 from hwfw.apply.ledger import Ledger
 from hwfw.apply.scheduler import DISRUPTIVE_ACTIVATIONS, Gate, HostShape, Rollout, Scheduler, shapes_of
 from hwfw.clock import Clock, SystemClock
 from hwfw.config.model import RepositoryEntry, Workspace
 from hwfw.errors import HwfwError
+from hwfw.events import EventSink
 from hwfw.logs import get_logger, redactor
 from hwfw.plan.activation import _resets_for
 from hwfw.plan.model import Image, Plan, Step
@@ -92,15 +92,15 @@ class Executor:
     current point (their intents stay open, in-flight task URIs are recorded)."""
 
     def __init__(self, plan: Plan, workspace: Workspace, ledger: Ledger, drivers: DriverOpener,
-                 images: ImageSource, *, options: ExecOptions, hooks: Hooks | None = None,
+                 images: ImageSource, *, options: ExecOptions, events: EventSink | None = None,
                  clock: Clock | None = None) -> None:
         if options.on_failure not in ON_FAILURE:
             raise HwfwError(f"unknown on_failure policy {options.on_failure!r}",
                             hint=f"use one of {', '.join(ON_FAILURE)}")
         self.plan, self.workspace, self.ledger = plan, workspace, ledger
         self.drivers, self.images, self.options = drivers, images, options
-        self.hooks: Hooks = hooks or NullHooks()
         self.clock = clock or SystemClock()
+        self.events = ApplyEvents(events, self.clock, options.run_id)
         self.shapes = shapes_of(plan.steps)
         self.scheduler = Scheduler(options.rollout, list(self.shapes), self.clock,
                                    downtime={h: sh.downtime_seconds for h, sh in self.shapes.items()})
@@ -116,7 +116,7 @@ class Executor:
     async def run(self) -> RunSummary:
         t0 = self.clock.monotonic()
         r = self.options.rollout
-        self.hooks.run_started(RunInfo(
+        self.events.run_started(RunInfo(
             run_id=self.options.run_id, hosts=tuple(self.shapes), steps=len(self.plan.steps),
             parallelism=r.parallelism, max_unavailable=r.max_unavailable, canary=r.canary,
             failure_budget=r.failure_budget, on_failure=self.options.on_failure,
@@ -135,26 +135,26 @@ class Executor:
                     raise r
         summary = RunSummary(run_id=self.options.run_id, hosts=dict(self.outcomes), interrupted=self.interrupted,
                              aborted=self.aborted, seconds=self.clock.monotonic() - t0)
-        self.hooks.run_finished(summary)
+        self.events.run_finished(summary)
         return summary
 
     def _not_started(self, host: str, status: str, reason: str) -> None:
         shape = self.shapes[host]
         out = HostOutcome(status, reason, 0, len(shape.steps))
         self.outcomes[host] = out
-        self.hooks.host_finished(host, out)
+        self.events.host_finished(host, out)
 
     def interrupt(self) -> None:
         if not self.interrupted:
             self.interrupted = True
             self.scheduler.stop(HOST_INTERRUPTED, "interrupted")
-            self.hooks.warning("interrupted: starting nothing new; in-flight steps finish "
+            self.events.warning("interrupted: starting nothing new; in-flight steps finish "
                                "(interrupt again to leave them running on the BMCs)")
             asyncio.get_running_loop().create_task(self.gate.changed())
             return
         if not self._hard:
             self._hard = True
-            self.hooks.warning("interrupted again: stopping in-flight steps where they are; "
+            self.events.warning("interrupted again: stopping in-flight steps where they are; "
                                "the next hwfw apply settles them")
             for task in self._tasks.values():
                 task.cancel()
@@ -165,7 +165,7 @@ class Executor:
             return
         self.aborted = True
         self.scheduler.stop(HOST_NOT_STARTED, reason)
-        self.hooks.warning(reason + ": starting nothing new; in-flight steps finish")
+        self.events.warning(reason + ": starting nothing new; in-flight steps finish")
         asyncio.get_running_loop().create_task(self.gate.changed())
 
     async def _host(self, shape: HostShape) -> None:
@@ -180,7 +180,7 @@ class Executor:
         keep = outcome.status == HOST_FAILED and run.holds_slot
         self.outcomes[shape.host] = outcome
         await self.gate.host_finished(shape.host, outcome.status, keep_slot=keep)
-        self.hooks.host_finished(shape.host, outcome)
+        self.events.host_finished(shape.host, outcome)
         if outcome.status in (HOST_FAILED, HOST_ROLLED_BACK) and self.options.on_failure == "abort-run":
             self.begin_abort(f"run aborted: {shape.host} {outcome.status}")
 
@@ -196,7 +196,7 @@ class HostRun:
 
     def __init__(self, ex: Executor, shape: HostShape) -> None:
         self.ex, self.shape, self.host = ex, shape, shape.host
-        self.ledger, self.hooks, self.clock = ex.ledger, ex.hooks, ex.clock
+        self.ledger, self.events, self.clock = ex.ledger, ex.events, ex.clock
         self.steps = {s.id: s for s in shape.steps}
         self.results: dict[str, StepOutcome] = {}
         self.resets: Counter[str] = Counter()
@@ -211,7 +211,7 @@ class HostRun:
 
     # ------------------------------------------------------------------ life cycle
     async def run(self) -> HostOutcome:
-        self.hooks.host_started(self.host, len(self.steps))
+        self.events.host_started(self.host, len(self.steps))
         hooks = self.ex.workspace.settings.hooks
         if hooks.pre_host:
             res = await self._hook(hooks.pre_host, "pre_host")
@@ -269,7 +269,7 @@ class HostRun:
     def _skip(self, step: Step, reason: str) -> None:
         out = StepOutcome(STEP_SKIPPED, f"skipped: {reason}", reason=reason)
         self.results[step.id] = out
-        self.hooks.step_finished(self.host, step, out)
+        self.events.step_finished(self.host, step, out)
 
     async def _hook(self, argv: tuple[str, ...], which: str, outcome: str | None = None) -> bool:
         settings = self.ex.workspace.settings
@@ -280,7 +280,7 @@ class HostRun:
                                 outcome="ok" if res.ok else "failed", message=res.summary)
         if not res.ok:
             self.failure = res.summary
-            self.hooks.warning(res.summary, self.host)
+            self.events.warning(res.summary, self.host)
         return res.ok
 
     # ------------------------------------------------------------------ pre-flight, checkpoint
@@ -290,7 +290,7 @@ class HostRun:
         report: PreflightReport = await self.driver.preflight(known_tasks=known,
                                                               allow_pending=self.ex.options.allow_pending)
         for w in report.warnings:
-            self.hooks.warning(redactor(w), self.host)
+            self.events.warning(redactor(w), self.host)
         if report.blocking:
             return "pre-flight: " + "; ".join(redactor(b) for b in report.blocking)
         # The same job may be named by its task and its job URI (Dell): compare ids too.
@@ -348,7 +348,7 @@ class HostRun:
             await self.driver.set_power(state, lambda p, m: None)
         except HwfwError as exc:
             await self.ledger.resolve(iid, "failed", message=describe(exc))
-            self.hooks.warning(f"could not power the host {state} again: {describe(exc)}", self.host)
+            self.events.warning(f"could not power the host {state} again: {describe(exc)}", self.host)
             return
         await self.ledger.resolve(iid, "done")
         await self.ledger.audit(host=self.host, component="host", action="set-power", outcome="ok", after=state)
@@ -434,7 +434,7 @@ class HostRun:
             asyncio.get_running_loop().create_task(self.ex.gate.release_slot(self.host))
 
     async def _step(self, step: Step, lock: asyncio.Lock) -> StepOutcome:
-        self.hooks.step_started(self.host, step)
+        self.events.step_started(self.host, step)
         t0 = self.clock.monotonic()
         try:
             if step.kind == "verify":
@@ -445,18 +445,18 @@ class HostRun:
         except asyncio.CancelledError:
             out = StepOutcome(STEP_INTERRUPTED, "interrupted; its intent stays open for the next run",
                               seconds=self.clock.monotonic() - t0)
-            self.hooks.step_finished(self.host, step, out)
+            self.events.step_finished(self.host, step, out)
             raise
         except HwfwError as exc:
             out = StepOutcome(STEP_FAILED, describe(exc))
         out = StepOutcome(out.status, out.message, out.reason, out.version, out.method, out.task_uri,
                           self.clock.monotonic() - t0)
-        self.hooks.step_finished(self.host, step, out)
+        self.events.step_finished(self.host, step, out)
         return out
 
     def _progress(self, step: Step) -> Callable[[float | None, str], None]:
         def report(percent: float | None, message: str) -> None:
-            self.hooks.step_progress(self.host, step, percent, redactor(message))
+            self.events.step_progress(self.host, step, percent, redactor(message))
         return report
 
     # ------------------------------------------------------------------ step kinds
@@ -644,9 +644,9 @@ class HostRun:
         kinds = set()
         for r in todo:
             step = self._rollback_step(r)
-            self.hooks.step_started(self.host, step)
+            self.events.step_started(self.host, step)
             out = await self._send_flash(step, r.key, r.version, r.entry, rollback=True)
-            self.hooks.step_finished(self.host, step, out)
+            self.events.step_finished(self.host, step, out)
             if out.status == STEP_FAILED:
                 return self.finish_outcome(HOST_FAILED, f"{first_failure}; rollback of {r.key} failed: {out.message}")
             if out.status == STEP_PENDING and r.activation != "none":
@@ -660,9 +660,9 @@ class HostRun:
             step = Step(id=f"{self.host}/rollback/activate/{kind}", host=self.host, kind="activate", component=None,
                         from_version=None, to_version=None, image=None, apply_time=None, activation=kind,
                         estimate_seconds=0.0, rollback=None)
-            self.hooks.step_started(self.host, step)
+            self.events.step_started(self.host, step)
             out = await self._reset(step, kind, [r.key for r in todo])
-            self.hooks.step_finished(self.host, step, out)
+            self.events.step_finished(self.host, step, out)
             if out.status == STEP_FAILED:
                 return self.finish_outcome(HOST_FAILED, f"{first_failure}; rollback {kind} failed: {out.message}")
         return await self._verify_rollback(todo, first_failure)

@@ -26,7 +26,7 @@ from typing import Any, Awaitable, Callable, Mapping
 
 from hwfw.apply.checkpoint import same_version, split_key
 from hwfw.apply.driver import HostDriver
-from hwfw.apply.hooks import Hooks, NullHooks
+from hwfw.apply.events import ApplyEvents
 from hwfw.apply.ledger import Ledger
 from hwfw.clock import Clock
 from hwfw.config.model import Settings
@@ -46,10 +46,10 @@ class SettleReport:
 
 
 async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings: Settings, clock: Clock,
-                              hosts: set[str] | None = None, hooks: Hooks | None = None,
+                              hosts: set[str] | None = None, events: ApplyEvents | None = None,
                               concurrency: int = 16) -> SettleReport:
     """Settle the open intents of `hosts` (all when None); returns what happened."""
-    hooks = hooks or NullHooks()
+    events = events or ApplyEvents(None, clock, ledger.run_id)
     by_host: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for intent in await asyncio.to_thread(ledger.intents.open_intents):
         if hosts is None or intent["host"] in hosts:
@@ -66,7 +66,7 @@ async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings
                 driver = await d if inspect.isawaitable(d) else d
                 async with driver:  # type: ignore[union-attr]
                     for intent in intents:
-                        verdict = await _follow(driver, intent, settings, clock, hooks)
+                        verdict = await _follow(driver, intent, settings, clock, events)
                         report.settled.append((host, intent["intent"], verdict))
                         if verdict.startswith("in-flight:"):
                             report.blocked[host] = (f"an update hwfw started is still running on the BMC "
@@ -76,7 +76,7 @@ async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings
                         await _apply_verdict(ledger, driver, intent, verdict)
             except HwfwError as exc:
                 report.blocked[host] = f"cannot settle what the interrupted run left open: {redactor(exc.message)}"
-                hooks.warning(report.blocked[host], host)
+                events.warning(report.blocked[host], host)
 
     await asyncio.gather(*(one(h, i) for h, i in sorted(by_host.items())))
     await ledger.commit()
@@ -84,13 +84,13 @@ async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings
 
 
 async def _follow(driver: HostDriver, intent: Mapping[str, Any], settings: Settings, clock: Clock,
-                  hooks: Hooks) -> str:
+                  events: ApplyEvents) -> str:
     """Ask the driver; while the BMC still works on it, ask again each poll interval."""
     kind = split_key(str(intent.get("component") or ""))[0]
     deadline = clock.monotonic() + settings.timing.deadline_for(kind)
     verdict = await driver.settle_intent(intent)
     while verdict.startswith("in-flight:") and clock.monotonic() < deadline:
-        hooks.warning(f"re-attached to {intent['action']} of {intent['component']}: {verdict[10:]}", intent["host"])
+        events.warning(f"re-attached to {intent['action']} of {intent['component']}: {verdict[10:]}", intent["host"])
         await clock.sleep(settings.timing.poll_interval)
         verdict = await driver.settle_intent(intent)
     log.info("%s: intent %s (%s %s) settled: %s", intent["host"], intent["intent"], intent["action"],

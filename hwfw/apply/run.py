@@ -4,7 +4,7 @@
     plan + staleness) -> show + confirm -> images ready -> execute -> record the run
 
 Nothing here prints: the plan is handed to `show`, the question to `confirm`, and
-progress to `hooks`. The workspace lock is held from the first read of the state to
+progress, as events (hwfw/events.py), to the `events` sink. The workspace lock is held from the first read of the state to
 the last write; a second apply fails at once, naming the holder.
 """
 
@@ -23,9 +23,8 @@ from typing import Any, Awaitable, Callable, Sequence
 from hwfw.apply.checkpoint import irreversible_steps
 from hwfw.apply.driver import DriverFactory, HostDriver
 from hwfw.apply.drivers import make_driver
-from hwfw.apply.events import HOST_REFUSED, HostOutcome, RunSummary
+from hwfw.apply.events import HOST_REFUSED, ApplyEvents, HostOutcome, RunSummary
 from hwfw.apply.executor import ExecOptions, Executor
-from hwfw.apply.hooks import Hooks, NullHooks
 from hwfw.apply.ledger import Ledger, ensure_runtime_dir
 from hwfw.apply.resume import SettleReport, settle_open_intents
 from hwfw.apply.scheduler import Rollout, parse_count, shapes_of
@@ -34,6 +33,7 @@ from hwfw.config.digests import input_digests
 from hwfw.config.model import RepositoryEntry, Workspace
 from hwfw.connect import Connection, connect, read_inventory
 from hwfw.errors import HwfwError, StalePlanError
+from hwfw.events import EventSink, guarded
 from hwfw.inventory.model import Inventory
 from hwfw.logs import get_logger
 from hwfw.plan.model import Plan
@@ -106,7 +106,8 @@ class StoreImages:
                 # A workspace-local source (images/x.bin) is copied in without --sync: no download.
                 path = await self.store.ensure(entry, fetch=self.fetch or _is_local(entry.source))
                 await asyncio.to_thread(self._verify, entry)
-                url = await self.server.publish_async(path, entry.sha256) if self.server is not None else None
+                url = (await self.server.publish_async(path, entry.sha256, image=entry.id)
+                       if self.server is not None else None)
                 self._ready[entry.sha256] = (path, url)
         return self._ready[entry.sha256]
 
@@ -140,7 +141,7 @@ def resolve_rollout(workspace: Workspace, options: ApplyOptions, hosts: int, clo
         deadline=deadline, time_scale=time_scale)
 
 
-async def run_apply(workspace: Workspace, options: ApplyOptions, *, hooks: Hooks | None = None,
+async def run_apply(workspace: Workspace, options: ApplyOptions, *, events: EventSink | None = None,
                     confirm: Confirm | None = None, show: Callable[[Plan], None] | None = None,
                     clock: Clock | None = None, handle_signals: bool = False,
                     observe: Callable[[Any], None] | None = None) -> ApplyResult:
@@ -149,10 +150,11 @@ async def run_apply(workspace: Workspace, options: ApplyOptions, *, hooks: Hooks
     `observe` is called with the connection (hosts, embedded simulator) once it is
     open: tests and benchmarks read the simulator's event log through it."""
     clock = clock or SystemClock()
-    hooks = hooks or NullHooks()
+    sink = guarded(events)
     settings = workspace.settings
     ensure_runtime_dir(settings)
     run_id = options.run_id or uuid.uuid4().hex[:12]
+    report = ApplyEvents(sink, clock, run_id)
     with WorkspaceLock(settings.runtime_dir, "apply"):
         ledger = Ledger(settings, run_id, clock)
         saved = _read_plan_file(options.plan_file) if options.plan_file else None
@@ -161,7 +163,7 @@ async def run_apply(workspace: Workspace, options: ApplyOptions, *, hooks: Hooks
             if observe is not None:
                 observe(conn)
             settled = await settle_open_intents(ledger, drivers_for(conn), settings=settings, clock=clock,
-                                                hosts=set(conn.hosts), hooks=hooks)
+                                                hosts=set(conn.hosts), events=report)
             inventory = await read_inventory(conn)
             plan = _make_plan(workspace, options, saved, ledger, inventory, targets)
             if show is not None:
@@ -174,7 +176,7 @@ async def run_apply(workspace: Workspace, options: ApplyOptions, *, hooks: Hooks
                 return ApplyResult(1, "Apply cancelled.", plan=plan, settled=settled, run_id=run_id)
             rollout = resolve_rollout(workspace, options, len(shapes_of(plan.steps)), clock,
                                       settings.timing.time_scale)
-            summary = await _execute(workspace, options, plan, ledger, conn, hooks, clock, rollout, settled,
+            summary = await _execute(workspace, options, plan, ledger, conn, sink, clock, rollout, settled,
                                      handle_signals, run_id)
     return ApplyResult(summary.exit_code, summary.line(), plan=plan, summary=summary, settled=settled, run_id=run_id)
 
@@ -263,7 +265,7 @@ def _refuse_early(workspace: Workspace, plan: Plan, settled: SettleReport) -> Ap
 
 
 async def _execute(workspace: Workspace, options: ApplyOptions, plan: Plan, ledger: Ledger, conn: Connection,
-                   hooks: Hooks, clock: Clock, rollout: Rollout, settled: SettleReport, handle_signals: bool,
+                   sink: EventSink, clock: Clock, rollout: Rollout, settled: SettleReport, handle_signals: bool,
                    run_id: str) -> RunSummary:
     from hwfw.apply.imageserver import ImageServer
 
@@ -271,17 +273,17 @@ async def _execute(workspace: Workspace, options: ApplyOptions, plan: Plan, ledg
     runnable = replace(plan, steps=tuple(s for s in plan.steps if s.host not in blocked), _graph=None)
     entries = _entries(workspace, runnable)
     started = utc_now_iso(clock)
-    async with ImageServer(workspace.settings, clock) as server:
+    async with ImageServer(workspace.settings, clock, events=sink, run_id=run_id) as server:
         images = StoreImages(workspace, fetch=options.sync, server=server)
         await images.ensure_all(entries)
         executor = Executor(runnable, workspace, ledger, drivers_for(conn, server), images,
-                            hooks=hooks, clock=clock,
+                            events=sink, clock=clock,
                             options=ExecOptions(run_id=run_id, on_failure=options.on_failure
                                                 or workspace.settings.policies.on_failure,
                                                 allow_pending=options.allow_pending, rollout=rollout))
         for host, why in sorted(blocked.items()):
             executor.outcomes[host] = HostOutcome(HOST_REFUSED, why)
-            hooks.host_finished(host, executor.outcomes[host])
+            executor.events.host_finished(host, executor.outcomes[host])
         with _signals(executor, handle_signals):
             summary = await executor.run()
     _record_run(ledger, run_id, started, utc_now_iso(clock), summary)

@@ -12,10 +12,11 @@ from hwfw import __version__
 from hwfw.cli import cli
 from hwfw.cli.common import EXIT_ERROR, EXIT_OK, app_context, emit_text, format_option, workspace_argument
 from hwfw.compliance.gate import CheckReport, run_check
-from hwfw.compliance.output import render_text, summary_line, to_codequality, to_github, to_json, to_junit
+from hwfw.compliance.output import to_codequality, to_github, to_json, to_junit
 from hwfw.compliance.sarif import to_sarif
 from hwfw.config.loader import display_path
 from hwfw.errors import WorkspaceNotFound
+from hwfw.render.check import render_text, summary_line
 
 PRE_COMMIT_HINT = ("the hwfw-check pre-commit hook checks the directory given in its args; name your "
                    "workspace in .pre-commit-config.yaml: hooks: [{id: hwfw-check, args: [path/to/workspace]}]")

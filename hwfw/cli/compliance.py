@@ -12,10 +12,10 @@ from hwfw.cli import cli
 from hwfw.cli.common import EXIT_OK, app_context, emit_text, format_option, workspace_argument
 from hwfw.cli.inputs import insecure_option, inventory_for, load, target_option
 from hwfw.clock import utc_now_iso
-from hwfw.compliance.html import render_html
-from hwfw.compliance.render import headline, render_markdown, render_text
 from hwfw.compliance.report import build_report
 from hwfw.config.loader import display_path
+from hwfw.render.compliance import headline, render_markdown, render_text
+from hwfw.render.compliance_html import render_html
 from hwfw.state.files import atomic_write_bytes
 
 

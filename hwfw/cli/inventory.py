@@ -10,7 +10,7 @@ from hwfw.cli import cli
 from hwfw.cli.common import EXIT_ERROR, EXIT_OK, app_context, emit_json, format_option, workspace_argument
 from hwfw.cli.inputs import insecure_option, inventory_for, load, target_option
 from hwfw.clock import utc_now_iso
-from hwfw.inventory.render import render_inventory_text
+from hwfw.render.inventory import render_inventory_text
 from hwfw.state.files import atomic_write_json
 
 

@@ -14,7 +14,7 @@ from hwfw.cli.inputs import insecure_option, inventory_for, load, target_option
 from hwfw.clock import utc_now_iso
 from hwfw.config.digests import input_digests
 from hwfw.plan import plan as make_plan
-from hwfw.plan.render import render_markdown, render_text
+from hwfw.render.plan import render_markdown, render_text
 from hwfw.state.files import atomic_write_json
 from hwfw.state.lock import WorkspaceLock
 from hwfw.state.store import StateStore

@@ -15,7 +15,6 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
-    TaskID,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
@@ -38,14 +37,14 @@ from hwfw.config import display_path
 from hwfw.config.model import ACTIVATIONS, Workspace
 from hwfw.connect import check_workspace, load_workspace
 from hwfw.errors import RepositoryError
-from hwfw.repository import events as ev
+from hwfw.events import JsonLinesSink
 from hwfw.repository.add import add_image, import_catalog, locate
 from hwfw.repository.cache import Cache, resolve_cache_dir
 from hwfw.repository.catalogs import readers
-from hwfw.repository.events import SyncEvent, human_bytes, short_digest
 from hwfw.repository.fetch import FetchOptions
 from hwfw.repository.maintenance import collect_garbage, verify_cache
 from hwfw.repository.sync import DEFAULT_JOBS, referenced_entries, sync_entries
+from hwfw.render.sync import SyncLogLines, SyncProgressBars, human_bytes, short_digest
 from hwfw.vendor_registry import VENDOR_NAMES
 from hwfw.versions import SCHEMES
 
@@ -65,36 +64,6 @@ def _cache(ws: Workspace) -> Cache:
 
 
 # ---------------------------------------------------------------- sync
-
-
-class RichProgressHooks:
-    """Progress bars (bytes, rate, ETA) per download, on a terminal's stderr."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.tasks: dict[str, TaskID] = {}
-
-    def on_event(self, e: SyncEvent) -> None:
-        p = self.progress
-        tid = self.tasks.get(e.id)
-        if e.event == ev.DOWNLOAD_STARTED:
-            if tid is None:
-                self.tasks[e.id] = p.add_task(escape(e.id), total=e.total, completed=e.bytes)
-        elif e.event == ev.PROGRESS and tid is not None:
-            p.update(tid, completed=e.bytes, total=e.total)
-        elif e.event == ev.RETRYING:
-            p.console.print(f"[yellow]retrying[/yellow] {escape(e.id)} from byte {e.bytes}: {escape(e.error or '')}")
-        elif e.event == ev.CACHED:
-            if tid is not None:
-                p.update(tid, completed=e.bytes, total=e.bytes, description=f"[green]✓[/green] {escape(e.id)}")
-            else:
-                p.console.print(f"[green]cached[/green] {escape(e.id)}")
-        elif e.event == ev.ALREADY_CACHED:
-            p.console.print(f"[dim]already cached[/dim] {escape(e.id)}")
-        elif e.event == ev.FAILED:
-            if tid is not None:
-                p.update(tid, description=f"[red]✗[/red] {escape(e.id)}")
-            p.console.print(f"[red]FAILED[/red] {escape(e.id)}: {escape(e.error or '')}")
 
 
 @repo.command()
@@ -126,16 +95,16 @@ def sync(all_entries: bool, jobs: int, output_format: str) -> None:
     options = FetchOptions(retries=ws.settings.retries, connect_timeout=ws.settings.timing.connect_timeout,
                            read_timeout=ws.settings.timing.request_timeout)
     if output_format == "json":
-        hooks: Any = ev.JsonLinesHooks(sys.stdout)
-        report = asyncio.run(sync_entries(ws, entries, cache=cache, jobs=jobs, hooks=hooks, options=options))
+        lines = JsonLinesSink(sys.stdout, separators=(",", ":"), ensure_ascii=True)
+        report = asyncio.run(sync_entries(ws, entries, cache=cache, jobs=jobs, events=lines, options=options))
     elif sys.stderr.isatty():
         columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
                    TransferSpeedColumn(), TimeRemainingColumn())
         with Progress(*columns, console=err) as progress:
             report = asyncio.run(sync_entries(ws, entries, cache=cache, jobs=jobs,
-                                              hooks=RichProgressHooks(progress), options=options))
+                                              events=SyncProgressBars(progress), options=options))
     else:
-        report = asyncio.run(sync_entries(ws, entries, cache=cache, jobs=jobs, hooks=ev.LogLineHooks(sys.stderr),
+        report = asyncio.run(sync_entries(ws, entries, cache=cache, jobs=jobs, events=SyncLogLines(sys.stderr),
                                           options=options))
     counts = report.summary()
     if output_format == "json":

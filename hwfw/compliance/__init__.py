@@ -12,11 +12,12 @@ Module map:
 * `fleet`     — `--inventory`: drift and downgrades per host from an offline plan
 * `status`    — compliance status of a planned change (shared by check and compliance)
 * `gate`      — `run_check`: every check, in order, into a `CheckReport`
-* `output`    — check renderers: text, JSON, JUnit XML, GitHub annotations, Code Quality
-* `sarif`     — check renderer: SARIF 2.1.0
+* `output`    — check machine formats: JSON, JUnit XML, GitHub annotations, Code Quality
+* `sarif`     — check machine format: SARIF 2.1.0
 * `report`    — `build_report`: the compliance report value and its JSON
-* `render`    — compliance renderers: text, markdown
-* `html`      — compliance renderer: one self-contained HTML page
+
+Text, markdown and HTML for people are in hwfw/render (check.py, compliance.py,
+compliance_html.py).
 
 Nothing here contacts a BMC: the CLI hands in an `Inventory` (live or from a snapshot).
 """

@@ -1,6 +1,6 @@
-"""Renderers of a `CheckReport`: text, JSON, JUnit XML, GitHub annotations, GitLab Code Quality.
+"""Machine formats of a `CheckReport`: JSON, JUnit XML, GitHub annotations, GitLab Code Quality.
 
-Renderers read the report and never re-run a check. Paths: JSON keeps workspace-relative
+They read the report and never re-run a check (terminal text: hwfw/render/check.py). Paths: JSON keeps workspace-relative
 files (with the workspace named once); the others name files relative to the current
 directory, which in CI is the repository root that annotations and test reports resolve
 against. SARIF has its own module (`sarif`).
@@ -12,47 +12,11 @@ import hashlib
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from rich.console import Console
-from rich.markup import escape
-
 from hwfw.compliance.findings import CHECKS, Finding, PathStyle
-from hwfw.compliance.gate import NEEDS_WORKSPACE, CheckReport
+from hwfw.compliance.gate import CheckReport
 from hwfw.config.loader import display_path
 
 CHECK_FORMAT = 1
-_COLOURS = {"error": "red", "warning": "yellow", "note": "cyan"}
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def summary_line(report: CheckReport) -> str:
-    """`hwfw check passed: 0 errors, 1 warning, 0 notes; 7 checks ran` (the last line of text output)."""
-    ran = sum(1 for reason in report.checks.values() if reason is None)
-    wanted = len(report.checks) - len(report.not_requested)
-    counts = ", ".join(_plural(report.count(s), s) for s in ("error", "warning", "note"))
-    verdict = "failed" if not report.ok else "passed"
-    runs = f"{ran} checks ran" if ran == wanted else f"{ran} of {wanted} checks ran"
-    return f"hwfw check {verdict}: {counts}; {runs}" + \
-        (" (--strict: warnings are errors)" if report.strict else "")
-
-
-def render_text(report: CheckReport, console: Console) -> None:
-    paths = PathStyle(report.root)
-    for f in report.findings:
-        head, _, rest = f.render(paths).partition("\n")
-        where, sep, tail = head.partition(f": {f.severity}: ")
-        colour = _COLOURS[f.severity]
-        line = f"{escape(where)}: [{colour}]{f.severity}[/{colour}]: {escape(tail)}" if sep else escape(head)
-        console.print(line + (f"\n{escape(rest)}" if rest else ""), highlight=False)
-    blocked = [name for name, reason in report.checks.items() if reason == NEEDS_WORKSPACE]
-    if blocked:
-        console.print(escape(f"not run until the errors above are fixed: {', '.join(blocked)}"), style="dim")
-    style = "red" if not report.ok else "green"
-    console.print(f"[{style}]{escape(summary_line(report))}[/{style}]", highlight=False)
-
-
 # ---------------------------------------------------------------- JSON
 
 def finding_json(f: Finding) -> dict[str, Any]:

@@ -7,8 +7,8 @@ What it does for every request:
 - at most `max_in_flight` requests on the wire per BMC (a semaphore; BMCs fall over
   under load and cap sessions/connections, see performance anchors section 1);
 - bounded retries with exponential backoff and jitter on 503/429 and on connection
-  errors, honouring `Retry-After` (seconds or HTTP date); non-idempotent requests are
-  retried only when they certainly never reached the BMC;
+  errors, honouring `Retry-After` (seconds or HTTP date), by the rules of hwfw/retry.py;
+  non-idempotent requests are retried only when they certainly never reached the BMC;
 - a per-request timeout and a per-BMC deadline measured on the injected clock;
 - redirects followed by hand and only within the BMC's own origin, so credentials
   never travel to another host;
@@ -18,13 +18,11 @@ What it does for every request:
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import random
 import ssl
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 
 import httpx
@@ -46,7 +44,10 @@ from hwfw.redfish.transport import (
     make_transport,
     ssl_context,
 )
+from hwfw.retry import Backoff, RetryPolicy, parse_retry_after
 
+# parse_retry_after lives in hwfw.retry; re-exported here for the task follower and the apply
+# drivers, which still import it from this module.
 __all__ = ["ClientOptions", "RedfishClient", "parse_retry_after", "same_uri"]
 
 log = get_logger("redfish.client")
@@ -84,31 +85,16 @@ class ClientOptions:
             # Above the poll interval, so task pollers keep their (TLS) connection.
             keepalive_expiry=max(60.0, 2 * t.poll_interval + 5.0), backend=backend)
 
+    def retry_policy(self, retries: int | None = None) -> RetryPolicy:
+        """The retry rules of one request (`retries` overrides the count)."""
+        return RetryPolicy(retries=self.retries if retries is None else retries,
+                           backoff=Backoff(base=self.backoff_base, cap=self.backoff_max),
+                           retry_after_max=self.retry_after_max)
+
     def transport(self) -> TransportOptions:
         return TransportOptions(max_connections=self.max_in_flight, keepalive_expiry=self.keepalive_expiry,
                                 connect_timeout=self.connect_timeout, request_timeout=self.request_timeout,
                                 backend=self.backend)
-
-
-def parse_retry_after(value: str | None, clock: Clock) -> float | None:
-    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:  # pragma: no cover - older Pythons
-        return None
-    if when.tzinfo is None:
-
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - clock.wall()).total_seconds())
 
 
 def same_uri(a: str | None, b: str | None) -> bool:
@@ -224,8 +210,8 @@ class RedfishClient:
                                  content: bytes | AsyncIterable[bytes] | None,
                                  headers: Mapping[str, str] | None, timeout: float | None,
                                  retries: int | None, ignore_deadline: bool) -> httpx.Response:
-        max_retries = self.options.retries if retries is None else retries
-        attempt = 0
+        attempts = self.options.retry_policy(retries).attempts(
+            self.clock, deadline=None if ignore_deadline else self.deadline, rng=self._rng)
         while True:
             self._check_deadline(url, ignore_deadline)
             try:
@@ -234,21 +220,19 @@ class RedfishClient:
             except BmcUnreachable as exc:
                 cause = exc.__cause__
                 retryable = cause is not None and (method in _IDEMPOTENT or is_connect_failure(cause))
-                if not retryable or attempt >= max_retries:
+                delay = attempts.next_delay() if retryable else None
+                if delay is None:
                     raise
-                delay = self._backoff(attempt)
                 log.debug("%s: %s %s failed (%s); retry %d in %.2fs", self.host, method, url, exc.message,
-                          attempt + 1, delay)
+                          attempts.retries, delay)
             else:
-                if response.status_code not in _RETRY_STATUSES or attempt >= max_retries:
+                if response.status_code not in _RETRY_STATUSES:
                     return response
-                after = parse_retry_after(response.headers.get("retry-after"), self.clock)
-                delay = min(after, self.options.retry_after_max) if after is not None else self._backoff(attempt)
-                if not ignore_deadline and self.clock.monotonic() + delay > self.deadline:
-                    return response  # waiting would overrun the deadline: report the 503 itself
+                delay = attempts.next_delay(parse_retry_after(response.headers.get("retry-after"), self.clock))
+                if delay is None:  # retries used up, or waiting would overrun the deadline
+                    return response  # the caller reports the 503 itself
                 log.debug("%s: %s %s answered %d; retry %d in %.2fs", self.host, method, url,
-                          response.status_code, attempt + 1, delay)
-            attempt += 1
+                          response.status_code, attempts.retries, delay)
             await self.clock.sleep(delay)
 
     async def _send_once(self, method: str, url: str, *, json_body: Any,
@@ -277,11 +261,6 @@ class RedfishClient:
                     await response.aclose()
         response.request = request
         return response
-
-    def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with "equal jitter": half fixed, half random."""
-        cap = min(self.options.backoff_max, self.options.backoff_base * 2.0 ** attempt)
-        return cap / 2 + float(self._rng.uniform(0, cap / 2))
 
     def _check_deadline(self, url: str, ignore: bool) -> None:
         if not ignore and self.clock.monotonic() > self.deadline:

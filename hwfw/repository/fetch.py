@@ -6,7 +6,7 @@ size and sha256. Only then is it renamed into `sha256/<digest>`; a mismatch move
 bytes to quarantine and raises `IntegrityError` naming the entry and both digests.
 
 Dropped connections, timeouts and HTTP 408/425/429/5xx are retried (bounded, with
-exponential backoff, honouring Retry-After); every retry resumes with an HTTP Range
+exponential backoff, honouring Retry-After: hwfw/retry.py); every retry resumes with an HTTP Range
 request from the last byte written, guarded by If-Range so a changed file restarts
 from zero. A server that ignores Range (answers 200) is read from zero. A partial
 download left by an interrupted run is resumed the same way by the next run.
@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import ssl
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Callable
 
 import httpx
 
@@ -34,8 +33,9 @@ from hwfw.config.model import RepositoryEntry
 from hwfw.errors import IntegrityError, RepositoryError
 from hwfw.repository import events as ev
 from hwfw.repository.cache import CHUNK, Cache, Partial, hash_file
-from hwfw.repository.events import SyncEvent, SyncHooks
+from hwfw.repository.events import SyncEvents
 from hwfw.repository.sources import Source, resolve_source
+from hwfw.retry import Backoff, RetryPolicy, parse_retry_after, retry
 
 log = logging.getLogger("hwfw.repository")
 
@@ -43,6 +43,7 @@ log = logging.getLogger("hwfw.repository")
 _WRITER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="hwfw-write")
 
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+RETRY_AFTER_MAX = 300.0  # a mirror asking for a longer pause gets this much
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
 
 
@@ -141,19 +142,6 @@ def _content_range(value: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
 def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
     seen: set[int] = set()
     cur: BaseException | None = exc
@@ -165,6 +153,14 @@ def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
     return None
 
 
+def _transient(exc: Exception) -> bool:
+    """Worth another attempt: a dropped connection, a timeout, a retryable status; never
+    a URL the client refuses, nor a certificate that does not verify."""
+    if isinstance(exc, (httpx.InvalidURL, httpx.UnsupportedProtocol, httpx.LocalProtocolError)):
+        return False
+    return isinstance(exc, (_Retry, httpx.TransportError)) and _tls_failure(exc) is None
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -174,18 +170,18 @@ class ImageFetcher:
     """Brings images into one cache. One instance per event loop (it keeps asyncio locks)."""
 
     def __init__(self, cache: Cache, root: Path, *, options: FetchOptions | None = None,
-                 hooks: SyncHooks | None = None, clock: Clock | None = None,
+                 events: SyncEvents | None = None, clock: Clock | None = None,
                  download_slots: asyncio.Semaphore | None = None) -> None:
         self.cache = cache
         self.root = root
         self.options = options or FetchOptions()
-        self.hooks = hooks or ev.NullHooks()
         self.clock = clock or SystemClock()
+        self.events = events or SyncEvents(None, self.clock, "")
         self._locks: dict[str, asyncio.Lock] = {}
         self._slots = download_slots
-
-    def _emit(self, event: SyncEvent) -> None:
-        self.hooks.on_event(event)
+        self._policy = RetryPolicy(retries=self.options.retries,
+                                   backoff=Backoff(base=self.options.backoff, cap=self.options.max_backoff, jitter=0),
+                                   retry_after_max=RETRY_AFTER_MAX)
 
     def cached(self, entry: RepositoryEntry) -> Path | None:
         """The cached object of `entry` if present with the declared size (not re-hashed)."""
@@ -211,11 +207,11 @@ class ImageFetcher:
                         raise RepositoryError(f"image {entry.id!r} needs a download but no HTTP client was given")
                     started = self.clock.monotonic()
                     path, size = await self._fetch_locked(entry, source, client)
-                    self._emit(SyncEvent(ev.CACHED, entry.id, entry.sha256, bytes=size, total=size,
-                                         path=str(path), elapsed=self.clock.monotonic() - started))
+                    self.events.emit(ev.CACHED, entry.id, entry.sha256, bytes=size, total=size,
+                                     path=str(path), elapsed=self.clock.monotonic() - started)
                     return Outcome(entry.id, entry.sha256, "downloaded", path, size)
         size = path.stat().st_size
-        self._emit(SyncEvent(ev.ALREADY_CACHED, entry.id, entry.sha256, bytes=size, total=size, path=str(path)))
+        self.events.emit(ev.ALREADY_CACHED, entry.id, entry.sha256, bytes=size, total=size, path=str(path))
         return Outcome(entry.id, entry.sha256, "already-cached", path, size)
 
     def _cached_under_lock(self, entry: RepositoryEntry) -> Path | None:
@@ -290,9 +286,12 @@ class ImageFetcher:
     async def _download(self, entry: RepositoryEntry, url: str, partial: Partial,
                         client: httpx.AsyncClient) -> None:
         opts = self.options
-        attempt = 0
+        tries = 0
         announced = False
-        while True:
+
+        async def attempt() -> None:
+            nonlocal tries, announced
+            tries += 1
             headers: dict[str, str] = {}
             if partial.offset and not partial.ranges:
                 partial.reset()  # the server said Accept-Ranges: none; a Range request is pointless
@@ -302,40 +301,38 @@ class ImageFetcher:
                     else partial.last_modified
                 if validator:
                     headers["If-Range"] = validator
-            try:
-                async with client.stream("GET", url, headers=headers) as resp:
-                    total = self._check_response(entry, url, resp, partial)
-                    if not announced:
-                        self._emit(SyncEvent(ev.DOWNLOAD_STARTED, entry.id, entry.sha256, bytes=partial.offset,
-                                             total=total, source=url, resumed_from=partial.offset or None))
-                        announced = True
-                    await self._stream_body(entry, resp, partial, total)
-                return
-            except (httpx.InvalidURL, httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
-                raise RepositoryError(f"image {entry.id!r}: cannot request {url}: {_describe(exc)}",
-                                      hint="fix the entry's source URL in the repository file") from exc
-            except (_Retry, httpx.TransportError) as exc:
-                tls = _tls_failure(exc)
-                if tls is not None:
-                    raise RepositoryError(
-                        f"image {entry.id!r}: TLS verification failed for {url}: {tls}",
-                        hint="set settings.ca_bundle to the CA bundle that signed the mirror's certificate"
-                    ) from exc
-                attempt += 1
-                if attempt > opts.retries:
-                    raise RepositoryError(
-                        f"image {entry.id!r}: download from {url} failed after {attempt} attempt(s): "
-                        f"{_describe(exc)}",
-                        hint="run `hwfw repo sync` again later: it resumes where this run stopped") from exc
-                await asyncio.to_thread(partial.checkpoint)
-                delay = min(opts.max_backoff, opts.backoff * 2 ** (attempt - 1))
-                if isinstance(exc, _Retry) and exc.retry_after is not None:
-                    delay = min(max(delay, exc.retry_after), 300.0)
-                self._emit(SyncEvent(ev.RETRYING, entry.id, entry.sha256, bytes=partial.offset,
-                                     source=url, attempt=attempt + 1, error=_describe(exc)))
-                log.info("%s: %s; retry %d/%d in %.1fs from byte %d", entry.id, _describe(exc), attempt,
-                         opts.retries, delay, partial.offset)
-                await self.clock.sleep(delay)
+            async with client.stream("GET", url, headers=headers) as resp:
+                total = self._check_response(entry, url, resp, partial)
+                if not announced:
+                    self.events.emit(ev.DOWNLOAD_STARTED, entry.id, entry.sha256, bytes=partial.offset,
+                                     total=total, source=url, resumed_from=partial.offset or None)
+                    announced = True
+                await self._stream_body(entry, resp, partial, total)
+
+        async def before_retry(exc: Exception, retry_number: int, delay: float) -> None:
+            await asyncio.to_thread(partial.checkpoint)
+            self.events.emit(ev.RETRYING, entry.id, entry.sha256, bytes=partial.offset,
+                             source=url, attempt=retry_number + 1, error=_describe(exc))
+            log.info("%s: %s; retry %d/%d in %.1fs from byte %d", entry.id, _describe(exc), retry_number,
+                     opts.retries, delay, partial.offset)
+
+        try:
+            await retry(attempt, clock=self.clock, policy=self._policy, retryable=_transient,
+                        retry_after_of=lambda exc: exc.retry_after if isinstance(exc, _Retry) else None,
+                        on_retry=before_retry)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
+            raise RepositoryError(f"image {entry.id!r}: cannot request {url}: {_describe(exc)}",
+                                  hint="fix the entry's source URL in the repository file") from exc
+        except (_Retry, httpx.TransportError) as exc:
+            tls = _tls_failure(exc)
+            if tls is not None:
+                raise RepositoryError(
+                    f"image {entry.id!r}: TLS verification failed for {url}: {tls}",
+                    hint="set settings.ca_bundle to the CA bundle that signed the mirror's certificate"
+                ) from exc
+            raise RepositoryError(
+                f"image {entry.id!r}: download from {url} failed after {tries} attempt(s): {_describe(exc)}",
+                hint="run `hwfw repo sync` again later: it resumes where this run stopped") from exc
 
     def _check_response(self, entry: RepositoryEntry, url: str, resp: httpx.Response,
                         partial: Partial) -> int | None:
@@ -363,7 +360,8 @@ class ImageFetcher:
             partial.reset()
             raise _Retry("server refused the Range request (HTTP 416); restarting from byte 0")
         if status in RETRY_STATUSES:
-            raise _Retry(f"HTTP {status} {resp.reason_phrase}", _retry_after(resp.headers.get("retry-after")))
+            raise _Retry(f"HTTP {status} {resp.reason_phrase}",
+                         parse_retry_after(resp.headers.get("retry-after"), self.clock))
         raise RepositoryError(
             f"image {entry.id!r}: HTTP {status} {resp.reason_phrase} from {url}",
             hint="check the entry's source URL in the repository file" if status in (404, 410)
@@ -399,7 +397,7 @@ class ImageFetcher:
                 now = self.clock.monotonic()
                 if now - last >= opts.progress_interval:
                     last = now
-                    self._emit(SyncEvent(ev.PROGRESS, entry.id, entry.sha256, bytes=received, total=total))
+                    self.events.emit(ev.PROGRESS, entry.id, entry.sha256, bytes=received, total=total)
         finally:
             # Leave the partial consistent whatever happened: every byte received is written.
             if pending is not None:
@@ -412,9 +410,9 @@ class ImageFetcher:
             raise RepositoryError(f"image {entry.id!r}: source file not found: {path}",
                                   hint="fix the entry's source (a relative path is relative to hwfw.yaml)")
         total = path.stat().st_size
-        self._emit(SyncEvent(ev.DOWNLOAD_STARTED, entry.id, entry.sha256, bytes=0, total=total, source=str(path)))
+        self.events.emit(ev.DOWNLOAD_STARTED, entry.id, entry.sha256, bytes=0, total=total, source=str(path))
         loop = asyncio.get_running_loop()
-        emit: Callable[[SyncEvent], None] = self._emit
+        progress = functools.partial(self.events.emit, ev.PROGRESS, entry.id, entry.sha256, total=total)
         interval = self.options.progress_interval
 
         def work() -> None:
@@ -427,7 +425,6 @@ class ImageFetcher:
                     now = time.monotonic()
                     if now - last >= interval:
                         last = now
-                        loop.call_soon_threadsafe(emit, SyncEvent(ev.PROGRESS, entry.id, entry.sha256,
-                                                                  bytes=partial.offset, total=total))
+                        loop.call_soon_threadsafe(progress, partial.offset)
 
         await asyncio.to_thread(work)

@@ -149,9 +149,5 @@ def store_local_file(cache: Cache, path: Path, *, entry_id: str, expected: str) 
         return cache.commit(partial, expected)
 
 
-def disk_usage(cache: Cache) -> int:
-    return sum(o.size for o in cache.iter_objects())
-
-
-__all__ = ["CorruptObject", "GcReport", "VerifyReport", "collect_garbage", "disk_usage", "store_local_file",
+__all__ = ["CorruptObject", "GcReport", "VerifyReport", "collect_garbage", "store_local_file",
            "verify_cache"]

@@ -24,7 +24,7 @@ from hwfw.config.loader import display_path
 from hwfw.config.model import RepositoryEntry, Workspace
 from hwfw.errors import IntegrityError, RepositoryError
 from hwfw.repository.cache import CHUNK, Cache, hash_fileobj, resolve_cache_dir
-from hwfw.repository.events import SyncHooks
+from hwfw.repository.events import SyncEvents
 from hwfw.repository.fetch import FetchOptions, ImageFetcher, make_client, make_ssl_context
 from hwfw.repository.policy import check_policy
 from hwfw.repository.signature import fetch_signature, signature_file, verify_signature
@@ -39,12 +39,12 @@ class ImageStore:
     """A workspace's view of the shared firmware cache."""
 
     def __init__(self, workspace: Workspace, *, cache_dir: Path | None = None,
-                 hooks: SyncHooks | None = None, options: FetchOptions | None = None,
+                 events: SyncEvents | None = None, options: FetchOptions | None = None,
                  clock: Clock | None = None) -> None:
         self.workspace = workspace
         self.cache = Cache(resolve_cache_dir(workspace.settings, cache_dir))
         self.options = options or FetchOptions(retries=workspace.settings.retries)
-        self._hooks = hooks
+        self._events = events
         self._clock = clock
         self._fetchers: dict[int, ImageFetcher] = {}
         self._ssl: ssl.SSLContext | None = None
@@ -57,7 +57,7 @@ class ImageStore:
         fetcher = self._fetchers.get(loop_id)
         if fetcher is None:
             fetcher = ImageFetcher(self.cache, self.workspace.root, options=self.options,
-                                   hooks=self._hooks, clock=self._clock)
+                                   events=self._events, clock=self._clock)
             self._fetchers = {loop_id: fetcher}
         return fetcher
 

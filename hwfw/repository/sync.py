@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hwfw import versions
-from hwfw.clock import Clock
+from hwfw.clock import Clock, SystemClock
 from hwfw.config.model import RepositoryEntry, Workspace
 from hwfw.errors import HwfwError
+from hwfw.events import EventSink
 from hwfw.repository import events as ev
 from hwfw.repository.cache import Cache
-from hwfw.repository.events import SyncEvent, SyncHooks
+from hwfw.repository.events import SyncEvents
 from hwfw.repository.fetch import ChecksumMismatch, FetchOptions, ImageFetcher, make_client, make_ssl_context
 from hwfw.repository.signature import fetch_signature, verify_signature
 from hwfw.repository.sources import resolve_source
@@ -98,15 +100,20 @@ class SyncReport:
 
 
 async def sync_entries(workspace: Workspace, entries: list[RepositoryEntry], *, cache: Cache,
-                       jobs: int = DEFAULT_JOBS, hooks: SyncHooks | None = None,
-                       options: FetchOptions | None = None, clock: Clock | None = None) -> SyncReport:
-    """Fetch `entries` into `cache`, at most `jobs` at a time; never raises for one image."""
-    hooks = hooks or ev.NullHooks()
+                       jobs: int = DEFAULT_JOBS, events: EventSink | None = None,
+                       options: FetchOptions | None = None, clock: Clock | None = None,
+                       run_id: str | None = None) -> SyncReport:
+    """Fetch `entries` into `cache`, at most `jobs` at a time; never raises for one image.
+
+    Progress goes to `events` (hwfw/repository/events.py), stamped with `run_id`
+    (a fresh one when None)."""
+    clock = clock or SystemClock()
+    report = SyncEvents(events, clock, run_id or uuid.uuid4().hex[:12])
     options = options or FetchOptions()
     jobs = max(1, jobs)
     # `jobs` transfers at once; up to as many more images finishing (fsync, rename,
     # signature) or waiting for a lock, so a sync of thousands never opens thousands of files.
-    fetcher = ImageFetcher(cache, workspace.root, options=options, hooks=hooks, clock=clock,
+    fetcher = ImageFetcher(cache, workspace.root, options=options, events=report, clock=clock,
                            download_slots=asyncio.Semaphore(jobs))
     remote = any(_is_remote(e, workspace) for e in entries)
     client = make_client(make_ssl_context(workspace.settings.ca_bundle), options,
@@ -122,11 +129,11 @@ async def sync_entries(workspace: Workspace, entries: list[RepositoryEntry], *, 
                         await fetch_signature(entry, workspace, cache, client)
                     await asyncio.to_thread(verify_signature, entry, outcome.path, workspace, cache=cache)
             except HwfwError as exc:
-                hooks.on_event(_failed_event(entry, exc))
+                _report_failure(report, entry, exc)
                 return EntryResult(entry.id, entry.sha256, "failed", error=exc)
             except OSError as exc:  # disk full, permissions: report, keep going
                 err = HwfwError(f"image {entry.id!r}: {exc}")
-                hooks.on_event(_failed_event(entry, err))
+                _report_failure(report, entry, err)
                 return EntryResult(entry.id, entry.sha256, "failed", error=err)
             return EntryResult(entry.id, entry.sha256, outcome.status, outcome.size, outcome.path)
 
@@ -148,9 +155,9 @@ def _is_remote(entry: RepositoryEntry, workspace: Workspace) -> bool:
     return sig.startswith(("https://", "http://"))
 
 
-def _failed_event(entry: RepositoryEntry, exc: HwfwError) -> SyncEvent:
+def _report_failure(report: SyncEvents, entry: RepositoryEntry, exc: HwfwError) -> None:
     if isinstance(exc, ChecksumMismatch):
-        return SyncEvent(ev.FAILED, entry.id, entry.sha256, bytes=exc.size, error=exc.message,
-                         expected=exc.expected, actual=exc.actual, quarantine=str(exc.quarantine),
-                         source=exc.source)
-    return SyncEvent(ev.FAILED, entry.id, entry.sha256, error=exc.message)
+        report.emit(ev.FAILED, entry.id, entry.sha256, bytes=exc.size, error=exc.message, expected=exc.expected,
+                    actual=exc.actual, quarantine=str(exc.quarantine), source=exc.source)
+    else:
+        report.emit(ev.FAILED, entry.id, entry.sha256, error=exc.message)

@@ -13,7 +13,7 @@ import io
 import os
 import secrets
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -124,12 +124,3 @@ class RepositoryFile:
 def _error_keys(root: Path) -> set[tuple[str, str]]:
     _, problems = check_workspace(root)
     return {(p.code, p.message) for p in problems if p.severity == "error"}
-
-
-def append_entries(path: Path, entries: Iterable[Mapping[str, Any]], *, workspace_root: Path | None) -> None:
-    """Append `entries` to the repository file at `path` (validated against the workspace)."""
-    f = RepositoryFile(path)
-    for e in entries:
-        f.append(e)
-    f.save(workspace_root)
-

@@ -100,17 +100,6 @@ def parse_header(data: bytes) -> tuple[ImageHeader, int]:
     return header, end + 1
 
 
-def verify_image(data: bytes) -> ImageHeader:
-    """Check a whole image held in memory; raise ImageError if anything is off."""
-    header, offset = parse_header(data)
-    payload = memoryview(data)[offset:]
-    if len(payload) != header.payload_size:
-        raise ImageError(f"image payload is {len(payload)} bytes, header says {header.payload_size}")
-    if hashlib.sha256(payload).hexdigest() != header.payload_sha256:
-        raise ImageError("image payload checksum mismatch (corrupted image)")
-    return header
-
-
 def verify_image_file(fh: BinaryIO) -> ImageHeader:
     """Check an image from an open binary file without reading it all into memory."""
     head = fh.read(len(MAGIC) + _MAX_HEADER)

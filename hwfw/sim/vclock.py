@@ -9,6 +9,11 @@ Added network latency is *not* virtual: it is real time, see faults.py.
 The `Scheduler` is a discrete-event queue on this clock. Timers are data, not sleeping
 coroutines: one ticker task wakes at the next due timer, and every request also runs
 whatever is due first, so advancing the clock takes effect at once.
+
+Why not hwfw/clock.py: that module's clocks serve the client (a `Clock` is injected
+into the HTTP client, the executor, the repository). The simulator stands in for BMCs
+and must stay independent of the code it tests, so it keeps its own time: a clock with
+a speed factor and timers kept as data, which the client side has no use for.
 """
 
 from __future__ import annotations

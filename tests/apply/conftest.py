@@ -1,9 +1,7 @@
-"""Test doubles of the apply seam: a discrete-event clock and in-memory BMCs.
+"""Test doubles of the apply seam: in-memory BMCs on a discrete-event clock.
 
-`SimClock` is a virtual clock for many concurrent tasks: `sleep` parks the task until
-the clock reaches its wake time, and the clock only jumps forward when nothing else in
-the event loop can run, so concurrent waits overlap as they would in real time (unlike
-`FakeClock`, whose sleeps add up). `MemoryFleet` holds in-memory BMCs that implement
+Time is `hwfw.clock.DiscreteClock`: concurrent waits overlap as they would in real
+time, and a 15-minute AC cycle costs nothing. `MemoryFleet` holds in-memory BMCs that implement
 `HostDriver` (flash stages or activates, resets activate what they cover, faults on
 request) and log every change with its virtual time: the ground truth for assertions.
 """
@@ -11,79 +9,31 @@ request) and log every change with its virtual time: the ground truth for assert
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import shutil
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping, TypeVar
+from typing import Any, Callable, Mapping
 
 import pytest
 
 from hwfw.apply.driver import (FLASH_ACTIVE, FLASH_PENDING, FlashRequest, FlashResult, InFlight, PreflightReport,
                                Progress)
 from hwfw.apply.executor import ExecOptions, Executor
-from hwfw.apply.hooks import NullHooks
+from hwfw.apply.events import HostOutcome, StepOutcome
 from hwfw.apply.ledger import Ledger
 from hwfw.apply.scheduler import Rollout
+from hwfw.clock import DiscreteClock
 from hwfw.config import load_workspace
 from hwfw.config.model import RepositoryEntry, Workspace
 from hwfw.errors import ApplyError, BmcUnreachable
+from hwfw.events import Event
 from hwfw.inventory.model import Capabilities, ComponentState, HostInventory, Inventory, PreflightFacts
 from hwfw.plan import plan as make_plan
 from hwfw.plan.activation import COVERS
-from hwfw.plan.model import Plan, Step
+from hwfw.plan.model import Plan
 
-T = TypeVar("T")
 LAB = Path(__file__).resolve().parents[2] / "examples" / "lab"
-
-
-class SimClock:
-    """Discrete-event virtual time for asyncio tests (see the module docstring)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self._heap: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._seq = itertools.count()
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def wall(self) -> datetime:
-        return datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=self.now)
-
-    async def sleep(self, seconds: float) -> None:
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._heap, (self.now + seconds, next(self._seq), fut))
-        await fut
-
-    async def drive(self, coro: Awaitable[T]) -> T:
-        """Run `coro`, advancing virtual time whenever the loop is idle."""
-        task = asyncio.ensure_future(coro)
-        loop = asyncio.get_running_loop()
-        idle = 0
-        while not task.done():
-            await asyncio.sleep(0)
-            if loop._ready:  # type: ignore[attr-defined]  # something can still run now
-                idle = 0
-                continue
-            idle += 1
-            if idle < 3:
-                continue
-            while self._heap and self._heap[0][2].cancelled():
-                heapq.heappop(self._heap)
-            if self._heap:
-                t, _, fut = heapq.heappop(self._heap)
-                self.now = max(self.now, t)
-                fut.set_result(None)
-                idle = 0
-            else:
-                await asyncio.sleep(0.001)  # real I/O (a hook process) is pending
-        return task.result()
 
 
 @dataclass
@@ -105,7 +55,7 @@ class MemoryBmc:
 class MemoryFleet:
     """In-memory BMCs plus the event log every driver writes to."""
 
-    def __init__(self, clock: SimClock, hosts: Mapping[str, Mapping[str, str]],
+    def __init__(self, clock: DiscreteClock, hosts: Mapping[str, Mapping[str, str]],
                  reset_seconds: Mapping[str, float] | None = None) -> None:
         self.clock = clock
         self.bmcs = {h: MemoryBmc(h, dict(v)) for h, v in hosts.items()}
@@ -301,9 +251,9 @@ class Rig:
 
     workspace: Workspace
     fleet: MemoryFleet
-    clock: SimClock
+    clock: DiscreteClock
     hosts: dict[str, tuple[str, str, dict[str, str]]]
-    hooks: Any = None
+    hooks: Any = None    # an event sink (hwfw/events.py), e.g. Recorder
 
     def with_settings(self, **changes: Any) -> None:
         self.workspace = replace(self.workspace, settings=replace(self.workspace.settings, **changes))
@@ -320,7 +270,7 @@ class Rig:
                  allow_pending: bool = False, run_id: str = "run1") -> Executor:
         ledger = Ledger(self.workspace.settings, run_id, self.clock, offload=False)
         return Executor(plan, self.workspace, ledger, self.fleet.driver, MemoryImages(),
-                        hooks=self.hooks or NullHooks(), clock=self.clock,
+                        events=self.hooks, clock=self.clock,
                         options=ExecOptions(run_id=run_id, on_failure=on_failure, allow_pending=allow_pending,
                                             rollout=rollout or Rollout(parallelism=100)))
 
@@ -337,33 +287,31 @@ def make_rig(tmp_path: Path) -> Callable[..., Rig]:
               reset_seconds: Mapping[str, float] | None = None) -> Rig:
         hosts = dict(hosts or LAB_HOSTS)
         ws = load_workspace(write_workspace(tmp_path / f"ws{next(counter)}", hosts))
-        clock = SimClock()
+        clock = DiscreteClock()
         fleet = MemoryFleet(clock, {h: fw for h, (_, _, fw) in hosts.items()}, reset_seconds)
         return Rig(ws, fleet, clock, hosts)
 
     return build
 
 
-class Recorder(NullHooks):
-    """Hooks that keep every event, for assertions."""
+class Recorder:
+    """An event sink that keeps the run's events as (kind, value) pairs, for assertions."""
 
     def __init__(self) -> None:
         self.events: list[tuple[str, Any]] = []
 
-    def host_started(self, host: str, steps: int) -> None:
-        self.events.append(("host-started", host))
-
-    def step_started(self, host: str, step: Step) -> None:
-        self.events.append(("step-started", step.id))
-
-    def step_finished(self, host: str, step: Step, outcome: Any) -> None:
-        self.events.append(("step-finished", (step.id, outcome)))
-
-    def host_finished(self, host: str, outcome: Any) -> None:
-        self.events.append(("host-finished", (host, outcome)))
-
-    def warning(self, message: str, host: str | None = None) -> None:
-        self.events.append(("warning", (host, message)))
+    def emit(self, event: Event) -> None:
+        p = event.payload
+        if event.name == "host-started":
+            self.events.append(("host-started", event.host))
+        elif event.name == "step-started":
+            self.events.append(("step-started", event.step_id))
+        elif event.name == "step-finished":
+            self.events.append(("step-finished", (event.step_id, StepOutcome.from_json(p["outcome"]))))
+        elif event.name == "host-finished":
+            self.events.append(("host-finished", (event.host, HostOutcome.from_json(p["outcome"]))))
+        elif event.name == "warning":
+            self.events.append(("warning", (event.host, p["message"])))
 
     def of(self, kind: str) -> list[Any]:
         return [v for k, v in self.events if k == kind]

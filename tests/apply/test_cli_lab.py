@@ -20,9 +20,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from hwfw.apply.hooks import JsonLinesHooks
 from hwfw.apply.run import ApplyOptions, run_apply
 from hwfw.config import load_workspace
+from hwfw.events import JsonLinesSink
 from hwfw.resources import schema_path
 from hwfw.state.store import StateStore
 from tests.helpers import run_hwfw
@@ -46,7 +46,7 @@ def apply_in_process(ws_dir: Path, **options: Any) -> tuple[Any, list[dict[str, 
     out = io.StringIO()
     box: dict[str, Any] = {}
     t0 = time.monotonic()
-    result = asyncio.run(run_apply(ws, ApplyOptions(auto_approve=True, **options), hooks=JsonLinesHooks(out),
+    result = asyncio.run(run_apply(ws, ApplyOptions(auto_approve=True, **options), events=JsonLinesSink(out),
                                    observe=lambda conn: box.setdefault("conn", conn)))
     events = [json.loads(line) for line in out.getvalue().splitlines()]
     return result, events, box["conn"].fleet.fleet.events, time.monotonic() - t0

@@ -21,6 +21,7 @@ from hwfw.apply.events import (HOST_CONVERGED, HOST_DEFERRED, HOST_FAILED, HOST_
 from hwfw.apply.ledger import intent_log
 from hwfw.apply.scheduler import Rollout, shapes_of
 from hwfw.config.model import HostHooks
+from hwfw.events import CallbackSink, Event
 from hwfw.resources import schema_path
 from hwfw.sim.images import make_image
 from hwfw.state.store import StateStore
@@ -57,6 +58,21 @@ def test_converges_the_lab_and_records_everything(make_rig) -> None:
         jsonschema.validate(entry, audit_schema)
     assert {e["action"] for e in audit} >= {"flash", "verify", "activate:host-reboot", "activate:ac-cycle"}
     assert (rig.workspace.settings.runtime_dir / ".gitignore").read_text().splitlines()[-1] == "*"
+
+
+def test_a_failing_event_subscriber_never_breaks_the_run(make_rig, caplog: pytest.LogCaptureFixture) -> None:
+    rig = make_rig(generic_hosts(3))
+    seen: list[str] = []
+
+    def broken(event: Event) -> None:
+        seen.append(event.name)
+        raise RuntimeError("subscriber bug")
+
+    rig.hooks = CallbackSink(broken)
+    summary, _ = rig.apply()
+    assert summary.exit_code == 0 and {o.status for o in summary.hosts.values()} == {HOST_CONVERGED}
+    assert seen[0] == "run-started" and seen[-1] == "run-finished" and seen.count("host-finished") == 3
+    assert len([r for r in caplog.records if "event sink" in r.getMessage()]) == 1   # logged once
 
 
 def test_a_failed_flash_skips_its_descendants_and_halts_only_that_host(make_rig) -> None:

@@ -21,7 +21,7 @@ from hwfw.clock import FakeClock
 from hwfw.config.model import Host, Settings, Timing
 from hwfw.inventory.collect import CollectStats, ResolvedHost, collect
 from hwfw.inventory.model import Inventory
-from hwfw.inventory.render import render_inventory_text
+from hwfw.render.inventory import render_inventory_text
 from tests.redfish.fakebmc import FakeBmc, Response, serve
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,6 +6,9 @@ import json
 import os
 from pathlib import Path
 
+import jsonschema
+
+from hwfw.resources import schema_path
 from tests.helpers import run_hwfw
 from tests.repository.conftest import REPO_HEADER, blob, image, make_workspace, run_cli, sha
 from tests.repository.fileserver import FileServer
@@ -27,6 +30,10 @@ def test_sync_json_events_then_idempotent_second_run(tmp_path: Path, server: Fil
     assert events[-2]["event"] == "cached" and events[-2]["id"] == "bios" and events[-2]["bytes"] == len(data)
     assert events[-1] == {"event": "summary", "images": 1, "downloaded": 1, "already_cached": 0, "failed": 0}
     assert all({"event", "id", "sha256", "bytes"} <= set(e) for e in events[:-1])
+    schema = json.loads(schema_path("events").read_text())
+    for e in events:  # one schema for every event any run writes (the summary line included)
+        jsonschema.validate(e, schema)
+    assert len({e["run_id"] for e in events[:-1]}) == 1 and events[0]["type"] == "image-download-started"
     assert (cache_dir / "sha256" / sha(data)).is_file()
 
     second = run_hwfw("repo", "sync", str(ws), "--json")

@@ -6,15 +6,17 @@ import asyncio
 import json
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from hwfw.config import load_workspace
 from hwfw.config.model import RepositoryEntry
 from hwfw.errors import IntegrityError, RepositoryError
+from hwfw.events import CallbackSink, Event
 from hwfw.repository import ImageStore, SyncReport, referenced_entries, sync_entries
 from hwfw.repository.cache import Cache
-from hwfw.repository.events import RecordingHooks
 from hwfw.repository.fetch import FetchOptions
 from hwfw.repository.sources import resolve_source
 from tests.repository.conftest import blob, image, make_workspace, sha
@@ -24,12 +26,28 @@ FAST = FetchOptions(retries=3, backoff=0.0)
 MiB = 1 << 20
 
 
+class Recorded:
+    """A sync's events as they arrived; `events` reads each payload as attributes."""
+
+    def __init__(self) -> None:
+        self.raw: list[Event] = []
+        self.sink = CallbackSink(self.raw.append)
+
+    @property
+    def events(self) -> list[Any]:
+        return [SimpleNamespace(sha256=e.sha256, **e.payload) for e in self.raw]
+
+    def kinds(self, entry_id: str | None = None) -> list[str]:
+        return [e.payload["event"] for e in self.raw if entry_id is None or e.image == entry_id]
+
+
 def run_sync(ws_root: Path, cache_dir: Path, *, all_entries: bool = False, jobs: int = 4,
-             options: FetchOptions = FAST) -> tuple[SyncReport, RecordingHooks]:
+             options: FetchOptions = FAST) -> tuple[SyncReport, Recorded]:
     ws = load_workspace(ws_root)
-    hooks = RecordingHooks()
+    hooks = Recorded()
     entries = list(ws.repository.entries) if all_entries else referenced_entries(ws)
-    report = asyncio.run(sync_entries(ws, entries, cache=Cache(cache_dir), jobs=jobs, hooks=hooks, options=options))
+    report = asyncio.run(sync_entries(ws, entries, cache=Cache(cache_dir), jobs=jobs, events=hooks.sink,
+                                      options=options))
     return report, hooks
 
 

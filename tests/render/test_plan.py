@@ -1,4 +1,4 @@
-"""Rendering: terminal text (rich) and markdown for pull requests."""
+"""Rendering a plan: terminal text (rich) and markdown for pull requests."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import io
 from rich.console import Console
 
 from hwfw.plan import Plan, plan
-from hwfw.plan.render import render_markdown, render_text
+from hwfw.render.plan import render_markdown, render_text
 from tests.plan.builders import baseline, comp, host, image, inv_host, inventory, state, target, workspace
 from tests.plan.test_model import fleet, make
 

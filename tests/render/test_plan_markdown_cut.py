@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwfw.plan import Plan, plan
-from hwfw.plan.render import render_markdown
+from hwfw.render.plan import render_markdown
 from hwfw.state.model import ComponentRecord
 from tests.helpers import run_hwfw
 from tests.plan.builders import baseline, comp, host, image, inv_host, inventory, state, target, workspace
