@@ -16,6 +16,8 @@ from typing import Any, Callable, Sequence
 
 from hwfw import versions
 from hwfw.config import model as m
+from hwfw.config import paths
+from hwfw.config.excerpt import dotted
 from hwfw.config.schema import validate
 from hwfw.config.secrets import find_literal_secrets, may_hold_secret
 from hwfw.config.yamlio import YamlSource, YamlSyntaxError, load_yaml
@@ -32,6 +34,7 @@ class _Ctx:
     """Loading context: sources by kind and the problems found so far."""
 
     root: Path
+    policy: paths.PathPolicy
     sources: dict[str, YamlSource] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
@@ -69,11 +72,18 @@ def find_root(directory: Path) -> Path:
 def check_workspace(directory: Path) -> tuple[m.Workspace | None, list[Problem]]:
     """Load and check a workspace; return it (None if it has errors) and all problems."""
     directory = directory.resolve()
-    ctx = _Ctx(root=directory)
+    ctx = _Ctx(root=directory, policy=paths.PathPolicy(directory))
     root_file = find_root(directory)
+    if not root_file.resolve().is_relative_to(directory):
+        return None, [Problem(f"{ROOT_FILE} leads outside the workspace through a symbolic link",
+                              SourceLocation(display_path(root_file), 1, 1), code="path-outside-workspace",
+                              expected=f"a {ROOT_FILE} that is a file of the workspace")]
     root_data = _load(ctx, "hwfw", root_file)
     if root_data is None:
         return None, ctx.problems
+    if not isinstance(root_data, dict):  # reported by the schema; names no files
+        root_data = {}
+    ctx.policy = paths.PathPolicy(directory, _allowed_roots(ctx, root_data))
     files = _resolve_files(ctx, root_data)
     for kind, path in files.items():
         if kind == "fleet" and not schema_path("fleet").is_file():
@@ -107,7 +117,7 @@ def _load(ctx: _Ctx, kind: str, path: Path) -> Any:
         data, source = load_yaml(path, display)
     except YamlSyntaxError as exc:
         ctx.broken.add(kind)
-        ctx.problems.append(exc.problem)
+        ctx.problems.extend(exc.problems)
         return None
     ctx.sources[kind] = source
     if data is None:
@@ -120,12 +130,24 @@ def _load(ctx: _Ctx, kind: str, path: Path) -> Any:
     return data
 
 
+def _allowed_roots(ctx: _Ctx, root_data: Any) -> tuple[str, ...]:
+    if "hwfw" in ctx.broken or not isinstance(root_data, dict):
+        return ()
+    return tuple((root_data.get("settings") or {}).get("allowed_roots", ()))
+
+
 def _resolve_files(ctx: _Ctx, root_data: dict[str, Any]) -> dict[str, Path]:
     named = root_data.get("files") or {}
     files: dict[str, Path] = {}
     for kind in FILE_KINDS:
         rel = named.get(kind) if isinstance(named, dict) else None
         if isinstance(rel, str):
+            leaves = ctx.policy.outside(rel)
+            if leaves is not None:  # never opened: nothing of the target may reach a message
+                ctx.broken.add(kind)
+                ctx.error("hwfw", ["files", kind], f"files.{kind}: {leaves}", code="path-outside-workspace",
+                          expected=paths.EXPECTED)
+                continue
             path = (ctx.root / rel).resolve()
             if not path.is_file():
                 ctx.error("hwfw", ["files", kind], f"files.{kind}: {rel!r} does not exist in the workspace",
@@ -346,6 +368,25 @@ def _check_hosts(ctx: _Ctx, ws: m.Workspace) -> None:
             pass  # allowed: the address is reused for IPMI on port 623
 
 
+def _check_locations(ctx: _Ctx, ws: m.Workspace) -> None:
+    """Paths stay inside the workspace (or settings.allowed_roots); URLs carry no credentials."""
+    for kind in ("hwfw", "inventory", "repository"):
+        if kind in ctx.broken:
+            continue
+        data = ctx.data.get(kind)
+        for at, written in paths.named_paths(kind, data):
+            leaves = ctx.policy.outside(written)
+            if leaves is not None:
+                ctx.error(kind, at, f"{dotted(at)}: {leaves}", code="path-outside-workspace",
+                          expected=paths.EXPECTED)
+        for at, url in paths.named_urls(kind, data):
+            if paths.has_userinfo(url):  # the URL itself is never repeated: it holds the secret
+                ctx.error(kind, at, f"{dotted(at)}: the URL holds a user name or password",
+                          code="url-credentials",
+                          expected="a URL without user@ (BMC credentials: credentials: {username_env: VAR, "
+                                   "password_env: VAR})")
+
+
 def _check_sim_hosts(ctx: _Ctx, ws: m.Workspace) -> None:
     sim_hosts = [(i, h) for i, h in enumerate(ws.hosts) if h.bmc.startswith("sim://")]
     if not sim_hosts:
@@ -479,6 +520,7 @@ def _check_host_baselines(ctx: _Ctx, ws: m.Workspace) -> None:
 # Each check with the file kinds it reads; it is skipped when one of them is broken.
 SEMANTIC_CHECKS: list[tuple[set[str], Callable[[_Ctx, m.Workspace], None]]] = [
     ({"inventory"}, _check_hosts),
+    ({"hwfw"}, _check_locations),
     ({"inventory", "fleet", "hwfw"}, _check_sim_hosts),
     ({"repository"}, _check_repository),
     ({"baselines", "repository"}, _check_baselines),
