@@ -71,6 +71,8 @@ class PathPolicy:
 
 def has_userinfo(url: str) -> bool:
     """Does a URL carry a user name or password (`https://admin:secret@host`)?"""
+    if "@" not in url:  # the common case, without parsing 10,000 BMC URLs
+        return False
     try:
         return "@" in urlsplit(url.strip()).netloc
     except ValueError:

@@ -31,7 +31,7 @@ ALIAS_BUDGET = 100_000
 # Block nesting needs one more column per level: a line indented this far is the only
 # way to nest deeply in block style (checked before parsing: the Rust parser recurses
 # on block nesting without a limit).
-_DEEP_INDENT = re.compile(r"^[ ?-]{%d}" % (2 * MAX_DEPTH), re.MULTILINE)
+_DEEP_INDENT = re.compile(r"\n[ ?-]{%d}" % (2 * MAX_DEPTH))  # "\n" first: 6 ms on 7 MiB, not 40
 
 PathItem = str | int
 
@@ -42,7 +42,7 @@ def alias_budget(text: str) -> int:
 
 
 def may_be_too_deep(text: str) -> bool:
-    return _DEEP_INDENT.search(text) is not None
+    return _DEEP_INDENT.search(text) is not None or _DEEP_INDENT.match("\n" + text[:2 * MAX_DEPTH]) is not None
 
 
 def first_too_deep(text: str) -> yaml.Mark | None:
