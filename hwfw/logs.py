@@ -1,9 +1,9 @@
 """Logging set-up with credential redaction.
 
 Every log record passes through `Redactor` before it is written anywhere: registered
-secret values (passwords read from the environment or files at run time) and the values
-of `Authorization`, `X-Auth-Token`, `Password` and `sessionKey` fields are replaced by
-`***`. Diagnostics go to stderr (and optionally a log file), never stdout, which is
+secret values (passwords read from the environment or files at run time), the values
+of `Authorization`, `X-Auth-Token`, `Password` and `sessionKey` fields and the user-info
+of URLs are replaced by `***`. Diagnostics go to stderr (and optionally a log file), never stdout, which is
 reserved for machine-readable output.
 """
 
@@ -22,7 +22,9 @@ _FIELD_PATTERNS = [
     re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(basic|bearer)?\s*[^'\",\s}]+"),
     re.compile(r"(?i)(x-auth-token['\"]?\s*[:=]\s*['\"]?)[^'\",\s}]+"),
     re.compile(r"(?i)((?:password|passwd|sessionkey)['\"]?\s*[:=]\s*['\"]?)[^'\",\s}&]+"),
-    re.compile(r"(?i)(https?://[^:/\s]+:)[^@/\s]+(@)"),
+    # User-info of any URL (`scheme://user:password@host`, `scheme://token@host`): all of it,
+    # since a token often travels as the user name.
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/?#@\s'\"<>]+(@)"),
 ]
 
 

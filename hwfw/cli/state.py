@@ -90,12 +90,16 @@ def _details(rec: dict[str, Any]) -> str:
 
 @state.command("force-unlock")
 @click.argument("lock_id")
-def state_force_unlock(lock_id: str) -> None:
+@click.option("--force", is_flag=True,
+              help="Also remove a lock still held from another host, whose holder cannot be seen from here.")
+def state_force_unlock(lock_id: str, force: bool) -> None:
     """Remove the workspace lock LOCK_ID left by a process that cannot release it.
 
     The id is printed by the command that found the workspace locked; it must match,
-    so a lock taken since then is never broken by mistake. The workspace is -C DIR."""
+    so a lock taken since then is never broken by mistake. A lock whose holder is
+    running on this host is never removed (it goes away when that process exits); a lock
+    still held from another host (a shared filesystem) needs --force. The workspace is -C DIR."""
     app = app_context()
     ws = load(app.workspace)
-    info = force_unlock(ws.settings.runtime_dir, lock_id)
+    info = force_unlock(ws.settings.runtime_dir, lock_id, force=force)
     app.err.print(f"Removed the lock: {escape(info.describe())}")

@@ -23,6 +23,8 @@ from hwfw.compliance.scan import scan_secrets
 from hwfw.compliance.scenarios import scenarios
 from hwfw.config.model import Workspace
 from hwfw.connect import check_workspace
+from hwfw.config.paths import PathPolicy
+from hwfw.config.yamlio import loads, read_text
 from hwfw.inventory.model import Inventory
 
 NEEDS_WORKSPACE = "the workspace has errors (see validate); fix them first"
@@ -65,7 +67,7 @@ def run_check(directory: Path, *, base_ref: str | None = None, inventory: Invent
         ran["downgrades"] = "no --base-ref given"
     if inventory is None:
         ran["fleet"] = "no --inventory snapshot given"
-    findings += scan_secrets(root, _already_scanned(root))
+    findings += scan_secrets(root, *_already_scanned(root))
     hosts: list[str] = []
     if ws is None:
         for name in CHECKS[2:]:
@@ -100,13 +102,15 @@ def run_check(directory: Path, *, base_ref: str | None = None, inventory: Invent
                        inventory=inventory_name, workspace=ws, not_requested=off)
 
 
-def _already_scanned(root: Path) -> set[Path]:
-    """Files the loader reads (it scans them itself) and the simulator's fleet file."""
+def _already_scanned(root: Path) -> tuple[set[Path], PathPolicy]:
+    """Files the loader reads (it scans them itself) and the simulator's fleet file, and
+    which directories outside the workspace hwfw.yaml allows."""
     skip = {root / "hwfw.yaml", root / ".hwfw"}
     try:
-        doc = yaml_rs.loads((root / "hwfw.yaml").read_text(encoding="utf-8"))
+        doc = loads(read_text(root / "hwfw.yaml"))
     except (OSError, UnicodeDecodeError, yaml_rs.YAMLDecodeError):  # the loader reports a broken hwfw.yaml
-        return {p.resolve() for p in skip}
+        return {p.resolve() for p in skip}, PathPolicy(root)
+    allowed: tuple[str, ...] = ()
     if isinstance(doc, dict):
         files = doc.get("files")
         for rel in (files.values() if isinstance(files, dict) else ()):
@@ -117,4 +121,7 @@ def _already_scanned(root: Path) -> set[Path]:
             for key in ("runtime_dir", "cache_dir"):
                 if isinstance(settings.get(key), str):
                     skip.add(root / settings[key])
-    return {p.resolve() for p in skip}
+            roots = settings.get("allowed_roots")
+            if isinstance(roots, list) and all(isinstance(r, str) for r in roots):
+                allowed = tuple(roots)
+    return {p.resolve() for p in skip}, PathPolicy(root, allowed)

@@ -20,6 +20,7 @@ from hwfw import versions
 from hwfw.compliance.findings import Finding
 from hwfw.compliance.locate import Locator
 from hwfw.config.model import Workspace
+from hwfw.config.yamlio import loads
 from hwfw.errors import HwfwError
 from hwfw.versions import IncomparableVersions, InvalidVersion
 
@@ -80,7 +81,7 @@ def baselines_at(ws: Workspace, ref: str) -> dict[str, dict[str, str]]:
 
 def _load(text: str) -> Any:
     try:
-        return yaml_rs.loads(text)
+        return loads(text)
     except yaml_rs.YAMLDecodeError:  # a file broken at REF compares as absent: nothing to downgrade from
         return None
 

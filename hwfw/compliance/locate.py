@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hwfw.compliance.findings import workspace_relative
 from hwfw.config.model import Workspace
-from hwfw.config.yamlio import PathItem, YamlSource
+from hwfw.config.yamlio import PathItem, YamlSource, read_text
 from hwfw.errors import SourceLocation
 
 
@@ -25,7 +25,7 @@ class Locator:
     def source(self, file: Path) -> YamlSource | None:
         if file not in self._sources:
             try:
-                text = file.read_text(encoding="utf-8")
+                text = read_text(file)
             except (OSError, UnicodeDecodeError):
                 self._sources[file] = None
             else:

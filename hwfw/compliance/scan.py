@@ -5,7 +5,8 @@ directory (notes, CI files, vendor exports someone committed) with the same rule
 (`hwfw.config.secrets`). Values that are references, not secrets (`${{ secrets.X }}`,
 `$VAR`, `{{ vault_password }}`), are not reported. Skipped: version-control and tool
 directories, hwfw's runtime directory, and the simulator's fleet file (its passwords
-belong to simulated BMCs, exactly as the loader treats it).
+belong to simulated BMCs, exactly as the loader treats it). A symbolic link leading out
+of the workspace is reported and never read.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from typing import Any
 import yaml_rs
 
 from hwfw.compliance.findings import Finding, workspace_relative
+from hwfw.config.paths import EXPECTED as EXPECTED_INSIDE
+from hwfw.config.paths import PathPolicy
 from hwfw.config.secrets import find_literal_secrets, may_hold_secret
-from hwfw.config.yamlio import YamlSource
+from hwfw.config.yamlio import YamlSource, loads, read_text
 from hwfw.errors import SourceLocation
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -32,22 +35,32 @@ EXPECTED = "a reference: password_env: VAR_NAME or password_file: PATH"
 
 
 def yaml_files(root: Path, skip: set[Path]) -> Iterator[Path]:
-    """YAML files under `root` in a stable order, minus `skip` and tool directories."""
+    """YAML files under `root` in a stable order, minus `skip` and tool directories, as
+    found (a symbolic link is yielded as the link, not its target)."""
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and (here / d).resolve() not in skip)
         for name in sorted(filenames):
-            if name.endswith(YAML_SUFFIXES):
-                path = (here / name).resolve()
-                if path not in skip:
-                    yield path
+            if name.endswith(YAML_SUFFIXES) and (here / name).resolve() not in skip:
+                yield here / name
 
 
-def scan_secrets(root: Path, skip: set[Path]) -> list[Finding]:
+def scan_secrets(root: Path, skip: set[Path], policy: PathPolicy | None = None) -> list[Finding]:
+    """Literal secrets in the YAML files under `root`. A file that is a symbolic link
+    leading out of the workspace (and `policy`'s allowed roots) is never read: it is
+    reported, by the link's name."""
+    policy = policy or PathPolicy(root)
     out: list[Finding] = []
-    for path in yaml_files(root, skip):
+    for found in yaml_files(root, skip):
+        written = found.relative_to(root).as_posix()
+        leaves = policy.outside(written)
+        if leaves is not None:
+            out.append(Finding("path-outside-workspace", "error", leaves, SourceLocation(written, 1, 1),
+                               expected=EXPECTED_INSIDE))
+            continue
+        path = found.resolve()
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_text(path)
         except (OSError, UnicodeDecodeError):
             continue
         if not may_hold_secret(text):
@@ -64,7 +77,7 @@ def _finding(key: str, where: SourceLocation) -> Finding:
 def _scan_file(root: Path, path: Path, text: str) -> list[Finding]:
     display = workspace_relative(str(path), root)
     try:
-        data = yaml_rs.loads(text)
+        data = loads(text)
     except yaml_rs.YAMLDecodeError:  # not YAML hwfw can read (templates, multi-document files): scan lines
         return _scan_lines(display, text)
     source = YamlSource(path, display, text)

@@ -16,6 +16,8 @@ from typing import Any, Callable, Sequence
 
 from hwfw import versions
 from hwfw.config import model as m
+from hwfw.config import paths
+from hwfw.config.excerpt import dotted
 from hwfw.config.schema import validate
 from hwfw.config.secrets import find_literal_secrets, may_hold_secret
 from hwfw.config.yamlio import YamlSource, YamlSyntaxError, load_yaml
@@ -39,6 +41,7 @@ class LoadContext:
     (this module's and a caller's `WorkspaceCheck`s) report through `error`."""
 
     root: Path
+    policy: paths.PathPolicy
     sources: dict[str, YamlSource] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
@@ -90,11 +93,18 @@ def check_workspace(directory: Path, checks: Sequence[WorkspaceCheck] = ()) -> t
 
     `checks` run after the host checks, so problems stay in the order of the files."""
     directory = directory.resolve()
-    ctx = LoadContext(root=directory)
+    ctx = LoadContext(root=directory, policy=paths.PathPolicy(directory))
     root_file = find_root(directory)
+    if not root_file.resolve().is_relative_to(directory):
+        return None, [Problem(f"{ROOT_FILE} leads outside the workspace through a symbolic link",
+                              SourceLocation(display_path(root_file), 1, 1), code="path-outside-workspace",
+                              expected=f"a {ROOT_FILE} that is a file of the workspace")]
     root_data = _load(ctx, "hwfw", root_file)
     if root_data is None:
         return None, ctx.problems
+    if not isinstance(root_data, dict):  # reported by the schema; names no files
+        root_data = {}
+    ctx.policy = paths.PathPolicy(directory, _allowed_roots(ctx, root_data))
     files = _resolve_files(ctx, root_data)
     for kind, path in files.items():
         if kind == "fleet" and not schema_path("fleet").is_file():
@@ -128,7 +138,7 @@ def _load(ctx: LoadContext, kind: str, path: Path) -> Any:
         data, source = load_yaml(path, display)
     except YamlSyntaxError as exc:
         ctx.broken.add(kind)
-        ctx.problems.append(exc.problem)
+        ctx.problems.extend(exc.problems)
         return None
     ctx.sources[kind] = source
     if data is None:
@@ -141,12 +151,24 @@ def _load(ctx: LoadContext, kind: str, path: Path) -> Any:
     return data
 
 
+def _allowed_roots(ctx: LoadContext, root_data: Any) -> tuple[str, ...]:
+    if "hwfw" in ctx.broken or not isinstance(root_data, dict):
+        return ()
+    return tuple((root_data.get("settings") or {}).get("allowed_roots", ()))
+
+
 def _resolve_files(ctx: LoadContext, root_data: dict[str, Any]) -> dict[str, Path]:
     named = root_data.get("files") or {}
     files: dict[str, Path] = {}
     for kind in FILE_KINDS:
         rel = named.get(kind) if isinstance(named, dict) else None
         if isinstance(rel, str):
+            leaves = ctx.policy.outside(rel)
+            if leaves is not None:  # never opened: nothing of the target may reach a message
+                ctx.broken.add(kind)
+                ctx.error("hwfw", ["files", kind], f"files.{kind}: {leaves}", code="path-outside-workspace",
+                          expected=paths.EXPECTED)
+                continue
             path = (ctx.root / rel).resolve()
             if not path.is_file():
                 ctx.error("hwfw", ["files", kind], f"files.{kind}: {rel!r} does not exist in the workspace",
@@ -367,6 +389,26 @@ def _check_hosts(ctx: LoadContext, ws: m.Workspace) -> None:
             pass  # allowed: the address is reused for IPMI on port 623
 
 
+def _check_locations(ctx: LoadContext, ws: m.Workspace) -> None:
+    """Paths stay inside the workspace (or settings.allowed_roots); URLs carry no credentials."""
+    for kind in ("hwfw", "inventory", "repository"):
+        if kind in ctx.broken:
+            continue
+        data = ctx.data.get(kind)
+        for at, written in paths.named_paths(kind, data):
+            leaves = ctx.policy.outside(written)
+            if leaves is not None:
+                ctx.error(kind, at, f"{dotted(at)}: {leaves}", code="path-outside-workspace",
+                          expected=paths.EXPECTED)
+        for at, url in paths.named_urls(kind, data):
+            if paths.has_userinfo(url):  # the URL itself is never repeated: it holds the secret
+                ctx.error(kind, at, f"{dotted(at)}: the URL holds a user name or password",
+                          code="url-credentials",
+                          expected="a URL without user@ (BMC credentials: credentials: {username_env: VAR, "
+                                   "password_env: VAR})")
+
+
+
 def _check_baselines(ctx: LoadContext, ws: m.Workspace) -> None:
     known_kinds = set(m.COMPONENT_KINDS) | {e.component for e in ws.repository.entries}
     for b in ws.baselines:
@@ -481,6 +523,7 @@ def _check_host_baselines(ctx: LoadContext, ws: m.Workspace) -> None:
 # The host checks come first (a caller's WorkspaceChecks run right after them).
 SEMANTIC_CHECKS: list[tuple[set[str], Callable[[LoadContext, m.Workspace], None]]] = [
     ({"inventory"}, _check_hosts),
+    ({"hwfw"}, _check_locations),
     ({"repository"}, _check_repository),
     ({"baselines", "repository"}, _check_baselines),
     ({"compatibility"}, _check_matrix),

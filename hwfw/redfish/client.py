@@ -23,6 +23,7 @@ import random
 import ssl
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from logging import DEBUG
 from typing import Any
 
 import httpx
@@ -187,6 +188,10 @@ class RedfishClient:
             response = await self._send_with_retries(method, url, json_body=json_body, content=content,
                                                      headers=headers, timeout=timeout, retries=retries,
                                                      ignore_deadline=ignore_deadline)
+            # Requests go to the transport directly (not through httpx.AsyncClient.send), so
+            # httpx's own request log never fires: -vv and --log-file rely on this line.
+            if log.isEnabledFor(DEBUG):
+                log.debug("%s: %s %s -> HTTP %d", self.host, method, url, response.status_code)
             if response.status_code not in _REDIRECT_STATUSES or "location" not in response.headers:
                 break
             target = httpx.URL(url).join(response.headers["location"])

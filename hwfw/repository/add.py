@@ -15,6 +15,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from hwfw.config.loader import display_path, find_root
 from hwfw.config.model import Settings
+from hwfw.config.paths import EXPECTED as EXPECTED_INSIDE
+from hwfw.config.paths import PathPolicy
 from hwfw.config.yamlio import YamlSyntaxError, load_yaml
 from hwfw.errors import ConfigError, RepositoryError
 from hwfw.repository.cache import Cache, hash_file, resolve_cache_dir
@@ -51,7 +53,7 @@ def locate(root: Path, *, cache_dir: Path | None = None) -> WorkspaceFiles:
     try:
         data, _ = load_yaml(hwfw_yaml, display_path(hwfw_yaml))
     except YamlSyntaxError as exc:
-        raise ConfigError([exc.problem]) from exc
+        raise ConfigError(list(exc.problems)) from exc
     data = data if isinstance(data, dict) else {}
     files = data.get("files") if isinstance(data.get("files"), dict) else {}
     rel = files.get("repository") if files else None
@@ -59,6 +61,11 @@ def locate(root: Path, *, cache_dir: Path | None = None) -> WorkspaceFiles:
         raise RepositoryError(f"{display_path(hwfw_yaml)} names no repository file",
                               hint="add `files: {repository: repository.yaml}` to hwfw.yaml")
     settings_data = data.get("settings") if isinstance(data.get("settings"), dict) else {}
+    roots = settings_data.get("allowed_roots") if settings_data else None
+    policy = PathPolicy(root, tuple(r for r in roots if isinstance(r, str)) if isinstance(roots, list) else ())
+    leaves = policy.outside(rel)
+    if leaves is not None:  # the file would be rewritten wherever the link points
+        raise RepositoryError(f"{display_path(hwfw_yaml)}: files.repository: {leaves}", hint=EXPECTED_INSIDE)
     configured = settings_data.get("cache_dir") if settings_data else None
     configured_path = None
     if isinstance(configured, str):

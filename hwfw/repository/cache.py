@@ -85,7 +85,7 @@ def hash_file(path: Path) -> tuple[str, int]:
 
 
 def check_digest(digest: str) -> str:
-    if not HEX64.match(digest):
+    if not HEX64.fullmatch(digest):
         raise ValueError(f"not a sha256 hex digest: {digest!r}")
     return digest
 
@@ -230,14 +230,14 @@ class Cache:
         if not self.objects.is_dir():
             return
         for path in sorted(self.objects.iterdir()):
-            if HEX64.match(path.name) and path.is_file():
+            if HEX64.fullmatch(path.name) and path.is_file():
                 yield CachedObject(path.name, path, path.stat().st_size)
 
     def stray_files(self) -> list[Path]:
         """Files under sha256/ that are not named by a digest (never written by hwfw)."""
         if not self.objects.is_dir():
             return []
-        return sorted(p for p in self.objects.iterdir() if not HEX64.match(p.name))
+        return sorted(p for p in self.objects.iterdir() if not HEX64.fullmatch(p.name))
 
     def commit(self, partial: Partial, digest: str) -> Path:
         """Move a finished, verified partial into place atomically. Caller holds the lock."""

@@ -149,7 +149,7 @@ def load_fleet(path: Path) -> FleetSpec:
     try:
         data, source = load_yaml(path, str(path))
     except YamlSyntaxError as exc:
-        raise ConfigError([exc.problem]) from None
+        raise ConfigError(list(exc.problems)) from None
     data = data or {}
     problems = validate("fleet", data, source)
     if problems:

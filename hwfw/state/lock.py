@@ -5,15 +5,24 @@ the holder dies (even by SIGKILL) and works on NFS with lockd, unlike `flock`. T
 also records who holds it (user@host, pid, start time, lock id), so a second run can say
 exactly who is in the way. `hwfw state force-unlock ID` removes a lock left by a holder
 that cannot release it (for example a control host that died with an NFS lock).
+
+Removing the file of a lock whose holder still runs would let a second apply lock a new
+file beside it and run alongside, so force-unlock asks the kernel (F_GETLK) whether the
+lock is really held, not only whether the recorded pid exists (pids are reused): a lock
+nobody holds any more is removed; one held by a live process of this host is never
+broken; one held from another host (a shared filesystem) needs `--force`, because
+whether that process still runs cannot be seen from here.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import getpass
 import json
 import os
 import socket
+import struct
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,6 +42,13 @@ class LockInfo:
 
     def describe(self) -> str:
         return f"{self.operation} by {self.who} (pid {self.pid}) since {self.created}, lock id {self.id}"
+
+    @property
+    def host(self) -> str:
+        return self.who.rpartition("@")[2]
+
+    def on_this_host(self) -> bool:
+        return self.host == socket.gethostname()
 
 
 def operator() -> str:
@@ -62,17 +78,18 @@ class WorkspaceLock:
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise _held_error(self.path) from None
+            if _same_file(fd, self.path):
+                break
+            # The file was removed (force-unlock) between open and lock: a lock on the
+            # removed file guards nothing, so lock the file that is there now.
             os.close(fd)
-            holder = read_lock_info(self.path)
-            who = holder.describe() if holder else "another hwfw process"
-            raise LockHeldError(
-                f"the workspace is locked: {who}",
-                hint="wait for it to finish; if that process is gone and the lock stayed "
-                     f"(shared filesystem), run: hwfw state force-unlock {holder.id if holder else 'ID'}") from None
         info = LockInfo(id=str(uuid.uuid4()), operation=self.operation, who=operator(), pid=os.getpid(),
                         created=utc_now_iso())
         os.ftruncate(fd, 0)
@@ -104,9 +121,77 @@ def read_lock_info(path: Path) -> LockInfo | None:
         return None
 
 
-def force_unlock(runtime_dir: Path, lock_id: str) -> LockInfo:
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def _held_error(path: Path) -> LockHeldError:
+    """The error of a second run, with a hint that never suggests breaking a live lock."""
+    holder = read_lock_info(path)
+    who = holder.describe() if holder else "another hwfw process"
+    if holder is None or holder.on_this_host():
+        hint = "wait for it to finish, or stop it: it releases the lock when it exits, even when killed"
+    else:
+        hint = (f"wait for it to finish; if {holder.host} is down and its lock stayed on the shared "
+                f"filesystem, run: hwfw state force-unlock {holder.id} --force")
+    return LockHeldError(f"the workspace is locked: {who}", hint=hint)
+
+
+# struct flock on Linux: l_type, l_whence (short), l_start, l_len (off_t), l_pid (pid_t).
+_FLOCK = "@hhqqi"
+_FLOCK_SIZE = struct.calcsize(_FLOCK + "0q")
+
+
+def lock_holder(path: Path) -> int | None:
+    """Who holds the POSIX lock on `path`, as the kernel sees it: None when nobody does,
+    else the holder's pid (0 when the kernel cannot say, e.g. a lock from another NFS
+    client). Locks of the calling process itself are not seen (POSIX)."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        query = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0).ljust(_FLOCK_SIZE, b"\0")
+        try:
+            answer = fcntl.fcntl(fd, fcntl.F_GETLK, query)
+        except OSError:
+            return _holder_by_trying(fd)
+        l_type, _, _, _, pid = struct.unpack_from(_FLOCK, answer)
+        return None if l_type == fcntl.F_UNLCK else max(pid, 0)
+    finally:
+        os.close(fd)
+
+
+def _holder_by_trying(fd: int) -> int | None:
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EAGAIN):
+            return 0
+        raise
+    fcntl.lockf(fd, fcntl.LOCK_UN)
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
+
+
+def force_unlock(runtime_dir: Path, lock_id: str, *, force: bool = False) -> LockInfo:
     """Remove a lock whose holder cannot release it. The id must match, so a lock taken
-    since the user looked is never broken by mistake."""
+    since the user looked is never broken by mistake; a holder that provably runs keeps
+    its lock; a holder this host cannot see needs `force`."""
     path = runtime_dir / "lock"
     info = read_lock_info(path)
     if info is None:
@@ -114,5 +199,20 @@ def force_unlock(runtime_dir: Path, lock_id: str) -> LockInfo:
     if info.id != lock_id:
         raise StateError(f"lock id {lock_id} does not match the current lock ({info.describe()})",
                          hint=f"check the id; the current one is {info.id}")
+    holder = lock_holder(path)
+    if holder is not None:
+        if info.on_this_host() and holder > 0 and _alive(holder):
+            raise LockHeldError(
+                f"refusing to remove the lock: its holder is running ({info.describe()}; "
+                f"pid {holder} holds the lock on this host)",
+                hint="wait for it to finish, or stop that process: it releases the lock when it exits. "
+                     "Removing a live lock would let a second apply update the same hosts at the same time")
+        if not force:
+            raise LockHeldError(
+                f"the lock is still held ({info.describe()}), and whether its holder on "
+                f"{info.host or 'another host'} still runs cannot be seen from here",
+                hint=f"make sure no hwfw runs there (the host is down, or the process is gone), then run: "
+                     f"hwfw state force-unlock {info.id} --force. If it does still run, both would update "
+                     "the same hosts at once: images flashed twice, the state and intent log written by both")
     path.unlink()
     return info

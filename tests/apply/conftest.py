@@ -386,5 +386,9 @@ def serve_lab(tmp_path: Path, hosts: list[str] | None = None, password: str = "p
                                args=["--tls", "--speed", str(speed), "--write-inventory", str(inv)], env=env)
     # the inventory is written before the URLs are printed, and start_fleet_process waited for those
     (ws / "inventory.yaml").write_text(inv.read_text())
+    # the inventory names the simulator's CA in its state directory, outside the workspace
+    hwfw_yaml = ws / "hwfw.yaml"
+    hwfw_yaml.write_text(hwfw_yaml.read_text().replace(
+        "\nsettings:\n", f"\nsettings:\n  allowed_roots: [{tmp_path / 'sim-state'}]\n", 1))
     # the workspace no longer has sim:// hosts; its wait settings stay scaled for speed 200
     return ServedLab(ws, proc, tmp_path / "sim-state" / "ca.pem", env)

@@ -129,3 +129,13 @@ def test_https_mirror_is_verified_against_settings_ca_bundle(tmp_path: Path, cac
         report = asyncio.run(sync_entries(trusted, list(trusted.repository.entries), cache=Cache(cache_dir),
                                           options=FetchOptions(transport=transport)))
         assert report.ok and (cache_dir / "sha256" / sha(data)).read_bytes() == data
+
+
+@pytest.mark.parametrize("digest", ["ab" * 32 + "\n", "ab" * 32 + "\n\n", "AB" * 32, "ab" * 31])
+def test_a_digest_is_64_lower_case_hex_digits_and_nothing_after(tmp_path: Path, digest: str) -> None:
+    # `$` in a Python pattern also matches before a final newline: a digest with one
+    # would name another file than the object it stands for.
+    cache = Cache(tmp_path / "cache")
+    with pytest.raises(ValueError, match="not a sha256 hex digest"):
+        cache.object_path(digest)
+    assert cache.object_path("ab" * 32).name == "ab" * 32

@@ -172,8 +172,10 @@ def test_local_sources_relative_absolute_and_file_url(tmp_path: Path, cache_dir:
     (ws_root / "images" / "a.bin").write_bytes(a)
     (tmp_path / "b.bin").write_bytes(b)
     (tmp_path / "c.bin").write_bytes(c)
+    # b and c live outside the workspace: their directory is an allowed root
     make_workspace(ws_root, [image("a", "images/a.bin", a), image("b", str(tmp_path / "b.bin"), b),
-                             image("c", (tmp_path / "c.bin").as_uri(), c)])
+                             image("c", (tmp_path / "c.bin").as_uri(), c)],
+                   settings={"allowed_roots": [str(tmp_path)]})
     report, _ = run_sync(ws_root, cache_dir)
     assert report.ok and report.summary()["downloaded"] == 3
     for data in (a, b, c):

@@ -266,7 +266,7 @@ class DellCatalogReader:
             if c.component_type not in types:
                 other_types[c.component_type or "?"] = other_types.get(c.component_type or "?", 0) + 1
                 continue
-            if "SHA256" not in c.hashes or not _HEX64.match(c.hashes["SHA256"]):
+            if "SHA256" not in c.hashes or not _HEX64.fullmatch(c.hashes["SHA256"]):
                 have = "/".join(sorted(c.hashes)) or "no"
                 out.skipped.append(Skipped(c.label, f"catalog gives only {have} hash(es); hwfw requires sha256",
                                            c.path))
