@@ -17,7 +17,7 @@ import pytest
 from hwfw.apply.driver import FLASH_PENDING
 from hwfw.apply.drivers.base import RedfishDriver
 
-from tests.apply.drivers.conftest import DELL, GEN, HPE, SMC, Rig, flash_request, with_rig, write_fleet
+from tests.apply.drivers.support import DELL, GEN, HPE, SMC, Rig, flash_request, with_rig, write_fleet
 
 
 def intent(host: str, key: str, to: str, frm: str, activation: str, **details: Any) -> dict[str, Any]:
