@@ -139,7 +139,18 @@ class Activator:
                 progress(None, f"the BMC is already resetting ({quick.reason}); waiting")
                 await self.wait_bmc_back(rd, progress)
                 return
-        await self.reset_manager(progress)
+        try:
+            await self.reset_manager(progress)
+        except BmcUnreachable:
+            # The request never reached the BMC (post_reset re-raises only connect failures).
+            # A BMC that went down since the probe above is resetting by itself: as in the
+            # check above, that reset is the activation.
+            quick = await rd.probe_quick()
+            if quick.healthy:
+                raise
+            progress(None, f"the BMC went down before the reset request reached it ({quick.reason}); waiting")
+            await self.wait_bmc_back(rd, progress)
+            return
         if not await rd.wait_gone(grace=self._went_away_grace(), progress=progress):
             raise ApplyError(f"{self.host}: the BMC accepted Manager.Reset but never went away",
                              hint="check the BMC; the new firmware may not be active")
