@@ -48,6 +48,7 @@ class Expectation:
     done: bool = False
     key: str | None = None    # the component flashed and the version it should run afterwards
     target: str | None = None
+    token: str | None = None  # our session token when the flash ended (a reset makes the BMC forget it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +126,7 @@ class Activator:
             return
         if mine is not None:
             progress(None, "the BMC applies its new firmware and resets itself; waiting")
-            gone = mine.seen or await rd.wait_gone(grace=self._self_reset_grace(), progress=progress)
-            if gone:
+            if mine.seen or await self._self_reset_seen(rd, mine, progress):
                 await self.wait_bmc_back(rd, progress)
                 return
             log.info("%s: the BMC did not reset itself within %.1fs; resetting it", self.host,
@@ -155,6 +155,28 @@ class Activator:
             raise ApplyError(f"{self.host}: the BMC accepted Manager.Reset but never went away",
                              hint="check the BMC; the new firmware may not be active")
         await self.wait_bmc_back(rd, progress)
+
+    async def _self_reset_seen(self, rd: Readiness, expected: Expectation, progress: Progress) -> bool:
+        """Wait up to the self-reset grace for evidence that the BMC reset itself: it went
+        away or refused our session. A read between the flash and now may have logged in
+        again after that reset (it answered 401, the session re-logged in) and so absorbed
+        the evidence, while failing itself (the BMC half up): then our session token has
+        changed, and the version running decides."""
+        end = self.clock.monotonic() + self._self_reset_grace()
+        interval = max(0.001, min(self.timing.poll_interval, self.timing.stability_interval))
+        token = expected.token
+        while True:
+            if await rd.wait_gone(grace=0.0, progress=progress):
+                return True
+            if self.bmc.session.token != token:
+                token = self.bmc.session.token
+                if await self._expectation_met(expected):
+                    log.info("%s: the BMC already reset itself (a re-login absorbed it; the new version runs)",
+                             self.host)
+                    return True
+            if self.clock.monotonic() >= end:
+                return False
+            await self.clock.sleep(min(interval, max(0.0, end - self.clock.monotonic())))
 
     async def wait_bmc_back(self, rd: Readiness, progress: Progress, what: str = "BMC") -> None:
         await rd.wait_back(progress=progress, what=what)

@@ -272,7 +272,7 @@ class Flasher:
         key, target = request.step.component or request.kind, request.step.to_version
         if request.kind == "bmc" and at == "Immediate":
             self.expectation = Expectation("bmc-reset", self.clock.monotonic(), seen=outcome.outage, key=key,
-                                           target=target)
+                                           target=target, token=self.session.token)
         elif self.quirks.immediate_host_reboot_by_bmc and at == "Immediate" and \
                 (request.step.activation or "host-reboot") == "host-reboot":
             self.expectation = Expectation("host-reboot", self.clock.monotonic(), seen=outcome.outage, key=key,
