@@ -1,7 +1,7 @@
 """Is the BMC back? Is the host through POST? Waiting for both, the way ironic learnt to.
 
 A BMC that resets (self-update, `Manager.Reset`, AC cycle) vanishes for minutes, then
-comes back in layers (brief 0.9, 6.1): TCP → HTTP → Redfish root → login works →
+comes back in layers: TCP → HTTP → Redfish root → login works →
 System/Manager answer → vendor services ready (Dell Lifecycle Controller). It may flap.
 So "back" means `stability_checks` *consecutive* healthy probes, `stability_interval`
 apart; any failure starts the count again. Everything runs on the injected clock and
@@ -30,8 +30,8 @@ __all__ = ["ProbeResult", "Readiness", "POST_DONE_STATES", "HostState"]
 
 log = get_logger("apply.readiness")
 
-# ComputerSystem.BootProgress.LastState values that mean POST is over (brief 1.8;
-# bmclib x12 `bootComplete`).
+# ComputerSystem.BootProgress.LastState values that mean POST is over (the Redfish
+# ComputerSystem schema, DSP8010; bmclib's Supermicro X12 `bootComplete`).
 POST_DONE_STATES = frozenset({"SystemHardwareInitializationComplete", "OSBootStarted", "OSRunning",
                               "SetupEntered"})
 

@@ -1,7 +1,7 @@
 """Streaming image uploads: multipart pushes and raw bodies, hashed while they stream.
 
-An image never sits in memory (performance anchors section 5: reading a 1 GiB image
-into `content=bytes` peaked at 3 GiB RSS; a streamed body stays near the baseline).
+An image never sits in memory (reading a 1 GiB image into `content=bytes` peaks at
+several GiB of RSS; a streamed body stays near the baseline: benchmarks/bench_apply.py).
 Every body is produced by a `HashingReader` that reads the file in 1 MiB chunks in a
 worker thread, feeds each chunk to sha256 and **holds back the final chunk** until the
 whole file has hashed to the repository entry's sha256. A file that changed on disk
@@ -70,7 +70,7 @@ class UploadOutcomeUnknown(BmcError):
 def upload_timeout(size: int, *, per_mib: float, floor: float) -> float:
     """Seconds allowed for sending `size` bytes: `per_mib` per MiB, never below `floor`
     (the request timeout), so a 1 GiB image gets minutes where a JSON call gets seconds
-    (pain point 11; DMTF Redfish-Tacklebox settled on a per-MB heuristic too)."""
+    (DMTF's Redfish-Tacklebox uses a per-MB heuristic too)."""
     return max(floor, per_mib * (size / MIB))
 
 
@@ -211,7 +211,7 @@ class MultipartBody(_Body):
 
     Fields listed in `trailing` go after the file (unusual; kept for dialects that want
     the file first). The Content-Length is exact, computed from the parts and the file
-    size, so BMCs that answer 411 to chunked bodies accept it (brief 1.5, 6.4).
+    size, so BMCs that answer 411 to chunked bodies accept it.
     """
 
     def __init__(self, fields: Sequence[FormField], file: FilePart, *, trailing: Sequence[FormField] = (),

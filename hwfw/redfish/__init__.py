@@ -15,7 +15,7 @@ from hwfw.redfish.errors import (
     parse_error_info,
 )
 from hwfw.redfish.session import RedfishSession
-from hwfw.redfish.tasks import TaskOutcome, TaskRef, follow_task, task_ref_from_response
+from hwfw.redfish.tasks import FollowPolicy, TaskOutcome, TaskRef, follow_task, task_ref_from_response
 from hwfw.redfish.transport import (
     TransportOptions,
     make_http_client,
@@ -26,6 +26,7 @@ from hwfw.redfish.transport import (
 __all__ = [
     "ClientOptions",
     "ErrorInfo",
+    "FollowPolicy",
     "RedfishClient",
     "RedfishMessage",
     "RedfishSession",

@@ -1,57 +1,59 @@
 """Following Redfish asynchronous operations to their end, whatever the BMC's dialect.
 
-The variants (protocol brief sections 1.7 and 0.3-0.4):
+The variants (DSP0266 "Asynchronous operations", and what BMCs really do):
 
 - spec: `202 + Location: <monitor>`; the monitor answers 202 (Task body) while running,
   then the original request's final response (200/201/204 or an error), then may 404;
 - OpenBMC bmcweb: the monitor answers 204 once, then 404;
 - Dell: `Location` is a Task URI (`/TaskService/Tasks/JID_...`) answering 200 with a
-  running TaskState, purged soon after completion;
+  running TaskState, 404 for the first seconds after creation, purged soon after
+  completion and on every iDRAC reboot; the Dell job behind it survives both
+  (`FollowPolicy.job_uri`);
 - Supermicro: 202 whose body carries the Task URI in
-  `Accepted.@Message.ExtendedInfo[].MessageArgs`;
-- TaskState outside the DMTF enum (Dell `UserIntervention`, SMC `Failed`, `Scheduled`):
-  unknown states keep polling until the deadline; `UserIntervention` means "written,
-  needs a reboot or AC cycle" and ends the wait.
+  `Accepted.@Message.ExtendedInfo[].MessageArgs`, and a TaskMonitor that answers the
+  Task body (202 while running, 200 at the end);
+- HPE iLO 5: no task at all; `UpdateService.Oem.Hpe.State` is polled with its own
+  observation and verdict (`FollowPolicy.observe`, `.verdict`, `.tolerate_errors`).
 
-The BMC may disappear while the task runs (self-update): connection errors and 5xx are
-tolerated until the deadline; a 401 is handled by the session (re-login).
+    policy = FollowPolicy(poll_interval=10, max_wait=1800, staged_states=frozenset({"Pending"}))
+    outcome = await follow_task(session, response, clock=clock, policy=policy)
+
+The BMC may disappear while the task runs (self-update): connection errors, 5xx and
+429 are tolerated until the deadline (`outage` records that it went away); a refused
+token triggers one fresh login. `TaskTimeout` is raised when `max_wait` passes first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
 
 from hwfw.clock import Clock
-from hwfw.errors import BmcAuthError, BmcError, BmcUnreachable
+from hwfw.errors import BmcError
 from hwfw.logs import get_logger
 from hwfw.redfish.client import parse_retry_after
 from hwfw.redfish.errors import RedfishMessage, extended_info, parse_error_info
 from hwfw.redfish.session import RedfishSession
+from hwfw.redfish.taskstate import Observation, TaskOutcome, is_task_body, judge_messages, judge_task, task_view
 
 __all__ = [
-    "TERMINAL_FAILED",
-    "TERMINAL_OK",
+    "FollowPolicy",
+    "Observation",
     "TaskOutcome",
-    "TaskProgress",
     "TaskRef",
+    "TaskTimeout",
+    "default_verdict",
     "follow_task",
+    "json_object",
     "task_ref_from_response",
 ]
 
 log = get_logger("redfish.tasks")
 
-TERMINAL_OK = frozenset({"Completed"})
-TERMINAL_FAILED = frozenset({"Exception", "Killed", "Cancelled", "Aborted", "Failed"})
-# Dell: the image is written, activation needs a host reboot or a virtual AC cycle.
-TERMINAL_NEEDS_ACTION = frozenset({"UserIntervention"})
-_RUNNING = frozenset({"New", "Starting", "Running", "Suspended", "Interrupted", "Pending", "Stopping",
-                      "Service", "Cancelling", "Scheduled", "Queued"})
-# A freshly created Dell job may 404 for a few seconds (sushy retries 3 x 10 s).
-_NOT_YET_THERE_POLLS = 3
+Viewer = Callable[[Mapping[str, Any]], "tuple[str | None, int | None, tuple[RedfishMessage, ...]]"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,50 +67,65 @@ class TaskRef:
         return bool(self.monitor or self.task)
 
 
-@dataclass(frozen=True, slots=True)
-class TaskProgress:
-    """One observation while polling (for progress hooks)."""
-
-    state: str | None
-    percent: int | None
-    messages: tuple[RedfishMessage, ...] = ()
+def default_verdict(obs: Observation, policy: "FollowPolicy") -> TaskOutcome | None:
+    return judge_task(obs, policy.staged_states)
 
 
 @dataclass(frozen=True, slots=True)
-class TaskOutcome:
-    """How an operation ended.
+class FollowPolicy:
+    """How to follow one operation on one kind of BMC.
 
-    `ok` is True (Completed, or the monitor returned a 2xx final response), False
-    (Exception/Killed/Cancelled/error response) or None when the task vanished before
-    its end was seen: verify the result by re-reading the inventory.
+    `retry_after_min`/`_max` bound the wait a BMC asks for with Retry-After (the poll
+    interval otherwise). `grace_polls`: 404s tolerated for a URI never seen yet (a job
+    just created) before it counts as gone. `job_uri`: where the job behind a purged
+    Task lives. `verdict(observation, policy)`: an outcome, or None to keep polling.
+    `observe(body)`: (state, percent, messages) of a body. `tolerate_errors`: the polled
+    resource is no task (HPE UpdateService): an error answer never ends the operation.
+    `outage_statuses`: answers that mean the BMC went away (it is resetting).
     """
 
-    state: str
-    ok: bool | None
-    status: int | None = None
-    body: Mapping[str, Any] | None = None
-    messages: tuple[RedfishMessage, ...] = ()
-    percent: int | None = None
-    task_uri: str | None = None
-    needs_action: bool = False
-    message_id: str | None = None
-    detail: str = ""
-    polls: int = field(default=0, compare=False)
+    poll_interval: float = 5.0
+    max_wait: float = 600.0
+    retry_after_min: float = 0.0
+    retry_after_max: float = 60.0
+    staged_states: frozenset[str] = frozenset()
+    grace_polls: int = 3
+    job_uri: Callable[[str], str | None] | None = None
+    verdict: Callable[[Observation, "FollowPolicy"], TaskOutcome | None] = default_verdict
+    observe: Viewer = task_view
+    tolerate_errors: bool = False
+    outage_statuses: frozenset[int] = frozenset({500, 502, 504})
+
+
+class TaskTimeout(BmcError):
+    """The operation had not ended when the policy's `max_wait` passed."""
+
+    def __init__(self, message: str, *, host: str, url: str | None, last_state: str | None, outage: bool,
+                 hint: str | None = None) -> None:
+        super().__init__(message, host=host, url=url, hint=hint)
+        self.last_state = last_state
+        self.outage = outage
+
+
+def json_object(response: httpx.Response) -> dict[str, Any] | None:
+    """The response body as a JSON object, or None (empty, not JSON, not an object)."""
+    if not response.content:
+        return None
+    try:
+        doc = response.json()
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 def task_ref_from_response(session: RedfishSession, response: httpx.Response) -> TaskRef:
     """The task monitor and Task URIs an action answer points at (empty if none)."""
     monitor = response.headers.get("location")
     monitor = session.client.uri_of(monitor) if monitor else None
-    body: Any = None
-    if response.content:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+    body = json_object(response)
     task: str | None = None
-    if isinstance(body, dict):
-        if _is_task(body) and isinstance(body.get("@odata.id"), str):
+    if body is not None:
+        if is_task_body(body) and isinstance(body.get("@odata.id"), str):
             task = body["@odata.id"]  # sushy prefers the body's Task over Location
         else:
             task = _task_uri_in_messages(extended_info(body))
@@ -127,157 +144,198 @@ def _task_uri_in_messages(messages: tuple[RedfishMessage, ...]) -> str | None:
     return None
 
 
-def _is_task(body: Mapping[str, Any]) -> bool:
-    kind = str(body.get("@odata.type", ""))
-    return "TaskState" in body or "JobState" in body or ".Task" in kind or "#Task." in kind
-
-
 async def follow_task(session: RedfishSession, ref: TaskRef | httpx.Response, *, clock: Clock,
-                      timeout: float, poll_interval: float = 5.0, min_interval: float = 0.0,
-                      max_interval: float = 60.0,
-                      on_progress: Callable[[TaskProgress], Awaitable[None] | None] | None = None) -> TaskOutcome:
-    """Poll an operation until it ends or `timeout` seconds (on `clock`) have passed.
+                      policy: FollowPolicy,
+                      on_progress: Callable[[Observation], None] | None = None) -> TaskOutcome:
+    """Poll an operation until it ends; see the module docstring.
 
-    Polls the monitor while there is one (honouring `Retry-After`, bounded by
-    min/max_interval), otherwise the Task. Raises `BmcError` when the deadline passes
-    with the task still running or the BMC still unreachable.
+    `ref` is a TaskRef or the action's answer (an answer without a monitor or Task is
+    judged at once). `on_progress` sees every observation whose state, percent or
+    messages changed. Raises `TaskTimeout` when `policy.max_wait` passes first.
     """
     if isinstance(ref, httpx.Response):
-        if ref.status_code not in (202,) and not ref.headers.get("location"):
-            body = json_object(ref)
-            return TaskOutcome(state="Completed" if ref.status_code < 400 else "Exception",
-                               ok=ref.status_code < 400, status=ref.status_code, body=body,
-                               messages=extended_info(body))
-        ref = task_ref_from_response(session, ref)
+        answer, ref = ref, task_ref_from_response(session, ref)
+        if not ref:
+            return _synchronous(answer)
     if not ref:
         raise BmcError("no task monitor or Task URI to follow", host=session.host)
-    deadline = clock.monotonic() + timeout
-    monitor, task = ref.monitor, ref.task
-    polls = 0
-    misses = 0
-    last: TaskProgress | None = None
-    last_error: BmcError | None = None
-    while True:
-        uri = monitor or task
-        assert uri is not None
-        polls += 1
-        wait = poll_interval
-        try:
-            response = await session.request("GET", uri, check=False, retries=1)
-        except BmcAuthError:
-            raise
-        except BmcError as exc:  # unreachable/5xx while the BMC flashes itself: keep trying
-            last_error = exc
-        else:
-            last_error = None
-            status = response.status_code
-            body = json_object(response)
-            after = parse_retry_after(response.headers.get("retry-after"), clock)
-            if after is not None:
-                wait = after
-            if status == 404:
-                if uri == monitor and task:
-                    monitor = None  # the monitor is gone; the Task may still tell us
-                    continue
-                if last is None and misses < _NOT_YET_THERE_POLLS:
-                    misses += 1
-                else:
-                    return TaskOutcome(state=last.state if last and last.state else "Gone", ok=None, status=404,
-                                       percent=last.percent if last else None, task_uri=task,
-                                       messages=last.messages if last else (), polls=polls,
-                                       detail="the task disappeared before its end was seen; verify the result")
-            elif uri == monitor and status != 202:
-                outcome = _final_from_monitor(response, body, task, polls)
-                if outcome is not None:
-                    return outcome
-                # A 200 Task body with a running state: keep polling.
-                last = _progress(body)
-            elif status >= 500 or status in (429,):
-                last_error = BmcError(f"polling answered HTTP {status}", host=session.host,
-                                      url=str(response.request.url), status=status)
-            elif status >= 400:
-                info = parse_error_info(response)
-                return TaskOutcome(state="Exception", ok=False, status=status, body=body, messages=info.messages,
-                                   task_uri=task, message_id=info.message_id, detail=info.message, polls=polls)
-            else:
-                progress = _progress(body)
-                last = progress
-                done = _terminal(progress, body, status, task or uri, polls)
-                if done is not None:
-                    return done
-            if last is not None and on_progress is not None:
-                result = on_progress(last)
-                if result is not None:
-                    await result
-        remaining = deadline - clock.monotonic()
-        if remaining <= 0:
-            state = last.state if last and last.state else "unknown"
-            reason = f"; last error: {last_error.message}" if last_error else ""
-            cls = BmcUnreachable if last_error and isinstance(last_error, BmcUnreachable) else BmcError
-            raise cls(f"task did not finish within {timeout:g}s (last state {state}{reason})",
-                      host=session.host, url=str(session.client.url_for(uri)),
-                      hint="the BMC may still be working; check its task list before retrying")
-        await clock.sleep(min(max(wait, min_interval), max_interval, remaining))
+    return await _Follower(session, ref, clock, policy, on_progress).run()
 
 
-def json_object(response: httpx.Response) -> dict[str, Any] | None:
-    """The response body as a JSON object, or None (empty, not JSON, not an object)."""
-    if not response.content:
-        return None
-    try:
-        doc = response.json()
-    except ValueError:
-        return None
-    return doc if isinstance(doc, dict) else None
-
-
-def _progress(body: Mapping[str, Any] | None) -> TaskProgress:
-    if not body:
-        return TaskProgress(state=None, percent=None)
-    state = body.get("TaskState") or body.get("JobState")
-    pct = body.get("PercentComplete")
-    raw = body.get("Messages")
-    msgs = tuple(RedfishMessage.from_json(m) for m in raw if isinstance(m, dict)) if isinstance(raw, list) else ()
-    # Supermicro placeholder messages have every field empty; drop them.
-    msgs = tuple(m for m in msgs if m.message_id or m.message)
-    return TaskProgress(state=str(state) if state is not None else None,
-                        percent=int(pct) if isinstance(pct, (int, float)) else None, messages=msgs)
-
-
-def _terminal(progress: TaskProgress, body: Mapping[str, Any] | None, status: int, task: str | None,
-              polls: int) -> TaskOutcome | None:
-    state = progress.state
-    if state is None or state in _RUNNING:
-        return None
-    ok: bool | None
-    if state in TERMINAL_OK:
-        ok = True
-    elif state in TERMINAL_FAILED:
-        ok = False
-    elif state in TERMINAL_NEEDS_ACTION:
-        ok = True
-    else:
-        log.debug("unknown TaskState %r; still polling", state)
-        return None
-    failing = next((m for m in progress.messages if (m.severity or "").lower() in ("critical", "warning")
-                    and not ok), None) or (progress.messages[-1] if progress.messages else None)
-    return TaskOutcome(state=state, ok=ok, status=status, body=body, messages=progress.messages,
-                       percent=progress.percent, task_uri=task, needs_action=state in TERMINAL_NEEDS_ACTION,
-                       message_id=failing.message_id if failing else None,
-                       detail=failing.message if failing else "", polls=polls)
-
-
-def _final_from_monitor(response: httpx.Response, body: Mapping[str, Any] | None, task: str | None,
-                        polls: int) -> TaskOutcome | None:
-    """The monitor stopped answering 202: this is the operation's final response
-    (or, on BMCs that serve the Task at the monitor URI, a Task body to judge)."""
-    status = response.status_code
-    if body is not None and _is_task(body):
-        return _terminal(_progress(body), body, status, task, polls)
-    if status >= 400:
+def _synchronous(response: httpx.Response) -> TaskOutcome:
+    body = json_object(response)
+    if response.status_code >= 400:
         info = parse_error_info(response)
-        return TaskOutcome(state="Exception", ok=False, status=status, body=body, messages=info.messages,
-                           task_uri=task, message_id=info.message_id, detail=info.message, polls=polls)
-    msgs = extended_info(body) if body else ()
-    return TaskOutcome(state="Completed", ok=True, status=status, body=body, messages=msgs, task_uri=task,
-                       polls=polls)
+        return TaskOutcome("failed", "Exception", None, info.messages, info.message_id, info.message,
+                           status=response.status_code, body=body)
+    return replace(judge_messages(extended_info(body), "Completed", None), status=response.status_code, body=body)
+
+
+async def _poll(session: RedfishSession, uri: str, clock: Clock,
+                policy: FollowPolicy) -> tuple[httpx.Response | BmcError, float]:
+    """One GET of the polled resource, and how long to wait before the next: the poll
+    interval, or the BMC's Retry-After within the policy's bounds. A BMC that does not
+    answer (resetting, refusing) is an error value, never an exception: the caller keeps
+    polling until its deadline."""
+    try:
+        response = await session.request("GET", uri, check=False, retries=0)
+    except BmcError as exc:
+        return exc, policy.poll_interval
+    after = parse_retry_after(response.headers.get("retry-after"), clock)
+    if after is None:
+        return response, policy.poll_interval
+    return response, max(policy.retry_after_min, min(after, policy.retry_after_max))
+
+
+_AGAIN = "again"   # poll the next URI right away
+_WAIT = "wait"     # poll again after the wait
+
+
+@dataclass
+class _Follower:
+    session: RedfishSession
+    ref: TaskRef
+    clock: Clock
+    policy: FollowPolicy
+    on_progress: Callable[[Observation], None] | None
+    monitor: str | None = None
+    task: str | None = None
+    job: str | None = None
+    seen: set[str] = field(default_factory=set)
+    misses: dict[str, int] = field(default_factory=dict)
+    last: Observation | None = None
+    history: list[str] = field(default_factory=list)
+    carried: tuple[RedfishMessage, ...] = ()
+    outage: bool = False
+    polls: int = 0
+    final_status: int | None = None   # the monitor's final answer, when the Task is read after it
+
+    async def run(self) -> TaskOutcome:
+        self.monitor, self.task = self.ref.monitor, self.ref.task
+        deadline = self.clock.monotonic() + self.policy.max_wait
+        while True:
+            uri = self.monitor or self.task or self.job
+            if uri is None:
+                return self._vanished(None)
+            self.polls += 1
+            answer, wait = await _poll(self.session, uri, self.clock, self.policy)
+            if isinstance(answer, BmcError):
+                self.outage = True  # unreachable or refusing logins while the BMC resets
+                log.debug("%s: polling %s: %s", self.session.host, uri, answer.message)
+                step: TaskOutcome | str = _WAIT
+            else:
+                step = await self._answer(uri, answer)
+            if isinstance(step, TaskOutcome):
+                return replace(step, polls=self.polls)
+            if step == _AGAIN:
+                continue
+            if self.clock.monotonic() >= deadline:
+                raise self._timeout()
+            await self.clock.sleep(max(0.0, min(wait, deadline - self.clock.monotonic())))
+
+    async def _answer(self, uri: str, response: httpx.Response) -> TaskOutcome | str:
+        status = response.status_code
+        body = json_object(response)
+        if status in (401, 403):
+            self.outage = True  # the session was re-created and still refused: the BMC is half up
+            await _try_login_again(self.session)
+            return _WAIT
+        if status >= 500 or status == 429 or (self.policy.tolerate_errors and status >= 400):
+            self.outage = self.outage or status in self.policy.outage_statuses
+            return _WAIT
+        if status == 404:
+            return self._gone(uri, status)
+        if uri == self.monitor and status == 204:
+            # bmcweb: 204 once when done; the Task (if known) has the messages.
+            self.seen.add(uri)
+            if self.task:
+                self.monitor, self.final_status = None, status
+                return _AGAIN
+            return TaskOutcome("completed", "Completed", uri, self._last_messages(), outage=self.outage,
+                               status=status)
+        if uri == self.monitor and status != 202 and not is_task_body(body):
+            self.seen.add(uri)  # the monitor's final answer: the original request's response
+            if status >= 400:
+                return self._error(uri if not self.task else self.task, response, body)
+            outcome = judge_messages(extended_info(body), "Completed", self.task or uri, self.outage)
+            return replace(outcome, status=status, body=body)
+        if status >= 400:
+            return self._error(uri, response, body)
+        if body is None:
+            return _WAIT
+        self.seen.add(uri)
+        return self._observed(uri, status, body)
+
+    def _observed(self, uri: str, status: int, body: Mapping[str, Any]) -> TaskOutcome | str:
+        state, percent, messages = self.policy.observe(body)
+        here = body.get("@odata.id") if is_task_body(body) else None
+        obs = Observation(str(here or uri), state, percent, messages, body, self.outage, tuple(self.history))
+        if self.on_progress is not None and (self.last is None or (state, percent, len(messages)) !=
+                                             (self.last.state, self.last.percent, len(self.last.messages))):
+            self.on_progress(obs)
+        self.last = obs
+        if state is not None:
+            self.history.append(state)
+        verdict = self.policy.verdict(obs, self.policy)
+        if verdict is None:
+            return _WAIT
+        if verdict.kind == "transitioned":
+            self.job, self.task, self.monitor = verdict.uri, None, None
+            self.carried = messages  # the Task's Update.* messages; a Job has only its own
+            log.info("%s: operation moved to job %s", self.session.host, verdict.uri)
+            return _AGAIN
+        if self.carried and verdict.kind == "completed":
+            verdict = judge_messages(messages + self.carried, verdict.state or "Completed", verdict.uri,
+                                     self.outage)
+        return replace(verdict, status=self.final_status or status, percent=percent, body=body)
+
+    def _gone(self, uri: str, status: int) -> TaskOutcome | str:
+        """A 404: a job just created (not there yet), or the resource is gone for good."""
+        if uri not in self.seen and self.misses.get(uri, 0) < self.policy.grace_polls and not self.outage:
+            self.misses[uri] = self.misses.get(uri, 0) + 1
+            return _WAIT
+        if uri == self.monitor:
+            self.monitor = None  # the monitor is gone; the Task may still tell
+        elif uri == self.task:
+            self.task = None
+            job = self.policy.job_uri(uri) if self.policy.job_uri else None
+            self.job = self.job or job
+        else:
+            self.job = None
+        if self.monitor or self.task or self.job:
+            return _AGAIN
+        return self._vanished(status)
+
+    def _vanished(self, status: int | None) -> TaskOutcome:
+        last = self.last
+        return TaskOutcome("vanished", last.state if last else None, self.ref.task or self.ref.monitor,
+                           self._last_messages(), outage=self.outage, status=status,
+                           percent=last.percent if last else None,
+                           detail="the task disappeared before its end was seen; verify the result")
+
+    def _error(self, uri: str, response: httpx.Response, body: Mapping[str, Any] | None) -> TaskOutcome:
+        info = parse_error_info(response)
+        return TaskOutcome("failed", "Exception", uri, info.messages, info.message_id, info.message,
+                           outage=self.outage, status=response.status_code, body=body)
+
+    def _last_messages(self) -> tuple[RedfishMessage, ...]:
+        return self.last.messages if self.last else ()
+
+    def _timeout(self) -> TaskTimeout:
+        state = self.last.state if self.last else None
+        where = self.ref.task or self.ref.monitor
+        return TaskTimeout(
+            f"the task did not finish within {self.policy.max_wait:g}s (last state {state or 'unknown'}"
+            f"{', BMC unreachable' if self.outage else ''})", host=self.session.host,
+            url=str(self.session.client.url_for(where)) if where else None, last_state=state, outage=self.outage,
+            hint="the BMC may still be working; check its task list before retrying")
+
+
+async def _try_login_again(session: RedfishSession) -> None:
+    """After a refused token: log in from scratch if the BMC lets us (the session's own
+    re-login budget may be spent on a half-up BMC)."""
+    try:
+        await session.login_again()
+        session.relogins = 0
+    except BmcError as exc:
+        log.debug("%s: login not possible yet: %s", session.host, exc.message)

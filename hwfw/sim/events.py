@@ -9,6 +9,9 @@ Event types and their extra fields:
 - flash-started / flash-finished: component, instance, from, to (finished adds result)
 - activated: component, instance, from, to, via (bmc-reset|host-reboot|ac-cycle)
 - reset: kind (bmc-reset|host-reboot|ac-cycle|power-on|power-off), cause
+- reset-requested: action (ComputerSystem.Reset, Manager.Reset, a vendor reset action,
+  or chassis-control for IPMI), reset_type (as requested), via (redfish|ipmi); one per
+  accepted request, whatever resets it then causes
 - bmc-down / bmc-up / bmc-partial: mode
 - post-started / post-finished
 - session-opened / session-closed: id, user (closed adds reason: logout|expired|bmc-reset|fault)

@@ -122,6 +122,7 @@ class Machine:
                    "softoff": "GracefulShutdown", "diag": "Nmi", "boot": "On" if self._power == "Off" else "ForceRestart"}
         if action not in mapping:
             raise ValueError(f"unknown IPMI power action {action!r}")
+        self.world.events.emit(self.name, "reset-requested", action="chassis-control", reset_type=action, via="ipmi")
         self.reset_host(mapping[action], cause="ipmi")
 
     def bmc_reset(self, cause: str = "cold-reset") -> None:

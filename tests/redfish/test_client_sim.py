@@ -19,7 +19,7 @@ import pytest
 from hwfw.errors import BmcError, BmcUnreachable
 from hwfw.redfish.client import ClientOptions, RedfishClient
 from hwfw.redfish.session import RedfishSession
-from hwfw.redfish.tasks import follow_task
+from hwfw.redfish.tasks import FollowPolicy, follow_task
 from hwfw.redfish.transport import ssl_context
 from tests.redfish.simfleet import CREDENTIALS, NoLeakedSessions, SimClock
 
@@ -165,7 +165,8 @@ def test_follow_a_multipart_update_task(tmp_path: Path, sim_sessions: NoLeakedSe
                         files={"UpdateParameters": (None, params, "application/json"),
                                "UpdateFile": ("bios.bin", fh, "application/octet-stream")})
                 assert response.status_code == 202, response.text
-                outcome = await follow_task(s, response, clock=clock, timeout=3600, poll_interval=10)
+                outcome = await follow_task(s, response, clock=clock,
+                                            policy=FollowPolicy(poll_interval=10, max_wait=3600))
                 assert outcome.ok is True and outcome.state == "Completed"
                 assert outcome.status == (204 if monitor == "bmcweb" else 200)
     asyncio.run(body())

@@ -1,17 +1,17 @@
-"""Dell iDRAC9 (brief section 2).
+"""Dell iDRAC9 quirks.
 
 Default method: multipart push to `MultipartHttpPushUri` (/redfish/v1/UpdateService/
-MultipartUpload), the flow Dell's own DeviceFirmwareMultipartUploadREDFISH.py uses:
-`UpdateParameters = {"Targets": [], "@Redfish.OperationApplyTime": OnReset|Immediate,
-"Oem": {}}` (iDRAC picks the target from the DUP itself). The answer is
-`202 + Location: /redfish/v1/TaskService/Tasks/JID_...`:
+MultipartUpload), the flow of Dell's own iDRAC Redfish scripting example
+DeviceFirmwareMultipartUploadREDFISH.py: `UpdateParameters = {"Targets": [],
+"@Redfish.OperationApplyTime": OnReset|Immediate, "Oem": {}}` (iDRAC picks the target
+from the DUP itself). The answer is `202 + Location: /redfish/v1/TaskService/Tasks/JID_...`:
 
 - host-side components (BIOS, NIC, RAID, CPLD) go `OnReset`: the job reaches
   `Scheduled` (Task view `Pending`, JCP001) and waits for the next host POST, where
   Lifecycle Controller flashes it: FLASH_PENDING; the host-reboot activation runs it;
 - the iDRAC goes `Immediate`: the job runs, completes (PR19) and iDRAC resets itself:
-  `activate("bmc-reset")` only waits (down, then stably back, then LC Ready);
-- `Immediate` host-side jobs make iDRAC reboot the host itself; `activate` waits.
+  the bmc-reset activation only waits (down, then stably back, then LC Ready);
+- `Immediate` host-side jobs make iDRAC reboot the host itself; the activation waits.
 
 The Task is a hint that gets purged (60 s after completion, and on every iDRAC reboot)
 and 404s for the first seconds after creation; the Dell job
@@ -23,18 +23,23 @@ says Ready (`DellLCService.GetRemoteServicesAPIStatus`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
-from hwfw.apply.driver import FlashRequest, FlashResult, InFlight, Progress
-from hwfw.apply.drivers.base import FAILED_STATES, FlashContext, RedfishDriver
-from hwfw.errors import ApplyError, BmcError, BmcUnreachable
-from hwfw.logs import get_logger
+from hwfw.apply.driver import FlashRequest, FlashResult, InFlight, PreflightReport, Progress
+from hwfw.apply.drivers.activation import ResetRequest
+from hwfw.apply.drivers.base import RedfishDriver
+from hwfw.apply.drivers.bmc import Bmc
+from hwfw.apply.drivers.context import FlashContext
+from hwfw.apply.drivers.flashing import Flasher
+from hwfw.apply.drivers.methods import HttpPush, MultipartPush, SimpleUpdatePull, apply_time_for, supported_values
+from hwfw.apply.drivers.quirks import Quirks, method_table
+from hwfw.errors import ApplyError, BmcError
 from hwfw.redfish.tasks import json_object
+from hwfw.redfish.taskstate import FAILED_STATES
 from hwfw.vendors.base import BmcFacts, action_targets, link
 
-__all__ = ["DellDriver"]
-
-log = get_logger("apply.drivers.dell")
+__all__ = ["DellDriver", "DellQuirks"]
 
 _JOB_PENDING = frozenset({"New", "Scheduling", "Scheduled", "Downloading", "Downloaded", "ReadyForExecution",
                           "Waiting", "Running", "Paused", "PendingActivation", "RebootPending", "Starting"})
@@ -46,74 +51,68 @@ _JOB_WORDS = {"bmc": ("idrac",), "bios": ("bios",), "nic": ("network", "nic", "e
               "backplane": ("backplane", "enclosure")}
 
 
-class DellDriver(RedfishDriver):
+@dataclass(frozen=True)
+class DellHttpPush(HttpPush):
+    """iDRAC's legacy HttpPushUri flow (Dell's DeviceFirmwareSimpleUpdateREDFISH.py): GET
+    FirmwareInventory for its ETag, POST the DUP there as multipart part `file` with
+    `If-Match` → 201 `Available-...`, then SimpleUpdate with that member as ImageURI."""
+
+    async def flash(self, kit: Flasher, request: FlashRequest, ctx: FlashContext, progress: Progress) -> FlashResult:
+        us = ctx.update_service
+        uri = us.get("HttpPushUri")
+        if not uri:
+            raise ApplyError(f"{kit.host}: the iDRAC offers no HttpPushUri")
+        etag_response = await kit.session.request("GET", str(uri))
+        etag = etag_response.headers.get("etag") or str((json_object(etag_response) or {}).get("@odata.etag") or "")
+        response = await kit.send_multipart(str(uri), [], kit.file(request, ctx, "file"), ctx,
+                                            headers={"If-Match": etag} if etag else {}, what="iDRAC legacy push")
+        if response.status_code == 412 and etag.startswith("W/"):
+            response = await kit.send_multipart(str(uri), [], kit.file(request, ctx, "file"), ctx,
+                                                headers={"If-Match": etag[2:]}, what="iDRAC legacy push")
+        if response.status_code >= 400:
+            raise kit.refused(request, response, self.name)
+        body = json_object(response) or {}
+        available = response.headers.get("location") or body.get("@odata.id")
+        if not available:
+            raise ApplyError(f"{kit.host}: the iDRAC accepted the push but named no Available- inventory member")
+        available = kit.bmc.client.uri_of(str(available))
+        progress(1.0, f"pushed as {available.rsplit('/', 1)[-1]}")
+        action = action_targets(us).get("SimpleUpdate")
+        if not action:
+            raise ApplyError(f"{kit.host}: the iDRAC has no SimpleUpdate to install {available}")
+        params: dict[str, Any] = {"ImageURI": available}
+        at = apply_time_for(kit.host, request, supported_values(action.get("@Redfish.OperationApplyTimeSupport")))
+        if at:
+            params["@Redfish.OperationApplyTime"] = at
+        response = await kit.post_action(str(action["target"]), params, ctx)
+        return await kit.after_push(request, ctx, progress, response, self.name)
+
+
+class DellQuirks(Quirks):
     vendor = "dell"
     native_method = "multipart"
     immediate_host_reboot_by_bmc = True
+    creation_grace_polls = 4  # sushy retries a 404 job three times, ten seconds apart
+    tasks_show_in_flight = False  # the TaskService shows the same jobs; the job queue is the complete view
+    methods = method_table(MultipartPush(extra={"Oem": {}}), SimpleUpdatePull(), DellHttpPush())
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, bmc: Bmc) -> None:
+        super().__init__(bmc)
         self._lc_status_supported: bool | None = None
 
-    # ------------------------------------------------------------------ parameters
     def target_uris(self, request: FlashRequest, ctx: FlashContext) -> list[str]:
-        return []  # iDRAC picks the target from the DUP (DeviceFirmwareMultipartUploadREDFISH.py)
-
-    def update_parameters(self, request: FlashRequest, ctx: FlashContext) -> dict[str, Any]:
-        params = super().update_parameters(request, ctx)
-        params["Oem"] = {}
-        return params
+        return []  # iDRAC picks the target from the DUP
 
     def staged_states(self, request: FlashRequest) -> frozenset[str]:
         states = super().staged_states(request)
         return states | {"Scheduled"} if states else states
 
-    def creation_grace_polls(self) -> int:
-        return 4  # sushy retries a 404 job three times, ten seconds apart
-
-    # ------------------------------------------------------------------ legacy push
-    async def flash_http_push(self, request: FlashRequest, ctx: FlashContext, progress: Progress) -> FlashResult:
-        """Dell's legacy HttpPushUri flow (DeviceFirmwareSimpleUpdateREDFISH.py, brief 2.2):
-        GET FirmwareInventory for its ETag, POST the DUP there as multipart part `file`
-        with `If-Match` → 201 `Available-...`, then SimpleUpdate with that member as ImageURI."""
-        us = ctx.update_service
-        uri = us.get("HttpPushUri")
-        if not uri:
-            raise ApplyError(f"{self.host}: the iDRAC offers no HttpPushUri")
-        etag_response = await self.session.request("GET", str(uri))
-        etag = etag_response.headers.get("etag") or str((json_object(etag_response) or {}).get("@odata.etag") or "")
-        headers = {"If-Match": etag} if etag else {}
-        response = await self.send_multipart(str(uri), [], self._file(request, ctx, "file"), ctx, headers=headers,
-                                             what="iDRAC legacy push")
-        if response.status_code == 412 and etag.startswith("W/"):
-            response = await self.send_multipart(str(uri), [], self._file(request, ctx, "file"), ctx,
-                                                 headers={"If-Match": etag[2:]}, what="iDRAC legacy push")
-        if response.status_code >= 400:
-            raise self._refused(request, response, "http-push")
-        body = json_object(response) or {}
-        available = response.headers.get("location") or body.get("@odata.id")
-        if not available:
-            raise ApplyError(f"{self.host}: the iDRAC accepted the push but named no Available- inventory member")
-        available = self.client.uri_of(str(available))
-        progress(1.0, f"pushed as {available.rsplit('/', 1)[-1]}")
-        action = action_targets(us).get("SimpleUpdate")
-        if not action:
-            raise ApplyError(f"{self.host}: the iDRAC has no SimpleUpdate to install {available}")
-        params: dict[str, Any] = {"ImageURI": available}
-        ann = action.get("@Redfish.OperationApplyTimeSupport")
-        support = [str(v) for v in ann.get("SupportedValues") or ()] if isinstance(ann, Mapping) else []
-        at = self.apply_time_for(request, ctx, support)
-        if at:
-            params["@Redfish.OperationApplyTime"] = at
-        response = await self.post_action(str(action["target"]), params, ctx)
-        return await self.after_push(request, ctx, progress, response, "http-push")
-
     # ------------------------------------------------------------------ jobs
     def jobs_uri(self) -> str:
-        uri = link(self.manager, "Links", "Oem", "Dell", "Jobs")
+        uri = link(self.bmc.manager, "Links", "Oem", "Dell", "Jobs")
         if uri:
             return uri
-        return (self.manager_uri or "/redfish/v1/Managers/iDRAC.Embedded.1").rstrip("/") + "/Oem/Dell/Jobs"
+        return (self.bmc.manager_uri or "/redfish/v1/Managers/iDRAC.Embedded.1").rstrip("/") + "/Oem/Dell/Jobs"
 
     def job_uri_for(self, task_uri: str) -> str | None:
         jid = task_uri.rstrip("/").rsplit("/", 1)[-1]
@@ -123,7 +122,7 @@ class DellDriver(RedfishDriver):
 
     async def _jobs(self) -> list[dict[str, Any]]:
         try:
-            return await self.session.members(self.jobs_uri())
+            return await self.bmc.session.members(self.jobs_uri())
         except BmcError as exc:
             if exc.status in (404, 405):
                 return []
@@ -138,24 +137,18 @@ class DellDriver(RedfishDriver):
                                     description=f"{job.get('Id')} {job.get('Name') or ''}".strip()))
         return out
 
-    async def in_flight(self) -> list[InFlight]:
-        # The TaskService shows the same jobs as Tasks; the job queue is the complete view.
-        return await self.vendor_in_flight()
-
-    # ------------------------------------------------------------------ readiness
-    def _lc_status_uri(self) -> str:
-        lc = link(self.manager, "Links", "Oem", "Dell", "DellLCService") or \
-            "/redfish/v1/Dell/Managers/iDRAC.Embedded.1/DellLCService"
-        return lc.rstrip("/") + "/Actions/DellLCService.GetRemoteServicesAPIStatus"
-
-    async def vendor_ready_problem(self) -> str | None:
+    # ------------------------------------------------------------------ readiness, AC cycle
+    async def ready_problem(self) -> str | None:
         """Lifecycle Controller readiness (sushy waits for LCStatus Ready after a reset)."""
         if self._lc_status_supported is False:
             return None
+        lc = link(self.bmc.manager, "Links", "Oem", "Dell", "DellLCService") or \
+            "/redfish/v1/Dell/Managers/iDRAC.Embedded.1/DellLCService"
+        t = self.bmc.timing
         try:
-            response = await self.session.client.request(
-                "POST", self._lc_status_uri(), json_body={}, check=False, retries=0,
-                timeout=max(0.2, min(self.timing.request_timeout, 2 * self.timing.stability_interval + 1)),
+            response = await self.bmc.client.request(
+                "POST", lc.rstrip("/") + "/Actions/DellLCService.GetRemoteServicesAPIStatus", json_body={},
+                check=False, retries=0, timeout=max(0.2, min(t.request_timeout, 2 * t.stability_interval + 1)),
                 ignore_deadline=True)
         except BmcError as exc:
             return f"Lifecycle Controller status unreadable: {exc.message}"
@@ -166,43 +159,36 @@ class DellDriver(RedfishDriver):
         if response.status_code >= 400 or doc is None:
             return f"Lifecycle Controller status: HTTP {response.status_code}"
         self._lc_status_supported = True
-        lc = str(doc.get("LCStatus") or doc.get("Status") or "")
-        if lc != "Ready":
-            return f"Lifecycle Controller not ready ({lc or 'unknown'})"
+        status = str(doc.get("LCStatus") or doc.get("Status") or "")
+        if status != "Ready":
+            return f"Lifecycle Controller not ready ({status or 'unknown'})"
         return None
 
-    # ------------------------------------------------------------------ AC cycle
-    async def send_ac_cycle(self, progress: Progress, *, reachable: bool) -> bool:
-        """Virtual AC cycle: DellOemChassis.ExtendedReset PowerCycle (brief 2.4), else the
-        System's PowerCycle (iDRAC's PowerCycle is a virtual AC cycle too)."""
-        if not reachable:
-            return False
+    async def ac_cycle_request(self) -> ResetRequest | None:
+        """Virtual AC cycle: DellOemChassis.ExtendedReset PowerCycle, else the System's
+        PowerCycle (iDRAC's PowerCycle is a virtual AC cycle too)."""
         chassis: Mapping[str, Any] = {}
-        if self.chassis_uri:
+        if self.bmc.chassis_uri:
             try:
-                chassis = await self.session.get_json(self.chassis_uri)
+                chassis = await self.bmc.session.get_json(self.bmc.chassis_uri)
             except BmcError:
                 chassis = {}
         action = action_targets(chassis).get("DellOemChassis.ExtendedReset")
-        if action:
-            allowed = [str(v) for v in action.get("ResetType@Redfish.AllowableValues") or ()]
-            if not allowed or "PowerCycle" in allowed:
-                try:
-                    await self.post_reset(str(action["target"]), {"ResetType": "PowerCycle", "FinalPowerState": "On"},
-                                          "DellOemChassis.ExtendedReset PowerCycle")
-                except BmcUnreachable:
-                    return False
-                progress(None, "virtual AC power cycle requested (DellOemChassis.ExtendedReset)")
-                return True
-        return await super().send_ac_cycle(progress, reachable=reachable)
+        if not action:
+            return None
+        allowed = [str(v) for v in action.get("ResetType@Redfish.AllowableValues") or ()]
+        if allowed and "PowerCycle" not in allowed:
+            return None
+        return ResetRequest(str(action["target"]), {"ResetType": "PowerCycle", "FinalPowerState": "On"},
+                            "DellOemChassis.ExtendedReset PowerCycle",
+                            "virtual AC power cycle requested (DellOemChassis.ExtendedReset)")
 
-    # ------------------------------------------------------------------ pre-flight
-    def preflight_facts(self, facts: BmcFacts) -> dict[str, Any]:
-        return {"job_queue": self.jobs_uri()}
+    async def amend_preflight(self, facts: BmcFacts, report: PreflightReport) -> PreflightReport:
+        return replace(report, facts={**report.facts, "job_queue": self.jobs_uri()})
 
     # ------------------------------------------------------------------ settling
-    async def settle_vendor(self, intent: Mapping[str, Any], key: str, target: Any,
-                            details: Mapping[str, Any]) -> str | None:
+    async def settle(self, intent: Mapping[str, Any], key: str, target: Any,
+                     details: Mapping[str, Any]) -> str | None:
         """The job queue outlives Tasks and iDRAC reboots. The job the intent recorded
         decides; else the newest job for this component: Scheduled/PendingActivation =
         done (staged), running = in flight, Completed = done for the iDRAC (its reset
@@ -236,3 +222,7 @@ def _kind_of_job(job: Mapping[str, Any]) -> str | None:
         if any(w in name for w in words):
             return kind
     return None
+
+
+class DellDriver(RedfishDriver):
+    quirks_class = DellQuirks

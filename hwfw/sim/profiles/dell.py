@@ -163,6 +163,7 @@ class DellService(DellJobs):
         if data.get("ResetType") != "PowerCycle":
             raise self.fail(400, "Base", "ActionParameterValueNotInList", (data.get("ResetType"), "ResetType", "ExtendedReset"))
         final = str(data.get("FinalPowerState", "On"))
+        self.reset_requested("DellOemChassis.ExtendedReset", "PowerCycle")
         self.after_answer(lambda: self.machine.ac_cycle("dell-extended-reset", final_power=final))
         return Response.empty(204)
 

@@ -127,6 +127,7 @@ class HpeService(HpeQueue):
     @route("POST", f"{R}/Systems/{{S}}/Actions/Oem/Hpe/HpeComputerSystemExt.SystemReset")
     async def post_hpe_system_reset(self, req: Request) -> Response:
         reset = await self.reset_type_param(req, "#HpeComputerSystemExt.SystemReset", ("ColdBoot", "AuxCycle"))
+        self.reset_requested("HpeComputerSystemExt.SystemReset", reset)
         if reset == "AuxCycle":
             self.after_answer(lambda: self.machine.ac_cycle("hpe-aux-cycle"))
         else:

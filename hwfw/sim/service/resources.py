@@ -110,6 +110,7 @@ class CommonResources(BmcService):
     @route("POST", f"{R}/Systems/{{S}}/Actions/ComputerSystem.Reset")
     async def post_system_reset(self, req: Request) -> Response:
         reset_type = await self.reset_type_param(req, "#ComputerSystem.Reset", self.table["system_reset_types"])
+        self.reset_requested("ComputerSystem.Reset", reset_type)
         self.system_reset(reset_type)
         return self.action_ok()
 
@@ -124,6 +125,10 @@ class CommonResources(BmcService):
 
     def system_reset(self, reset_type: str) -> None:
         self.machine.reset_host(reset_type)
+
+    def reset_requested(self, action: str, reset_type: str) -> None:
+        """Log an accepted reset request, as a client sent it (the resets it causes follow)."""
+        self.world.events.emit(self.name, "reset-requested", action=action, reset_type=reset_type, via="redfish")
 
     # ------------------------------------------------------------ BIOS and pending settings
     @route("GET", f"{R}/Systems/{{S}}/Bios")
@@ -225,7 +230,8 @@ class CommonResources(BmcService):
 
     @route("POST", f"{R}/Managers/{{M}}/Actions/Manager.Reset")
     async def post_manager_reset(self, req: Request) -> Response:
-        await self.reset_type_param(req, "#Manager.Reset", self.table["manager_reset_types"])
+        reset_type = await self.reset_type_param(req, "#Manager.Reset", self.table["manager_reset_types"])
+        self.reset_requested("Manager.Reset", reset_type)
         self.after_answer(lambda: self.machine.bmc_reset("redfish"))
         return self.action_ok()
 

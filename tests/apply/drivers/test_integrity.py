@@ -17,7 +17,7 @@ from hwfw.clock import SystemClock
 from hwfw.config.model import ImageServerSettings
 from hwfw.errors import IntegrityError
 
-from tests.apply.drivers.conftest import DELL, GEN, HPE, SMC, Rig, flash_request, run, with_rig, write_fleet
+from tests.apply.drivers.support import DELL, GEN, HPE, SMC, Rig, flash_request, run, with_rig, write_fleet
 
 
 def _corrupt(path: Path) -> None:

@@ -11,7 +11,7 @@ from hwfw.clock import SystemClock
 from hwfw.config.model import Host
 from hwfw.inventory.collect import ResolvedHost
 
-from tests.apply.drivers.conftest import DELL, GEN, HPE, LAB_FLEET, SMC, Rig, flash_request, primary_resets, \
+from tests.apply.drivers.support import DELL, GEN, HPE, LAB_FLEET, SMC, Rig, flash_request, primary_resets, \
     with_rig, write_fleet
 from tests.inventory.test_collect_lab import HPE_PLATFORM
 
@@ -78,7 +78,8 @@ def test_set_power_off_and_on(tmp_path: Path) -> None:
         await drv.set_power("Off", rig.progress)                     # already off: nothing sent
         await drv.set_power("On", rig.progress)
         assert rig.sim.fleet.machines["h1"].power_state == "On"
-        assert drv.resets_sent == ["ComputerSystem.Reset GracefulShutdown", "ComputerSystem.Reset On"]
+        assert await rig.requested_resets("h1") == ["ComputerSystem.Reset GracefulShutdown",
+                                                    "ComputerSystem.Reset On"]
 
     with_rig(tmp_path, fleet, body)
 
@@ -126,10 +127,10 @@ def test_ac_cycle_falls_back_to_ipmi_when_redfish_cannot(tmp_path: Path) -> None
                           ipmi=(rig.sim.addresses["s1"], 16623))
         drv = await make_driver(rh, workspace=rig.settings, clock=SystemClock())
         await rig.stack.enter_async_context(drv)
-        drv.system_reset_action = lambda: (None, [])  # type: ignore[method-assign]
+        drv.bmc.system_reset_action = lambda: (None, [])  # type: ignore[method-assign]
         mark = rig.mark()
         await drv.activate("ac-cycle", rig.progress)
-        assert drv.resets_sent == ["ipmi cycle"]
+        assert await rig.requested_resets("s1") == ["ipmi cycle"]
         resets = [e for e in rig.events("s1", "reset", since=mark)]
         assert resets and all(e["cause"] == "ipmi" for e in resets)
         assert rig.sim.fleet.machines["s1"].power_state == "On"
@@ -154,20 +155,8 @@ def test_ignored_graceful_restart_is_forced_once(tmp_path: Path) -> None:
         drv = await rig.driver("g1")
         mark = rig.mark()
         await drv.activate("host-reboot", rig.progress)
-        assert drv.resets_sent == ["ComputerSystem.Reset GracefulRestart", "ComputerSystem.Reset ForceRestart"]
+        assert await rig.requested_resets("g1") == ["ComputerSystem.Reset GracefulRestart",
+                                                    "ComputerSystem.Reset ForceRestart"]
         assert [r["kind"] for r in primary_resets(rig.events("g1", since=mark))] == ["host-reboot"]
 
     with_rig(tmp_path, fleet, body)
-
-
-def test_unknown_task_states_keep_polling() -> None:
-    from hwfw.apply.drivers.generic import GenericDriver
-
-    drv = object.__new__(GenericDriver)
-    drv.host = "h"
-    staged: frozenset[str] = frozenset()
-    for state in ("Bogus", "Scheduled", "New", "Running", None):
-        assert drv.judge(state, (), {}, "/t/1", staged, False) is None
-    assert drv.judge("UserIntervention", (), {}, "/t/1", staged, False).kind == "needs-action"  # type: ignore[union-attr]
-    assert drv.judge("Failed", (), {}, "/t/1", staged, False).kind == "failed"  # type: ignore[union-attr]
-    assert drv.judge("Scheduled", (), {}, "/t/1", frozenset({"Scheduled"}), False).kind == "staged"  # type: ignore[union-attr]

@@ -9,7 +9,7 @@ import pytest
 from hwfw.apply.driver import FLASH_ACTIVE, FLASH_PENDING, FLASH_SKIPPED_SAME
 from hwfw.errors import ApplyError, BmcUnreachable
 
-from tests.apply.drivers.conftest import DELL, GEN, HPE, SMC, Rig, Stopwatch, flash_request, primary_resets, \
+from tests.apply.drivers.support import DELL, GEN, HPE, SMC, Rig, Stopwatch, flash_request, primary_resets, \
     with_rig, write_fleet
 
 
@@ -44,8 +44,8 @@ def test_vanished_task_after_a_bmc_self_update_reads_the_running_version(tmp_pat
         mark = rig.mark()
         await drv.activate("bmc-reset", rig.progress)
         assert (await drv.read_versions())["bmc"] == "2.15.0"
-        assert len(primary_resets(rig.events("g1"))) == 1 and not drv.resets_sent
-        assert not primary_resets(rig.events("g1", since=mark)) or drv.resets_sent == []
+        assert len(primary_resets(rig.events("g1"))) == 1 and not await rig.requested_resets("g1")
+        assert not primary_resets(rig.events("g1", since=mark)) or await rig.requested_resets("g1") == []
 
     with_rig(tmp_path, fleet, body)
 

@@ -17,7 +17,7 @@ import pytest
 from hwfw.apply.driver import FLASH_PENDING
 from hwfw.apply.drivers.base import RedfishDriver
 
-from tests.apply.drivers.conftest import DELL, GEN, HPE, SMC, Rig, flash_request, with_rig, write_fleet
+from tests.apply.drivers.support import DELL, GEN, HPE, SMC, Rig, flash_request, with_rig, write_fleet
 
 
 def intent(host: str, key: str, to: str, frm: str, activation: str, **details: Any) -> dict[str, Any]:
@@ -42,11 +42,40 @@ async def crash_flash(rig: Rig, drv: RedfishDriver, req: Any, when: Callable[[st
         await task
 
 
-async def settle_until_final(drv: RedfishDriver, record: dict[str, Any], limit: int = 400) -> list[str]:
-    """What resume does: ask again each poll interval while the verdict is in-flight."""
+# What the BMC does by itself that can change a verdict (our own requests log session
+# events; those change nothing).
+BMC_WORK = frozenset({"task", "flash-started", "flash-finished", "activated", "reset", "bmc-down", "bmc-partial",
+                      "bmc-up", "post-started", "post-finished", "image-received"})
+
+
+async def bmc_worked(rig: Rig, host: str, since: int, timeout: float) -> None:
+    """Return as soon as the simulator logged work of `host`'s BMC after event `since`
+    (at once if it already has); fail after `timeout` seconds of no work at all."""
+    loop = asyncio.get_running_loop()
+    worked = asyncio.Event()
+
+    def listener(event: dict[str, Any]) -> None:
+        if event["bmc"] == host and event["type"] in BMC_WORK:
+            loop.call_soon_threadsafe(worked.set)
+
+    rig.sim.fleet.events.listeners.append(listener)
+    try:
+        if not any(e["type"] in BMC_WORK for e in rig.events(host, since=since)):
+            async with asyncio.timeout(timeout):
+                await worked.wait()
+    finally:
+        rig.sim.fleet.events.listeners.remove(listener)
+
+
+async def settle_until_final(rig: Rig, drv: RedfishDriver, record: dict[str, Any], limit: int = 400) -> list[str]:
+    """What resume does: ask again while the verdict is in-flight; here each time the
+    BMC did something (a task moved, a flash ended, it reset) since the last answer."""
+    host = record["host"]
+    mark = rig.mark()
     verdicts = [await drv.settle_intent(record)]
     while verdicts[-1].startswith("in-flight:") and len(verdicts) < limit:
-        await asyncio.sleep(drv.timing.poll_interval)
+        await bmc_worked(rig, host, mark, timeout=drv.timing.deadline_for(record["component"].split(":")[0]))
+        mark = rig.mark()
         verdicts.append(await drv.settle_intent(record))
     return verdicts
 
@@ -73,7 +102,7 @@ def test_crash_right_after_the_bmc_accepted_the_image(tmp_path: Path, spec: dict
         req = flash_request("h1", key, entry, path, current=frm, apply_time=apply_time, activation=activation)
         await crash_flash(rig, drv, req, lambda m, p: m.startswith("accepted by the BMC"))
         fresh = await rig.driver("h1")   # the resumed run's driver
-        verdicts = await settle_until_final(fresh, intent("h1", key, to, frm, activation))
+        verdicts = await settle_until_final(rig, fresh, intent("h1", key, to, frm, activation))
         assert verdicts[-1] == "done", verdicts
         assert all(v == "done" or v.startswith("in-flight:") for v in verdicts)
         await fresh.activate(activation, rig.progress)
@@ -104,7 +133,7 @@ def test_crash_during_the_task_reattaches(tmp_path: Path, spec: dict, vendor: st
         fresh = await rig.driver("h1")
         first = await fresh.settle_intent(intent("h1", key, to, frm, "bmc-reset", task_uri=uris[0]))
         assert first.startswith("in-flight:"), first
-        verdicts = await settle_until_final(fresh, intent("h1", key, to, frm, "bmc-reset", task_uri=uris[0]))
+        verdicts = await settle_until_final(rig, fresh, intent("h1", key, to, frm, "bmc-reset", task_uri=uris[0]))
         assert verdicts[-1] == "done", verdicts
         await fresh.activate("bmc-reset", rig.progress)
         assert (await fresh.read_versions())[key] == to
@@ -168,7 +197,7 @@ def test_failed_task_is_failed(tmp_path: Path) -> None:
         drv.on_accepted = uris.append
         await crash_flash(rig, drv, req, lambda m, p: m.startswith("accepted by the BMC"))
         fresh = await rig.driver("g1")
-        verdicts = await settle_until_final(fresh, intent("g1", "bmc", "2.15.0", "2.14.0", "bmc-reset",
+        verdicts = await settle_until_final(rig, fresh, intent("g1", "bmc", "2.15.0", "2.14.0", "bmc-reset",
                                                           task_uri=uris[0]))
         assert verdicts[-1].startswith("failed:"), verdicts
         assert "ApplyFailed" in verdicts[-1] or "failed" in verdicts[-1].lower(), \

@@ -4,6 +4,8 @@ real time everywhere (no FakeClock), workspace timings scaled to the simulator's
 At SPEED = 1000 a simulated 3-minute iDRAC reboot takes 0.18 s, so the real-world
 defaults (poll 10 s, stability 3 x 30 s, BMC ready 10 min...) are divided by SPEED.
 Synchronisation is by polling the drivers themselves; tests never sleep to wait.
+What the BMC did (images received, resets requested and performed) is read from the
+simulator's event log.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, TypeVar
 
+import httpx
 import yaml
 
 from hwfw.apply.driver import FlashRequest
@@ -112,6 +115,16 @@ class Rig:
 
     def events(self, name: str, type_: str | None = None, since: int = 0) -> list[dict[str, Any]]:
         return self.sim.fleet.events.query(name, type_, since)
+
+    async def requested_resets(self, name: str, since: int = 0) -> list[str]:
+        """The reset requests `name`'s BMC accepted, as sent ("ComputerSystem.Reset
+        GracefulRestart", "ipmi cycle"), from the event log over the control API."""
+        async with httpx.AsyncClient(base_url=self.sim.control_url, timeout=10) as control:
+            response = await control.get("/__sim/events", params={"bmc": name, "type": "reset-requested",
+                                                                  "since": since})
+        response.raise_for_status()
+        return [f"ipmi {e['reset_type']}" if e["via"] == "ipmi" else f"{e['action']} {e['reset_type']}"
+                for e in response.json()["events"]]
 
     def mark(self) -> int:
         events = list(self.sim.fleet.events)

@@ -1,0 +1,61 @@
+"""What an update method is, and what it reads before sending anything.
+
+An update method is an object in a vendor's method table (`Quirks.methods`, name →
+method), not a method name looked up on a class: the table says which flows a BMC
+can use, and adding a vendor flow is adding one object to one vendor module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
+
+from hwfw.apply.driver import FlashRequest, FlashResult, Progress
+from hwfw.inventory.model import ComponentState
+from hwfw.vendors.base import BmcFacts
+
+if TYPE_CHECKING:
+    from hwfw.apply.drivers.flashing import Flasher
+
+__all__ = ["FlashContext", "UpdateMethod", "image_filename"]
+
+
+@dataclass
+class FlashContext:
+    """What a flash reads before sending anything."""
+
+    update_service: dict[str, Any]
+    component: ComponentState | None
+    components: tuple[ComponentState, ...] = ()
+    facts: BmcFacts | None = None
+    deadline: float = 0.0
+    size: int = 0
+    filename: str = "image.bin"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class UpdateMethod(Protocol):
+    """One way of getting an image onto a BMC and following it to its end.
+
+    `push`: the image travels in the request, so `UpdateService.MaxImageSizeBytes`
+    applies (a pull has the BMC fetch it from hwfw's image server)."""
+
+    name: str
+    push: bool
+
+    def available(self, ctx: FlashContext) -> bool:
+        """Whether this BMC's UpdateService offers the method."""
+
+    async def flash(self, kit: "Flasher", request: FlashRequest, ctx: FlashContext,
+                    progress: Progress) -> FlashResult:
+        """Send the image and follow the BMC's task, job or state to its real end."""
+
+
+def image_filename(request: FlashRequest) -> str:
+    """The name to send the image under: the repository source's file name (BMCs look at
+    extensions: .EXE/.d9 on Dell, .bin/.fwpkg on HPE), not the cache's digest name."""
+    source = request.entry.source or ""
+    name = Path(urlsplit(source).path).name if "://" in source else Path(source).name
+    return name or request.image_path.name
