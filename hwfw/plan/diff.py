@@ -234,8 +234,8 @@ UNREADABLE: dict[str | None, tuple[str, str]] = {
                             "reference (user name, password_env / password_file) and the account"),
     "tls": ("tls-failed", "the BMC's TLS certificate did not verify: {why}; set ca_bundle to the CA that "
                           "signed it, or pass --insecure for a lab"),
-    "bmc": ("unreachable", "the host could not be read: {why}"),
-    "internal": ("unreachable", "the host could not be read: {why}"),
+    "bmc": ("unreachable", "host is unreachable: {why}"),
+    "internal": ("unreachable", "host is unreachable: {why}"),
 }
 UNREADABLE_CODES = frozenset(code for code, _ in UNREADABLE.values())
 
