@@ -142,7 +142,7 @@ async def read_host(rh: ResolvedHost, *, settings: Settings, clock: Clock, insec
             return await _bounded(read_redfish_host(rh, settings=settings, clock=clock, insecure=insecure,
                                                     options=options, stats=stats), settings)
         except BmcUnreachable as exc:
-            if protocol != "auto":
+            if protocol != "auto" or not exc.retryable:  # an untrusted certificate: say so, not IPMI's timeout
                 raise
             log.info("%s: Redfish unreachable (%s); trying IPMI", name, exc.message)
             try:
