@@ -23,6 +23,8 @@ _FIELD_PATTERNS = [
     re.compile(r"(?i)(x-auth-token['\"]?\s*[:=]\s*['\"]?)[^'\",\s}]+"),
     re.compile(r"(?i)((?:password|passwd|sessionkey)['\"]?\s*[:=]\s*['\"]?)[^'\",\s}&]+"),
     re.compile(r"(?i)(https?://[^:/\s]+:)[^@/\s]+(@)"),
+    # PostgreSQL connection URIs: user and password both (settings.backend).
+    re.compile(r"(?i)(postgres(?:ql)?://)[^@/\s]+(@)"),
 ]
 
 
