@@ -263,6 +263,9 @@ def _settings(root: Path, s: dict[str, Any]) -> m.Settings:
 
 def _backend(ctx: LoadContext, b: dict[str, Any]) -> m.BackendSettings:
     which = "dsn_env" if "dsn_env" in b else "dsn_file" if "dsn_file" in b else "type"
+    if "dsn_env" in b and "dsn_file" in b:
+        ctx.error("hwfw", ["settings", "backend", "dsn_file"], "settings.backend: both dsn_env and dsn_file "
+                  "name the connection string", code="conflicting-keys", key=True, expected="one of them")
     return m.BackendSettings(
         type=b.get("type", "local"), dsn_env=b.get("dsn_env"),
         dsn_file=(ctx.root / b["dsn_file"]) if b.get("dsn_file") else None,
