@@ -40,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     "PlanDocument": "hwfw.api.plans", "load_plan": "hwfw.api.plans",
     "RunHandle": "hwfw.api.runs", "ApplyRun": "hwfw.api.runs", "EventTarget": "hwfw.api.runs",
     "StateAccess": "hwfw.api.state", "StateRow": "hwfw.api.state", "StateView": "hwfw.api.state",
+    "Migrated": "hwfw.api.state",
     "RepositoryAccess": "hwfw.api.repository", "ImageRow": "hwfw.api.repository",
     "SyncResult": "hwfw.api.repository", "CacheReport": "hwfw.api.repository",
     "DEFAULT_SYNC_PARALLELISM": "hwfw.api.repository", "catalog_readers": "hwfw.api.repository",
@@ -63,60 +64,15 @@ _EXPORTS: dict[str, str] = {
     "Problem": "hwfw.errors",
 }
 
-__all__ = [
-    "ACTIVATIONS",
-    "DEFAULT_SYNC_PARALLELISM",
-    "AddResult",
-    "ApplyOptions",
-    "ApplyResult",
-    "ApplyRun",
-    "CacheReport",
-    "CallbackSink",
-    "CancelToken",
-    "Change",
-    "CheckReport",
-    "ComplianceReport",
-    "ComponentRecord",
-    "Event",
-    "EventSink",
-    "EventTarget",
-    "FanOutSink",
-    "FirmwareManager",
-    "HostInventory",
-    "HostOutcome",
-    "HostPlan",
-    "ImageRow",
-    "ImportReport",
-    "Inventory",
-    "InventorySource",
-    "JsonLinesSink",
-    "LockInfo",
-    "Plan",
-    "PlanDocument",
-    "Problem",
-    "RepositoryAccess",
-    "RunHandle",
-    "RunSummary",
-    "State",
-    "StateAccess",
-    "StateRow",
-    "StateView",
-    "Step",
-    "StepOutcome",
-    "SyncReport",
-    "SyncResult",
-    "ValidationReport",
-    "Workspace",
-    "catalog_readers",
-    "display_path",
-    "format_check_report",
-    "load_plan",
-    "open_workspace",
-    "parse_duration",
-    "read_inventory_snapshot",
-    "write_document",
-    "write_inventory_snapshot",
-]
+__all__ = ["ACTIVATIONS", "AddResult", "ApplyOptions", "ApplyResult", "ApplyRun", "CacheReport", "CallbackSink",
+           "CancelToken", "Change", "CheckReport", "ComplianceReport", "ComponentRecord",
+           "DEFAULT_SYNC_PARALLELISM", "Event", "EventSink", "EventTarget", "FanOutSink", "FirmwareManager",
+           "HostInventory", "HostOutcome", "HostPlan", "ImageRow", "ImportReport", "Inventory", "InventorySource",
+           "JsonLinesSink", "LockInfo", "Migrated", "Plan", "PlanDocument", "Problem", "RepositoryAccess",
+           "RunHandle", "RunSummary", "State", "StateAccess", "StateRow", "StateView", "Step", "StepOutcome",
+           "SyncReport", "SyncResult", "ValidationReport", "Workspace", "catalog_readers", "display_path",
+           "format_check_report", "load_plan", "open_workspace", "parse_duration", "read_inventory_snapshot",
+           "write_document", "write_inventory_snapshot"]
 
 
 def __getattr__(name: str) -> Any:
@@ -146,7 +102,7 @@ if TYPE_CHECKING:
     )
     from hwfw.api.runs import ApplyRun, EventTarget, RunHandle
     from hwfw.api.snapshots import read_inventory_snapshot, write_document, write_inventory_snapshot
-    from hwfw.api.state import StateAccess, StateRow, StateView
+    from hwfw.api.state import Migrated, StateAccess, StateRow, StateView
     from hwfw.api.workspace import InventorySource, ValidationReport, Workspace, open_workspace
     from hwfw.apply.events import HostOutcome, RunSummary, StepOutcome
     from hwfw.apply.run import ApplyOptions, ApplyResult

@@ -6,8 +6,9 @@
 Nothing here prints: the plan is handed to `show`, the question to `confirm`, and
 progress, as events (hwfw/events.py), to the `events` sink. The workspace lock is held
 from the first read of the state to the last write; a second apply fails at once,
-naming the holder. A cancel token (hwfw/cancel.py) stops it with the semantics of
-SIGINT/SIGTERM: nothing new starts, in-flight steps reach a safe point.
+naming the holder. State, lock and journals live in the backend `settings.backend`
+names (hwfw.state.backend). A cancel token (hwfw/cancel.py) stops it with the
+semantics of SIGINT/SIGTERM: nothing new starts, in-flight steps reach a safe point.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from hwfw.invocation import command
 from hwfw.inventory.model import Inventory
 from hwfw.logs import get_logger
 from hwfw.plan.model import Plan
-from hwfw.state.lock import WorkspaceLock
+from hwfw.state.backend import open_backend
 
 log = get_logger("apply.run")
 
@@ -195,8 +196,8 @@ async def run_apply(workspace: Workspace, options: ApplyOptions, *, events: Even
     ensure_runtime_dir(settings)
     run_id = options.run_id or uuid.uuid4().hex[:12]
     report = ApplyEvents(sink, clock, run_id)
-    with _Stopper(cancel) as stopper, WorkspaceLock(settings.runtime_dir, "apply"):
-        ledger = Ledger(settings, run_id, clock)
+    async with _Stopper(cancel) as stopper, open_backend(settings) as backend, backend.lock("apply"):
+        ledger = await Ledger.open(backend, settings, run_id, clock)
         saved = dict(saved_plan) if saved_plan is not None else \
             _read_plan_file(options.plan_file) if options.plan_file else None
         targets = options.targets or (_plan_hosts(saved) if saved else ())
@@ -236,12 +237,12 @@ class _Stopper:
         self.delivered = 0
         self._unsubscribe: Callable[[], None] | None = None
 
-    def __enter__(self) -> Self:
+    async def __aenter__(self) -> Self:
         if self.token is not None:
             self._unsubscribe = self.token.subscribe(self._requested)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
 

@@ -1,4 +1,7 @@
-"""`hwfw state list|show|force-unlock`: read what hwfw recorded, and release a stuck lock.
+"""`hwfw state list|show|force-unlock|migrate|pull|push`: read what hwfw recorded,
+release a stuck lock, move state between backends, repair it by hand.
+
+Every command works on the backend `settings.backend` names (local files or PostgreSQL).
 
 The workspace is `-C DIR` before or after the command, or the last positional
 argument: `hwfw state list DIR`, `hwfw state show HOST DIR`, `hwfw state
@@ -8,6 +11,7 @@ or a glob); to show every host of another workspace, use `-C DIR` or `'*' DIR`.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +38,11 @@ STATUS_STYLE = {"ok": "green", "pending-activation": "cyan", "failed": "red", "r
 
 @examples("hwfw state list -C examples/lab",
           "hwfw state show lab-dell-01 examples/lab",
-          "hwfw state force-unlock LOCK_ID -C examples/lab")
+          "hwfw state force-unlock LOCK_ID -C examples/lab",
+          "hwfw state pull -C examples/lab > state.json")
 @cli.group("state")
 def state() -> None:
-    """Inspect the state; release a lock left by a dead process."""
+    """Inspect the state; release a stuck lock; migrate, pull and push it."""
 
 
 @examples("hwfw state list examples/lab",
@@ -123,7 +128,8 @@ def _details(rec: dict[str, Any]) -> str:
 @click.argument("lock_id")
 @workspace_argument
 @click.option("--force", is_flag=True,
-              help="Also remove a lock still held from another host, whose holder cannot be seen from here.")
+              help="Also break a lock whose holder cannot be seen from here: a holder on another host "
+                   "(shared filesystem), or, on PostgreSQL, end a live holder's database session (a hung holder).")
 def state_force_unlock(lock_id: str, force: bool) -> None:
     """Remove the workspace lock LOCK_ID left by a process that cannot release it.
 
@@ -135,3 +141,56 @@ def state_force_unlock(lock_id: str, force: bool) -> None:
     ws = open_workspace(app.workspace_dir)
     info = run(lambda _cancel: ws.state.force_unlock(lock_id, force=force))
     app.err.print(f"Removed the lock: {escape(info.describe())}")
+
+
+@examples("hwfw state migrate --to postgres -C examples/lab",
+          "hwfw state migrate examples/lab --to local")
+@state.command("migrate")
+@workspace_argument
+@click.option("--to", "to", type=click.Choice(["postgres", "local"]), required=True,
+              help="Where the state goes: postgres (from the local files) or local (back to them).")
+def state_migrate(to: str) -> None:
+    """Move the state and the intent and audit logs between the local files and the
+    PostgreSQL database of settings.backend (dsn_env or dsn_file), without loss
+    (lineage and serial kept).
+
+    Refused when the destination holds state of another lineage. Then set
+    settings.backend.type to the destination."""
+    app = app_context()
+    ws = open_workspace(app.workspace_dir)
+    moved = run(lambda _cancel: ws.state.migrate(to))
+    what = f"state lineage {moved.lineage} serial {moved.serial}, " if moved.lineage else ""
+    app.err.print(escape(f"Migrated {what}{moved.records.get('intents', 0)} intent record(s) and "
+                         f"{moved.records.get('audit', 0)} audit entry(ies) from {moved.source} to "
+                         f"{moved.destination}."))
+    if moved.configured != to:
+        app.err.print(f"Now set settings.backend.type to {to} in hwfw.yaml.", markup=False)
+
+
+@examples("hwfw state pull -C examples/lab > state.json",
+          "hwfw state pull examples/lab")
+@state.command("pull")
+@workspace_argument
+def state_pull() -> None:
+    """Write the stored state document to stdout (`hwfw state pull > state.json`)."""
+    ws = open_workspace(app_context().workspace_dir)
+    data = run(lambda _cancel: ws.state.pull())
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+
+
+@examples("hwfw state push state.json -C examples/lab",
+          "hwfw state push state.json examples/lab --force")
+@state.command("push")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@workspace_argument
+@click.option("--force", is_flag=True, help="Replace the state even if its lineage or serial differs.")
+def state_push(path: Path, force: bool) -> None:
+    """Replace the stored state by PATH (a document from `hwfw state pull`, repaired).
+
+    PATH must carry the stored lineage and serial (nobody wrote since the pull); it is
+    stored with serial + 1, so plans saved before are stale."""
+    app = app_context()
+    ws = open_workspace(app.workspace_dir)
+    stored = run(lambda _cancel: ws.state.push(path, force=force))
+    app.err.print(escape(f"Pushed {path}: state lineage {stored['lineage']} is now at serial {stored['serial']}."))
