@@ -54,7 +54,11 @@ async def cancellable(body: Callable[[], Awaitable[T]], cancel: CancelToken | No
     if cancel is None:
         return await body()
     task: asyncio.Task[T] = asyncio.ensure_future(body())
-    unsubscribe = cancel.subscribe(lambda _count: task.cancel())
+
+    def stop(_count: int) -> None:
+        task.cancel()
+
+    unsubscribe = cancel.subscribe(stop)
     try:
         return await task
     except asyncio.CancelledError:

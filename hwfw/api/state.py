@@ -30,9 +30,8 @@ __all__ = ["Migrated", "StateAccess", "StateRow", "StateView", "read_state"]
 async def read_state(config: Config, *, operation: str, lock: bool = True) -> AsyncIterator[State]:
     """The workspace's state, with the workspace lock held for the block (unless `lock`
     is False): a plan reads state and hardware as one consistent picture."""
-    async with open_backend(config.settings) as backend:
-        async with backend.lock(operation) if lock else nullcontext():
-            yield await backend.load()
+    async with open_backend(config.settings) as backend, backend.lock(operation) if lock else nullcontext():
+        yield await backend.load()
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from hwfw.clock import Clock, SystemClock, utc_now_iso
 from hwfw.config.loader import display_path, find_root
 from hwfw.config.model import Workspace as Config
 from hwfw.connect import check_workspace, load_workspace, read_live_inventory, select_hosts
-from hwfw.errors import Interrupted, Problem
+from hwfw.errors import HwfwError, Interrupted, Problem
 
 from .plans import PlanDocument, load_plan
 from .repository import DEFAULT_SYNC_PARALLELISM, RepositoryAccess, SyncResult
@@ -72,6 +72,16 @@ def open_workspace(path: str | Path = ".", *, insecure: bool = False, ca_bundle:
     ws = Workspace(path, insecure=insecure, ca_bundle=ca_bundle, clock=clock)
     find_root(ws.path)
     return ws
+
+
+def _exactly(options: ApplyOptions) -> None:
+    """A saved plan is applied exactly: what would change it is part of making it."""
+    given = [name for name, value in (("--exclude", options.exclude), ("--accept-unknown", options.accept_unknown),
+                                      ("--allow-unreachable", options.allow_unreachable)) if value]
+    if given:
+        again = invocation.command("plan", "--out", str(options.plan_file or "PLAN"))
+        raise HwfwError(f"{', '.join(given)} cannot change a saved plan: it is applied exactly as it was made",
+                        hint=f"give them to {again} instead, then apply that plan")
 
 
 class Workspace:
@@ -198,6 +208,7 @@ class Workspace:
         saved = self.load_plan(plan) if isinstance(plan, Path) else plan
         if saved is not None:
             options = dataclasses.replace(options, plan_file=saved.path or options.plan_file)
+            _exactly(options)
 
         async def start() -> ApplyResult:
             config = await self._in_thread(self.load)

@@ -112,6 +112,9 @@ def test_a_stale_plan_hint_names_the_workspace_as_given(lab: Path, tmp_path: Pat
     monkeypatch.chdir(lab.parent)
     ws = api.open_workspace("lab")
     saved = asyncio.run(ws.plan(targets=["lab-gen-01"])).save(tmp_path / "p.json", ws.path)
+    with pytest.raises(HwfwError) as narrowed:  # a saved plan is applied exactly as made
+        asyncio.run(ws.apply(saved, api.ApplyOptions(auto_approve=True, exclude=("lab-gen-01",))))
+    assert "--exclude cannot change a saved plan" in narrowed.value.message
     (lab / "baselines.yaml").write_text((lab / "baselines.yaml").read_text() + "\n# reviewed\n")
     with pytest.raises(HwfwError) as info:
         asyncio.run(ws.apply(saved, api.ApplyOptions(auto_approve=True)))

@@ -4,7 +4,8 @@ followed until it ends, and the operator is told so once, not once per poll."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from hwfw.apply.events import ApplyEvents
 from hwfw.apply.ledger import Ledger

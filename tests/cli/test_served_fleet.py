@@ -66,7 +66,10 @@ def test_a_wrong_password_says_authentication_failed_with_the_user_never_the_pas
     (finding,) = json.loads(plan.stdout)["hosts"][0]["findings"]
     assert finding["code"] == "auth-failed" and "the BMC refused the credentials" in finding["message"]
     assert "unreachable" not in finding["message"]
-    assert "not-the-Pa55word" not in inv.stdout + inv.stderr + plan.stdout + plan.stderr
+    text = hwfw(lab, "inventory", str(lab.workspace), "--target", "lab-gen-01", env=wrong)
+    assert "lab-gen-01  cannot log in: lab-gen-01: authentication failed for user 'admin'" in text.stdout
+    assert "hint: check this host's credentials reference" in text.stdout
+    assert "not-the-Pa55word" not in inv.stdout + inv.stderr + plan.stdout + plan.stderr + text.stdout + text.stderr
 
 
 def test_an_untrusted_certificate_names_ca_bundle_and_insecure(lab: ServedLab) -> None:
@@ -78,6 +81,10 @@ def test_an_untrusted_certificate_names_ca_bundle_and_insecure(lab: ServedLab) -
     assert plan.returncode == 1 and finding["code"] == "tls-failed"
     assert "TLS certificate verification failed" in finding["message"]
     assert "ca_bundle" in finding["message"] and "--insecure" in finding["message"]
+    text = hwfw(lab, "inventory", str(lab.workspace), "--target", "lab-gen-01")
+    assert text.returncode == 1 and "certificate not trusted: lab-gen-01: TLS certificate verification failed" \
+        in text.stdout
+    assert "set ca_bundle" in text.stdout and "--insecure" in text.stdout
     trusted = hwfw(lab, "plan", str(lab.workspace), "--target", "lab-gen-01", "--ca-bundle", str(lab.ca))
     assert trusted.returncode == 0, trusted.stderr
     insecure = hwfw(lab, "plan", str(lab.workspace), "--target", "lab-gen-01", "--insecure")
