@@ -12,7 +12,9 @@ decides what became of it from the BMC's own tasks, jobs and inventory
 * `not-sent`: the BMC never got it: resolved; the new plan does it again;
 * `failed:MESSAGE`: recorded as failed.
 
-Hosts whose intents cannot be settled (BMC unreachable, task still running at the
+A BMC that does not answer (often rebooting: the interrupted run had reset it) is
+waited for, as long as a BMC reset may take (`timing.bmc_ready_timeout`). Hosts whose
+intents cannot be settled (BMC still unreachable then, task still running at the
 deadline) are returned as blocked: the run must not touch them.
 """
 
@@ -30,8 +32,9 @@ from hwfw.apply.events import ApplyEvents
 from hwfw.apply.ledger import Ledger
 from hwfw.clock import Clock
 from hwfw.config.model import Settings
-from hwfw.errors import HwfwError
+from hwfw.errors import BmcUnreachable, HwfwError
 from hwfw.logs import get_logger, redactor
+from hwfw.retry import Backoff, RetryPolicy, retry
 from hwfw.state.model import ComponentRecord
 
 log = get_logger("apply.resume")
@@ -62,9 +65,8 @@ async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings
     async def one(host: str, intents: list[dict[str, Any]]) -> None:
         async with limit:
             try:
-                d = drivers(host)
-                driver = await d if inspect.isawaitable(d) else d
-                async with driver:  # type: ignore[union-attr]
+                driver = await _open_when_up(drivers, host, settings, clock, events)
+                async with _entered(driver):
                     for intent in intents:
                         verdict = await _follow(driver, intent, settings, clock, events)
                         report.settled.append((host, intent["intent"], verdict))
@@ -81,6 +83,42 @@ async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings
     await asyncio.gather(*(one(h, i) for h, i in sorted(by_host.items())))
     await ledger.commit()
     return report
+
+
+async def _open_when_up(drivers: DriverOpener, host: str, settings: Settings, clock: Clock,
+                        events: ApplyEvents) -> HostDriver:
+    """A driver logged in to `host`'s BMC, waiting up to timing.bmc_ready_timeout for
+    a BMC that does not answer (one the interrupted run was resetting)."""
+    async def enter() -> HostDriver:
+        d = drivers(host)
+        driver = await d if inspect.isawaitable(d) else d
+        await driver.__aenter__()
+        return driver
+
+    async def waiting(exc: Exception, attempt: int, _delay: float) -> None:
+        if attempt == 1:
+            events.warning(f"the BMC does not answer ({redactor(str(exc).splitlines()[0])}); waiting up to "
+                           f"{settings.timing.bmc_ready_timeout:g} s for it to come back before settling what "
+                           "the interrupted run left open", host)
+
+    interval = max(settings.timing.poll_interval, 0.01)
+    return await retry(enter, clock=clock, retryable=lambda exc: isinstance(exc, BmcUnreachable),
+                       deadline=clock.monotonic() + settings.timing.bmc_ready_timeout, on_retry=waiting,
+                       policy=RetryPolicy(retries=None, clamp_to_deadline=True,
+                                          backoff=Backoff(base=interval, factor=1.0, cap=interval, jitter=0)))
+
+
+class _entered:
+    """`async with` over a driver that is already entered: only its exit."""
+
+    def __init__(self, driver: HostDriver) -> None:
+        self.driver = driver
+
+    async def __aenter__(self) -> HostDriver:
+        return self.driver
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.driver.__aexit__(*exc)
 
 
 async def _follow(driver: HostDriver, intent: Mapping[str, Any], settings: Settings, clock: Clock,

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from .admin import create_api_token, list_api_tokens, revoke_api_token, server_settings
 from .core import FirmwareService, local_principal
 from .hub import DROPPED, EventHub, HubMessage, Subscription
 from .progress import HOST_STATE, RunProgress
@@ -16,4 +17,5 @@ from .tasks import Scheduler
 from .tokens import ACTIONS, ROLES, Principal
 
 __all__ = ["ACTIONS", "DROPPED", "HOST_STATE", "ROLES", "EventHub", "FirmwareService", "HubMessage", "Principal",
-           "RunProgress", "RunRecorder", "Scheduler", "Subscription", "local_principal"]
+           "RunProgress", "RunRecorder", "Scheduler", "Subscription", "create_api_token", "list_api_tokens",
+           "local_principal", "revoke_api_token", "server_settings"]

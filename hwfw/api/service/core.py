@@ -44,6 +44,7 @@ from .tokens import Principal, authenticate, create_token
 from .watch import WorkspaceWatcher
 
 if TYPE_CHECKING:
+    from hwfw.config.model import Settings
     from hwfw.config.model import Workspace as Config
     from hwfw.plan.model import Plan
 
@@ -124,6 +125,11 @@ class FirmwareService:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return task
+
+    @property
+    def settings(self) -> Settings:
+        """The settings of the workspace as last loaded."""
+        return self._config.settings
 
     def load(self) -> Config:
         """The workspace as it is now (ConfigError when it does not load); remembered
@@ -228,20 +234,22 @@ class FirmwareService:
         return await self.runs.cancel(principal, run_id, force=force)
 
     async def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
-        return [await self._run_json(r, detail=False) for r in await self.store.list_runs(limit=limit)]
+        """The runs, newest first: `{"run": record, "resumable": bool}` each."""
+        return [self._run_view(r) for r in await self.store.list_runs(limit=limit)]
 
     async def run(self, run_id: str) -> dict[str, Any]:
-        return await self._run_json(await self.runs.get(run_id), detail=True)
+        """One run: its record, whether it can be resumed, and its progress (per host,
+        each step's state, timings and errors)."""
+        view = self._run_view(await self.runs.get(run_id))
+        view["progress"] = (await self.runs.progress(run_id)).to_json()
+        return view
 
-    async def _run_json(self, record: RunRecord, *, detail: bool) -> dict[str, Any]:
-        doc = record.to_json()
+    def _run_view(self, record: RunRecord) -> dict[str, Any]:
         active = self.runs.current()
         if active is not None and active.record.run_id == record.run_id:
-            doc = active.record.to_json()
-        doc["resumable"] = record.status == "interrupted" and record.kind == "apply" and record.plan_id is not None
-        if detail:
-            doc["progress"] = (await self.runs.progress(record.run_id)).to_json()
-        return doc
+            record = active.record
+        resumable = record.status == "interrupted" and record.kind == "apply" and record.plan_id is not None
+        return {"run": record.to_json(), "resumable": resumable}
 
     def follow(self, run_id: str, after: int = 0) -> AsyncIterator[tuple[int, dict[str, Any]]]:
         """The run's events numbered above `after`, then live ones until it ends."""

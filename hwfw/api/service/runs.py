@@ -117,20 +117,13 @@ class RunManager:
 
     @asynccontextmanager
     async def live_operation(self, what: str) -> AsyncIterator[None]:
-        """Read the BMCs (a plan, a live check) while no run and no other read goes on:
-        ConflictError otherwise."""
-        async with self._starting:
+        """Read the BMCs (a plan, a live check) after any other read has finished (they
+        are short), while no run goes on (ConflictError naming it otherwise)."""
+        async with self.live:
             await self.ensure_idle(what)
-            await self.live.acquire()
-        try:
             yield
-        finally:
-            self.live.release()
 
     async def _check_free(self, what: str) -> None:
-        if self.live.locked():
-            raise ConflictError(f"cannot {what}: a plan or a fleet scan is reading the BMCs right now",
-                                hint="try again in a moment")
         active = self.current()
         if active is not None:
             r = active.record
@@ -149,7 +142,7 @@ class RunManager:
 
     async def start_apply(self, principal: Principal, plan: PlanDocument, options: ApplyOptions, *, plan_id: str,
                           rollout: dict[str, Any], resumed_from: str | None = None) -> RunRecord:
-        async with self._starting:
+        async with self._starting, self.live:
             await self.ensure_idle("start a run")
             engine = self.engines[self.engine]
             run_id = new_run_id()
@@ -166,7 +159,7 @@ class RunManager:
             return await self._started(record, handle, recorder)
 
     async def start_sync(self, principal: Principal, *, all_images: bool) -> RunRecord:
-        async with self._starting:
+        async with self._starting, self.live:
             await self._check_free("sync the repository")
             engine = self.engines[self.engine]
             run_id = new_run_id()

@@ -1,0 +1,98 @@
+"""A run's events, live: Server-Sent Events and a WebSocket carrying the same stream.
+
+Both send every event numbered above where the client is (SSE: the `Last-Event-ID`
+header or `?after=N`; WebSocket: `?after=N`), then the live ones, then an end message
+with the run's record, and close. The numbers are the store's, so a client that lost
+its connection resumes exactly where it was; a client too slow to keep up is caught up
+from the store instead of stalling the others (hwfw.api.service.hub).
+
+SSE: each event is `id: SEQ` + `data: EVENT` (schemas/events.schema.json); the end is
+`event: end` + `data: RUN`. WebSocket: text messages `{"seq": SEQ, "event": EVENT}`,
+then `{"end": RUN}`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
+from sse_starlette.sse import EventSourceResponse, ServerSentEvent
+from starlette.websockets import WebSocketState
+
+from hwfw.api.service import Principal
+
+from .openapi import problem_responses
+from .problems import Problem
+from .routes import auth_of, role, service_of
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+def _start(after: int | None, last_event_id: str | None) -> int:
+    if last_event_id is not None and last_event_id.strip().isdigit():
+        return int(last_event_id.strip())
+    return max(0, after or 0)
+
+
+def _dumps(doc: Any) -> str:
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+
+
+@router.get("/api/firmware/runs/{run_id}/events", tags=["runs"],
+            responses={200: {"description": "the run's events as Server-Sent Events (text/event-stream); "
+                                            "each `data:` is one event of schemas/events.schema.json",
+                             "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                       **problem_responses(404)})
+async def events(request: Request, run_id: str, _: Annotated[Principal, Depends(role("read"))],
+                 after: Annotated[int | None, Query(ge=0, le=2**31)] = None) -> EventSourceResponse:
+    """Resumable with `Last-Event-ID` (or `?after=N`)."""
+    service = service_of(request)
+    record = await service.runs.get(run_id)       # 404 before the stream starts
+    start = _start(after, request.headers.get("last-event-id"))
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        async with aclosing(service.follow(run_id, start)) as events:
+            async for seq, event in events:
+                yield ServerSentEvent(data=_dumps(event), id=str(seq))
+        final = await service.runs.get(record.run_id)
+        yield ServerSentEvent(data=_dumps(final.to_json()), event="end")
+
+    return EventSourceResponse(stream(), ping=15, send_timeout=10, headers={"Cache-Control": "no-store"})
+
+
+@router.websocket("/api/firmware/runs/{run_id}/ws")
+async def websocket(ws: WebSocket, run_id: str, after: int = 0) -> None:
+    auth = auth_of(ws)  # type: ignore[arg-type]
+    await ws.accept()   # then refuse with a close code saying why (4401, 4403, 4404): a refused handshake says nothing
+    try:
+        principal, _ = await auth.principal(ws)
+        if not principal.can("read"):
+            raise Problem(403, f"{principal.display} may not read", slug="forbidden")
+        service = service_of(ws)  # type: ignore[arg-type]
+        await service.runs.get(run_id)
+    except Problem as problem:
+        await ws.close(code=4000 + problem.status, reason=problem.detail[:120])
+        return
+    except Exception as exc:   # NotFoundError and the like
+        await ws.close(code=4404, reason=str(exc).splitlines()[0][:120])
+        return
+    try:
+        async with aclosing(service.follow(run_id, max(0, after))) as stream:
+            async for seq, event in stream:
+                await ws.send_text(_dumps({"seq": seq, "event": event}))
+        final = await service.runs.get(run_id)
+        await ws.send_text(_dumps({"end": final.to_json()}))
+        await ws.close(code=1000)
+    except WebSocketDisconnect:
+        return
+    finally:
+        if ws.client_state == WebSocketState.CONNECTED:
+            try:
+                await ws.close(code=1011)
+            except RuntimeError:
+                pass
