@@ -80,7 +80,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                                       "repository and the audit trail of one hwfw workspace. Every route but "
                                       "/api/health needs a bearer token (hwfw token create) or a dashboard "
                                       "session. Bodies follow the JSON Schemas in hwfw's schemas/ folder.")
-        doc.setdefault("components", {})["schemas"] = {**components(), **doc["components"].get("schemas", {})}
+        generated = doc.setdefault("components", {})
+        generated["schemas"] = {**components(), **generated.get("schemas", {})}
         doc["components"]["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer", "description": "a token from `hwfw token create`"},
             "session": {"type": "apiKey", "in": "cookie", "name": "hwfw_session",
@@ -89,7 +90,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         for path, ops in doc["paths"].items():
             if path in ("/api/health", "/api/session"):
                 for op in ops.values():
-                    op["security"] = []
+                    op["security"] = []   # the health check; signing in, out, and asking whether one is
         app.openapi_schema = doc
     return app.openapi_schema
 
@@ -105,7 +106,10 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
-        return problem_response(request, Problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {})))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:   # every method of the path, not only those of the first route matched
+            headers["Allow"] = ", ".join(_allowed(app, request.scope))
+        return problem_response(request, Problem(exc.status_code, str(exc.detail), headers=headers))
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -119,6 +123,16 @@ def _handlers(app: FastAPI) -> None:
         log.error("%s %s failed", request.method, request.url.path, exc_info=True)
         return problem_response(request, Problem(500, f"internal error ({type(exc).__name__}); the server's log "
                                                       "has the details", slug="internal-error"))
+
+
+def _allowed(app: FastAPI, scope: Scope) -> list[str]:
+    from starlette.routing import Match, Route
+
+    methods: set[str] = set()
+    for route in app.routes:
+        if isinstance(route, Route) and route.methods and route.matches(scope)[0] != Match.NONE:
+            methods |= route.methods
+    return sorted(methods)
 
 
 def create_app(path: str | Path | None = None, *, service: FirmwareService | None = None, tls: bool = False,

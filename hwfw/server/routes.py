@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from functools import cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -48,6 +48,7 @@ def role(action: str) -> Callable[[Request], Awaitable[Principal]]:
 
 
 Reader = Annotated[Principal, Depends(role("read"))]
+HostStatus = Literal["compliant", "behind", "ahead", "unknown", "missing", "unreachable", "unmanaged"]
 
 
 @cache
@@ -70,6 +71,13 @@ async def read_body(request: Request, schema: str, *, optional: bool = False) ->
         raise Problem(422, f"the body does not match {schema}: " + "; ".join(problems[:3]), slug="invalid-body",
                       errors=[{"message": p} for p in problems])
     return dict(doc)
+
+
+def single(request: Request, *names: str) -> None:
+    """A query parameter that takes one value, given several times, is refused (422)."""
+    repeated = [n for n in names if len(request.query_params.getlist(n)) > 1]
+    if repeated:
+        raise Problem(422, f"query parameter {', '.join(repeated)} given more than once", slug="invalid-request")
 
 
 def accepted(doc: dict[str, Any], location: str) -> JSONResponse:
@@ -101,6 +109,20 @@ async def sign_in(request: Request) -> Response:
     response.set_cookie(**auth.cookie(auth.sign_in(principal)))  # type: ignore[arg-type]
     await service_of(request).record(principal, "signed-in", principal.token_id or principal.name)
     return response
+
+
+@router.get("/api/session", tags=["server"],
+            responses={200: json_response("signed in: who", "Whoami"), 204: {"description": "not signed in"},
+                       **problem_responses()})
+async def session(request: Request) -> Response:
+    """The dashboard's session, if any (no authentication needed: it only says whether the
+    cookie sent is a live session, and whose)."""
+    from .auth import COOKIE
+
+    principal = auth_of(request).session_principal(request.cookies.get(COOKIE))
+    if principal is None:
+        return Response(status_code=204)
+    return JSONResponse({**principal.to_json(), "via": "session"})
 
 
 @router.delete("/api/session", status_code=204, tags=["server"],
@@ -149,10 +171,11 @@ async def check(request: Request, _: Annotated[Principal, Depends(role("read"))]
             responses={200: json_response("the hosts, behind on critical images first", "HostList"),
                        **problem_responses()})
 async def hosts(request: Request, _: Reader,
-                status: Annotated[list[str] | None, Query(max_length=20)] = None,
+                status: Annotated[list[HostStatus] | None, Query(max_length=10)] = None,
                 baseline: Annotated[str | None, Query(max_length=200)] = None,
                 q: Annotated[str | None, Query(max_length=200, description="part of a host name")] = None,
                 critical: bool | None = None) -> dict[str, Any]:
+    single(request, "baseline", "q", "critical")
     return {"hosts": service_of(request).hosts(status=status or (), baseline=baseline, query=q, critical=critical)}
 
 
@@ -169,6 +192,7 @@ async def host(request: Request, name: str, _: Reader) -> dict[str, Any]:
 @router.get("/api/firmware/plans", tags=["plans"],
             responses={200: json_response("the saved plans, newest first", "PlanList"), **problem_responses()})
 async def plans(request: Request, _: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    single(request, "limit")
     return {"plans": await service_of(request).list_plans(limit)}
 
 
@@ -225,6 +249,7 @@ async def update(request: Request, principal: Annotated[Principal, Depends(role(
 @router.get("/api/firmware/runs", tags=["runs"],
             responses={200: json_response("the runs, newest first", "RunList"), **problem_responses()})
 async def runs(request: Request, _: Reader, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    single(request, "limit")
     return {"runs": await service_of(request).list_runs(limit)}
 
 
@@ -281,4 +306,5 @@ async def repository(request: Request, _: Reader) -> dict[str, Any]:
                        **problem_responses()})
 async def audit(request: Request, _: Reader, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
                 target: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:
+    single(request, "limit", "target")
     return {"entries": await service_of(request).audit(limit=limit, target=target)}

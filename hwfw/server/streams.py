@@ -32,6 +32,17 @@ __all__ = ["router"]
 
 router = APIRouter()
 
+# One event of the stream (OpenAPI 3.1: the `schema` of an event stream describes each event).
+SSE_EVENT = {
+    "type": "object", "required": ["data"],
+    "properties": {
+        "event": {"enum": ["message", "end"], "description": "message: a run event; end: the stream ends"},
+        "id": {"type": "string", "pattern": "^[0-9]+$", "description": "the event's number (Last-Event-ID)"},
+        "data": {"type": "string", "contentMediaType": "application/json",
+                 "description": "message: one event of schemas/events.schema.json; end: the run's record "
+                                "(schemas/run.schema.json)"},
+        "retry": {"type": "integer", "minimum": 0}}}
+
 
 def _start(after: int | None, last_event_id: str | None) -> int:
     if last_event_id is not None and last_event_id.strip().isdigit():
@@ -44,9 +55,8 @@ def _dumps(doc: Any) -> str:
 
 
 @router.get("/api/firmware/runs/{run_id}/events", tags=["runs"],
-            responses={200: {"description": "the run's events as Server-Sent Events (text/event-stream); "
-                                            "each `data:` is one event of schemas/events.schema.json",
-                             "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+            responses={200: {"description": "the run's events as Server-Sent Events, then an `end` event",
+                             "content": {"text/event-stream": {"schema": SSE_EVENT}}},
                        **problem_responses(404)})
 async def events(request: Request, run_id: str, _: Annotated[Principal, Depends(role("read"))],
                  after: Annotated[int | None, Query(ge=0, le=2**31)] = None) -> EventSourceResponse:
