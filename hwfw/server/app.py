@@ -12,7 +12,7 @@ max_request_bytes are refused with 413. The OpenAPI 3.1 document is served at
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -73,6 +73,40 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class BodyLimit:
+    """Request bodies above `limit` bytes get 413 as a problem document: at once when
+    Content-Length says so, else when the body read so far passes it (raised inside the
+    route, where the problem handlers answer)."""
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    def _problem(self) -> Problem:
+        return Problem(413, f"the request body is larger than {self.limit} bytes (settings.server.max_request_bytes)",
+                       slug="content-too-large")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers", [])).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            await problem_response(Request(scope), self._problem())(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise self._problem()
+            return message
+
+        await self.app(scope, counted, send)
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         doc = get_openapi(title="hwfw serve", version=__version__, openapi_version="3.1.0", routes=app.routes,
@@ -126,10 +160,15 @@ def _handlers(app: FastAPI) -> None:
 
 
 def _allowed(app: FastAPI, scope: Scope) -> list[str]:
-    from starlette.routing import Match, Route
+    from starlette.routing import BaseRoute, Match, Route
+
+    def walk(routes: list[BaseRoute]) -> Iterator[BaseRoute]:
+        for route in routes:
+            included = getattr(route, "original_router", None)   # FastAPI's included routers (no prefix here)
+            yield from walk(included.routes) if included is not None else (route,)
 
     methods: set[str] = set()
-    for route in app.routes:
+    for route in walk(app.routes):
         if isinstance(route, Route) and route.methods and route.matches(scope)[0] != Match.NONE:
             methods |= route.methods
     return sorted(methods)
@@ -153,7 +192,7 @@ def create_app(path: str | Path | None = None, *, service: FirmwareService | Non
             yield
 
     app = FastAPI(title="hwfw serve", version=__version__, openapi_url=None, docs_url=None, redoc_url=None,
-                  lifespan=lifespan, max_body_size=max_request_bytes or 1024 * 1024)
+                  lifespan=lifespan)
     if service is not None:    # also usable without a lifespan (an in-process test client)
         app.state.service = service
         app.state.auth = Auth(service, secure_cookie=tls)
@@ -173,5 +212,6 @@ def create_app(path: str | Path | None = None, *, service: FirmwareService | Non
                             headers={"Cache-Control": "no-store"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(BodyLimit, limit=max_request_bytes or 1024 * 1024)
     app.add_middleware(SecurityHeaders, tls=tls)
     return app

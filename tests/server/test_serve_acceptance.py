@@ -53,6 +53,20 @@ def _sse(client: httpx.Client, path: str, headers: dict[str, str]) -> list[tuple
     return out
 
 
+def _ws_close_code(url: str, headers: dict[str, str]) -> int:
+    """Read a run's WebSocket to its end; the close code."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    with connect(url, additional_headers=headers, open_timeout=30) as ws:
+        try:
+            while True:
+                ws.recv(timeout=60)
+        except ConnectionClosed as closed:
+            assert closed.rcvd is not None
+            return int(closed.rcvd.code)
+
+
 def test_plan_approve_update_follow_then_compliant(lab_copy: Path) -> None:
     commit = _git_checkout(lab_copy)
     tokens = make_tokens(lab_copy)
@@ -119,6 +133,15 @@ def test_plan_approve_update_follow_then_compliant(lab_copy: Path) -> None:
             assert [s for s, _ in data] == list(range(6, len(events) + 1))
             assert [e for _, e in data] == [e for s, e in events if s > 5]
             assert messages[-1][1] == "end" and json.loads(messages[-1][2])["status"] == "succeeded"
+
+            # a WebSocket signed in by cookie is refused from another site's page, taken from this one
+            assert anon.post("/api/session", json={"token": tokens["viewer"]}).status_code == 204
+            cookie = {"Cookie": f"hwfw_session={anon.cookies['hwfw_session']}"}
+            assert _ws_close_code(served.ws_url(f"/api/firmware/runs/{run_id}/ws"),
+                                  {**cookie, "Origin": "http://evil.example"}) == 4403
+            assert _ws_close_code(served.ws_url(f"/api/firmware/runs/{run_id}/ws"),
+                                  {**cookie, "Origin": served.url.rstrip("/")}) == 1000
+            assert _ws_close_code(served.ws_url(f"/api/firmware/runs/{run_id}/ws"), {}) == 4401
 
             # every change is in the audit trail with its principal
             trail = viewer.get("/api/firmware/audit").json()["entries"]

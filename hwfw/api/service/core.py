@@ -78,6 +78,7 @@ class FirmwareService:
         self.watcher = WorkspaceWatcher(workspace.path, self._validate, lambda: utc_now_iso(self.clock))
         self.started = utc_now_iso(self.clock)
         self._tokens: dict[str, tuple[float, Principal | None]] = {}
+        self.token_cache_seconds = TOKEN_CACHE_SECONDS
         self._background: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------------ life cycle
@@ -163,10 +164,10 @@ class FirmwareService:
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal of a bearer token (cached a few seconds: a revocation takes
-        effect within TOKEN_CACHE_SECONDS)."""
+        effect within `token_cache_seconds`)."""
         now = time.monotonic()
         cached = self._tokens.get(token)
-        if cached is not None and now - cached[0] < TOKEN_CACHE_SECONDS:
+        if cached is not None and now - cached[0] < self.token_cache_seconds:
             return cached[1]
         principal = await authenticate(self.store, token)
         if len(self._tokens) > 10000:
