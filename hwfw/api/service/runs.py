@@ -72,6 +72,7 @@ class RunManager:
         self._active: dict[str, ActiveRun] = {}
         self._starting = asyncio.Lock()
         self.live = asyncio.Lock()     # held while a plan or a scan reads the BMCs
+        self.queue_size = 1024         # per streaming client; a slower one catches up from the store
 
     # ------------------------------------------------------------------ records
 
@@ -240,7 +241,7 @@ class RunManager:
         run ends. A run this server does not execute is followed from the store."""
         record = await self.get(run_id)
         while True:
-            with self.hub.subscribe(run_id) as sub:
+            with self.hub.subscribe(run_id, maxsize=self.queue_size) as sub:
                 active = self._active.get(run_id)
                 if active is not None:
                     await active.recorder.flush()
