@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
@@ -24,6 +24,7 @@ from hwfw.config.loader import display_path, find_root
 from hwfw.config.model import Workspace as Config
 from hwfw.connect import check_workspace, load_workspace, read_live_inventory, select_hosts
 from hwfw.errors import HwfwError, Interrupted, Problem
+from hwfw.events import EventSink
 
 from .plans import PlanDocument, load_plan
 from .repository import DEFAULT_SYNC_PARALLELISM, RepositoryAccess, SyncResult
@@ -72,6 +73,29 @@ def open_workspace(path: str | Path = ".", *, insecure: bool = False, ca_bundle:
     ws = Workspace(path, insecure=insecure, ca_bundle=ca_bundle, clock=clock)
     find_root(ws.path)
     return ws
+
+
+async def _recorded(config: Config, run_id: str, clock: Clock, events: EventSink | None,
+                    execute: Callable[[Config, EventSink | None], Awaitable[ApplyResult]]) -> ApplyResult:
+    """`execute` with the run recorded in the workspace's run store (hwfw.api.service.record)."""
+    from hwfw.events import FanOutSink
+
+    from .service.record import RecordedRun
+
+    recording = RecordedRun(config.settings, run_id, "apply", clock=clock)
+    async with recording as recorder:
+        sinks = [s for s in (events, recorder) if s is not None]
+        try:
+            result = await execute(config, FanOutSink(*sinks) if sinks else None)
+        except Interrupted as exc:
+            await recording.finish("interrupted", message=exc.message)
+            raise
+        except HwfwError as exc:
+            await recording.finish("failed", message=exc.message)
+            raise
+        status = "succeeded" if result.exit_code == 0 else "interrupted" if result.exit_code == 130 else "failed"
+        await recording.finish(status, message=result.message)
+        return result
 
 
 def _exactly(options: ApplyOptions) -> None:
@@ -196,7 +220,7 @@ class Workspace:
     def start_apply(self, plan: PlanDocument | Path | None = None, options: ApplyOptions | None = None, *,
                     on_event: EventTarget | None = None, on_plan: Callable[[Plan], None] | None = None,
                     confirm: Confirm | None = None, cancel: CancelToken | None = None,
-                    observe: Callable[[Any], None] | None = None) -> ApplyRun:
+                    observe: Callable[[Any], None] | None = None, record: bool = False) -> ApplyRun:
         """Start an apply in the background (on the running event loop); returns its
         handle at once. See `apply` for the arguments."""
         from hwfw.apply.run import ApplyOptions, run_apply
@@ -210,11 +234,10 @@ class Workspace:
             options = dataclasses.replace(options, plan_file=saved.path or options.plan_file)
             _exactly(options)
 
-        async def start() -> ApplyResult:
-            config = await self._in_thread(self.load)
+        async def execute(config: Config, events: EventSink | None) -> ApplyResult:
             with invocation.using(self.path):
                 task = asyncio.ensure_future(run_apply(
-                    config, options, events=event_sink(on_event), confirm=confirm, show=on_plan, clock=self.clock,
+                    config, options, events=events, confirm=confirm, show=on_plan, clock=self.clock,
                     cancel=token, saved_plan=saved.document if saved is not None else None, observe=observe))
                 try:
                     return await task
@@ -225,20 +248,28 @@ class Workspace:
                                           "the BMCs", hint="run it again when you are ready") from None
                     raise
 
+        async def start() -> ApplyResult:
+            config = await self._in_thread(self.load)
+            if not record:
+                return await execute(config, event_sink(on_event))
+            return await _recorded(config, run_id, self.clock, event_sink(on_event), execute)
+
         return ApplyRun(run_id, token, start)
 
     async def apply(self, plan: PlanDocument | Path | None = None, options: ApplyOptions | None = None, *,
                     on_event: EventTarget | None = None, on_plan: Callable[[Plan], None] | None = None,
                     confirm: Confirm | None = None, cancel: CancelToken | None = None,
-                    observe: Callable[[Any], None] | None = None) -> ApplyResult:
+                    observe: Callable[[Any], None] | None = None, record: bool = False) -> ApplyResult:
         """Bring the fleet to its baselines: settle what an interrupted run left open,
         plan (or take `plan`, a saved plan, checked for staleness), show it to `on_plan`,
         ask `confirm` (unless `options.auto_approve`; None: no question), flash, reset,
         verify. Events (hwfw/events.py) go to `on_event`, a sink or a function. `cancel`
         stops it with the semantics of SIGTERM (hwfw/cancel.py); before anything is sent
-        a cancel raises Interrupted. Returns the run's result (`exit_code`, `summary`)."""
+        a cancel raises Interrupted. `record` also records the run and its events in the
+        workspace's run store, where `hwfw serve` lists it (the CLI records its runs).
+        Returns the run's result (`exit_code`, `summary`)."""
         run = self.start_apply(plan, options, on_event=on_event, on_plan=on_plan, confirm=confirm, cancel=cancel,
-                               observe=observe)
+                               observe=observe, record=record)
         return await run.wait()
 
     # ------------------------------------------------------------------ repository, gate, report

@@ -159,7 +159,7 @@ def apply(output_format: str, targets: tuple[str, ...], exclude: tuple[str, ...]
 
     events: EventSink = JsonLinesSink(sys.stdout) if output_format == "json" else view
     result = run(lambda cancel: ws.apply(saved, options, on_event=events, on_plan=show,
-                                         confirm=_confirm_on_terminal(cancel), cancel=cancel))
+                                         confirm=_confirm_on_terminal(cancel), cancel=cancel, record=True))
     if result.message and (result.summary is None or output_format == "json"):
         err.print(escape(result.message), style="green" if result.exit_code == 0 else "red")
     raise click.exceptions.Exit(result.exit_code)

@@ -7,8 +7,9 @@ its connection resumes exactly where it was; a client too slow to keep up is cau
 from the store instead of stalling the others (hwfw.api.service.hub).
 
 SSE: each event is `id: SEQ` + `data: EVENT` (schemas/events.schema.json); the end is
-`event: end` + `data: RUN`. WebSocket: text messages `{"seq": SEQ, "event": EVENT}`,
-then `{"end": RUN}`.
+`event: end` + `data: RUN`. WebSocket: text messages `{"seq": SEQ, "event": EVENT}`
+(with `"published": UNIX_TIME` for an event sent as it happened, so a client can
+measure its lag), then `{"end": RUN}`.
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ async def events(request: Request, run_id: str, _: Annotated[Principal, Depends(
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         async with aclosing(service.follow(run_id, start)) as events:
-            async for seq, event in events:
-                yield ServerSentEvent(data=_dumps(event), id=str(seq))
+            async for item in events:
+                yield ServerSentEvent(data=item.text, id=str(item.seq))
         final = await service.runs.get(record.run_id)
         yield ServerSentEvent(data=_dumps(final.to_json()), event="end")
 
@@ -93,8 +94,10 @@ async def websocket(ws: WebSocket, run_id: str, after: int = 0) -> None:
         return
     try:
         async with aclosing(service.follow(run_id, max(0, after))) as stream:
-            async for seq, event in stream:
-                await ws.send_text(_dumps({"seq": seq, "event": event}))
+            async for item in stream:
+                # the event's text is serialised once for every client
+                published = f',"published":{item.published:.6f}' if item.published is not None else ""
+                await ws.send_text(f'{{"seq":{item.seq}{published},"event":{item.text}}}')
         final = await service.runs.get(run_id)
         await ws.send_text(_dumps({"end": final.to_json()}))
         await ws.close(code=1000)

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hwfw.cancel import CancelToken
 from hwfw.clock import Clock, utc_now_iso
@@ -42,13 +43,31 @@ if TYPE_CHECKING:
     from ..plans import PlanDocument
     from ..workspace import Workspace
 
-__all__ = ["ActiveRun", "RunManager"]
+__all__ = ["ActiveRun", "RunManager", "Streamed"]
 
 log = get_logger("api.runs")
 
 INTERRUPTED_BY_RESTART = ("the server stopped while this run was in progress; resume it to settle what it left "
                           "open on the BMCs and continue")
 SERVER = "hwfw serve"
+
+
+class Streamed(NamedTuple):
+    """One event of a followed run: its number, the event, its JSON text, and when it was
+    published (None for events read back from the store)."""
+
+    seq: int
+    event: dict[str, Any]
+    text: str
+    published: float | None = None
+
+
+def _text(event: dict[str, Any]) -> str:
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+
+
+def _stored_item(seq: int, event: dict[str, Any]) -> Streamed:
+    return Streamed(seq, event, _text(event))
 
 
 @dataclass
@@ -236,7 +255,7 @@ class RunManager:
             if len(batch) < 5000:
                 return progress
 
-    async def follow(self, run_id: str, after: int = 0, *, poll: float = 0.5) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+    async def follow(self, run_id: str, after: int = 0, *, poll: float = 0.5) -> AsyncIterator[Streamed]:
         """The run's events numbered above `after`, in order, then the live ones until the
         run ends. A run this server does not execute is followed from the store."""
         record = await self.get(run_id)
@@ -245,14 +264,14 @@ class RunManager:
                 active = self._active.get(run_id)
                 if active is not None:
                     await active.recorder.flush()
-                async for seq, event in self._stored(run_id, after):
-                    yield seq, event
-                    after = seq
+                async for item in self._stored(run_id, after):
+                    yield item
+                    after = item.seq
                 if active is None:
                     record = await self.get(run_id)
                     if record.terminal:
-                        async for seq, event in self._stored(run_id, after):
-                            yield seq, event
+                        async for item in self._stored(run_id, after):
+                            yield item
                         return
                     await self.clock.sleep(poll)     # another process's run: read the store again
                     continue
@@ -267,20 +286,20 @@ class RunManager:
                         if msg.seq != after + 1:
                             break                    # a gap: catch up from the store
                         assert msg.event is not None
-                        yield msg.seq, msg.event
+                        yield Streamed(msg.seq, msg.event, msg.text or _text(msg.event), msg.published)
                         after = msg.seq
                     elif msg.run is not None and msg.run.get("status") in ("succeeded", "failed", "interrupted"):
                         ended = True
                 if ended:
-                    async for seq, event in self._stored(run_id, after):
-                        yield seq, event
+                    async for item in self._stored(run_id, after):
+                        yield item
                     return
 
-    async def _stored(self, run_id: str, after: int) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+    async def _stored(self, run_id: str, after: int) -> AsyncIterator[Streamed]:
         while True:
             batch = await self.store.events(run_id, after=after, limit=1000)
             for seq, event in batch:
-                yield seq, event
+                yield _stored_item(seq, event)
                 after = seq
             if len(batch) < 1000:
                 return
