@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
 
 from hwfw import __version__, invocation
 from hwfw.cancel import CancelToken
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from hwfw.inventory.model import Inventory
     from hwfw.plan.model import Plan
 
-__all__ = ["ValidationReport", "Workspace", "open_workspace"]
+__all__ = ["RecordRun", "RunRecording", "ValidationReport", "Workspace", "open_workspace"]
 
 T = TypeVar("T")
 # Where a command gets the fleet: None reads the BMCs, a Path is a snapshot file.
@@ -75,18 +75,28 @@ def open_workspace(path: str | Path = ".", *, insecure: bool = False, ca_bundle:
     return ws
 
 
-async def _recorded(config: Config, run_id: str, clock: Clock, events: EventSink | None,
-                    execute: Callable[[Config, EventSink | None], Awaitable[ApplyResult]]) -> ApplyResult:
-    """`execute` with the run recorded in the workspace's run store (hwfw.api.service.record)."""
+class RunRecording(Protocol):
+    """Records one run somewhere (hwfw.api.service.record: the workspace's run store).
+    Entering gives the event sink to add to the run's (None: not recorded)."""
+
+    async def __aenter__(self) -> EventSink | None: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+    async def finish(self, status: str, *, message: str = "") -> None: ...
+
+
+# `record=` of apply: (the loaded workspace, the run's id, the clock) -> its recording.
+RecordRun: TypeAlias = "Callable[[Config, str, Clock], RunRecording]"
+
+
+async def _recorded(recording: RunRecording, events: EventSink | None,
+                    execute: Callable[[EventSink | None], Awaitable[ApplyResult]]) -> ApplyResult:
+    """`execute` with its events and its end also given to `recording`."""
     from hwfw.events import FanOutSink
 
-    from .service.record import RecordedRun
-
-    recording = RecordedRun(config.settings, run_id, "apply", clock=clock)
     async with recording as recorder:
         sinks = [s for s in (events, recorder) if s is not None]
         try:
-            result = await execute(config, FanOutSink(*sinks) if sinks else None)
+            result = await execute(FanOutSink(*sinks) if sinks else None)
         except Interrupted as exc:
             await recording.finish("interrupted", message=exc.message)
             raise
@@ -220,7 +230,7 @@ class Workspace:
     def start_apply(self, plan: PlanDocument | Path | None = None, options: ApplyOptions | None = None, *,
                     on_event: EventTarget | None = None, on_plan: Callable[[Plan], None] | None = None,
                     confirm: Confirm | None = None, cancel: CancelToken | None = None,
-                    observe: Callable[[Any], None] | None = None, record: bool = False) -> ApplyRun:
+                    observe: Callable[[Any], None] | None = None, record: RecordRun | None = None) -> ApplyRun:
         """Start an apply in the background (on the running event loop); returns its
         handle at once. See `apply` for the arguments."""
         from hwfw.apply.run import ApplyOptions, run_apply
@@ -250,23 +260,25 @@ class Workspace:
 
         async def start() -> ApplyResult:
             config = await self._in_thread(self.load)
-            if not record:
+            if record is None:
                 return await execute(config, event_sink(on_event))
-            return await _recorded(config, run_id, self.clock, event_sink(on_event), execute)
+            return await _recorded(record(config, run_id, self.clock), event_sink(on_event),
+                                   lambda events: execute(config, events))
 
         return ApplyRun(run_id, token, start)
 
     async def apply(self, plan: PlanDocument | Path | None = None, options: ApplyOptions | None = None, *,
                     on_event: EventTarget | None = None, on_plan: Callable[[Plan], None] | None = None,
                     confirm: Confirm | None = None, cancel: CancelToken | None = None,
-                    observe: Callable[[Any], None] | None = None, record: bool = False) -> ApplyResult:
+                    observe: Callable[[Any], None] | None = None, record: RecordRun | None = None) -> ApplyResult:
         """Bring the fleet to its baselines: settle what an interrupted run left open,
         plan (or take `plan`, a saved plan, checked for staleness), show it to `on_plan`,
         ask `confirm` (unless `options.auto_approve`; None: no question), flash, reset,
         verify. Events (hwfw/events.py) go to `on_event`, a sink or a function. `cancel`
         stops it with the semantics of SIGTERM (hwfw/cancel.py); before anything is sent
-        a cancel raises Interrupted. `record` also records the run and its events in the
-        workspace's run store, where `hwfw serve` lists it (the CLI records its runs).
+        a cancel raises Interrupted. `record` also records the run and its events (the CLI
+        passes hwfw.api.service.record.record_apply: the workspace's run store, where
+        `hwfw serve` lists it).
         Returns the run's result (`exit_code`, `summary`)."""
         run = self.start_apply(plan, options, on_event=on_event, on_plan=on_plan, confirm=confirm, cancel=cancel,
                                observe=observe, record=record)

@@ -14,6 +14,7 @@ from typing import Any
 
 from hwfw.clock import Clock, utc_now_iso
 from hwfw.config.model import Settings
+from hwfw.config.model import Workspace as Config
 from hwfw.logs import get_logger, redactor
 from hwfw.state.lock import operator
 from hwfw.state.serverstore import RunRecord, ServerStore, open_server_store
@@ -21,7 +22,7 @@ from hwfw.state.serverstore import RunRecord, ServerStore, open_server_store
 from ..engines import LocalEngine
 from .recorder import RunRecorder
 
-__all__ = ["RecordedRun"]
+__all__ = ["RecordedRun", "record_apply"]
 
 log = get_logger("api.record")
 
@@ -83,3 +84,8 @@ class RecordedRun:
                 await store.aclose()
             except Exception:
                 pass
+
+
+def record_apply(config: Config, run_id: str, clock: Clock) -> RecordedRun:
+    """`Workspace.apply(..., record=record_apply)`: the apply recorded in the workspace's run store."""
+    return RecordedRun(config.settings, run_id, "apply", clock=clock)
