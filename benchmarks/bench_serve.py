@@ -46,6 +46,12 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def ws_child(url: str, token: str, clients: int, out: Path) -> None:
     """`clients` WebSocket clients on one run; writes [[seq, lag_seconds], ...] per client."""
     from websockets.asyncio.client import connect
@@ -59,8 +65,7 @@ def ws_child(url: str, token: str, clients: int, out: Path) -> None:
                 doc = json.loads(message)
                 if "end" in doc:
                     break
-                if "published" in doc:
-                    lags.append((doc["seq"], now - doc["published"]))
+                lags.extend((item["seq"], now - item["published"]) for item in doc["events"] if "published" in item)
         return lags
 
     async def main() -> list[list[tuple[int, float]]]:
@@ -145,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
         done = threading.Event()
 
         def poll() -> None:
-            with httpx.Client(base_url=served.url, headers={"Authorization": f"Bearer {tokens['viewer']}"}) as c:
+            with httpx.Client(base_url=served.url, headers={"Authorization": f"Bearer {tokens['viewer']}"},
+                              timeout=120) as c:
                 while not done.is_set():
                     t = time.perf_counter()
                     r = c.get("/api/firmware/status")
@@ -154,13 +160,14 @@ def run(args: argparse.Namespace) -> int:
                         done.set()
 
         poller = threading.Thread(target=poll)
-        t0 = time.monotonic()
+        t0, cpu0, load0 = time.monotonic(), cpu_seconds(served.process.pid), os.getloadavg()[0]
         poller.start()
         for child in children:
             child.wait()
         done.set()
         poller.join()
-        elapsed = time.monotonic() - t0
+        elapsed, cpu = time.monotonic() - t0, cpu_seconds(served.process.pid) - cpu0
+        load1 = os.getloadavg()[0]
         view = viewer.get(f"/api/firmware/runs/{run_id}").json()
         lags = [lag for out in outs for client in json.loads(out.read_text()) for _, lag in client]
         events = view["progress"]["last_seq"]
@@ -168,6 +175,8 @@ def run(args: argparse.Namespace) -> int:
         lag_ms = [x * 1000 for x in lags]
         print(f"run {run_id}: {view['run']['status']}, {view['progress']['counts']}, {events} events, "
               f"{elapsed:.1f} s")
+        print(f"hwfw serve used {cpu:.0f} s of CPU in {elapsed:.0f} s ({cpu / elapsed:.0%} of a core); machine load "
+              f"average {load0:.1f} -> {load1:.1f} on {os.cpu_count()} CPUs (figures need the CPU the server asks for)")
         print(f"GET /api/firmware/status during the run: {len(status_ms)} requests, p50 {pct(status_ms, 50):.1f} ms, "
               f"p99 {pct(status_ms, 99):.1f} ms, max {max(status_ms):.1f} ms (target p99 <= {STATUS_P99_MS:.0f} ms)")
         print(f"WebSocket, {args.clients} clients: {len(lag_ms)} live deliveries, lag p50 {pct(lag_ms, 50):.1f} ms, "

@@ -219,6 +219,24 @@ def test_a_slow_follower_gets_every_event_once_in_order_through_drops(lab_copy: 
     asyncio.run(main())
 
 
+def test_a_follower_behind_a_burst_gets_it_in_few_batches(lab_copy: Path) -> None:
+    """follow_batches (what the WebSocket sends): every event once, in order, several to a
+    message when they were waiting, never more than the limit."""
+    async def main() -> None:
+        async with FirmwareService.open(lab_copy, scan=False) as service:
+            service.runs.engines = {"test": _BurstEngine(600, lambda: service.hub.subscribers > 0)}
+            service.runs.engine = "test"
+            run = await service.runs.start_apply(OPERATOR, PlanDocument(None, {"steps": []}),  # type: ignore[arg-type]
+                                                 _options(), plan_id="0123456789abcdef", rollout={})
+            batches = [batch async for batch in service.runs.follow_batches(run.run_id, limit=40)]
+            assert [i.seq for b in batches for i in b] == list(range(1, 601))
+            assert all(0 < len(b) <= 40 for b in batches)
+            assert len(batches) < 100               # the producer emits 50 between yields: they go together
+            assert batches[-1][-1].published is not None     # the end was followed live, not read back
+
+    asyncio.run(main())
+
+
 def _options() -> Any:
     from hwfw.apply.run import ApplyOptions
 

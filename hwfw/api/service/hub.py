@@ -68,6 +68,13 @@ class Subscription:
     async def get(self) -> HubMessage:
         return await self.queue.get()
 
+    def get_nowait(self) -> HubMessage | None:
+        """The next message if one is waiting, else None."""
+        try:
+            return self.queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+
     def close(self) -> None:
         self.hub.unsubscribe(self)
 
