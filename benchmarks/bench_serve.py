@@ -14,6 +14,10 @@ and applied; while the run goes on:
 Targets: status p99 <= 50 ms; WebSocket lag p99 <= 200 ms. Prints the figures.
 
     python benchmarks/bench_serve.py [--hosts 1000] [--apply 200] [--clients 100] [--check]
+
+On a shared machine, `nice -n -10 python benchmarks/bench_serve.py` gives the benchmark
+(server, simulator and clients alike) the CPU it asks for; the figures in docs/server.md
+say which way they were taken.
 """
 
 from __future__ import annotations
