@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwfw.api.engines import LocalEngine, process_identity
+from hwfw.api.engines import LocalEngine, ThreadedApply, process_identity
+from hwfw.api.runs import ApplyRun
 from hwfw.api.plans import PlanDocument
 from hwfw.api.service import DROPPED, EventHub, FirmwareService, HubMessage, Principal, RunProgress, RunRecorder
 from hwfw.api.service.tasks import Scheduler
@@ -26,7 +28,8 @@ from hwfw.api.service.tokens import authenticate, create_token
 from hwfw.api.service.watch import WorkspaceWatcher
 from hwfw.cancel import CancelToken
 from hwfw.clock import FakeClock
-from hwfw.events import Event
+from hwfw.errors import Interrupted
+from hwfw.events import CallbackSink, Event
 from hwfw.logs import redactor
 from hwfw.state.serverstore import RunRecord, open_server_store
 from tests.helpers import edit
@@ -233,6 +236,58 @@ def test_a_follower_behind_a_burst_gets_it_in_few_batches(lab_copy: Path) -> Non
             assert all(0 < len(b) <= 40 for b in batches)
             assert len(batches) < 100               # the producer emits 50 between yields: they go together
             assert batches[-1][-1].published is not None     # the end was followed live, not read back
+
+    asyncio.run(main())
+
+
+class _LoopRecordingWorkspace:
+    """Starts an 'apply' that emits numbered events, then waits for its cancel."""
+
+    def __init__(self) -> None:
+        self.threads: set[int] = set()
+
+    def start_apply(self, plan: Any, options: Any, *, on_event: Any, cancel: CancelToken) -> ApplyRun:
+        async def body() -> Any:
+            self.threads.add(threading.get_ident())
+            stopped = asyncio.Event()
+            cancel.subscribe(lambda _count: stopped.set())
+            for i in range(500):
+                on_event.emit(Event("warning", "2026-01-01T00:00:00Z", options.run_id, payload={"message": str(i)}))
+                if i % 50 == 0:
+                    await asyncio.sleep(0)
+            await stopped.wait()
+            raise Interrupted("cancelled")
+
+        return ApplyRun(options.run_id, cancel, body)
+
+
+def test_an_apply_on_its_own_loop_relays_events_in_order_and_is_cancelled() -> None:
+    """The server's engine runs an apply on a loop of its own (a worker thread): its events
+    reach the server's loop in order, a cancel reaches the apply, its end the waiter."""
+    workspace = _LoopRecordingWorkspace()
+
+    async def main() -> None:
+        here = threading.get_ident()
+        got: list[tuple[int, str]] = []
+        all_in = asyncio.Event()
+
+        def seen(event: Event) -> None:
+            got.append((threading.get_ident(), event.payload["message"]))
+            if len(got) == 500:
+                all_in.set()
+
+        handle = LocalEngine(own_loop=True).start_apply(
+            workspace, None, dataclasses.replace(_options(), run_id="r1"),  # type: ignore[arg-type]
+            on_event=CallbackSink(seen), cancel=CancelToken(), principal="alice (operator)")
+        assert isinstance(handle, ThreadedApply) and handle.run_id == "r1"
+        await all_in.wait()
+        assert handle.status == "running" and not handle.done
+        handle.cancel()
+        with pytest.raises(Interrupted):
+            await handle.wait()
+        assert handle.done and handle.status == "interrupted"
+        assert [m for _, m in got] == [str(i) for i in range(500)]
+        assert {t for t, _ in got} == {here} and here not in workspace.threads and len(workspace.threads) == 1
 
     asyncio.run(main())
 
