@@ -8,6 +8,7 @@ adapters that build them sit below the inventory package.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 
 __all__ = ["Capabilities", "ComponentState", "PreflightFacts", "VersionSource"]
@@ -27,7 +28,7 @@ class VersionSource:
     uri: str | None = None
     fallback: bool = False
 
-    @property
+    @builtins.property  # the field above shadows the builtin in this class body
     def label(self) -> str:
         """`ComputerSystem.BiosVersion`, `SoftwareInventory.Version`, `IPMI Get Device ID`."""
         return f"{self.resource} {self.property}" if self.resource == "IPMI" else f"{self.resource}.{self.property}"
