@@ -41,7 +41,8 @@ async def push_bios(c: httpx.AsyncClient, profile: str, img: Path) -> None:
     """Upload a BIOS image the vendor's way (HPE: form upload with a session, logged out after)."""
     if profile == "hpe":
         token, location = await login(c)
-        files = {"sessionKey": (None, token), "parameters": (None, json.dumps({"UpdateTarget": True}), "application/json"),
+        parameters = (None, json.dumps({"UpdateTarget": True}), "application/json")
+        files = {"sessionKey": (None, token), "parameters": parameters,
                  "file": (img.name, img.read_bytes(), "application/octet-stream")}
         assert (await c.post("/cgi-bin/uploadFile", files=files)).status_code == 200
         assert (await c.delete(location, headers={"X-Auth-Token": token})).status_code in (200, 204)

@@ -88,7 +88,8 @@ def test_deleting_the_job_drops_its_values_and_unblocks(tmp_path: Path) -> None:
             assert (await c.delete(f"{MGR}/Oem/Dell/Jobs/{jid}")).status_code == 200
             assert (await c.get(SETTINGS["dell"])).json()["Attributes"] == {}
             cleared = await events(ctl, "bios-settings-cleared")
-            assert [(e["reason"], e["job"], e["attributes"]) for e in cleared] == [("job-deleted", jid, ["LogicalProc"])]
+            assert [(e["reason"], e["job"], e["attributes"]) for e in cleared] == \
+                [("job-deleted", jid, ["LogicalProc"])]
             second = await staged_job(c, ctl, {"MemTest": "Enabled"})
             assert (await c.delete(f"{MGR}/Jobs/{second}")).status_code == 200  # the Managers/…/Jobs alias
             await reboot_and_wait(c, ctl, "dell")

@@ -12,7 +12,8 @@ from tests.sim.support import advance, client, control, events, host, image, run
 NEW_ATTRIBUTE = {"generic": "MemoryEncryption", "dell": "PcieAspmL1", "hpe": "MicrosoftSecuredCoreSupport",
                  "supermicro": "TotalMemoryEncryption_00B3"}
 LOCATION = {"generic": "/redfish/v1/Registries/", "dell": "/redfish/v1/Systems/System.Embedded.1/Bios/BiosRegistry",
-            "hpe": "/redfish/v1/registrystore/registries/en/", "supermicro": "/registries/BiosAttributeRegistry.1.0.0.json"}
+            "hpe": "/redfish/v1/registrystore/registries/en/",
+            "supermicro": "/registries/BiosAttributeRegistry.1.0.0.json"}
 
 
 @pytest.mark.parametrize("profile", PROFILES)

@@ -58,7 +58,8 @@ def test_hpe_accepts_anything_and_reports_failures_after_the_reboot_behind_succe
             r = await patch(c, "hpe", {"ProcHyperthreading": "Disabled", "UefiOptimizedBoot": "Enabled",
                                        "Sriov": "Fast", "AdminName": 7})
             assert r.status_code == 200
-            assert [m["MessageId"] for m in r.json()["error"]["@Message.ExtendedInfo"]] == ["iLO.2.25.SystemResetRequired"]
+            infos = r.json()["error"]["@Message.ExtendedInfo"]
+            assert [m["MessageId"] for m in infos] == ["iLO.2.25.SystemResetRequired"]
             await reboot_and_wait(c, ctl, "hpe")
             bios = (await c.get(f"{SYS['hpe']}/Bios")).json()
             messages = bios["@Redfish.Settings"]["Messages"]
@@ -152,7 +153,8 @@ def test_generic_immediate_apply_time_reboots_the_host_and_applies(tmp_path: Pat
         async with sim_fleet(tmp_path, {"g1": host("generic")}) as sim, client(sim, "g1") as c, control(sim) as ctl:
             bios = (await c.get(f"{SYS['generic']}/Bios")).json()
             assert bios["@Redfish.Settings"]["SupportedApplyTimes"] == ["OnReset", "Immediate"]
-            r = await patch(c, "generic", {"NumaNodes": 4}, **{"@Redfish.SettingsApplyTime": {"ApplyTime": "Immediate"}})
+            now = {"@Redfish.SettingsApplyTime": {"ApplyTime": "Immediate"}}
+            r = await patch(c, "generic", {"NumaNodes": 4}, **now)
             assert r.status_code == 204
             await booted(c, ctl, "generic")
             assert (await c.get(f"{SYS['generic']}/Bios")).json()["Attributes"]["NumaNodes"] == 4
@@ -236,5 +238,22 @@ def test_ilo5_resets_bios_through_its_settings_object(tmp_path: Path) -> None:
             assert (await c.get(f"{SYS['hpe']}/Bios")).json()["ResetBiosToDefaultsPending"] is True
             await reboot_and_wait(c, ctl, "hpe")
             assert (await c.get(f"{SYS['hpe']}/Bios")).json()["Attributes"]["ProcHyperthreading"] == "Enabled"
+
+    run(main())
+
+
+def test_fleet_options_switch_validation_and_if_match(tmp_path: Path) -> None:
+    hosts = {"g1": host("generic", options={"bios_validation": "early"}),
+             "s1": host("supermicro", options={"bios_if_match": "optional"})}
+
+    async def main() -> None:
+        async with sim_fleet(tmp_path, hosts) as sim, client(sim, "g1") as g, client(sim, "s1") as s:
+            r = await g.patch(SETTINGS["generic"], json={"Attributes": {"NoSuchKnob": "On"}})
+            assert r.status_code == 400 and r.json()["error"]["code"].endswith("PropertyUnknown")
+            r = await s.patch(SETTINGS["supermicro"], json={"Attributes": {"QuietBoot_0027": False}})
+            assert r.status_code == 200
+            r = await s.patch(SETTINGS["supermicro"], json={"Attributes": {"QuietBoot_0027": True}},
+                              headers={"If-Match": '"stale"'})
+            assert r.status_code == 412  # an If-Match that is sent is still checked
 
     run(main())
