@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.sim.bios_support import SETTINGS, SYS, booted, kinds, reboot_and_wait
-from tests.sim.support import advance, client, control, events, host, run, sim_fleet
+from tests.sim.bios_support import SETTINGS, SYS, TARGET, booted, kinds, reboot_and_wait
+from tests.sim.support import advance, client, control, events, host, image, multipart, run, sim_fleet
 
 MGR = "/redfish/v1/Managers/iDRAC.Embedded.1"
 ON_RESET = {"@Redfish.SettingsApplyTime": {"ApplyTime": "OnReset"}}
@@ -193,5 +193,37 @@ def test_a_staged_job_and_its_values_survive_a_simulator_restart(tmp_path: Path)
             assert (await c.get(SETTINGS["dell"])).json()["Attributes"] == {"LogicalProc": "Disabled"}
             await reboot_and_wait(c, ctl, "dell")
             assert (await c.get(f"{SYS['dell']}/Bios")).json()["Attributes"]["LogicalProc"] == "Disabled"
+
+    run(main())
+
+
+def test_settings_share_the_bios_update_reboot_then_the_new_attribute_needs_the_new_bios(tmp_path: Path) -> None:
+    """A BIOS update job and a BIOS configuration job (attributes both versions have) run in
+    one reboot: the BIOS activates first, then the settings apply. The attribute only the new
+    BIOS has is refused until that BIOS is active, then it applies in a second job."""
+    img = image(tmp_path, "dell", "bios", TARGET["dell"])
+
+    async def main() -> None:
+        async with sim_fleet(tmp_path, {"d1": host("dell")}) as sim, client(sim, "d1") as c, control(sim) as ctl:
+            r = await c.post("/redfish/v1/UpdateService/MultipartUpload",
+                             files=multipart({"@Redfish.OperationApplyTime": "OnReset"}, img))
+            assert r.status_code == 202
+            r = await c.patch(SETTINGS["dell"], json={"Attributes": {"PcieAspmL1": "Enabled"}, **ON_RESET})
+            assert r.status_code == 400 and r.json()["error"]["code"].endswith("PropertyUnknown")
+            await staged_job(c, ctl, {"LogicalProc": "Disabled"})
+            await advance(ctl, 60)
+            await reboot_and_wait(c, ctl, "dell")
+            bios = (await c.get(f"{SYS['dell']}/Bios")).json()
+            assert (bios["Attributes"]["SystemBiosVersion"], bios["Attributes"]["LogicalProc"]) == \
+                (TARGET["dell"], "Disabled")
+            log = await events(ctl)
+            assert kinds(log, "reset", "activated", "bios-settings-applied") == \
+                ["reset", "activated", "bios-settings-applied"]
+            assert next(e for e in log if e["type"] == "bios-settings-applied")["bios_version"] == TARGET["dell"]
+            jid = await staged_job(c, ctl, {"PcieAspmL1": "Enabled"})
+            await reboot_and_wait(c, ctl, "dell")
+            assert (await job(c, jid))["JobState"] == "Completed"
+            assert (await c.get(f"{SYS['dell']}/Bios")).json()["Attributes"]["PcieAspmL1"] == "Enabled"
+            assert len([e for e in await events(ctl, "reset") if e["kind"] == "host-reboot"]) == 2
 
     run(main())
