@@ -111,6 +111,9 @@ def test_legacy_flow_pending_values_then_a_job_for_the_settings_uri(tmp_path: Pa
             jid = r.headers["location"].rsplit("/", 1)[-1]
             await advance(ctl, 5)
             assert (await c.get(f"{MGR}/Jobs/{jid}")).json()["JobType"] == "BIOSConfiguration"
+            for queue in (f"{MGR}/Jobs", f"{MGR}/Oem/Dell/Jobs"):  # both views, expanded too
+                members = (await c.get(queue, params={"$expand": "*($levels=1)"})).json()["Members"]
+                assert [m["@odata.id"] for m in members] == [f"{queue}/{jid}"] and members[0]["Id"] == jid
             clear = (await c.get(SETTINGS["dell"])).json()["Actions"]["Oem"]["#DellManager.ClearPending"]["target"]
             r = await c.post(clear, json={})
             assert r.status_code == 400 and "SYS011" in r.text  # the job holds the values

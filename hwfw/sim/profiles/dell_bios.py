@@ -43,7 +43,7 @@ class DellBios(DellJobs):
 
     @route("GET", f"{R}/Systems/{{S}}/Bios/BiosRegistry")
     async def get_bios_registry_shortcut(self, req: Request) -> dict[str, Any] | Response:
-        return self.registry_document(req)
+        return self.registry_document(req, f"{self.bios_uri}/BiosRegistry")
 
     def settings_attributes(self, registry: Registry) -> dict[str, Any]:
         return dict(self.bios.pending)  # iDRAC lists only the staged attributes

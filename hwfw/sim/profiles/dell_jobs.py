@@ -93,20 +93,34 @@ class DellJobs(ODataResources):
             return None
         return task
 
-    # The job queue is served at Oem/Dell/Jobs and at the older Managers/iDRAC.Embedded.1/Jobs alias.
-    @route("GET", f"{MGR}/Oem/Dell/Jobs")
-    @route("GET", f"{MGR}/Jobs")
-    async def get_dell_jobs(self, req: Request) -> dict[str, Any]:
+    # The job queue is served at Oem/Dell/Jobs and at the older Managers/iDRAC.Embedded.1/Jobs
+    # alias. (Handlers never take URIs from `req.path`: $expand calls them with the
+    # collection's request.)
+    def job_queue(self, base: str) -> dict[str, Any]:
         jobs = [t.id for t in self.tasks.tasks.values() if self.job(t.id)]
-        body = collection(req.path, "DellJobCollection", "JobQueue", [f"{req.path}/{j}" for j in jobs])
+        body = collection(base, "DellJobCollection", "JobQueue", [f"{base}/{j}" for j in jobs])
         body["Description"] = "Collection of Job Instances"
         return body
 
-    @route("GET", f"{MGR}/Oem/Dell/Jobs/{{jid}}")
-    @route("GET", f"{MGR}/Jobs/{{jid}}")
-    async def get_dell_job(self, req: Request, jid: str) -> dict[str, Any] | Response:
+    def job_at(self, req: Request, jid: str, base: str) -> dict[str, Any] | Response:
         task = self.job(jid)
-        return self.job_body(task, req.path) if task else self.not_found(req)
+        return self.job_body(task, f"{base}/{jid}") if task else self.not_found(req)
+
+    @route("GET", f"{MGR}/Oem/Dell/Jobs")
+    async def get_dell_jobs(self, req: Request) -> dict[str, Any]:
+        return self.job_queue(f"{MGR}/Oem/Dell/Jobs")
+
+    @route("GET", f"{MGR}/Jobs")
+    async def get_jobs_alias(self, req: Request) -> dict[str, Any]:
+        return self.job_queue(f"{MGR}/Jobs")
+
+    @route("GET", f"{MGR}/Oem/Dell/Jobs/{{jid}}")
+    async def get_dell_job(self, req: Request, jid: str) -> dict[str, Any] | Response:
+        return self.job_at(req, jid, f"{MGR}/Oem/Dell/Jobs")
+
+    @route("GET", f"{MGR}/Jobs/{{jid}}")
+    async def get_job_alias(self, req: Request, jid: str) -> dict[str, Any] | Response:
+        return self.job_at(req, jid, f"{MGR}/Jobs")
 
     @route("DELETE", f"{MGR}/Oem/Dell/Jobs/{{jid}}")
     @route("DELETE", f"{MGR}/Jobs/{{jid}}")

@@ -62,7 +62,7 @@ class HpeBios(ODataResources):
     @route("GET", f"{R}/registrystore/registries/en/{{name}}")
     async def get_registry_store(self, req: Request, name: str) -> Response:
         """iLO serves attribute registries gzip-encoded."""
-        doc = self.registry_document(req)
+        doc = self.registry_document(req, f"{R}/registrystore/registries/en/{name}")
         if isinstance(doc, Response):
             return doc
         data = gzip.compress(json.dumps(doc, separators=(",", ":")).encode(), mtime=0)

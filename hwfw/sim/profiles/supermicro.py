@@ -114,7 +114,7 @@ class SupermicroService(ODataResources):
 
     @route("GET", "/registries/BiosAttributeRegistry.1.0.0.json")
     async def get_registry_json(self, req: Request) -> dict[str, Any] | Response:
-        return self.registry_document(req)
+        return self.registry_document(req, "/registries/BiosAttributeRegistry.1.0.0.json")
 
     # ------------------------------------------------------------ inventory
     def _inventory(self) -> dict[str, tuple[Any, str]]:

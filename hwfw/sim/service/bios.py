@@ -312,12 +312,12 @@ class BiosResources(CommonResources):
 
     @route("GET", f"{R}/Registries/{{rid}}/{{doc}}")
     async def get_registry_in_file(self, req: Request, rid: str, doc: str) -> dict[str, Any] | Response:
-        return self.registry_document(req)
+        return self.registry_document(req, f"{R}/Registries/{rid}/{doc}")
 
-    def registry_document(self, req: Request) -> dict[str, Any] | Response:
-        """The registry itself, where `registry_location` says it is."""
+    def registry_document(self, req: Request, path: str) -> dict[str, Any] | Response:
+        """The registry itself when `path` is where `registry_location` says it is."""
         registry = self.bios_registry()
         location = self.registry_location(registry)
-        if req.path.lower() != location.lower().rstrip("/"):
+        if path.lower() != location.lower().rstrip("/"):
             return self.not_found(req)
         return registry.body(location, self.bios_current(registry))
