@@ -45,9 +45,6 @@ class DellBios(DellJobs):
     async def get_bios_registry_shortcut(self, req: Request) -> dict[str, Any] | Response:
         return self.registry_document(req, f"{self.bios_uri}/BiosRegistry")
 
-    def settings_attributes(self, registry: Registry) -> dict[str, Any]:
-        return dict(self.bios.pending)  # iDRAC lists only the staged attributes
-
     def settings_extra(self, body: dict[str, Any]) -> None:
         body["Actions"] = {"Oem": {CLEAR_PENDING: {
             "target": f"{self.settings_uri}/Actions/Oem/DellManager.ClearPending"}}}

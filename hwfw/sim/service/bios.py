@@ -115,16 +115,15 @@ class BiosResources(CommonResources):
         return False
 
     # ------------------------------------------------------------ the settings object
-    def settings_attributes(self, registry: Registry) -> dict[str, Any]:
-        """What GET of the settings object shows (default: current values with pending on top)."""
-        return {**self.bios_current(registry), **self.bios.pending}
-
     def settings_body(self) -> dict[str, Any]:
+        """The settings object lists the staged attributes only. (A full list, current values
+        with the staged ones on top, would differ from Bios between two reads whenever a new
+        BIOS activates in between, and look like pending changes.)"""
         registry = self.bios_registry()
         body: dict[str, Any] = {"@odata.id": self.settings_uri, "@odata.type": self.t("Bios"),
                                 "Id": self.settings_name(), "Name": "BIOS Configuration Pending Settings",
                                 "Description": "BIOS Configuration Pending Settings", "AttributeRegistry": registry.id,
-                                "Attributes": self.settings_attributes(registry)}
+                                "Attributes": dict(self.bios.pending)}
         self.settings_extra(body)
         body["@odata.etag"] = etag_of({"body": body, "revision": self.bios.revision})
         return body
