@@ -116,7 +116,8 @@ def test_a_host_hanging_in_post_stays_there_until_reset(tmp_path: Path) -> None:
             await advance(ctl, 3600)
             system = (await c.get(SYS["dell"])).json()
             assert (system["PowerState"], system["BootProgress"]["LastState"]) == ("On", "MemoryInitializationStarted")
-            assert (await sim_host(ctl, "d1"))["hung"] is True
+            state = await sim_host(ctl, "d1")
+            assert state["hung"] is True and state["bios"]["attributes"]["LogicalProc"] == "Enabled"
             await c.post(f"{SYS['dell']}/Actions/ComputerSystem.Reset", json={"ResetType": "GracefulRestart"})
             await advance(ctl, 600)
             assert (await c.get(SYS["dell"])).json()["BootProgress"]["LastState"] == "MemoryInitializationStarted"

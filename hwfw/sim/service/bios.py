@@ -81,6 +81,11 @@ class BiosResources(CommonResources):
     def registry_location(self, registry: Registry) -> str:
         return f"{R}/Registries/{self.registry_member_id(registry)}/{registry.id}"
 
+    def bios_summary(self) -> dict[str, Any]:
+        registry = self.bios_registry()
+        return {"registry": registry.id, "attributes": self.bios_current(registry), "pending": dict(self.bios.pending),
+                "reset_pending": self.bios.reset_pending, "applied_at": self.bios.applied_at}
+
     def bios_event(self, type_: str, attrs: Mapping[str, Any] | None = None, **fields: Any) -> None:
         if attrs is not None:
             fields["attributes"] = sorted(attrs)
