@@ -37,6 +37,7 @@ GENERIC_TABLE: dict[str, Any] = {
     "monitor_purge": 300.0, "max_tasks": 32, "max_image_size": 256 * 1024 * 1024,
     "ac_reset_type": "FullPowerCycle", "retry_after": 2,
     "options": {"task_monitor": "spec"},
+    "bios_validation": "deferred", "bios_apply_times": ["OnReset", "Immediate"],
 }
 
 

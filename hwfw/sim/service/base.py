@@ -160,6 +160,10 @@ class BmcService:
         """Work waiting on this BMC (queued jobs, staged images) for /__sim/state."""
         return [{"task": t.id, "name": t.name, "waiting": t.waiting} for t in self.tasks.active() if t.waiting]
 
+    def bios_summary(self) -> dict[str, Any]:
+        """BIOS configuration facts for /__sim/state (service/bios.py fills it in)."""
+        return {}
+
     def extra_state(self) -> dict[str, Any]:
         return {}
 
