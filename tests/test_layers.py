@@ -32,7 +32,7 @@ from tests.helpers import REPO_ROOT
 # Lowest first. Names that do not exist yet (api, server) reserve their place.
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozenset(units)) for name, units in (
     ("foundation (base)", {"hwfw", "errors"}),
-    ("foundation", {"logs", "clock", "versions", "resources", "gcpause", "ipmi_deviceid", "vendor_registry"}),
+    ("foundation", {"logs", "clock", "versions", "resources", "gcpause", "ipmi_deviceid", "vendor_registry", "aio"}),
     ("foundation (on logs and clock)", {"events", "retry"}),
     ("config", {"config"}),
     ("services", {"state", "repository", "redfish", "ipmi", "sim"}),

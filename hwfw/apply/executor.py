@@ -51,6 +51,7 @@ from hwfw.events import EventSink
 from hwfw.logs import get_logger, redactor
 from hwfw.plan.activation import _resets_for
 from hwfw.plan.model import Image, Plan, Step
+from hwfw.retry import Backoff, RetryPolicy
 from hwfw.state.model import ComponentRecord
 
 log = get_logger("apply.executor")
@@ -598,13 +599,15 @@ class HostRun:
         assert self.driver is not None and step.component and step.to_version
         key, want, scheme = step.component, step.to_version, self._scheme(step.image)
         timing = self.ex.workspace.settings.timing
-        got: str | None = None
-        for attempt in range(max(1, timing.stability_checks)):
-            if attempt:
-                await self.clock.sleep(timing.stability_interval)
+        # Up to stability_checks reads, stability_interval apart: the inventory may lag the flash.
+        rereads = RetryPolicy(retries=max(1, timing.stability_checks) - 1,
+                              backoff=Backoff.constant(timing.stability_interval)).attempts(self.clock)
+        while True:
             got = (await self.driver.read_versions()).get(key)
-            if cpmod.same_version(got, want, scheme):
+            wait = None if cpmod.same_version(got, want, scheme) else rereads.next_delay()
+            if wait is None:
                 break
+            await self.clock.sleep(wait)
         rec = self.ledger.record(self.host, key)
         now = self.ledger.now()
         if cpmod.same_version(got, want, scheme):

@@ -32,6 +32,7 @@ from hwfw.clock import Clock
 from hwfw.config.model import Settings
 from hwfw.errors import HwfwError
 from hwfw.logs import get_logger, redactor
+from hwfw.retry import polling
 from hwfw.state.model import ComponentRecord
 
 log = get_logger("apply.resume")
@@ -87,11 +88,15 @@ async def _follow(driver: HostDriver, intent: Mapping[str, Any], settings: Setti
                   events: ApplyEvents) -> str:
     """Ask the driver; while the BMC still works on it, ask again each poll interval."""
     kind = split_key(str(intent.get("component") or ""))[0]
-    deadline = clock.monotonic() + settings.timing.deadline_for(kind)
+    polls = polling(settings.timing.poll_interval).attempts(
+        clock, deadline=clock.monotonic() + settings.timing.deadline_for(kind))
     verdict = await driver.settle_intent(intent)
-    while verdict.startswith("in-flight:") and clock.monotonic() < deadline:
+    while verdict.startswith("in-flight:"):
+        wait = polls.next_delay()
+        if wait is None:
+            break
         events.warning(f"re-attached to {intent['action']} of {intent['component']}: {verdict[10:]}", intent["host"])
-        await clock.sleep(settings.timing.poll_interval)
+        await clock.sleep(wait)
         verdict = await driver.settle_intent(intent)
     log.info("%s: intent %s (%s %s) settled: %s", intent["host"], intent["intent"], intent["action"],
              intent["component"], verdict)

@@ -47,9 +47,7 @@ from hwfw.redfish.transport import (
 )
 from hwfw.retry import Backoff, RetryPolicy, parse_retry_after
 
-# parse_retry_after lives in hwfw.retry; re-exported here for the task follower and the apply
-# drivers, which still import it from this module.
-__all__ = ["ClientOptions", "RedfishClient", "parse_retry_after", "same_uri"]
+__all__ = ["ClientOptions", "RedfishClient", "same_uri"]
 
 log = get_logger("redfish.client")
 

@@ -24,6 +24,7 @@ from typing import Any, Self
 
 import httpx
 
+from hwfw.aio import gather_or_cancel
 from hwfw.errors import BmcAuthError, BmcError
 from hwfw.logs import get_logger, redactor
 from hwfw.redfish.client import RedfishClient
@@ -268,7 +269,8 @@ class RedfishSession:
         Uses `$expand` when the service root advertises it (one request), then GETs
         whatever came back unexpanded (bounded by the per-BMC semaphore). Trusts the
         `Members` array, never `Members@odata.count`; follows `Members@odata.nextLink`.
-        A member that vanished between listing and reading (404) is skipped.
+        A member that vanished between listing and reading (404) is skipped; when one
+        read fails, the others are cancelled before the error propagates.
         """
         doc = await self._collection_doc(uri, expand)
         refs: list[Any] = list(doc.get("Members") or [])
@@ -283,7 +285,7 @@ class RedfishSession:
         missing = [(i, m["@odata.id"]) for i, m in enumerate(refs)
                    if out[i] is None and isinstance(m, dict) and isinstance(m.get("@odata.id"), str)]
         if missing:
-            fetched = await asyncio.gather(*(self._member(u) for _, u in missing))
+            fetched = await gather_or_cancel(*(self._member(u) for _, u in missing))
             for (i, _), member in zip(missing, fetched):
                 out[i] = member
         return [m for m in out if m is not None]

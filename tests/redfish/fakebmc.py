@@ -264,6 +264,43 @@ class FakeBmc:
         return Response(self.session_status, {"@odata.id": uri, "Id": sid, "UserName": self.username}, headers)
 
 
+class GatedBmc(FakeBmc):
+    """A FakeBmc where one read fails while a sibling read is still in flight.
+
+    GET `held` waits (after setting `holding`) until `release` is set; GET `failing`
+    answers 500 once `held` is being held, so a client reading both concurrently sees one
+    read fail while the other is certainly still pending."""
+
+    def __init__(self, *, held: str, failing: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.held, self.failing = held, failing
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self, req: Request) -> Response:
+        path = req.path.partition("?")[0].rstrip("/")
+        if req.method == "GET" and path == self.held:
+            self.holding.set()
+            await self.release.wait()
+        elif req.method == "GET" and path == self.failing:
+            await self.holding.wait()
+            return Response(500, {"error": {"code": "Base.1.8.InternalError", "message": "internal error"}})
+        return await super().__call__(req)
+
+
+def running_hwfw_tasks() -> list[asyncio.Task[Any]]:
+    """Tasks still running code of the hwfw package (not the test's, not the server's)."""
+    package = Path(__file__).resolve().parents[2] / "hwfw"
+    current = asyncio.current_task()
+    found = []
+    for task in asyncio.all_tasks():
+        code = getattr(task.get_coro(), "cr_code", None)
+        if task is not current and not task.done() and code is not None \
+                and Path(code.co_filename).resolve().is_relative_to(package):
+            found.append(task)
+    return found
+
+
 @contextlib.asynccontextmanager
 async def serve(bmc: FakeBmc, **kwargs: Any) -> AsyncIterator[RawHttpServer]:
     """Run `bmc` on a loopback port; yields the server (`.url`, `.requests`)."""

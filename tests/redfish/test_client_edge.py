@@ -25,10 +25,12 @@ from hwfw.redfish.session import RedfishSession
 from hwfw.redfish.transport import ssl_context
 from tests.redfish.fakebmc import (
     FakeBmc,
+    GatedBmc,
     RawHttpServer,
     Request,
     Response,
     make_tls,
+    running_hwfw_tasks,
     serve,
 )
 
@@ -407,3 +409,24 @@ def test_trailing_slash_uris_are_equal() -> None:
 
 
 Check = Callable[[], None]
+
+
+def test_members_cancels_the_other_member_reads_when_one_fails() -> None:
+    """One member answers 500 while another is still being read: members() raises only
+    after the other read was cancelled (nothing keeps talking to the BMC behind it)."""
+    fi = "/redfish/v1/UpdateService/FirmwareInventory"
+    bmc = GatedBmc(held=f"{fi}/BIOS", failing=f"{fi}/BMC", expand=False)
+
+    async def body() -> None:
+        async with serve(bmc) as server:
+            try:
+                async with session_for(server.url) as s:
+                    with pytest.raises(BmcError) as failure:
+                        await s.members(fi)
+                    assert failure.value.status == 500
+                    assert bmc.holding.is_set()
+                    assert running_hwfw_tasks() == []
+            finally:
+                bmc.release.set()
+            assert bmc.sessions == {}
+    run(body())

@@ -25,6 +25,7 @@ from hwfw.redfish.taskstate import (
     judge_messages,
     task_messages,
 )
+from hwfw.retry import Backoff, RetryPolicy
 
 __all__ = ["Settler"]
 
@@ -41,11 +42,13 @@ class Settler:
         interval apart: a job the BMC accepted may 404 for a few seconds (Dell), and
         calling that "not sent" would flash the image twice."""
         verdict = await self._once(intent)
-        polls = 0
-        while verdict == "not-sent" and str(intent.get("action") or "flash") == "flash" \
-                and polls < self.quirks.creation_grace_polls:
-            polls += 1
-            await self.bmc.clock.sleep(self.bmc.timing.poll_interval)
+        looks = RetryPolicy(retries=self.quirks.creation_grace_polls,
+                            backoff=Backoff.constant(self.bmc.timing.poll_interval)).attempts(self.bmc.clock)
+        while verdict == "not-sent" and str(intent.get("action") or "flash") == "flash":
+            wait = looks.next_delay()
+            if wait is None:
+                break
+            await self.bmc.clock.sleep(wait)
             verdict = await self._once(intent)
         return verdict
 
