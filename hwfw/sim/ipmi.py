@@ -8,6 +8,13 @@ Reset 0x22 with completion code 0x80 until it was set once, expiry actions appli
 the machine), boot flags, Get Self Test Results, Get System GUID. Anything else answers
 completion code 0xC1 (invalid command).
 
+Why one module of more than 800 lines: it is one protocol engine. The RMCP+ session
+(cipher-suite negotiation, RAKP, integrity trailers), the command handlers of the
+simulated BMC, its watchdog and the reactor thread that feeds them datagrams share the
+session table, the pyghmi subclasses they patch and the rule that every machine access
+is marshalled onto the caller's loop; split apart, each piece would reach into the
+others' private state.
+
 What is reused from pyghmi and what is not
 ------------------------------------------
 * `_SimBmc` subclasses `pyghmi.ipmi.bmc.Bmc` (command dispatch, boot-option handlers,
