@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from hwfw.apply.drivers.bmc import Bmc
 from hwfw.apply.drivers.quirks import Quirks
 from hwfw.errors import BmcAuthError, BmcError, BmcUnreachable
+from hwfw.redfish.errors import bmc_not_back_yet
 from hwfw.redfish.tasks import json_object
 from hwfw.redfish.taskstate import (
     FAILED_STATES,
@@ -55,11 +56,13 @@ class Settler:
     async def _once(self, intent: Mapping[str, Any]) -> str:
         try:
             return await self._reading(intent)
-        except BmcUnreachable:
-            return self._later()      # the BMC is resetting: look again later
         except BmcAuthError:
             await self.bmc.try_fresh_login()  # half up after a reset: look again later
             return self._later()
+        except BmcError as exc:
+            if bmc_not_back_yet(exc):
+                return self._later()  # the BMC is resetting or starting: look again later
+            raise
 
     def _later(self) -> str:
         return f"in-flight:{self.bmc.client.base_url}"
