@@ -1,14 +1,20 @@
-"""Shared fixtures: the bundled lab workspace, copied so tests never touch the checkout."""
+"""Shared fixtures: the bundled lab workspace copied so tests never touch the checkout, no
+leaked sessions on simulated BMCs; and the check of the `slow` marker (tests/slow_marker.py)."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-LAB = REPO_ROOT / "examples" / "lab"
+from tests.helpers import LAB
+from tests.redfish.simfleet import HAVE_SIM, NoLeakedSessions
+
+# tests/slow_marker.py: a test that starts a subprocess or server must be marked `slow`;
+# pytester runs that check on sample tests (tests/test_slow_marker.py).
+pytest_plugins = ("tests.slow_marker", "pytester")
 
 
 @pytest.fixture
@@ -37,3 +43,15 @@ def no_leaked_sessions(request: pytest.FixtureRequest, monkeypatch: pytest.Monke
     yield
     if leaks and request.node.get_closest_marker("leaves_sessions") is None:
         pytest.fail("sessions left open on simulated BMCs: " + "; ".join(leaks))
+
+
+@pytest.fixture
+def sim_sessions() -> Iterator[NoLeakedSessions]:
+    """Start fleets with `async with sim_sessions.fleet(tmp_path) as sim:`; after the test,
+    every BMC of every fleet it started must hold zero sessions."""
+    if not HAVE_SIM:
+        pytest.skip("the BMC simulator (hwfw.sim.runtime) is not available")
+    guard = NoLeakedSessions()
+    yield guard
+    assert guard.fleets, "the test started no simulated fleet"
+    assert not guard.leaks, "sessions left open on the simulator:\n" + "\n".join(guard.leaks)

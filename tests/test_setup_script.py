@@ -111,11 +111,13 @@ def test_the_list_names_every_package_the_suite_needs() -> None:
     assert len(PACKAGES) == len(set(PACKAGES))
 
 
+@pytest.mark.slow
 def test_everything_installed_runs_no_apt_and_prints_nothing(machine) -> None:
     run = machine(installed=PACKAGES, uid=1000, sudo="nopasswd")
     assert (run.rc, run.stdout, run.stderr, run.log) == (0, "", "", [])
 
 
+@pytest.mark.slow
 def test_missing_as_root_installs_exactly_the_missing_ones(machine) -> None:
     missing = [PACKAGES[1], PACKAGES[-1]]
     run = machine(installed=[p for p in PACKAGES if p not in missing], uid=0)
@@ -126,6 +128,7 @@ def test_missing_as_root_installs_exactly_the_missing_ones(machine) -> None:
     assert sorted(run.installed) == sorted(PACKAGES)
 
 
+@pytest.mark.slow
 def test_missing_as_a_user_with_passwordless_sudo_goes_through_sudo(machine) -> None:
     run = machine(installed=PACKAGES[1:], uid=1000, sudo="nopasswd")
     assert run.rc == 0, run.stderr
@@ -137,6 +140,7 @@ def test_missing_as_a_user_with_passwordless_sudo_goes_through_sudo(machine) -> 
                        f"apt-get install -y -qq --no-install-recommends {PACKAGES[0]}"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sudo", [None, "password"], ids=["no-sudo", "sudo-asks-a-password"])
 def test_missing_without_root_says_what_to_run_and_fails(machine, sudo: str | None) -> None:
     missing = [PACKAGES[0], PACKAGES[3]]
@@ -148,12 +152,14 @@ def test_missing_without_root_says_what_to_run_and_fails(machine, sudo: str | No
     assert run.stdout == ""
 
 
+@pytest.mark.slow
 def test_a_package_apt_cannot_install_is_an_error(machine) -> None:
     run = machine(installed=PACKAGES[1:], uid=0, unavailable=(PACKAGES[0],))
     assert run.rc == 1
     assert f"apt-get did not install: {PACKAGES[0]}" in run.stderr
 
 
+@pytest.mark.slow
 def test_without_dpkg_it_lists_the_packages_and_goes_on(machine) -> None:
     run = machine(installed=[], uid=1000, dpkg=False)
     assert run.rc == 0 and run.log == []

@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers import run_hwfw
 
-from .conftest import serve_lab
+from tests.apply.support import serve_lab
 
 pytestmark = pytest.mark.slow
 

@@ -26,7 +26,7 @@ from hwfw.resources import schema_path
 from hwfw.sim.images import make_image
 from hwfw.state.store import StateStore
 
-from .conftest import Recorder, generic_hosts
+from tests.apply.support import Recorder, generic_hosts
 
 
 def _flashes(fleet, host=None):
@@ -144,6 +144,7 @@ def test_abort_run_starts_nothing_new_after_a_failure(make_rig) -> None:
     assert not rig.fleet.of("flash-started", "edge-002")
 
 
+@pytest.mark.slow
 def test_pre_and_post_host_hooks_run_in_order_and_a_failing_pre_hook_skips_the_host(make_rig, tmp_path: Path) -> None:
     rig = make_rig(generic_hosts(2))
     log = tmp_path / "hooks.log"

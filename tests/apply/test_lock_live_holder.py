@@ -22,7 +22,7 @@ import pytest
 from hwfw.state.lock import read_lock_info
 from tests.helpers import edit, run_hwfw
 
-from .conftest import ServedLab, serve_lab
+from tests.apply.support import ServedLab, serve_lab
 
 pytestmark = pytest.mark.slow
 

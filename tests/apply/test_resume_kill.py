@@ -24,7 +24,7 @@ import pytest
 from hwfw.state.files import read_json_lines
 from hwfw.state.store import StateStore
 
-from .conftest import ServedLab, serve_lab
+from tests.apply.support import ServedLab, serve_lab
 
 pytestmark = pytest.mark.slow
 

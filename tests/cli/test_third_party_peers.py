@@ -9,9 +9,13 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import run_hwfw
 from tests.inventory.test_sushy_tools import sushy  # noqa: F401 - the fixture starting sushy-emulator
 from tests.ipmi.test_ipmi_openipmi import SIM_PASSWORD, SIM_USER, configured_mc, launched_ipmi_sim
+
+pytestmark = pytest.mark.slow
 
 ENV = {"PEER_USER": SIM_USER, "PEER_PASSWORD": SIM_PASSWORD}
 

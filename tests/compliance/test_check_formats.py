@@ -21,6 +21,7 @@ SARIF_SHA256 = "c3b4bb2d6093897483348925aaa73af03b3e3f4bd4ca38cef26dcb4212a2682e
 CHECK_SCHEMA = REPO_ROOT / "schemas" / "check.schema.json"
 
 
+@pytest.mark.slow
 def test_the_lab_is_clean() -> None:
     # The real examples/lab, through the console entry point, as an operator runs it.
     result = run_hwfw("check", "examples/lab", cwd=REPO_ROOT)

@@ -27,6 +27,7 @@ def test_lab_is_valid_from_a_copy(lab_copy: Path) -> None:
     assert ws.settings.simulator.speed == 200
 
 
+@pytest.mark.slow
 def test_cli_validate_lab_exits_0(lab_copy: Path, tmp_path: Path) -> None:
     result = run_hwfw("validate", str(lab_copy), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -34,6 +35,7 @@ def test_cli_validate_lab_exits_0(lab_copy: Path, tmp_path: Path) -> None:
     assert "valid" in result.stderr
 
 
+@pytest.mark.slow
 def test_missing_workspace_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(WorkspaceNotFound) as info:
         check_workspace(tmp_path)
@@ -43,6 +45,7 @@ def test_missing_workspace_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr and "no hwfw.yaml" in result.stderr
 
 
+@pytest.mark.slow
 def test_broken_copy_reports_all_five_problems_at_their_positions(lab_copy: Path) -> None:
     # A wrong type, an unknown key, an unknown image id in another file, a literal
     # password and an unclosed bracket, in five different places.
@@ -80,6 +83,7 @@ def test_broken_copy_reports_all_five_problems_at_their_positions(lab_copy: Path
     assert "5 problem(s) found" in err
 
 
+@pytest.mark.slow
 def test_json_format_lists_problems_on_stdout(lab_copy: Path) -> None:
     edit(lab_copy / "baselines.yaml", "image: contoso-os2-bmc-2.15.0}", "image: nope}")
     result = run_hwfw("validate", str(lab_copy), "--json", cwd=lab_copy)

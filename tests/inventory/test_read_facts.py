@@ -13,6 +13,8 @@ from hwfw.redfish.client import ClientOptions, RedfishClient
 from hwfw.redfish.session import RedfishSession
 from tests.redfish.fakebmc import GatedBmc, running_hwfw_tasks, serve
 
+pytestmark = pytest.mark.slow
+
 
 def test_a_failed_read_cancels_its_siblings_before_the_error_propagates() -> None:
     """Systems fails while Managers is still being read: nothing of hwfw may keep running

@@ -18,7 +18,7 @@ from hwfw.config.model import Settings
 from hwfw.repository import iter_range, parse_range, resolve_cache_dir, sync_entries
 from hwfw.repository.cache import Cache
 from hwfw.repository.fetch import FetchOptions
-from tests.repository.conftest import blob, image, make_workspace, sha
+from tests.repository.support import blob, image, make_workspace, sha
 from tests.repository.fileserver import FileServer
 
 
@@ -107,6 +107,7 @@ def _self_signed(tmp: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
 def test_https_mirror_is_verified_against_settings_ca_bundle(tmp_path: Path, cache_dir: Path, transport: str) -> None:
     cert, key = _self_signed(tmp_path)

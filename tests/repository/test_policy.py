@@ -12,7 +12,7 @@ from hwfw.errors import IntegrityError
 from hwfw.repository import ImageStore, PolicyViolation, policy_problems, verify_signature
 from hwfw.repository.cache import Cache
 from hwfw.repository.sync import sync_entries
-from tests.repository.conftest import blob, image, make_workspace, sha
+from tests.repository.support import blob, image, make_workspace, sha
 from tests.repository.fileserver import FileServer
 
 import pysequoia as ps
@@ -119,6 +119,7 @@ def test_signature_without_a_key_is_a_policy_problem(tmp_path: Path) -> None:
     assert "no public key is configured" in problem
 
 
+@pytest.mark.slow
 def test_sync_fetches_a_url_signature_and_verifies_it(tmp_path: Path, server: FileServer, cache_dir: Path) -> None:
     root = tmp_path / "ws"
     root.mkdir()

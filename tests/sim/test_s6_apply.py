@@ -9,6 +9,8 @@ import pytest
 
 from tests.sim.support import advance, client, control, events, host, image, login, multipart, run, sim_fleet, until
 
+pytestmark = pytest.mark.slow
+
 SYS = {"generic": "/redfish/v1/Systems/system", "dell": "/redfish/v1/Systems/System.Embedded.1",
        "hpe": "/redfish/v1/Systems/1", "supermicro": "/redfish/v1/Systems/1"}
 BIOS = {"generic": "1.1.0", "dell": "1.12.1", "hpe": "U30 v2.80 (10/03/2023)", "supermicro": "1.6"}

@@ -9,6 +9,8 @@ import pytest
 
 from tests.sim.support import advance, client, control, events, host, image, multipart, run, sim_fleet
 
+pytestmark = pytest.mark.slow
+
 RESET = "/redfish/v1/Managers/bmc/Actions/Manager.Reset"
 
 

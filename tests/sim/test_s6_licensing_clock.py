@@ -5,8 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.sim.fileserver import serve_files
 from tests.sim.support import advance, client, control, events, host, image, login, multipart, run, sim_fleet
+
+pytestmark = pytest.mark.slow
 
 SMC_FW = {"bmc": "01.02.04", "bios": "2.0", "cpld": "F1.02", "nic": {"NIC1": "1.0"}}
 

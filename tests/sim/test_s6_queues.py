@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.sim.support import advance, client, control, events, host, image, login, multipart, run, sim_fleet
+
+pytestmark = pytest.mark.slow
 
 QUEUE = "/redfish/v1/UpdateService/UpdateTaskQueue"
 

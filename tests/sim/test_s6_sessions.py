@@ -19,6 +19,8 @@ from tests.sim.support import (
     sim_fleet,
 )
 
+pytestmark = pytest.mark.slow
+
 SESSIONS = "/redfish/v1/SessionService/Sessions"
 
 

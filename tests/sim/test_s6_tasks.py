@@ -8,6 +8,8 @@ import pytest
 
 from tests.sim.support import advance, client, control, events, host, image, multipart, run, sim_fleet
 
+pytestmark = pytest.mark.slow
+
 PUSH = {"generic": "/redfish/v1/UpdateService/update", "dell": "/redfish/v1/UpdateService/MultipartUpload",
         "supermicro": "/redfish/v1/UpdateService/upload"}
 BIOS_TARGET = {"generic": [], "dell": [], "supermicro": ["/redfish/v1/Systems/1/Bios"]}

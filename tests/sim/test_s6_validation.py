@@ -19,6 +19,8 @@ from tests.sim.support import (
     sim_fleet,
 )
 
+pytestmark = pytest.mark.slow
+
 PUSH = "/redfish/v1/UpdateService/update"
 SIMPLE = "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate"
 

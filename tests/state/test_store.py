@@ -51,6 +51,7 @@ def _hold_lock(runtime: str, ready: "multiprocessing.synchronize.Event") -> None
         signal.pause()
 
 
+@pytest.mark.slow
 def test_second_lock_fails_at_once_naming_the_holder(tmp_path: Path) -> None:
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Event()

@@ -25,6 +25,8 @@ from hwfw.config.model import RepositoryEntry
 
 from tests.apply.drivers.support import HPE, LAB_FLEET, Rig, flash_request, primary_resets, with_rig, write_fleet
 
+pytestmark = pytest.mark.slow
+
 
 @dataclass
 class Flashed:

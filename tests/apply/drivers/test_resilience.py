@@ -12,6 +12,8 @@ from hwfw.errors import ApplyError, BmcUnreachable
 from tests.apply.drivers.support import DELL, GEN, HPE, SMC, Rig, Stopwatch, flash_request, primary_resets, \
     with_rig, write_fleet
 
+pytestmark = pytest.mark.slow
+
 
 def test_vanished_task_monitor_falls_back_to_the_version(tmp_path: Path) -> None:
     """Monitor and Task 404 as soon as the task completes (ironcore metal-operator#668):

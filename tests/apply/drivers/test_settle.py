@@ -19,6 +19,8 @@ from hwfw.apply.drivers.base import RedfishDriver
 
 from tests.apply.drivers.support import DELL, GEN, HPE, SMC, Rig, flash_request, with_rig, write_fleet
 
+pytestmark = pytest.mark.slow
+
 
 def intent(host: str, key: str, to: str, frm: str, activation: str, **details: Any) -> dict[str, Any]:
     """An intent record as the executor writes it (hwfw/state/journal.py)."""

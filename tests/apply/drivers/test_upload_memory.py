@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 CHILD = textwrap.dedent(r'''
     import asyncio, hashlib, json, os, resource, sys, time, tracemalloc
     from pathlib import Path

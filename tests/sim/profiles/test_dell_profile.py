@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.sim.support import advance, client, control, events, host, image, multipart, run, sim_fleet, until
+
+pytestmark = pytest.mark.slow
 
 SYS = "/redfish/v1/Systems/System.Embedded.1"
 MGR = "/redfish/v1/Managers/iDRAC.Embedded.1"

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.sim.support import advance, client, events, host, image, multipart, run, sim_fleet, until
+
+pytestmark = pytest.mark.slow
 
 INV = "/redfish/v1/UpdateService/FirmwareInventory"
 

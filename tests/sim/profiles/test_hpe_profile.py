@@ -21,6 +21,8 @@ from tests.sim.support import (
     until,
 )
 
+pytestmark = pytest.mark.slow
+
 US = "/redfish/v1/UpdateService"
 INV = f"{US}/FirmwareInventory"
 

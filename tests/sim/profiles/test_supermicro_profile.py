@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.sim.support import advance, client, control, events, host, image, multipart, run, sim_fleet, until
+
+pytestmark = pytest.mark.slow
 
 US = "/redfish/v1/UpdateService"
 INV = f"{US}/FirmwareInventory"

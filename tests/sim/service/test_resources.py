@@ -8,8 +8,11 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.sim.support import REPO, host, run, sim_fleet
+
+pytestmark = pytest.mark.slow
 
 OEM_CSDL = REPO / "hwfw" / "sim" / "csdl"
 
