@@ -43,9 +43,9 @@ from hwfw.config.model import (
     VersionCondition,
     Workspace,
 )
+from hwfw.gcpause import no_gc
 from hwfw.inventory.model import Capabilities, ComponentState, HostInventory, Inventory
 from hwfw.plan import compat, graph, plan, shape
-from hwfw.gcpause import no_gc
 from hwfw.plan.diff import DiffContext, HostDiff, Selection, classify, diff_managed
 from hwfw.state.model import EMPTY_STATE
 
@@ -93,7 +93,8 @@ def fleet(n_hosts: int, distinct: bool = False) -> tuple[Workspace, Inventory]:
             current[3] += f".{i}"
         hosts.append(Host(name=name, bmc=f"sim://{name}", vendor=vendor, model=model))
         invs[name] = HostInventory(host=name, reachable=True, vendor=vendor, model=model, serial=f"SN{i:06d}",
-                                   components=tuple(ComponentState(k, k, v) for (k, _, _), v in zip(comps, current)),
+                                   components=tuple(ComponentState(k, k, v)
+                                                    for (k, _, _), v in zip(comps, current, strict=True)),
                                    capabilities=Capabilities(apply_times=("Immediate", "OnReset")))
     rules = (CompatRule(id="dell-bios-1.12-needs-idrac7", vendor="dell",
                         when=VersionCondition("bios", ">=1.12"), requires=VersionCondition("bmc", ">=7.00")),)

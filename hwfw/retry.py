@@ -54,7 +54,7 @@ import math
 import random
 import re
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import UTC
 from typing import Awaitable, Callable, TypeVar
 
 from hwfw.clock import Clock
@@ -89,7 +89,7 @@ def parse_retry_after(value: str | None, clock: Clock, *, maximum: float = RETRY
     if when is None:  # pragma: no cover - Python < 3.10 returned None
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return min(max(0.0, (when - clock.wall()).total_seconds()), maximum)
 
 

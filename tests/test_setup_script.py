@@ -176,3 +176,29 @@ def test_ci_runs_exactly_readme_command_2() -> None:
           if ln.strip() and not ln.startswith("#") and ln not in ("set -euo pipefail", 'cd "$(dirname "$0")/.."')]
     assert ci == [commands[1]]
     assert os.access(REPO_ROOT / commands[1].split()[0], os.X_OK)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("failing", [None, "ruff", "mypy", "pytest", "python"])
+def test_the_test_script_runs_the_linters_and_fails_when_any_step_fails(tmp_path: Path, failing: str | None) -> None:
+    """scripts/test runs ruff, mypy, pytest and the service validator (each even after a
+    failure) and exits with the first failure's status. The tools are fakes that log."""
+    root = tmp_path / "clone"
+    (root / "scripts").mkdir(parents=True)
+    shutil.copy2(REPO_ROOT / "scripts" / "test", root / "scripts" / "test")
+    (root / "scripts" / "install-system-packages").write_text("#!/bin/sh\nexit 0\n")
+    fake_bin = root / ".venv" / "bin"
+    fake_bin.mkdir(parents=True)
+    (fake_bin / "activate").write_text(f'PATH="{fake_bin}:$PATH"\n')
+    log = tmp_path / "log"
+    for tool in ("python", "pip", "ruff", "mypy", "pytest"):
+        rc = 3 if tool == failing else 0
+        (fake_bin / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> "{log}"\nexit {rc}\n')
+    for path in [*fake_bin.iterdir(), *(root / "scripts").iterdir()]:
+        path.chmod(0o755)
+    proc = subprocess.run([str(root / "scripts" / "test")], cwd=root, capture_output=True, text=True, timeout=60,
+                          env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)})
+    assert proc.returncode == (3 if failing else 0), proc.stderr
+    ran = [line.strip() for line in log.read_text().splitlines()]
+    assert ran == ["pip install -q -e .[test]", "ruff check", "mypy", "pytest",
+                   "python scripts/sim_service_validator.py"]

@@ -100,7 +100,7 @@ class Ledger:
 
     def checkpoint(self, host: str) -> dict[str, Any] | None:
         """The host's checkpoint (state `checkpoints.hosts.HOST`), if any."""
-        return self.checkpoints.get("hosts", {}).get(host)  # type: ignore[no-any-return]
+        return self.checkpoints.get("hosts", {}).get(host)
 
     def set_checkpoint(self, host: str, checkpoint: Mapping[str, Any]) -> None:
         self.checkpoints.setdefault("hosts", {})[host] = dict(checkpoint)

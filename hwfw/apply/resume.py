@@ -104,7 +104,7 @@ async def _opened(drivers: DriverOpener, host: str) -> HostDriver:
     """The host's driver, logged in."""
     d = drivers(host)
     driver = await d if inspect.isawaitable(d) else d
-    return await driver.__aenter__()  # type: ignore[union-attr]
+    return await driver.__aenter__()
 
 
 async def _settle(ledger: Ledger, driver: HostDriver, intent: Mapping[str, Any], settings: Settings, clock: Clock,
@@ -150,9 +150,9 @@ async def _apply_verdict(ledger: Ledger, driver: HostDriver, intent: Mapping[str
     """Record what became of one intent, then resolve it (state first, as always)."""
     host, action, d = intent["host"], intent["action"], intent.get("details") or {}
     now = ledger.now()
-    if verdict == "done" and action == "flash":
+    if verdict == "done" and action == "flash" and d.get("to_version"):
         running = await driver.read_versions()
-        key, to = intent["component"], d.get("to_version")
+        key, to = intent["component"], str(d["to_version"])
         active = same_version(running.get(key), to)
         status = ("rolled-back" if d.get("rollback") else "ok") if active else "pending-activation"
         ledger.put(host, key, ComponentRecord(

@@ -4,8 +4,9 @@
     plan + staleness) -> show + confirm -> images ready -> execute -> record the run
 
 Nothing here prints: the plan is handed to `show`, the question to `confirm`, and
-progress, as events (hwfw/events.py), to the `events` sink. The workspace lock is held from the first read of the state to
-the last write; a second apply fails at once, naming the holder.
+progress, as events (hwfw/events.py), to the `events` sink. The workspace lock is held
+from the first read of the state to the last write; a second apply fails at once,
+naming the holder.
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ class HashingReader:
     """
 
     def __init__(self, path: Path, expected_sha256: str, *, offset: int = 0, length: int | None = None,
-                 expected_size: int | None = None, hasher: "hashlib._Hash | None" = None,
+                 expected_size: int | None = None, hasher: hashlib._Hash | None = None,
                  final: bool = True, chunk_size: int = CHUNK) -> None:
         self.path = Path(path)
         self.expected = expected_sha256.lower()
@@ -215,7 +215,7 @@ class MultipartBody(_Body):
     """
 
     def __init__(self, fields: Sequence[FormField], file: FilePart, *, trailing: Sequence[FormField] = (),
-                 boundary: str | None = None, shared_hasher: "hashlib._Hash | None" = None, final: bool = True) -> None:
+                 boundary: str | None = None, shared_hasher: hashlib._Hash | None = None, final: bool = True) -> None:
         self.fields = tuple(fields)
         self.trailing = tuple(trailing)
         self.file = file
@@ -299,7 +299,7 @@ async def send_stream(session: RedfishSession, method: str, uri: str, body: _Bod
         hdrs = dict(headers or {})
         hdrs.update(body.headers())
         try:
-            response = await session.client.request(method, uri, content=body.stream(),  # type: ignore[arg-type]
+            response = await session.client.request(method, uri, content=body.stream(),
                                                     headers=hdrs, timeout=timeout, check=False, retries=0,
                                                     ignore_deadline=True)
         except ImageChanged:

@@ -20,7 +20,14 @@ from rich.markup import escape
 
 from hwfw.apply.run import ApplyOptions, run_apply
 from hwfw.cli import cli
-from hwfw.cli.common import EXIT_INTERRUPTED, app_context, format_option, stderr_console, stdout_console, workspace_argument
+from hwfw.cli.common import (
+    EXIT_INTERRUPTED,
+    app_context,
+    format_option,
+    stderr_console,
+    stdout_console,
+    workspace_argument,
+)
 from hwfw.cli.inputs import insecure_option, load, target_option, warn_insecure
 from hwfw.config.model import parse_duration
 from hwfw.errors import HwfwError

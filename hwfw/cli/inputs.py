@@ -6,7 +6,7 @@ import asyncio
 import fnmatch
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import click
 
@@ -16,13 +16,15 @@ from hwfw.connect import load_workspace, read_live_inventory, target_hosts
 from hwfw.errors import ConfigError, HwfwError, Problem, SourceLocation
 from hwfw.inventory.model import Inventory
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-def insecure_option(func):  # type: ignore[no-untyped-def]
+
+def insecure_option(func: F) -> F:
     return click.option("--insecure", is_flag=True,
                         help="Do not verify BMC TLS certificates (prints a warning).")(func)
 
 
-def target_option(func):  # type: ignore[no-untyped-def]
+def target_option(func: F) -> F:
     return click.option("--target", "targets", multiple=True, metavar="HOST",
                         help="Only these hosts (repeatable).")(func)
 
@@ -57,7 +59,8 @@ def read_snapshot(path: Path, targets: Sequence[str] = ()) -> Inventory:
     problems = validate("inventory-snapshot", doc, None)
     if problems:
         raise ConfigError([Problem(p.message, SourceLocation(str(path), 1, 1), code=p.code, expected=p.expected)
-                           for p in problems], hint="the snapshot does not match schemas/inventory-snapshot.schema.json")
+                           for p in problems],
+                          hint="the snapshot does not match schemas/inventory-snapshot.schema.json")
     inventory = Inventory.from_json(doc)
     if targets:
         patterns = target_hosts(targets)

@@ -8,8 +8,16 @@ import click
 
 from hwfw import __version__
 from hwfw.cli import cli
-from hwfw.cli.common import (EXIT_CHANGES, EXIT_ERROR, EXIT_OK, app_context, emit_json, emit_text,
-                             format_option, workspace_argument)
+from hwfw.cli.common import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_OK,
+    app_context,
+    emit_json,
+    emit_text,
+    format_option,
+    workspace_argument,
+)
 from hwfw.cli.inputs import insecure_option, inventory_for, load, target_option
 from hwfw.clock import utc_now_iso
 from hwfw.config.digests import input_digests

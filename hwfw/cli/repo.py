@@ -38,13 +38,13 @@ from hwfw.config.model import ACTIVATIONS, Workspace
 from hwfw.connect import check_workspace, load_workspace
 from hwfw.errors import RepositoryError
 from hwfw.events import JsonLinesSink
+from hwfw.render.sync import SyncLogLines, SyncProgressBars, human_bytes, short_digest
 from hwfw.repository.add import add_image, import_catalog, locate
 from hwfw.repository.cache import Cache, resolve_cache_dir
 from hwfw.repository.catalogs import readers
 from hwfw.repository.fetch import FetchOptions
 from hwfw.repository.maintenance import collect_garbage, verify_cache
 from hwfw.repository.sync import DEFAULT_JOBS, referenced_entries, sync_entries
-from hwfw.render.sync import SyncLogLines, SyncProgressBars, human_bytes, short_digest
 from hwfw.vendor_registry import VENDOR_NAMES
 from hwfw.versions import SCHEMES
 

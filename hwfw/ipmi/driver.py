@@ -141,7 +141,7 @@ class _Conversation:
         steps: Callable[[], Steps[Any]],
         send_close: bool,
         future: concurrent.futures.Future[Any],
-        on_start: Callable[[], None],
+        on_start: Callable[[], object],
     ) -> None:
         self.address = address
         self.port = port
@@ -549,9 +549,10 @@ async def converse(
     afuture.add_done_callback(_consume)
     _driver().submit(conversation)
     try:
-        await asyncio.wait({started, afuture}, return_when=asyncio.FIRST_COMPLETED)
+        first: set[asyncio.Future[Any]] = {started, afuture}
+        await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
         return await asyncio.wait_for(asyncio.shield(afuture), timeout + _SAFETY_MARGIN)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         conversation.cancelled = True
         raise IpmiError(
             f"{what}: no answer within {timeout:g} s (the IPMI driver was blocked)",

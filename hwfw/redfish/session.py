@@ -286,7 +286,7 @@ class RedfishSession:
                    if out[i] is None and isinstance(m, dict) and isinstance(m.get("@odata.id"), str)]
         if missing:
             fetched = await gather_or_cancel(*(self._member(u) for _, u in missing))
-            for (i, _), member in zip(missing, fetched):
+            for (i, _), member in zip(missing, fetched, strict=True):
                 out[i] = member
         return [m for m in out if m is not None]
 

@@ -67,7 +67,7 @@ class TaskRef:
         return bool(self.monitor or self.task)
 
 
-def default_verdict(obs: Observation, policy: "FollowPolicy") -> TaskOutcome | None:
+def default_verdict(obs: Observation, policy: FollowPolicy) -> TaskOutcome | None:
     return judge_task(obs, policy.staged_states)
 
 
@@ -76,9 +76,10 @@ class FollowPolicy:
     """How to follow one operation on one kind of BMC.
 
     `retry_after_min`/`_max` bound the wait a BMC asks for with Retry-After (the poll
-    interval otherwise; no wait is shorter than `retry_after_min`). `grace_polls`: 404s tolerated for a URI never seen yet (a job
-    just created) before it counts as gone. `job_uri`: where the job behind a purged
-    Task lives. `verdict(observation, policy)`: an outcome, or None to keep polling.
+    interval otherwise; no wait is shorter than `retry_after_min`). `grace_polls`: 404s
+    tolerated for a URI never seen yet (a job just created) before it counts as gone.
+    `job_uri`: where the job behind a purged Task lives. `verdict(observation, policy)`:
+    an outcome, or None to keep polling.
     `observe(body)`: (state, percent, messages) of a body. `tolerate_errors`: the polled
     resource is no task (HPE UpdateService): an error answer never ends the operation.
     `outage_statuses`: answers that mean the BMC went away (it is resetting).
@@ -91,7 +92,7 @@ class FollowPolicy:
     staged_states: frozenset[str] = frozenset()
     grace_polls: int = 3
     job_uri: Callable[[str], str | None] | None = None
-    verdict: Callable[[Observation, "FollowPolicy"], TaskOutcome | None] = default_verdict
+    verdict: Callable[[Observation, FollowPolicy], TaskOutcome | None] = default_verdict
     observe: Viewer = task_view
     tolerate_errors: bool = False
     outage_statuses: frozenset[int] = frozenset({500, 502, 504})

@@ -92,7 +92,7 @@ async def fetch(uri: str, spool_dir: Path, username: str | None = None, password
     path = Path(name)
     digest = hashlib.sha256()
     size = 0
-    auth = (username, password) if username else None
+    auth = (username, password or "") if username else None
     try:
         async with httpx.AsyncClient(verify=_INSECURE, timeout=timeout, auth=auth) as client:
             async with client.stream("GET", uri) as resp:

@@ -57,7 +57,7 @@ class Latency:
     jitter: float = 0.0
 
     @classmethod
-    def parse(cls, value: Any) -> "Latency":
+    def parse(cls, value: Any) -> Latency:
         if value is None:
             return cls()
         if isinstance(value, dict):

@@ -406,19 +406,19 @@ class _ServerSession(pyghmi_serversession.ServerSession):
         self.sequencenumber = 0
         self.sessionid = 0
         self.authtype = 6
-        self.integrityalgo = 0
-        self.confalgo = 0
+        self.integrityalgo: int | str = 0
+        self.confalgo: int | str = 0
         self.currhashlib = hashlib.sha1
         self.currhashlen = 12
-        self.k1 = None
-        self.aeskey = None
+        self.k1: bytes | None = None
+        self.aeskey: bytes | None = None
         self.remseqnumber = None
         self.lastpayload = None
         self.last_payload_type = None
         self.broken = False
-        self.pendingpayloads = collections.deque()
-        self.pktqueue = collections.deque()
-        self.ipmicallback = None
+        self.pendingpayloads: collections.deque[Any] = collections.deque()
+        self.pktqueue: collections.deque[Any] = collections.deque()
+        self.ipmicallback: Callable[[dict[str, Any]], None] | None = None
         self.clientsessionid = bytearray(4)
         self.managedsessionid = bytearray(4)
         self.privlevel = 4
@@ -617,7 +617,7 @@ class _SimBmc(pyghmi_bmc.Bmc):
         # Get Channel Authentication Capabilities: completion code, channel 1, IPMI 2.0
         # extended capabilities, non-null user names enabled, IPMI 2.0 supported, no OEM.
         self.authcap = bytes([0x00, 0x01, 0x80, 0x04, 0x02, 0x00, 0x00, 0x00, 0x00])
-        self.pktqueue = collections.deque()
+        self.pktqueue: collections.deque[Any] = collections.deque()
         self.sessions: dict[Any, _ServerSession] = {}
         self.watchdog = _Watchdog()
         self.bootdevice: int | str = "default"
@@ -660,7 +660,7 @@ class _SimBmc(pyghmi_bmc.Bmc):
         if not self.tracks_availability:
             return True
         try:
-            return bool(self.call_machine(lambda m: m.bmc_available))
+            return bool(self.call_machine(lambda m: getattr(m, "bmc_available", True)))  # optional member
         except _MachineUnavailable:
             return False
 

@@ -17,7 +17,7 @@ import logging
 import resource
 import socket
 import ssl
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -147,7 +147,9 @@ class Listeners:
 
     def _factory(self) -> Any:
         cfg = self.server.config
-        return functools.partial(cfg.http_protocol_class, config=cfg, server_state=self.server.server_state,
+        # uvicorn declares the class as a plain asyncio.Protocol; its HTTP protocols take these.
+        protocol: Callable[..., asyncio.Protocol] = cfg.http_protocol_class
+        return functools.partial(protocol, config=cfg, server_state=self.server.server_state,
                                  app_state=self.server.lifespan.state)
 
     def connections(self, address: str) -> Iterator[Any]:
@@ -160,7 +162,8 @@ class Listeners:
         """Abort the TCP connection that carried `scope` (RST to the client)."""
         client, server = scope.get("client"), scope.get("server")
         for conn in list(self.server.server_state.connections):
-            if getattr(conn, "client", None) == tuple(client or ()) and getattr(conn, "server", None) == tuple(server or ()):
+            if getattr(conn, "client", None) == tuple(client or ()) \
+                    and getattr(conn, "server", None) == tuple(server or ()):
                 transport = getattr(conn, "transport", None)
                 if transport is not None:
                     transport.abort()
@@ -242,7 +245,7 @@ async def start_server(app: Any, addrs: list[str], port: int,
     listeners = Listeners(server, chosen, tls)
     if tls is None:
         await server.startup(sockets=socks)
-        for sock, srv in zip(socks, server.servers):
+        for sock, srv in zip(socks, server.servers, strict=True):
             listeners.by_addr[sock.getsockname()[0]] = srv
         return listeners
     # uvicorn takes one SSLContext for all its sockets; each BMC presents its own

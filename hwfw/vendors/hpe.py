@@ -27,8 +27,6 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from hwfw.vendors.model import ComponentState
-from hwfw.versions import InvalidVersion, normalise
 from hwfw.vendors.base import (
     SINGLETONS,
     SOURCE_BIOS_SETTINGS,
@@ -40,6 +38,8 @@ from hwfw.vendors.base import (
     link,
 )
 from hwfw.vendors.evidence import kind_from_pci, kind_from_related, kind_from_text
+from hwfw.vendors.model import ComponentState
+from hwfw.versions import InvalidVersion, normalise
 
 __all__ = ["HpeAdapter"]
 

@@ -15,11 +15,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-
-from hwfw.apply.driver import (FLASH_ACTIVE, FLASH_PENDING, FlashRequest, FlashResult, InFlight, PreflightReport,
-                               Progress)
-from hwfw.apply.executor import ExecOptions, Executor
+from hwfw.apply.driver import (
+    FLASH_ACTIVE,
+    FLASH_PENDING,
+    FlashRequest,
+    FlashResult,
+    InFlight,
+    PreflightReport,
+    Progress,
+)
 from hwfw.apply.events import HostOutcome, StepOutcome
+from hwfw.apply.executor import ExecOptions, Executor
 from hwfw.apply.ledger import Ledger
 from hwfw.apply.scheduler import Rollout
 from hwfw.clock import DiscreteClock
@@ -64,7 +70,7 @@ class MemoryFleet:
     def log(self, host: str, type_: str, **fields: Any) -> None:
         self.events.append({"t": self.clock.now, "host": host, "type": type_, **fields})
 
-    def driver(self, host: str) -> "MemoryDriver":
+    def driver(self, host: str) -> MemoryDriver:
         return MemoryDriver(self, self.bmcs[host])
 
     def of(self, type_: str, host: str | None = None) -> list[dict[str, Any]]:
@@ -103,7 +109,7 @@ class MemoryDriver:
         self.fleet, self.bmc, self.host = fleet, bmc, bmc.name
         self.clock = fleet.clock
 
-    async def __aenter__(self) -> "MemoryDriver":
+    async def __aenter__(self) -> MemoryDriver:
         self._check()
         self.fleet.open_drivers += 1
         return self

@@ -7,6 +7,7 @@ executor, scheduler, ledger and checkpoints under test are the real ones.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sys
 from collections import Counter
@@ -16,8 +17,17 @@ import jsonschema
 import pytest
 
 from hwfw.apply.driver import InFlight
-from hwfw.apply.events import (HOST_CONVERGED, HOST_DEFERRED, HOST_FAILED, HOST_INTERRUPTED, HOST_NOT_STARTED,
-                               HOST_REFUSED, HOST_ROLLED_BACK, HOST_SKIPPED, STEP_SKIPPED)
+from hwfw.apply.events import (
+    HOST_CONVERGED,
+    HOST_DEFERRED,
+    HOST_FAILED,
+    HOST_INTERRUPTED,
+    HOST_NOT_STARTED,
+    HOST_REFUSED,
+    HOST_ROLLED_BACK,
+    HOST_SKIPPED,
+    STEP_SKIPPED,
+)
 from hwfw.apply.ledger import intent_log
 from hwfw.apply.scheduler import Rollout, shapes_of
 from hwfw.config.model import HostHooks
@@ -25,7 +35,6 @@ from hwfw.events import CallbackSink, Event
 from hwfw.resources import schema_path
 from hwfw.sim.images import make_image
 from hwfw.state.store import StateStore
-
 from tests.apply.support import Recorder, generic_hosts
 
 
@@ -375,4 +384,4 @@ def test_a_bmc_still_resetting_when_apply_resumes_is_waited_for(make_rig) -> Non
     assert not report.blocked and [v for _, _, v in report.settled] == ["done"]
     assert ledger.record("edge-000", "bios").status == "pending-activation"
     poll = rig.workspace.settings.timing.poll_interval
-    assert [round(b - a, 6) for a, b in zip(looks, looks[1:])] == [poll, poll] and fleet.open_drivers == 0
+    assert [round(b - a, 6) for a, b in itertools.pairwise(looks)] == [poll, poll] and fleet.open_drivers == 0

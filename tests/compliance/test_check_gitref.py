@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.compliance.support import Expect, assert_everywhere, assert_exit_everywhere, check_all_formats, hwfw
-from tests.helpers import LAB
-from tests.helpers import edit
+from tests.helpers import LAB, edit
 
 pytestmark = pytest.mark.slow
 

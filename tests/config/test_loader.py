@@ -97,15 +97,21 @@ def test_json_format_lists_problems_on_stdout(lab_copy: Path) -> None:
 @pytest.mark.parametrize(
     ("file", "old", "new", "code", "needle"),
     [
-        ("inventory.yaml", "  - name: lab-dell-02", "  - name: lab-dell-01", "duplicate-host", "lab-dell-01\n    bmc: sim://lab-dell-02"),
-        ("baselines.yaml", "      cpld: {version: \"0x14\"", "      cpdl: {version: \"0x14\"", "unknown-component", "cpdl"),
+        ("inventory.yaml", "  - name: lab-dell-02", "  - name: lab-dell-01", "duplicate-host",
+         "lab-dell-01\n    bmc: sim://lab-dell-02"),
+        ("baselines.yaml", "      cpld: {version: \"0x14\"", "      cpdl: {version: \"0x14\"", "unknown-component",
+         "cpdl"),
         ("baselines.yaml", 'bios: {version: "1.6"', 'bios: {version: ""', "schema", None),
         ("compatibility.yaml", 'version: ">=2.60.60.60"', 'version: ">=>2.60"', "invalid-constraint", '">=>2.60"'),
-        ("sequences.yaml", "dell: [bios, raid, nic, drive, psu, cpld, bmc]", "dell: [bios, raid, nic, bios, cpld, bmc]", "sequence-cycle", None),
-        ("baselines.yaml", 'bios: {version: "1.12.1", image: dell-r750-bios-1.12.1}', 'bios: {version: "1.12.1", image: dell-r750-nic-22.41.1000}', "image-mismatch", None),
+        ("sequences.yaml", "dell: [bios, raid, nic, drive, psu, cpld, bmc]",
+         "dell: [bios, raid, nic, bios, cpld, bmc]", "sequence-cycle", None),
+        ("baselines.yaml", 'bios: {version: "1.12.1", image: dell-r750-bios-1.12.1}',
+         'bios: {version: "1.12.1", image: dell-r750-nic-22.41.1000}', "image-mismatch", None),
         ("inventory.yaml", "bmc: sim://lab-gen-02", "bmc: https://10.0.0.9", "missing-credentials", None),
-        ("baselines.yaml", "select: {vendor: dell, models: [\"PowerEdge R650\"]}", "select: {vendor: dell}", "ambiguous-baseline", None),
-        ("baselines.yaml", 'bmc: {version: "7.10.30.00", image: dell-r750-idrac-7.10.30.00}', 'bmc: {version: "6.10.30.00"}', "matrix-violation", None),
+        ("baselines.yaml", "select: {vendor: dell, models: [\"PowerEdge R650\"]}", "select: {vendor: dell}",
+         "ambiguous-baseline", None),
+        ("baselines.yaml", 'bmc: {version: "7.10.30.00", image: dell-r750-idrac-7.10.30.00}',
+         'bmc: {version: "6.10.30.00"}', "matrix-violation", None),
     ],
 )
 def test_semantic_problems(lab_copy: Path, file: str, old: str, new: str, code: str, needle: str | None) -> None:
@@ -152,7 +158,8 @@ def test_unquoted_version_gets_a_quoting_hint(lab_copy: Path) -> None:
     assert "quote it ('1.6')" in text and "baselines.yaml:" in text
 
 
-def test_files_are_resolved_against_the_workspace_not_cwd(lab_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_files_are_resolved_against_the_workspace_not_cwd(lab_copy: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)

@@ -9,10 +9,9 @@ import pytest
 
 from hwfw.errors import IpmiError
 from hwfw.ipmi import client
+from hwfw.sim import runtime
 from hwfw.sim.ipmi import IpmiMachine
 from tests.ipmi.ipmi_testkit import eventually, free_udp_port, run
-
-from hwfw.sim import runtime
 
 pytestmark = pytest.mark.slow
 

@@ -186,7 +186,8 @@ def test_unknown_commands_answer_0xc1() -> None:
     async def scenario() -> list[client.RawResponse]:
         async with serving(StandInMachine()) as bmc:
             return await client.raw_commands(
-                LOOPBACK, bmc.port, USER, PASSWORD, [(0x30, 0x99, b""), (6, 0x99, b""), (0x0A, 0x10, b"")], timeout=TIMEOUT
+                LOOPBACK, bmc.port, USER, PASSWORD, [(0x30, 0x99, b""), (6, 0x99, b""), (0x0A, 0x10, b"")],
+                timeout=TIMEOUT
             )
 
     assert [r.code for r in run(scenario())] == [0xC1, 0xC1, 0xC1]

@@ -50,7 +50,8 @@ class Response:
             headers["Content-Type"] = "application/json"
         headers.update(self.headers)
         headers["Connection"] = "keep-alive" if keep_alive else "close"
-        reason = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 302: "Found", 307: "Temporary Redirect",
+        reason = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 302: "Found",
+                  307: "Temporary Redirect",
                   400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
                   500: "Internal Server Error", 503: "Service Unavailable"}.get(self.status, "Status")
         head = f"{version} {self.status} {reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
@@ -177,10 +178,11 @@ class FakeBmc:
             "/redfish/v1/Managers": _collection("/redfish/v1/Managers", ["/redfish/v1/Managers/BMC"]),
             "/redfish/v1/Managers/BMC": {"@odata.id": "/redfish/v1/Managers/BMC", "Id": "BMC",
                                          "FirmwareVersion": "2.14.0", "Manufacturer": "Contoso"},
-            "/redfish/v1/UpdateService": {"@odata.id": "/redfish/v1/UpdateService",
-                                          "FirmwareInventory": {"@odata.id": "/redfish/v1/UpdateService/FirmwareInventory"},
-                                          "Actions": {"#UpdateService.SimpleUpdate": {
-                                              "target": "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate"}}},
+            "/redfish/v1/UpdateService": {
+                "@odata.id": "/redfish/v1/UpdateService",
+                "FirmwareInventory": {"@odata.id": "/redfish/v1/UpdateService/FirmwareInventory"},
+                "Actions": {"#UpdateService.SimpleUpdate": {
+                    "target": "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate"}}},
             "/redfish/v1/UpdateService/FirmwareInventory": _collection(
                 "/redfish/v1/UpdateService/FirmwareInventory",
                 [f"/redfish/v1/UpdateService/FirmwareInventory/{k}" for k in fw], lie=self.count_lies),
@@ -250,7 +252,8 @@ class FakeBmc:
         body = req.json() or {}
         if body.get("UserName") != self.username or body.get("Password") != self.password:
             return Response(401, {"error": {"code": "Base.1.8.GeneralError", "message": "login failed",
-                                            "@Message.ExtendedInfo": [{"MessageId": "Base.1.8.ResourceAtUriUnauthorized",
+                                            "@Message.ExtendedInfo": [{
+                                                "MessageId": "Base.1.8.ResourceAtUriUnauthorized",
                                                                        "Message": "Invalid credentials."}]}})
         self.logins += 1
         sid = str(self.logins)

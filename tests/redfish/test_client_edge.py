@@ -234,7 +234,8 @@ def test_members_trusts_members_not_the_count(expand: bool) -> None:
             async with session_for(server.url) as s:
                 members = await s.members("/redfish/v1/UpdateService/FirmwareInventory")
                 assert sorted(m["Id"] for m in members) == ["BIOS", "BMC"]
-            member_gets = [r for r in server.requests if r.path.startswith("/redfish/v1/UpdateService/FirmwareInventory/")]
+            member_gets = [r for r in server.requests
+                           if r.path.startswith("/redfish/v1/UpdateService/FirmwareInventory/")]
             assert len(member_gets) == (0 if expand else 2)
             assert any("$expand" in r.path for r in server.requests) == expand
             assert bmc.sessions == {}

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-
 INVENTORY = """\
 defaults:
   credentials: {username: admin, password_env: BMC_PASS}

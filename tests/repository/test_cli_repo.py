@@ -11,8 +11,8 @@ import pytest
 
 from hwfw.resources import schema_path
 from tests.helpers import run_hwfw
-from tests.repository.support import REPO_HEADER, blob, image, make_workspace, run_cli, sha
 from tests.repository.fileserver import FileServer
+from tests.repository.support import REPO_HEADER, blob, image, make_workspace, run_cli, sha
 
 
 def jsonl(text: str) -> list[dict[str, object]]:

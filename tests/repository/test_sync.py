@@ -19,8 +19,8 @@ from hwfw.repository import ImageStore, SyncReport, referenced_entries, sync_ent
 from hwfw.repository.cache import Cache
 from hwfw.repository.fetch import FetchOptions
 from hwfw.repository.sources import resolve_source
-from tests.repository.support import blob, image, make_workspace, sha
 from tests.repository.fileserver import FileServer
+from tests.repository.support import blob, image, make_workspace, sha
 
 FAST = FetchOptions(retries=3, backoff=0.0)
 MiB = 1 << 20

@@ -19,7 +19,8 @@ BIOS = {"generic": "1.1.0", "dell": "1.12.1", "hpe": "U30 v2.80 (10/03/2023)", "
 async def _push_bios(c, profile: str, img: Path) -> None:  # type: ignore[no-untyped-def]
     if profile == "hpe":
         token, _ = await login(c)
-        files = {"sessionKey": (None, token), "parameters": (None, json.dumps({"UpdateTarget": True}), "application/json"),
+        files = {"sessionKey": (None, token), "parameters": (None, json.dumps({"UpdateTarget": True}),
+                                                             "application/json"),
                  "file": (img.name, img.read_bytes(), "application/octet-stream")}
         assert (await c.post("/cgi-bin/uploadFile", files=files)).status_code == 200
         return
@@ -74,7 +75,8 @@ def test_item13_onreset_waits_then_flashes_during_post_and_cancel_by_delete(tmp_
             await advance(ctl, 5000)
             async with client(sim, "d1") as c:
                 job = (await c.get(f"/redfish/v1/JobService/Jobs/{jobs['d1']}")).json()
-                assert (job["JobState"], job["MessageId"].split(".")[-1], job["PercentComplete"]) == ("Scheduled", "JCP001", 0)
+                seen = (job["JobState"], job["MessageId"].split(".")[-1], job["PercentComplete"])
+                assert seen == ("Scheduled", "JCP001", 0)
             async with client(sim, "d2") as c:
                 r = await c.delete(f"/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/Jobs/{jobs['d2']}")
                 assert r.status_code == 200
@@ -100,19 +102,22 @@ def test_item14_on_start_update_request(tmp_path: Path) -> None:
 
         async with sim_fleet(tmp_path, {"d1": host("dell"), "s1": host("supermicro")}) as sim, \
                 client(sim, "d1") as d, client(sim, "s1") as s:
-            assert (await d.post("/redfish/v1/UpdateService/Actions/UpdateService.StartUpdate", json={})).status_code == 400
+            assert (await d.post("/redfish/v1/UpdateService/Actions/UpdateService.StartUpdate",
+                                 json={})).status_code == 400
             r = await s.post("/redfish/v1/UpdateService/Actions/UpdateService.StartUpdate", json={})
             assert r.status_code == 400 and r.json()["error"]["code"].startswith("SMC.")
             async with serve_files(img.parent) as base:
                 r = await d.post("/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate",
-                                 json={"ImageURI": f"{base}/{img.name}", "@Redfish.OperationApplyTime": "OnStartUpdateRequest"})
+                                 json={"ImageURI": f"{base}/{img.name}",
+                                       "@Redfish.OperationApplyTime": "OnStartUpdateRequest"})
                 assert r.status_code == 202
                 task = r.headers["location"]
                 await until(d, lambda: _job_state(d, task, "Scheduled"), step=2)
             await advance(d, 3000)
             assert (await d.get(task)).json()["Oem"]["Dell"]["JobState"] == "Scheduled"
             assert await events(d, "flash-started") == []
-            assert (await d.post("/redfish/v1/UpdateService/Actions/UpdateService.StartUpdate", json={})).status_code == 204
+            assert (await d.post("/redfish/v1/UpdateService/Actions/UpdateService.StartUpdate",
+                                 json={})).status_code == 204
             await advance(d, 30)
             assert (await d.get(task)).json()["Oem"]["Dell"]["JobState"] == "Running"
 
@@ -138,7 +143,8 @@ def test_item15_unsupported_apply_time_and_advertised_support(tmp_path: Path) ->
                 svc = (await c.get("/redfish/v1/UpdateService")).json()
                 assert "@Redfish.OperationApplyTimeSupport" not in json.dumps(svc)
                 r = await c.post("/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate",
-                                 json={"ImageURI": "http://127.0.0.1:9/x.bin", "@Redfish.OperationApplyTime": "OnReset"})
+                                 json={"ImageURI": "http://127.0.0.1:9/x.bin",
+                                       "@Redfish.OperationApplyTime": "OnReset"})
                 assert r.status_code == 400 and r.json()["error"]["code"].endswith("ActionParameterValueNotInList")
             async with client(sim, "s1") as c:
                 svc = (await c.get("/redfish/v1/UpdateService")).json()
@@ -201,8 +207,10 @@ def test_item17_pending_bios_settings_apply_at_reboot(tmp_path: Path) -> None:
                 await ctl.post("/__sim/machine", json={"bmc": "g1", "action": "bmc-reset"})
             await advance(ctl, 300)
             async with client(sim, "g1") as c:
-                assert (await c.get("/redfish/v1/Systems/system/Bios")).json()["Attributes"]["ProcTurboMode"] == "Enabled"
-                await c.post("/redfish/v1/Systems/system/Actions/ComputerSystem.Reset", json={"ResetType": "ForceRestart"})
+                bios = (await c.get("/redfish/v1/Systems/system/Bios")).json()
+                assert bios["Attributes"]["ProcTurboMode"] == "Enabled"
+                await c.post("/redfish/v1/Systems/system/Actions/ComputerSystem.Reset",
+                             json={"ResetType": "ForceRestart"})
                 await advance(ctl, 300)
                 after = (await c.get("/redfish/v1/Systems/system/Bios")).json()
                 assert after["Attributes"]["ProcTurboMode"] == "Disabled"

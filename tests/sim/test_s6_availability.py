@@ -41,7 +41,8 @@ def test_item01_bmc_reset_down_sub_modes(tmp_path: Path, mode: str) -> None:
                     if mode == "html":
                         assert r.headers["content-type"].startswith("text/html") and "<html>" in r.text
                     elif mode == "503":
-                        assert r.headers["retry-after"] and r.json()["error"]["code"].endswith("ServiceTemporarilyUnavailable")
+                        assert r.headers["retry-after"]
+                        assert r.json()["error"]["code"].endswith("ServiceTemporarilyUnavailable")
             await advance(ctl, 200)
             async with client(sim, "g1") as back:
                 assert (await back.get("/redfish/v1/Managers/bmc")).status_code == 200
@@ -93,7 +94,8 @@ def test_item02_post_window_and_network_adapters(tmp_path: Path) -> None:
         async with sim_fleet(tmp_path, {"h1": host("hpe"), "d1": host("dell")}) as sim, \
                 client(sim, "h1") as h, client(sim, "d1") as d:
             await h.post("/redfish/v1/Systems/1/Actions/ComputerSystem.Reset", json={"ResetType": "ForceRestart"})
-            await d.post("/redfish/v1/Systems/System.Embedded.1/Actions/ComputerSystem.Reset", json={"ResetType": "ForceRestart"})
+            await d.post("/redfish/v1/Systems/System.Embedded.1/Actions/ComputerSystem.Reset",
+                         json={"ResetType": "ForceRestart"})
             seen = set()
             for _ in range(10):
                 seen.add((await h.get("/redfish/v1/Systems/1")).json()["BootProgress"]["LastState"])
@@ -104,13 +106,15 @@ def test_item02_post_window_and_network_adapters(tmp_path: Path) -> None:
             assert (await h.get("/redfish/v1/Systems/1")).json()["Oem"]["Hpe"]["PostState"] == "InPost"
             r = await h.patch("/redfish/v1/Systems/1/Bios/settings", json={"Attributes": {"ProcTurboMode": "Disabled"}})
             assert r.status_code == 400 and r.json()["error"]["code"].endswith("UnableToModifyDuringSystemPOST")
-            await d.post("/redfish/v1/Systems/System.Embedded.1/Actions/ComputerSystem.Reset", json={"ResetType": "ForceRestart"})
+            await d.post("/redfish/v1/Systems/System.Embedded.1/Actions/ComputerSystem.Reset",
+                         json={"ResetType": "ForceRestart"})
             nics = (await d.get("/redfish/v1/Chassis/System.Embedded.1/NetworkAdapters")).json()
             assert nics["Members"] == []
             await advance(h, 600)
             assert (await h.get("/redfish/v1/Systems/1")).json()["BootProgress"]["LastState"] == "OSRunning"
             r = await h.patch("/redfish/v1/Systems/1/Bios/settings", json={"Attributes": {"ProcTurboMode": "Disabled"}})
-            assert r.status_code == 200 and r.json()["error"]["@Message.ExtendedInfo"][0]["MessageId"].endswith("SystemResetRequired")
+            assert r.status_code == 200
+            assert r.json()["error"]["@Message.ExtendedInfo"][0]["MessageId"].endswith("SystemResetRequired")
             nics = (await d.get("/redfish/v1/Chassis/System.Embedded.1/NetworkAdapters")).json()
             assert len(nics["Members"]) == 1
 
@@ -135,7 +139,8 @@ def test_item02_pldm_nic_update_fails_until_host_reboot_after_bmc_update(tmp_pat
                 await advance(ctl, 30)
                 task = (await c.get(monitor)).json()
                 assert task["TaskState"] == "Exception" and task["Messages"][-1]["MessageId"].endswith("ApplyFailed")
-                await c.post("/redfish/v1/Systems/system/Actions/ComputerSystem.Reset", json={"ResetType": "ForceRestart"})
+                await c.post("/redfish/v1/Systems/system/Actions/ComputerSystem.Reset",
+                             json={"ResetType": "ForceRestart"})
                 await advance(ctl, 300)
                 r = await c.post("/redfish/v1/UpdateService/update", files=multipart({}, nic))
                 await advance(ctl, 30)
@@ -155,7 +160,8 @@ def test_item03_ac_cycle_drops_host_and_bmc_and_activates_cpld(tmp_path: Path) -
                              files=multipart({"@Redfish.OperationApplyTime": "OnReset"}, img))
             task_uri = r.headers["location"]
             await advance(ctl, 20)
-            await c.post("/redfish/v1/Systems/System.Embedded.1/Actions/ComputerSystem.Reset", json={"ResetType": "ForceRestart"})
+            await c.post("/redfish/v1/Systems/System.Embedded.1/Actions/ComputerSystem.Reset",
+                         json={"ResetType": "ForceRestart"})
             await advance(ctl, 400)
             task = (await c.get(task_uri)).json()
             assert task["TaskState"] == "UserIntervention" and task["PercentComplete"] == 100
@@ -173,7 +179,8 @@ def test_item03_ac_cycle_drops_host_and_bmc_and_activates_cpld(tmp_path: Path) -
             async with client(sim, "d1") as back:
                 system = (await back.get("/redfish/v1/Systems/System.Embedded.1")).json()
                 assert system["PowerState"] == "On"
-                ids = [m["@odata.id"] for m in (await back.get("/redfish/v1/UpdateService/FirmwareInventory")).json()["Members"]]
+                inventory = (await back.get("/redfish/v1/UpdateService/FirmwareInventory")).json()
+                ids = [m["@odata.id"] for m in inventory["Members"]]
                 assert any("Installed-27763-1.0.9" in i for i in ids)
                 job = (await back.get(f"/redfish/v1/JobService/Jobs/{task_uri.rsplit('/', 1)[1]}")).json()
                 assert job["JobState"] == "Completed"

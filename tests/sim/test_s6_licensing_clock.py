@@ -102,14 +102,16 @@ def test_item27_fault_api_and_virtual_speed(tmp_path: Path) -> None:
             await ctl.post("/__sim/faults", json={"bmc": "g2", "task_exception": {"at_percent": 40,
                                                                                   "message": "VerificationFailed"}})
             async with client(sim, "g2") as c:
-                monitor = (await c.post("/redfish/v1/UpdateService/update", files=multipart({}, img))).headers["location"]
+                pushed = await c.post("/redfish/v1/UpdateService/update", files=multipart({}, img))
+                monitor = pushed.headers["location"]
                 await advance(ctl, 400)
                 task = (await c.get(monitor)).json()
                 assert (task["TaskState"], task["PercentComplete"]) == ("Exception", 40)
                 assert task["Messages"][-1]["MessageId"].endswith("VerificationFailed")
                 assert [e["result"] for e in await events(c, "flash-finished")] == ["failed"]
                 await ctl.delete("/__sim/faults")
-                monitor = (await c.post("/redfish/v1/UpdateService/update", files=multipart({}, img))).headers["location"]
+                pushed = await c.post("/redfish/v1/UpdateService/update", files=multipart({}, img))
+                monitor = pushed.headers["location"]
                 await ctl.post("/__sim/clock", json={"speed": 1000})
                 started = time.monotonic()
                 for _ in range(5000):  # bounded poll, no sleeps: virtual time runs at 1000x

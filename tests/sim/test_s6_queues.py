@@ -43,11 +43,13 @@ def test_item23_second_update_refused_and_stuck_update_mode(tmp_path: Path) -> N
                 r = await c.post("/redfish/v1/UpdateService/upload", files=multipart(params, smc))
                 assert r.status_code == 405 and r.json()["error"]["code"] == "SMC.1.0.OemFirmwareAlreadyInUpdateMode"
                 await advance(ctl, 3600)
-                assert (await c.post("/redfish/v1/UpdateService/upload", files=multipart(params, smc))).status_code == 405
+                pushed = await c.post("/redfish/v1/UpdateService/upload", files=multipart(params, smc))
+                assert pushed.status_code == 405
                 await c.post("/redfish/v1/Managers/1/Actions/Manager.Reset", json={"ResetType": "GracefulRestart"})
             await advance(ctl, 300)
             async with client(sim, "s1") as c:
-                assert (await c.post("/redfish/v1/UpdateService/upload", files=multipart(params, smc))).status_code == 202
+                pushed = await c.post("/redfish/v1/UpdateService/upload", files=multipart(params, smc))
+                assert pushed.status_code == 202
 
     run(main())
 
@@ -87,7 +89,8 @@ def test_item24_hpe_task_queue_strict_order(tmp_path: Path) -> None:
                 r = await c.post(QUEUE, json={"Name": "bad", "Filename": wrong.name, "UpdatableBy": ["Bmc"]})
                 assert r.status_code == 201
                 await c.post(QUEUE, json={"Name": "wait", "Command": "Wait", "WaitTimeSeconds": 10})
-                await c.post(QUEUE, json={"Name": "late", "Filename": rom.name, "UpdatableBy": ["Uefi"], "ExpireAfter": "10m"})
+                await c.post(QUEUE, json={"Name": "late", "Filename": rom.name, "UpdatableBy": ["Uefi"],
+                                          "ExpireAfter": "10m"})
                 await advance(ctl, 1200)
                 states = await _states(c)
                 assert (states["bad"], states["wait"]) == ("Exception", "Pending")  # the Exception blocks

@@ -47,7 +47,8 @@ def test_item05_session_life_cycle_limits_and_idle_expiry(tmp_path: Path) -> Non
             r = await d.get("/redfish/v1/Systems", headers={"X-Auth-Token": token})
             assert r.status_code == 401 and r.json()["error"]["code"].endswith("NoValidSession")
             other = tokens[1][0]
-            timeout = (await d.get("/redfish/v1/SessionService", headers={"X-Auth-Token": other})).json()["SessionTimeout"]
+            timeout = (await d.get("/redfish/v1/SessionService",
+                                   headers={"X-Auth-Token": other})).json()["SessionTimeout"]
             await advance(d, timeout + 1)
             assert (await d.get("/redfish/v1/Systems", headers={"X-Auth-Token": other})).status_code == 401
             closed = await events(d, "session-closed")

@@ -107,10 +107,12 @@ def test_item20_invalid_targets(tmp_path: Path) -> None:
     async def main() -> None:
         async with sim_fleet(tmp_path, {"g1": host("generic"), "s1": host("supermicro")}) as sim:
             async with client(sim, "g1") as c:
-                r = await c.post(SIMPLE, json={"ImageURI": "http://127.0.0.1:9/x", "Targets": ["/redfish/v1/Systems/nope"]})
+                r = await c.post(SIMPLE, json={"ImageURI": "http://127.0.0.1:9/x",
+                                               "Targets": ["/redfish/v1/Systems/nope"]})
                 assert r.status_code == 400 and r.json()["error"]["@Message.ExtendedInfo"][0]["MessageId"].endswith(
                     "ActionParameterValueNotInList")
-                r = await c.post(SIMPLE, json={"ImageURI": "http://127.0.0.1:9/x", "Targets": "/redfish/v1/Systems/system"})
+                r = await c.post(SIMPLE, json={"ImageURI": "http://127.0.0.1:9/x",
+                                               "Targets": "/redfish/v1/Systems/system"})
                 assert r.status_code == 400
                 r = await c.post(PUSH, files=multipart({"Targets": ["/redfish/v1/Managers/bmc"]}, bios))
                 assert r.status_code == 400 and r.json()["error"]["code"].endswith("UpdateNotApplicable")
@@ -135,7 +137,8 @@ def test_item21_error_envelopes_per_vendor(tmp_path: Path) -> None:
                 async with client(sim, name) as c:
                     bodies[name] = (await c.get("/redfish/v1/NoSuchThing")).json()["error"]["@Message.ExtendedInfo"][0]
             assert "MessageSeverity" in bodies["g1"] and "Severity" not in bodies["g1"]
-            assert {"MessageSeverity", "Severity"} <= set(bodies["d1"]) and bodies["d1"]["MessageId"].startswith("Base.1.12")
+            assert {"MessageSeverity",
+                    "Severity"} <= set(bodies["d1"]) and bodies["d1"]["MessageId"].startswith("Base.1.12")
             assert "Severity" in bodies["s1"] and "MessageSeverity" not in bodies["s1"]
             assert set(bodies["h1"]) >= {"MessageId"} and "MessageSeverity" not in bodies["h1"]
             async with client(sim, "h1") as c:

@@ -45,7 +45,7 @@ def test_write_leaves_no_temporary_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
 
 
-def _hold_lock(runtime: str, ready: "multiprocessing.synchronize.Event") -> None:
+def _hold_lock(runtime: str, ready: multiprocessing.synchronize.Event) -> None:
     with WorkspaceLock(Path(runtime), "apply"):
         ready.set()
         signal.pause()

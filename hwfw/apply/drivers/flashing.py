@@ -26,8 +26,15 @@ from hwfw.apply.upload import FilePart, FormField, MultipartBody, RawBody, send_
 from hwfw.errors import ApplyError
 from hwfw.logs import get_logger
 from hwfw.redfish.errors import parse_error_info
-from hwfw.redfish.tasks import FollowPolicy, Observation, TaskOutcome, TaskRef, TaskTimeout, follow_task, \
-    task_ref_from_response
+from hwfw.redfish.tasks import (
+    FollowPolicy,
+    Observation,
+    TaskOutcome,
+    TaskRef,
+    TaskTimeout,
+    follow_task,
+    task_ref_from_response,
+)
 from hwfw.redfish.taskstate import RESET_HINTS
 from hwfw.retry import Attempts, polling
 
@@ -54,7 +61,7 @@ def not_ready(response: httpx.Response) -> bool:
 class Flasher:
     """Flashes one host's BMC with the update methods of its vendor's quirks."""
 
-    def __init__(self, bmc: Bmc, quirks: "Quirks") -> None:
+    def __init__(self, bmc: Bmc, quirks: Quirks) -> None:
         self.bmc = bmc
         self.quirks = quirks
         self.host = bmc.host

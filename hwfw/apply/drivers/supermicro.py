@@ -38,8 +38,8 @@ from hwfw.errors import ApplyError, BmcError
 from hwfw.logs import get_logger
 from hwfw.redfish.errors import message_id_matches, parse_error_info
 from hwfw.redfish.tasks import task_ref_from_response
-from hwfw.retry import polling
 from hwfw.redfish.taskstate import judge_messages
+from hwfw.retry import polling
 from hwfw.vendors.base import BmcFacts, action_targets, link
 
 __all__ = ["LICENCE_NAMES", "SupermicroDriver", "SupermicroQuirks"]

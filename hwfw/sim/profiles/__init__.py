@@ -51,4 +51,4 @@ def service_class(profile: str) -> type[BmcService]:
     """The BmcService subclass for a fleet `profile:` value."""
     spec = PROFILES[profile]
     module = importlib.import_module(f"hwfw.sim.profiles.{spec.name}")
-    return getattr(module, spec.service_class_name)  # type: ignore[no-any-return]
+    return getattr(module, spec.service_class_name)

@@ -8,7 +8,7 @@ the version, so a component's URI changes after every update (brief 2.1).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from hwfw.sim.firmware import ImageInfo, not_applicable_reason
 from hwfw.sim.http import Request, Response
@@ -46,7 +46,8 @@ DELL_TABLE: dict[str, Any] = {
     "names": {"bmc": "Integrated Dell Remote Access Controller", "bios": "BIOS", "cpld": "System CPLD",
               "nic": "Broadcom Adv. Dual 25Gb Ethernet", "raid": "PERC H755 Front"},
     "job_names": {"bmc": "Firmware Update: iDRAC with Lifecycle Controller", "bios": "Firmware Update: BIOS",
-                  "nic": "Firmware Update: Network", "raid": "Firmware Update: SAS RAID", "cpld": "Firmware Update: CPLD"},
+                  "nic": "Firmware Update: Network", "raid": "Firmware Update: SAS RAID",
+                  "cpld": "Firmware Update: CPLD"},
 }
 DELL_DIALECT = Dialect(versions={"Base": "1.12", "Update": "1.0", "TaskEvent": "1.0", "IDRAC": "2.8"},
                        severity="both", odata_type=True)
@@ -62,7 +63,8 @@ class DellService(DellJobs):
     INVENTORY_TYPE = "#SoftwareInventory.v1_10_0.SoftwareInventory"
     OEM_CSDL = {"DellOem_v1.xml": ["DellOem", "DellOem.v1_3_0", "DellSoftwareInventory", "DellSoftwareInventory.v1_1_0",
                                    "DellJob", "DellJob.v1_5_0", "DellJobCollection", "DellJobService",
-                                   "DellJobService.v1_1_0", "DellLCService", "DellLCService.v1_1_0", "DellUpdateService",
+                                   "DellJobService.v1_1_0", "DellLCService", "DellLCService.v1_1_0",
+                                   "DellUpdateService",
                                    "DellUpdateService.v1_1_0", "DellOemChassis", "DellOemChassis.v1_0_0"]}
     EXTRA_NAMESPACES = {"JobService": ["JobService", "JobService.v1_0_6"], "JobCollection": ["JobCollection"]}
 
@@ -73,7 +75,7 @@ class DellService(DellJobs):
     def extra_state(self) -> dict[str, Any]:
         return {"available": self.available, "bios": self.bios}
 
-    def restore_extra(self, d: dict[str, Any]) -> None:
+    def restore_extra(self, d: Mapping[str, Any]) -> None:
         self.available = dict(d.get("available", {}))
         self.bios = d.get("bios", self.bios)
 
@@ -99,7 +101,8 @@ class DellService(DellJobs):
             if comp.kind == "bios":  # a real R650 lists Current- for the BIOS only
                 out[f"Current-{tail}"] = ("Current", comp, comp.active)
             if comp.previous and comp.kind != "cpld":
-                out[f"Previous-{self._cid(comp.kind)}-{comp.previous}__{self._fqdd(comp)}"] = ("Previous", comp, comp.previous)
+                aid = f"Previous-{self._cid(comp.kind)}-{comp.previous}__{self._fqdd(comp)}"
+                out[aid] = ("Previous", comp, comp.previous)
         for aid, item in self.available.items():
             out[aid] = ("Available", None, item["version"])
         return out
@@ -123,7 +126,8 @@ class DellService(DellJobs):
         return self.inv_body(fid, str(self.table["names"].get(kind, kind)), version, updateable=installed,
                              software_id=self._cid(kind), related=self.related_for(kind) if comp else None,
                              Description="Represents Firmware Inventory", Manufacturer="Dell Inc.",
-                             Oem={"Dell": {"@odata.type": "#DellOem.v1_3_0.DellOemResources", "DellSoftwareInventory": soft}})
+                             Oem={"Dell": {"@odata.type": "#DellOem.v1_3_0.DellOemResources",
+                                           "DellSoftwareInventory": soft}})
 
     # ------------------------------------------------------------ UpdateService
     def update_service_extra(self, body: dict[str, Any]) -> None:
@@ -143,7 +147,8 @@ class DellService(DellJobs):
     def chassis_extra(self, body: dict[str, Any]) -> None:
         body["Actions"] = {"Oem": {"#DellOemChassis.ExtendedReset": {
             "target": f"{self.chassis_uri}/Actions/Oem/DellOemChassis.ExtendedReset",
-            "ResetType@Redfish.AllowableValues": ["PowerCycle"], "FinalPowerState@Redfish.AllowableValues": ["On", "Off"]}}}
+            "ResetType@Redfish.AllowableValues": ["PowerCycle"],
+            "FinalPowerState@Redfish.AllowableValues": ["On", "Off"]}}}
 
     def manager_extra(self, body: dict[str, Any]) -> None:
         body["Links"]["Oem"] = {"Dell": {"@odata.type": "#DellOem.v1_3_0.DellOemLinks",
@@ -161,7 +166,8 @@ class DellService(DellJobs):
     async def post_extended_reset(self, req: Request) -> Response:
         data = params.json_object(await req.json())
         if data.get("ResetType") != "PowerCycle":
-            raise self.fail(400, "Base", "ActionParameterValueNotInList", (data.get("ResetType"), "ResetType", "ExtendedReset"))
+            raise self.fail(400, "Base", "ActionParameterValueNotInList",
+                            (data.get("ResetType"), "ResetType", "ExtendedReset"))
         final = str(data.get("FinalPowerState", "On"))
         self.reset_requested("DellOemChassis.ExtendedReset", "PowerCycle")
         self.after_answer(lambda: self.machine.ac_cycle("dell-extended-reset", final_power=final))
@@ -246,7 +252,8 @@ class DellService(DellJobs):
         if uri.startswith("/redfish/"):
             op, name = self.op_from_inventory_uri(uri, when)
             return self.accepted_job(self.create_update_job(op, name))
-        task = self.new_job("Firmware Update: pending download", self.make_op(None, None, "simple-update", when, uri=uri))
+        task = self.new_job("Firmware Update: pending download",
+                            self.make_op(None, None, "simple-update", when, uri=uri))
         self.tasks.schedule(task, [self.job_step(self.now(), "Downloading", percent=0)])
 
         def done(info: ImageInfo | None, error: str | None, detail: str | None) -> None:
@@ -279,9 +286,11 @@ class DellService(DellJobs):
         uris = data.get("SoftwareIdentityURIs")
         upon = data.get("InstallUpon", "Now")
         if not isinstance(uris, list) or not uris:
-            raise self.fail(400, "Base", "ActionParameterMissing", ("DellUpdateService.Install", "SoftwareIdentityURIs"))
+            raise self.fail(400, "Base", "ActionParameterMissing",
+                            ("DellUpdateService.Install", "SoftwareIdentityURIs"))
         if upon not in ("Now", "NowAndReboot", "NextReboot"):
-            raise self.fail(400, "Base", "ActionParameterValueNotInList", (upon, "InstallUpon", "DellUpdateService.Install"))
+            raise self.fail(400, "Base", "ActionParameterValueNotInList",
+                            (upon, "InstallUpon", "DellUpdateService.Install"))
         when = {"Now": "Now", "NowAndReboot": "Immediate", "NextReboot": "OnReset"}[upon]
         jobs = [self.create_update_job(*self.op_from_inventory_uri(str(u), when)) for u in uris]
         return self.accepted_job(jobs[0])
@@ -300,7 +309,8 @@ class DellService(DellJobs):
     def plan_update(self, task: Task) -> list[dict[str, Any]]:
         now = self.now()
         end = now + float(self.table["download"])
-        head = [self.job_step(now + 0.5, "Downloading", percent=0), self.job_step(end, "Downloaded", "RED002", percent=0)]
+        head = [self.job_step(now + 0.5, "Downloading", percent=0),
+                self.job_step(end, "Downloaded", "RED002", percent=0)]
         return head + self.after_download(task, end)
 
     def after_download(self, task: Task, end: float) -> list[dict[str, Any]]:
@@ -311,7 +321,8 @@ class DellService(DellJobs):
             registry, key, args = bad
             msg = self.msg(registry, key, *args)
             if key in FAILURES:
-                return [self.job_step(end, "Failed", "RED106" if key == "VerificationFailed" else "SUP029", add_messages=[msg])]
+                code = "RED106" if key == "VerificationFailed" else "SUP029"
+                return [self.job_step(end, "Failed", code, add_messages=[msg])]
             return [self.job_step(end, "Completed", "RED052", percent=100, add_messages=[msg])]
         kind, when = op["component"], op["apply_time"]
         if self.activation(kind) == "bmc-reset" and when != "OnStartUpdateRequest":
@@ -334,7 +345,8 @@ class DellService(DellJobs):
         pending = [t for t in self.tasks.active() if t.kind == "reboot" and t.oem.get("JobState") != "Scheduled"]
         if pending:
             return
-        rid = self.new_job("Reboot Job", {"reboot": "GracefulRebootWithForcedShutdown"}, job_type="RebootForce", prefix="RID")
+        rid = self.new_job("Reboot Job", {"reboot": "GracefulRebootWithForcedShutdown"}, job_type="RebootForce",
+                           prefix="RID")
         rid.kind = "reboot"
         rid.visible_at = self.now()
         self.run_reboot_job(rid)

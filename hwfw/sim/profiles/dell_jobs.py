@@ -96,7 +96,8 @@ class DellJobs(ODataResources):
     @route("GET", f"{MGR}/Oem/Dell/Jobs")
     async def get_dell_jobs(self, req: Request) -> dict[str, Any]:
         jobs = [t.id for t in self.tasks.tasks.values() if self.job(t.id)]
-        body = collection(f"{MGR}/Oem/Dell/Jobs", "DellJobCollection", "JobQueue", [f"{MGR}/Oem/Dell/Jobs/{j}" for j in jobs])
+        body = collection(f"{MGR}/Oem/Dell/Jobs", "DellJobCollection", "JobQueue",
+                          [f"{MGR}/Oem/Dell/Jobs/{j}" for j in jobs])
         body["Description"] = "Collection of Job Instances"
         return body
 
@@ -135,13 +136,18 @@ class DellJobs(ODataResources):
     def dell_job_service_body(self) -> dict[str, Any]:
         base = f"{MGR}/Oem/Dell/DellJobService"
         return {"@odata.id": base, "@odata.type": "#DellJobService.v1_1_0.DellJobService", "Id": "Job Service",
-                "Name": "DellJobService", "Description": "The DellJobService resource provides some actions to support Job management functionality.",
-                "Actions": {"#DellJobService.DeleteJobQueue": {"target": f"{base}/Actions/DellJobService.DeleteJobQueue"},
+                "Name": "DellJobService",
+                "Description": "The DellJobService resource provides some actions to support Job management "
+                               "functionality.",
+                "Actions": {"#DellJobService.DeleteJobQueue": {
+                                "target": f"{base}/Actions/DellJobService.DeleteJobQueue"},
                             "#DellJobService.CreateRebootJob": {
                                 "target": f"{base}/Actions/DellJobService.CreateRebootJob",
-                                "RebootJobType@Redfish.AllowableValues": ["GracefulRebootWithForcedShutdown",
-                                                                           "GracefulRebootWithoutForcedShutdown", "PowerCycle"]},
-                            "#DellJobService.SetupJobQueue": {"target": f"{base}/Actions/DellJobService.SetupJobQueue"}}}
+                                "RebootJobType@Redfish.AllowableValues": [
+                                    "GracefulRebootWithForcedShutdown", "GracefulRebootWithoutForcedShutdown",
+                                    "PowerCycle"]},
+                            "#DellJobService.SetupJobQueue": {
+                                "target": f"{base}/Actions/DellJobService.SetupJobQueue"}}}
 
     @route("GET", f"{MGR}/Oem/Dell/DellJobService")
     async def get_dell_job_service(self, req: Request) -> dict[str, Any]:
@@ -206,7 +212,8 @@ class DellJobs(ODataResources):
         self.tasks.schedule(task, [self.job_step(now, "RebootPending"),
                                    self.job_step(now + 1, "RebootCompleted"),
                                    self.job_step(now + 2, "Completed", "PR19", percent=100)])
-        reset = {"PowerCycle": "PowerCycle", "GracefulRebootWithoutForcedShutdown": "GracefulRestart"}.get(kind, "ForceRestart")
+        reset = {"PowerCycle": "PowerCycle",
+                 "GracefulRebootWithoutForcedShutdown": "GracefulRestart"}.get(kind, "ForceRestart")
         self.world.scheduler.after(1.0, lambda: self.machine.reset_host(reset, cause=f"dell-reboot-job {task.id}"))
 
     # ------------------------------------------------------------ LC readiness

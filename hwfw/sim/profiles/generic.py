@@ -95,7 +95,8 @@ class GenericService(ODataResources):
 
     @route("GET", f"{R}/UpdateService/SimpleUpdateActionInfo")
     async def get_simple_update_info(self, req: Request) -> dict[str, Any]:
-        return {"@odata.id": f"{R}/UpdateService/SimpleUpdateActionInfo", "@odata.type": "#ActionInfo.v1_3_0.ActionInfo",
+        return {"@odata.id": f"{R}/UpdateService/SimpleUpdateActionInfo",
+                "@odata.type": "#ActionInfo.v1_3_0.ActionInfo",
                 "Id": "SimpleUpdateActionInfo", "Name": "SimpleUpdate Action Info",
                 "Parameters": [
                     {"Name": "ImageURI", "Required": True, "DataType": "String"},
@@ -173,7 +174,8 @@ class GenericService(ODataResources):
             return self.not_found(req)
         if not task.terminal:
             return self.ok(self.task_body(task), 202, headers=[
-                ("location", task.monitor or ""), ("retry-after", str(self.table["retry_after"])), ("allow", "GET, DELETE")])
+                ("location", task.monitor or ""), ("retry-after", str(self.table["retry_after"])),
+                ("allow", "GET, DELETE")])
         if self.options.get("task_monitor") == "bmcweb":
             if task.monitor_204_served:
                 return self.not_found(req)

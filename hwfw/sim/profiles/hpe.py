@@ -12,7 +12,7 @@ an error-shaped envelope (`iLO.0.10.ExtendedInfo` + `Base.1.4.Success` or
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Mapping
 
 from hwfw.sim.firmware import ImageInfo
 from hwfw.sim.http import Request, Response
@@ -77,7 +77,7 @@ class HpeService(HpeQueue):
     def extra_state(self) -> dict[str, Any]:
         return {"repo": self.repo, "queue": self.queue, "flash_id": self.flash_id, "bios": self.bios}
 
-    def restore_extra(self, d: dict[str, Any]) -> None:
+    def restore_extra(self, d: Mapping[str, Any]) -> None:
         self.repo = dict(d.get("repo", {}))
         self.queue = list(d.get("queue", []))
         self.flash_id = d.get("flash_id")
@@ -155,7 +155,8 @@ class HpeService(HpeQueue):
     @route("GET", f"{R}/Systems/{{S}}/Storage")
     async def get_storage_collection(self, req: Request) -> dict[str, Any]:
         return collection(f"{self.sys_uri}/Storage", "StorageCollection", "Storage Collection",
-                          [f"{self.sys_uri}/Storage/{hpe_inventory.STORAGE_ID}"] if self.machine.of_kind("drive") else [])
+                          [f"{self.sys_uri}/Storage/{hpe_inventory.STORAGE_ID}"]
+                          if self.machine.of_kind("drive") else [])
 
     @route("GET", f"{R}/Systems/{{S}}/Storage/{{sid}}")
     async def get_storage(self, req: Request, sid: str) -> dict[str, Any] | Response:
@@ -201,7 +202,8 @@ class HpeService(HpeQueue):
     def start_flash(self, op: dict[str, Any], in_post_at: float | None = None) -> Task:
         """Run one iLO flash, reported only through UpdateService.Oem.Hpe (no visible Task)."""
         task = Task(id=f"flash-{self.next_id()}", name=f"iLO flash {op.get('image')}", created=self.now(),
-                    data=op, hidden=True, oem={"State": "Verifying", "Result": self.dialect.message_id("Base", "Success")})
+                    data=op, hidden=True,
+                    oem={"State": "Verifying", "Result": self.dialect.message_id("Base", "Success")})
         self.tasks.add(task)
         self.flash_id = task.id
         self.tasks.schedule(task, self.flash_plan(task, in_post_at))

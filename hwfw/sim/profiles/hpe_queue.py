@@ -87,7 +87,8 @@ class HpeQueue(ODataResources):
 
     # ------------------------------------------------------------ task queue
     def queue_body(self, item: dict[str, Any]) -> dict[str, Any]:
-        body = {"@odata.id": f"{QUEUE}/{item['Id']}", "@odata.type": "#HpeComponentUpdateTask.v1_1_0.HpeComponentUpdateTask",
+        body = {"@odata.id": f"{QUEUE}/{item['Id']}",
+                "@odata.type": "#HpeComponentUpdateTask.v1_1_0.HpeComponentUpdateTask",
                 "Id": item["Id"], "Name": item["Name"], "Command": item["Command"], "State": item["State"],
                 "UpdatableBy": list(item["UpdatableBy"]), "Created": item["Created"],
                 "TPMOverride": item["TPMOverride"], "WaitTimeSeconds": item["WaitTimeSeconds"],

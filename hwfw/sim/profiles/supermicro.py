@@ -10,7 +10,7 @@ uploads, SmcUpdateService.Install) answer 405 OemLicenseNotPassed without DCMS.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from hwfw.sim.firmware import ImageInfo
 from hwfw.sim.http import Request, Response
@@ -65,7 +65,7 @@ class SupermicroService(ODataResources):
     def extra_state(self) -> dict[str, Any]:
         return {"staged": self.staged, "golden": self.golden, "bios": self.bios}
 
-    def restore_extra(self, d: dict[str, Any]) -> None:
+    def restore_extra(self, d: Mapping[str, Any]) -> None:
         self.staged = d.get("staged")
         self.golden = dict(d.get("golden", self.golden))
         self.bios = d.get("bios", self.bios)
@@ -140,7 +140,8 @@ class SupermicroService(ODataResources):
     def update_service_extra(self, body: dict[str, Any]) -> None:
         body["MultipartHttpPushUri"] = f"{R}/UpdateService/upload"
         body["MultipartHttpPushUri@Redfish.OperationApplyTimeSupport"] = {
-            "@odata.type": "#Settings.v1_3_5.OperationApplyTimeSupport", "SupportedValues": list(self.table["apply_times"])}
+            "@odata.type": "#Settings.v1_3_5.OperationApplyTimeSupport",
+            "SupportedValues": list(self.table["apply_times"])}
         body["MaxImageSizeBytes"] = self.max_image_size()
         actions = body["Actions"]
         actions["#UpdateService.SimpleUpdate"]["TransferProtocol@Redfish.AllowableValues"] = ["FTP", "HTTP", "HTTPS"]
@@ -152,7 +153,8 @@ class SupermicroService(ODataResources):
     @route("GET", f"{R}/UpdateService/Oem/Supermicro/InstallActionInfo")
     async def get_install_info(self, req: Request) -> dict[str, Any]:
         return {"@odata.id": f"{R}/UpdateService/Oem/Supermicro/InstallActionInfo",
-                "@odata.type": "#ActionInfo.v1_3_0.ActionInfo", "Id": "InstallActionInfo", "Name": "Install Action Info",
+                "@odata.type": "#ActionInfo.v1_3_0.ActionInfo", "Id": "InstallActionInfo",
+                "Name": "Install Action Info",
                 "Parameters": [{"Name": "Targets", "Required": True, "DataType": "StringArray",
                                 "AllowableValues": [self.mgr_uri]},
                                {"Name": "InstallOptions", "Required": True, "DataType": "StringArray",
@@ -273,7 +275,8 @@ class SupermicroService(ODataResources):
         def done(info: ImageInfo | None, error: str | None, detail: str | None) -> None:
             self.world.scheduler.run_due()
             if info is None:
-                self.tasks.finish(task, "Exception", [self.msg("Update", "TransferFailed", uri, self.target_uri(kinds[0] or "bios"))])
+                failed = self.msg("Update", "TransferFailed", uri, self.target_uri(kinds[0] or "bios"))
+                self.tasks.finish(task, "Exception", [failed])
                 return
             task.data.update(self.make_op(info, kinds[0], "simple-update", "Immediate", uri=uri))
             self.schedule_update(task)

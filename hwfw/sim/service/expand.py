@@ -19,12 +19,12 @@ def _is_ref(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and "@odata.id" in value
 
 
-async def _load(service: "BmcService", ref: dict[str, Any], req: Request) -> dict[str, Any]:
+async def _load(service: BmcService, ref: dict[str, Any], req: Request) -> dict[str, Any]:
     body = await service.internal_get(ref["@odata.id"], req)
     return body if body is not None else ref
 
 
-async def expand(service: "BmcService", req: Request, body: dict[str, Any]) -> dict[str, Any]:
+async def expand(service: BmcService, req: Request, body: dict[str, Any]) -> dict[str, Any]:
     spec = req.query.get("$expand", "").strip()
     kind = spec[:1] or "*"
     if kind not in "*.~":

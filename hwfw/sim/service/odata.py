@@ -25,7 +25,8 @@ COMMON_NAMESPACES = {
     "ComputerSystemCollection": ["ComputerSystemCollection"], "ManagerCollection": ["ManagerCollection"],
     "ChassisCollection": ["ChassisCollection"], "SessionCollection": ["SessionCollection"],
     "TaskCollection": ["TaskCollection"], "ManagerAccountCollection": ["ManagerAccountCollection"],
-    "SoftwareInventoryCollection": ["SoftwareInventoryCollection"], "NetworkAdapterCollection": ["NetworkAdapterCollection"],
+    "SoftwareInventoryCollection": ["SoftwareInventoryCollection"],
+    "NetworkAdapterCollection": ["NetworkAdapterCollection"],
 }
 
 

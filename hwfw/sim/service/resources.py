@@ -37,7 +37,8 @@ class CommonResources(BmcService):
 
     def setup(self) -> None:
         super().setup()
-        self.bios = {"attributes": dict(BIOS_DEFAULTS), "pending": {}, "applied": self.now(), "messages": []}
+        self.bios: dict[str, Any] = {"attributes": dict(BIOS_DEFAULTS), "pending": {}, "applied": self.now(),
+                                     "messages": []}
 
     def t(self, ns: str) -> str:
         return f"#{ns}.{self.TYPES[ns]}.{ns}"
@@ -188,7 +189,8 @@ class CommonResources(BmcService):
             else:
                 from hwfw.sim.messages import message
 
-                messages.append(message("Base", "PropertyUnknown", (key,), self.dialect, related=[f"#/Attributes/{key}"]))
+                messages.append(message("Base", "PropertyUnknown", (key,), self.dialect,
+                                        related=[f"#/Attributes/{key}"]))
         b["pending"] = {}
         b["messages"] = messages
         b["applied"] = self.now()
@@ -220,8 +222,9 @@ class CommonResources(BmcService):
             "FirmwareVersion": self.machine.bmc_version, "UUID": self.spec.uuid,
             "Status": {"State": "Enabled", "Health": "OK"},
             "Links": {"ManagerForServers": [ref(self.sys_uri)], "ManagerForChassis": [ref(self.chassis_uri)]},
-            "Actions": {"#Manager.Reset": {"target": f"{self.mgr_uri}/Actions/Manager.Reset",
-                                           "ResetType@Redfish.AllowableValues": list(self.table["manager_reset_types"])}}}
+            "Actions": {"#Manager.Reset": {
+                "target": f"{self.mgr_uri}/Actions/Manager.Reset",
+                "ResetType@Redfish.AllowableValues": list(self.table["manager_reset_types"])}}}
         self.manager_extra(body)
         return body
 
@@ -263,7 +266,8 @@ class CommonResources(BmcService):
                 raise self.fail(400, "iLO", "InvalidOperationForSystemState")
             nics = []  # adapters vanish while the host is off or in POST (brief 6.2)
         return collection(f"{self.chassis_uri}/NetworkAdapters", "NetworkAdapterCollection",
-                          "Network Adapter Collection", [f"{self.chassis_uri}/NetworkAdapters/{self.nic_adapter_id(c.instance)}" for c in nics])
+                          "Network Adapter Collection",
+                          [f"{self.chassis_uri}/NetworkAdapters/{self.nic_adapter_id(c.instance)}" for c in nics])
 
     def nic_adapter_id(self, instance: str) -> str:
         return instance.split("-")[0]
@@ -275,4 +279,5 @@ class CommonResources(BmcService):
             return self.not_found(req)
         return {"@odata.id": f"{self.chassis_uri}/NetworkAdapters/{nic}", "@odata.type": self.t("NetworkAdapter"),
                 "Id": nic, "Name": f"Network Adapter {nic}", "Manufacturer": "Contoso NIC Inc.",
-                "Controllers": [{"FirmwarePackageVersion": comp.active}], "Status": {"State": "Enabled", "Health": "OK"}}
+                "Controllers": [{"FirmwarePackageVersion": comp.active}],
+                "Status": {"State": "Enabled", "Health": "OK"}}

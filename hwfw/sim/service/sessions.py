@@ -29,7 +29,7 @@ class SessionLimit(Exception):
 
 
 class SessionTable:
-    def __init__(self, service: "BmcService", limit: int, timeout: float) -> None:
+    def __init__(self, service: BmcService, limit: int, timeout: float) -> None:
         self.service = service
         self.limit = limit
         self.timeout = timeout

@@ -41,8 +41,9 @@ class UpdateFlow(UpdateResources):
         return dict(self.table.get("activation", {})).get(kind, DEFAULT_ACTIVATION.get(kind, "host-reboot"))
 
     def flash_time(self, kind: str) -> float:
-        times = dict(self.table.get("flash", {}))
-        return float(self.table.get(f"flash_{kind}", times.get(kind, times.get("default", 60.0))))
+        times: dict[str, Any] = dict(self.table.get("flash", {}))
+        seconds: Any = self.table.get(f"flash_{kind}", times.get(kind, times.get("default", 60.0)))
+        return float(seconds)
 
     # ------------------------------------------------------------ ops
     def make_op(self, info: ImageInfo | None, kind: str | None, method: str, apply_time: str,
@@ -98,8 +99,9 @@ class UpdateFlow(UpdateResources):
         image, target = op.get("image") or "image", self.target_uri(op["component"])
         head = steps_from(now, (0.5, {"state": "Running", "percent": 5,
                                       "message": self.msg("Update", "TargetDetermined", target, image)}),
-                          (float(self.table.get("verify", 10)), {"percent": 20, "ramp": True,
-                                                                  "message": self.msg("Update", "VerifyingAtComponent", image, target)}))
+                          (float(self.table.get("verify", 10)), {
+                              "percent": 20, "ramp": True,
+                              "message": self.msg("Update", "VerifyingAtComponent", image, target)}))
         end = head[-1]["at"]
         bad = self.verdict(op)
         if bad is not None:

@@ -14,7 +14,6 @@ from hwfw.apply.drivers.activation import Expectation
 from hwfw.clock import FakeClock
 from hwfw.config.model import Host
 from hwfw.inventory.collect import ResolvedHost
-
 from tests.apply.drivers.support import scaled_settings
 from tests.redfish.fakebmc import FakeBmc, Response, serve
 

@@ -12,11 +12,10 @@ import httpx
 import pytest
 
 from hwfw.apply.imageserver import BLOCK, ImageServer
-from hwfw.apply.upload import HashingReader, ImageChanged, MultipartBody, FilePart, FormField
+from hwfw.apply.upload import FilePart, FormField, HashingReader, ImageChanged, MultipartBody
 from hwfw.clock import SystemClock
 from hwfw.config.model import ImageServerSettings
 from hwfw.errors import IntegrityError
-
 from tests.apply.drivers.support import DELL, GEN, HPE, SMC, Rig, flash_request, run, with_rig, write_fleet
 
 

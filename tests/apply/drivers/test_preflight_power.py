@@ -12,9 +12,18 @@ from hwfw.apply.drivers import make_driver
 from hwfw.clock import SystemClock
 from hwfw.config.model import Host
 from hwfw.inventory.collect import ResolvedHost
-
-from tests.apply.drivers.support import DELL, GEN, HPE, LAB_FLEET, SMC, Rig, flash_request, primary_resets, \
-    with_rig, write_fleet
+from tests.apply.drivers.support import (
+    DELL,
+    GEN,
+    HPE,
+    LAB_FLEET,
+    SMC,
+    Rig,
+    flash_request,
+    primary_resets,
+    with_rig,
+    write_fleet,
+)
 from tests.inventory.test_collect_lab import HPE_PLATFORM
 
 pytestmark = pytest.mark.slow

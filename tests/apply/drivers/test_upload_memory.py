@@ -46,7 +46,8 @@ CHILD = textwrap.dedent(r'''
 
     async def sink(reader, writer):
         head = await reader.readuntil(b"\r\n\r\n")
-        length = int([l for l in head.decode().split("\r\n") if l.lower().startswith("content-length")][0].split(":")[1])
+        length = int([h for h in head.decode().split("\r\n")
+                      if h.lower().startswith("content-length")][0].split(":")[1])
         got = 0
         while got < length:
             chunk = await reader.read(min(1 << 20, length - got))
@@ -56,7 +57,8 @@ CHILD = textwrap.dedent(r'''
         received.append(got)
         body = b'{"@odata.id": "/redfish/v1/TaskService/Tasks/1", "TaskState": "New"}'
         writer.write(b"HTTP/1.1 202 Accepted\r\nLocation: /redfish/v1/TaskService/Tasks/1\r\n"
-                     b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+                     b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode()
+                     + b"\r\n\r\n" + body)
         await writer.drain()
         writer.close()
 
