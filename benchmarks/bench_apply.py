@@ -2,7 +2,8 @@
 
     python benchmarks/bench_apply.py [--hosts 200] [--max-unavailable 20] [--skip-upload]
 
-1. **Makespan** (performance-anchors.md section 7(b)). A 200-host fleet (the lab's
+1. **Makespan** (a rolling fleet update should finish within 5 % of what its slowest
+   host and max-unavailable allow). A 200-host fleet (the lab's
    nine host types, repeated) is planned by the real planner and applied by the real
    executor and scheduler over in-memory BMCs on a discrete-event clock, with every step
    taking exactly its plan estimate (no jitter). Printed against the lower bound

@@ -2,9 +2,9 @@
 
     python benchmarks/bench_plan_dag.py [--hosts 10000] [--repeat 5] [--worst-case]
 
-Prints two figures with their targets (performance-anchors.md §7(c) P8 and the plan
-budget): (1) the DAG of 10,000 hosts x 4 components, flash steps and sequence edges
-only, built and topologically sorted, <= 250 ms; (2) the full plan of that fleet
+Prints two figures with their targets (the project's planning budgets): (1) the DAG
+of 10,000 hosts x 4 components, flash steps and sequence edges only, built and
+topologically sorted, <= 250 ms; (2) the full plan of that fleet
 (diff, rules, activation and verification steps, estimates), <= 1.5 s. Exit status 1
 when a target is missed. Best of `--repeat` runs (wall; CPU time shown too).
 

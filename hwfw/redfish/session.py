@@ -4,7 +4,7 @@
 (without credentials, as the spec requires), logs in through the SessionService and
 deletes the session on the way out, also when the body raised, was cancelled or the
 user pressed Ctrl-C (the logout is shielded and awaited to the end: a leaked session
-can lock a BMC for ~20 minutes, performance anchors section 1).
+has kept iDRACs locked for ~20 minutes: docs/vendor-behaviour.md, "Dell iDRAC9").
 
 HTTP Basic is used when the service offers no sessions: the root advertises no
 SessionService, or the Sessions collection answers the login POST with 404, 405 or

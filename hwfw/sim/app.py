@@ -6,7 +6,7 @@ per-BMC address) select the BMC with the `X-Hwfw-Sim-Bmc` header or with
 `SimApp.for_bmc(name)`.
 
 Transport-level faults (a BMC that is down, dropped connections, added latency, error
-rates) are applied here, before the Redfish service sees the request (brief 6.1, 6.27).
+rates) are applied here, before the Redfish service sees the request.
 """
 
 from __future__ import annotations

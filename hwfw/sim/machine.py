@@ -1,7 +1,8 @@
 """The simulated server hardware behind one BMC: firmware, power, POST, BMC life cycle.
 
 The Redfish service (profiles) and the IPMI server both drive a `Machine`. Versions
-change only when real hardware would show them (brief 0.1, 6.16): a flashed image is
+change only when real hardware would show them (inventory, BiosVersion, the Manager's
+FirmwareVersion and IPMI Get Device ID alike): a flashed image is
 *pending* with an activation kind, and becomes *active* on that activation only:
 `bmc-reset` when the BMC comes back, `host-reboot` during the next POST, `ac-cycle`
 after a full power cycle.
@@ -127,7 +128,8 @@ class Machine:
         self.reset_host(mapping[action], cause="ipmi")
 
     def bmc_reset(self, cause: str = "cold-reset") -> None:
-        """Cold-reset the BMC: down, then partially up, then up (brief 6.1)."""
+        """Cold-reset the BMC: down, then partially up (root answers, logins or vendor
+        services not ready yet), then up."""
         self._bmc_reboot(cause, kind="bmc-reset")
 
     # ------------------------------------------------------------ versions

@@ -2,9 +2,9 @@
 
 Linux routes all of 127.0.0.0/8 to `lo`, so every BMC gets its own 127.X.Y.Z on the
 same port without `ip addr add`. uvicorn takes our sockets (`startup(sockets=...)`),
-and the SSLContext is set on the config after `config.load()` (performance anchors,
-calibration notes). `Listeners` can close and reopen a single BMC's socket, which is
-how a rebooting BMC refuses connections (brief 6.1).
+and the SSLContext is set on the config after `config.load()` (uvicorn's Config takes
+no SSLContext when it is given sockets). `Listeners` can close and reopen a single
+BMC's socket, which is how a rebooting BMC refuses connections.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Vendor adapters on resource shapes from the protocol brief (sections 1-4).
+"""Vendor adapters on the resource shapes real BMCs serve (docs/vendor-behaviour.md).
 
 These are the documented shapes (Dell ids with embedded versions, HPE Description keys
 and free-text versions, Supermicro Backup_/Golden_/Staging_ copies); test_sim_profiles.py

@@ -1,9 +1,10 @@
-"""Dell iDRAC9 (PowerEdge 14G-16G): ids System.Embedded.1 / iDRAC.Embedded.1 (brief 2).
+"""Dell iDRAC9 (PowerEdge 14G-16G): ids System.Embedded.1 / iDRAC.Embedded.1.
 
 Update paths: multipart (MultipartUpload, 202 + JID_ Task), SimpleUpdate pull or
 rollback (ImageURI = a Previous-/Available- inventory URI), legacy HttpPushUri push
 (If-Match required, 201 Available-) + DellUpdateService.Install. Inventory ids embed
-the version, so a component's URI changes after every update (brief 2.1).
+the version, so a component's URI changes after every update. What a real iDRAC does:
+docs/vendor-behaviour.md, "Dell iDRAC9".
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from hwfw.sim.service.router import route
 from hwfw.sim.service.tasks import Task
 from hwfw.sim.service.updateflow import FAILURES
 
-# Defaults per brief 2 (flows, ids, states) and 2.5 / performance anchors 1-2 (timing:
-# job appears 1-10 s after the POST, iDRAC back "within a few minutes", LC Ready ~60 s
-# later, Task purged ~60 s after completion on pre-5.00, ~8 sessions then RAC0218).
+# Defaults from docs/vendor-behaviour.md, "Dell iDRAC9": a job appears 1-10 s after the
+# POST, the iDRAC is back "within a few minutes" and its Lifecycle Controller ready ~60 s
+# later, a Task is purged ~60 s after completion (before 5.00), ~8 sessions then RAC0218.
 DELL_TABLE: dict[str, Any] = {
     "vendor": "Dell", "manufacturer": "Dell Inc.", "product": "Integrated Dell Remote Access Controller",
     "manager_name": "Manager", "manager_model": "14G Monolithic", "redfish_version": "1.17.0",
@@ -158,7 +159,7 @@ class DellService(DellJobs):
 
     def system_reset(self, reset_type: str) -> None:
         if reset_type == "PowerCycle":
-            self.after_answer(lambda: self.machine.ac_cycle("redfish"))  # a virtual AC cycle (brief 2.4)
+            self.after_answer(lambda: self.machine.ac_cycle("redfish"))  # a virtual AC cycle
         else:
             self.machine.reset_host(reset_type)
 
@@ -206,7 +207,7 @@ class DellService(DellJobs):
 
     @route("POST", INV)
     async def post_legacy_push(self, req: Request) -> Response:
-        """Deprecated HttpPushUri: If-Match with the collection's ETag, 201 Available- (brief 2.2)."""
+        """Deprecated HttpPushUri: If-Match with the collection's ETag, 201 Available-."""
         current = etag_of(await self.get_firmware_inventory(req))
         given = req.headers.get("if-match")
         if given is None:
@@ -341,7 +342,7 @@ class DellService(DellJobs):
         return [step]
 
     def effect_dell_auto_reboot(self, task: Task) -> None:
-        """Immediate host-side update: iDRAC schedules and performs the reboot itself (brief 2.4)."""
+        """Immediate host-side update: iDRAC schedules and performs the reboot itself."""
         pending = [t for t in self.tasks.active() if t.kind == "reboot" and t.oem.get("JobState") != "Scheduled"]
         if pending:
             return

@@ -1,11 +1,11 @@
-"""Dell iDRAC9 jobs: JID_/RID_ jobs, their three views, the job queue, LC readiness (brief 2.3-2.4).
+"""Dell iDRAC9 jobs: JID_/RID_ jobs, their three views, the job queue, LC readiness.
 
 A Dell job is a task in the engine whose Dell fields live in `task.oem` (JobState,
 Message, MessageId). Views: /redfish/v1/TaskService/Tasks/JID_ (a Task, purged soon
 after completion, and gone after an iDRAC reboot), /redfish/v1/Managers/
 iDRAC.Embedded.1/Oem/Dell/Jobs/JID_ and /redfish/v1/JobService/Jobs/JID_ (the job,
 which survives both). Scheduled jobs run during the next host POST, whatever caused
-the reboot (brief 6.13, 6.25).
+the reboot. (docs/vendor-behaviour.md, "Dell iDRAC9: jobs".)
 """
 
 from __future__ import annotations
@@ -235,7 +235,7 @@ class DellJobs(ODataResources):
 
     # ------------------------------------------------------------ host events
     def on_bmc_down(self) -> None:
-        """iDRAC reboot: sessions and Task views go, Dell jobs stay (brief 2.3)."""
+        """iDRAC reboot: sessions and Task views go, Dell jobs stay."""
         self.cleared_faults.update(("stuck_jobs", "update_mode_stuck"))
         self.sessions.drop_all("bmc-reset")
         now = self.now()

@@ -1,8 +1,9 @@
 """Plain DMTF Redfish BMC (OpenBMC-like ids: Systems/system, Managers/bmc).
 
-SimpleUpdate pull + MultipartHttpPushUri, Immediate and OnReset apply times, spec task
-monitor semantics (brief 1.7: 202 while running, the final response when done, then
-404 after a while) or, with `options: {task_monitor: bmcweb}`, 204 once then 404.
+SimpleUpdate pull + MultipartHttpPushUri, Immediate and OnReset apply times, task
+monitors as DSP0266 describes them (202 while running, the final response when done,
+then 404 after a while) or, with `options: {task_monitor: bmcweb}`, as OpenBMC's bmcweb
+answers (204 once, then 404).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from hwfw.sim.service.resources import R, ref
 from hwfw.sim.service.router import route
 from hwfw.sim.service.tasks import Task
 
-# Defaults (virtual seconds) per brief 1.7 (monitor semantics), 1.11 (DMTF mockups),
-# performance anchors 2 (OpenBMC reset -> Redfish ready 90-120 s; 503 right after reboot).
+# Defaults (virtual seconds) from docs/vendor-behaviour.md, "Timing of a plain DMTF
+# service": OpenBMC reset -> Redfish ready 90-120 s; 503 right after a reboot.
 GENERIC_TABLE: dict[str, Any] = {
     "vendor": "Contoso", "manufacturer": "Contoso", "product": "Contoso OpenBMC",
     "manager_name": "Contoso BMC", "manager_model": "OpenBMC",
@@ -162,7 +163,7 @@ class GenericService(ODataResources):
         return self.accepted(task)
 
     def busy(self) -> bool:
-        """Another push is arriving or a flash is writing (brief 6.4)."""
+        """Another push is arriving or a flash is writing: a new push gets 503."""
         return self.busy_uploads > 0 or any(t.data.get("flashing") for t in self.tasks.active())
 
     # ------------------------------------------------------------ task monitors

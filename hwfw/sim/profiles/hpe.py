@@ -1,4 +1,4 @@
-"""HPE iLO 5/6 (ProLiant Gen10/Gen10 Plus/Gen11): ids 1 (brief 3).
+"""HPE iLO 5/6 (ProLiant Gen10/Gen10 Plus/Gen11): ids 1 (docs/vendor-behaviour.md, "HPE iLO").
 
 No Task for uploads or SimpleUpdate: progress lives in `UpdateService.Oem.Hpe`
 (State, FlashProgressPercent, Result.MessageId). Successes come back as HTTP 200 with
@@ -24,12 +24,12 @@ from hwfw.sim.service.resources import R, collection, ref
 from hwfw.sim.service.router import route
 from hwfw.sim.service.tasks import Task
 
-# Defaults per brief 3.2-3.5 (states, iLO-flashable types, Result ids) and performance
-# anchors 2 (iLO 5 self-update ~3 min 54 s incl. upload, iLO reboot ~1 min).
+# Defaults from docs/vendor-behaviour.md, "HPE iLO": update states, iLO-flashable kinds,
+# Result ids; iLO 5 self-update ~3 min 54 s including the upload, iLO reboot ~1 min.
 HPE_TABLE: dict[str, Any] = {
     "vendor": "HPE", "manufacturer": "HPE", "product": "ProLiant", "manager_name": "Manager",
     "manager_model": "iLO 5", "redfish_version": "1.6.0",
-    "session_limit": 10, "session_timeout": 1800.0,   # exact iLO cap unverified (anchors 1)
+    "session_limit": 10, "session_timeout": 1800.0,   # HPE publishes no exact session limit
     "system_reset_types": ["On", "ForceOff", "GracefulShutdown", "ForceRestart", "Nmi", "PushPowerButton",
                            "GracefulRestart"],
     "manager_reset_types": ["GracefulRestart", "ForceRestart"],
@@ -38,7 +38,7 @@ HPE_TABLE: dict[str, Any] = {
     "activation": {"bmc": "bmc-reset", "bios": "host-reboot", "cpld": "ac-cycle", "nic": "host-reboot"},
     "ilo_flashable": ["bmc", "bios", "cpld"],
     "bmc_boot": 60.0, "bmc_partial": 20.0, "post": 240.0, "os_boot": 60.0, "down_mode": "refused",
-    "max_image_size": 32 * 1024 * 1024,  # one upload section (brief 3.3: >32 MiB needs sections)
+    "max_image_size": 32 * 1024 * 1024,  # one upload section: larger images go in 32 MiB sections
     "cookie_auth": True, "bios_settings": "settings", "nic_when_host_down": "400", "bmc_reset_delay": 5.0,
 }
 HPE_DIALECT = Dialect(versions={"Base": "1.4", "Update": "1.1", "TaskEvent": "1.0", "iLO": "2.25",

@@ -1,4 +1,4 @@
-"""HPE iLO ComponentRepository and UpdateTaskQueue (brief 3.3 items 4-5, 6.24).
+"""HPE iLO ComponentRepository and UpdateTaskQueue (docs/vendor-behaviour.md, "HPE iLO: update flows").
 
 The queue is strictly ordered: the updater never skips a Pending, InProgress,
 Exception or Expired head item. A `Uefi` item at the head waits for the next host

@@ -1,4 +1,6 @@
-"""Supermicro X12/X13: ids 1, multipart push at /redfish/v1/UpdateService/upload (brief 4).
+"""Supermicro X12/X13: ids 1, multipart push at /redfish/v1/UpdateService/upload.
+
+What a real one does: docs/vendor-behaviour.md, "Supermicro X12/X13".
 
 Flow: upload with UpdateParameters Targets (Managers/1, Systems/1/Bios,
 FirmwareInventory/CPLD_Motherboard) -> 202 + Location + `Accepted` body naming the
@@ -21,8 +23,8 @@ from hwfw.sim.service.resources import R
 from hwfw.sim.service.router import route
 from hwfw.sim.service.tasks import Task
 
-# Defaults per brief 4.1-4.5 (ids, flows, Verify ~6 s from the guide capture, BMC flash
-# "several minutes", 16 sessions) and performance anchors 2 (xCAT waits 2 min for SMC BMC).
+# Defaults from docs/vendor-behaviour.md, "Supermicro X12/X13": verify task ~6 s, BMC
+# flash "several minutes" (xCAT waits 2 min), at most 16 sessions.
 SMC_TABLE: dict[str, Any] = {
     "vendor": "Supermicro", "manufacturer": "Supermicro", "product": "Supermicro Redfish Service",
     "manager_name": "Manager", "manager_model": "ASPEED", "redfish_version": "1.11.0",
@@ -255,7 +257,7 @@ class SupermicroService(ODataResources):
         kind = task.data["component"]
         if kind == "bios" and self.table.get("bios_auto_restart"):
             self.world.scheduler.after(2.0, lambda: self.machine.reset_host("ForceRestart", cause="smc-bios-update"))
-        if kind == "cpld":  # the BMC resets after a CPLD flash (brief 4.2)
+        if kind == "cpld":  # the BMC resets after a CPLD_Motherboard flash
             self.world.scheduler.after(float(self.table["bmc_reset_delay"]), lambda: self.machine.bmc_reset("smc-cpld"))
 
     # ------------------------------------------------------------ licensed actions

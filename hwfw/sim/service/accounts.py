@@ -1,4 +1,5 @@
-"""Sessions, accounts and the task views every simulated BMC has (brief 1.7, 1.10)."""
+"""Sessions, accounts and the task views every simulated BMC has (DSP0266 sessions and
+asynchronous operations; docs/vendor-behaviour.md)."""
 
 from __future__ import annotations
 

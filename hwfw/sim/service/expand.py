@@ -1,7 +1,7 @@
 """`$expand` (one level): `*` all links, `.` subordinate links only, `~` only `Links`.
 
 Dell scripts and HPE ilorest read whole inventories with `$expand=*($levels=1)` or
-`$expand=.` (brief 1.1). Collections expand their Members; other resources expand
+`$expand=.`. Collections expand their Members; other resources expand
 their reference objects. Levels above 1 are served as 1 (MaxLevels advertises 1).
 """
 

@@ -1,4 +1,4 @@
-"""`$metadata`, the OData service document and the OEM CSDL files (brief 1.1).
+"""`$metadata`, the OData service document and the OEM CSDL files.
 
 `$metadata` references every DMTF namespace the BMC's resources use, plus the OEM
 CSDL documents under hwfw/sim/csdl/ (DellJob, HpeiLOUpdateServiceExt, Smc...), served

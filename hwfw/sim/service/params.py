@@ -1,4 +1,4 @@
-"""Validation of update request parameters: apply time, Targets, ImageURI (brief 6.15, 6.20).
+"""Validation of update request parameters: apply time, Targets, ImageURI.
 
 Errors are the ones sushy-tools and real BMCs give: 400 with
 `ActionParameterValueNotInList` / `PropertyValueNotInList` / `ActionParameterMissing`.

@@ -1,5 +1,5 @@
 """Resources every simulated BMC has: service root, systems, managers, chassis, BIOS and
-NICs (brief 1.1, 1.8, 1.9); sessions, accounts and tasks are in accounts.py.
+NICs; sessions, accounts and tasks are in accounts.py.
 
 Vendor profiles override the small `*_extra` hooks and the reset behaviour instead of
 re-writing whole resources.
@@ -197,7 +197,8 @@ class CommonResources(BmcService):
         self.touch()
 
     def check_if_match(self, req: Request, current: str) -> None:
-        """ETag policy (brief 1.3): ignore, require (428), strong-only (412 on W/)."""
+        """ETag policy: ignore, require (428), strong-only (412 on W/), as real BMCs differ
+        (docs/vendor-behaviour.md, "ETags")."""
         policy = self.options.get("etag_policy", self.table.get("etag_policy", "ignore"))
         given = req.headers.get("if-match")
         if given is None:
@@ -264,7 +265,7 @@ class CommonResources(BmcService):
         if self.machine.in_post or self.machine.power_state == "Off":
             if self.table.get("nic_when_host_down") == "400":
                 raise self.fail(400, "iLO", "InvalidOperationForSystemState")
-            nics = []  # adapters vanish while the host is off or in POST (brief 6.2)
+            nics = []  # adapters vanish while the host is off or in POST
         return collection(f"{self.chassis_uri}/NetworkAdapters", "NetworkAdapterCollection",
                           "Network Adapter Collection",
                           [f"{self.chassis_uri}/NetworkAdapters/{self.nic_adapter_id(c.instance)}" for c in nics])

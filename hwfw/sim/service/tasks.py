@@ -220,7 +220,7 @@ class TaskEngine:
 
     # ------------------------------------------------------------ life cycle
     def wipe(self) -> None:
-        """The BMC rebooted: its task list is gone (brief 0.2)."""
+        """The BMC rebooted: its task list is gone, as after a real BMC reset."""
         self._gen += 1
         self.tasks.clear()
 

@@ -1,4 +1,4 @@
-"""Update operations as tasks: verdicts, step plans, flash effects (brief 6.9-6.18).
+"""Update operations as tasks: verdicts, step plans, flash effects.
 
 An *op* (stored in `task.data`) names the component, its instances, the image version
 and the apply time. `verdict` decides what a real BMC would say about it
@@ -75,7 +75,8 @@ class UpdateFlow(UpdateResources):
             return ("Update", "UpdateNotApplicable", (image, target))
         if op["component"] == "nic" and self.options.get("pldm_nic_needs_reboot_after_bmc") and \
                 self.machine.bmc_updated_since_host_boot:
-            return ("Update", "ApplyFailed", (image, target))  # ironic bug 2141574 (brief 6.2)
+            # PLDM NIC updates fail until the host rebooted after a BMC update (OpenStack ironic bug 2141574)
+            return ("Update", "ApplyFailed", (image, target))
         lowest = {**dict(self.table.get("lowest_supported", {})),
                   **dict(self.options.get("lowest_supported", {}))}.get(op["component"])
         if lowest and _below(op["version"], lowest) and not op.get("force"):

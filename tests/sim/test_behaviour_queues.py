@@ -1,4 +1,5 @@
-"""Brief section 6, concurrency and queues (items 23-25), over raw HTTP."""
+"""The simulator over raw HTTP: a second update while one runs, vendor queues (HPE task queue,
+Dell job queue)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ pytestmark = pytest.mark.slow
 QUEUE = "/redfish/v1/UpdateService/UpdateTaskQueue"
 
 
-def test_item23_second_update_refused_and_stuck_update_mode(tmp_path: Path) -> None:
-    """6.23: Dell RED014 for a second job on the same component; iLO busy while flashing;
+def test_second_update_refused_and_stuck_update_mode(tmp_path: Path) -> None:
+    """Dell RED014 for a second job on the same component; iLO busy while flashing;
     Supermicro stuck "update mode" (405) that only a BMC cold reset clears."""
     dell = image(tmp_path, "dell", "bios", "1.12.1")
     hpe = image(tmp_path, "hpe", "bmc", "2.81 Mar 27 2023")
@@ -54,8 +55,8 @@ def test_item23_second_update_refused_and_stuck_update_mode(tmp_path: Path) -> N
     run(main())
 
 
-def test_item24_hpe_task_queue_strict_order(tmp_path: Path) -> None:
-    """6.24: strict order; a Uefi head item blocks until reboot (then runs in POST); an Exception
+def test_hpe_task_queue_strict_order(tmp_path: Path) -> None:
+    """Strict order; a Uefi head item blocks until reboot (then runs in POST); an Exception
     blocks until deleted; a Pending item past its Expire becomes Expired."""
     rom = image(tmp_path, "hpe", "bios", "U30 v2.80 (10/03/2023)")
     ilo = image(tmp_path, "hpe", "bmc", "2.81 Mar 27 2023")
@@ -111,8 +112,8 @@ def test_item24_hpe_task_queue_strict_order(tmp_path: Path) -> None:
     run(main())
 
 
-def test_item25_dell_job_queue(tmp_path: Path) -> None:
-    """6.25: RID reboot jobs; scheduled jobs run on any host reboot (here an IPMI-style power cycle
+def test_dell_job_queue(tmp_path: Path) -> None:
+    """RID reboot jobs; scheduled jobs run on any host reboot (here an IPMI-style power cycle
     for another reason); jobs survive an iDRAC reboot; JID_CLEARALL empties the queue."""
     bios = image(tmp_path, "dell", "bios", "1.12.1")
     nic = image(tmp_path, "dell", "nic", "22.41.1000")

@@ -1,4 +1,5 @@
-"""Brief section 6, auth/sessions (items 5-7), over raw HTTP."""
+"""The simulator over raw HTTP: sessions, their limit and idle expiry, sessions dropped by a BMC
+reset, PasswordChangeRequired."""
 
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ SESSIONS = "/redfish/v1/SessionService/Sessions"
 
 # Raw protocol test of the simulator itself: it fills or abandons session slots on purpose.
 @pytest.mark.leaves_sessions
-def test_item05_session_life_cycle_limits_and_idle_expiry(tmp_path: Path) -> None:
-    """6.5: 201 + token + Location; Dell limit 8 -> 503 RAC0218; SMC limit 16 -> SessionLimitExceeded;
+def test_session_life_cycle_limits_and_idle_expiry(tmp_path: Path) -> None:
+    """201 + token + Location; Dell limit 8 -> 503 RAC0218; SMC limit 16 -> SessionLimitExceeded;
     idle timeout in virtual time; DELETE logs out."""
 
     async def main() -> None:
@@ -61,8 +62,8 @@ def test_item05_session_life_cycle_limits_and_idle_expiry(tmp_path: Path) -> Non
 
 # Raw protocol test of the simulator itself: it fills or abandons session slots on purpose.
 @pytest.mark.leaves_sessions
-def test_item06_sessions_dropped_on_bmc_reset_and_random_expiry(tmp_path: Path) -> None:
-    """6.6: a BMC reset drops every session (401 NoValidSession); random expiry fault; HPE upload
+def test_sessions_dropped_on_bmc_reset_and_random_expiry(tmp_path: Path) -> None:
+    """A BMC reset drops every session (401 NoValidSession); random expiry fault; HPE upload
     refused without the sessionKey form part or cookie."""
     img = image(tmp_path, "hpe", "bios", "U30 v2.80 (10/03/2023)")
 
@@ -93,8 +94,8 @@ def test_item06_sessions_dropped_on_bmc_reset_and_random_expiry(tmp_path: Path) 
 
 # Raw protocol test of the simulator itself: it fills or abandons session slots on purpose.
 @pytest.mark.leaves_sessions
-def test_item07_password_change_required_on_first_login(tmp_path: Path) -> None:
-    """6.7: default account must change its password before anything else works."""
+def test_password_change_required_on_first_login(tmp_path: Path) -> None:
+    """Default account must change its password before anything else works."""
 
     async def main() -> None:
         creds = {"username": "admin", "password": "password", "password_change_required": True}

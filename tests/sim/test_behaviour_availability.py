@@ -1,4 +1,5 @@
-"""Brief section 6, availability/transport (items 1-4), over raw HTTP on loopback sockets."""
+"""The simulator over raw HTTP on loopback sockets: a resetting BMC (down modes, partly up,
+flapping), the POST window, AC cycles, slow and oversized uploads."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ async def _reset_bmc(c: httpx.AsyncClient, ctl: httpx.AsyncClient, mode: str) ->
 
 
 @pytest.mark.parametrize("mode", ["refused", "timeout", "hang", "503", "500", "html"])
-def test_item01_bmc_reset_down_sub_modes(tmp_path: Path, mode: str) -> None:
-    """6.1: after Manager.Reset the BMC is down in the configured way, then back."""
+def test_bmc_reset_down_sub_modes(tmp_path: Path, mode: str) -> None:
+    """After Manager.Reset the BMC is down in the configured way, then back."""
 
     async def main() -> None:
         async with sim_fleet(tmp_path, {"g1": host("generic")}) as sim, client(sim, "g1") as c, control(sim) as ctl:
@@ -52,8 +53,8 @@ def test_item01_bmc_reset_down_sub_modes(tmp_path: Path, mode: str) -> None:
     run(main())
 
 
-def test_item01_partially_up_vendor_answers(tmp_path: Path) -> None:
-    """6.1: root answers while vendor services are not ready (iLO InvalidOperationForSystemState,
+def test_partially_up_vendor_answers(tmp_path: Path) -> None:
+    """Root answers while vendor services are not ready (iLO InvalidOperationForSystemState,
     generic 503 Retry-After); Dell SYS518 + LCStatus is covered in test_dell_profile."""
 
     async def main() -> None:
@@ -74,8 +75,8 @@ def test_item01_partially_up_vendor_answers(tmp_path: Path) -> None:
     run(main())
 
 
-def test_item01_flapping_bmc(tmp_path: Path) -> None:
-    """6.1: up/down/up after a reset when the `flap` fault is set."""
+def test_flapping_bmc(tmp_path: Path) -> None:
+    """Up/down/up after a reset when the `flap` fault is set."""
 
     async def main() -> None:
         async with sim_fleet(tmp_path, {"g1": host("generic", faults={"flap": 2})}) as sim, control(sim) as ctl:
@@ -87,8 +88,8 @@ def test_item01_flapping_bmc(tmp_path: Path) -> None:
     run(main())
 
 
-def test_item02_post_window_and_network_adapters(tmp_path: Path) -> None:
-    """6.2: BootProgress advances; iLO refuses PATCH during POST; Dell NICs vanish while in POST."""
+def test_post_window_and_network_adapters(tmp_path: Path) -> None:
+    """BootProgress advances; iLO refuses PATCH during POST; Dell NICs vanish while in POST."""
 
     async def main() -> None:
         async with sim_fleet(tmp_path, {"h1": host("hpe"), "d1": host("dell")}) as sim, \
@@ -121,8 +122,8 @@ def test_item02_post_window_and_network_adapters(tmp_path: Path) -> None:
     run(main())
 
 
-def test_item02_pldm_nic_update_fails_until_host_reboot_after_bmc_update(tmp_path: Path) -> None:
-    """6.2 (ironic bug 2141574): with the option on, a NIC update right after a BMC update fails."""
+def test_pldm_nic_update_fails_until_host_reboot_after_bmc_update(tmp_path: Path) -> None:
+    """With the option on, a NIC update right after a BMC update fails (OpenStack ironic bug 2141574)."""
     bmc = image(tmp_path, "generic", "bmc", "2.15.0")
     nic = image(tmp_path, "generic", "nic", "2.0")
 
@@ -149,8 +150,8 @@ def test_item02_pldm_nic_update_fails_until_host_reboot_after_bmc_update(tmp_pat
     run(main())
 
 
-def test_item03_ac_cycle_drops_host_and_bmc_and_activates_cpld(tmp_path: Path) -> None:
-    """6.3 + 6.9: Dell CPLD job ends in UserIntervention@100 %; the virtual AC cycle drops
+def test_ac_cycle_drops_host_and_bmc_and_activates_cpld(tmp_path: Path) -> None:
+    """Dell CPLD job ends in UserIntervention@100 %; the virtual AC cycle drops
     Redfish, turns the host back On and only then shows the new CPLD version."""
     img = image(tmp_path, "dell", "cpld", "1.0.9")
 
@@ -190,8 +191,8 @@ def test_item03_ac_cycle_drops_host_and_bmc_and_activates_cpld(tmp_path: Path) -
     run(main())
 
 
-def test_item04_upload_limits_and_busy(tmp_path: Path) -> None:
-    """6.4: 411 without Content-Length, 413 above MaxImageSizeBytes, 503 while another flash runs,
+def test_upload_limits_and_busy(tmp_path: Path) -> None:
+    """411 without Content-Length, 413 above MaxImageSizeBytes, 503 while another flash runs,
     and a slow upload (upload_rate fault) runs into the client's timeout."""
     small = image(tmp_path, "generic", "bios", "1.1.0", size=4096)
     big = image(tmp_path, "generic", "bmc", "2.15.0", size=600_000)

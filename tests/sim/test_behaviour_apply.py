@@ -1,4 +1,5 @@
-"""Brief section 6, apply time, staging and versions (items 12-17), over raw HTTP."""
+"""The simulator over raw HTTP: apply times (Immediate, OnReset, OnStartUpdateRequest), staging,
+when versions change, pending BIOS settings."""
 
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ async def _push_bios(c, profile: str, img: Path) -> None:  # type: ignore[no-unt
 # Raw protocol test of the simulator itself: it fills or abandons session slots on purpose.
 @pytest.mark.leaves_sessions
 @pytest.mark.parametrize("profile", ["generic", "dell", "hpe", "supermicro"])
-def test_item12_immediate_bios_is_vendor_specific(tmp_path: Path, profile: str) -> None:
-    """6.12: Immediate BIOS: Dell reboots the host itself (RID job), Supermicro flashes then restarts
+def test_immediate_bios_is_vendor_specific(tmp_path: Path, profile: str) -> None:
+    """Immediate BIOS: Dell reboots the host itself (RID job), Supermicro flashes then restarts
     the host, HPE (type B) and plain DMTF flash now and activate at the next (client) reboot."""
     img = image(tmp_path, profile, "bios", BIOS[profile])
 
@@ -59,8 +60,8 @@ def test_item12_immediate_bios_is_vendor_specific(tmp_path: Path, profile: str) 
     run(main())
 
 
-def test_item13_onreset_waits_then_flashes_during_post_and_cancel_by_delete(tmp_path: Path) -> None:
-    """6.13: Dell OnReset job sits Scheduled (JCP001, 0 %) until a reset; the flash runs in POST
+def test_onreset_waits_then_flashes_during_post_and_cancel_by_delete(tmp_path: Path) -> None:
+    """Dell OnReset job sits Scheduled (JCP001, 0 %) until a reset; the flash runs in POST
     (POST takes longer); deleting the job cancels it (no flash at the next reboot)."""
     img = image(tmp_path, "dell", "bios", "1.12.1")
 
@@ -92,8 +93,8 @@ def test_item13_onreset_waits_then_flashes_during_post_and_cancel_by_delete(tmp_
     run(main())
 
 
-def test_item14_on_start_update_request(tmp_path: Path) -> None:
-    """6.14: Dell SimpleUpdate with OnStartUpdateRequest stays Scheduled until StartUpdate;
+def test_on_start_update_request(tmp_path: Path) -> None:
+    """Dell SimpleUpdate with OnStartUpdateRequest stays Scheduled until StartUpdate;
     StartUpdate with nothing staged is an error (Dell 400, Supermicro 400 SMC message)."""
     img = image(tmp_path, "dell", "bmc", "7.10.30.00")
 
@@ -128,8 +129,8 @@ def test_item14_on_start_update_request(tmp_path: Path) -> None:
     run(main())
 
 
-def test_item15_unsupported_apply_time_and_advertised_support(tmp_path: Path) -> None:
-    """6.15: unsupported apply times get 400; each vendor advertises exactly what it supports."""
+def test_unsupported_apply_time_and_advertised_support(tmp_path: Path) -> None:
+    """Unsupported apply times get 400; each vendor advertises exactly what it supports."""
     img = image(tmp_path, "supermicro", "bmc", "01.03.12")
 
     async def main() -> None:
@@ -162,8 +163,8 @@ def test_item15_unsupported_apply_time_and_advertised_support(tmp_path: Path) ->
     run(main())
 
 
-def test_item16_versions_flip_only_on_activation(tmp_path: Path) -> None:
-    """6.16: inventory, Manager.FirmwareVersion and the IPMI-facing bmc_version change only when the
+def test_versions_flip_only_on_activation(tmp_path: Path) -> None:
+    """Inventory, Manager.FirmwareVersion and the IPMI-facing bmc_version change only when the
     BMC is back; Dell Installed-/Previous- ids change (HPE ROM swap: test_hpe_profile)."""
     img = image(tmp_path, "dell", "bmc", "7.10.30.00")
 
@@ -191,8 +192,8 @@ def test_item16_versions_flip_only_on_activation(tmp_path: Path) -> None:
     run(main())
 
 
-def test_item17_pending_bios_settings_apply_at_reboot(tmp_path: Path) -> None:
-    """6.17: pending values survive (even a BMC reset) until a host reboot; then @Redfish.Settings
+def test_pending_bios_settings_apply_at_reboot(tmp_path: Path) -> None:
+    """Pending values survive (even a BMC reset) until a host reboot; then @Redfish.Settings
     Time/ETag change and the unknown attribute fails in Messages."""
 
     async def main() -> None:
