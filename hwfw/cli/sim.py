@@ -13,7 +13,7 @@ import click
 
 from hwfw.cli import cli
 from hwfw.config.model import parse_duration
-from hwfw.sim.profiles import PROFILES
+from hwfw.sim.profiles import profiles
 
 
 @cli.group("sim")
@@ -22,7 +22,7 @@ def sim() -> None:
 
 
 @sim.command("make-image")
-@click.option("--vendor", required=True, type=click.Choice(list(PROFILES)))
+@click.option("--vendor", required=True, type=click.Choice(list(profiles())))
 @click.option("--model", required=True, help="Model the image is built for, e.g. 'PowerEdge R750'.")
 @click.option("--component", required=True, help="Component kind: bmc, bios, cpld, nic...")
 @click.option("--version", "version", required=True, help="Version string the image installs.")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from hwfw.sim.fleet import HostSpec
-from hwfw.sim.profiles import PROFILES
+from hwfw.sim.profiles import profile_named
 
 if TYPE_CHECKING:
     from hwfw.sim.world import Fleet as World
@@ -106,7 +106,7 @@ class Machine:
 
     @property
     def ipmi_ids(self) -> tuple[int, int]:
-        profile = PROFILES.get(self.spec.profile)
+        profile = profile_named(self.spec.profile)
         return profile.ipmi_ids if profile else (0, 0)
 
     @property

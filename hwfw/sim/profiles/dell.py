@@ -15,6 +15,7 @@ from hwfw.sim.firmware import ImageInfo, not_applicable_reason
 from hwfw.sim.http import Request, Response
 from hwfw.sim.machine import Component
 from hwfw.sim.messages import Dialect
+from hwfw.sim.profiles import SimProfile
 from hwfw.sim.profiles.dell_jobs import MGR, DellJobs
 from hwfw.sim.service import params
 from hwfw.sim.service.base import etag_of
@@ -22,6 +23,9 @@ from hwfw.sim.service.resources import R, ref
 from hwfw.sim.service.router import route
 from hwfw.sim.service.tasks import Task
 from hwfw.sim.service.updateflow import FAILURES
+
+# What a real Dell iDRAC9 server has burnt in: IPMI ids (IANA manufacturer, product), serial form.
+PROFILE = SimProfile("dell", ipmi_ids=(674, 256), serial_prefix="", serial_length=7)  # 7-character service tag
 
 # Defaults from docs/vendor-behaviour.md, "Dell iDRAC9": a job appears 1-10 s after the
 # POST, the iDRAC is back "within a few minutes" and its Lifecycle Controller ready ~60 s

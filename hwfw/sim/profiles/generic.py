@@ -12,11 +12,15 @@ from typing import Any
 
 from hwfw.sim.http import Request, Response
 from hwfw.sim.machine import component_key
+from hwfw.sim.profiles import SimProfile
 from hwfw.sim.service import params
 from hwfw.sim.service.odata import ODataResources
 from hwfw.sim.service.resources import R, ref
 from hwfw.sim.service.router import route
 from hwfw.sim.service.tasks import Task
+
+# What the plain DMTF server has burnt in (no IPMI vendor): IPMI ids (IANA manufacturer, product), serial form.
+PROFILE = SimProfile("generic", ipmi_ids=(0, 0), serial_prefix="CSO", serial_length=8, fallback=True)
 
 # Defaults (virtual seconds) from docs/vendor-behaviour.md, "Timing of a plain DMTF
 # service": OpenBMC reset -> Redfish ready 90-120 s; 503 right after a reboot.

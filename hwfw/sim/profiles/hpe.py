@@ -17,12 +17,15 @@ from typing import Any, Mapping
 from hwfw.sim.firmware import ImageInfo
 from hwfw.sim.http import Request, Response
 from hwfw.sim.messages import Dialect, hpe_envelope
-from hwfw.sim.profiles import hpe_inventory
+from hwfw.sim.profiles import SimProfile, hpe_inventory
 from hwfw.sim.profiles.hpe_queue import QUEUE, REPO, HpeQueue
 from hwfw.sim.service import params
 from hwfw.sim.service.resources import R, collection, ref
 from hwfw.sim.service.router import route
 from hwfw.sim.service.tasks import Task
+
+# What a real HPE iLO server has burnt in: IPMI ids (IANA manufacturer, product), serial form.
+PROFILE = SimProfile("hpe", ipmi_ids=(47196, 8224), serial_prefix="CZ", serial_length=8)
 
 # Defaults from docs/vendor-behaviour.md, "HPE iLO": update states, iLO-flashable kinds,
 # Result ids; iLO 5 self-update ~3 min 54 s including the upload, iLO reboot ~1 min.

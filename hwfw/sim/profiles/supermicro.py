@@ -17,11 +17,16 @@ from typing import Any, Mapping
 from hwfw.sim.firmware import ImageInfo
 from hwfw.sim.http import Request, Response
 from hwfw.sim.messages import Dialect, message
+from hwfw.sim.profiles import SimProfile
 from hwfw.sim.service import params
 from hwfw.sim.service.odata import ODataResources
 from hwfw.sim.service.resources import R
 from hwfw.sim.service.router import route
 from hwfw.sim.service.tasks import Task
+
+# What a real Supermicro server has burnt in: IPMI ids (IANA manufacturer, product), serial form.
+PROFILE = SimProfile("supermicro", ipmi_ids=(10876, 6929), serial_prefix="S", serial_length=9,
+                     serial_digits_only=True)
 
 # Defaults from docs/vendor-behaviour.md, "Supermicro X12/X13": verify task ~6 s, BMC
 # flash "several minutes" (xCAT waits 2 min), at most 16 sessions.
