@@ -57,7 +57,7 @@ async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings
     """Settle the open intents of `hosts` (all when None); returns what happened."""
     events = events or ApplyEvents(None, clock, ledger.run_id)
     by_host: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for intent in await asyncio.to_thread(ledger.intents.open_intents):
+    for intent in await ledger.open_intents():
         if hosts is None or intent["host"] in hosts:
             by_host[intent["host"]].append(intent)
     report = SettleReport()
@@ -124,11 +124,13 @@ async def _follow(driver: HostDriver, intent: Mapping[str, Any], settings: Setti
     polls = polling(settings.timing.poll_interval).attempts(
         clock, deadline=clock.monotonic() + settings.timing.deadline_for(kind))
     verdict = await driver.settle_intent(intent)
+    if verdict.startswith("in-flight:"):  # said once; the polls that follow are not news
+        events.warning(f"re-attached to {intent['action']} of {intent['component']}: {verdict[10:]}; "
+                       "following it until it ends", intent["host"])
     while verdict.startswith("in-flight:"):
         wait = polls.next_delay()
         if wait is None:
             break
-        events.warning(f"re-attached to {intent['action']} of {intent['component']}: {verdict[10:]}", intent["host"])
         await clock.sleep(wait)
         verdict = await driver.settle_intent(intent)
     log.info("%s: intent %s (%s %s) settled: %s", intent["host"], intent["intent"], intent["action"],
