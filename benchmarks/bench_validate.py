@@ -55,12 +55,16 @@ def generate(root: Path, hosts: int) -> None:
             f"last audit 2025-Q2\"\n")
     (root / "inventory.yaml").write_text("\n".join(lines))
     images, baselines = [], ["baselines:"]
+    # Every image a baseline names must be obtainable (validate checks it): tiny files
+    # whose sha256 is the one the repository states.
+    (root / "images").mkdir(exist_ok=True)
     for vendor, models in VENDORS:
         bmc, bios = TARGETS[vendor]
         for model in models:
             for pool in pools:
                 slug = f"{vendor}-{model.lower().replace(' ', '-')}-{pool}"
                 for comp, version in (("bmc", bmc), ("bios", bios)):
+                    (root / "images" / f"{slug}-{comp}.bin").write_bytes(slug.encode() + comp.encode())
                     images.append(f"  - id: {slug}-{comp}\n    vendor: {vendor}\n    component: {comp}\n"
                                   f"    version: \"{version}\"\n    models: [\"{model}\"]\n"
                                   f"    source: images/{slug}-{comp}.bin\n"
