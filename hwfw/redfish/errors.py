@@ -29,6 +29,8 @@ __all__ = [
     "is_connect_failure",
     "message_id_matches",
     "parse_error_info",
+    "TRANSPORT_ERRORS",
+    "transport_failure",
     "translate_transport_errors",
 ]
 
@@ -197,21 +199,29 @@ def _describe_transport_error(exc: BaseException) -> str:
     return f"connection failed: {text}"
 
 
+# What a transport raises when a BMC cannot be reached or stops answering.
+TRANSPORT_ERRORS = (httpx.TransportError, ssl.SSLError, OSError)
+
+
+def transport_failure(host: str, url: str, exc: BaseException) -> BmcUnreachable:
+    """The `BmcUnreachable` for one of TRANSPORT_ERRORS (httpx's, and through the
+    aiohttp transport aiohttp's), naming the host and URL; raise it `from exc`."""
+    if isinstance(exc, httpx.TransportError):
+        msg = _describe_transport_error(exc)
+        hint = "set ca_bundle for this host or the workspace (or pass --insecure for a lab)" \
+            if msg.startswith("TLS certificate") else None
+        return BmcUnreachable(msg, host=host, url=url, hint=hint)
+    if isinstance(exc, ssl.SSLError):  # raised directly by some transports during the handshake
+        return BmcUnreachable(f"TLS error: {_shorten(str(exc))}", host=host, url=url,
+                              hint="set ca_bundle for this host or the workspace")
+    return BmcUnreachable(f"connection failed: {_shorten(str(exc)) or type(exc).__name__}", host=host, url=url)
+
+
 @contextlib.contextmanager
 def translate_transport_errors(host: str, url: str) -> Iterator[None]:
-    """Turn httpx (and, through the aiohttp transport, aiohttp) exceptions into
-    `BmcUnreachable` naming the host and URL, chained with `from exc`."""
+    """Turn TRANSPORT_ERRORS into `BmcUnreachable` naming the host and URL, chained
+    with `from exc`."""
     try:
         yield
-    except httpx.TransportError as exc:
-        msg = _describe_transport_error(exc)
-        hint = None
-        if msg.startswith("TLS certificate"):
-            hint = "set ca_bundle for this host or the workspace (or pass --insecure for a lab)"
-        raise BmcUnreachable(msg, host=host, url=url, hint=hint) from exc
-    except ssl.SSLError as exc:  # raised directly by some transports during the handshake
-        raise BmcUnreachable(f"TLS error: {_shorten(str(exc))}", host=host, url=url,
-                             hint="set ca_bundle for this host or the workspace") from exc
-    except OSError as exc:
-        raise BmcUnreachable(f"connection failed: {_shorten(str(exc)) or type(exc).__name__}",
-                             host=host, url=url) from exc
+    except TRANSPORT_ERRORS as exc:
+        raise transport_failure(host, url, exc) from exc

@@ -32,7 +32,7 @@ from tests.redfish.fakebmc import (
     serve,
 )
 
-BACKENDS = ["aiohttp", "httpx"]
+BACKENDS = ["aiohttp", "httpx", "native"]
 
 
 def run(coro: Awaitable[Any]) -> Any:
