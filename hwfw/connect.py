@@ -11,7 +11,10 @@ ordinary BMC URLs and takes exactly the code path real BMCs take.
 Loading a workspace through `check_workspace` / `load_workspace` here adds the checks
 of how hosts are reached (a `sim://` host must name a host of the fleet file) to the
 file checks of `hwfw.config`. `read_inventory` reads the live inventory of an open
-connection; `read_live_inventory` opens one for that.
+connection; `read_live_inventory` opens one for that. The BMC sessions an inventory
+read opens are logged out in the background: `read_inventory` returns with the
+inventory, and closing the connection waits for every logout (so a caller that plans
+inside the connection overlaps the two).
 
 The HTTP stack and the simulator are imported when first used, so that validating a
 workspace does not load them.
@@ -35,8 +38,9 @@ from hwfw.logs import get_logger, redactor
 
 if TYPE_CHECKING:
     from hwfw.clock import Clock
-    from hwfw.inventory.collect import ResolvedHost
+    from hwfw.inventory.collect import NeedsPreflight, ResolvedHost
     from hwfw.inventory.model import Inventory
+    from hwfw.redfish.closer import SessionCloser
 
 __all__ = ["SIM_SCHEME", "Connection", "check_workspace", "connect", "load_workspace", "read_inventory",
            "read_live_inventory", "select_hosts", "simulator_port", "target_hosts"]
@@ -56,6 +60,7 @@ class Connection:
     insecure: bool
     hosts: dict[str, ResolvedHost] = field(default_factory=dict)
     fleet: Any = None  # hwfw.sim.runtime.EmbeddedFleet when sim:// hosts exist
+    closer: SessionCloser | None = None  # background logouts, finished when the connection closes
 
 
 # ---------------------------------------------------------------- loading a workspace
@@ -123,6 +128,8 @@ async def connect(workspace: Workspace, *, insecure: bool = False, targets: Sequ
     """Resolve every (targeted) host to a URL and credentials; run the simulator if needed."""
     from hwfw.clock import SystemClock
 
+    from hwfw.redfish.closer import SessionCloser
+
     clock = clock or SystemClock()
     conn = Connection(workspace=workspace, clock=clock, insecure=insecure)
     hosts = select_hosts(workspace, targets)
@@ -132,25 +139,34 @@ async def connect(workspace: Workspace, *, insecure: bool = False, targets: Sequ
                 conn.fleet = await stack.enter_async_context(_start_simulator(workspace, stable_port=True))
             except OSError:  # the workspace's own port is taken (a --no-lock run beside another)
                 conn.fleet = await stack.enter_async_context(_start_simulator(workspace, stable_port=False))
+        conn.closer = SessionCloser()
+        stack.push_async_callback(conn.closer.aclose)  # before the simulator stops: logouts first
         for host in hosts:
             conn.hosts[host.name] = _resolve(workspace, host, conn.fleet)
         yield conn
 
 
-async def read_inventory(conn: Connection) -> Inventory:
-    """The live inventory of every host of an open connection; never changes a BMC."""
+async def read_inventory(conn: Connection, *, needs_preflight: NeedsPreflight | None = None) -> Inventory:
+    """The live inventory of every host of an open connection; never changes a BMC.
+
+    `needs_preflight` picks the hosts whose pre-flight facts are read (default: all);
+    their sessions are logged out in the background until the connection closes."""
     from hwfw.inventory.collect import collect
 
     settings = conn.workspace.settings
+    # The embedded simulator serves its BMCs from this process: each connection is two
+    # open files here, and its listening sockets are already counted as open.
     return await collect(list(conn.hosts.values()), settings=settings, clock=conn.clock,
-                         insecure=conn.insecure, concurrency=settings.plan_concurrency)
+                         insecure=conn.insecure, concurrency=settings.plan_concurrency,
+                         needs_preflight=needs_preflight, closer=conn.closer,
+                         files_per_connection=2 if conn.fleet is not None else 1)
 
 
 async def read_live_inventory(workspace: Workspace, *, targets: Sequence[str] = (), insecure: bool = False,
-                              clock: Clock | None = None) -> Inventory:
+                              clock: Clock | None = None, needs_preflight: NeedsPreflight | None = None) -> Inventory:
     """Connect to every (targeted) host and read its inventory; never changes a BMC."""
     async with connect(workspace, insecure=insecure, targets=targets, clock=clock) as conn:
-        return await read_inventory(conn)
+        return await read_inventory(conn, needs_preflight=needs_preflight)
 
 
 def _resolve(workspace: Workspace, host: Host, fleet: Any) -> ResolvedHost:

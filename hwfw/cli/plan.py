@@ -13,6 +13,7 @@ from hwfw.cli.common import (EXIT_CHANGES, EXIT_ERROR, EXIT_OK, app_context, emi
 from hwfw.cli.inputs import insecure_option, inventory_for, load, target_option
 from hwfw.clock import utc_now_iso
 from hwfw.config.digests import input_digests
+from hwfw.plan import needs_preflight
 from hwfw.plan import plan as make_plan
 from hwfw.render.plan import render_markdown, render_text
 from hwfw.state.files import atomic_write_json
@@ -68,7 +69,10 @@ def plan(output_format: str, targets: tuple[str, ...], insecure: bool, out: Path
         guard.acquire()
     try:
         state = StateStore(workspace.settings.state_path).load()
-        inventory = inventory_for(workspace, snapshot=snapshot, targets=targets, insecure=insecure)
+        # Pre-flight facts (job queues, pending BIOS settings...) only for hosts with steps.
+        inventory = inventory_for(workspace, snapshot=snapshot, targets=targets, insecure=insecure,
+                                  needs_preflight=needs_preflight(workspace, state, targets=targets,
+                                                                  accept_unknown=accepted))
     finally:
         if guard:
             guard.release()
