@@ -175,6 +175,11 @@ class LockHeldError(StateError):
     """Another hwfw process holds the workspace lock."""
 
 
+class StaleStateError(StateError):
+    """A state write was refused: the stored serial (or lineage) is not the one the
+    writer read, so someone else wrote in between."""
+
+
 class RepositoryError(HwfwError):
     """A firmware image cannot be found, fetched or trusted."""
 

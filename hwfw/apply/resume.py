@@ -51,7 +51,7 @@ async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings
     """Settle the open intents of `hosts` (all when None); returns what happened."""
     events = events or ApplyEvents(None, clock, ledger.run_id)
     by_host: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for intent in await asyncio.to_thread(ledger.intents.open_intents):
+    for intent in await ledger.open_intents():
         if hosts is None or intent["host"] in hosts:
             by_host[intent["host"]].append(intent)
     report = SettleReport()

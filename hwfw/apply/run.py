@@ -5,7 +5,8 @@
 
 Nothing here prints: the plan is handed to `show`, the question to `confirm`, and
 progress, as events (hwfw/events.py), to the `events` sink. The workspace lock is held from the first read of the state to
-the last write; a second apply fails at once, naming the holder.
+the last write; a second apply fails at once, naming the holder. State, lock and
+journals live in the backend `settings.backend` names (hwfw.state.backend).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from hwfw.events import EventSink, guarded
 from hwfw.inventory.model import Inventory
 from hwfw.logs import get_logger
 from hwfw.plan.model import Plan
-from hwfw.state.lock import WorkspaceLock
+from hwfw.state.backend import open_backend
 
 log = get_logger("apply.run")
 
@@ -155,8 +156,8 @@ async def run_apply(workspace: Workspace, options: ApplyOptions, *, events: Even
     ensure_runtime_dir(settings)
     run_id = options.run_id or uuid.uuid4().hex[:12]
     report = ApplyEvents(sink, clock, run_id)
-    with WorkspaceLock(settings.runtime_dir, "apply"):
-        ledger = Ledger(settings, run_id, clock)
+    async with open_backend(settings) as backend, backend.lock("apply"):
+        ledger = await Ledger.open(backend, settings, run_id, clock)
         saved = _read_plan_file(options.plan_file) if options.plan_file else None
         targets = options.targets or (_plan_hosts(saved) if saved else ())
         async with connect(workspace, insecure=options.insecure, targets=targets, clock=clock) as conn:

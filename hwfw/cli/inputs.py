@@ -14,7 +14,6 @@ from hwfw.cli.common import warn
 from hwfw.config.model import Workspace
 from hwfw.connect import load_workspace, read_live_inventory, target_hosts
 from hwfw.errors import ConfigError, HwfwError, Problem, SourceLocation
-from hwfw.inventory.collect import NeedsPreflight
 from hwfw.inventory.model import Inventory
 
 
@@ -39,14 +38,12 @@ def warn_insecure(insecure: bool) -> None:
 
 
 def inventory_for(workspace: Workspace, *, snapshot: Path | None, targets: Sequence[str],
-                  insecure: bool, needs_preflight: NeedsPreflight | None = None) -> Inventory:
-    """The live inventory, or a recorded snapshot when `snapshot` is given;
-    `needs_preflight` picks the hosts whose pre-flight facts are read live (default: all)."""
+                  insecure: bool) -> Inventory:
+    """The live inventory, or a recorded snapshot when `snapshot` is given."""
     if snapshot is not None:
         return read_snapshot(snapshot, targets)
     warn_insecure(insecure)
-    return asyncio.run(read_live_inventory(workspace, targets=targets, insecure=insecure,
-                                           needs_preflight=needs_preflight))
+    return asyncio.run(read_live_inventory(workspace, targets=targets, insecure=insecure))
 
 
 def read_snapshot(path: Path, targets: Sequence[str] = ()) -> Inventory:

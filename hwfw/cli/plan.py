@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import nullcontext
 from pathlib import Path
 
 import click
@@ -10,15 +12,33 @@ from hwfw import __version__
 from hwfw.cli import cli
 from hwfw.cli.common import (EXIT_CHANGES, EXIT_ERROR, EXIT_OK, app_context, emit_json, emit_text,
                              format_option, workspace_argument)
-from hwfw.cli.inputs import insecure_option, inventory_for, load, target_option
+from hwfw.cli.inputs import insecure_option, load, read_snapshot, target_option, warn_insecure
 from hwfw.clock import utc_now_iso
 from hwfw.config.digests import input_digests
 from hwfw.plan import needs_preflight
 from hwfw.plan import plan as make_plan
 from hwfw.render.plan import render_markdown, render_text
+from hwfw.config.model import Workspace
+from hwfw.connect import read_live_inventory
+from hwfw.inventory.model import Inventory
+from hwfw.state.backend import open_backend
 from hwfw.state.files import atomic_write_json
-from hwfw.state.lock import WorkspaceLock
-from hwfw.state.store import StateStore
+from hwfw.state.model import State
+
+
+async def _read_inputs(workspace: Workspace, snapshot: Path | None, targets: tuple[str, ...], insecure: bool,
+                       lock: bool, accepted: list[tuple[str, str]]) -> tuple[State, Inventory]:
+    """The state and the inventory, read under the workspace lock (unless --no-lock).
+    Pre-flight facts (job queues, pending BIOS settings...) are read only for hosts the
+    plan will have steps for."""
+    async with open_backend(workspace.settings) as backend:
+        async with (backend.lock("plan") if lock else nullcontext()):
+            state = await backend.load()
+            if snapshot is not None:
+                return state, read_snapshot(snapshot, targets)
+            return state, await read_live_inventory(
+                workspace, targets=targets, insecure=insecure,
+                needs_preflight=needs_preflight(workspace, state, targets=targets, accept_unknown=accepted))
 
 
 def parse_accept(values: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -64,18 +84,9 @@ def plan(output_format: str, targets: tuple[str, ...], insecure: bool, out: Path
     app = app_context()
     workspace = load(app.workspace)
     accepted = parse_accept(accept_unknown)
-    guard = WorkspaceLock(workspace.settings.runtime_dir, "plan") if lock else None
-    if guard:
-        guard.acquire()
-    try:
-        state = StateStore(workspace.settings.state_path).load()
-        # Pre-flight facts (job queues, pending BIOS settings...) only for hosts with steps.
-        inventory = inventory_for(workspace, snapshot=snapshot, targets=targets, insecure=insecure,
-                                  needs_preflight=needs_preflight(workspace, state, targets=targets,
-                                                                  accept_unknown=accepted))
-    finally:
-        if guard:
-            guard.release()
+    if snapshot is None:
+        warn_insecure(insecure)
+    state, inventory = asyncio.run(_read_inputs(workspace, snapshot, targets, insecure, lock, accepted))
     result = make_plan(workspace, inventory, state, targets=targets, accept_unknown=accepted,
                        allow_unreachable=allow_unreachable,
                        parallelism=parallelism or workspace.settings.parallelism)

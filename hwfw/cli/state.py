@@ -1,8 +1,15 @@
-"""`hwfw state list|show|force-unlock`: read what hwfw recorded, and release a stuck lock."""
+"""`hwfw state list|show|force-unlock|migrate|pull|push`: read what hwfw recorded,
+release a stuck lock, move state between backends, repair it by hand.
+
+Every command works on the backend `settings.backend` names (local files or PostgreSQL).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any, Awaitable, Callable, TypeVar
 
 import click
 from rich.markup import escape
@@ -10,16 +17,36 @@ from rich.markup import escape
 from hwfw.cli import cli
 from hwfw.cli.common import EXIT_ERROR, EXIT_OK, app_context, emit_json, emit_text, format_option, workspace_argument
 from hwfw.cli.inputs import load
-from hwfw.state.lock import force_unlock, read_lock_info
-from hwfw.state.store import StateStore, state_to_json
+from hwfw.config.model import Settings
+from hwfw.errors import StateError
+from hwfw.state.backend import StateBackend, open_backend
+from hwfw.state.lock import LockInfo
+from hwfw.state.model import State
+from hwfw.state.store import state_to_json
+from hwfw.state.transfer import migrate, pull, push
+
+T = TypeVar("T")
 
 STATUS_STYLE = {"ok": "green", "pending-activation": "cyan", "failed": "red", "rolled-back": "magenta",
                 "in-progress": "yellow"}
 
 
+def on_backend(settings: Settings, body: Callable[[StateBackend], Awaitable[T]]) -> T:
+    """Run `body` on the workspace's state backend, opened and closed around it."""
+    async def main() -> T:
+        async with open_backend(settings) as backend:
+            return await body(backend)
+
+    return asyncio.run(main())
+
+
+async def _state_and_lock(backend: StateBackend) -> tuple[State, LockInfo | None]:
+    return await backend.load(), await backend.lock_info()
+
+
 @cli.group("state")
 def state() -> None:
-    """Inspect the state file; release a lock left by a dead process."""
+    """Inspect the state; release a stuck lock; migrate, pull and push it."""
 
 
 @state.command("list")
@@ -28,7 +55,7 @@ def state() -> None:
 def state_list(output_format: str) -> None:
     """One line per recorded component: HOST/KEY VERSION STATUS."""
     app = app_context()
-    st = StateStore(load(app.workspace).settings.state_path).load()
+    st = on_backend(load(app.workspace).settings, lambda b: b.load())
     rows = [(h, k, r) for h, comps in sorted(st.hosts.items()) for k, r in sorted(comps.items())]
     if output_format == "json":
         emit_json([{"host": h, "component": k, **r.to_json()} for h, k, r in rows])
@@ -47,7 +74,7 @@ def state_show(output_format: str, host: str | None) -> None:
     The workspace is -C DIR (default: the current directory)."""
     app = app_context()
     ws = load(app.workspace)
-    st = StateStore(ws.settings.state_path).load()
+    st, lock = on_backend(ws.settings, _state_and_lock)
     if host is not None and host not in st.hosts and host not in (st.checkpoints.get("hosts") or {}):
         app.err.print(f"[red]Error:[/red] the state has no host {escape(host)}")
         raise click.exceptions.Exit(EXIT_ERROR)
@@ -73,7 +100,6 @@ def state_show(output_format: str, host: str | None) -> None:
             comps = ", ".join(f"{k} {v.get('version')}" for k, v in sorted(cp.get("components", {}).items()))
             out.print(f"  [dim]checkpoint {cp.get('status')} (run {cp.get('run_id')}, {cp.get('created')}, "
                       f"power {cp.get('power_state')}): {escape(comps)}[/dim]")
-    lock = read_lock_info(ws.settings.runtime_dir / "lock")
     if lock is not None:
         out.print(f"[yellow]locked:[/yellow] {escape(lock.describe())}")
 
@@ -91,7 +117,8 @@ def _details(rec: dict[str, Any]) -> str:
 @state.command("force-unlock")
 @click.argument("lock_id")
 @click.option("--force", is_flag=True,
-              help="Also remove a lock still held from another host, whose holder cannot be seen from here.")
+              help="Also break a lock whose holder cannot be seen from here: a holder on another host "
+                   "(shared filesystem), or, on PostgreSQL, end a live holder's database session (a hung holder).")
 def state_force_unlock(lock_id: str, force: bool) -> None:
     """Remove the workspace lock LOCK_ID left by a process that cannot release it.
 
@@ -101,5 +128,58 @@ def state_force_unlock(lock_id: str, force: bool) -> None:
     still held from another host (a shared filesystem) needs --force. The workspace is -C DIR."""
     app = app_context()
     ws = load(app.workspace)
-    info = force_unlock(ws.settings.runtime_dir, lock_id, force=force)
+    info = on_backend(ws.settings, lambda b: b.force_unlock(lock_id, force=force))
     app.err.print(f"Removed the lock: {escape(info.describe())}")
+
+
+@state.command("migrate")
+@click.option("--to", "to", type=click.Choice(["postgres", "local"]), required=True,
+              help="Where the state goes: postgres (from the local files) or local (back to them).")
+def state_migrate(to: str) -> None:
+    """Move the state and the intent and audit logs between the local files and the
+    PostgreSQL database of settings.backend (dsn_env or dsn_file), without loss
+    (lineage and serial kept).
+
+    Refused when the destination holds state of another lineage. Then set
+    settings.backend.type to the destination. The workspace is -C DIR."""
+    app = app_context()
+    settings = load(app.workspace).settings
+    if not (settings.backend.dsn_env or settings.backend.dsn_file):
+        raise StateError("settings.backend names no PostgreSQL database to migrate to or from",
+                         hint="add dsn_env: HWFW_PG_DSN (or dsn_file: PATH) to settings.backend in hwfw.yaml; "
+                              "the type may stay local until the migration is done")
+    source = "local" if to == "postgres" else "postgres"
+
+    async def main() -> tuple[str, str, Any]:
+        async with open_backend(settings, kind=source) as src, open_backend(settings, kind=to) as dst:
+            return src.describe(), dst.describe(), await migrate(src, dst)
+
+    src, dst, moved = asyncio.run(main())
+    what = f"state lineage {moved.lineage} serial {moved.serial}, " if moved.lineage else ""
+    app.err.print(escape(f"Migrated {what}{moved.records.get('intents', 0)} intent record(s) and "
+                         f"{moved.records.get('audit', 0)} audit entry(ies) from {src} to {dst}."))
+    if settings.backend.type != to:
+        app.err.print(f"Now set settings.backend.type to {to} in hwfw.yaml.", markup=False)
+
+
+@state.command("pull")
+def state_pull() -> None:
+    """Write the stored state document to stdout (`hwfw state pull > state.json`)."""
+    app = app_context()
+    data = on_backend(load(app.workspace).settings, pull)
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+
+
+@state.command("push")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace the state even if its lineage or serial differs.")
+def state_push(path: Path, force: bool) -> None:
+    """Replace the stored state by PATH (a document from `hwfw state pull`, repaired).
+
+    PATH must carry the stored lineage and serial (nobody wrote since the pull); it is
+    stored with serial + 1, so plans saved before are stale."""
+    app = app_context()
+    data = path.read_bytes()
+    stored = on_backend(load(app.workspace).settings, lambda b: push(b, data, f"file {path}", force=force))
+    app.err.print(escape(f"Pushed {path}: state lineage {stored['lineage']} is now at serial {stored['serial']}."))
