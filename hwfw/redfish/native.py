@@ -52,6 +52,15 @@ class _Closed(Exception):
         self.cause = cause
 
 
+class _Expired(Exception):
+    """The read timeout of a request ran out."""
+
+
+def _expire(waiter: asyncio.Future[Any]) -> None:
+    if not waiter.done():
+        waiter.set_exception(_Expired())
+
+
 class _Connection(asyncio.Protocol):
     """One HTTP/1.1 connection (TLS on memory BIOs when given a context): send a
     request, collect its response."""
@@ -403,10 +412,13 @@ class NativeTransport(FetchTransport):
 
     async def _exchange(self, conn: _Connection, request: bytes, head: bool,
                         read_timeout: float | None) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
+        waiter = conn.send(request, head)
+        # A timer that fails the waiter (cheaper than a timeout scope per request).
+        timer = asyncio.get_running_loop().call_later(read_timeout, _expire, waiter) \
+            if read_timeout is not None else None
         try:
-            async with asyncio.timeout(read_timeout):
-                return await conn.send(request, head)
-        except TimeoutError as exc:
+            return await waiter
+        except _Expired as exc:
             conn.close()
             raise httpx.ReadTimeout(f"no complete answer within {read_timeout}s") from exc
         except asyncio.CancelledError:
@@ -415,6 +427,9 @@ class NativeTransport(FetchTransport):
         except (OSError, ssl.SSLError) as exc:
             conn.close()
             raise httpx.ReadError(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            if timer is not None:
+                timer.cancel()
 
 
 class LazyRequestResponse(httpx.Response):

@@ -238,11 +238,15 @@ class RedfishSession:
         token_used = self.token
         response = await self.client.request(method, uri, json_body=json_body, content=content, headers=headers,
                                              timeout=timeout, check=False, retries=retries)
-        while response.status_code == 401 and token_used is not None and self._relogin_streak < _MAX_RELOGINS:
+        tries = 0
+        while response.status_code == 401 and token_used is not None and self._relogin_streak < _MAX_RELOGINS \
+                and tries < _MAX_RELOGINS:
             # Sessions vanish for good reasons (BMC reset, idle expiry): log in again and
-            # retry. Only a streak of re-logins that never stick is given up on, and a
-            # 401 that is not about the session (missing privilege) gets one re-login.
-            self._relogin_streak += 1
+            # retry. Only a streak of re-logins that never stick is given up on (counted
+            # per re-login, not per request that saw the 401: requests in flight together
+            # share one), and a 401 that is not about the session (missing privilege) gets
+            # one re-login.
+            tries += 1
             await self._relogin(token_used, already_gone=_session_gone(response))
             token_used = self.token
             response = await self.client.request(method, uri, json_body=json_body, content=content,
@@ -269,6 +273,7 @@ class RedfishSession:
         async with self._login_lock:
             if self.token != stale_token:  # another request already logged in again
                 return
+            self._relogin_streak += 1
             self.relogins += 1
             log.info("%s: session no longer valid (BMC reset?); logging in again", self.host)
             old_uri = self.session_uri
