@@ -16,6 +16,10 @@ each host in flight holds a client, its connections and a few KiB of documents.
   connections, fewer per host (each host's requests then wait for one another) beats
   reading the fleet in waves; only when even one connection per host does not fit are
   there waves.
+- With TLS, every connection beyond the two a host's first rounds need costs a
+  handshake (about 1 ms of client CPU here) to save one round trip of that host's
+  pre-flight reads; once more than `TLS_WIDE_HOSTS` hosts are in flight, that CPU is
+  what the run waits for, so hosts get at most two connections.
 - `settings.plan_concurrency`, when set, is an upper bound on hosts in flight.
 """
 
@@ -28,7 +32,7 @@ from pathlib import Path
 
 from hwfw.redfish.transport import FileLimit, raise_nofile_limit
 
-__all__ = ["PER_HOST_BYTES", "Sizing", "memory_budget", "size_concurrency", "size_for_this_process"]
+__all__ = ["PER_HOST_BYTES", "TLS_WIDE_HOSTS", "Sizing", "memory_budget", "size_concurrency", "size_for_this_process"]
 
 # Peak RSS per host in flight, measured with benchmarks/bench_plan_live.py: about
 # 40 KiB over plain HTTP (10,000 BMCs) and 100 KiB with TLS (two connections of a
@@ -36,6 +40,8 @@ __all__ = ["PER_HOST_BYTES", "Sizing", "memory_budget", "size_concurrency", "siz
 PER_HOST_BYTES = {False: 80 * 1024, True: 192 * 1024}
 # Descriptors kept for everything but BMC connections (logs, state, lock, image server).
 _RESERVED_FILES = 128
+# TLS fleets larger than this get at most two connections per BMC (module docstring).
+TLS_WIDE_HOSTS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +91,8 @@ def size_concurrency(hosts: int, *, requests_per_bmc: int, cap: int | None, tls:
     if by_memory < want:
         want, bound = by_memory, "memory"
     wide = max(1, requests_per_bmc)
+    if tls and want > TLS_WIDE_HOSTS:
+        wide = min(wide, 2)
     for per_bmc in sorted({wide, min(wide, 2), 1}, reverse=True):
         if want * per_bmc * files_per_connection <= free:
             return Sizing(hosts, want, per_bmc, files, free, memory, bound)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hwfw.inventory.sizing import PER_HOST_BYTES, size_concurrency, size_for_this_process
+from hwfw.inventory.sizing import PER_HOST_BYTES, TLS_WIDE_HOSTS, size_concurrency, size_for_this_process
 from hwfw.redfish.transport import FileLimit
 
 LIMIT = FileLimit(soft=20_000, original=1_024, hard=20_000)
@@ -33,9 +33,15 @@ def test_fewer_requests_per_bmc_before_waves() -> None:
     assert s.per_bmc == 1 and s.waves == 2 and s.bound == "open files" and "2 waves" in s.describe()
 
 
+def test_large_tls_fleets_get_two_connections_per_bmc() -> None:
+    assert size(1_000, tls=True).per_bmc == 2  # each further connection is a handshake of client CPU
+    assert size(TLS_WIDE_HOSTS, tls=True).per_bmc == 4
+    assert size(1_000, tls=True, requests_per_bmc=1).per_bmc == 1
+
+
 def test_memory_and_the_setting_bound_hosts_in_flight() -> None:
     s = size(1_000, memory=100 * PER_HOST_BYTES[True], tls=True)
-    assert (s.in_flight, s.bound, s.waves) == (100, "memory", 10)
+    assert (s.in_flight, s.bound, s.waves, s.per_bmc) == (100, "memory", 10, 4)
     s = size(1_000, cap=250)
     assert (s.in_flight, s.bound, s.waves, s.per_bmc) == (250, "setting", 4, 4)
     assert size(1_000, memory=None).in_flight == 1_000
