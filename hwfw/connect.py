@@ -12,9 +12,9 @@ Loading a workspace through `check_workspace` / `load_workspace` here adds the c
 of how hosts are reached (a `sim://` host must name a host of the fleet file) to the
 file checks of `hwfw.config`. `read_inventory` reads the live inventory of an open
 connection; `read_live_inventory` opens one for that. The BMC sessions an inventory
-read opens are logged out in the background: `read_inventory` returns with the
-inventory, and closing the connection waits for every logout (so a caller that plans
-inside the connection overlaps the two).
+read opens are logged out in the background, and closing the connection waits for
+every logout: a caller that plans inside the connection (`read_live_inventory(...,
+then=...)`) overlaps the two.
 
 The HTTP stack and the simulator are imported when first used, so that validating a
 workspace does not load them.
@@ -27,7 +27,7 @@ import hashlib
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Sequence, TypeVar
 
 from hwfw import config
 from hwfw.config.loader import LoadContext, WorkspaceCheck, one_of
@@ -47,6 +47,7 @@ __all__ = ["SIM_SCHEME", "Connection", "check_workspace", "connect", "load_works
 
 log = get_logger("connect")
 SIM_SCHEME = "sim://"
+T = TypeVar("T")
 
 
 @dataclass
@@ -146,27 +147,39 @@ async def connect(workspace: Workspace, *, insecure: bool = False, targets: Sequ
         yield conn
 
 
-async def read_inventory(conn: Connection, *, needs_preflight: NeedsPreflight | None = None) -> Inventory:
+async def read_inventory(conn: Connection, *, needs_preflight: NeedsPreflight | None = None,
+                         wait_for_logouts: bool = True) -> Inventory:
     """The live inventory of every host of an open connection; never changes a BMC.
 
-    `needs_preflight` picks the hosts whose pre-flight facts are read (default: all);
-    their sessions are logged out in the background until the connection closes."""
+    `needs_preflight` picks the hosts whose pre-flight facts are read (default: all).
+    With `wait_for_logouts=False` this returns as soon as the last read is answered and
+    the BMC sessions are logged out in the background until the connection closes; by
+    default it waits for them (a BMC that allows one session must be free again before
+    apply logs in)."""
     from hwfw.inventory.collect import collect
 
     settings = conn.workspace.settings
     # The embedded simulator serves its BMCs from this process: each connection is two
     # open files here, and its listening sockets are already counted as open.
-    return await collect(list(conn.hosts.values()), settings=settings, clock=conn.clock,
-                         insecure=conn.insecure, concurrency=settings.plan_concurrency,
-                         needs_preflight=needs_preflight, closer=conn.closer,
-                         files_per_connection=2 if conn.fleet is not None else 1)
+    inventory = await collect(list(conn.hosts.values()), settings=settings, clock=conn.clock,
+                              insecure=conn.insecure, concurrency=settings.plan_concurrency,
+                              needs_preflight=needs_preflight, closer=conn.closer,
+                              files_per_connection=2 if conn.fleet is not None else 1)
+    if wait_for_logouts and conn.closer is not None:
+        await conn.closer.aclose()
+    return inventory
 
 
 async def read_live_inventory(workspace: Workspace, *, targets: Sequence[str] = (), insecure: bool = False,
-                              clock: Clock | None = None, needs_preflight: NeedsPreflight | None = None) -> Inventory:
-    """Connect to every (targeted) host and read its inventory; never changes a BMC."""
+                              clock: Clock | None = None, needs_preflight: NeedsPreflight | None = None,
+                              then: Callable[[Inventory], T] | None = None) -> Any:
+    """Connect to every (targeted) host and read its inventory; never changes a BMC.
+
+    Returns the inventory, or `then(inventory)` when given: computed (a plan, say)
+    while the BMC sessions are logged out, which the connection still waits for."""
     async with connect(workspace, insecure=insecure, targets=targets, clock=clock) as conn:
-        return await read_inventory(conn, needs_preflight=needs_preflight)
+        inventory = await read_inventory(conn, needs_preflight=needs_preflight, wait_for_logouts=then is None)
+        return inventory if then is None else then(inventory)
 
 
 def _resolve(workspace: Workspace, host: Host, fleet: Any) -> ResolvedHost:

@@ -15,7 +15,7 @@ from hwfw.cli.common import (EXIT_CHANGES, EXIT_ERROR, EXIT_OK, app_context, emi
 from hwfw.cli.inputs import insecure_option, load, read_snapshot, target_option, warn_insecure
 from hwfw.clock import utc_now_iso
 from hwfw.config.digests import input_digests
-from hwfw.plan import needs_preflight
+from hwfw.plan import Plan, needs_preflight
 from hwfw.plan import plan as make_plan
 from hwfw.render.plan import render_markdown, render_text
 from hwfw.config.model import Workspace
@@ -23,22 +23,30 @@ from hwfw.connect import read_live_inventory
 from hwfw.inventory.model import Inventory
 from hwfw.state.backend import open_backend
 from hwfw.state.files import atomic_write_json
-from hwfw.state.model import State
 
 
-async def _read_inputs(workspace: Workspace, snapshot: Path | None, targets: tuple[str, ...], insecure: bool,
-                       lock: bool, accepted: list[tuple[str, str]]) -> tuple[State, Inventory]:
-    """The state and the inventory, read under the workspace lock (unless --no-lock).
-    Pre-flight facts (job queues, pending BIOS settings...) are read only for hosts the
-    plan will have steps for."""
+async def _make_plan(workspace: Workspace, snapshot: Path | None, targets: tuple[str, ...], insecure: bool,
+                     lock: bool, accepted: list[tuple[str, str]], allow_unreachable: bool,
+                     parallelism: int | None) -> Plan:
+    """The plan of the state and the inventory, read under the workspace lock (unless
+    --no-lock). Pre-flight facts (job queues, pending BIOS settings...) are read only for
+    hosts the plan will have steps for; the plan is computed while the BMC sessions
+    are logged out."""
     async with open_backend(workspace.settings) as backend:
         async with (backend.lock("plan") if lock else nullcontext()):
             state = await backend.load()
+
+            def planned(inventory: Inventory) -> Plan:
+                return make_plan(workspace, inventory, state, targets=targets, accept_unknown=accepted,
+                                 allow_unreachable=allow_unreachable,
+                                 parallelism=parallelism or workspace.settings.parallelism)
+
             if snapshot is not None:
-                return state, read_snapshot(snapshot, targets)
-            return state, await read_live_inventory(
-                workspace, targets=targets, insecure=insecure,
+                return planned(read_snapshot(snapshot, targets))
+            result: Plan = await read_live_inventory(
+                workspace, targets=targets, insecure=insecure, then=planned,
                 needs_preflight=needs_preflight(workspace, state, targets=targets, accept_unknown=accepted))
+            return result
 
 
 def parse_accept(values: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -86,10 +94,8 @@ def plan(output_format: str, targets: tuple[str, ...], insecure: bool, out: Path
     accepted = parse_accept(accept_unknown)
     if snapshot is None:
         warn_insecure(insecure)
-    state, inventory = asyncio.run(_read_inputs(workspace, snapshot, targets, insecure, lock, accepted))
-    result = make_plan(workspace, inventory, state, targets=targets, accept_unknown=accepted,
-                       allow_unreachable=allow_unreachable,
-                       parallelism=parallelism or workspace.settings.parallelism)
+    result = asyncio.run(_make_plan(workspace, snapshot, targets, insecure, lock, accepted, allow_unreachable,
+                                    parallelism))
     doc = result.to_json(utc_now_iso(), input_digests(workspace), __version__)
     if out is not None:
         atomic_write_json(out, doc, mode=0o644)
