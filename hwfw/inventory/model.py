@@ -16,9 +16,14 @@ from typing import Any, Mapping
 # package; they are part of the inventory's public types and imported from here.
 from hwfw.vendors.model import Capabilities, ComponentState, PreflightFacts
 
-__all__ = ["SNAPSHOT_FORMAT", "Capabilities", "ComponentState", "HostInventory", "Inventory", "PreflightFacts"]
+__all__ = ["ERROR_KINDS", "SNAPSHOT_FORMAT", "Capabilities", "ComponentState", "HostInventory", "Inventory",
+           "PreflightFacts"]
 
 SNAPSHOT_FORMAT = 1
+
+# Why a host could not be read: the BMC refused the credentials, its certificate did not
+# verify, no connection, no answer in time, the BMC answered with an error, or a bug.
+ERROR_KINDS = ("auth", "tls", "connection", "timeout", "bmc", "internal")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +41,8 @@ class HostInventory:
     capabilities: Capabilities | None = None
     preflight: PreflightFacts | None = None
     collected_at: str | None = None
+    # Why the host could not be read, as a class (ERROR_KINDS); None when it was read.
+    error_kind: str | None = None
 
     def components_of(self, kind: str) -> list[ComponentState]:
         return [c for c in self.components if c.kind == kind]
@@ -69,7 +76,7 @@ class HostInventory:
             if caps else None,
             preflight=PreflightFacts(**{k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()})
             if pre else None,
-            collected_at=doc.get("collected_at"))
+            collected_at=doc.get("collected_at"), error_kind=doc.get("error_kind"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,11 +22,13 @@ __all__ = ["needs_preflight"]
 
 
 def needs_preflight(workspace: Workspace, state: State, *, targets: Sequence[str] = (),
-                    accept_unknown: Iterable[tuple[str, str]] = ()) -> Callable[[HostInventory], bool]:
-    """A predicate: does the plan (with these targets and accepted unknowns) have steps
-    for this host? Unreachable, unmanaged, ambiguous and unselected hosts have none."""
+                    accept_unknown: Iterable[tuple[str, str]] = (),
+                    exclude: Sequence[str] = ()) -> Callable[[HostInventory], bool]:
+    """A predicate: does the plan (with these targets, exclusions and accepted unknowns)
+    have steps for this host? Unreachable, unmanaged, ambiguous and unselected hosts
+    have none."""
     accepted = tuple(sorted((str(h), str(c)) for h, c in accept_unknown))
-    selection = Selection(targets, accepted)
+    selection = Selection(targets, accepted, exclude)
     ctx = DiffContext(workspace, Inventory(hosts={}), state, selection)
     hosts = {h.name: h for h in workspace.hosts}
     has_steps: dict[Hashable, bool] = {}

@@ -18,12 +18,13 @@ from typing import Any
 
 import httpx
 
-from hwfw.errors import BmcAuthError, BmcError, BmcUnreachable
+from hwfw.errors import BmcAuthError, BmcConnectionError, BmcError, BmcTlsError, BmcUnreachable
 
 __all__ = [
     "ErrorInfo",
     "RedfishMessage",
     "RedirectRefused",
+    "TLS_HINT",
     "error_for_response",
     "extended_info",
     "is_connect_failure",
@@ -199,28 +200,43 @@ def _describe_transport_error(exc: BaseException) -> str:
     return f"connection failed: {text}"
 
 
+TLS_HINT = ("the BMC's certificate did not verify: set ca_bundle (for this host in the inventory, or under "
+            "settings in hwfw.yaml) to the CA that signed it, or pass --insecure for a lab (never in production)")
+
+
+def _connection_hint(message: str) -> str:
+    if message == "connection refused":
+        return ("nothing listens at that address and port: check the BMC's URL in the inventory, that the BMC "
+                "is up and that its Redfish service is enabled")
+    if "timeout" in message:
+        return ("the BMC did not answer in time: check the address, the network path (routing, firewall) and "
+                "that the BMC is up; settings.timing.connect_timeout and request_timeout set the limits")
+    return "check the BMC's URL in the inventory and the network path to it"
+
+
 # What a transport raises when a BMC cannot be reached or stops answering.
 TRANSPORT_ERRORS = (httpx.TransportError, ssl.SSLError, OSError)
 
 
 def transport_failure(host: str, url: str, exc: BaseException) -> BmcUnreachable:
-    """The `BmcUnreachable` for one of TRANSPORT_ERRORS (httpx's, and through the
-    aiohttp transport aiohttp's), naming the host and URL; raise it `from exc`."""
+    """For one of TRANSPORT_ERRORS (httpx's, and through the aiohttp transport
+    aiohttp's): `BmcTlsError` (certificate or handshake: never retried) or
+    `BmcConnectionError` (refused, reset, timed out) naming the host and URL, each with
+    what to check; raise it `from exc`."""
     if isinstance(exc, httpx.TransportError):
         msg = _describe_transport_error(exc)
-        hint = "set ca_bundle for this host or the workspace (or pass --insecure for a lab)" \
-            if msg.startswith("TLS certificate") else None
-        return BmcUnreachable(msg, host=host, url=url, hint=hint)
+        if msg.startswith("TLS certificate"):
+            return BmcTlsError(msg, host=host, url=url, hint=TLS_HINT)
+        return BmcConnectionError(msg, host=host, url=url, hint=_connection_hint(msg))
     if isinstance(exc, ssl.SSLError):  # raised directly by some transports during the handshake
-        return BmcUnreachable(f"TLS error: {_shorten(str(exc))}", host=host, url=url,
-                              hint="set ca_bundle for this host or the workspace")
-    return BmcUnreachable(f"connection failed: {_shorten(str(exc)) or type(exc).__name__}", host=host, url=url)
+        return BmcTlsError(f"TLS error: {_shorten(str(exc))}", host=host, url=url, hint=TLS_HINT)
+    msg = f"connection failed: {_shorten(str(exc)) or type(exc).__name__}"
+    return BmcConnectionError(msg, host=host, url=url, hint=_connection_hint(msg))
 
 
 @contextlib.contextmanager
 def translate_transport_errors(host: str, url: str) -> Iterator[None]:
-    """Turn TRANSPORT_ERRORS into `BmcUnreachable` naming the host and URL, chained
-    with `from exc`."""
+    """Turn TRANSPORT_ERRORS into what `transport_failure` says, chained with `from exc`."""
     try:
         yield
     except TRANSPORT_ERRORS as exc:
