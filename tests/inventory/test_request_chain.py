@@ -191,3 +191,27 @@ def test_plan_reads_preflight_facts_only_for_hosts_it_changes(lab_copy: Path) ->
     assert len(log["lab-dell-03"]) == 5
     assert [s.id for s in with_triage.steps] == [s.id for s in with_everything.steps]
     assert all(with_triage.host(n).fingerprint == with_everything.host(n).fingerprint for n in log)  # type: ignore[union-attr]
+
+
+def test_a_plan_is_made_while_the_sessions_log_out_and_none_is_left(lab_copy: Path) -> None:
+    from hwfw.connect import connect, load_workspace, read_inventory, read_live_inventory
+    from tests.helpers import edit
+
+    edit(lab_copy / "hwfw.yaml", "    speed: 200\n", "    speed: 200\n    latency: 50ms\n")  # a logout takes >= 50 ms
+    ws = load_workspace(lab_copy)
+
+    def live(conn: Any) -> int:
+        return sum(len(s.sessions.live()) for s in conn.fleet.fleet.bmcs.values())
+
+    async def body() -> tuple[int, int, int, int]:
+        async with connect(ws) as conn:
+            await read_inventory(conn, wait_for_logouts=False)
+            pending, during = conn.closer.pending, live(conn)
+            await read_inventory(conn)  # the default waits for its logouts
+            after = live(conn)
+        return pending, during, after, live(conn)
+
+    pending, during, after, at_close = asyncio.run(body())
+    assert pending >= 1 and during >= 1  # the inventory was in hand before the last logout was answered
+    assert after == 0 and at_close == 0
+    assert asyncio.run(read_live_inventory(ws, then=lambda inventory: sorted(inventory.hosts)))[0] == "lab-dell-01"
