@@ -162,7 +162,6 @@ async def connect(workspace: Workspace, *, insecure: bool = False, targets: Sequ
                   exclude: Sequence[str] = (), clock: Clock | None = None) -> AsyncIterator[Connection]:
     """Resolve every selected host to a URL and credentials; run the simulator if needed."""
     from hwfw.clock import SystemClock
-
     from hwfw.redfish.closer import SessionCloser
 
     clock = clock or SystemClock()

@@ -33,12 +33,13 @@ from hwfw.config.model import Settings
 from hwfw.errors import BmcError, BmcUnreachable
 from hwfw.logs import get_logger
 from hwfw.redfish.errors import (
+    TRANSPORT_ERRORS,
     RedirectRefused,
     error_for_response,
     is_connect_failure,
-    TRANSPORT_ERRORS,
     transport_failure,
 )
+from hwfw.redfish.trace import RequestTrace
 from hwfw.redfish.transport import (
     Backend,
     TransportOptions,
@@ -46,7 +47,6 @@ from hwfw.redfish.transport import (
     make_transport,
     ssl_context,
 )
-from hwfw.redfish.trace import RequestTrace
 from hwfw.retry import Attempts, Backoff, RetryPolicy, parse_retry_after
 
 # parse_retry_after lives in hwfw.retry; re-exported here for the task follower and the apply

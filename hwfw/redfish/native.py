@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import httptools  # type: ignore[import-untyped]
+import httptools
 import httpx
 
 __all__ = ["FetchTransport", "LazyRequestResponse", "NativeTransport"]

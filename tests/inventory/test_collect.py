@@ -247,9 +247,10 @@ def _paths(server: Any) -> list[tuple[str, str]]:
 def test_firmware_inventory_away_from_the_standard_uri_is_found_by_discovery(tmp_path: Path) -> None:
     bmc = FakeBmc()
     moved = "/redfish/v1/UpdateService/FwInv"
-    for uri in [u for u in bmc.resources if u.startswith("/redfish/v1/UpdateService/FirmwareInventory")]:
-        doc = json.loads(json.dumps(bmc.resources.pop(uri)).replace("/UpdateService/FirmwareInventory", "/UpdateService/FwInv"))
-        bmc.resources[uri.replace("/UpdateService/FirmwareInventory", "/UpdateService/FwInv")] = doc
+    standard = "/redfish/v1/UpdateService/FirmwareInventory"
+    for uri in [u for u in bmc.resources if u.startswith(standard)]:
+        doc = json.loads(json.dumps(bmc.resources.pop(uri)).replace(standard, moved))
+        bmc.resources[uri.replace(standard, moved)] = doc
     bmc.resources["/redfish/v1/UpdateService"]["FirmwareInventory"] = {"@odata.id": moved}
     stats = CollectStats()
 

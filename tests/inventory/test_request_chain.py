@@ -20,7 +20,7 @@ from hwfw.config.model import Host, Settings
 from hwfw.inventory.collect import CollectStats, NeedsPreflight, ResolvedHost, collect
 from hwfw.inventory.model import Inventory
 from hwfw.redfish.closer import SessionCloser
-from tests.redfish.simfleet import CREDENTIALS, MIXED_FLEET, NoLeakedSessions, SimClock
+from tests.redfish.simfleet import CREDENTIALS, NoLeakedSessions, SimClock
 
 ROOT = ("GET", "/redfish/v1")
 LOGIN = ("POST", "/redfish/v1/SessionService/Sessions")

@@ -39,8 +39,8 @@ def test_unmanaged_and_untargeted_hosts_need_none() -> None:
 def test_the_answer_is_whether_the_plan_gives_the_host_steps(versions: list[tuple[str, str]]) -> None:
     names = [f"h{i}" for i in range(len(versions))]
     ws = ws_of(*names)
-    invs = [inv_host(n, comp("bios", b), comp("bmc", m)) for n, (b, m) in zip(names, versions)]
+    invs = [inv_host(n, comp("bios", b), comp("bmc", m)) for n, (b, m) in zip(names, versions, strict=True)]
     decide = needs_preflight(ws, state())
     full = plan(ws, inventory(*invs), state())
     with_steps = {s.host for s in full.steps}
-    assert {n for n, inv in zip(names, invs) if decide(inv)} == with_steps
+    assert {n for n, inv in zip(names, invs, strict=True) if decide(inv)} == with_steps
