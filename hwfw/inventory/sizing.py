@@ -34,10 +34,10 @@ from hwfw.redfish.transport import FileLimit, raise_nofile_limit
 
 __all__ = ["PER_HOST_BYTES", "TLS_WIDE_HOSTS", "Sizing", "memory_budget", "size_concurrency", "size_for_this_process"]
 
-# Peak RSS per host in flight, measured with benchmarks/bench_plan_live.py: about
-# 40 KiB over plain HTTP (10,000 BMCs) and 100 KiB with TLS (two connections of a
-# host, 1,000 BMCs); about twice that is budgeted.
-PER_HOST_BYTES = {False: 80 * 1024, True: 192 * 1024}
+# Peak RSS per host in flight, measured with benchmarks/bench_plan_live.py for hosts
+# whose pre-flight facts are read too: about 65 KiB over plain HTTP (10,000 BMCs) and
+# 135 KiB with TLS (1,000 BMCs, two connections each); about twice that is budgeted.
+PER_HOST_BYTES = {False: 128 * 1024, True: 256 * 1024}
 # Descriptors kept for everything but BMC connections (logs, state, lock, image server).
 _RESERVED_FILES = 128
 # TLS fleets larger than this get at most two connections per BMC (module docstring).
