@@ -182,7 +182,8 @@ def measure(args: argparse.Namespace, urls_file: Path, cas: dict[str, str], work
         cmd += ["--ca", json.dumps(cas)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if out.returncode != 0:
-        raise SystemExit(f"child failed:\n{out.stderr[-3000:]}")
+        err = out.stderr if len(out.stderr) <= 6000 else f"{out.stderr[:3000]}\n...\n{out.stderr[-3000:]}"
+        raise SystemExit(f"child failed (exit {out.returncode}):\n{err}")
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
