@@ -51,6 +51,8 @@ class SimApp:
         self.fleet = fleet
         self.by_addr: dict[str, BmcService] = {}
         self.urls: dict[str, str] = {}
+        # Addresses of BMCs answering as HTTP/1.0 (server.py rewrites their status lines).
+        self.http10_addresses: set[str] = set()
         self.control = Control(fleet, self)
         self.dropper: Callable[[dict[str, Any]], bool] | None = None
         self.request_log: list[RequestRecord] | None = None
@@ -59,6 +61,8 @@ class SimApp:
     def bind(self, name: str, address: str, url: str) -> None:
         self.by_addr[address] = self.fleet.bmcs[name]
         self.urls[name] = url
+        if self.fleet.bmcs[name].HTTP_VERSION == "1.0":
+            self.http10_addresses.add(address)
 
     def for_bmc(self, name: str) -> Callable[[dict[str, Any], Receive, Send], Any]:
         """An ASGI app that always serves BMC `name` (for httpx.ASGITransport in unit tests)."""
@@ -97,6 +101,8 @@ class SimApp:
                     self.request_log.append(RequestRecord(svc.name, req.method, req.path,
                                                           scope.get("query_string", b"").decode("latin-1"),
                                                           response.status, received, time.monotonic()))
+                if svc.HTTP_VERSION == "1.0":
+                    response.headers.append(("connection", "close"))  # HTTP/1.0: no keep-alive
         except ClientGone:
             return
         await response.send(send, head_only=head)
