@@ -9,7 +9,9 @@ needs one after the other. Per host, the requests on one line go out together
                           (+ Managers, when the root does not name the vendor)
     3. only for hosts with changes (`needs_preflight`), or for every host when the whole
        inventory is read: UpdateService + the vendor's pre-flight sources (job queue or
-       task list, licence probe, Bios + its pending settings)
+       task list, licence probe, Bios + its pending settings) + Managers when round 2
+       did not read them (the plan checks a BMC-reset activation against the Manager's
+       Reset action)
     -  logout, in the background: the host's result never waits for it, and the run
        waits for every logout before it ends (hwfw.redfish.closer)
 
@@ -149,14 +151,18 @@ async def _preflight_round(session: RedfishSession, reading: Reading) -> Reading
     sources = adapter.preflight_sources(facts)
     extra: dict[str, Any] = dict(facts.extra)
     errors: dict[str, str] = {}
+    read = reading.read | {UPDATE_SERVICE, PREFLIGHT, MANAGERS}
     if UPDATE_SERVICE in reading.read:
         await _read_sources(session, adapter, sources, extra, errors)
-        update_service = facts.update_service
     else:
-        update_service, _ = await gather_or_cancel(
+        # The Manager too, when the inventory round did not read it: its Reset action
+        # is what the plan checks a BMC-reset activation against.
+        managers_link = link(facts.root, "Managers")
+        update_service, managers, _ = await gather_or_cancel(
             _optional_json(session, link(facts.root, "UpdateService")),
+            _value(facts.managers) if MANAGERS in reading.read else _members_or_empty(session, managers_link),
             _read_sources(session, adapter, sources, extra, errors))
-        facts = dataclasses.replace(facts, update_service=update_service)
+        facts = dataclasses.replace(facts, update_service=update_service, managers=tuple(managers))
         named = adapter.preflight_sources(facts)
         missed = {n: u for n, u in named.items() if n not in sources or not same_uri(u, sources[n])}
         for name in set(sources) - set(named) | set(missed):
@@ -165,7 +171,7 @@ async def _preflight_round(session: RedfishSession, reading: Reading) -> Reading
             log.debug("%s: pre-flight sources not where guessed, reading %s", session.host, missed)
             await _read_sources(session, adapter, missed, extra, errors)
     facts = dataclasses.replace(facts, extra=extra, errors=tuple(sorted(errors.items())))
-    return Reading(facts, adapter, reading.components, reading.read | {UPDATE_SERVICE, PREFLIGHT})
+    return Reading(facts, adapter, reading.components, read)
 
 
 async def _read_sources(session: RedfishSession, adapter: VendorAdapter, sources: dict[str, str],
