@@ -14,17 +14,19 @@ inventory, pre-flight reads for hosts "with changes", logout for every BMC). Per
 - sessions left open on the simulators afterwards (must be 0).
 
     python benchmarks/bench_plan_live.py [--hosts 1000] [--latency 300ms] [--tls both|on|off]
-        [--inventory-latency 3s] [--changes 1.0] [--backend aiohttp|httpx|both] [--repeat 2] [--check]
-    python benchmarks/bench_plan_live.py --sweep [--repeat 2]
+        [--inventory-latency 3s] [--changes 1.0] [--backend native|aiohttp|httpx] [--repeat 2] [--check]
+        [--markdown]
+    python benchmarks/bench_plan_live.py --sweep [--repeat 2] [--markdown]
 
 `--hosts` and `--latency` take comma-separated lists. `--changes F` treats a fraction F
-of the hosts as having changes (their pre-flight facts are read in one more round; the
-others get the five requests of a host with nothing to change); `--changes all` reads
-the whole inventory of every host (`hwfw inventory`). `--inventory-latency 3s` makes an
-expanded FirmwareInventory take that much longer (some iDRAC and iLO generations).
-`--sweep` runs the issue-19 matrix: 1,000 and 10,000 BMCs x {50 ms, 300 ms, 1 s,
-300 ms + 3 s expanded FirmwareInventory} x {HTTP, TLS}. `--check` exits 1 when a target
-is missed, a host was not read or a session was left open.
+of the hosts as having changes (their pre-flight facts are read in one or two more
+rounds; the others get the five requests of a host with nothing to change); `--changes
+all` reads the whole inventory of every host (`hwfw inventory`). `--inventory-latency 3s`
+makes an expanded FirmwareInventory take that much longer (some iDRAC and iLO
+generations). `--sweep` runs the issue-19 matrix: 1,000 and 10,000 BMCs x {50 ms,
+300 ms, 1 s, 300 ms + 3 s expanded FirmwareInventory} x {HTTP, TLS} (`--hosts` and
+`--tls` narrow it). `--check` exits 1 when a target is missed, a host was not read or a
+session was left open; `--markdown` also prints the runs as the README's table.
 """
 
 from __future__ import annotations
@@ -288,10 +290,11 @@ def print_row(r: dict[str, Any], flush: bool = False) -> None:
 
 def run(args: argparse.Namespace) -> int:
     tls_modes = {"both": [False, True], "on": [True], "off": [False]}[args.tls]
-    if args.sweep:
-        points = [(h, lat, fi, tls) for h in (1000, 10000) for lat, fi in SWEEP_PROFILES for tls in (False, True)]
+    if args.sweep:  # --hosts and --tls narrow it
+        sizes = [int(h) for h in args.hosts.split(",")] if args.hosts else [1000, 10000]
+        points = [(h, lat, fi, tls) for h in sizes for lat, fi in SWEEP_PROFILES for tls in tls_modes]
     else:
-        points = [(int(h), lat.strip(), args.inventory_latency, tls) for h in args.hosts.split(",")
+        points = [(int(h), lat.strip(), args.inventory_latency, tls) for h in (args.hosts or "1000").split(",")
                   for lat in args.latency.split(",") for tls in tls_modes]
     rows: list[dict[str, Any]] = []
     failures: list[str] = []
@@ -306,14 +309,30 @@ def run(args: argparse.Namespace) -> int:
     print("\nwall: until the inventory is in hand (logouts go on in the background); closed: until every "
           "session is deleted; rounds: the most round trips in a row of any host, logout included; "
           "CPU s: the client's own user+system time; load: 1-minute load average before the run.")
+    if args.markdown:
+        print_markdown(rows)
     if failures:
         print("\nmissed:\n  " + "\n  ".join(failures))
     return 1 if failures and args.check else 0
 
 
+def print_markdown(rows: list[dict[str, Any]]) -> None:
+    """The runs as the README's table (`--markdown`)."""
+    print("\n| BMCs | latency | TLS | target | wall | closed | round trips in a row | requests/host | waves "
+          "| client CPU | peak RSS | sessions left | load |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        lat = r["latency"] + (f" + {r['inventory_latency']} expanded FirmwareInventory" if r["inventory_latency"]
+                              else "")
+        target = target_of(r["hosts"], r["latency"], r["inventory_latency"], r["tls"])
+        print(f"| {r['hosts']:,} | {lat} | {'yes' if r['tls'] else 'no'} | "
+              f"{f'<= {target:g} s' if target else '-'} | {r['wall']:.2f} s | {r['closed']:.2f} s | "
+              f"{r['rounds_max']} | {r['requests'] / r['hosts']:.1f} | {r['waves']} | {r['cpu']:.2f} s | "
+              f"{r['peak_rss_mib']:.0f} MiB | {r['sessions_open']} | {r['load']:.1f} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--hosts", default="1000", help="comma-separated BMC counts")
+    p.add_argument("--hosts", help="comma-separated BMC counts (default 1000; with --sweep, 1000,10000)")
     p.add_argument("--latency", default="300ms", help="comma-separated latencies per request")
     p.add_argument("--inventory-latency", help="extra latency of an expanded FirmwareInventory read, e.g. 3s")
     p.add_argument("--tls", choices=["both", "on", "off"], default="both")
@@ -330,6 +349,7 @@ def main() -> None:
                    help="give every simulated BMC this profile instead of the lab mix")
     p.add_argument("--keep", help="keep the generated fleets and state in this directory")
     p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    p.add_argument("--markdown", action="store_true", help="also print the runs as a markdown table")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--urls", help=argparse.SUPPRESS)
     p.add_argument("--ca", help=argparse.SUPPRESS)
