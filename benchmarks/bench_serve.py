@@ -1,9 +1,10 @@
 """Benchmark: `hwfw serve` under load: a 1,000-host workspace with an apply of 200 hosts running.
 
 Starts `hwfw sim serve` with 1,000 simulated BMCs (the lab's vendor mix, 50 times faster
-than real hardware, the workspace's waits scaled to match) in its own process, a copy of the lab whose inventory names them, and `hwfw serve` on it as a
-real process. Once the server has read the fleet, a plan of 200 hosts is made, approved
-and applied; while the run goes on:
+than real hardware, the workspace's waits scaled to match) in its own process, a copy of
+the lab whose inventory names them, and `hwfw serve` on it as a real process. Once the
+server has read the fleet, a plan of 200 hosts is made, approved and applied; while the
+run goes on:
 
 - one client asks `GET /api/firmware/status` over and over (a new request as soon as the
   last answered, a keep-alive connection) and records each latency;
@@ -27,7 +28,6 @@ import asyncio
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -11,8 +11,9 @@ the process (`owner`: pid, host and the process's start time, so a reused pid is
 mistaken for it). With `own_loop` (what `hwfw serve` uses) an apply runs on an event loop
 of its own, in a worker thread: its BMC traffic (hundreds of hosts at once) never queues
 the server's requests and streams behind it; its events come back to the server's loop
-in order, and a cancel reaches it as it would in the server's loop. Another engine (a workflow service) registers under its own name
-and keeps its runs alive across restarts of the server.
+in order, and a cancel reaches it as it would in the server's loop. Another engine (a
+workflow service) registers under its own name and keeps its runs alive across restarts
+of the server.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ class LocalEngine:
         return {"pid": pid, "host": socket.gethostname(), "started": process_identity(pid) or ""}
 
     def start_apply(self, workspace: Workspace, plan: PlanDocument | None, options: ApplyOptions, *,
-                    on_event: EventTarget | None, cancel: CancelToken, principal: str) -> ApplyRun:
+                    on_event: EventTarget | None, cancel: CancelToken, principal: str) -> ApplyRun | ThreadedApply:
         with acting_as(principal):   # the run's task inherits it: its locks and audit entries name the principal
             if not self.own_loop:
                 return workspace.start_apply(plan, options, on_event=on_event, cancel=cancel)

@@ -20,8 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwfw.api.engines import LocalEngine, ThreadedApply, process_identity
-from hwfw.api.runs import ApplyRun
 from hwfw.api.plans import PlanDocument
+from hwfw.api.runs import ApplyRun
 from hwfw.api.service import DROPPED, EventHub, FirmwareService, HubMessage, Principal, RunProgress, RunRecorder
 from hwfw.api.service.tasks import Scheduler
 from hwfw.api.service.tokens import authenticate, create_token
@@ -195,6 +195,7 @@ class _BurstEngine(LocalEngine):
         return _Burst(options.run_id, on_event, self.count, self.followed)
 
 
+@pytest.mark.slow
 def test_a_slow_follower_gets_every_event_once_in_order_through_drops(lab_copy: Path) -> None:
     """A client whose queue overflows is caught up from the store: it sees 1..N, once each."""
     async def main() -> None:
@@ -222,6 +223,7 @@ def test_a_slow_follower_gets_every_event_once_in_order_through_drops(lab_copy: 
     asyncio.run(main())
 
 
+@pytest.mark.slow
 def test_a_follower_behind_a_burst_gets_it_in_few_batches(lab_copy: Path) -> None:
     """follow_batches (what the WebSocket sends): every event once, in order, several to a
     message when they were waiting, never more than the limit."""
@@ -298,6 +300,7 @@ def _options() -> Any:
     return ApplyOptions()
 
 
+@pytest.mark.slow
 def test_a_run_whose_owner_is_gone_is_interrupted_at_start_and_a_live_one_is_kept(lab_copy: Path) -> None:
     gone_pid = subprocess.Popen(["true"])
     gone_pid.wait()
@@ -324,6 +327,7 @@ def test_a_run_whose_owner_is_gone_is_interrupted_at_start_and_a_live_one_is_kep
     asyncio.run(main())
 
 
+@pytest.mark.slow
 def test_process_identity_tells_processes_apart() -> None:
     me = process_identity(os.getpid())
     assert me is not None and me.isdigit()
@@ -365,6 +369,7 @@ def _git(cwd: Path, *args: str) -> str:
                           check=True, capture_output=True, text=True).stdout.strip()
 
 
+@pytest.mark.slow
 def test_the_watcher_sees_a_pull_a_broken_file_and_nothing_else(lab_copy: Path) -> None:
     _git(lab_copy, "init", "-q")
     _git(lab_copy, "add", "-A")
