@@ -7,7 +7,8 @@ another one (`"*"` = fleet-wide for faults). Endpoints:
 - GET  /__sim/state[?bmc=N]             installed/pending versions, power, tasks, queues
 - GET  /__sim/events[?since=&type=&bmc=&all=1]   event log (see events.py)
 - GET  /__sim/sessions[?bmc=N]          live sessions now
-- GET|POST|DELETE /__sim/faults         read / merge / clear injected faults
+- GET|POST|DELETE /__sim/faults         read / merge / clear injected faults (schemas/fleet.schema.json
+                                        $defs.faults, e.g. {"bmc": "h1", "hang_in_post": true})
 - GET|POST /__sim/clock                 {"advance": seconds} and/or {"speed": factor}
 - POST /__sim/machine                   {"action": "bmc-reset"|"ac-cycle"|"reset", "reset_type": ...}
 """

@@ -17,6 +17,12 @@ Event types and their extra fields:
 - session-opened / session-closed: id, user (closed adds reason: logout|expired|bmc-reset|fault)
 - task: id, state, percent (state changes of tasks, jobs and HPE flash state)
 - fault: kind (error|drop|expire-session|...), status
+- post-hang: stage (the hang_in_post fault); reset-ignored: reset_type, cause, reason
+- watchdog-armed / watchdog-disarmed / watchdog-fired: timer_use, action (armed adds
+  timeout, pretimeout; disarmed adds reason, remaining) — hwfw/sim/watchdog.py
+- bios-settings-staged / -refused / -rejected / -applied / -cleared, bios-job-created,
+  bios-reset-requested, bios-defaults-restored, bios-password-changed: see
+  docs/bios-settings.md
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ socket: power status and control (Get Chassis Status; Chassis Control on/off/cyc
 hard reset/diag interrupt/soft off; the legacy Chassis Reset), Get Device ID with the
 running BMC firmware revision, BMC Cold Reset, the watchdog timer (Set 0x24, Get 0x25,
 Reset 0x22 with completion code 0x80 until it was set once, expiry actions applied to
-the machine), boot flags, Get Self Test Results, Get System GUID. Anything else answers
-completion code 0xC1 (invalid command).
+the machine; kept by the machine when it offers `watchdog_command`), boot flags, Get
+Self Test Results, Get System GUID. Anything else answers completion code 0xC1
+(invalid command).
 
 Why one module of more than 800 lines: it is one protocol engine. The RMCP+ session
 (cipher-suite negotiation, RAKP, integrity trailers), the command handlers of the
@@ -114,7 +115,7 @@ import struct
 import threading
 import time
 import uuid
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, cast, runtime_checkable
 
 import pyghmi.ipmi.bmc as pyghmi_bmc
 import pyghmi.ipmi.command as pyghmi_command
@@ -228,10 +229,15 @@ class IpmiMachine(Protocol):
         ...
 
 
-# Optional machine member, used when present:
+# Optional machine members, used when present:
 #   bmc_available -> bool   False while the BMC is down (rebooting): every datagram is
 #                           dropped and the RMCP+ sessions are forgotten, as a real BMC
 #                           reboot does. Checked (on the loop) for each datagram.
+#   watchdog_command(cmd, data) -> (completion code, response data)
+#                           the machine keeps the watchdog timer itself (the simulator's
+#                           machines run it on virtual time, hwfw/sim/watchdog.py); Set,
+#                           Reset and Get Watchdog Timer are passed to it. Without it the
+#                           server keeps a real-time watchdog of its own (below).
 
 
 class _MachineUnavailable(Exception):
@@ -626,6 +632,7 @@ class _SimBmc(pyghmi_bmc.Bmc):
         self.closed = False
         # Constructed on the loop thread, so looking at the machine here is fine.
         self.tracks_availability = hasattr(machine, "bmc_available")
+        self.machine_watchdog = hasattr(machine, "watchdog_command")
 
     # -- machine access ----------------------------------------------------------------
 
@@ -771,6 +778,9 @@ class _SimBmc(pyghmi_bmc.Bmc):
                     return self._cold_reset(session)
                 if command == 0x04:  # Get Self Test Results: "no error"
                     return session.send_ipmi_response(data=[0x55, 0x00])
+                if command in (0x22, 0x24, 0x25) and self.machine_watchdog:
+                    code, reply = self.call_machine(lambda m: cast(Any, m).watchdog_command(command, data))
+                    return session.send_ipmi_response(data=reply, code=code)
                 if command == 0x22:
                     return self._watchdog_command(session, self.watchdog.reset)
                 if command == 0x24:

@@ -9,7 +9,12 @@ after a full power cycle.
 
 Stable API used by hwfw/sim/ipmi.py (keep these names): `power_state`,
 `ipmi_power(action)`, `bmc_version`, `ipmi_ids`, `bmc_reset()`, `ipmi_credentials`,
-plus `bmc_available` (False while the BMC is down).
+plus `bmc_available` (False while the BMC is down) and `watchdog_command(cmd, data)`
+(the watchdog timer on virtual time, hwfw/sim/watchdog.py).
+
+Fault `hang_in_post`: the next POST (or that many POSTs) stops at memory
+initialisation and never finishes; only a reset or power cycle starts a new POST, and
+graceful requests do nothing while the host hangs (no OS to honour them).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from hwfw.sim.fleet import HostSpec
 from hwfw.sim.profiles import profile_named
+from hwfw.sim.watchdog import Watchdog
 
 if TYPE_CHECKING:
     from hwfw.sim.world import Fleet as World
@@ -84,6 +90,9 @@ class Machine:
         self.revision = 0
         self._post_gen = 0
         self._bmc_gen = 0
+        self.hung = False
+        self.hangs_taken = 0           # POSTs hung by the hang_in_post fault so far
+        self.watchdog = Watchdog(self)
         self.post_hooks: list[Callable[[float], float]] = []
         self.post_end_hooks: list[Callable[[], None]] = []
         self.bmc_down_hooks: list[Callable[[], None]] = []
@@ -126,6 +135,10 @@ class Machine:
             raise ValueError(f"unknown IPMI power action {action!r}")
         self.world.events.emit(self.name, "reset-requested", action="chassis-control", reset_type=action, via="ipmi")
         self.reset_host(mapping[action], cause="ipmi")
+
+    def watchdog_command(self, cmd: int, data: bytes) -> tuple[int, bytes]:
+        """IPMI Set/Reset/Get Watchdog Timer: (completion code, response data)."""
+        return self.watchdog.command(cmd, bytes(data))
 
     def bmc_reset(self, cause: str = "cold-reset") -> None:
         """Cold-reset the BMC: down, then partially up (root answers, logins or vendor
@@ -182,6 +195,8 @@ class Machine:
                 self._start_post("power-on", cause)
         elif reset_type == "ForceOff":
             self._power_off(cause)
+        elif reset_type in ("GracefulShutdown", "GracefulRestart") and self.hung:
+            self.world.events.emit(self.name, "reset-ignored", reset_type=reset_type, cause=cause, reason="post-hang")
         elif reset_type == "GracefulShutdown":
             if self._power == "On":
                 self._power = "PoweringOff"
@@ -226,6 +241,7 @@ class Machine:
         self.boot_progress = "None"
         self.oem_boot_state = None
         self.in_post = False
+        self.hung = False
         if was != "Off":
             self.world.events.emit(self.name, "reset", kind="power-off", cause=cause)
         self.changed()
@@ -240,9 +256,14 @@ class Machine:
         self.host_boots += 1
         self.boot_progress = "PrimaryProcessorInitializationStarted"
         self.oem_boot_state = None
+        self.hung = False
         self.world.events.emit(self.name, "reset", kind=kind, cause=cause)
         self.world.events.emit(self.name, "post-started")
         post = t["post"]
+        if self._take_hang():
+            sched.at(now + post * 0.2, self._unless_superseded(gen, self._hang))
+            self.changed()
+            return
         flash_at = now + post * 0.4
         extra = 0.0
         for hook in list(self.post_hooks):
@@ -266,6 +287,20 @@ class Machine:
         stage(now + post + extra + t["os_boot"], "OSRunning")
         self.changed()
 
+    def _take_hang(self) -> bool:
+        wanted = self.world.faults_for(self.name).get("hang_in_post", 0)
+        if self.hangs_taken >= int(wanted):  # True counts as one POST
+            return False
+        self.hangs_taken += 1
+        return True
+
+    def _hang(self) -> None:
+        self.hung = True
+        self.in_post = True
+        self.boot_progress = "MemoryInitializationStarted"
+        self.world.events.emit(self.name, "post-hang", stage=self.boot_progress)
+        self.changed()
+
     def _post_hw_done(self) -> None:
         self.oem_boot_state = None
         self._activate_pending(("host-reboot",))
@@ -287,6 +322,7 @@ class Machine:
                          after_up=(lambda: self._start_post("power-on", cause)) if final_power == "On" else None)
 
     def _after_ac_cycle(self) -> None:
+        self.watchdog.ac_lost()
         self._activate_pending(("ac-cycle",))
         for hook in list(self.ac_cycle_hooks):
             hook()
@@ -300,6 +336,7 @@ class Machine:
         faults = self.world.faults_for(self.name)
         self.down_mode = str(faults.get("down_mode", self.default_down_mode))
         self._set_bmc("down")
+        self.watchdog.bmc_rebooted()
         for hook in list(self.bmc_down_hooks):
             hook()
         extra = faults.get("bmc_down_extra", 0)
@@ -354,7 +391,8 @@ class Machine:
     def to_dict(self) -> dict[str, Any]:
         return {"power": self.power_state, "components": [c.to_dict() for c in self.components.values()],
                 "bmc_boots": self.bmc_boots, "host_boots": self.host_boots, "bmc_state": self.bmc_state,
-                "in_post": self.in_post or self._power == "PoweringOff"}
+                "in_post": self.in_post or self._power == "PoweringOff", "hung": self.hung,
+                "hangs_taken": self.hangs_taken, "watchdog": self.watchdog.to_dict()}
 
     def restore(self, d: Mapping[str, Any]) -> None:
         """Load persisted hardware state; a host mid-POST or a BMC mid-reboot comes back settled."""
@@ -366,6 +404,8 @@ class Machine:
         self.boot_progress = "OSRunning" if self._power == "On" else "None"
         self.bmc_boots = int(d.get("bmc_boots", 0))
         self.host_boots = int(d.get("host_boots", 0))
+        self.hangs_taken = int(d.get("hangs_taken", 0))
+        self.watchdog.restore(d.get("watchdog") or {})
 
     def resume(self, d: Mapping[str, Any]) -> None:
         """After restore (services loaded too): finish what the dead process left half-done.
@@ -375,5 +415,7 @@ class Machine:
         """
         if d.get("bmc_state", "up") != "up":
             self._bmc_reboot("resume", kind=None)
-        if d.get("in_post") and self._power != "Off":
+        if d.get("hung") and self._power != "Off":
+            self._hang()  # still hanging: a restart of the simulator does not reset the host
+        elif d.get("in_post") and self._power != "Off":
             self._start_post("host-reboot", "resume")

@@ -42,7 +42,7 @@ class Fleet:
         self.writer = StateWriter(self.state_path, self.snapshot)
         self._started = False
         for name, host in spec.hosts.items():
-            cls = service_class(host.profile)
+            cls = service_class(host.profile, host.options.get("variant"))
             table = cls.TABLE
             timings = {k: float(table[k]) for k in MACHINE_TIMINGS if k in table}
             timings.update(host.timings)
@@ -71,6 +71,8 @@ class Fleet:
         for name, svc in self.bmcs.items():
             if bmc in ("*", name):
                 svc.cleared_faults.clear()
+                if "hang_in_post" in faults:  # setting it again arms it again
+                    self.machines[name].hangs_taken = 0
 
     def clear_faults(self, bmc: str | None = None) -> None:
         if bmc is None:
@@ -120,6 +122,7 @@ class Fleet:
         return {"name": name, "profile": m.spec.profile, "model": m.spec.model, "serial": m.spec.serial,
                 "power": m.redfish_power_state, "boot_progress": m.boot_progress, "in_post": m.in_post,
                 "bmc": m.bmc_state, "bmc_boots": m.bmc_boots, "host_boots": m.host_boots, "components": comps,
+                "hung": m.hung, "watchdog": m.watchdog.state(), "bios": svc.bios_summary(),
                 "tasks": [{"id": t.id, "name": t.name, "state": t.state, "percent": svc.tasks.percent(t),
                            "waiting": t.waiting, **({"oem": t.oem} if t.oem else {})}
                           for t in svc.tasks.tasks.values()],

@@ -11,6 +11,10 @@ hardware, so a wrong fact in the client must not be copied into it
 (tests/test_vendor_registry.py checks the two lists name the same vendors, in the same
 order, and agree on the IANA numbers). The order is alphabetical with the fallback
 profile (`generic`) last.
+
+A profile may have variants (other shapes of the same vendor's service, chosen with the
+host option `variant:`): variant `<v>` of `<name>` is the class `<V><Name>Service` in
+`hwfw/sim/profiles/<name>_<v>.py` (a module without `PROFILE` of its own).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class SimProfile:
     serial_length: int
     serial_digits_only: bool = False
     fallback: bool = False
+    variants: tuple[str, ...] = ()
 
     @property
     def service_class_name(self) -> str:
@@ -71,9 +76,16 @@ def profile_named(name: str) -> SimProfile | None:
     return profiles().get(name)
 
 
-def service_class(profile: str) -> type[BmcService]:
-    """The BmcService subclass for a fleet `profile:` value."""
+def service_class(profile: str, variant: str | None = None) -> type[BmcService]:
+    """The BmcService subclass for a fleet `profile:` value (and `options.variant`)."""
     spec = profiles()[profile]
-    module = importlib.import_module(f"{__name__}.{spec.name}")
-    cls: type[BmcService] = getattr(module, spec.service_class_name)
-    return cls
+    if variant is None:
+        module = importlib.import_module(f"{__name__}.{spec.name}")
+        cls: type[BmcService] = getattr(module, spec.service_class_name)
+        return cls
+    if variant not in spec.variants:
+        have = ", ".join(spec.variants) or "none"
+        raise ValueError(f"profile {profile!r} has no variant {variant!r} (it has: {have})")
+    module = importlib.import_module(f"{__name__}.{spec.name}_{variant}")
+    variant_cls: type[BmcService] = getattr(module, variant.capitalize() + spec.service_class_name)
+    return variant_cls

@@ -16,7 +16,8 @@ from hwfw.sim.http import Request, Response
 from hwfw.sim.machine import Component
 from hwfw.sim.messages import Dialect
 from hwfw.sim.profiles import SimProfile
-from hwfw.sim.profiles.dell_jobs import MGR, DellJobs
+from hwfw.sim.profiles.dell_bios import DellBios
+from hwfw.sim.profiles.dell_jobs import MGR
 from hwfw.sim.service import params
 from hwfw.sim.service.base import etag_of
 from hwfw.sim.service.resources import R, ref
@@ -45,7 +46,8 @@ DELL_TABLE: dict[str, Any] = {
                    "cpld": "ac-cycle"},
     "bmc_boot": 120.0, "bmc_partial": 60.0, "post": 180.0, "os_boot": 60.0, "ac_off": 20.0, "down_mode": "refused",
     "job_404": 3.0, "task_purge": 60.0, "max_image_size": None, "bmc_reset_delay": 5.0,
-    "etag_policy": "ignore", "bios_settings": "Settings",
+    "etag_policy": "ignore", "bios_settings": "Settings", "bios_validation": "early",
+    "bios_apply_times": ["Immediate", "OnReset", "AtMaintenanceWindowStart", "InMaintenanceWindowOnReset"],
     "component_ids": {"bmc": "25227", "bios": "159", "nic": "102573", "cpld": "27763", "raid": "101994"},
     "fqdd": {"bmc": "iDRAC.Embedded.1-1", "bios": "BIOS.Setup.1-1", "cpld": "CPLD.Embedded.1"},
     "names": {"bmc": "Integrated Dell Remote Access Controller", "bios": "BIOS", "cpld": "System CPLD",
@@ -59,7 +61,7 @@ DELL_DIALECT = Dialect(versions={"Base": "1.12", "Update": "1.0", "TaskEvent": "
 INV = f"{R}/UpdateService/FirmwareInventory"
 
 
-class DellService(DellJobs):
+class DellService(DellBios):
     VENDOR = "dell"
     IDS = {"S": "System.Embedded.1", "M": "iDRAC.Embedded.1", "C": "System.Embedded.1"}
     TABLE = DELL_TABLE
@@ -69,8 +71,8 @@ class DellService(DellJobs):
     OEM_CSDL = {"DellOem_v1.xml": ["DellOem", "DellOem.v1_3_0", "DellSoftwareInventory", "DellSoftwareInventory.v1_1_0",
                                    "DellJob", "DellJob.v1_5_0", "DellJobCollection", "DellJobService",
                                    "DellJobService.v1_1_0", "DellLCService", "DellLCService.v1_1_0",
-                                   "DellUpdateService",
-                                   "DellUpdateService.v1_1_0", "DellOemChassis", "DellOemChassis.v1_0_0"]}
+                                   "DellUpdateService", "DellUpdateService.v1_1_0", "DellOemChassis",
+                                   "DellOemChassis.v1_0_0", "DellManager", "DellManager.v1_0_0"]}
     EXTRA_NAMESPACES = {"JobService": ["JobService", "JobService.v1_0_6"], "JobCollection": ["JobCollection"]}
 
     def setup(self) -> None:
@@ -78,11 +80,10 @@ class DellService(DellJobs):
         self.available: dict[str, dict[str, Any]] = {}
 
     def extra_state(self) -> dict[str, Any]:
-        return {"available": self.available, "bios": self.bios}
+        return {"available": self.available}
 
     def restore_extra(self, d: Mapping[str, Any]) -> None:
         self.available = dict(d.get("available", {}))
-        self.bios = d.get("bios", self.bios)
 
     def session_limit_response(self) -> Response:
         return self.error(503, "IDRAC", "RAC0218")
@@ -344,17 +345,6 @@ class DellService(DellJobs):
         if when == "Immediate":
             step["effect"] = "dell_auto_reboot"
         return [step]
-
-    def effect_dell_auto_reboot(self, task: Task) -> None:
-        """Immediate host-side update: iDRAC schedules and performs the reboot itself."""
-        pending = [t for t in self.tasks.active() if t.kind == "reboot" and t.oem.get("JobState") != "Scheduled"]
-        if pending:
-            return
-        rid = self.new_job("Reboot Job", {"reboot": "GracefulRebootWithForcedShutdown"}, job_type="RebootForce",
-                           prefix="RID")
-        rid.kind = "reboot"
-        rid.visible_at = self.now()
-        self.run_reboot_job(rid)
 
     def effect_flash_done(self, task: Task, activation: str | None = None) -> None:
         super().effect_flash_done(task, activation)

@@ -93,20 +93,37 @@ class DellJobs(ODataResources):
             return None
         return task
 
-    @route("GET", f"{MGR}/Oem/Dell/Jobs")
-    async def get_dell_jobs(self, req: Request) -> dict[str, Any]:
+    # The job queue is served at Oem/Dell/Jobs and at the older Managers/iDRAC.Embedded.1/Jobs
+    # alias. (Handlers never take URIs from `req.path`: $expand calls them with the
+    # collection's request.)
+    def job_queue(self, base: str) -> dict[str, Any]:
         jobs = [t.id for t in self.tasks.tasks.values() if self.job(t.id)]
-        body = collection(f"{MGR}/Oem/Dell/Jobs", "DellJobCollection", "JobQueue",
-                          [f"{MGR}/Oem/Dell/Jobs/{j}" for j in jobs])
+        body = collection(base, "DellJobCollection", "JobQueue", [f"{base}/{j}" for j in jobs])
         body["Description"] = "Collection of Job Instances"
         return body
 
+    def job_at(self, req: Request, jid: str, base: str) -> dict[str, Any] | Response:
+        task = self.job(jid)
+        return self.job_body(task, f"{base}/{jid}") if task else self.not_found(req)
+
+    @route("GET", f"{MGR}/Oem/Dell/Jobs")
+    async def get_dell_jobs(self, req: Request) -> dict[str, Any]:
+        return self.job_queue(f"{MGR}/Oem/Dell/Jobs")
+
+    @route("GET", f"{MGR}/Jobs")
+    async def get_jobs_alias(self, req: Request) -> dict[str, Any]:
+        return self.job_queue(f"{MGR}/Jobs")
+
     @route("GET", f"{MGR}/Oem/Dell/Jobs/{{jid}}")
     async def get_dell_job(self, req: Request, jid: str) -> dict[str, Any] | Response:
-        task = self.job(jid)
-        return self.job_body(task, f"{MGR}/Oem/Dell/Jobs/{jid}") if task else self.not_found(req)
+        return self.job_at(req, jid, f"{MGR}/Oem/Dell/Jobs")
+
+    @route("GET", f"{MGR}/Jobs/{{jid}}")
+    async def get_job_alias(self, req: Request, jid: str) -> dict[str, Any] | Response:
+        return self.job_at(req, jid, f"{MGR}/Jobs")
 
     @route("DELETE", f"{MGR}/Oem/Dell/Jobs/{{jid}}")
+    @route("DELETE", f"{MGR}/Jobs/{{jid}}")
     async def delete_dell_job(self, req: Request, jid: str) -> Response:
         task = self.job(jid)
         if task is None:
@@ -216,6 +233,17 @@ class DellJobs(ODataResources):
                  "GracefulRebootWithoutForcedShutdown": "GracefulRestart"}.get(kind, "ForceRestart")
         self.world.scheduler.after(1.0, lambda: self.machine.reset_host(reset, cause=f"dell-reboot-job {task.id}"))
 
+    def effect_dell_auto_reboot(self, task: Task) -> None:
+        """Immediate host-side update: iDRAC schedules and performs the reboot itself."""
+        pending = [t for t in self.tasks.active() if t.kind == "reboot" and t.oem.get("JobState") != "Scheduled"]
+        if pending:
+            return
+        rid = self.new_job("Reboot Job", {"reboot": "GracefulRebootWithForcedShutdown"}, job_type="RebootForce",
+                           prefix="RID")
+        rid.kind = "reboot"
+        rid.visible_at = self.now()
+        self.run_reboot_job(rid)
+
     # ------------------------------------------------------------ LC readiness
     @route("POST", f"{R}/Dell/Managers/iDRAC.Embedded.1/DellLCService/Actions/DellLCService.GetRemoteServicesAPIStatus")
     async def post_lc_status(self, req: Request) -> Response:
@@ -259,6 +287,8 @@ class DellJobs(ODataResources):
             return 0.0
         total = 0.0
         for task in self.tasks.waiting_for("reset"):
+            if task.kind != "update":
+                continue
             start = flash_at + total
             total += self.flash_time(task.data["component"])
             self.tasks.schedule(task, self.post_flash_steps(task, start))

@@ -3,7 +3,10 @@
 SimpleUpdate pull + MultipartHttpPushUri, Immediate and OnReset apply times, task
 monitors as DSP0266 describes them (202 while running, the final response when done,
 then 404 after a while) or, with `options: {task_monitor: bmcweb}`, as OpenBMC's bmcweb
-answers (204 once, then 404).
+answers (204 once, then 404). With `options: {simple_update_targets: false}` the
+SimpleUpdate ActionInfo lists no `Targets` parameter and a request carrying one is
+refused (400 ActionParameterNotSupported), as services that pick the target from the
+image do. The "minimal" variant is in generic_minimal.py.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from hwfw.sim.service.router import route
 from hwfw.sim.service.tasks import Task
 
 # What the plain DMTF server has burnt in (no IPMI vendor): IPMI ids (IANA manufacturer, product), serial form.
-PROFILE = SimProfile("generic", ipmi_ids=(0, 0), serial_prefix="CSO", serial_length=8, fallback=True)
+PROFILE = SimProfile("generic", ipmi_ids=(0, 0), serial_prefix="CSO", serial_length=8, fallback=True,
+                     variants=("minimal",))
 
 # Defaults (virtual seconds) from docs/vendor-behaviour.md, "Timing of a plain DMTF
 # service": OpenBMC reset -> Redfish ready 90-120 s; 503 right after a reboot.
@@ -38,6 +42,7 @@ GENERIC_TABLE: dict[str, Any] = {
     "monitor_purge": 300.0, "max_tasks": 32, "max_image_size": 256 * 1024 * 1024,
     "ac_reset_type": "FullPowerCycle", "retry_after": 2,
     "options": {"task_monitor": "spec"},
+    "bios_validation": "deferred", "bios_apply_times": ["OnReset", "Immediate"],
 }
 
 
@@ -107,10 +112,14 @@ class GenericService(ODataResources):
                     {"Name": "ImageURI", "Required": True, "DataType": "String"},
                     {"Name": "TransferProtocol", "Required": False, "DataType": "String",
                      "AllowableValues": ["HTTP", "HTTPS"]},
-                    {"Name": "Targets", "Required": False, "DataType": "StringArray"},
+                    *([{"Name": "Targets", "Required": False, "DataType": "StringArray"}]
+                      if self.accepts_targets() else []),
                     {"Name": "Username", "Required": False, "DataType": "String"},
                     {"Name": "Password", "Required": False, "DataType": "String"},
                     {"Name": "ForceUpdate", "Required": False, "DataType": "Boolean"}]}
+
+    def accepts_targets(self) -> bool:
+        return bool(self.options.get("simple_update_targets", True))
 
     def new_task(self, name: str, op: dict[str, Any]) -> Task:
         tid = str(self.next_id())
@@ -126,6 +135,8 @@ class GenericService(ODataResources):
     async def post_simple_update(self, req: Request) -> Response:
         data = params.json_object(await req.json())
         uri = params.image_uri(self, data)
+        if "Targets" in data and not self.accepts_targets():
+            raise self.fail(400, "Base", "ActionParameterNotSupported", ("Targets", "UpdateService.SimpleUpdate"))
         kinds = params.targets(self, data, self.target_map())
         when = params.apply_time(self, data, self.table["apply_times"], "Immediate")
         force = bool(data.get("ForceUpdate", False))

@@ -18,6 +18,7 @@ from hwfw.sim.firmware import ImageInfo
 from hwfw.sim.http import Request, Response
 from hwfw.sim.messages import Dialect, hpe_envelope
 from hwfw.sim.profiles import SimProfile, hpe_inventory
+from hwfw.sim.profiles.hpe_bios import HpeBios
 from hwfw.sim.profiles.hpe_queue import QUEUE, REPO, HpeQueue
 from hwfw.sim.service import params
 from hwfw.sim.service.resources import R, collection, ref
@@ -43,6 +44,7 @@ HPE_TABLE: dict[str, Any] = {
     "bmc_boot": 60.0, "bmc_partial": 20.0, "post": 240.0, "os_boot": 60.0, "down_mode": "refused",
     "max_image_size": 32 * 1024 * 1024,  # one upload section: larger images go in 32 MiB sections
     "cookie_auth": True, "bios_settings": "settings", "nic_when_host_down": "400", "bmc_reset_delay": 5.0,
+    "bios_put": True, "bios_validation": "deferred", "bios_apply_times": ["OnReset"],
 }
 HPE_DIALECT = Dialect(versions={"Base": "1.4", "Update": "1.1", "TaskEvent": "1.0", "iLO": "2.25",
                                 "iLO.ExtendedInfo": "0.10"}, severity="none")
@@ -51,7 +53,7 @@ STATE_OF = {"Uploading": "Running", "Verifying": "Running", "Writing": "Running"
             "Complete": "Completed", "Error": "Exception"}
 
 
-class HpeService(HpeQueue):
+class HpeService(HpeBios, HpeQueue):
     VENDOR = "hpe"
     IDS = {"S": "1", "M": "1", "C": "1"}
     TABLE = HPE_TABLE
@@ -78,13 +80,12 @@ class HpeService(HpeQueue):
         return self.spec.model
 
     def extra_state(self) -> dict[str, Any]:
-        return {"repo": self.repo, "queue": self.queue, "flash_id": self.flash_id, "bios": self.bios}
+        return {"repo": self.repo, "queue": self.queue, "flash_id": self.flash_id}
 
     def restore_extra(self, d: Mapping[str, Any]) -> None:
         self.repo = dict(d.get("repo", {}))
         self.queue = list(d.get("queue", []))
         self.flash_id = d.get("flash_id")
-        self.bios = d.get("bios", self.bios)
 
     # ------------------------------------------------------------ iLO answer shapes
     def action_ok(self) -> Response:
@@ -94,13 +95,6 @@ class HpeService(HpeQueue):
         if req.method == "GET" or req.path == f"{R}/SessionService/Sessions":
             return None
         return self.error(400, "iLO", "InvalidOperationForSystemState")
-
-    def bios_patch_gate(self) -> None:
-        if self.machine.in_post:
-            raise self.fail(400, "iLO", "UnableToModifyDuringSystemPOST")
-
-    def bios_patched(self) -> Response:
-        return self.ok(hpe_envelope("iLO", "SystemResetRequired", (), self.dialect))
 
     def system_extra(self, body: dict[str, Any]) -> None:
         m = self.machine

@@ -42,6 +42,7 @@ SMC_TABLE: dict[str, Any] = {
     "activation": {"bmc": "bmc-reset", "bios": "host-reboot", "cpld": "ac-cycle", "nic": "host-reboot"},
     "bmc_boot": 120.0, "bmc_partial": 20.0, "post": 120.0, "os_boot": 45.0, "down_mode": "refused",
     "max_image_size": 128 * 1024 * 1024, "bios_settings": "SD", "bios_auto_restart": True, "bmc_reset_delay": 5.0,
+    "bios_validation": "early", "bios_if_match": "require", "bios_apply_times": ["OnReset"],
     "unlicensed_kinds": ["nic", "raid", "gpu", "psu", "drive"],
     "preserve_flags": ["PreserveCfg", "PreserveSdr", "PreserveSsl", "BackupBMC", "PreserveME", "PreserveNVRAM",
                        "PreserveSMBIOS", "BackupBIOS", "PreserveOA", "PreserveSETUPCONF", "PreserveSETUPPWD",
@@ -70,12 +71,11 @@ class SupermicroService(ODataResources):
         self.golden = {c.key: c.factory for c in self.machine.components.values()}
 
     def extra_state(self) -> dict[str, Any]:
-        return {"staged": self.staged, "golden": self.golden, "bios": self.bios}
+        return {"staged": self.staged, "golden": self.golden}
 
     def restore_extra(self, d: Mapping[str, Any]) -> None:
         self.staged = d.get("staged")
         self.golden = dict(d.get("golden", self.golden))
-        self.bios = d.get("bios", self.bios)
 
     def pending_summary(self) -> list[dict[str, Any]]:
         out = super().pending_summary()
@@ -108,6 +108,20 @@ class SupermicroService(ODataResources):
             self.after_answer(lambda: self.machine.ac_cycle("redfish"))  # [hedge] a full cycle: CPLD activates
         else:
             self.machine.reset_host(reset_type)
+
+    # ------------------------------------------------------------ BIOS (settings object Bios/SD)
+    def bios_patched(self) -> Response:
+        return self.action_ok()
+
+    def registry_member_id(self, registry: Any) -> str:
+        return "BiosAttributeRegistry"
+
+    def registry_location(self, registry: Any) -> str:
+        return "/registries/BiosAttributeRegistry.1.0.0.json"
+
+    @route("GET", "/registries/BiosAttributeRegistry.1.0.0.json")
+    async def get_registry_json(self, req: Request) -> dict[str, Any] | Response:
+        return self.registry_document(req, "/registries/BiosAttributeRegistry.1.0.0.json")
 
     # ------------------------------------------------------------ inventory
     def _inventory(self) -> dict[str, tuple[Any, str]]:

@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from hwfw.sim.http import HttpError, Request, Response
-from hwfw.sim.service.resources import CommonResources, R, collection, ref
+from hwfw.sim.service.bios import BiosResources
+from hwfw.sim.service.resources import R, collection, ref
 from hwfw.sim.service.router import route
 from hwfw.sim.service.sessions import SessionLimit
 from hwfw.sim.service.tasks import Task
 
 
-class AccessResources(CommonResources):
+class AccessResources(BiosResources):
     """SessionService, AccountService and TaskService routes."""
 
     # ------------------------------------------------------------ sessions and accounts

@@ -38,6 +38,8 @@ class BmcService:
     IDS: ClassVar[Mapping[str, str]] = {"S": "1", "M": "1", "C": "1"}
     TABLE: ClassVar[Mapping[str, Any]] = {}
     DIALECT: ClassVar[Dialect] = GENERIC_DIALECT
+    # "1.0": answer as HTTP/1.0 and close the connection after each answer (app.py, server.py).
+    HTTP_VERSION: ClassVar[str] = "1.1"
 
     CACHEABLE_PREFIX: ClassVar[frozenset[str]] = frozenset({
         "/redfish/v1", "/redfish", "/redfish/v1/UpdateService/FirmwareInventory", "/redfish/v1/Systems",
@@ -157,6 +159,10 @@ class BmcService:
     def pending_summary(self) -> list[dict[str, Any]]:
         """Work waiting on this BMC (queued jobs, staged images) for /__sim/state."""
         return [{"task": t.id, "name": t.name, "waiting": t.waiting} for t in self.tasks.active() if t.waiting]
+
+    def bios_summary(self) -> dict[str, Any]:
+        """BIOS configuration facts for /__sim/state (service/bios.py fills it in)."""
+        return {}
 
     def extra_state(self) -> dict[str, Any]:
         return {}

@@ -27,6 +27,9 @@ COMMON_NAMESPACES = {
     "TaskCollection": ["TaskCollection"], "ManagerAccountCollection": ["ManagerAccountCollection"],
     "SoftwareInventoryCollection": ["SoftwareInventoryCollection"],
     "NetworkAdapterCollection": ["NetworkAdapterCollection"],
+    "MessageRegistryFileCollection": ["MessageRegistryFileCollection"],
+    "MessageRegistryFile": ["MessageRegistryFile", "MessageRegistryFile.v1_1_3"],
+    "AttributeRegistry": ["AttributeRegistry", "AttributeRegistry.v1_2_1", "AttributeRegistry.v1_3_0"],
 }
 
 

@@ -164,7 +164,7 @@ class UpdateFlow(UpdateResources):
         return total
 
     def on_post_end(self) -> None:
-        self.apply_bios_pending()
+        self.bios_on_post_end()
 
     # ------------------------------------------------------------ effects
     def effect_flash_start(self, task: Task) -> None:
