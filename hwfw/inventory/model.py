@@ -77,16 +77,16 @@ class HostInventory:
             collected_at=doc.get("collected_at"), error_kind=doc.get("error_kind"))
 
 
-def _tuples(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """A JSON object's fields with lists as tuples (the frozen records hold tuples)."""
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in doc.items()}
-
-
 def component_from_json(doc: Mapping[str, Any]) -> ComponentState:
     """A component of a snapshot (`source` absent in snapshots of older hwfw versions)."""
     fields = dict(doc)
     source = fields.pop("source", None)
     return ComponentState(**fields, source=VersionSource(**source) if source else None)
+
+
+def _tuples(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON object's fields with lists as tuples (the frozen records hold tuples)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in doc.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,7 @@ inside pyghmi) become `hwfw.errors.IpmiError` carrying the host and an
 `ipmi://address:port` URL; the functions never hang beyond their timeout.
 
 The conversations run on one pyghmi driver thread (`hwfw.ipmi.driver`, which says
-why); a broken RMCP+ handshake fails at once, or logs in again once with the cipher
-suite the BMC named (`hwfw.ipmi.session`).
+why).
 
 Only raw commands are used (Get Device ID, Get Chassis Status, Chassis Control, Cold
 Reset, watchdog): pyghmi's helpers (`get_power`, `set_power`, `get_firmware`) first run

@@ -343,13 +343,14 @@ class _Driver(threading.Thread):
                     self._drop_session(conv)
                     self._login(conv, retry)
                     return
-                self._fail(conv, Failure("IPMI login failed: " + "; then ".join(conv.failures), _HANDSHAKE_HINT))
+                self._fail(conv, Failure("IPMI login failed: " + "; then ".join(conv.failures),
+                                          _HANDSHAKE_HINT))
                 return
             lowered = error.lower()
             hint = None
             if "password" in lowered or "unauthorized name" in lowered or "rakp" in lowered:
                 hint = "check the IPMI user name and password configured for this BMC"
-            prefix = "; then ".join([*conv.failures, ""]) if conv.failures else ""
+            prefix = "; then ".join(conv.failures + [""]) if conv.failures else ""
             self._fail(conv, Failure(f"IPMI login failed: {prefix}{error}", hint))
             return
         conv.state = "running"

@@ -6,8 +6,8 @@ hard reset/diag interrupt/soft off; the legacy Chassis Reset), Get Device ID wit
 running BMC firmware revision, BMC Cold Reset, the watchdog timer (Set 0x24, Get 0x25,
 Reset 0x22 with completion code 0x80 until it was set once, expiry actions applied to
 the machine; kept by the machine when it offers `watchdog_command`), boot flags, Get
-Self Test Results, Get System GUID. Anything else answers completion code 0xC1
-(invalid command).
+Self Test Results, Get System GUID. Anything else answers completion code 0xC1 (invalid
+command).
 
 Why one module of more than 800 lines: it is one protocol engine. The RMCP+ session
 (cipher-suite negotiation, RAKP, integrity trailers), the command handlers of the
@@ -226,6 +226,14 @@ class IpmiMachine(Protocol):
     @property
     def ipmi_credentials(self) -> dict[str, str]:
         """IPMI users: name -> password."""
+        ...
+
+
+class WatchdogMachine(IpmiMachine, Protocol):
+    """A machine that keeps the watchdog timer itself (the simulated servers do)."""
+
+    def watchdog_command(self, cmd: int, data: bytes) -> tuple[int, bytes]:
+        """Set/Reset/Get Watchdog Timer: (completion code, response data)."""
         ...
 
 
@@ -779,7 +787,8 @@ class _SimBmc(pyghmi_bmc.Bmc):
                 if command == 0x04:  # Get Self Test Results: "no error"
                     return session.send_ipmi_response(data=[0x55, 0x00])
                 if command in (0x22, 0x24, 0x25) and self.machine_watchdog:
-                    code, reply = self.call_machine(lambda m: cast(Any, m).watchdog_command(command, data))
+                    code, reply = self.call_machine(
+                        lambda m: cast("WatchdogMachine", m).watchdog_command(command, data))
                     return session.send_ipmi_response(data=reply, code=code)
                 if command == 0x22:
                     return self._watchdog_command(session, self.watchdog.reset)

@@ -261,7 +261,7 @@ class Machine:
         self.world.events.emit(self.name, "post-started")
         post = t["post"]
         if self._take_hang():
-            sched.at(now + post * 0.2, self._unless_superseded(gen, self._hang))
+            sched.at(now + post * 0.2, lambda: self._hang_if_current(gen))
             self.changed()
             return
         flash_at = now + post * 0.4
@@ -293,6 +293,10 @@ class Machine:
             return False
         self.hangs_taken += 1
         return True
+
+    def _hang_if_current(self, gen: int) -> None:
+        if gen == self._post_gen:
+            self._hang()
 
     def _hang(self) -> None:
         self.hung = True

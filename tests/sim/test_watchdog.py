@@ -13,7 +13,7 @@ from tests.ipmi.ipmi_testkit import free_udp_port
 from tests.sim.bios_support import SETTINGS, SYS, booted, kinds
 from tests.sim.support import advance, client, control, events, host, run, sim_fleet, until
 
-pytestmark = pytest.mark.slow  # every test here serves simulated BMCs on loopback sockets
+pytestmark = pytest.mark.slow
 
 USER, PASSWORD = "admin", "password"
 SET, RESET, GET = 0x24, 0x22, 0x25

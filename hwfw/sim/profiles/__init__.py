@@ -5,16 +5,16 @@ Profile `<name>` lives in `hwfw/sim/profiles/<name>.py`: the class `<Name>Servic
 `profiles()` finds them by looking at the modules of this package, so adding a profile
 is adding its module. Helper modules (no `PROFILE`) are skipped.
 
+A profile may have variants (other shapes of the same vendor's service, chosen with the
+host option `variant:`): variant `<v>` of `<name>` is the class `<V><Name>Service` in
+`hwfw/sim/profiles/<name>_<v>.py` (no `PROFILE` there: it is a helper module).
+
 This is the simulator's own list of the vendors it imitates. It deliberately does not
 come from the client's `hwfw.vendor_registry`: the simulator stands in for real
 hardware, so a wrong fact in the client must not be copied into it
 (tests/test_vendor_registry.py checks the two lists name the same vendors, in the same
 order, and agree on the IANA numbers). The order is alphabetical with the fallback
 profile (`generic`) last.
-
-A profile may have variants (other shapes of the same vendor's service, chosen with the
-host option `variant:`): variant `<v>` of `<name>` is the class `<V><Name>Service` in
-`hwfw/sim/profiles/<name>_<v>.py` (a module without `PROFILE` of its own).
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ class SimProfile:
     serial_prefix: str
     serial_length: int
     serial_digits_only: bool = False
-    fallback: bool = False
     variants: tuple[str, ...] = ()
+    fallback: bool = False
 
     @property
     def service_class_name(self) -> str:
@@ -63,10 +63,10 @@ def profiles() -> Mapping[str, SimProfile]:
     for info in pkgutil.iter_modules(__path__):
         module = importlib.import_module(f"{__name__}.{info.name}")
         profile = getattr(module, "PROFILE", None)
-        if isinstance(profile, SimProfile):
-            if profile.name != info.name:
-                raise RuntimeError(f"{module.__name__}: PROFILE is named {profile.name!r}, not {info.name!r}")
+        if isinstance(profile, SimProfile) and profile.name == info.name:
             found.append(profile)
+        elif isinstance(profile, SimProfile):
+            raise RuntimeError(f"{module.__name__}: PROFILE is named {profile.name!r}, not {info.name!r}")
     found.sort(key=lambda p: (p.fallback, p.name))
     return MappingProxyType({p.name: p for p in found})
 
@@ -84,8 +84,8 @@ def service_class(profile: str, variant: str | None = None) -> type[BmcService]:
         cls: type[BmcService] = getattr(module, spec.service_class_name)
         return cls
     if variant not in spec.variants:
-        have = ", ".join(spec.variants) or "none"
-        raise ValueError(f"profile {profile!r} has no variant {variant!r} (it has: {have})")
+        known = ", ".join(spec.variants) or "none"
+        raise ValueError(f"profile {profile!r} has no variant {variant!r} (it has: {known})")
     module = importlib.import_module(f"{__name__}.{spec.name}_{variant}")
     variant_cls: type[BmcService] = getattr(module, variant.capitalize() + spec.service_class_name)
     return variant_cls

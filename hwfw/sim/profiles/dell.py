@@ -71,8 +71,9 @@ class DellService(DellBios):
     OEM_CSDL = {"DellOem_v1.xml": ["DellOem", "DellOem.v1_3_0", "DellSoftwareInventory", "DellSoftwareInventory.v1_1_0",
                                    "DellJob", "DellJob.v1_5_0", "DellJobCollection", "DellJobService",
                                    "DellJobService.v1_1_0", "DellLCService", "DellLCService.v1_1_0",
-                                   "DellUpdateService", "DellUpdateService.v1_1_0", "DellOemChassis",
-                                   "DellOemChassis.v1_0_0", "DellManager", "DellManager.v1_0_0"]}
+                                   "DellUpdateService", "DellUpdateService.v1_1_0",
+                                   "DellOemChassis", "DellOemChassis.v1_0_0",
+                                   "DellManager", "DellManager.v1_0_0"]}
     EXTRA_NAMESPACES = {"JobService": ["JobService", "JobService.v1_0_6"], "JobCollection": ["JobCollection"]}
 
     def setup(self) -> None:

@@ -18,7 +18,7 @@ from hwfw.apply.imageserver import ImageServer
 from hwfw.clock import SystemClock
 from tests.apply.drivers.support import GEN, Rig, flash_request, primary_resets, with_rig, write_fleet
 
-pytestmark = pytest.mark.slow  # every test here serves simulated BMCs on loopback sockets
+pytestmark = pytest.mark.slow
 
 CONTOSO = GEN["model"]
 

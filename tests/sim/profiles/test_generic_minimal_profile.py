@@ -12,6 +12,8 @@ from hwfw.sim.profiles import service_class
 from hwfw.sim.profiles.generic import GenericService
 from tests.sim.support import client, events, host, run, sim_fleet
 
+pytestmark = pytest.mark.slow
+
 MINIMAL = host("generic", options={"variant": "minimal"})
 
 
@@ -20,7 +22,6 @@ def test_minimal_is_a_variant_of_the_generic_profile() -> None:
     assert issubclass(cls, GenericService) and cls.VENDOR == "generic"
 
 
-@pytest.mark.slow
 def test_minimal_serves_versions_only_on_system_and_manager_and_no_bmc_reset(tmp_path: Path) -> None:
     async def main() -> None:
         async with sim_fleet(tmp_path, {"m1": MINIMAL}) as sim, client(sim, "m1") as c:
@@ -39,7 +40,6 @@ def test_minimal_serves_versions_only_on_system_and_manager_and_no_bmc_reset(tmp
     run(main())
 
 
-@pytest.mark.slow
 def test_minimal_acknowledges_simple_update_with_204_and_changes_nothing(tmp_path: Path) -> None:
     async def main() -> None:
         async with sim_fleet(tmp_path, {"m1": MINIMAL}) as sim, client(sim, "m1") as c:
@@ -55,7 +55,6 @@ def test_minimal_acknowledges_simple_update_with_204_and_changes_nothing(tmp_pat
     run(main())
 
 
-@pytest.mark.slow
 def test_minimal_answers_as_http_1_0_and_closes_the_connection(tmp_path: Path) -> None:
     async def main() -> None:
         async with sim_fleet(tmp_path, {"m1": MINIMAL, "g1": host("generic")}) as sim:
