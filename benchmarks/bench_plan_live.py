@@ -50,11 +50,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-# (hosts, latency, inventory latency, TLS) -> target wall seconds, from issue 19 and the README.
+# (hosts, latency, inventory latency, TLS) -> target wall seconds, from issue 19: the
+# 300 ms and 1 s targets were set for plain HTTP (the baseline, 7.09 s, was measured so),
+# the 50 ms ones are the figures before it (no worse than those).
 TARGETS: dict[tuple[int, str, str | None, bool], float] = {
     (1000, "50ms", None, False): 3.2, (1000, "50ms", None, True): 4.5,
-    (1000, "300ms", None, False): 2.0, (1000, "300ms", None, True): 2.0,
-    (1000, "1s", None, False): 6.0, (1000, "1s", None, True): 6.0,
+    (1000, "300ms", None, False): 2.0, (1000, "1s", None, False): 6.0,
     (10000, "300ms", None, False): 15.0,
 }
 PEAK_RSS_TARGET_MIB = 1024  # 10,000 BMCs at 300 ms, plain HTTP
