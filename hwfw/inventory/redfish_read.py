@@ -32,11 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hwfw.aio import gather_or_cancel
 from hwfw.errors import BmcError, BmcUnreachable
 from hwfw.logs import get_logger
 from hwfw.redfish.client import same_uri
 from hwfw.redfish.errors import error_for_response, message_id_matches, parse_error_info
-from hwfw.redfish.gather import gather_or_cancel
 from hwfw.redfish.session import RedfishSession
 from hwfw.vendors import root_adapter, select_adapter
 from hwfw.vendors.base import (

@@ -23,6 +23,8 @@ from hwfw.inventory.model import Inventory
 from hwfw.redfish.closer import SessionCloser
 from tests.redfish.simfleet import CREDENTIALS, NoLeakedSessions, SimClock
 
+pytestmark = pytest.mark.slow
+
 ROOT = ("GET", "/redfish/v1")
 LOGIN = ("POST", "/redfish/v1/SessionService/Sessions")
 SYSTEMS = ("GET", "/redfish/v1/Systems")

@@ -23,6 +23,8 @@ from hwfw.redfish.client import ClientOptions, RedfishClient
 from hwfw.redfish.native import NativeTransport
 from hwfw.redfish.transport import ssl_context
 
+pytestmark = pytest.mark.slow
+
 # One script per connection: the answers it gives, in order, one per request read.
 # None closes the connection instead of answering.
 Script = list[bytes | None]

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.sim.support import client, control, host, run, sim_fleet
+
+pytestmark = pytest.mark.slow
 
 FI = "/redfish/v1/UpdateService/FirmwareInventory"
 
