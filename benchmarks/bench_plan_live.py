@@ -255,7 +255,7 @@ def run_point(args: argparse.Namespace, work: Path, hosts: int, latency: str, in
             res = measure(args, urls_file, sims.cas, work)
             res["server_cpu"] = sims.cpu() - s0
             res["sessions_open"] = sims.sessions_open()
-            res.update(tls=tls, latency=latency, inventory_latency=inventory_latency, load=load,
+            res.update(tls=tls, latency=latency, inventory_latency=inventory_latency, load=load, changes=args.changes,
                        server_start=sims.started, simulators=len(sims.procs))
             rows.append(res)
             print_row(res, flush=True)
@@ -319,13 +319,15 @@ def run(args: argparse.Namespace) -> int:
 
 def print_markdown(rows: list[dict[str, Any]]) -> None:
     """The runs as the README's table (`--markdown`)."""
-    print("\n| BMCs | latency | TLS | target | wall | closed | round trips in a row | requests/host | waves "
-          "| client CPU | peak RSS | sessions left | load |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| BMCs | latency | TLS | hosts with changes | target | wall | closed | round trips in a row "
+          "| requests/host | waves | client CPU | peak RSS | sessions left | load |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         lat = r["latency"] + (f" + {r['inventory_latency']} expanded FirmwareInventory" if r["inventory_latency"]
                               else "")
         target = target_of(r["hosts"], r["latency"], r["inventory_latency"], r["tls"])
-        print(f"| {r['hosts']:,} | {lat} | {'yes' if r['tls'] else 'no'} | "
+        changes = {"1.0": "all", "1": "all", "0": "none"}.get(str(r["changes"]), str(r["changes"]))
+        print(f"| {r['hosts']:,} | {lat} | {'yes' if r['tls'] else 'no'} | {changes} | "
               f"{f'<= {target:g} s' if target else '-'} | {r['wall']:.2f} s | {r['closed']:.2f} s | "
               f"{r['rounds_max']} | {r['requests'] / r['hosts']:.1f} | {r['waves']} | {r['cpu']:.2f} s | "
               f"{r['peak_rss_mib']:.0f} MiB | {r['sessions_open']} | {r['load']:.1f} |")
