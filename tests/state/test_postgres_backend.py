@@ -34,7 +34,7 @@ def _pg(tmp_path: Path, schema: str) -> Settings:
 def test_processes_starting_together_apply_each_migration_once(pg_dsn: str, pg_schema: str) -> None:
     import psycopg
 
-    from hwfw.state.postgres.schema import ensure_schema, latest_version
+    from hwfw.state.postgres.schema import ensure_schema, latest_version, migrations
 
     async def one() -> int:
         conn = await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True)
@@ -49,7 +49,7 @@ def test_processes_starting_together_apply_each_migration_once(pg_dsn: str, pg_s
     assert asyncio.run(many()) == [latest_version()] * 6
     with psycopg.connect(pg_dsn) as conn:
         rows = conn.execute(f"SELECT version, name FROM {pg_schema}.schema_version ORDER BY version").fetchall()
-    assert rows == [(1, "0001_init.sql")]
+    assert rows == [(1, "0001_init.sql"), (2, "0002_server.sql")] == [(v, name) for v, name, _ in migrations()]
 
 
 @pytest.mark.slow
