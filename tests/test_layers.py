@@ -42,6 +42,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozenset(units)) 
     ("connect", {"connect"}),
     ("plan", {"plan"}),
     ("operations", {"apply", "compliance"}),
+    ("observers", {"notify", "metrics"}),
     ("api", {"api"}),
     ("presentation", {"render"}),
     ("front ends", {"cli", "server"}),
