@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hwfw.clock import Clock, utc_now_iso
-from hwfw.errors import ConfigError, HwfwError
+from hwfw.errors import HwfwError, NotFoundError
 from hwfw.events import EventSink
 from hwfw.logs import get_logger, redactor
 from hwfw.metrics import HwfwMetrics, RunMetrics
@@ -40,7 +40,7 @@ def _targets(config: Config, *, strict: bool, only: str | None = None) -> list[R
     chosen = [t for t in config.settings.notifications if only is None or t.name == only]
     if only is not None and not chosen:
         names = ", ".join(t.name for t in config.settings.notifications) or "none"
-        raise ConfigError(f"no notification target {only!r} in settings.notifications (targets: {names})",
+        raise NotFoundError(f"no notification target {only!r} in settings.notifications (targets: {names})",
                           hint="hwfw notify test without --target tries every target")
     out = []
     for target in chosen:
@@ -134,7 +134,7 @@ async def send_test(config: Config, *, clock: Clock, workspace_name: str,
     attempt each; [{"target", "url" (privacy form), "ok", "error"}]."""
     notifier = make_notifier(config, clock=clock, workspace_name=workspace_name, strict=True, only=target)
     if notifier is None:
-        raise ConfigError("no notification targets: settings.notifications is empty",
+        raise HwfwError("no notification targets: settings.notifications is empty",
                           hint="add a target (docs/alerts-and-metrics.md), then run hwfw notify test again")
     out = []
     for resolved in notifier.targets:

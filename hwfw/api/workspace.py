@@ -259,8 +259,8 @@ class Workspace:
     async def notify_test(self, target: str | None = None) -> list[dict[str, Any]]:
         """Send a test message to every target of settings.notifications (or the one
         named): [{"target", "url" (privacy form), "ok", "error"}]; a failure is also an
-        audit log entry. ConfigError when there is no such target or its URL cannot be
-        resolved."""
+        audit log entry. NotFoundError for no such target, CredentialError when its URL
+        cannot be resolved."""
         from .observe import send_test
 
         config = await self._in_thread(self.load)

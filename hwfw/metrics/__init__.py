@@ -6,6 +6,6 @@ docs/alerts-and-metrics.md lists every series and its labels."""
 from __future__ import annotations
 
 from .registry import HOST_STATUSES, RUN_OUTCOMES, STEP_BUCKETS, HwfwMetrics, run_outcome
-from .runs import RunMetrics
+from .runs import RunMetrics, epoch_of
 
-__all__ = ["HOST_STATUSES", "RUN_OUTCOMES", "STEP_BUCKETS", "HwfwMetrics", "RunMetrics", "run_outcome"]
+__all__ = ["HOST_STATUSES", "RUN_OUTCOMES", "STEP_BUCKETS", "HwfwMetrics", "RunMetrics", "epoch_of", "run_outcome"]

@@ -17,10 +17,11 @@ from hwfw.events import Event
 
 from .registry import HwfwMetrics, run_outcome
 
-__all__ = ["RunMetrics"]
+__all__ = ["RunMetrics", "epoch_of"]
 
 
-def _epoch(time: str) -> float:
+def epoch_of(time: str) -> float:
+    """Seconds since the epoch of an RFC 3339 time (an event's `time`); 0 when unreadable."""
     try:
         return datetime.fromisoformat(time.replace("Z", "+00:00")).timestamp()
     except ValueError:
@@ -62,7 +63,7 @@ class RunMetrics:
             code = int(summary.get("exit_code", 1))
             m.runs.labels(run_outcome(code)).inc()
             m.last_run_exit.set(code)
-            m.last_run_time.set(_epoch(str(event.get("time") or "")))
+            m.last_run_time.set(epoch_of(str(event.get("time") or "")))
             self._in_service.pop(run_id, None)
             self._halted.discard(run_id)
             m.run_active.set(1 if self._in_service else 0)

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from hwfw.config.model import NotificationTarget
 from hwfw.config.secrets import ENV_REFERENCE
-from hwfw.errors import ConfigError
+from hwfw.errors import CredentialError, HwfwError
 from hwfw.logs import redactor
 
 __all__ = ["ResolvedTarget", "resolve_target"]
@@ -43,7 +43,7 @@ def _expand(text: str, env: Mapping[str, str], where: str) -> str:
     def value(match: object) -> str:
         name = match.group(1)  # type: ignore[attr-defined]
         if name not in env:
-            raise ConfigError(f"{where}: the environment variable {name} is not set",
+            raise CredentialError(f"{where}: the environment variable {name} is not set",
                               hint=f"export {name}=... before running hwfw")
         redactor.register(env[name])
         return env[name]
@@ -54,17 +54,17 @@ def _raw_url(target: NotificationTarget, env: Mapping[str, str]) -> str:
     where = f"settings.notifications {target.name}"
     if target.url_env:
         if not env.get(target.url_env):
-            raise ConfigError(f"{where}: url_env {target.url_env} is not set",
+            raise CredentialError(f"{where}: url_env {target.url_env} is not set",
                               hint=f"export {target.url_env}='scheme://...' (an Apprise URL)")
         return env[target.url_env].strip()
     if target.url_file is not None:
         try:
             lines = target.url_file.read_text(encoding="utf-8").splitlines()
         except OSError as exc:
-            raise ConfigError(f"{where}: cannot read url_file {target.url_file}: {exc.strerror}",
+            raise CredentialError(f"{where}: cannot read url_file {target.url_file}: {exc.strerror}",
                               hint="create the file with the Apprise URL on its first line (mode 0600)") from None
         if not lines or not lines[0].strip():
-            raise ConfigError(f"{where}: url_file {target.url_file} is empty", hint="put the Apprise URL on its "
+            raise CredentialError(f"{where}: url_file {target.url_file} is empty", hint="put the Apprise URL on its "
                               "first line")
         return lines[0].strip()
     return _expand(target.url or "", env, where)
@@ -93,7 +93,7 @@ def _with_timeouts(url: str, timeout: float) -> str:
 
 
 def resolve_target(target: NotificationTarget, env: Mapping[str, str] | None = None) -> ResolvedTarget:
-    """The target's URL resolved and registered with the redactor (ConfigError when a
+    """The target's URL resolved and registered with the redactor (CredentialError when a
     reference is missing or Apprise cannot parse the URL: the message never shows it)."""
     import apprise
 
@@ -103,6 +103,6 @@ def resolve_target(target: NotificationTarget, env: Mapping[str, str] | None = N
     plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
     if not plugin:
         scheme = url.split("://", 1)[0] if "://" in url else "(no scheme)"
-        raise ConfigError(f"settings.notifications {target.name}: Apprise cannot use this URL (scheme {scheme})",
+        raise HwfwError(f"settings.notifications {target.name}: Apprise cannot use this URL (scheme {scheme})",
                           hint="see https://github.com/caronc/apprise/wiki for the URL of each service")
     return ResolvedTarget(target, url, redactor(plugin.url(privacy=True)))
