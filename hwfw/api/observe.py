@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from hwfw.config.model import Settings
     from hwfw.config.model import Workspace as Config
 
-__all__ = ["RunObservers", "make_notifier", "notify_report", "send_test"]
+__all__ = ["RunObservers", "drain_seconds", "make_notifier", "notify_report", "send_test", "vendors_of"]
 
 log = get_logger("api.observe")
 
@@ -79,6 +79,11 @@ def make_notifier(config: Config, *, clock: Clock, workspace_name: str, metrics:
                     context=context)
 
 
+def vendors_of(config: Config) -> dict[str, str | None]:
+    """Host name -> vendor (as the inventory says; None when it leaves it to discovery)."""
+    return {h.name: h.vendor for h in config.hosts}
+
+
 def drain_seconds(notifier: Notifier) -> float:
     return max((t.config.timeout for t in notifier.targets), default=0.0)
 
@@ -90,6 +95,7 @@ class RunObservers:
         self.metrics = HwfwMetrics() if metrics_file is not None else None
         self.metrics_file = metrics_file
         self.notifier = make_notifier(config, clock=clock, workspace_name=workspace_name, metrics=self.metrics)
+        self._stop_counting = self.metrics.count_bmc_requests(vendors_of(config)) if self.metrics else None
 
     @property
     def sinks(self) -> list[EventSink]:
@@ -105,6 +111,8 @@ class RunObservers:
             self.notifier.start()
 
     async def close(self) -> None:
+        if self._stop_counting is not None:
+            self._stop_counting()
         if self.notifier is not None:
             await self.notifier.close(drain=drain_seconds(self.notifier))
         if self.metrics is not None and self.metrics_file is not None:

@@ -9,13 +9,15 @@ event log. docs/alerts-and-metrics.md lists every series.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, write_to_textfile
 
 from hwfw.apply.events import HOST_OUTCOMES
+from hwfw.bmcstats import observe_requests
+from hwfw.vendor_registry import record_for
 
 __all__ = ["HOST_STATUSES", "RUN_OUTCOMES", "STEP_BUCKETS", "HwfwMetrics", "run_outcome"]
 
@@ -78,6 +80,24 @@ class HwfwMetrics:
             self.runs.labels(outcome)
         for outcome in HOST_OUTCOMES:
             self.hosts_finished.labels(outcome)
+
+    def count_bmc_requests(self, vendors: Mapping[str, str | None]) -> Callable[[], None]:
+        """Count every BMC request of this process by the vendor of its host (`vendors`:
+        host name -> vendor; a vendor hwfw does not know is `other`, a host without
+        one `unknown`). Returns the function that stops counting."""
+        def vendor_label(host: str) -> str:
+            vendor = vendors.get(host)
+            if vendor is None:
+                return "unknown"
+            record = record_for(vendor)
+            return record.name if record is not None else "other"
+
+        def observe(host: str, outcome: str, seconds: float) -> None:
+            vendor = vendor_label(host)
+            self.bmc_requests.labels(vendor, outcome).inc()
+            self.bmc_seconds.labels(vendor).observe(seconds)
+
+        return observe_requests(observe)
 
     def note_notification(self, target: str, outcome: str) -> None:
         self.notifications.labels(target, outcome).inc()

@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from hwfw.bmcstats import note_request
 from hwfw.clock import Clock
 from hwfw.config.model import Settings
 from hwfw.errors import BmcError, BmcUnreachable
@@ -257,16 +258,26 @@ class RedfishClient:
         ext = {"timeout": self._timeouts if timeout is None else self._timeout_ext(timeout)}
         async with self._gate:
             self.request_count += 1
-            with translate_transport_errors(self.host, url):
-                if self._fetch is not None:  # the aiohttp transport: no httpx.Request up front
-                    return await self._fetch(method, url, hdrs, content, ext["timeout"])
-                request = httpx.Request(method, url, headers=hdrs, content=content, extensions=ext)
-                response = await self._transport.handle_async_request(request)
-                try:
-                    await response.aread()
-                finally:
-                    await response.aclose()
-        response.request = request
+            started = self.clock.monotonic()
+            request: httpx.Request | None = None
+            try:
+                with translate_transport_errors(self.host, url):
+                    if self._fetch is not None:  # the aiohttp transport: no httpx.Request up front
+                        response = await self._fetch(method, url, hdrs, content, ext["timeout"])
+                    else:
+                        request = httpx.Request(method, url, headers=hdrs, content=content, extensions=ext)
+                        response = await self._transport.handle_async_request(request)
+                        try:
+                            await response.aread()
+                        finally:
+                            await response.aclose()
+            except BmcError:
+                note_request(self.host, "unreachable", self.clock.monotonic() - started)
+                raise
+            note_request(self.host, "ok" if response.status_code < 400 else "error",
+                         self.clock.monotonic() - started)
+        if request is not None:
+            response.request = request
         return response
 
     def _check_deadline(self, url: str, ignore: bool) -> None:

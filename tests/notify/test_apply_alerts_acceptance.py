@@ -84,6 +84,9 @@ def test_host_failure_reaches_the_webhook_with_step_and_message_id_and_the_metri
     assert sum(steps.values()) == len(finished)
     assert steps[("flash", "failed")] == sum(1 for e in finished if e["kind"] == "flash"
                                              and e["outcome"]["status"] == "failed") == 1
+    bmc = {(s.labels["vendor"], s.labels["outcome"]): s.value for s in families["hwfw_bmc_requests"].samples
+           if s.name.endswith("_total")}
+    assert {v for v, _ in bmc} == {"generic", "dell"} and bmc[("generic", "ok")] > 0
     state = json.loads((ws / ".hwfw" / "state.json").read_text())["hosts"]
     failed_in_state = [h for h, comps in state.items() if any(c["status"] == "failed" for c in comps.values())]
     assert failed_in_state == ["lab-gen-01"] and hosts["failed"] == len(failed_in_state)

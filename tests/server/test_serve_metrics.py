@@ -92,6 +92,12 @@ def test_metrics_during_and_after_an_apply_match_the_run_the_state_and_the_compl
             for comp in baseline["components"]:
                 for status, n in comp["counts"].items():
                     assert components[(baseline["name"], comp["component"], status)] == n
+        bmc = values(after, "hwfw_bmc_requests", "vendor", "outcome")
+        assert {v for v, _ in bmc} == {"dell", "hpe", "supermicro", "generic"}
+        assert sum(n for (_, outcome), n in bmc.items() if outcome == "ok") > len(report["hosts"])
+        latency = {s.labels["vendor"]: s.value for s in after["hwfw_bmc_request_duration_seconds"].samples
+                   if s.name.endswith("_count")}
+        assert latency == {v: sum(n for (w, _), n in bmc.items() if w == v) for v in latency}
         hosts = {h["name"] for h in report["hosts"]}
         for family in after.values():
             for sample in family.samples:

@@ -22,7 +22,7 @@ from hwfw.logs import get_logger
 from hwfw.metrics import HwfwMetrics, RunMetrics, epoch_of as _epoch
 from hwfw.notify import FleetWatch, NotificationSink, lock_alert
 
-from ..observe import make_notifier
+from ..observe import drain_seconds, make_notifier, vendors_of
 from .hub import HubMessage
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ class ServiceObservers:
         self.last_scan: dict[str, Any] | None = None
         self._report_seen: int | None = None
         self._stop_listening = service.hub.listen(self._on_message)
+        self._stop_counting = self.metrics.count_bmc_requests(vendors_of(config))
 
     def _on_message(self, message: HubMessage) -> None:
         if message.event is None:
@@ -67,8 +68,9 @@ class ServiceObservers:
 
     async def stop(self) -> None:
         self._stop_listening()
+        self._stop_counting()
         if self.notifier is not None:
-            await self.notifier.close(drain=min(5.0, max(t.config.timeout for t in self.notifier.targets)))
+            await self.notifier.close(drain=min(5.0, drain_seconds(self.notifier)))
 
     async def _scan_loop(self) -> None:
         while True:
