@@ -52,6 +52,7 @@ def token_list(output_format: str) -> None:
                         + (f"  REVOKED {r.revoked}" if r.revoked else "") for r in rows) or "(no tokens)")
 
 
+@examples("hwfw token revoke 3f2a9c1d examples/lab", "hwfw token revoke 3f2a9c1d -C fleet")
 @token.command("revoke")
 @click.argument("token_id")
 @workspace_argument

@@ -80,7 +80,9 @@ def serve_workspace(path: Path, *, listen: str | None = None, tls_cert: Path | N
     config = uvicorn.Config(app, host=host, port=port, ssl_certfile=str(cert) if cert else None,
                             ssl_keyfile=str(key) if key else None, log_level="warning", lifespan="on",
                             ws_max_size=64 * 1024, server_header=False, proxy_headers=False,
-                            timeout_graceful_shutdown=90, loop="auto", http="auto", ws="websockets-sansio")
+                            timeout_graceful_shutdown=90, loop="auto", http="auto", ws="websockets-sansio",
+                            ws_per_message_deflate=False)   # compressing each event for each client costs
+                                                            # more CPU than the bytes it saves on a LAN
     server = _server_class(uvicorn)(config)
 
     async def main() -> None:

@@ -7,8 +7,11 @@ its connection resumes exactly where it was; a client too slow to keep up is cau
 from the store instead of stalling the others (hwfw.api.service.hub).
 
 SSE: each event is `id: SEQ` + `data: EVENT` (schemas/events.schema.json); the end is
-`event: end` + `data: RUN`. WebSocket: text messages `{"seq": SEQ, "event": EVENT}`,
-then `{"end": RUN}`.
+`event: end` + `data: RUN`. WebSocket: text messages `{"events": [{"seq": SEQ, "event":
+EVENT}, ...]}`, each carrying every event ready when it was sent (one, or a burst a
+client fell behind on: a slow client catches up in a few messages, not one per event;
+`"published": UNIX_TIME` on an event sent as it happened, so a client can measure its
+lag), then `{"end": RUN}`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisc
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from starlette.websockets import WebSocketState
 
-from hwfw.api.service import Principal
+from hwfw.api.service import Principal, Streamed
 
 from .openapi import problem_responses
 from .problems import Problem
@@ -67,12 +70,22 @@ async def events(request: Request, run_id: str, _: Annotated[Principal, Depends(
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         async with aclosing(service.follow(run_id, start)) as events:
-            async for seq, event in events:
-                yield ServerSentEvent(data=_dumps(event), id=str(seq))
+            async for item in events:
+                yield ServerSentEvent(data=item.text, id=str(item.seq))
         final = await service.runs.get(record.run_id)
         yield ServerSentEvent(data=_dumps(final.to_json()), event="end")
 
     return EventSourceResponse(stream(), ping=15, send_timeout=10, headers={"Cache-Control": "no-store"})
+
+
+def _ws_message(batch: list[Streamed]) -> str:
+    """`{"events": [{"seq": N, "published": T, "event": EVENT}, ...]}`, from each event's
+    text serialised once for every client."""
+    parts = []
+    for item in batch:
+        published = f',"published":{item.published:.6f}' if item.published is not None else ""
+        parts.append(f'{{"seq":{item.seq}{published},"event":{item.text}}}')
+    return '{"events":[' + ",".join(parts) + "]}"
 
 
 @router.websocket("/api/firmware/runs/{run_id}/ws")
@@ -92,9 +105,9 @@ async def websocket(ws: WebSocket, run_id: str, after: int = 0) -> None:
         await ws.close(code=4404, reason=str(exc).splitlines()[0][:120])
         return
     try:
-        async with aclosing(service.follow(run_id, max(0, after))) as stream:
-            async for seq, event in stream:
-                await ws.send_text(_dumps({"seq": seq, "event": event}))
+        async with aclosing(service.runs.follow_batches(run_id, max(0, after))) as stream:
+            async for batch in stream:
+                await ws.send_text(_ws_message(batch))
         final = await service.runs.get(run_id)
         await ws.send_text(_dumps({"end": final.to_json()}))
         await ws.close(code=1000)

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -149,10 +151,12 @@ class _Burst:
 
     kind, engine = "apply", "test"
 
-    def __init__(self, run_id: str, sink: Any, count: int) -> None:
+    def __init__(self, run_id: str, sink: Any, count: int, followed: Callable[[], bool]) -> None:
         self.run_id = run_id
 
         async def go() -> Any:
+            while not followed():                     # a follower is subscribed: its queue can overflow
+                await asyncio.sleep(0)
             for i in range(count):
                 sink.emit(Event("warning", "2026-01-01T00:00:00Z", run_id, payload={"message": str(i)}))
                 if i % 50 == 0:
@@ -179,26 +183,28 @@ class _Burst:
 class _BurstEngine(LocalEngine):
     name = "test"
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, followed: Callable[[], bool]) -> None:
         self.count = count
+        self.followed = followed
 
     def start_apply(self, workspace: Any, plan: Any, options: Any, *, on_event: Any, cancel: CancelToken,
                     principal: str) -> Any:
-        return _Burst(options.run_id, on_event, self.count)
+        return _Burst(options.run_id, on_event, self.count, self.followed)
 
 
 def test_a_slow_follower_gets_every_event_once_in_order_through_drops(lab_copy: Path) -> None:
     """A client whose queue overflows is caught up from the store: it sees 1..N, once each."""
     async def main() -> None:
         async with FirmwareService.open(lab_copy, scan=False) as service:
-            service.runs.engines = {"test": _BurstEngine(2000)}
+            service.runs.engines = {"test": _BurstEngine(2000, lambda: service.hub.subscribers > 0)}
             service.runs.engine = "test"
             service.runs.queue_size = 8
             run = await service.runs.start_apply(OPERATOR, PlanDocument(None, {"steps": []}),  # type: ignore[arg-type]
                                                  _options(), plan_id="0123456789abcdef", rollout={})
             seqs = []
-            async for seq, _ in service.follow(run.run_id):
-                seqs.append(seq)
+            async for item in service.follow(run.run_id):
+                seqs.append(item.seq)
+                assert item.text == json.dumps(item.event, separators=(",", ":"), ensure_ascii=False)
                 if len(seqs) % 7 == 0:
                     for _ in range(20):               # a slow consumer: the producer runs ahead, its queue
                         await asyncio.sleep(0)        # overflows
@@ -208,7 +214,25 @@ def test_a_slow_follower_gets_every_event_once_in_order_through_drops(lab_copy: 
             final = await service.runs.get(run.run_id)
             assert final.status == "succeeded" and final.message == "done" and final.owner is not None
             # a run followed after it ended: all of it from the store, then the end
-            assert [s async for s, _ in service.follow(run.run_id, after=1990)] == list(range(1991, 2001))
+            assert [i.seq async for i in service.follow(run.run_id, after=1990)] == list(range(1991, 2001))
+
+    asyncio.run(main())
+
+
+def test_a_follower_behind_a_burst_gets_it_in_few_batches(lab_copy: Path) -> None:
+    """follow_batches (what the WebSocket sends): every event once, in order, several to a
+    message when they were waiting, never more than the limit."""
+    async def main() -> None:
+        async with FirmwareService.open(lab_copy, scan=False) as service:
+            service.runs.engines = {"test": _BurstEngine(600, lambda: service.hub.subscribers > 0)}
+            service.runs.engine = "test"
+            run = await service.runs.start_apply(OPERATOR, PlanDocument(None, {"steps": []}),  # type: ignore[arg-type]
+                                                 _options(), plan_id="0123456789abcdef", rollout={})
+            batches = [batch async for batch in service.runs.follow_batches(run.run_id, limit=40)]
+            assert [i.seq for b in batches for i in b] == list(range(1, 601))
+            assert all(0 < len(b) <= 40 for b in batches)
+            assert len(batches) < 100               # the producer emits 50 between yields: they go together
+            assert batches[-1][-1].published is not None     # the end was followed live, not read back
 
     asyncio.run(main())
 

@@ -122,6 +122,7 @@ def follow_ws(served: Served, run_id: str, after: int = 0, role: str = "viewer")
             doc = json.loads(message)
             if "end" in doc:
                 return events, doc["end"]
-            events.append((doc["seq"], doc["event"]))
+            assert doc["events"], doc                 # a message carries one event or more
+            events.extend((item["seq"], item["event"]) for item in doc["events"])
     raise AssertionError(f"the WebSocket closed before the end message ({len(events)} events)")
 

@@ -53,19 +53,20 @@ def test_the_document_covers_every_route_of_the_issue(served: Served) -> None:
     assert "Run" in doc["components"]["schemas"] and "Check" in doc["components"]["schemas"]
 
 
-def _schemathesis(served: Served, role: str, *selection: str) -> subprocess.CompletedProcess[str]:
-    """`schemathesis run` (every phase: examples, coverage, fuzzing, stateful) with every check."""
+def _schemathesis(served: Served, cwd: Path, role: str, *selection: str) -> subprocess.CompletedProcess[str]:
+    """`schemathesis run` (every phase: examples, coverage, fuzzing, stateful) with every check
+    (in `cwd`: it keeps a cache of its findings in the directory it runs in)."""
     return subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run", served.url + "api/openapi.json", "--checks", "all",
          "--header", f"Authorization: Bearer {served.tokens[role]}", "--max-examples", "15", "--seed", "13",
          "--request-timeout", "120", "--max-failures", "5", "--no-color", "--workers", "1", *selection],
-        capture_output=True, text=True, timeout=1500, env={**os.environ, "SCHEMATHESIS_HOOKS": ""})
+        capture_output=True, text=True, timeout=1500, cwd=cwd, env={**os.environ, "SCHEMATHESIS_HOOKS": ""})
 
 
-def test_every_operation_conforms_to_the_document(served: Served) -> None:
+def test_every_operation_conforms_to_the_document(served: Served, tmp_path: Path) -> None:
     """As an operator (who may do everything but approve), then as an approver on the approvals."""
     for role, selection in (("operator", ("--exclude-path-regex", "/approve$")),
                             ("approver", ("--include-path-regex", "/approve$"))):
-        result = _schemathesis(served, role, *selection)
+        result = _schemathesis(served, tmp_path, role, *selection)
         assert result.returncode == 0, f"{role}:\n{result.stdout[-12000:]}\n{result.stderr[-3000:]}"
         assert "passed" in result.stdout

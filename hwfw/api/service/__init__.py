@@ -13,9 +13,10 @@ from .core import FirmwareService, local_principal
 from .hub import DROPPED, EventHub, HubMessage, Subscription
 from .progress import HOST_STATE, RunProgress
 from .recorder import RunRecorder
+from .runs import Streamed
 from .tasks import Scheduler
 from .tokens import ACTIONS, ROLES, Principal
 
 __all__ = ["ACTIONS", "DROPPED", "HOST_STATE", "ROLES", "EventHub", "FirmwareService", "HubMessage", "Principal",
-           "RunProgress", "RunRecorder", "Scheduler", "Subscription", "create_api_token", "list_api_tokens",
+           "RunProgress", "RunRecorder", "Scheduler", "Streamed", "Subscription", "create_api_token", "list_api_tokens",
            "local_principal", "revoke_api_token", "server_settings"]

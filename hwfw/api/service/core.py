@@ -40,7 +40,7 @@ from .fleet import FleetView
 from .hub import EventHub
 from .observe import ServiceObservers
 from .plans import PlanDesk
-from .runs import RunManager
+from .runs import RunManager, Streamed
 from .tasks import Scheduler
 from .tokens import Principal, authenticate, create_token
 from .watch import WorkspaceWatcher
@@ -257,8 +257,9 @@ class FirmwareService:
         resumable = record.status == "interrupted" and record.kind == "apply" and record.plan_id is not None
         return {"run": record.to_json(), "resumable": resumable}
 
-    def follow(self, run_id: str, after: int = 0) -> AsyncIterator[tuple[int, dict[str, Any]]]:
-        """The run's events numbered above `after`, then live ones until it ends."""
+    def follow(self, run_id: str, after: int = 0) -> AsyncIterator[Streamed]:
+        """The run's events numbered above `after`, then live ones until it ends
+        (`Streamed`: seq, event, its JSON text, when it was published)."""
         return self.runs.follow(run_id, after)
 
     # ------------------------------------------------------------------ repository

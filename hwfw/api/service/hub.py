@@ -36,6 +36,8 @@ class HubMessage:
     seq: int                          # >= 1 for an event; 0 for a run record change
     event: dict[str, Any] | None      # the event's JSON (schemas/events.schema.json)
     run: dict[str, Any] | None = None  # the run's record (schemas/run.schema.json)
+    text: str | None = None           # the event as JSON text, serialised once for every client
+    published: float | None = None    # when it was published (Unix time): clients can measure their lag
 
 
 # What a dropped subscription finds last in its queue.
@@ -65,6 +67,13 @@ class Subscription:
 
     async def get(self) -> HubMessage:
         return await self.queue.get()
+
+    def get_nowait(self) -> HubMessage | None:
+        """The next message if one is waiting, else None."""
+        try:
+            return self.queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
 
     def close(self) -> None:
         self.hub.unsubscribe(self)

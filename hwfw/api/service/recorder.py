@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 from hwfw.events import Event, EventSink
@@ -46,7 +47,7 @@ class RunRecorder:
 
     def emit(self, event: Event) -> None:
         doc = event.to_json()
-        text = json.dumps(doc, ensure_ascii=False)
+        text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
         cleaned = redactor(text)
         if cleaned != text:
             doc = json.loads(cleaned)
@@ -54,7 +55,7 @@ class RunRecorder:
         self.progress.apply(seq, doc)
         self._pending.append((seq, doc))
         if self.hub is not None:
-            self.hub.publish(HubMessage(self.run_id, seq, doc))
+            self.hub.publish(HubMessage(self.run_id, seq, doc, text=cleaned, published=time.time()))
         if self.also is not None:
             self.also.emit(event)
         if self._task is None or self._task.done():

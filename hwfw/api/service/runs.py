@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hwfw.cancel import CancelToken
 from hwfw.clock import Clock, utc_now_iso
 from hwfw.errors import ConflictError, HwfwError, NotFoundError
 from hwfw.logs import get_logger, redactor
-from hwfw.state.serverstore import AuditRecord, RunRecord, ServerStore
+from hwfw.state.serverstore import TERMINAL, AuditRecord, RunRecord, ServerStore
 
 from ..engines import Engine
 from ..runs import RunHandle, new_run_id
@@ -42,13 +43,31 @@ if TYPE_CHECKING:
     from ..plans import PlanDocument
     from ..workspace import Workspace
 
-__all__ = ["ActiveRun", "RunManager"]
+__all__ = ["ActiveRun", "RunManager", "Streamed"]
 
 log = get_logger("api.runs")
 
 INTERRUPTED_BY_RESTART = ("the server stopped while this run was in progress; resume it to settle what it left "
                           "open on the BMCs and continue")
 SERVER = "hwfw serve"
+
+
+class Streamed(NamedTuple):
+    """One event of a followed run: its number, the event, its JSON text, and when it was
+    published (None for events read back from the store)."""
+
+    seq: int
+    event: dict[str, Any]
+    text: str
+    published: float | None = None
+
+
+def _text(event: dict[str, Any]) -> str:
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+
+
+def _stored_item(seq: int, event: dict[str, Any]) -> Streamed:
+    return Streamed(seq, event, _text(event))
 
 
 @dataclass
@@ -236,53 +255,68 @@ class RunManager:
             if len(batch) < 5000:
                 return progress
 
-    async def follow(self, run_id: str, after: int = 0, *, poll: float = 0.5) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+    async def follow(self, run_id: str, after: int = 0, *, poll: float = 0.5) -> AsyncIterator[Streamed]:
         """The run's events numbered above `after`, in order, then the live ones until the
         run ends. A run this server does not execute is followed from the store."""
+        async with aclosing(self.follow_batches(run_id, after, poll=poll)) as batches:
+            async for batch in batches:
+                for item in batch:
+                    yield item
+
+    async def follow_batches(self, run_id: str, after: int = 0, *, poll: float = 0.5,
+                             limit: int = 1000) -> AsyncIterator[list[Streamed]]:
+        """`follow` in batches: every event already there when the reader asks (at most
+        `limit`), so a reader that fell behind a burst catches up in a few writes."""
         record = await self.get(run_id)
         while True:
             with self.hub.subscribe(run_id, maxsize=self.queue_size) as sub:
                 active = self._active.get(run_id)
                 if active is not None:
                     await active.recorder.flush()
-                async for seq, event in self._stored(run_id, after):
-                    yield seq, event
-                    after = seq
+                async for batch in self._stored(run_id, after, limit):
+                    yield batch
+                    after = batch[-1].seq
                 if active is None:
                     record = await self.get(run_id)
                     if record.terminal:
-                        async for seq, event in self._stored(run_id, after):
-                            yield seq, event
+                        async for batch in self._stored(run_id, after, limit):
+                            yield batch
                         return
                     await self.clock.sleep(poll)     # another process's run: read the store again
                     continue
-                ended = False
-                while not ended:
-                    msg = await sub.get()
-                    if msg.seq < 0:
-                        break                        # dropped: catch up from the store
-                    if msg.seq > 0:
-                        if msg.seq <= after:
-                            continue
-                        if msg.seq != after + 1:
-                            break                    # a gap: catch up from the store
-                        assert msg.event is not None
-                        yield msg.seq, msg.event
-                        after = msg.seq
-                    elif msg.run is not None and msg.run.get("status") in ("succeeded", "failed", "interrupted"):
-                        ended = True
+                ended = caught_up = False
+                while not ended and not caught_up:
+                    batch: list[Streamed] = []
+                    msg: HubMessage | None = await sub.get()
+                    while msg is not None:
+                        if msg.seq < 0:
+                            caught_up = True         # dropped: catch up from the store
+                            break
+                        if msg.seq > 0 and msg.seq > after:
+                            if msg.seq != after + 1:
+                                caught_up = True     # a gap: catch up from the store
+                                break
+                            assert msg.event is not None
+                            batch.append(Streamed(msg.seq, msg.event, msg.text or _text(msg.event), msg.published))
+                            after = msg.seq
+                        elif msg.seq == 0 and msg.run is not None and msg.run.get("status") in TERMINAL:
+                            ended = True
+                            break
+                        msg = sub.get_nowait() if len(batch) < limit else None
+                    if batch:
+                        yield batch
                 if ended:
-                    async for seq, event in self._stored(run_id, after):
-                        yield seq, event
+                    async for batch in self._stored(run_id, after, limit):
+                        yield batch
                     return
 
-    async def _stored(self, run_id: str, after: int) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+    async def _stored(self, run_id: str, after: int, limit: int = 1000) -> AsyncIterator[list[Streamed]]:
         while True:
-            batch = await self.store.events(run_id, after=after, limit=1000)
-            for seq, event in batch:
-                yield seq, event
-                after = seq
-            if len(batch) < 1000:
+            rows = await self.store.events(run_id, after=after, limit=limit)
+            if rows:
+                yield [_stored_item(seq, event) for seq, event in rows]
+                after = rows[-1][0]
+            if len(rows) < limit:
                 return
 
     async def shutdown(self, timeout: float = 60.0) -> None:

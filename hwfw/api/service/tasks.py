@@ -37,7 +37,7 @@ class Scheduler:
     def __init__(self, clock: Clock | None = None) -> None:
         self.clock = clock or SystemClock()
         self._tasks: dict[str, _Task] = {}
-        self._loops: list[asyncio.Task[None]] = []
+        self._loops: dict[str, asyncio.Task[None]] = {}
 
     def every(self, name: str, interval: float, job: Callable[[], Awaitable[object]]) -> None:
         """Run `job` every `interval` seconds once started (replaces a task of that name)."""
@@ -74,11 +74,13 @@ class Scheduler:
             await self.clock.sleep(task.interval)
 
     def start(self) -> None:
-        for task in self._tasks.values():
-            self._loops.append(asyncio.ensure_future(self._loop(task)))
+        """Start every task not started yet (call again after adding tasks)."""
+        for name, task in self._tasks.items():
+            if name not in self._loops:
+                self._loops[name] = asyncio.ensure_future(self._loop(task))
 
     async def stop(self) -> None:
-        loops, self._loops = self._loops, []
+        loops, self._loops = list(self._loops.values()), {}
         for loop in loops:
             loop.cancel()
         for loop in loops:

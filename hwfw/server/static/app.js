@@ -420,7 +420,7 @@
         paint();
         return;
       }
-      foldEvent(state, doc.seq, doc.event);
+      for (const item of doc.events) foldEvent(state, item.seq, item.event);
       if (!pending) { pending = true; requestAnimationFrame(paint); }
     };
     ws.onclose = (event) => {
