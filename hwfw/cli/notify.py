@@ -1,4 +1,4 @@
-"""`hwfw notify test [--target NAME]`: send a test message to the notification targets."""
+"""`hwfw notify test [--to NAME]`: send a test message to the notification targets."""
 
 from __future__ import annotations
 
@@ -11,23 +11,27 @@ from hwfw.cli.common import EXIT_ERROR, EXIT_OK, app_context, emit_json, example
     workspace_argument
 
 
-@examples("hwfw notify test examples/lab", "hwfw notify test -C fleet --target ops-chat")
+@examples("hwfw notify test examples/lab", "hwfw notify test -C fleet --to ops-chat")
 @cli.group("notify")
 def notify() -> None:
     """Notifications (settings.notifications): try the targets."""
 
 
-@examples("hwfw notify test examples/lab", "hwfw notify test -C fleet --target ops-chat --format json")
+@examples("hwfw notify test examples/lab", "hwfw notify test -C fleet --to ops-chat --format json")
 @notify.command("test")
 @workspace_argument
 @format_option()
-@click.option("--target", "target", metavar="NAME", help="Only this target (default: every target).")
-def notify_test(output_format: str, target: str | None) -> None:
+@click.option("--to", "target", metavar="NAME", help="Only the notification target of this name (default: every "
+              "target).")
+# --target (the issue's spelling) stays accepted, hidden: visible, --target selects hosts by glob everywhere
+@click.option("--target", "target_alias", metavar="NAME", hidden=True)
+def notify_test(output_format: str, target: str | None, target_alias: str | None) -> None:
     """Send one test message to each target (one attempt, within its timeout).
 
     Targets are shown by their privacy URL (no secret). Exit 0 when every target took
     the message, 1 otherwise (each failure is also an audit log entry)."""
     ws = open_workspace(app_context().workspace_dir)
+    target = target or target_alias
     results = run(lambda _cancel: ws.notify_test(target))
     if output_format == "json":
         emit_json({"results": results})

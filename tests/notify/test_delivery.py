@@ -104,12 +104,13 @@ def test_notify_test_sends_to_the_named_target_only(tmp_path: Path) -> None:
     with webhook() as one, webhook() as two:
         edit(ws / "hwfw.yaml", "settings:\n", "settings:\n  notifications:\n"
              f"    - {{name: one, url: '{one.url()}'}}\n    - {{name: two, url: '{two.url()}'}}\n")
-        run = run_hwfw("notify", "test", str(ws), "--target", "two", env={"HOOK_PASSWORD": SECRET})
+        run = run_hwfw("notify", "test", str(ws), "--to", "two", env={"HOOK_PASSWORD": SECRET})
         assert run.returncode == 0, run.stderr
         assert one.received == [] and len(two.received) == 1
         assert two.received[0][2]["title"] == "hwfw test notification"
         missing = run_hwfw("notify", "test", str(ws), "--target", "three", env={"HOOK_PASSWORD": SECRET})
         assert missing.returncode == 1 and "no notification target 'three'" in missing.stderr
+        assert len(two.received) == 1
     assert SECRET not in run.stderr
 
 
