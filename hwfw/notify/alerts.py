@@ -44,7 +44,9 @@ ALERT_KINDS: Mapping[str, str] = {
 # Redfish MessageIds look like Registry.Major.Minor.Key (Base.1.8.GeneralError,
 # IDRAC.2.8.SYS011, iLO.2.14.UpdateFailed) or Registry.Key.
 _MESSAGE_ID = re.compile(r"\b([A-Za-z][A-Za-z0-9]*\.\d+\.\d+\.[A-Za-z][A-Za-z0-9]*)\b")
-_UNREACHABLE = ("unreachable", "did not answer", "cannot connect", "could not be reached", "not reachable")
+# A host apply skipped because its BMC could not be read says so (hwfw/apply/run.py).
+_UNREACHABLE = ("allow-unreachable", "unreachable", "did not answer", "cannot connect", "could not be reached",
+                "not reachable")
 
 
 def severity_rank(severity: str) -> int:

@@ -82,3 +82,23 @@ def test_a_written_out_password_in_a_url_is_refused_and_a_reference_accepted(use
     assert literal_secret_in_url(f"mailto://smtp.example?from=a@b.example&pass={password}") is not None
     assert literal_secret_in_url(f"json://{user}:${{HOOK_PASSWORD}}@hooks.example/x") is None
     assert literal_secret_in_url(f"ntfy://ntfy.example/{user}?token=${{NTFY_TOKEN}}") is None
+
+
+def test_a_host_skipped_as_unreachable_is_alerted() -> None:
+    alerts = AlertRules().feed(ev("host-finished", host="h", outcome={
+        "status": "skipped", "message": "skipped (--allow-unreachable): the BMC did not answer"}))
+    assert [(a.kind, a.host, a.severity) for a in alerts] == [("host-unreachable", "h", "warning")]
+    assert AlertRules().feed(ev("host-finished", host="h", outcome={"status": "skipped",
+                                                                    "message": "pre-host hook failed"})) == []
+
+
+@given(interval=st.floats(0, 1e6), jitter=st.floats(-10, 1e5), seed=st.integers(0, 2**32))
+def test_scheduled_scans_start_within_their_jitter(interval: float, jitter: float, seed: int) -> None:
+    import random
+
+    from hwfw.api.service.observe import scan_delay
+
+    delays = {scan_delay(interval, jitter, random.Random(seed + i)) for i in range(5)}
+    assert all(interval <= d <= interval + max(0.0, jitter) for d in delays)
+    if jitter > 1:
+        assert len(delays) > 1      # spread, not in step

@@ -9,13 +9,14 @@ import json
 import shutil
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from hwfw.clock import FakeClock
 from hwfw.config import load_workspace
 from hwfw.config.model import NotificationTarget
 from hwfw.notify import Alert, Notifier, resolve_target
-from tests.helpers import edit, run_hwfw
+from tests.helpers import REPO_ROOT, edit, run_hwfw
 
 from .receivers import webhook
 
@@ -89,7 +90,9 @@ def test_a_delivery_that_fails_for_good_is_in_the_audit_log_and_the_log_without_
         assert load_workspace(ws).settings.notifications[0].retries == 0
         run = run_hwfw("-v", "notify", "test", str(ws), "--format", "json", env={"HOOK_PASSWORD": SECRET})
     assert run.returncode == 1, run.stderr
-    result = json.loads(run.stdout)["results"][0]
+    doc = json.loads(run.stdout)
+    jsonschema.validate(doc, json.loads((REPO_ROOT / "schemas" / "notify-test.schema.json").read_text()))
+    result = doc["results"][0]
     assert result["ok"] is False and result["target"] == "ops" and SECRET not in run.stdout + run.stderr
     audit = [json.loads(line) for line in (ws / ".hwfw" / "audit.jsonl").read_text().splitlines()]
     entry = audit[-1]

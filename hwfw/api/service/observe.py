@@ -30,9 +30,15 @@ if TYPE_CHECKING:
 
     from .core import FirmwareService
 
-__all__ = ["CONTENT_TYPE_LATEST", "ServiceObservers"]
+__all__ = ["CONTENT_TYPE_LATEST", "ServiceObservers", "scan_delay"]
 
 log = get_logger("api.observe")
+
+
+def scan_delay(interval: float, jitter: float, rng: random.Random) -> float:
+    """Seconds until the next scheduled scan: the interval plus up to `jitter` at random
+    (never negative, never more than the jitter late)."""
+    return max(0.0, interval) + rng.uniform(0.0, max(0.0, jitter))
 
 
 class ServiceObservers:
@@ -75,7 +81,7 @@ class ServiceObservers:
     async def _scan_loop(self) -> None:
         while True:
             server = self.service.settings.server
-            await self.clock.sleep(server.scan_interval + self.rng.uniform(0, max(0.0, server.scan_jitter)))
+            await self.clock.sleep(scan_delay(server.scan_interval, server.scan_jitter, self.rng))
             try:
                 await self.scheduled_scan()
             except Exception:    # the next scan tries again; this one is logged
