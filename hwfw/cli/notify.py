@@ -7,8 +7,16 @@ from rich.markup import escape
 
 from hwfw.api import open_workspace
 from hwfw.cli import cli
-from hwfw.cli.common import EXIT_ERROR, EXIT_OK, app_context, emit_json, examples, format_option, run, \
-    workspace_argument
+from hwfw.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    app_context,
+    emit_json,
+    examples,
+    format_option,
+    run,
+    workspace_argument,
+)
 
 
 @examples("hwfw notify test examples/lab", "hwfw notify test -C fleet --to ops-chat")

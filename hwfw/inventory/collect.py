@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from hwfw.aio import gather_or_cancel
 from hwfw.clock import Clock, utc_now_iso
 from hwfw.config.model import Host, Settings
 from hwfw.errors import BmcError, BmcUnreachable, HwfwError, IpmiError
@@ -34,6 +35,7 @@ from hwfw.inventory.model import (
     HostInventory,
     Inventory,
     PreflightFacts,
+    VersionSource,
 )
 from hwfw.logs import get_logger
 from hwfw.redfish.client import ClientOptions, RedfishClient
@@ -226,7 +228,9 @@ async def read_redfish_host(rh: ResolvedHost, *, settings: Settings, clock: Cloc
 async def read_facts(session: RedfishSession) -> BmcFacts:
     """Every document the adapters need, read with as few round trips as the BMC allows."""
     root = session.root
-    systems, managers, update_service = await asyncio.gather(
+    # All or none: a read left running after its sibling failed would log in again in
+    # the background once a resetting BMC is back (hwfw/aio.py).
+    systems, managers, update_service = await gather_or_cancel(
         _members_or_empty(session, link(root, "Systems")),
         _members_or_empty(session, link(root, "Managers")),
         _optional_json(session, link(root, "UpdateService")))
@@ -252,9 +256,9 @@ async def read_facts(session: RedfishSession) -> BmcFacts:
             if message_id_matches(exc.message_id, "OemLicenseNotPassed"):
                 extra[f"licence:{name}"] = _short_error(exc)
 
-    firmware, _ = await asyncio.gather(
+    firmware, _ = await gather_or_cancel(
         _firmware_inventory(session, fi_uri),
-        asyncio.gather(*(source(n, u) for n, u in sources.items())))
+        gather_or_cancel(*(source(n, u) for n, u in sources.items())))
     return BmcFacts(root=root, systems=facts.systems, managers=facts.managers, update_service=update_service,
                     firmware_inventory=firmware, extra=extra, errors=tuple(errors))
 
@@ -348,14 +352,17 @@ async def read_ipmi_host(rh: ResolvedHost, *, settings: Settings, clock: Clock) 
     power = _ipmi_power(getattr(facts, "power_state", None))
     bmc_version = _text(getattr(facts, "bmc_version", None))
     vendor = vendor_for_iana(int(getattr(facts, "manufacturer_id", 0) or 0)) or rh.host.vendor
+    # hwfw updates firmware over Redfish only: over IPMI nothing is updateable.
     components = (
-        ComponentState(kind="bmc", instance="bmc", version=bmc_version, name="BMC (IPMI Get Device ID)"),
-        ComponentState(kind="bios", instance="bios", version=None, name="BIOS (not readable over IPMI)"),
+        ComponentState(kind="bmc", instance="bmc", version=bmc_version, name="BMC (IPMI Get Device ID)",
+                       updateable=False, source=VersionSource("IPMI", "Get Device ID", fallback=True)),
+        ComponentState(kind="bios", instance="bios", version=None, name="BIOS (not readable over IPMI)",
+                       updateable=False),
     )
     return HostInventory(
         host=rh.name, reachable=True, protocol="ipmi", vendor=vendor, model=rh.host.model,
         bmc_firmware=bmc_version, components=components,
-        capabilities=Capabilities(session_service=False),
+        capabilities=Capabilities(session_service=False, activations=()),
         preflight=PreflightFacts(power_state=power,
                                  warnings=("read over IPMI: only the BMC version and power state are known",)),
         collected_at=utc_now_iso(clock))

@@ -69,6 +69,11 @@ def _body(alert: Alert) -> str:
     return "\n".join(lines)
 
 
+def _settle(future: asyncio.Future[tuple[bool, str]], result: tuple[bool, str]) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
 async def send_once(target: ResolvedTarget, alert: Alert, timeout: float) -> tuple[bool, str]:
     """One attempt: (delivered, why not), within `timeout` seconds whatever the receiver does."""
     loop = asyncio.get_running_loop()
@@ -79,12 +84,12 @@ async def send_once(target: ResolvedTarget, alert: Alert, timeout: float) -> tup
             result = _notify_blocking(target.url, alert)
         except Exception as exc:   # Apprise plugins raise on odd answers: a failed attempt
             result = (False, redactor(f"{type(exc).__name__}: {exc}"))
-        loop.call_soon_threadsafe(lambda: future.done() or future.set_result(result))
+        loop.call_soon_threadsafe(_settle, future, result)
 
     threading.Thread(target=work, name=f"hwfw-notify-{target.name}", daemon=True).start()
     try:
         return await asyncio.wait_for(asyncio.shield(future), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return False, f"no answer within {timeout:g} s"
 
 
@@ -211,7 +216,7 @@ class Notifier:
         try:
             await asyncio.wait_for(joined(), timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     async def close(self, drain: float = 0.0) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
@@ -26,6 +26,9 @@ from hwfw.plan.diff import HOST, DiffContext, HostDiff, diff_managed
 from hwfw.plan.model import Change, Finding, Image, Resets, Step
 
 _new_step = tuple.__new__  # Step(...) through NamedTuple's generated __new__ costs 2.5x more
+
+if TYPE_CHECKING:
+    from hwfw.plan.model import StepGraph
 
 
 @dataclass(slots=True, eq=False)
@@ -51,12 +54,14 @@ class Shape:
 
 def shape_key(ctx: DiffContext, host: Host, inv: HostInventory, vendor: str | None, model: str | None,
               baseline: Baseline) -> Hashable:
-    """Everything `build` reads about a host, except its name."""
-    comps = tuple((c.kind, c.instance, c.version, c.name, c.updateable) for c in inv.components)
-    caps = inv.capabilities.apply_times if inv.capabilities is not None else None
+    """Everything `build` reads about a host, except its name (the capabilities that
+    can refuse a change included: whether it has an update method, its resets)."""
+    comps = tuple((c.kind, c.instance, c.version, c.name, c.updateable, c.conflict) for c in inv.components)
+    cap = inv.capabilities
+    caps = (cap.apply_times, bool(cap.update_methods), cap.activations) if cap is not None else None
     records = ctx.state.hosts.get(host.name)
     state_sig = tuple(sorted((k, r.status, r.version, r.activation) for k, r in records.items())) if records else ()
-    return (baseline.name, vendor, model, comps, caps, state_sig, ctx.selection.signature(host.name))
+    return (baseline.name, vendor, model, inv.protocol, comps, caps, state_sig, ctx.selection.signature(host.name))
 
 
 def build(ctx: DiffContext, host: Host, inv: HostInventory, vendor: str | None, model: str | None,
@@ -72,7 +77,7 @@ def build(ctx: DiffContext, host: Host, inv: HostInventory, vendor: str | None, 
     return from_graph(hd, gctx, graph.build(gctx))
 
 
-def from_graph(hd: HostDiff, gctx: graph.GraphContext, g: nx.DiGraph) -> Shape:
+def from_graph(hd: HostDiff, gctx: graph.GraphContext, g: StepGraph) -> Shape:
     """A shape from its step graph (built by all transformers, or some, in benchmarks)."""
     ids = graph.ordered(g, gctx)
     hw = gctx.hosts[0]
@@ -82,7 +87,7 @@ def from_graph(hd: HostDiff, gctx: graph.GraphContext, g: nx.DiGraph) -> Shape:
                   seconds + estimate.HOST_OVERHEAD_SECONDS, tuple(path), g, ids)
 
 
-def _shape(hd: HostDiff, resets: Resets, seconds: float, path: tuple[str, ...], g: nx.DiGraph,
+def _shape(hd: HostDiff, resets: Resets, seconds: float, path: tuple[str, ...], g: StepGraph,
            ids: list[str]) -> Shape:
     index = {n: i for i, n in enumerate(ids)}
     nodes, pred = g.nodes, g.pred
@@ -122,7 +127,8 @@ def instantiate(shape: Shape, name: str) -> tuple[tuple[Change, ...], tuple[Find
         findings = tuple(Finding(f.severity, f.code, f.message.replace(HOST, name)) for f in findings)
     prefix = name + "/"
     ids = [prefix + r for r in shape.ids]
+    rows = zip(ids, shape.values, shape.activates, shape.after, shape.causes, strict=True)
     steps = [_new_step(Step, (sid, name, *vals, tuple([prefix + a for a in acts]) if acts else (), pick(ids),
                               cause))
-             for sid, vals, acts, pick, cause in zip(ids, shape.values, shape.activates, shape.after, shape.causes)]
+             for sid, vals, acts, pick, cause in rows]
     return changes, findings, steps, tuple([prefix + r for r in shape.critical_path])

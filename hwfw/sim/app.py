@@ -6,7 +6,7 @@ per-BMC address) select the BMC with the `X-Hwfw-Sim-Bmc` header or with
 `SimApp.for_bmc(name)`.
 
 Transport-level faults (a BMC that is down, dropped connections, added latency, error
-rates) are applied here, before the Redfish service sees the request (brief 6.1, 6.27).
+rates) are applied here, before the Redfish service sees the request.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ class SimApp:
         self.fleet = fleet
         self.by_addr: dict[str, BmcService] = {}
         self.urls: dict[str, str] = {}
+        # Addresses of BMCs answering as HTTP/1.0 (server.py rewrites their status lines).
+        self.http10_addresses: set[str] = set()
         self.control = Control(fleet, self)
         self.dropper: Callable[[dict[str, Any]], bool] | None = None
         self._rng = random.Random(f"{fleet.seed}:transport")
@@ -37,6 +39,8 @@ class SimApp:
     def bind(self, name: str, address: str, url: str) -> None:
         self.by_addr[address] = self.fleet.bmcs[name]
         self.urls[name] = url
+        if self.fleet.bmcs[name].HTTP_VERSION == "1.0":
+            self.http10_addresses.add(address)
 
     def for_bmc(self, name: str) -> Callable[[dict[str, Any], Receive, Send], Any]:
         """An ASGI app that always serves BMC `name` (for httpx.ASGITransport in unit tests)."""
@@ -61,6 +65,7 @@ class SimApp:
     async def _http(self, scope: dict[str, Any], receive: Receive, send: Send, svc: BmcService | None) -> None:
         req = Request.from_scope(scope, receive)
         head = req.method == "HEAD"
+        response: Response | None
         try:
             if req.path.startswith("/__sim"):
                 response = await self.control.handle(req, svc)
@@ -70,6 +75,8 @@ class SimApp:
                 response = await self._serve(svc, req, scope)
                 if response is None:
                     return
+                if svc.HTTP_VERSION == "1.0":
+                    response.headers.append(("connection", "close"))  # HTTP/1.0: no keep-alive
         except ClientGone:
             return
         await response.send(send, head_only=head)
@@ -84,7 +91,8 @@ class SimApp:
         await self._latency(faults)
         if faults.get("drop_rate") and self._rng.random() < float(faults["drop_rate"]):
             fleet.events.emit(svc.name, "fault", kind="drop", path=req.path)
-            return await self._drop(scope, req)
+            await self._drop(scope, req)
+            return None
         if faults.get("error_rate") and self._rng.random() < float(faults["error_rate"]):
             status = int(faults.get("error_status", 503))
             fleet.events.emit(svc.name, "fault", kind="error", status=status, path=req.path)
@@ -111,7 +119,8 @@ class SimApp:
     async def _down(self, svc: BmcService, req: Request, scope: dict[str, Any]) -> Response | None:
         mode = svc.machine.down_mode
         if mode in ("refused", "timeout"):
-            return await self._drop(scope, req, refused=True)
+            await self._drop(scope, req, refused=True)
+            return None
         if mode == "hang":
             try:
                 while (await req.receive())["type"] != "http.disconnect":
@@ -134,7 +143,7 @@ class SimApp:
                     pass
             except Exception:
                 pass
-            return None
+            return
         raise (ConnectionRefusedError if refused else ConnectionResetError)("simulated BMC dropped the connection")
 
 

@@ -2,9 +2,9 @@
 
 Linux routes all of 127.0.0.0/8 to `lo`, so every BMC gets its own 127.X.Y.Z on the
 same port without `ip addr add`. uvicorn takes our sockets (`startup(sockets=...)`),
-and the SSLContext is set on the config after `config.load()` (performance anchors,
-calibration notes). `Listeners` can close and reopen a single BMC's socket, which is
-how a rebooting BMC refuses connections (brief 6.1).
+and the SSLContext is set on the config after `config.load()` (uvicorn's Config takes
+no SSLContext when it is given sockets). `Listeners` can close and reopen a single
+BMC's socket, which is how a rebooting BMC refuses connections.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import logging
 import resource
 import socket
 import ssl
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -33,12 +33,14 @@ class CoalescingTransport:
     in bench_sim_serve.py). Writes are buffered and flushed with one `call_soon`.
     """
 
-    __slots__ = ("_transport", "_loop", "_buffer")
+    __slots__ = ("_transport", "_loop", "_buffer", "_http10")
 
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop, http10: bool = False) -> None:
         self._transport = transport
         self._loop = loop
         self._buffer: list[bytes] | None = None
+        # A BMC answering as HTTP/1.0: its (one) status line per connection says so.
+        self._http10 = http10
 
     def write(self, data: bytes) -> None:
         if self._buffer is None:
@@ -50,7 +52,10 @@ class CoalescingTransport:
     def _flush(self) -> None:
         buffer, self._buffer = self._buffer, None
         if buffer and not self._transport.is_closing():
-            self._transport.write(b"".join(buffer))
+            data = b"".join(buffer)
+            if self._http10 and data.startswith(b"HTTP/1.1 "):
+                data = b"HTTP/1.0 " + data[9:]
+            self._transport.write(data)
 
     def close(self) -> None:
         self._flush()
@@ -65,10 +70,14 @@ class CoalescingTransport:
 
 
 class SimHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with coalesced writes."""
+    """uvicorn's httptools protocol with coalesced writes (and HTTP/1.0 status lines for
+    the BMCs the app lists in `http10_addresses`)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(CoalescingTransport(transport, asyncio.get_running_loop()))  # type: ignore[arg-type]
+        sockname = transport.get_extra_info("sockname")
+        http10 = bool(sockname) and sockname[0] in getattr(self.app, "http10_addresses", ())
+        super().connection_made(CoalescingTransport(transport, asyncio.get_running_loop(),  # type: ignore[arg-type]
+                                                    http10=http10))
 
 
 def raise_nofile_limit() -> int:
@@ -147,7 +156,9 @@ class Listeners:
 
     def _factory(self) -> Any:
         cfg = self.server.config
-        return functools.partial(cfg.http_protocol_class, config=cfg, server_state=self.server.server_state,
+        # uvicorn declares the class as a plain asyncio.Protocol; its HTTP protocols take these.
+        protocol: Callable[..., asyncio.Protocol] = cfg.http_protocol_class
+        return functools.partial(protocol, config=cfg, server_state=self.server.server_state,
                                  app_state=self.server.lifespan.state)
 
     def connections(self, address: str) -> Iterator[Any]:
@@ -160,7 +171,8 @@ class Listeners:
         """Abort the TCP connection that carried `scope` (RST to the client)."""
         client, server = scope.get("client"), scope.get("server")
         for conn in list(self.server.server_state.connections):
-            if getattr(conn, "client", None) == tuple(client or ()) and getattr(conn, "server", None) == tuple(server or ()):
+            if getattr(conn, "client", None) == tuple(client or ()) \
+                    and getattr(conn, "server", None) == tuple(server or ()):
                 transport = getattr(conn, "transport", None)
                 if transport is not None:
                     transport.abort()
@@ -242,7 +254,7 @@ async def start_server(app: Any, addrs: list[str], port: int,
     listeners = Listeners(server, chosen, tls)
     if tls is None:
         await server.startup(sockets=socks)
-        for sock, srv in zip(socks, server.servers):
+        for sock, srv in zip(socks, server.servers, strict=True):
             listeners.by_addr[sock.getsockname()[0]] = srv
         return listeners
     # uvicorn takes one SSLContext for all its sockets; each BMC presents its own

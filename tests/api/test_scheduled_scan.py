@@ -17,7 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hwfw.api.service import FirmwareService
-from tests.apply.conftest import serve_lab
+from tests.apply.support import serve_lab
 from tests.helpers import edit
 from tests.notify.receivers import webhook
 

@@ -25,9 +25,8 @@ import pytest
 from hwfw.config import load_workspace
 from hwfw.state.backend import open_backend
 from hwfw.state.lock import LockInfo
+from tests.apply.support import assert_nothing_flashed_twice, serve_lab
 from tests.helpers import use_postgres
-
-from .conftest import assert_nothing_flashed_twice, serve_lab
 
 pytestmark = pytest.mark.slow
 

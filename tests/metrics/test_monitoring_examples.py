@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -67,6 +68,7 @@ def test_the_key_conditions_have_alerts_with_severity_and_summary() -> None:
     assert "hwfw_fleet_scan_timestamp_seconds" in alerts["HwfwComplianceScanStale"]["expr"]
 
 
+@pytest.mark.slow
 def test_promtool_accepts_the_rules_their_unit_tests_and_the_scrape_config(tmp_path: Path) -> None:
     promtool = shutil.which("promtool")
     if promtool is None:

@@ -22,6 +22,7 @@ from .receivers import webhook
 
 LAB = Path(__file__).resolve().parents[2] / "examples" / "lab"
 SECRET = "hook-Pa55word-never-logged"
+pytestmark = pytest.mark.slow          # real receivers on loopback
 
 
 def alert(key: str = "k1", kind: str = "host-failed") -> Alert:
@@ -79,7 +80,6 @@ def test_a_full_queue_drops_and_counts_instead_of_blocking(monkeypatch: pytest.M
     assert sorted(outcomes) == ["dropped"] * 3 + ["sent"] * 2
 
 
-@pytest.mark.slow
 def test_a_delivery_that_fails_for_good_is_in_the_audit_log_and_the_log_without_the_secret(
         tmp_path: Path) -> None:
     ws = tmp_path / "lab"
@@ -100,7 +100,6 @@ def test_a_delivery_that_fails_for_good_is_in_the_audit_log_and_the_log_without_
     assert "ops" in entry["message"] and SECRET not in json.dumps(audit)
 
 
-@pytest.mark.slow
 def test_notify_test_sends_to_the_named_target_only(tmp_path: Path) -> None:
     ws = tmp_path / "lab"
     shutil.copytree(LAB, ws, ignore=shutil.ignore_patterns(".hwfw", ".hwfw-sim"))

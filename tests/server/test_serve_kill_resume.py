@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.apply.conftest import assert_nothing_flashed_twice, serve_lab
+from tests.apply.support import assert_nothing_flashed_twice, serve_lab
 
 from .harness import follow_ws, make_tokens, start_server, wait_for
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.apply.conftest import serve_lab
+from tests.apply.support import serve_lab
 
 from .harness import Served, follow_ws, make_tokens, start_server, wait_for
 

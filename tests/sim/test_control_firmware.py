@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.apply.conftest import serve_lab
+from tests.apply.support import serve_lab
 
 pytestmark = pytest.mark.slow
 

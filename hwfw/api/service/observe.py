@@ -19,7 +19,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hwfw.clock import Clock, utc_now_iso
 from hwfw.logs import get_logger
-from hwfw.metrics import HwfwMetrics, RunMetrics, epoch_of as _epoch
+from hwfw.metrics import HwfwMetrics, RunMetrics
+from hwfw.metrics import epoch_of as _epoch
 from hwfw.notify import FleetWatch, NotificationSink, lock_alert
 
 from ..observe import drain_seconds, make_notifier, vendors_of

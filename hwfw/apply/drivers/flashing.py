@@ -5,7 +5,8 @@ outcome into a FlashResult).
 - **Task state is a hint; the version is the truth.** A task that vanishes (404, wiped
   by a BMC reset) falls back to reading the inventory; `Completed` with
   `ResetRequired`/`AwaitToActivate` means "written, runs after a reset"
-  (FLASH_PENDING); `UpdateSkippedSameVersion` means success (FLASH_SKIPPED_SAME).
+  (FLASH_PENDING); `UpdateSkippedSameVersion` means success (FLASH_SKIPPED_SAME). An
+  answer with no task and no message that changed nothing is FLASH_UNCONFIRMED.
 - **A BMC that resets itself is remembered** (`expectation`): the activation right
   after the flash then waits for that reset instead of sending a second one.
 - **Images are checked while they stream** (upload.py).
@@ -18,7 +19,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from hwfw.apply.driver import FLASH_ACTIVE, FLASH_PENDING, FLASH_SKIPPED_SAME, FlashRequest, FlashResult, Progress
+from hwfw.apply.driver import (
+    FLASH_ACTIVE,
+    FLASH_PENDING,
+    FLASH_SKIPPED_SAME,
+    FLASH_UNCONFIRMED,
+    FlashRequest,
+    FlashResult,
+    Progress,
+)
 from hwfw.apply.drivers.activation import Expectation
 from hwfw.apply.drivers.bmc import Bmc
 from hwfw.apply.drivers.context import FlashContext, UpdateMethod, image_filename
@@ -26,9 +35,17 @@ from hwfw.apply.upload import FilePart, FormField, MultipartBody, RawBody, send_
 from hwfw.errors import ApplyError
 from hwfw.logs import get_logger
 from hwfw.redfish.errors import parse_error_info
-from hwfw.redfish.tasks import FollowPolicy, Observation, TaskOutcome, TaskRef, TaskTimeout, follow_task, \
-    task_ref_from_response
+from hwfw.redfish.tasks import (
+    FollowPolicy,
+    Observation,
+    TaskOutcome,
+    TaskRef,
+    TaskTimeout,
+    follow_task,
+    task_ref_from_response,
+)
 from hwfw.redfish.taskstate import RESET_HINTS
+from hwfw.retry import Attempts, polling
 
 if TYPE_CHECKING:
     from hwfw.apply.drivers.quirks import Quirks
@@ -53,7 +70,7 @@ def not_ready(response: httpx.Response) -> bool:
 class Flasher:
     """Flashes one host's BMC with the update methods of its vendor's quirks."""
 
-    def __init__(self, bmc: Bmc, quirks: "Quirks") -> None:
+    def __init__(self, bmc: Bmc, quirks: Quirks) -> None:
         self.bmc = bmc
         self.quirks = quirks
         self.host = bmc.host
@@ -145,13 +162,15 @@ class Flasher:
                              headers: Mapping[str, str] | None = None, what: str = "multipart upload",
                              trailing: list[FormField] | None = None) -> httpx.Response:
         body = MultipartBody(fields, file, trailing=trailing or ())
+        polls = self._not_ready_polls(ctx)
         while True:
             response = await self.send_body(uri, body, ctx, headers=headers, what=what)
-            if not (not_ready(response) and self.clock.monotonic() < ctx.deadline):
+            wait = polls.next_delay() if not_ready(response) else None
+            if wait is None:
                 return response
             log.info("%s: %s refused, BMC not ready yet (%s); retrying", self.host, what,
                      parse_error_info(response).message_id)
-            await self._pause(ctx)
+            await self.clock.sleep(wait)
 
     async def send_body(self, uri: str, body: MultipartBody | RawBody, ctx: FlashContext, *,
                         headers: Mapping[str, str] | None = None, what: str = "upload") -> httpx.Response:
@@ -162,14 +181,18 @@ class Flasher:
 
     async def post_action(self, uri: str, body: Mapping[str, Any], ctx: FlashContext) -> httpx.Response:
         """POST an update action, retrying "not ready yet" refusals until the deadline."""
+        polls = self._not_ready_polls(ctx)
         while True:
             response = await self.session.request("POST", uri, json_body=dict(body), check=False)
-            if not (not_ready(response) and self.clock.monotonic() < ctx.deadline):
+            wait = polls.next_delay() if not_ready(response) else None
+            if wait is None:
                 return response
-            await self._pause(ctx)
+            await self.clock.sleep(wait)
 
-    async def _pause(self, ctx: FlashContext) -> None:
-        await self.clock.sleep(min(self.timing.poll_interval, max(0.0, ctx.deadline - self.clock.monotonic())))
+    def _not_ready_polls(self, ctx: FlashContext) -> Attempts:
+        """Retries of a request the BMC refused as "not ready yet": each poll interval
+        until the flash's deadline."""
+        return polling(self.timing.poll_interval).attempts(self.clock, deadline=ctx.deadline)
 
     def accepted(self, uri: str | None, progress: Progress, method: str) -> None:
         if not uri:
@@ -256,6 +279,14 @@ class Flasher:
             return FlashResult(FLASH_ACTIVE, method, outcome.uri,
                                f"running {current}" + (" (task vanished; version verified)"
                                                        if outcome.kind == "vanished" else ""))
+        if outcome.kind == "completed" and outcome.uri is None and not outcome.messages:
+            # An answer with no task and no message (a 204), and nothing changed: the image
+            # may be staged or may have been dropped. Not "pending activation": only the
+            # activation and the verification after it can tell.
+            message = (f"the BMC answered HTTP {outcome.status or 204} with no task and no message, and "
+                       f"{comp} still runs {current!r}: nothing shows the image was written")
+            progress(100.0, message)
+            return FlashResult(FLASH_UNCONFIRMED, method, None, message)
         self.note_self_reset(request, outcome)
         note = {"vanished": "the task vanished before its end; the version will be verified after activation",
                 "needs-action": outcome.detail or "written; needs a reboot or AC power cycle"}.get(outcome.kind)
