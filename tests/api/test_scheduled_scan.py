@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC
 from pathlib import Path
 
 import httpx
@@ -96,3 +97,31 @@ def test_one_alert_for_a_host_that_falls_behind_not_one_per_scan(tmp_path: Path,
             assert "bios 1.0.5 -> 1.1.0" in about_gen_02[0]["message"]
     finally:
         lab.process.stop()
+
+
+def test_a_lock_held_too_long_is_alerted_once_and_the_scan_skipped(lab_copy: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime, timedelta
+
+    from hwfw.clock import FakeClock
+
+    monkeypatch.setenv("HOOK_PASSWORD", "lock-hook-secret")
+    # the server's clock reads three hours after the lock was taken (lock_alert_after: 2h)
+    clock = FakeClock(wall_start=datetime.now(UTC) + timedelta(hours=3))
+    with webhook() as hook:
+        edit(lab_copy / "hwfw.yaml", "settings:\n", "settings:\n  notifications:\n"
+             f"    - {{name: ops, url: '{hook.url()}', events: [lock-held]}}\n"
+             "  server: {scan_interval: 0, lock_alert_after: 2h}\n")
+
+        async def main() -> list[str]:
+            async with FirmwareService.open(lab_copy, scan=False, clock=clock) as service:
+                with lock_held_by_another_process(lab_copy):
+                    results = [await service.observers.scheduled_scan(), await service.observers.scheduled_scan()]
+                assert service.observers.notifier is not None
+                await service.observers.notifier.drain(30)
+                return results
+
+        assert asyncio.run(main()) == ["skipped", "skipped"]
+        assert len(hook.received) == 1, hook.received
+        body = hook.received[0][2]
+        assert body["title"].startswith("the workspace lock has been held for") and "apply by" in body["message"]

@@ -129,3 +129,21 @@ def test_a_literal_password_in_a_target_url_is_refused_at_its_line(tmp_path: Pat
     assert problem.location is not None and problem.location.line == (ws / "hwfw.yaml").read_text().splitlines() \
         .index("  notifications:") + 2
     assert "user-info" in problem.message and "hunter22" not in problem.render()
+
+
+def test_hwfw_compliance_alerts_the_hosts_behind_a_critical_image(tmp_path: Path) -> None:
+    ws = tmp_path / "lab"
+    shutil.copytree(LAB, ws, ignore=shutil.ignore_patterns(".hwfw", ".hwfw-sim"))
+    edit(ws / "repository.yaml", "  - id: contoso-os2-bmc-2.15.0\n    description: OpenBMC-based BMC\n",
+         "  - id: contoso-os2-bmc-2.15.0\n    description: OpenBMC-based BMC\n    critical: true\n")
+    with webhook() as hook:
+        edit(ws / "hwfw.yaml", "settings:\n", "settings:\n  notifications:\n"
+             f"    - {{name: ops, url: '{hook.url()}', events: [host-behind]}}\n")
+        run = run_hwfw("compliance", str(ws), "--format", "json", env={"HOOK_PASSWORD": SECRET})
+        assert run.returncode in (0, 1), run.stderr
+        report = json.loads(run.stdout)
+        critical = sorted(h["name"] for h in report["hosts"] if h["critical_behind"])
+        assert critical == ["lab-gen-01"]
+        titles = sorted(b["title"] for b in hook.bodies())
+        assert titles == ["lab-gen-01 is behind contoso-edge: critical image available"], titles
+        assert "bmc 2.14.0 -> 2.15.0 (critical)" in hook.bodies()[0]["message"]
