@@ -192,6 +192,7 @@ class _BurstEngine(LocalEngine):
         return _Burst(options.run_id, on_event, self.count, self.followed)
 
 
+@pytest.mark.slow   # the service reads the workspace's Git commit and the lab's simulated BMCs
 def test_a_slow_follower_gets_every_event_once_in_order_through_drops(lab_copy: Path) -> None:
     """A client whose queue overflows is caught up from the store: it sees 1..N, once each."""
     async def main() -> None:
