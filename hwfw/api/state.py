@@ -9,6 +9,7 @@ method is a coroutine: a remote backend answers over the network.
 
 from __future__ import annotations
 
+import builtins
 import fnmatch
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
@@ -121,7 +122,7 @@ class StateAccess:
                                  "first time apply touches it")
         return StateView(st, host, lock, matching)
 
-    async def audit_entries(self, *, host: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    async def audit_entries(self, *, host: str | None = None, limit: int = 200) -> builtins.list[dict[str, Any]]:
         """The newest `limit` entries of the audit log (schemas/audit.schema.json), of
         one host or of all, newest first."""
         async with open_backend(self._load().settings) as backend:

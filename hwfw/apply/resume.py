@@ -12,9 +12,7 @@ decides what became of it from the BMC's own tasks, jobs and inventory
 * `not-sent`: the BMC never got it: resolved; the new plan does it again;
 * `failed:MESSAGE`: recorded as failed.
 
-A BMC that does not answer (often rebooting: the interrupted run had reset it) is
-waited for, as long as a BMC reset may take (`timing.bmc_ready_timeout`). Hosts whose
-intents cannot be settled (BMC still unreachable then, task still running at the
+Hosts whose intents cannot be settled (BMC unreachable, task still running at the
 deadline) are returned as blocked: the run must not touch them.
 """
 
@@ -75,7 +73,7 @@ async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings
                     stack.push_async_exit(driver)
                     for intent in intents:
                         settle = functools.partial(_settle, ledger, driver, intent, settings, clock, events)
-                        verdict = await _when_back(settle, host, settings, clock)
+                        verdict = await _when_back(settle, host, settings, clock, events)
                         report.settled.append((host, intent["intent"], verdict))
                         if verdict.startswith("in-flight:"):
                             report.blocked[host] = (f"an update hwfw started is still running on the BMC "
@@ -92,19 +90,19 @@ async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings
 
 
 async def _when_back(op: Callable[[], Awaitable[T]], host: str, settings: Settings, clock: Clock,
-                     events: ApplyEvents | None = None) -> T:
+                     events: ApplyEvents) -> T:
     """`op()`, again each poll interval for up to bmc_ready_timeout while the BMC is not
     back: the interrupted run may have left it resetting (refusing connections,
     answering 503), or it may reset at any moment (its own update, our reset request).
-    With `events`, the first wait is also a warning of the run (people see why it pauses)."""
+    The first wait is said once as a warning event (a live view shows why the host waits)."""
     timing = settings.timing
 
-    def waiting(exc: Exception, n: int, delay: float) -> None:
-        log.info("%s: BMC not back yet (%s); retry %d in %.1fs", host, exc, n, delay)
-        if n == 1 and events is not None:
-            events.warning(f"the BMC does not answer ({redactor(str(exc).splitlines()[0])}); waiting up to "
-                           f"{timing.bmc_ready_timeout:g} s for it to come back before settling what the "
-                           "interrupted run left open", host)
+    def waiting(exc: Exception, attempt: int, delay: float) -> None:
+        log.info("%s: BMC not back yet (%s); retry %d in %.1fs", host, exc, attempt, delay)
+        if attempt == 1:
+            why = redactor((str(exc).splitlines() or [type(exc).__name__])[0])
+            events.warning(f"the BMC does not answer ({why}); waiting up to {timing.bmc_ready_timeout:g} s for it "
+                           "to come back before settling what the interrupted run left open", host)
 
     return await retry(op, clock=clock, policy=polling(timing.poll_interval),
                        deadline=clock.monotonic() + timing.bmc_ready_timeout, retryable=bmc_not_back_yet,

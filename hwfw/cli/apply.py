@@ -161,7 +161,7 @@ def apply(output_format: str, targets: tuple[str, ...], exclude: tuple[str, ...]
         else:
             err.print(plan.summary.line())
 
-    from hwfw.api.service.record import record_apply   # the run store: only when applying
+    from hwfw.api.service.record import record_apply  # the run store: only when applying
 
     events: EventSink = JsonLinesSink(sys.stdout) if output_format == "json" else view
     result = run(lambda cancel: ws.apply(saved, options, on_event=events, on_plan=show,

@@ -34,11 +34,13 @@ from hwfw.config.model import Settings
 from hwfw.errors import BmcError, BmcUnreachable
 from hwfw.logs import get_logger
 from hwfw.redfish.errors import (
+    TRANSPORT_ERRORS,
     RedirectRefused,
     error_for_response,
     is_connect_failure,
-    translate_transport_errors,
+    transport_failure,
 )
+from hwfw.redfish.trace import RequestTrace
 from hwfw.redfish.transport import (
     Backend,
     TransportOptions,
@@ -46,7 +48,7 @@ from hwfw.redfish.transport import (
     make_transport,
     ssl_context,
 )
-from hwfw.retry import Backoff, RetryPolicy, parse_retry_after
+from hwfw.retry import Attempts, Backoff, RetryPolicy, parse_retry_after
 
 __all__ = ["ClientOptions", "RedfishClient", "same_uri"]
 
@@ -133,6 +135,7 @@ class RedfishClient:
         self.deadline = clock.monotonic() + options.deadline
         self.auth_headers: dict[str, str] = {}
         self.request_count = 0
+        self.trace = RequestTrace()
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -214,8 +217,7 @@ class RedfishClient:
                                  content: bytes | AsyncIterable[bytes] | None,
                                  headers: Mapping[str, str] | None, timeout: float | None,
                                  retries: int | None, ignore_deadline: bool) -> httpx.Response:
-        attempts = self.options.retry_policy(retries).attempts(
-            self.clock, deadline=None if ignore_deadline else self.deadline, rng=self._rng)
+        attempts: Attempts | None = None  # the retry state, made on the first failure (most requests have none)
         while True:
             self._check_deadline(url, ignore_deadline)
             try:
@@ -226,6 +228,7 @@ class RedfishClient:
                 # A certificate that does not verify never will: fail at once (no backoff).
                 retryable = exc.retryable and cause is not None and (method in _IDEMPOTENT
                                                                      or is_connect_failure(cause))
+                attempts = attempts or self._attempts(retries, ignore_deadline)
                 delay = attempts.next_delay() if retryable else None
                 if delay is None:
                     raise
@@ -234,12 +237,17 @@ class RedfishClient:
             else:
                 if response.status_code not in _RETRY_STATUSES:
                     return response
+                attempts = attempts or self._attempts(retries, ignore_deadline)
                 delay = attempts.next_delay(parse_retry_after(response.headers.get("retry-after"), self.clock))
                 if delay is None:  # retries used up, or waiting would overrun the deadline
                     return response  # the caller reports the 503 itself
                 log.debug("%s: %s %s answered %d; retry %d in %.2fs", self.host, method, url,
                           response.status_code, attempts.retries, delay)
             await self.clock.sleep(delay)
+
+    def _attempts(self, retries: int | None, ignore_deadline: bool) -> Attempts:
+        return self.options.retry_policy(retries).attempts(
+            self.clock, deadline=None if ignore_deadline else self.deadline, rng=self._rng)
 
     async def _send_once(self, method: str, url: str, *, json_body: Any,
                          content: bytes | AsyncIterable[bytes] | None,
@@ -256,26 +264,28 @@ class RedfishClient:
         ext = {"timeout": self._timeouts if timeout is None else self._timeout_ext(timeout)}
         async with self._gate:
             self.request_count += 1
-            started = self.clock.monotonic()
-            request: httpx.Request | None = None
+            started = self.trace.start()  # after the gate: waiting for a turn is a round trip in a row
+            began = self.clock.monotonic()
+            outcome: str | None = None     # for hwfw.bmcstats: ok, error (an HTTP error), unreachable
             try:
-                with translate_transport_errors(self.host, url):
-                    if self._fetch is not None:  # the aiohttp transport: no httpx.Request up front
-                        response = await self._fetch(method, url, hdrs, content, ext["timeout"])
-                    else:
-                        request = httpx.Request(method, url, headers=hdrs, content=content, extensions=ext)
-                        response = await self._transport.handle_async_request(request)
-                        try:
-                            await response.aread()
-                        finally:
-                            await response.aclose()
-            except BmcError:
-                note_request(self.host, "unreachable", self.clock.monotonic() - started)
-                raise
-            note_request(self.host, "ok" if response.status_code < 400 else "error",
-                         self.clock.monotonic() - started)
-        if request is not None:
-            response.request = request
+                if self._fetch is not None:  # native and aiohttp transports: no httpx.Request up front
+                    response = await self._fetch(method, url, hdrs, content, ext["timeout"])
+                else:
+                    request = httpx.Request(method, url, headers=hdrs, content=content, extensions=ext)
+                    response = await self._transport.handle_async_request(request)
+                    try:
+                        await response.aread()
+                    finally:
+                        await response.aclose()
+                    response.request = request
+                outcome = "ok" if response.status_code < 400 else "error"
+            except TRANSPORT_ERRORS as exc:
+                outcome = "unreachable"
+                raise transport_failure(self.host, url, exc) from exc
+            finally:
+                self.trace.done(method, url, started)
+                if outcome is not None:
+                    note_request(self.host, outcome, self.clock.monotonic() - began)
         return response
 
     def _check_deadline(self, url: str, ignore: bool) -> None:

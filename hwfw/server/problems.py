@@ -14,8 +14,19 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from hwfw.errors import (BmcError, ConfigError, ConflictError, HwfwError, InvalidRequestError, LockHeldError,
-                         NotFoundError, PermissionDeniedError, StaleStateError, StalePlanError, StateError)
+from hwfw.errors import (
+    BmcError,
+    ConfigError,
+    ConflictError,
+    HwfwError,
+    InvalidRequestError,
+    LockHeldError,
+    NotFoundError,
+    PermissionDeniedError,
+    StalePlanError,
+    StaleStateError,
+    StateError,
+)
 from hwfw.logs import get_logger, redactor
 
 __all__ = ["Problem", "problem_for", "problem_response"]

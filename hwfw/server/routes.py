@@ -33,11 +33,13 @@ PLAN_ID = r"^[0-9a-f]{16}$"
 
 
 def service_of(request: Request) -> FirmwareService:
-    return request.app.state.service  # type: ignore[no-any-return]
+    service: FirmwareService = request.app.state.service
+    return service
 
 
 def auth_of(request: Request) -> Auth:
-    return request.app.state.auth  # type: ignore[no-any-return]
+    auth: Auth = request.app.state.auth
+    return auth
 
 
 def role(action: str) -> Callable[[Request], Awaitable[Principal]]:

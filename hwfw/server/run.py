@@ -44,7 +44,7 @@ def _loopback(host: str) -> bool:
 
 
 def _server_class(uvicorn: Any) -> Any:
-    class Server(uvicorn.Server):  # type: ignore[misc,name-defined]
+    class Server(uvicorn.Server):
         """uvicorn's server, but a SIGTERM or SIGINT that stopped it gracefully is not
         raised again afterwards: a server told to stop, and that did, exits 0."""
 

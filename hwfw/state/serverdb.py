@@ -21,8 +21,16 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from hwfw.errors import StaleStateError, StateError
 from hwfw.state.files import make_runtime_dir
-from hwfw.state.serverstore import (ApprovalRecord, AuditRecord, PlanRecord, RunRecord, TokenRecord, check_record,
-                                    plan_doc, run_doc)
+from hwfw.state.serverstore import (
+    ApprovalRecord,
+    AuditRecord,
+    PlanRecord,
+    RunRecord,
+    TokenRecord,
+    check_record,
+    plan_doc,
+    run_doc,
+)
 
 __all__ = ["SqliteServerStore"]
 
@@ -272,6 +280,7 @@ class SqliteServerStore:
         return await self._run(lambda c: _in_transaction(c, lambda: insert(c)))
 
     async def audit(self, *, limit: int = 200, target: str | None = None) -> list[AuditRecord]:
+        params: tuple[object, ...]
         if target is None:
             sql, params = "SELECT doc FROM server_audit ORDER BY seq DESC LIMIT ?", (limit,)
         else:

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,15 +19,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwfw.api.engines import LocalEngine, process_identity
+from hwfw.api.engines import LocalEngine, ThreadedApply, process_identity
 from hwfw.api.plans import PlanDocument
+from hwfw.api.runs import ApplyRun
 from hwfw.api.service import DROPPED, EventHub, FirmwareService, HubMessage, Principal, RunProgress, RunRecorder
 from hwfw.api.service.tasks import Scheduler
 from hwfw.api.service.tokens import authenticate, create_token
 from hwfw.api.service.watch import WorkspaceWatcher
 from hwfw.cancel import CancelToken
 from hwfw.clock import FakeClock
-from hwfw.events import Event
+from hwfw.errors import Interrupted
+from hwfw.events import CallbackSink, Event
 from hwfw.logs import redactor
 from hwfw.state.serverstore import RunRecord, open_server_store
 from tests.helpers import edit
@@ -192,7 +195,7 @@ class _BurstEngine(LocalEngine):
         return _Burst(options.run_id, on_event, self.count, self.followed)
 
 
-@pytest.mark.slow   # the service reads the workspace's Git commit and the lab's simulated BMCs
+@pytest.mark.slow
 def test_a_slow_follower_gets_every_event_once_in_order_through_drops(lab_copy: Path) -> None:
     """A client whose queue overflows is caught up from the store: it sees 1..N, once each."""
     async def main() -> None:
@@ -220,6 +223,7 @@ def test_a_slow_follower_gets_every_event_once_in_order_through_drops(lab_copy: 
     asyncio.run(main())
 
 
+@pytest.mark.slow
 def test_a_follower_behind_a_burst_gets_it_in_few_batches(lab_copy: Path) -> None:
     """follow_batches (what the WebSocket sends): every event once, in order, several to a
     message when they were waiting, never more than the limit."""
@@ -238,12 +242,65 @@ def test_a_follower_behind_a_burst_gets_it_in_few_batches(lab_copy: Path) -> Non
     asyncio.run(main())
 
 
+class _LoopRecordingWorkspace:
+    """Starts an 'apply' that emits numbered events, then waits for its cancel."""
+
+    def __init__(self) -> None:
+        self.threads: set[int] = set()
+
+    def start_apply(self, plan: Any, options: Any, *, on_event: Any, cancel: CancelToken) -> ApplyRun:
+        async def body() -> Any:
+            self.threads.add(threading.get_ident())
+            stopped = asyncio.Event()
+            cancel.subscribe(lambda _count: stopped.set())
+            for i in range(500):
+                on_event.emit(Event("warning", "2026-01-01T00:00:00Z", options.run_id, payload={"message": str(i)}))
+                if i % 50 == 0:
+                    await asyncio.sleep(0)
+            await stopped.wait()
+            raise Interrupted("cancelled")
+
+        return ApplyRun(options.run_id, cancel, body)
+
+
+def test_an_apply_on_its_own_loop_relays_events_in_order_and_is_cancelled() -> None:
+    """The server's engine runs an apply on a loop of its own (a worker thread): its events
+    reach the server's loop in order, a cancel reaches the apply, its end the waiter."""
+    workspace = _LoopRecordingWorkspace()
+
+    async def main() -> None:
+        here = threading.get_ident()
+        got: list[tuple[int, str]] = []
+        all_in = asyncio.Event()
+
+        def seen(event: Event) -> None:
+            got.append((threading.get_ident(), event.payload["message"]))
+            if len(got) == 500:
+                all_in.set()
+
+        handle = LocalEngine(own_loop=True).start_apply(
+            workspace, None, dataclasses.replace(_options(), run_id="r1"),  # type: ignore[arg-type]
+            on_event=CallbackSink(seen), cancel=CancelToken(), principal="alice (operator)")
+        assert isinstance(handle, ThreadedApply) and handle.run_id == "r1"
+        await all_in.wait()
+        assert handle.status == "running" and not handle.done
+        handle.cancel()
+        with pytest.raises(Interrupted):
+            await handle.wait()
+        assert handle.done and handle.status == "interrupted"
+        assert [m for _, m in got] == [str(i) for i in range(500)]
+        assert {t for t, _ in got} == {here} and here not in workspace.threads and len(workspace.threads) == 1
+
+    asyncio.run(main())
+
+
 def _options() -> Any:
     from hwfw.apply.run import ApplyOptions
 
     return ApplyOptions()
 
 
+@pytest.mark.slow
 def test_a_run_whose_owner_is_gone_is_interrupted_at_start_and_a_live_one_is_kept(lab_copy: Path) -> None:
     gone_pid = subprocess.Popen(["true"])
     gone_pid.wait()
@@ -270,6 +327,7 @@ def test_a_run_whose_owner_is_gone_is_interrupted_at_start_and_a_live_one_is_kep
     asyncio.run(main())
 
 
+@pytest.mark.slow
 def test_process_identity_tells_processes_apart() -> None:
     me = process_identity(os.getpid())
     assert me is not None and me.isdigit()
@@ -311,6 +369,7 @@ def _git(cwd: Path, *args: str) -> str:
                           check=True, capture_output=True, text=True).stdout.strip()
 
 
+@pytest.mark.slow
 def test_the_watcher_sees_a_pull_a_broken_file_and_nothing_else(lab_copy: Path) -> None:
     _git(lab_copy, "init", "-q")
     _git(lab_copy, "add", "-A")

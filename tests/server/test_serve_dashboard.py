@@ -115,7 +115,8 @@ def test_sign_in_fleet_numbers_and_a_run_live_to_done(browser: Any, lab_copy: Pa
             assert rows and all(state == "done" for _, state in rows), rows
             assert browser.current_url == url_during_run          # no navigation, no reload
             run_id = url_during_run.rsplit("/", 1)[-1]
-            api_hosts = {h["name"]: h["state"] for h in viewer.get(f"/api/firmware/runs/{run_id}").json()["progress"]["hosts"]}
+            progress = viewer.get(f"/api/firmware/runs/{run_id}").json()["progress"]
+            api_hosts = {h["name"]: h["state"] for h in progress["hosts"]}
             assert dict(rows) == api_hosts
         log = browser.get_log("browser")
         assert not [e for e in log if "Content Security Policy" in e["message"] or e["level"] == "SEVERE"], log

@@ -57,7 +57,8 @@ def _schemathesis(served: Served, cwd: Path, role: str, *selection: str) -> subp
     """`schemathesis run` (every phase: examples, coverage, fuzzing, stateful) with every check
     (in `cwd`: it keeps a cache of its findings in the directory it runs in)."""
     return subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run", served.url + "api/openapi.json", "--checks", "all",
+        [sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run", served.url + "api/openapi.json",
+         "--checks", "all",
          "--header", f"Authorization: Bearer {served.tokens[role]}", "--max-examples", "15", "--seed", "13",
          "--request-timeout", "120", "--max-failures", "5", "--no-color", "--workers", "1", *selection],
         capture_output=True, text=True, timeout=1500, cwd=cwd, env={**os.environ, "SCHEMATHESIS_HOOKS": ""})

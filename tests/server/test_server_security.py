@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from hwfw.api.service import FirmwareService
 from hwfw.server.app import CSP, STATIC, create_app
 from tests.helpers import edit
+
+pytestmark = pytest.mark.slow    # each test opens the service on a lab copy (Git, the simulator)
 
 Body = Callable[[FirmwareService, Callable[..., httpx.AsyncClient]], Awaitable[None]]
 

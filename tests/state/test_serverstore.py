@@ -19,8 +19,15 @@ from hypothesis import strategies as st
 
 from hwfw.config.model import BackendSettings, Settings
 from hwfw.errors import StaleStateError, StateError
-from hwfw.state.serverstore import (ApprovalRecord, AuditRecord, PlanRecord, RunRecord, ServerStore, TokenRecord,
-                                    open_server_store)
+from hwfw.state.serverstore import (
+    ApprovalRecord,
+    AuditRecord,
+    PlanRecord,
+    RunRecord,
+    ServerStore,
+    TokenRecord,
+    open_server_store,
+)
 
 PLAN_DOC = {"format_version": 1, "hosts": [], "steps": []}
 
@@ -31,7 +38,7 @@ def _settings(tmp_path: Path, kind: str, schema: str = "", workspace: str = "def
     return Settings(state_path=tmp_path / "state.json", runtime_dir=tmp_path / ".hwfw", backend=backend)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])  # a PostgreSQL server
 def make_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Settings]:
     if request.param == "sqlite":
         return lambda workspace="default": _settings(tmp_path, "sqlite")
@@ -139,6 +146,7 @@ def test_concurrent_appenders_never_share_a_number(make_settings: Callable[..., 
     _run(body, make_settings())
 
 
+@pytest.mark.slow
 def test_workspaces_sharing_a_postgres_schema_are_separate(tmp_path: Path, pg_dsn: str, pg_schema: str) -> None:
     first, second = _settings(tmp_path, "postgres", pg_schema, "a"), _settings(tmp_path, "postgres", pg_schema, "b")
     _run(lambda s: s.create_run(_run_record()), first)

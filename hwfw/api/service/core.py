@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -257,7 +257,7 @@ class FirmwareService:
         resumable = record.status == "interrupted" and record.kind == "apply" and record.plan_id is not None
         return {"run": record.to_json(), "resumable": resumable}
 
-    def follow(self, run_id: str, after: int = 0) -> AsyncIterator[Streamed]:
+    def follow(self, run_id: str, after: int = 0) -> AsyncGenerator[Streamed, None]:
         """The run's events numbered above `after`, then live ones until it ends
         (`Streamed`: seq, event, its JSON text, when it was published)."""
         return self.runs.follow(run_id, after)

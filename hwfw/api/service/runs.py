@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -255,7 +255,7 @@ class RunManager:
             if len(batch) < 5000:
                 return progress
 
-    async def follow(self, run_id: str, after: int = 0, *, poll: float = 0.5) -> AsyncIterator[Streamed]:
+    async def follow(self, run_id: str, after: int = 0, *, poll: float = 0.5) -> AsyncGenerator[Streamed, None]:
         """The run's events numbered above `after`, in order, then the live ones until the
         run ends. A run this server does not execute is followed from the store."""
         async with aclosing(self.follow_batches(run_id, after, poll=poll)) as batches:
@@ -264,7 +264,7 @@ class RunManager:
                     yield item
 
     async def follow_batches(self, run_id: str, after: int = 0, *, poll: float = 0.5,
-                             limit: int = 1000) -> AsyncIterator[list[Streamed]]:
+                             limit: int = 1000) -> AsyncGenerator[list[Streamed], None]:
         """`follow` in batches: every event already there when the reader asks (at most
         `limit`), so a reader that fell behind a burst catches up in a few writes."""
         record = await self.get(run_id)
@@ -286,7 +286,7 @@ class RunManager:
                     continue
                 ended = caught_up = False
                 while not ended and not caught_up:
-                    batch: list[Streamed] = []
+                    live: list[Streamed] = []
                     msg: HubMessage | None = await sub.get()
                     while msg is not None:
                         if msg.seq < 0:
@@ -297,14 +297,14 @@ class RunManager:
                                 caught_up = True     # a gap: catch up from the store
                                 break
                             assert msg.event is not None
-                            batch.append(Streamed(msg.seq, msg.event, msg.text or _text(msg.event), msg.published))
+                            live.append(Streamed(msg.seq, msg.event, msg.text or _text(msg.event), msg.published))
                             after = msg.seq
                         elif msg.seq == 0 and msg.run is not None and msg.run.get("status") in TERMINAL:
                             ended = True
                             break
-                        msg = sub.get_nowait() if len(batch) < limit else None
-                    if batch:
-                        yield batch
+                        msg = sub.get_nowait() if len(live) < limit else None
+                    if live:
+                        yield live
                 if ended:
                     async for batch in self._stored(run_id, after, limit):
                         yield batch

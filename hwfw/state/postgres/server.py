@@ -15,8 +15,16 @@ from typing import Any, Sequence
 from hwfw.config.model import Settings
 from hwfw.errors import StaleStateError, StateError
 from hwfw.state.postgres.backend import PostgresBackend, _psycopg
-from hwfw.state.serverstore import (ApprovalRecord, AuditRecord, PlanRecord, RunRecord, TokenRecord, check_record,
-                                    plan_doc, run_doc)
+from hwfw.state.serverstore import (
+    ApprovalRecord,
+    AuditRecord,
+    PlanRecord,
+    RunRecord,
+    TokenRecord,
+    check_record,
+    plan_doc,
+    run_doc,
+)
 
 __all__ = ["PostgresServerStore"]
 
