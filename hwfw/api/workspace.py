@@ -24,7 +24,7 @@ from hwfw.config.loader import display_path, find_root
 from hwfw.config.model import Workspace as Config
 from hwfw.connect import check_workspace, load_workspace, read_live_inventory, select_hosts
 from hwfw.errors import HwfwError, Interrupted, Problem
-from hwfw.events import EventSink
+from hwfw.events import EventSink, FanOutSink
 
 from .plans import PlanDocument, load_plan
 from .repository import DEFAULT_SYNC_PARALLELISM, RepositoryAccess, SyncResult
@@ -289,7 +289,8 @@ class Workspace:
     async def apply(self, plan: PlanDocument | Path | None = None, options: ApplyOptions | None = None, *,
                     on_event: EventTarget | None = None, on_plan: Callable[[Plan], None] | None = None,
                     confirm: Confirm | None = None, cancel: CancelToken | None = None,
-                    observe: Callable[[Any], None] | None = None, record: RecordRun | None = None) -> ApplyResult:
+                    observe: Callable[[Any], None] | None = None, record: RecordRun | None = None,
+                    metrics_file: Path | None = None) -> ApplyResult:
         """Bring the fleet to its baselines: settle what an interrupted run left open,
         plan (or take `plan`, a saved plan, checked for staleness), show it to `on_plan`,
         ask `confirm` (unless `options.auto_approve`; None: no question), flash, reset,
@@ -297,11 +298,34 @@ class Workspace:
         stops it with the semantics of SIGTERM (hwfw/cancel.py); before anything is sent
         a cancel raises Interrupted. `record` also records the run and its events (the CLI
         passes hwfw.api.service.record.record_apply: the workspace's run store, where
-        `hwfw serve` lists it).
-        Returns the run's result (`exit_code`, `summary`)."""
-        run = self.start_apply(plan, options, on_event=on_event, on_plan=on_plan, confirm=confirm, cancel=cancel,
-                               observe=observe, record=record)
-        return await run.wait()
+        `hwfw serve` lists it). Returns the run's result (`exit_code`, `summary`).
+
+        settings.notifications get the run's alerts (hwfw.api.observe; queued ones are
+        waited for at most the longest target timeout); `metrics_file` receives the
+        run's metrics in node_exporter's textfile format when it ends."""
+        from .observe import RunObservers
+
+        config = await self._in_thread(self.load)
+        observers = RunObservers(config, clock=self.clock, workspace_name=self.display, metrics_file=metrics_file)
+        mine = event_sink(on_event)
+        sinks = ([mine] if mine is not None else []) + observers.sinks
+        observers.start()
+        try:
+            run = self.start_apply(plan, options, on_event=FanOutSink(*sinks) if len(sinks) > 1 else mine,
+                                   on_plan=on_plan, confirm=confirm, cancel=cancel, observe=observe, record=record)
+            return await run.wait()
+        finally:
+            await observers.close()
+
+    async def notify_test(self, target: str | None = None) -> list[dict[str, Any]]:
+        """Send a test message to every target of settings.notifications (or the one
+        named): [{"target", "url" (privacy form), "ok", "error"}]; a failure is also an
+        audit log entry. NotFoundError for no such target, CredentialError when its URL
+        cannot be resolved."""
+        from .observe import send_test
+
+        config = await self._in_thread(self.load)
+        return await send_test(config, clock=self.clock, workspace_name=self.display, target=target)
 
     # ------------------------------------------------------------------ repository, gate, report
 
@@ -328,9 +352,11 @@ class Workspace:
                                                        verify_images=verify_images))
 
     async def compliance(self, *, targets: Sequence[str] = (), exclude: Sequence[str] = (),
-                         inventory: InventorySource = None, cancel: CancelToken | None = None) -> ComplianceReport:
+                         inventory: InventorySource = None, cancel: CancelToken | None = None,
+                         notify: bool = True) -> ComplianceReport:
         """Per baseline and component: hosts compliant, behind, ahead, unknown, missing,
-        unreachable. Reads every selected BMC, or uses `inventory` (a snapshot)."""
+        unreachable. Reads every selected BMC, or uses `inventory` (a snapshot). With
+        `notify` (and settings.notifications), hosts behind a critical image are alerted."""
         from hwfw.compliance.report import build_report
 
         config = await self._in_thread(self.load)
@@ -338,6 +364,11 @@ class Workspace:
             chosen = [h.name for h in select_hosts(config, targets, exclude)] if targets or exclude else []
             fleet = await self._fleet(config, inventory, targets, exclude, cancel, "compliance report")
             snapshot = display_path(inventory) if isinstance(inventory, Path) else None
-            return build_report(config, fleet, generated_at=utc_now_iso(self.clock), workspace_name=self.display,
-                                source="snapshot" if snapshot else "live", snapshot=snapshot, targets=chosen)
+            report = build_report(config, fleet, generated_at=utc_now_iso(self.clock), workspace_name=self.display,
+                                  source="snapshot" if snapshot else "live", snapshot=snapshot, targets=chosen)
+        if config.settings.notifications and notify:
+            from .observe import notify_report
+
+            await notify_report(config, report.to_json(__version__), clock=self.clock, workspace_name=self.display)
+        return report
 

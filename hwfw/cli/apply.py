@@ -101,7 +101,8 @@ def _saved_plan(plan_file: Path | None) -> PlanDocument | None:
 @examples("hwfw apply examples/lab",
           "hwfw apply --plan plan.json --auto-approve",
           "hwfw apply -C examples/lab --exclude lab-hpe-02 --allow-unreachable -j 4 --canary 1",
-          "hwfw apply --target 'lab-dell-*' --window 4h --format json")
+          "hwfw apply --target 'lab-dell-*' --window 4h --format json",
+          "hwfw apply --auto-approve --metrics-file /var/lib/node_exporter/textfile/hwfw.prom")
 @cli.command(epilog=EXIT_HELP)
 @workspace_argument
 @format_option()
@@ -122,11 +123,13 @@ def _saved_plan(plan_file: Path | None) -> PlanDocument | None:
 @click.option("--until", "until_text", metavar="TIME", help="End of the window as HH:MM or an ISO date-time.")
 @click.option("--allow-pending", is_flag=True, help="Touch hosts with unrelated pending jobs or BIOS settings.")
 @click.option("--sync", is_flag=True, help="Fetch images missing from the cache first.")
+@click.option("--metrics-file", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+              help="Write the run's metrics there when it ends, in node_exporter's textfile format (atomically).")
 def apply(output_format: str, targets: tuple[str, ...], exclude: tuple[str, ...], insecure: bool,
           ca_bundle: Path | None, accept_unknown: tuple[str, ...], allow_unreachable: bool, plan_file: Path | None,
           refresh_stale: bool, auto_approve: bool, parallelism: int | None, max_unavailable: str | None,
           canary: int | None, failure_budget: str | None, window: str | None, until_text: str | None,
-          allow_pending: bool, sync: bool) -> None:
+          allow_pending: bool, sync: bool, metrics_file: Path | None) -> None:
     """Bring the fleet to its baselines: plan, confirm, flash, reset, verify.
 
     Resumable: an interrupted or killed apply is settled and continued by the next
@@ -162,7 +165,8 @@ def apply(output_format: str, targets: tuple[str, ...], exclude: tuple[str, ...]
 
     events: EventSink = JsonLinesSink(sys.stdout) if output_format == "json" else view
     result = run(lambda cancel: ws.apply(saved, options, on_event=events, on_plan=show,
-                                         confirm=_confirm_on_terminal(cancel), cancel=cancel, record=record_apply))
+                                         confirm=_confirm_on_terminal(cancel), cancel=cancel, record=record_apply,
+                                         metrics_file=metrics_file))
     if result.message and (result.summary is None or output_format == "json"):
         err.print(escape(result.message), style="green" if result.exit_code == 0 else "red")
     raise click.exceptions.Exit(result.exit_code)

@@ -331,6 +331,27 @@ class ServerSettings:
     watch_interval: float = 2.0
     auth_failures_per_minute: int = 10
     engine: str = "local"
+    scan_interval: float = 3600.0       # 0: no scheduled scan
+    scan_jitter: float = 300.0
+    public_url: str | None = None
+    lock_alert_after: float = 2 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationTarget:
+    """One place alerts go (settings.notifications). Holds where the Apprise URL comes
+    from, never a secret: `url` may only reference secrets as `${ENV_VAR}`."""
+
+    name: str
+    url: str | None = None
+    url_env: str | None = None
+    url_file: Path | None = None
+    events: tuple[str, ...] | None = None   # None: every kind
+    min_severity: str = "info"
+    timeout: float = 10.0
+    retries: int = 3
+    dedup_window: float = 3600.0
+    queue_size: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +373,7 @@ class Settings:
     signing_keys: tuple[Path, ...] = ()
     backend: BackendSettings = field(default_factory=BackendSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    notifications: tuple[NotificationTarget, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,6 +103,9 @@ def named_paths(kind: str, data: Any) -> Iterator[Named]:
                     yield ["settings", section, key], server[key]
         for i, key_file in enumerate(settings.get("signing_keys") or ()):
             yield ["settings", "signing_keys", i], key_file
+        for i, target in enumerate(settings.get("notifications") or ()):
+            if isinstance(target, dict) and isinstance(target.get("url_file"), str):
+                yield ["settings", "notifications", i, "url_file"], target["url_file"]
     elif kind == "inventory":
         defaults = data.get("defaults") or {}
         yield from _host_paths(["defaults"], defaults)

@@ -147,6 +147,19 @@ async def whoami(request: Request) -> dict[str, Any]:
     return {**principal.to_json(), "via": via}
 
 
+@router.get("/metrics", tags=["server"],
+            responses={200: {"description": "Prometheus metrics (text exposition format 0.0.4; "
+                                            "docs/alerts-and-metrics.md lists the series)",
+                             "content": {"text/plain": {"schema": {"type": "string"}}}},
+                       **problem_responses(403)})
+async def metrics(request: Request, _: Reader) -> Response:
+    """The fleet's compliance, runs, steps, BMC requests and notification deliveries, for
+    Prometheus (a bearer token of any role: `authorization` in the scrape config)."""
+    from hwfw.api.service.observe import CONTENT_TYPE_LATEST
+
+    return Response(service_of(request).observers.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
 # ---------------------------------------------------------------------- fleet
 
 

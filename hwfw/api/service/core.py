@@ -11,7 +11,8 @@ calls these methods and renders their JSON; another front end could do the same.
         ...
 
 Parts other work builds on: `hub` (every run's events and record changes, for streams,
-metrics, notifications), `scheduler` (periodic tasks: `every(name, seconds, job)`),
+metrics, notifications), `observers` (notifications, metrics and the scheduled
+compliance scan: observe.py), `scheduler` (periodic tasks: `every(name, seconds, job)`),
 `runs.after_run` (hooks run when a run ends, before its final status is recorded),
 `engines` (what executes runs; settings.server.engine picks one).
 """
@@ -37,6 +38,7 @@ from ..engines import Engine, default_engines
 from ..workspace import Workspace, open_workspace
 from .fleet import FleetView
 from .hub import EventHub
+from .observe import ServiceObservers
 from .plans import PlanDesk
 from .runs import RunManager, Streamed
 from .tasks import Scheduler
@@ -80,6 +82,7 @@ class FirmwareService:
         self._tokens: dict[str, tuple[float, Principal | None]] = {}
         self.token_cache_seconds = TOKEN_CACHE_SECONDS
         self._background: set[asyncio.Task[Any]] = set()
+        self.observers = ServiceObservers(self, config, self.clock)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -106,12 +109,14 @@ class FirmwareService:
         self.scheduler.every("watch", self._config.settings.server.watch_interval, self.watcher.check)
         self.runs.after_run.append(self._after_run)
         self.scheduler.start()
+        self.observers.start()
         if scan:
             self.background(self.scan_fleet())
 
     async def stop(self) -> None:
         await self.scheduler.stop()
         await self.runs.shutdown()
+        await self.observers.stop()
         for task in list(self._background):
             task.cancel()
         for task in list(self._background):
@@ -190,7 +195,7 @@ class FirmwareService:
             current = {**active.record.to_json(), "progress": {"last_seq": active.recorder.last_seq,
                                                                "counts": active.recorder.progress.counts()}}
         return {"workspace": {"path": str(self.workspace.path), **self.watcher.view.to_json()},
-                **self.fleet.status_part(), "current_run": current,
+                **self.fleet.status_part(), "current_run": current, "scan": self.observers.last_scan,
                 "server": {"version": __version__, "engine": self.runs.engine, "started": self.started}}
 
     async def check(self, *, live: bool = False) -> dict[str, Any]:

@@ -66,7 +66,7 @@ class FleetView:
         if self.inventory is None:
             return
         try:
-            report = await self.workspace.compliance(inventory=self.inventory)
+            report = await self.workspace.compliance(inventory=self.inventory, notify=False)
         except Exception as exc:   # an invalid workspace: keep the last report, say why
             self.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self._status = self._build_status()

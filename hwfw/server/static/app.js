@@ -156,6 +156,12 @@
       stat("fleet-critical", s ? s.critical_behind_hosts : "—", "behind on critical images")));
     nodes.push(el("p", {class: "muted", text: `Fleet read ${when(status.inventory.time)}` +
       (status.inventory.scanning ? " (reading now…)" : "") + (status.inventory.error ? ` — ${status.inventory.error}` : "")}));
+    if (status.scan) {
+      const sc = status.scan;
+      nodes.push(el("p", {class: "muted", id: "last-scan", "data-result": sc.result,
+        text: `Last scheduled scan ${when(sc.time)}: ${sc.result}` + (sc.result === "ok" ? ` in ${sc.seconds} s, ` +
+          `${sc.alerts} alert(s)` : "") + (sc.error ? ` — ${sc.error}` : "")}));
+    }
     for (const b of status.baselines) {
       nodes.push(el("h2", {text: `${b.name} — ${b.compliant_hosts}/${b.hosts} hosts compliant`}));
       nodes.push(table(["Component", "Target", ...STATUSES.map((x) => `#${x}`)], b.components.map((c) =>
