@@ -141,9 +141,11 @@ async def read_inventory(conn: Connection) -> Inventory:
     """The live inventory of every host of an open connection; never changes a BMC."""
     from hwfw.inventory.collect import collect
 
-    settings = conn.workspace.settings
+    ws = conn.workspace
+    settings = ws.settings
+    bios_hosts = {name for name, rh in conn.hosts.items() if ws.may_declare_settings(rh.host)}
     return await collect(list(conn.hosts.values()), settings=settings, clock=conn.clock,
-                         insecure=conn.insecure, concurrency=settings.plan_concurrency)
+                         insecure=conn.insecure, concurrency=settings.plan_concurrency, bios_hosts=bios_hosts)
 
 
 async def read_live_inventory(workspace: Workspace, *, targets: Sequence[str] = (), insecure: bool = False,

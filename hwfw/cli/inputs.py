@@ -62,5 +62,6 @@ def read_snapshot(path: Path, targets: Sequence[str] = ()) -> Inventory:
     if targets:
         patterns = target_hosts(targets)
         inventory = Inventory(hosts={k: v for k, v in inventory.hosts.items()
-                                     if any(fnmatch.fnmatchcase(k, p) for p in patterns)})
+                                     if any(fnmatch.fnmatchcase(k, p) for p in patterns)},
+                              registries=inventory.registries)
     return inventory

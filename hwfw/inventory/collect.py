@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from hwfw.clock import Clock, utc_now_iso
 from hwfw.config.model import Host, Settings
 from hwfw.errors import BmcError, BmcUnreachable, HwfwError, IpmiError
 from hwfw.gcpause import no_gc
+from hwfw.inventory.bios_read import RegistryCache, read_bios
 from hwfw.inventory.model import (
     Capabilities,
     ComponentState,
@@ -100,12 +101,15 @@ class CollectStats:
 
 async def collect(hosts: Sequence[ResolvedHost], *, settings: Settings, clock: Clock, insecure: bool = False,
                   concurrency: int | None = None, backend: Backend | None = None,
-                  stats: CollectStats | None = None) -> Inventory:
+                  stats: CollectStats | None = None, bios_hosts: Collection[str] = ()) -> Inventory:
     """Inventory of every host; failures are recorded per host, never raised.
 
     `concurrency` bounds hosts in flight (default `settings.plan_concurrency`);
-    `backend` picks the HTTP transport (default: the measured winner).
+    `backend` picks the HTTP transport (default: the measured winner); `bios_hosts`
+    names the hosts whose BIOS settings and attribute registry are read too (those
+    whose baseline declares settings), in the same pre-flight round.
     """
+    registries = RegistryCache()
     raise_nofile_limit()
     slots = max(1, concurrency or settings.plan_concurrency)
     limit = asyncio.Semaphore(slots)
@@ -121,18 +125,20 @@ async def collect(hosts: Sequence[ResolvedHost], *, settings: Settings, clock: C
     async def one(rh: ResolvedHost) -> HostInventory:
         async with limit:
             return await read_host(rh, settings=settings, clock=clock, insecure=insecure, options=options,
-                                   stats=stats)
+                                   stats=stats, bios=registries if rh.name in bios_hosts else None)
 
     with no_gc():
         results = await asyncio.gather(*(one(rh) for rh in hosts))
     stats.hosts += len(results)
     stats.unreachable += sum(1 for r in results if not r.reachable)
-    return Inventory(hosts={r.host: r for r in results})
+    return Inventory(hosts={r.host: r for r in results}, registries=dict(registries.registries))
 
 
 async def read_host(rh: ResolvedHost, *, settings: Settings, clock: Clock, insecure: bool = False,
-                    options: ClientOptions | None = None, stats: CollectStats | None = None) -> HostInventory:
-    """One host's inventory by its protocol (redfish, ipmi, auto); never raises HwfwError."""
+                    options: ClientOptions | None = None, stats: CollectStats | None = None,
+                    bios: RegistryCache | None = None) -> HostInventory:
+    """One host's inventory by its protocol (redfish, ipmi, auto); never raises HwfwError.
+    With `bios`, its BIOS settings and registry too (registries shared through it)."""
     name = rh.name
     protocol = rh.host.protocol
     try:
@@ -140,7 +146,7 @@ async def read_host(rh: ResolvedHost, *, settings: Settings, clock: Clock, insec
             return await read_ipmi_host(rh, settings=settings, clock=clock)
         try:
             return await _bounded(read_redfish_host(rh, settings=settings, clock=clock, insecure=insecure,
-                                                    options=options, stats=stats), settings)
+                                                    options=options, stats=stats, bios=bios), settings)
         except BmcUnreachable as exc:
             if protocol != "auto":
                 raise
@@ -183,7 +189,7 @@ async def _bounded(aw: Awaitable[HostInventory], settings: Settings) -> HostInve
 
 async def read_redfish_host(rh: ResolvedHost, *, settings: Settings, clock: Clock, insecure: bool = False,
                             options: ClientOptions | None = None,
-                            stats: CollectStats | None = None) -> HostInventory:
+                            stats: CollectStats | None = None, bios: RegistryCache | None = None) -> HostInventory:
     """Log in, read everything the planner and apply's pre-flight need, log out."""
     options = options or ClientOptions.from_settings(settings)
     verify = ssl_context(rh.ca_bundle or rh.host.ca_bundle or settings.ca_bundle, insecure=insecure)
@@ -191,7 +197,7 @@ async def read_redfish_host(rh: ResolvedHost, *, settings: Settings, clock: Cloc
     session = RedfishSession(client, rh.username, rh.password)
     try:
         async with session:
-            facts = await read_facts(session)
+            facts = await read_facts(session, bios=bios)
     finally:
         if stats is not None:
             stats.requests += client.request_count
@@ -211,11 +217,15 @@ async def read_redfish_host(rh: ResolvedHost, *, settings: Settings, clock: Cloc
         manufacturer=_text(system.get("Manufacturer")),
         bmc_firmware=_text(bmc_fw), components=components,
         capabilities=adapter.capabilities(facts), preflight=adapter.preflight(facts),
-        collected_at=utc_now_iso(clock))
+        collected_at=utc_now_iso(clock), bios=facts.extra.get(BIOS_SETTINGS_READ))
 
 
-async def read_facts(session: RedfishSession) -> BmcFacts:
-    """Every document the adapters need, read with as few round trips as the BMC allows."""
+BIOS_SETTINGS_READ = "bios-settings-read"  # BmcFacts.extra key of the BiosSettings read with `bios`
+
+
+async def read_facts(session: RedfishSession, bios: RegistryCache | None = None) -> BmcFacts:
+    """Every document the adapters need, read with as few round trips as the BMC allows;
+    with `bios`, the BIOS settings and registry too (`extra[BIOS_SETTINGS_READ]`)."""
     root = session.root
     systems, managers, update_service = await asyncio.gather(
         _members_or_empty(session, link(root, "Systems")),
@@ -230,7 +240,12 @@ async def read_facts(session: RedfishSession) -> BmcFacts:
 
     async def source(name: str, uri: str) -> None:
         try:
-            if name == SOURCE_BIOS_SETTINGS:
+            if name == SOURCE_BIOS_SETTINGS and bios is not None:
+                system = facts.system
+                read = await read_bios(session, uri, bios, vendor=adapter.name, model=_text(system.get("Model")),
+                                       bios_version=_text(system.get("BiosVersion")))
+                extra[name], extra[BIOS_SETTINGS_READ] = read.pending, read.settings
+            elif name == SOURCE_BIOS_SETTINGS:
                 extra[name] = await _pending_bios(session, uri)
             elif name.startswith(PROBE):
                 await _probe(session, uri, name, extra)
