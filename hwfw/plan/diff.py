@@ -18,7 +18,7 @@ from hwfw.config.model import Baseline, ComponentTarget, Host, RepositoryEntry, 
 from hwfw.inventory.model import ComponentState, HostInventory, Inventory
 from hwfw.plan import activation as act
 from hwfw.plan import estimate
-from hwfw.plan.model import Action, Change, Finding, Image, Reason
+from hwfw.plan.model import Action, Change, Finding, Image, Reason, SettingChange
 from hwfw.plan.profile import NoPath, Profile, TargetInfo
 from hwfw.state.model import State
 from hwfw.versions import IncomparableVersions, InvalidConstraint, InvalidVersion, Version
@@ -58,7 +58,7 @@ class Item:
     entry: RepositoryEntry | None
     activation: str
     apply_time: str
-    rollback: str
+    rollback: str | None
     flash_seconds: float
     rank: tuple[int, str, str, int]
     preflashed: bool = False
@@ -66,6 +66,7 @@ class Item:
     activated_by: Reset | None = None
     node: str = ""
     verify: str = ""
+    step_kind: str = "flash"   # "configure": staging BIOS settings (plan/settings.py)
 
 
 @dataclass(slots=True, eq=False)
@@ -96,6 +97,8 @@ class HostDiff:
     items: list[Item] = field(default_factory=list)
     tracks: dict[str, list[Track]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    settings: list[SettingChange] = field(default_factory=list)
+    configure: Item | None = None   # the step staging this host's BIOS settings (plan/settings.py)
 
     def error(self, code: str, message: str) -> None:
         self.findings.append(Finding("error", code, message))
@@ -105,7 +108,8 @@ class HostDiff:
 
     @property
     def errored(self) -> bool:
-        return any(f.severity == "error" for f in self.findings) or any(c.refused for c in self.changes)
+        return any(f.severity == "error" for f in self.findings) or any(c.refused for c in self.changes) \
+            or any(s.refused for s in self.settings)
 
 
 # ---------------------------------------------------------------- selection helpers
