@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import pytest
+import yaml
 
 from hwfw.apply.driver import (FLASH_ACTIVE, FLASH_PENDING, FlashRequest, FlashResult, InFlight, PreflightReport,
                                Progress)
@@ -228,8 +229,15 @@ def generic_hosts(n: int, prefix: str = "edge") -> dict[str, tuple[str, str, dic
 
 
 def write_workspace(dest: Path, hosts: Mapping[str, tuple[str, str, dict[str, str]]]) -> Path:
-    """A copy of the lab whose inventory (and simulated fleet) lists `hosts`."""
+    """A copy of the lab whose inventory (and simulated fleet) lists `hosts`. Its baselines
+    declare no BIOS settings: in-memory BMCs have no BIOS attributes (the settings flow
+    is tested on the simulator, tests/apply/test_bios_settings_sim.py)."""
     shutil.copytree(LAB, dest, ignore=shutil.ignore_patterns(".hwfw", ".hwfw-sim"))
+    baselines = yaml.safe_load((dest / "baselines.yaml").read_text())
+    for b in baselines["baselines"].values():
+        b.pop("bios_settings", None)
+        b.pop("overrides", None)
+    (dest / "baselines.yaml").write_text(yaml.safe_dump(baselines, sort_keys=False))
     inv = ["hosts:"]
     fleet = ["seed: 1", "defaults: {credentials: {username: admin, password: password}}", "hosts:"]
     for name, (vendor, model, fw) in hosts.items():
