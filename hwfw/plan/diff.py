@@ -9,7 +9,7 @@ current version is `UNKNOWN` (`?`) and refused unless accepted.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -410,8 +410,9 @@ def _add_untracked(hd: HostDiff, prof: Profile) -> None:
             hd.tracks.setdefault(c.kind, []).append(Track(c.kind, c.key, v, c.version, final=v, final_text=c.version))
 
 
-def preflight(inv: HostInventory) -> list[Finding]:
-    """Pre-flight facts the BMC reported, as warnings listed under the host."""
+def preflight(inv: HostInventory, own_settings: Mapping[str, Any] | None = None) -> list[Finding]:
+    """Pre-flight facts the BMC reported, as warnings listed under the host. BIOS values
+    hwfw staged itself (`own_settings`, from the state) are not reported as pending."""
     pf = inv.preflight
     if pf is None:
         return []
@@ -426,7 +427,9 @@ def preflight(inv: HostInventory) -> list[Finding]:
         out.append(("power-off", "host is powered off; its host reboots will power it on"))
     if pf.health and pf.health.lower() not in ("ok", "healthy"):
         out.append(("health", f"BMC reports health {pf.health}"))
-    if pf.pending_bios_settings:
+    staged = inv.bios.pending if inv.bios is not None else None
+    own = own_settings or {}
+    if pf.pending_bios_settings and not (staged and all(k in own and own[k] == v for k, v in staged.items())):
         out.append(("pending-bios-settings", "pending BIOS settings will be applied by the first host reboot"))
     out += [("licence", f"licence: {e}") for e in pf.licence_errors]
     out += [("bmc-warning", w) for w in pf.warnings]

@@ -70,7 +70,7 @@ def _plan(ws: Workspace, inventory: Inventory, state: State, options: Options) -
             sh = shapes[key] = shape.build(ctx, host, inv, vendor, model, baseline)
         changes, findings, host_steps, path = shape.instantiate(sh, host.name)
         if inv.preflight is not None:
-            findings += tuple(preflight(inv))
+            findings += tuple(preflight(inv, _own_settings(state, host.name)))
         steps += host_steps
         if host_steps:
             totals.append(sh.estimate_seconds)
@@ -89,6 +89,12 @@ def _plan(ws: Workspace, inventory: Inventory, state: State, options: Options) -
                 state_lineage=state.lineage, state_serial=state.serial, options=options,
                 drift=tuple(_drift(inventory, state, [h.name for h in hosts])),
                 _graph=lambda: graph.stamp((name, sh.ids, sh.attrs, sh.pairs) for name, sh in stamped))
+
+
+def _own_settings(state: State, host: str) -> dict[str, object]:
+    """BIOS values hwfw staged on `host` and has not yet seen applied (the state's record)."""
+    rec = (state.extra.get("bios_settings") or {}).get(host)
+    return dict(rec.get("attributes") or {}) if isinstance(rec, dict) and rec.get("status") == "staged" else {}
 
 
 def _plain_host(hd: HostDiff, options: Options) -> HostPlan:

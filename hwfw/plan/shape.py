@@ -67,9 +67,9 @@ def build(ctx: DiffContext, host: Host, inv: HostInventory, vendor: str | None, 
     hd = diff_managed(ctx, host, inv, vendor, model, baseline)
     if hd.items:
         compat.analyse(hd)
+    order = compat.flash_order(hd) if hd.items and not hd.errored else None
     if ctx.selection.component(host.name, (settings.CONFIGURE_KEY,)):
         settings.diff_settings(ctx, hd, host, baseline)
-    order = compat.flash_order(hd) if hd.items and not hd.errored else None
     if not hd.errored:
         order = settings.place(order or [], hd.configure)
     if not order or hd.errored:
