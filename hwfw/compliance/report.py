@@ -44,16 +44,10 @@ def pct_text(value: float) -> str:
     return f"{value:.0f}%" if value == int(value) else f"{value}%"
 
 
-@dataclass(frozen=True, slots=True)
-class ComponentRow:
-    """One component of one baseline: how its hosts stand."""
+class _Counted:
+    """A row of host counts per status (`counts`): its total and compliant share."""
 
-    baseline: str
-    component: str
-    kind: str
-    target: str
-    image: str | None
-    critical: bool
+    __slots__ = ()
     counts: dict[str, int]
 
     @property
@@ -65,6 +59,19 @@ class ComponentRow:
         """`50%`, or `—` when no host has this baseline (0% would read as a failure)."""
         return pct_text(percent(self.counts["compliant"], self.total)) if self.total else "—"
 
+
+@dataclass(frozen=True, slots=True)
+class ComponentRow(_Counted):
+    """One component of one baseline: how its hosts stand."""
+
+    baseline: str
+    component: str
+    kind: str
+    target: str
+    image: str | None
+    critical: bool
+    counts: dict[str, int]
+
     def to_json(self) -> dict[str, Any]:
         return {"component": self.component, "kind": self.kind, "target": self.target, "image": self.image,
                 "critical": self.critical, "total": self.total, "counts": dict(self.counts),
@@ -75,7 +82,7 @@ SETTING_STATUSES = ("compliant", "drift", "unknown", "unreachable")
 
 
 @dataclass(frozen=True, slots=True)
-class SettingRow:
+class SettingRow(_Counted):
     """One declared BIOS attribute of one baseline: how its hosts stand. `target` is the
     baseline's value, or `varies` when overrides give hosts different values."""
 
@@ -83,14 +90,6 @@ class SettingRow:
     attribute: str
     target: str
     counts: dict[str, int]
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def compliant_text(self) -> str:
-        return pct_text(percent(self.counts["compliant"], self.total)) if self.total else "—"
 
     def to_json(self) -> dict[str, Any]:
         return {"attribute": self.attribute, "target": self.target, "total": self.total, "counts": dict(self.counts),
