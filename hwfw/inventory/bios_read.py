@@ -36,6 +36,7 @@ class RegistryCache:
     """Registries read during one run, by vendor/model/BIOS version; one read per key."""
 
     registries: dict[str, AttributeRegistry] = field(default_factory=dict)
+    reads: int = 0
     _reads: dict[str, asyncio.Future[AttributeRegistry]] = field(default_factory=dict)
 
     async def get(self, session: RedfishSession, bios: dict[str, Any], *, vendor: str | None, model: str | None,
@@ -46,6 +47,7 @@ class RegistryCache:
             return known
         pending = self._reads.get(key)
         if pending is None:
+            self.reads += 1
             pending = self._reads[key] = asyncio.ensure_future(
                 _read_registry(session, bios, vendor=vendor, model=model, bios_version=bios_version))
         try:

@@ -97,6 +97,7 @@ class CollectStats:
     requests: int = 0
     relogins: int = 0
     per_host_requests: dict[str, int] = field(default_factory=dict)
+    registry_reads: int = 0   # BIOS attribute registries read (one per vendor/model/BIOS version)
 
 
 async def collect(hosts: Sequence[ResolvedHost], *, settings: Settings, clock: Clock, insecure: bool = False,
@@ -130,6 +131,7 @@ async def collect(hosts: Sequence[ResolvedHost], *, settings: Settings, clock: C
     with no_gc():
         results = await asyncio.gather(*(one(rh) for rh in hosts))
     stats.hosts += len(results)
+    stats.registry_reads += registries.reads
     stats.unreachable += sum(1 for r in results if not r.reachable)
     return Inventory(hosts={r.host: r for r in results}, registries=dict(registries.registries))
 
