@@ -90,8 +90,10 @@ async def _follow(driver: HostDriver, intent: Mapping[str, Any], settings: Setti
     kind = split_key(str(intent.get("component") or ""))[0]
     deadline = clock.monotonic() + settings.timing.deadline_for(kind)
     verdict = await driver.settle_intent(intent)
+    if verdict.startswith("in-flight:"):  # said once; the polls that follow are not news
+        events.warning(f"re-attached to {intent['action']} of {intent['component']}: {verdict[10:]}; "
+                       "following it until it ends", intent["host"])
     while verdict.startswith("in-flight:") and clock.monotonic() < deadline:
-        events.warning(f"re-attached to {intent['action']} of {intent['component']}: {verdict[10:]}", intent["host"])
         await clock.sleep(settings.timing.poll_interval)
         verdict = await driver.settle_intent(intent)
     log.info("%s: intent %s (%s %s) settled: %s", intent["host"], intent["intent"], intent["action"],

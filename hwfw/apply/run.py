@@ -1,40 +1,46 @@
-"""`run_apply`: everything `hwfw apply` does, in order, for the CLI (and tests) to call.
+"""`run_apply`: everything an apply does, in order, for hwfw.api (and tests) to call.
 
     lock -> connect -> settle open intents (resume) -> inventory -> plan (or saved
     plan + staleness) -> show + confirm -> images ready -> execute -> record the run
 
 Nothing here prints: the plan is handed to `show`, the question to `confirm`, and
-progress, as events (hwfw/events.py), to the `events` sink. The workspace lock is held from the first read of the state to
-the last write; a second apply fails at once, naming the holder. State, lock and
-journals live in the backend `settings.backend` names (hwfw.state.backend).
+progress, as events (hwfw/events.py), to the `events` sink. The workspace lock is held
+from the first read of the state to the last write; a second apply fails at once,
+naming the holder. State, lock and journals live in the backend `settings.backend`
+names (hwfw.state.backend). A cancel token (hwfw/cancel.py) stops it with the
+semantics of SIGINT/SIGTERM: nothing new starts, in-flight steps reach a safe point.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fnmatch
 import inspect
 import json
-import signal
 import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Self, Sequence
 
 from hwfw.apply.checkpoint import irreversible_steps
 from hwfw.apply.driver import DriverFactory, HostDriver
 from hwfw.apply.drivers import make_driver
-from hwfw.apply.events import HOST_REFUSED, ApplyEvents, HostOutcome, RunSummary
+from hwfw.apply.events import HOST_REFUSED, HOST_SKIPPED, ApplyEvents, HostOutcome, RunSummary
 from hwfw.apply.executor import ExecOptions, Executor
 from hwfw.apply.ledger import Ledger, ensure_runtime_dir
 from hwfw.apply.resume import SettleReport, settle_open_intents
 from hwfw.apply.scheduler import Rollout, parse_count, shapes_of
+from hwfw.cancel import CancelToken
 from hwfw.clock import Clock, SystemClock, utc_now_iso
 from hwfw.config.digests import input_digests
 from hwfw.config.model import RepositoryEntry, Workspace
 from hwfw.connect import Connection, connect, read_inventory
 from hwfw.errors import HwfwError, StalePlanError
 from hwfw.events import EventSink, guarded
+from hwfw.invocation import command
 from hwfw.inventory.model import Inventory
 from hwfw.logs import get_logger
 from hwfw.plan.model import Plan
@@ -49,6 +55,15 @@ Confirm = Callable[[Plan], "bool | Awaitable[bool]"]
 
 @dataclass(frozen=True, slots=True)
 class ApplyOptions:
+    """How one apply runs: which hosts, which plan, the rollout, what it may do.
+
+    Selection: `targets` (HOST or HOST/COMPONENT globs), `exclude` (host globs),
+    `accept_unknown` ((host glob, component) pairs whose unknown version may be flashed
+    over), `allow_unreachable` (an unreachable host is reported and skipped instead of
+    stopping the run). `plan_file`: a saved plan to apply exactly. Rollout: `parallelism`,
+    `max_unavailable`, `canary`, `failure_budget` (counts or percentages as text),
+    `window` (seconds) / `until`. `run_id`: a fresh one when None."""
+
     targets: tuple[str, ...] = ()
     plan_file: Path | None = None
     refresh_stale: bool = False
@@ -64,6 +79,9 @@ class ApplyOptions:
     sync: bool = False
     on_failure: str | None = None        # default: settings.policies.on_failure
     run_id: str | None = None
+    exclude: tuple[str, ...] = ()
+    accept_unknown: tuple[tuple[str, str], ...] = ()
+    allow_unreachable: bool = False
 
 
 @dataclass
@@ -85,12 +103,15 @@ class StoreImages:
     """Flash images from the workspace cache: verified once per run, published on the
     run's image server (if one runs) for BMCs that pull."""
 
-    def __init__(self, workspace: Workspace, *, fetch: bool, server: Any = None) -> None:
+    def __init__(self, workspace: Workspace, *, fetch: bool, server: Any = None,
+                 warn: Callable[[str], None] | None = None) -> None:
         from hwfw.repository.store import ImageStore
 
         self.store = ImageStore(workspace)
+        self.workspace = workspace
         self.fetch = fetch
         self.server = server
+        self.warn = warn
         self._ready: dict[str, tuple[Path, str | None]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -104,6 +125,7 @@ class StoreImages:
         lock = self._locks.setdefault(entry.sha256, asyncio.Lock())
         async with lock:
             if entry.sha256 not in self._ready:
+                self._vanished_source(entry)
                 # A workspace-local source (images/x.bin) is copied in without --sync: no download.
                 path = await self.store.ensure(entry, fetch=self.fetch or _is_local(entry.source))
                 await asyncio.to_thread(self._verify, entry)
@@ -111,6 +133,18 @@ class StoreImages:
                        if self.server is not None else None)
                 self._ready[entry.sha256] = (path, url)
         return self._ready[entry.sha256]
+
+    def _vanished_source(self, entry: RepositoryEntry) -> None:
+        """A local source file that is gone while the cache still holds the image: the
+        cached copy is flashed (its sha256 is the repository's), and the run says so."""
+        if not _is_local(entry.source) or self.store.cached_path(entry) is None:
+            return
+        from hwfw.repository.sources import resolve_source
+
+        path = resolve_source(entry, self.workspace.root).path
+        if path is not None and not path.exists() and self.warn is not None:
+            self.warn(f"image {entry.id!r}: its source file {entry.source} no longer exists; flashing the cached "
+                      f"copy, verified against the repository's sha256 {entry.sha256[:12]}…")
 
     def _verify(self, entry: RepositoryEntry) -> None:
         with self.store.open_verified(entry):
@@ -144,23 +178,31 @@ def resolve_rollout(workspace: Workspace, options: ApplyOptions, hosts: int, clo
 
 async def run_apply(workspace: Workspace, options: ApplyOptions, *, events: EventSink | None = None,
                     confirm: Confirm | None = None, show: Callable[[Plan], None] | None = None,
-                    clock: Clock | None = None, handle_signals: bool = False,
+                    clock: Clock | None = None, cancel: CancelToken | None = None,
+                    saved_plan: Mapping[str, Any] | None = None,
                     observe: Callable[[Any], None] | None = None) -> ApplyResult:
     """Plan (or load a saved plan), confirm, execute. See the module docstring.
 
-    `observe` is called with the connection (hosts, embedded simulator) once it is
-    open: tests and benchmarks read the simulator's event log through it."""
+    `saved_plan` is a saved plan document already read (else `options.plan_file` is
+    read). `cancel` (hwfw/cancel.py): a request before the executor starts cancels the
+    task running this coroutine (nothing was sent to a BMC; CancelledError propagates);
+    while it executes, each request interrupts it (first: start nothing new, in-flight
+    steps reach a safe point; second: stop them). `observe` is called with the
+    connection (hosts, embedded simulator) once it is open: tests and benchmarks read
+    the simulator's event log through it."""
     clock = clock or SystemClock()
     sink = guarded(events)
     settings = workspace.settings
     ensure_runtime_dir(settings)
     run_id = options.run_id or uuid.uuid4().hex[:12]
     report = ApplyEvents(sink, clock, run_id)
-    async with open_backend(settings) as backend, backend.lock("apply"):
+    async with _Stopper(cancel) as stopper, open_backend(settings) as backend, backend.lock("apply"):
         ledger = await Ledger.open(backend, settings, run_id, clock)
-        saved = _read_plan_file(options.plan_file) if options.plan_file else None
+        saved = dict(saved_plan) if saved_plan is not None else \
+            _read_plan_file(options.plan_file) if options.plan_file else None
         targets = options.targets or (_plan_hosts(saved) if saved else ())
-        async with connect(workspace, insecure=options.insecure, targets=targets, clock=clock) as conn:
+        async with connect(workspace, insecure=options.insecure, targets=targets,
+                           exclude=options.exclude if saved is None else (), clock=clock) as conn:
             if observe is not None:
                 observe(conn)
             settled = await settle_open_intents(ledger, drivers_for(conn), settings=settings, clock=clock,
@@ -169,7 +211,7 @@ async def run_apply(workspace: Workspace, options: ApplyOptions, *, events: Even
             plan = _make_plan(workspace, options, saved, ledger, inventory, targets)
             if show is not None:
                 show(plan)
-            early = _refuse_early(workspace, plan, settled)
+            early = _refuse_early(workspace, plan, settled, options)
             if early is not None:
                 early.settled, early.run_id = settled, run_id
                 return early
@@ -178,8 +220,52 @@ async def run_apply(workspace: Workspace, options: ApplyOptions, *, events: Even
             rollout = resolve_rollout(workspace, options, len(shapes_of(plan.steps)), clock,
                                       settings.timing.time_scale)
             summary = await _execute(workspace, options, plan, ledger, conn, sink, clock, rollout, settled,
-                                     handle_signals, run_id)
+                                     stopper, run_id)
     return ApplyResult(summary.exit_code, summary.line(), plan=plan, summary=summary, settled=settled, run_id=run_id)
+
+
+class _Stopper:
+    """Routes the cancel requests of one apply (see run_apply): before the executor
+    runs they cancel the run's task; while it runs they interrupt it; after it ends
+    (the run is being recorded) they are too late to matter and are ignored."""
+
+    def __init__(self, token: CancelToken | None) -> None:
+        self.token = token
+        self.task = asyncio.current_task()
+        self.executor: Executor | None = None
+        self.finished = False
+        self.delivered = 0
+        self._unsubscribe: Callable[[], None] | None = None
+
+    async def __aenter__(self) -> Self:
+        if self.token is not None:
+            self._unsubscribe = self.token.subscribe(self._requested)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    def _requested(self, count: int) -> None:
+        if self.finished:
+            return
+        if self.executor is None:
+            if self.task is not None:
+                self.task.cancel()
+            return
+        while self.delivered < min(count, 2):
+            self.delivered += 1
+            self.executor.interrupt()
+
+    @contextlib.contextmanager
+    def executing(self, executor: Executor) -> Iterator[None]:
+        self.executor = executor
+        if self.token is not None and self.token.requests:
+            self._requested(self.token.requests)  # asked for while the executor was being built
+        try:
+            yield
+        finally:
+            self.executor, self.finished = None, True
 
 
 async def _ask(confirm: Confirm, plan: Plan) -> bool:
@@ -193,9 +279,11 @@ def _read_plan_file(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise HwfwError(f"cannot read saved plan {path}: {exc}", hint="write one with: hwfw plan --out PLAN") from exc
+        raise HwfwError(f"cannot read saved plan {path}: {exc}",
+                        hint=f"write one with: {command('plan', '--out', str(path))}") from exc
     if not isinstance(doc, dict):
-        raise HwfwError(f"{path} is not a saved hwfw plan", hint="write one with: hwfw plan --out PLAN")
+        raise HwfwError(f"{path} is not a saved hwfw plan",
+                        hint=f"write one with: {command('plan', '--out', str(path))}")
     return doc
 
 
@@ -214,26 +302,30 @@ def _make_plan(workspace: Workspace, options: ApplyOptions, saved: dict[str, Any
 
     state = ledger.state
     if saved is None:
-        return make_plan(workspace, inventory, state, targets=targets, parallelism=options.parallelism)
+        return make_plan(workspace, inventory, state, targets=targets, exclude=options.exclude,
+                         accept_unknown=options.accept_unknown, allow_unreachable=options.allow_unreachable,
+                         parallelism=options.parallelism)
     from hwfw.plan.planfile import staleness
 
     try:
         old = Plan.from_json(saved)
     except (ValueError, KeyError) as exc:
         raise HwfwError(f"{options.plan_file} is not a plan this hwfw can apply: {exc}",
-                        hint="run hwfw plan --out PLAN again") from exc
+                        hint=f"run {command('plan', '--out', str(options.plan_file or 'PLAN'))} again") from exc
     reasons = staleness(saved, input_digests(workspace), state, inventory)
     if not reasons:
         return old
     if not options.refresh_stale:
+        plan_file = str(options.plan_file or "PLAN")
         raise StalePlanError(
             "saved plan is stale:\n  - " + "\n  - ".join(reasons),
-            hint=f"plan again with: hwfw plan --out {options.plan_file} (then apply that), or re-plan just "
-                 f"what drifted with: hwfw apply --plan {options.plan_file} --refresh-stale")
+            hint=f"plan again with: {command('plan', '--out', plan_file)} (then apply that), or re-plan just "
+                 f"what drifted with: {command('apply', '--plan', plan_file, '--refresh-stale')}")
     drifted = {h for h in targets if any(r.startswith(f"host {h} ") for r in reasons)}
     if any(not r.startswith("host ") for r in reasons):
         drifted = set(targets)
-    fresh = make_plan(workspace, inventory, state, targets=sorted(drifted), parallelism=options.parallelism)
+    fresh = make_plan(workspace, inventory, state, targets=sorted(drifted), parallelism=options.parallelism,
+                      accept_unknown=old.options.accept_unknown, allow_unreachable=old.options.allow_unreachable)
     return merge_plans(old, fresh, drifted)
 
 
@@ -248,10 +340,11 @@ def merge_plans(old: Plan, fresh: Plan, replanned: set[str]) -> Plan:
                    applyable=not errored and bool(steps), complete=False, _graph=None)
 
 
-def _refuse_early(workspace: Workspace, plan: Plan, settled: SettleReport) -> ApplyResult | None:
+def _refuse_early(workspace: Workspace, plan: Plan, settled: SettleReport,
+                  options: ApplyOptions) -> ApplyResult | None:
     if plan.errored:
         return ApplyResult(1, "The plan has errors; nothing was applied:\n  " + "\n  ".join(plan.errors())
-                           + "\nFix them, or leave those hosts out with --target.", plan=plan)
+                           + "\n" + _leave_out_hint(plan, options), plan=plan)
     if workspace.settings.policies.refuse_irreversible:
         bad = irreversible_steps(plan.steps)
         if bad:
@@ -259,14 +352,52 @@ def _refuse_early(workspace: Workspace, plan: Plan, settled: SettleReport) -> Ap
                                + "\n  ".join(f"{s.id} ({s.from_version} -> {s.to_version})" for s in bad)
                                + "\nAdd the replaced versions to the repository, or change the policy.", plan=plan)
     if not plan.steps:
-        blocked = "; ".join(f"{h}: {why}" for h, why in sorted(settled.blocked.items()))
+        not_done = {**settled.blocked, **_skipped_unreachable(plan)}
+        blocked = "; ".join(f"{h}: {why}" for h, why in sorted(not_done.items()))
         return ApplyResult(1 if blocked else 0, ("No changes. " + blocked) if blocked else
                            "No changes. The fleet matches the baselines.", plan=plan)
     return None
 
 
+def _skipped_unreachable(plan: Plan) -> dict[str, str]:
+    """Hosts the plan left out because they could not be read (--allow-unreachable):
+    reported as skipped, so a run never looks complete when they were not touched."""
+    out = {}
+    for h in plan.hosts:
+        if h.status == "unreachable":
+            why = next((f.message for f in h.findings), "the BMC did not answer")
+            out[h.name] = f"skipped (--allow-unreachable): {why}"
+    return out
+
+
+def _leave_out_hint(plan: Plan, options: ApplyOptions) -> str:
+    """What to do about a plan with errors: fix them, or leave the hosts out, in the
+    exact words of this invocation (a saved plan is made again without them)."""
+    bad = [h for h in plan.hosts if h.errored]
+    bad_names = {h.name for h in bad}
+    kept = [t for t in options.targets if t.split("/", 1)[0] not in bad_names]  # a named host is dropped
+    if options.targets and not kept:
+        return "Fix them; every host this apply was limited to has one."
+    selection: list[str] = []
+    for target in kept:
+        selection += ["--target", target]
+    for pattern in options.exclude:
+        selection += ["--exclude", pattern]
+    without = list(selection)
+    for h in bad:
+        if not options.targets or any(fnmatch.fnmatchcase(h.name, t.split("/", 1)[0]) for t in kept):
+            without += ["--exclude", h.name]
+    if options.plan_file:
+        replan = command('plan', *without, '--out', str(options.plan_file))
+        return f"Fix them, or plan again without those hosts: {replan}"
+    hint = f"Fix them, or leave those hosts out: {command('apply', *without)}"
+    if bad and all(h.status == "unreachable" for h in bad):
+        hint += f" (or skip every host that cannot be read: {command('apply', *selection, '--allow-unreachable')})"
+    return hint
+
+
 async def _execute(workspace: Workspace, options: ApplyOptions, plan: Plan, ledger: Ledger, conn: Connection,
-                   sink: EventSink, clock: Clock, rollout: Rollout, settled: SettleReport, handle_signals: bool,
+                   sink: EventSink, clock: Clock, rollout: Rollout, settled: SettleReport, stopper: _Stopper,
                    run_id: str) -> RunSummary:
     from hwfw.apply.imageserver import ImageServer
 
@@ -275,7 +406,8 @@ async def _execute(workspace: Workspace, options: ApplyOptions, plan: Plan, ledg
     entries = _entries(workspace, runnable)
     started = utc_now_iso(clock)
     async with ImageServer(workspace.settings, clock, events=sink, run_id=run_id) as server:
-        images = StoreImages(workspace, fetch=options.sync, server=server)
+        images = StoreImages(workspace, fetch=options.sync, server=server,
+                             warn=ApplyEvents(sink, clock, run_id).warning)
         await images.ensure_all(entries)
         executor = Executor(runnable, workspace, ledger, drivers_for(conn, server), images,
                             events=sink, clock=clock,
@@ -285,7 +417,10 @@ async def _execute(workspace: Workspace, options: ApplyOptions, plan: Plan, ledg
         for host, why in sorted(blocked.items()):
             executor.outcomes[host] = HostOutcome(HOST_REFUSED, why)
             executor.events.host_finished(host, executor.outcomes[host])
-        with _signals(executor, handle_signals):
+        for host, why in sorted(_skipped_unreachable(plan).items()):
+            executor.outcomes[host] = HostOutcome(HOST_SKIPPED, why)
+            executor.events.host_finished(host, executor.outcomes[host])
+        with stopper.executing(executor):
             summary = await executor.run()
     _record_run(ledger, run_id, started, utc_now_iso(clock), summary)
     await ledger.commit()
@@ -310,22 +445,3 @@ def _record_run(ledger: Ledger, run_id: str, started: str, finished: str, summar
                  "hosts": {h: o.status for h, o in sorted(summary.hosts.items())}})
     ledger.checkpoints["runs"] = runs[-RUNS_KEPT:]
     ledger.touch()
-
-
-class _signals:
-    """SIGINT/SIGTERM -> executor.interrupt() while the executor runs."""
-
-    def __init__(self, executor: Executor, enabled: bool) -> None:
-        self.executor, self.enabled = executor, enabled
-
-    def __enter__(self) -> None:
-        if self.enabled:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, self.executor.interrupt)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)

@@ -146,9 +146,21 @@ def _load(ctx: LoadContext, kind: str, path: Path) -> Any:
     ctx.data[kind] = data
     problems = validate(kind, data, source)
     if problems:
-        ctx.broken.add(kind)
         ctx.problems.extend(problems)
+        # A literal secret is also an unknown key to the schema. It is reported (once,
+        # as a secret) but does not stop the file's semantic checks: a password in the
+        # file must not hide a typo elsewhere in it.
+        secrets = _secret_keys(kind, data, source)
+        if any(not (p.code == "unknown-key" and p.location in secrets) for p in problems):
+            ctx.broken.add(kind)
     return data
+
+
+def _secret_keys(kind: str, data: Any, source: YamlSource) -> set[SourceLocation]:
+    """Where the literal secrets of a file are (their keys)."""
+    if kind == "fleet" or not may_hold_secret(source.text):
+        return set()
+    return {source.location(list(path), key=True) for path, _ in find_literal_secrets(data)}
 
 
 def _allowed_roots(ctx: LoadContext, root_data: Any) -> tuple[str, ...]:

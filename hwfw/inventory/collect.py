@@ -150,7 +150,7 @@ async def read_host(rh: ResolvedHost, *, settings: Settings, clock: Clock, insec
             return await _bounded(read_redfish_host(rh, settings=settings, clock=clock, insecure=insecure,
                                                     options=options, stats=stats, bios=bios), settings)
         except BmcUnreachable as exc:
-            if protocol != "auto":
+            if protocol != "auto" or not exc.retryable:  # an untrusted certificate: say so, not IPMI's timeout
                 raise
             log.info("%s: Redfish unreachable (%s); trying IPMI", name, exc.message)
             try:
@@ -161,17 +161,26 @@ async def read_host(rh: ResolvedHost, *, settings: Settings, clock: Clock, insec
     except HwfwError as exc:
         message = exc.message if isinstance(exc, BmcError) else f"{name}: {exc.message}"
         log.info("%s", message)
+        kind = _error_kind(exc)
         return HostInventory(host=name, reachable=False, protocol=_protocol_label(rh), error=message,
-                             collected_at=utc_now_iso(clock))
+                             collected_at=utc_now_iso(clock), error_kind=kind)
     except TimeoutError:
         return HostInventory(host=name, reachable=False, protocol=_protocol_label(rh),
                              error=f"{name}: no answer within the per-BMC deadline ({rh.url})",
-                             collected_at=utc_now_iso(clock))
+                             collected_at=utc_now_iso(clock), error_kind="timeout")
     except Exception as exc:  # a bug or an answer we cannot parse: report it on this host only
         log.exception("%s: unexpected error while reading the inventory", name)
         return HostInventory(host=name, reachable=False, protocol=_protocol_label(rh),
                              error=f"{name}: internal error while reading {rh.url}: {type(exc).__name__}: {exc}",
-                             collected_at=utc_now_iso(clock))
+                             collected_at=utc_now_iso(clock), error_kind="internal")
+
+
+def _error_kind(exc: HwfwError) -> str:
+    """The class of a read failure (hwfw.inventory.model.ERROR_KINDS)."""
+    kind = getattr(exc, "kind", "bmc") if isinstance(exc, BmcError) else "bmc"
+    if kind == "unreachable":  # a deadline or a combined Redfish/IPMI failure
+        return "timeout" if "deadline" in exc.message else "connection"
+    return kind
 
 
 def _protocol_label(rh: ResolvedHost) -> str:

@@ -30,11 +30,15 @@ from hwfw.inventory.bios import (
 # package; they are part of the inventory's public types and imported from here.
 from hwfw.vendors.model import Capabilities, ComponentState, PreflightFacts
 
-__all__ = ["NOT_ALLOWED", "PASSWORD_ATTR", "READ_ONLY", "SNAPSHOT_FORMAT", "UNKNOWN", "WRONG_TYPE", "AttributeRegistry",
-           "BiosSettings", "Capabilities", "ComponentState", "HostInventory", "Inventory", "PreflightFacts",
-           "SettingProblem", "shown"]
+__all__ = ["ERROR_KINDS", "NOT_ALLOWED", "PASSWORD_ATTR", "READ_ONLY", "SNAPSHOT_FORMAT", "UNKNOWN", "WRONG_TYPE",
+           "AttributeRegistry", "BiosSettings", "Capabilities", "ComponentState", "HostInventory", "Inventory",
+           "PreflightFacts", "SettingProblem", "shown"]
 
 SNAPSHOT_FORMAT = 1
+
+# Why a host could not be read: the BMC refused the credentials, its certificate did not
+# verify, no connection, no answer in time, the BMC answered with an error, or a bug.
+ERROR_KINDS = ("auth", "tls", "connection", "timeout", "bmc", "internal")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,8 @@ class HostInventory:
     capabilities: Capabilities | None = None
     preflight: PreflightFacts | None = None
     collected_at: str | None = None
+    # Why the host could not be read, as a class (ERROR_KINDS); None when it was read.
+    error_kind: str | None = None
     bios: BiosSettings | None = None   # read only for hosts whose baseline declares BIOS settings
 
     def components_of(self, kind: str) -> list[ComponentState]:
@@ -93,7 +99,7 @@ class HostInventory:
             if caps else None,
             preflight=PreflightFacts(**{k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()})
             if pre else None,
-            collected_at=doc.get("collected_at"),
+            collected_at=doc.get("collected_at"), error_kind=doc.get("error_kind"),
             bios=BiosSettings.from_json(doc["bios"]) if doc.get("bios") else None)
 
 

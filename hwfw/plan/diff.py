@@ -115,13 +115,18 @@ class HostDiff:
 # ---------------------------------------------------------------- selection helpers
 
 class Selection:
-    """`targets` (`HOST` or `HOST/COMPONENT`, globs) and `accept_unknown` pairs."""
+    """`targets` (`HOST` or `HOST/COMPONENT`, globs), `exclude` (host globs) and
+    `accept_unknown` pairs."""
 
-    def __init__(self, targets: Sequence[str], accept_unknown: Iterable[tuple[str, str]]) -> None:
+    def __init__(self, targets: Sequence[str], accept_unknown: Iterable[tuple[str, str]],
+                 exclude: Sequence[str] = ()) -> None:
         self.targets = [(t.split("/", 1) + ["*"])[:2] for t in targets]
         self.accept = list(accept_unknown)
+        self.exclude = tuple(exclude)
 
     def host(self, name: str) -> bool:
+        if any(fnmatch.fnmatchcase(name, x) for x in self.exclude):
+            return False
         return not self.targets or any(fnmatch.fnmatchcase(name, h) for h, _ in self.targets)
 
     def component(self, host: str, names: Sequence[str]) -> bool:
@@ -223,13 +228,30 @@ def _matches(t: ComponentTarget, c: ComponentState) -> bool:
     return t.match is None or t.matches_instance(c.instance) or bool(c.name and t.matches_instance(c.name))
 
 
+# Why a host could not be read (HostInventory.error_kind) -> the finding's code and text.
+# Each says what to check: a refused password is not a network problem.
+UNREADABLE: dict[str | None, tuple[str, str]] = {
+    None: ("unreachable", "host is unreachable: {why}"),
+    "connection": ("unreachable", "host is unreachable: {why}"),
+    "timeout": ("unreachable", "host is unreachable: {why}"),
+    "auth": ("auth-failed", "the BMC refused the credentials: {why}; check this host's credentials "
+                            "reference (user name, password_env / password_file) and the account"),
+    "tls": ("tls-failed", "the BMC's TLS certificate did not verify: {why}; set ca_bundle to the CA that "
+                          "signed it, or pass --insecure for a lab"),
+    "bmc": ("unreachable", "host is unreachable: {why}"),
+    "internal": ("unreachable", "host is unreachable: {why}"),
+}
+UNREADABLE_CODES = frozenset(code for code, _ in UNREADABLE.values())
+
+
 def _unreachable(ctx: DiffContext, host: Host, inv: HostInventory | None) -> HostDiff:
     hd = HostDiff(host, inv, "unreachable", host.vendor, host.model)
     if inv is None:
         why = "no inventory was collected for it"
     else:
         why = inv.error or "the BMC did not answer"
-    hd.findings.append(Finding("error", "unreachable", f"host is unreachable: {why}"))
+    code, text = UNREADABLE.get(inv.error_kind if inv is not None else None, UNREADABLE[None])
+    hd.findings.append(Finding("error", code, text.format(why=why)))
     baselines = ctx.ws.baselines_for(host)
     if len(baselines) == 1:
         hd.baseline = baselines[0]
@@ -324,9 +346,17 @@ def _refusal(info: TargetInfo, c: ComponentState, action: Action, reason: Reason
     if not c.updateable:
         return Reason.NOT_UPDATEABLE, "the BMC reports this component as not updateable (by Redfish)"
     if info.entry is None:
-        return Reason.NO_IMAGE, (f"the repository has no {t.kind} image of version {t.version} for "
-                                 f"{prof.vendor} {prof.model}")
+        return Reason.NO_IMAGE, f"the repository has no {t.kind} image of version {t.version} for {_hardware(prof)}"
     return None
+
+
+def _hardware(prof: Profile) -> str:
+    """`dell PowerEdge R750`; what is known of it when the vendor or model is not."""
+    if prof.vendor and prof.model:
+        return f"{prof.vendor} {prof.model}"
+    if prof.vendor or prof.model:
+        return f"{prof.vendor or prof.model} (any {'model' if prof.vendor else 'vendor'})"
+    return "any vendor and model"
 
 
 def _route(prof: Profile, kind: str, current: Version | None, target: Version,

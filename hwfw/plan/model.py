@@ -376,15 +376,18 @@ class Options:
     accept_unknown: tuple[tuple[str, str], ...] = ()
     allow_unreachable: bool = False
     parallelism: int = 1
+    exclude: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"targets": list(self.targets), "accept_unknown": [list(a) for a in self.accept_unknown],
+        return {"targets": list(self.targets), "exclude": list(self.exclude),
+                "accept_unknown": [list(a) for a in self.accept_unknown],
                 "allow_unreachable": self.allow_unreachable, "parallelism": self.parallelism}
 
     @staticmethod
     def from_json(d: Mapping[str, Any]) -> Options:
         return Options(targets=tuple(d["targets"]), accept_unknown=tuple((a[0], a[1]) for a in d["accept_unknown"]),
-                       allow_unreachable=d["allow_unreachable"], parallelism=d["parallelism"])
+                       allow_unreachable=d["allow_unreachable"], parallelism=d["parallelism"],
+                       exclude=tuple(d.get("exclude", ())))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,21 +15,35 @@ from hwfw.inventory.model import HostInventory, Inventory
 __all__ = ["host_header", "host_table", "render_inventory_text"]
 
 
+# Why a host could not be read (HostInventory.error_kind): the label, and what to check.
+# A refused password or an untrusted certificate is not a network problem.
+_UNREAD: dict[str | None, tuple[str, str | None]] = {
+    "auth": ("cannot log in", ("check this host's credentials reference (user name, password_env or "
+                               "password_file) and that the account is enabled")),
+    "tls": ("certificate not trusted", ("set ca_bundle (for the host in the inventory, or under settings) to "
+                                        "the CA that signed it, or pass --ca-bundle FILE; --insecure for a lab")),
+}
+
+
 def render_inventory_text(inventory: Inventory, console: Console) -> None:
     """Print every host (sorted by name), then a one-line summary."""
     names = sorted(inventory.hosts)
     for name in names:
         host = inventory.hosts[name]
         if not host.reachable:
-            console.print(Text.assemble((f"{name}", "bold red"), ("  unreachable: ", "red"),
+            label, hint = _UNREAD.get(host.error_kind, ("unreachable", None))
+            console.print(Text.assemble((f"{name}", "bold red"), (f"  {label}: ", "red"),
                                         (host.error or "no answer", "red")))
+            if hint:
+                console.print(Text(f"  hint: {hint}", style="dim"))
             continue
         console.print(host_header(host))
         console.print(host_table(host))
-    reachable = sum(1 for h in inventory.hosts.values() if h.reachable)
-    summary = f"{reachable} of {len(names)} host(s) read"
-    if reachable < len(names):
-        console.print(Text(f"{summary}; {len(names) - reachable} unreachable", style="red"))
+    unread = [h for h in inventory.hosts.values() if not h.reachable]
+    summary = f"{len(names) - len(unread)} of {len(names)} host(s) read"
+    if unread:
+        what = "unreachable" if all(h.error_kind not in _UNREAD for h in unread) else "could not be read"
+        console.print(Text(f"{summary}; {len(unread)} {what}", style="red"))
     else:
         console.print(summary)
 

@@ -34,6 +34,7 @@ from hwfw import __version__
 from hwfw.clock import utc_now_iso
 from hwfw.config.model import Settings
 from hwfw.errors import LockHeldError, StaleStateError, StateError
+from hwfw.invocation import command
 from hwfw.logs import get_logger, redactor
 from hwfw.state.journal import audit_entry, intent_record, resolution_record
 from hwfw.state.lock import LockInfo, operator
@@ -248,8 +249,9 @@ class PostgresBackend:
                 raise LockHeldError(
                     f"the workspace is locked: {who}",
                     hint="wait for it to finish; a holder that dies frees the lock when its database session "
-                         "ends. If its process hangs: hwfw state force-unlock "
-                         f"{holder.id if holder else 'ID'} --force (ends that session)")
+                         "ends. If its process hangs: "
+                         f"{command('state', 'force-unlock', holder.id if holder else 'ID', '--force')} "
+                         "(ends that session)")
             info = LockInfo(id=str(uuid.uuid4()), operation=operation, who=operator(), pid=os.getpid(),
                             created=utc_now_iso())
             await conn.execute(
@@ -315,7 +317,7 @@ class PostgresBackend:
             raise StateError(
                 f"the lock holder's database session (backend pid {session}) is alive: {info.describe()}",
                 hint="the lock is freed when that session ends (the holder finishing or dying). If the "
-                     f"holder hangs, end its session with: hwfw state force-unlock {lock_id} --force")
+                     f"holder hangs, end its session with: {command('state', 'force-unlock', lock_id, '--force')}")
         wid = await self._ready()
         async with self._conn() as conn:
             if held:
