@@ -37,10 +37,32 @@ import networkx as nx
 from hwfw.apply import checkpoint as cpmod
 from hwfw.apply.driver import FLASH_PENDING, FlashRequest, HostDriver, PreflightReport
 from hwfw.apply.events import (
-    HOST_CONVERGED, HOST_DEFERRED, HOST_FAILED, HOST_INTERRUPTED, HOST_NOT_STARTED, HOST_REFUSED, HOST_ROLLED_BACK,
-    HOST_SKIPPED, SKIP_ABORTED, SKIP_HALTED, SKIP_INTERRUPTED, SKIP_ROLLED_BACK, SKIP_UPSTREAM, SKIP_WINDOW,
-    STEP_FAILED, STEP_INTERRUPTED, STEP_NOT_NEEDED, STEP_OK, STEP_PENDING, STEP_SKIPPED, ApplyEvents, HostOutcome,
-    RunInfo, RunSummary, StepOutcome)
+    HOST_CONVERGED,
+    HOST_DEFERRED,
+    HOST_FAILED,
+    HOST_INTERRUPTED,
+    HOST_NOT_STARTED,
+    HOST_REFUSED,
+    HOST_ROLLED_BACK,
+    HOST_SKIPPED,
+    SKIP_ABORTED,
+    SKIP_HALTED,
+    SKIP_INTERRUPTED,
+    SKIP_ROLLED_BACK,
+    SKIP_UPSTREAM,
+    SKIP_WINDOW,
+    STEP_FAILED,
+    STEP_INTERRUPTED,
+    STEP_NOT_NEEDED,
+    STEP_OK,
+    STEP_PENDING,
+    STEP_SKIPPED,
+    ApplyEvents,
+    HostOutcome,
+    RunInfo,
+    RunSummary,
+    StepOutcome,
+)
 from hwfw.apply.hostcmd import run_host_hook
 from hwfw.apply.ledger import Ledger
 from hwfw.apply.scheduler import DISRUPTIVE_ACTIVATIONS, Gate, HostShape, Rollout, Scheduler, shapes_of
@@ -290,9 +312,9 @@ class HostRun:
     # ------------------------------------------------------------------ pre-flight, checkpoint
     async def _preflight(self) -> str | None:
         assert self.driver is not None
-        known = {r.task_uri for r in self.ledger.hosts.get(self.host, {}).values() if r.task_uri}
+        uris = {r.task_uri for r in self.ledger.hosts.get(self.host, {}).values() if r.task_uri}
         settings_job = (record(self.ledger, self.host) or {}).get("job")
-        known = tuple(sorted(known | ({settings_job} if settings_job else set())))
+        known = tuple(sorted(uris | ({settings_job} if settings_job else set())))
         own = own_staged(self.ledger, self.host)
         report: PreflightReport = await self.driver.preflight(known_tasks=known,
                                                               allow_pending=self.ex.options.allow_pending,

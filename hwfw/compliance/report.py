@@ -25,8 +25,7 @@ from hwfw.compliance.fleet import offline_plan
 from hwfw.compliance.settings import setting_status
 from hwfw.compliance.status import STATUSES, status_of, worst
 from hwfw.config.model import Baseline, Workspace
-from hwfw.inventory.model import shown
-from hwfw.inventory.model import Inventory
+from hwfw.inventory.model import Inventory, shown
 from hwfw.plan.model import HostPlan
 
 REPORT_FORMAT = 1

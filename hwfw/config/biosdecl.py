@@ -31,7 +31,8 @@ __all__ = ["check_passwords", "check_settings", "overrides_of", "settings_of"]
 _PASSWORD_NAME = re.compile(r"(?i)(password|passwd|passphrase|secret)$")
 
 
-def settings_of(values: Mapping[str, Any] | None, path: tuple[str | int, ...], origin: str) -> tuple[m.SettingValue, ...]:
+def settings_of(values: Mapping[str, Any] | None, path: tuple[str | int, ...],
+                origin: str) -> tuple[m.SettingValue, ...]:
     """`bios_settings` as typed values, each with its YAML path (the schema checked the types)."""
     return tuple(m.SettingValue(name=str(k), value=v, origin=origin, path=(*path, str(k)))
                  for k, v in (values or {}).items())
@@ -88,7 +89,7 @@ def _conflict(ctx: LoadContext, host: m.Host, a: m.SettingValue, b: m.SettingVal
         ctx.problems.append(Problem(
             f"conflicting BIOS setting {this.name} for host {host.name!r}: {_shown(this.value)} ({this.origin}) "
             f"and {_shown(other.value)} ({other.origin}) are equally specific",
-            at, code="conflicting-setting", related=related,  # type: ignore[arg-type]
+            at, code="conflicting-setting", related=related,
             expected="one value per attribute and host at each level (a hosts: entry overrides a labels: entry, "
                      "which overrides the baseline)"))
 

@@ -216,7 +216,8 @@ class AttributeRegistry:
         systems = doc.get("SupportedSystems")
         first = systems[0] if isinstance(systems, list) and systems and isinstance(systems[0], dict) else {}
         version = bios_version or _text(first.get("FirmwareVersion"))
-        entries = doc.get("RegistryEntries") if isinstance(doc.get("RegistryEntries"), dict) else {}
+        raw = doc.get("RegistryEntries")
+        entries: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
         attrs: dict[str, AttributeDef] = {}
         for e in entries.get("Attributes") or ():
             if isinstance(e, dict) and isinstance(e.get("AttributeName"), str):

@@ -72,7 +72,8 @@ async def read_bios(session: RedfishSession, bios_uri: str, cache: RegistryCache
                     model: str | None, bios_version: str | None) -> BiosRead:
     """Bios, its settings object and the running BIOS's registry (see the module docstring)."""
     bios = await session.get_json(bios_uri)
-    settings = bios.get("@Redfish.Settings") if isinstance(bios.get("@Redfish.Settings"), dict) else {}
+    raw = bios.get("@Redfish.Settings")
+    settings: dict[str, Any] = raw if isinstance(raw, dict) else {}
     settings_uri = link(bios, "@Redfish.Settings", "SettingsObject")
     pending: dict[str, Any] = {}
     if settings_uri and settings_uri.rstrip("/") != bios_uri.rstrip("/"):
@@ -81,7 +82,8 @@ async def read_bios(session: RedfishSession, bios_uri: str, cache: RegistryCache
             raise error_for_response(session.host, "GET", str(response.request.url), response)
         if response.status_code < 400:
             pending = pending_bios_attributes(bios, session.client.json_of(response, settings_uri))
-    attributes = bios.get("Attributes") if isinstance(bios.get("Attributes"), dict) else {}
+    current = bios.get("Attributes")
+    attributes: dict[str, Any] = current if isinstance(current, dict) else {}
     key: str | None = None
     error: str | None = None
     try:
@@ -91,7 +93,7 @@ async def read_bios(session: RedfishSession, bios_uri: str, cache: RegistryCache
         raise
     except BmcError as exc:
         error = f"attribute registry unreadable: {exc.message.removeprefix(f'{exc.host}: ')}"
-    times = settings.get("SupportedApplyTimes") if isinstance(settings, dict) else None
+    times = settings.get("SupportedApplyTimes")
     return BiosRead(BiosSettings(
         attributes=dict(attributes), pending=dict(pending), registry=key,
         registry_id=bios.get("AttributeRegistry") if isinstance(bios.get("AttributeRegistry"), str) else None,

@@ -86,7 +86,7 @@ class HostInventory:
         return out
 
     @staticmethod
-    def from_json(doc: Mapping[str, Any]) -> "HostInventory":
+    def from_json(doc: Mapping[str, Any]) -> HostInventory:
         caps = doc.get("capabilities")
         pre = doc.get("preflight")
         return HostInventory(
@@ -122,7 +122,7 @@ class Inventory:
         return out
 
     @staticmethod
-    def from_json(doc: Mapping[str, Any]) -> "Inventory":
+    def from_json(doc: Mapping[str, Any]) -> Inventory:
         hosts = {}
         for h in doc.get("hosts", ()):
             h = {k: v for k, v in h.items() if k != "fingerprint"}

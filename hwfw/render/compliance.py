@@ -11,8 +11,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from hwfw.compliance.report import SETTING_STATUSES, ComplianceReport, HostRow, pct_text
-from hwfw.inventory.model import shown as _shown
 from hwfw.compliance.status import STATUSES
+from hwfw.inventory.model import shown as _shown
 
 STYLES = {"compliant": "green", "behind": "yellow", "ahead": "blue", "unknown": "magenta", "missing": "red",
           "unreachable": "red", "unmanaged": "dim", "drift": "yellow"}
@@ -74,9 +74,10 @@ def _settings_table(report: ComplianceReport) -> Table:
         if not b.settings:
             continue
         table.add_row(f"[bold]{escape(b.name)}[/bold]", "", *([""] * (len(SETTING_STATUSES) + 1)), end_section=False)
-        for r in b.settings:
-            table.add_row("  " + escape(r.attribute), escape(r.target), *(str(r.counts[st]) for st in SETTING_STATUSES),
-                          r.compliant_text, end_section=r is b.settings[-1])
+        for row in b.settings:
+            table.add_row("  " + escape(row.attribute), escape(row.target),
+                          *(str(row.counts[st]) for st in SETTING_STATUSES), row.compliant_text,
+                          end_section=row is b.settings[-1])
     return table
 
 
@@ -116,9 +117,9 @@ def render_markdown(report: ComplianceReport) -> str:
                 "| baseline | BIOS setting | declared | " + " | ".join(SETTING_STATUSES) + " | compliant % |",
                 "|---|---|---|" + "---:|" * (len(SETTING_STATUSES) + 1)]
         for b in report.baselines:
-            for r in b.settings:
-                out.append(f"| {_cell(b.name)} | {_cell(r.attribute)} | {_cell(r.target)} | "
-                           + " | ".join(str(r.counts[st]) for st in SETTING_STATUSES) + f" | {r.compliant_text} |")
+            for row in b.settings:
+                out.append(f"| {_cell(b.name)} | {_cell(row.attribute)} | {_cell(row.target)} | "
+                           + " | ".join(str(row.counts[st]) for st in SETTING_STATUSES) + f" | {row.compliant_text} |")
     attention = [h for h in report.hosts if h.status != "compliant"]
     if attention:
         out += ["", "### Hosts needing attention", "", "| host | status | baseline | details |", "|---|---|---|---|"]

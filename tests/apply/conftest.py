@@ -18,10 +18,17 @@ from typing import Any, Callable, Mapping
 import pytest
 import yaml
 
-from hwfw.apply.driver import (FLASH_ACTIVE, FLASH_PENDING, FlashRequest, FlashResult, InFlight, PreflightReport,
-                               Progress)
-from hwfw.apply.executor import ExecOptions, Executor
+from hwfw.apply.driver import (
+    FLASH_ACTIVE,
+    FLASH_PENDING,
+    FlashRequest,
+    FlashResult,
+    InFlight,
+    PreflightReport,
+    Progress,
+)
 from hwfw.apply.events import HostOutcome, StepOutcome
+from hwfw.apply.executor import ExecOptions, Executor
 from hwfw.apply.ledger import Ledger
 from hwfw.apply.scheduler import Rollout
 from hwfw.clock import DiscreteClock
@@ -32,7 +39,7 @@ from hwfw.events import Event
 from hwfw.inventory.model import Capabilities, ComponentState, HostInventory, Inventory, PreflightFacts
 from hwfw.plan import plan as make_plan
 from hwfw.plan.activation import COVERS
-from hwfw.plan.model import Plan, Step
+from hwfw.plan.model import Plan
 from hwfw.state.backend import open_backend
 
 LAB = Path(__file__).resolve().parents[2] / "examples" / "lab"
@@ -68,7 +75,7 @@ class MemoryFleet:
     def log(self, host: str, type_: str, **fields: Any) -> None:
         self.events.append({"t": self.clock.now, "host": host, "type": type_, **fields})
 
-    def driver(self, host: str) -> "MemoryDriver":
+    def driver(self, host: str) -> MemoryDriver:
         return MemoryDriver(self, self.bmcs[host])
 
     def of(self, type_: str, host: str | None = None) -> list[dict[str, Any]]:
@@ -107,7 +114,7 @@ class MemoryDriver:
         self.fleet, self.bmc, self.host = fleet, bmc, bmc.name
         self.clock = fleet.clock
 
-    async def __aenter__(self) -> "MemoryDriver":
+    async def __aenter__(self) -> MemoryDriver:
         self._check()
         self.fleet.open_drivers += 1
         return self

@@ -29,7 +29,8 @@ from hwfw.events import JsonLinesSink
 from hwfw.state.files import read_json_lines
 from hwfw.state.store import StateStore
 from tests.apply.conftest import serve_lab
-from tests.apply.test_cli_lab import RESET_KINDS, apply_in_process, lab  # noqa: F401  (fixture)
+from tests.apply.test_cli_lab import RESET_KINDS, apply_in_process
+from tests.apply.test_cli_lab import lab as lab  # noqa: F401  (the fixture: a copy of the lab)
 from tests.helpers import edit, run_hwfw
 
 pytestmark = pytest.mark.slow

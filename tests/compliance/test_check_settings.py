@@ -11,8 +11,14 @@ import jsonschema
 import pytest
 
 from hwfw.resources import schema_path
-from tests.compliance.support import Expect, assert_everywhere, assert_exit_everywhere, check_all_formats, hwfw, \
-    lab_snapshot
+from tests.compliance.support import (
+    Expect,
+    assert_everywhere,
+    assert_exit_everywhere,
+    check_all_formats,
+    hwfw,
+    lab_snapshot,
+)
 from tests.helpers import edit
 
 

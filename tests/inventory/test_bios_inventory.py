@@ -100,8 +100,8 @@ def test_lab_registries_are_read_once_per_bios_version_and_kept_in_the_snapshot(
     assert stats.registry_reads == 5   # the twins share one read
     # one registry per vendor/model/BIOS version, shared by the hosts that run it
     assert sorted(inv.registries) == ["dell/PowerEdge R750/1.10.2", "dell/PowerEdge R750/1.12.1",
-                                      "generic/Contoso OpenServer 2/1.0.5", "hpe/ProLiant DL380 Gen10/U30 v2.68 (07/14/2022)",
-                                      "supermicro/SYS-120U-TNR/1.4"]
+                                      "generic/Contoso OpenServer 2/1.0.5",
+                                      "hpe/ProLiant DL380 Gen10/U30 v2.68 (07/14/2022)", "supermicro/SYS-120U-TNR/1.4"]
     dell = inv.hosts["lab-dell-02"].bios
     assert dell is not None and dell.registry == "dell/PowerEdge R750/1.12.1" and dell.pending == {}
     old = inv.hosts["lab-dell-01"].bios

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwfw.config.model import SettingValue
-from hwfw.inventory.bios import AttributeDef, AttributeRegistry, BiosSettings, registry_key
+from hwfw.inventory.bios import AttributeDef, AttributeRegistry, BiosSettings
 from hwfw.inventory.model import HostInventory, Inventory
 from hwfw.plan import Plan
 from hwfw.plan import plan as make_plan
@@ -201,9 +201,9 @@ names = st.sampled_from(["A", "B", "C", "D", "E"])
 
 
 @settings(max_examples=150, deadline=None)
-@given(running_attrs=st.sets(names), target_attrs=st.sets(names), declared=st.dictionaries(names, st.sampled_from(ENUM)),
-       current=st.dictionaries(names, st.sampled_from(ENUM)), flash=st.sampled_from([None, "OnReset", "Immediate"]),
-       target_known=st.booleans(), nic=st.booleans())
+@given(running_attrs=st.sets(names), target_attrs=st.sets(names),
+       declared=st.dictionaries(names, st.sampled_from(ENUM)), current=st.dictionaries(names, st.sampled_from(ENUM)),
+       flash=st.sampled_from([None, "OnReset", "Immediate"]), target_known=st.booleans(), nic=st.booleans())
 def test_planning_invariants(running_attrs: set[str], target_attrs: set[str], declared: dict[str, str],
                              current: dict[str, str], flash: str | None, target_known: bool, nic: bool) -> None:
     old = registry("1.10.2", *(attr(n) for n in sorted(running_attrs)))

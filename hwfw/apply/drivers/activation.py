@@ -64,7 +64,7 @@ class ResetRequest:
 class Activator:
     """Resets and readiness waits of one host (see the module docstring)."""
 
-    def __init__(self, bmc: Bmc, quirks: "Quirks") -> None:
+    def __init__(self, bmc: Bmc, quirks: Quirks) -> None:
         self.bmc = bmc
         self.quirks = quirks
         self.host = bmc.host

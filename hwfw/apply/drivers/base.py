@@ -19,8 +19,17 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Callable, Mapping
 
-from hwfw.apply.driver import (ActivationReport, BiosReading, FlashRequest, FlashResult, HostStatus, InFlight,
-                               PreflightReport, Progress, StagedSettings)
+from hwfw.apply.driver import (
+    ActivationReport,
+    BiosReading,
+    FlashRequest,
+    FlashResult,
+    HostStatus,
+    InFlight,
+    PreflightReport,
+    Progress,
+    StagedSettings,
+)
 from hwfw.apply.drivers import preflight as pre
 from hwfw.apply.drivers.activation import Activator, Expectation
 from hwfw.apply.drivers.bmc import Bmc
@@ -107,7 +116,7 @@ class RedfishDriver:
         self.flasher.on_accepted = listener
 
     # ------------------------------------------------------------------ life cycle
-    async def __aenter__(self) -> "RedfishDriver":
+    async def __aenter__(self) -> RedfishDriver:
         await self.open()
         return self
 

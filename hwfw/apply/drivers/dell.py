@@ -26,8 +26,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
-from hwfw.apply.driver import (BiosReading, FlashRequest, FlashResult, InFlight, PreflightReport, Progress,
-                               SettingsRejected, StagedSettings)
+from hwfw.apply.driver import (
+    BiosReading,
+    FlashRequest,
+    FlashResult,
+    InFlight,
+    PreflightReport,
+    Progress,
+    SettingsRejected,
+    StagedSettings,
+)
 from hwfw.apply.drivers.activation import ResetRequest
 from hwfw.apply.drivers.base import RedfishDriver
 from hwfw.apply.drivers.bmc import Bmc
@@ -144,7 +152,7 @@ class DellConfigJob(DmtfSettings):
             await kit.bmc.session.request("DELETE", job, check=False, retries=0)
 
 
-def _dell(kit: Configurator) -> "DellQuirks":
+def _dell(kit: Configurator) -> DellQuirks:
     assert isinstance(kit.quirks, DellQuirks)
     return kit.quirks
 

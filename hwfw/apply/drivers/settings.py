@@ -97,7 +97,7 @@ class DmtfSettings:
 class Configurator:
     """BIOS settings of one host (see the module docstring)."""
 
-    def __init__(self, bmc: Bmc, quirks: "Quirks") -> None:
+    def __init__(self, bmc: Bmc, quirks: Quirks) -> None:
         self.bmc = bmc
         self.quirks = quirks
         self.host = bmc.host
