@@ -230,3 +230,20 @@ def test_settings_share_the_bios_update_reboot_then_the_new_attribute_needs_the_
             assert len([e for e in await events(ctl, "reset") if e["kind"] == "host-reboot"]) == 2
 
     run(main())
+
+
+def test_stuck_job_queue_keeps_the_bios_job_until_an_idrac_reset(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with sim_fleet(tmp_path, {"d1": host("dell", faults={"stuck_jobs": True})}) as sim, \
+                client(sim, "d1") as c, control(sim) as ctl:
+            jid = await staged_job(c, ctl, {"LogicalProc": "Disabled"})
+            await reboot_and_wait(c, ctl, "dell")
+            assert (await job(c, jid))["JobState"] == "Scheduled"
+            assert (await c.get(f"{SYS['dell']}/Bios")).json()["Attributes"]["LogicalProc"] == "Enabled"
+            await ctl.post("/__sim/machine", json={"bmc": "d1", "action": "bmc-reset"})
+            await advance(ctl, 600)  # a cold reset unsticks the queue; the job is kept
+            await reboot_and_wait(c, ctl, "dell")
+            assert (await job(c, jid))["JobState"] == "Completed"
+            assert (await c.get(f"{SYS['dell']}/Bios")).json()["Attributes"]["LogicalProc"] == "Disabled"
+
+    run(main())

@@ -122,7 +122,7 @@ class DellBios(DellJobs):
 
     # ------------------------------------------------------------ running the job at POST
     def bios_apply_due(self) -> bool:
-        return self.config_job() is not None
+        return self.config_job() is not None and not self.fault_active("stuck_jobs")
 
     def on_post(self, flash_at: float) -> float:
         extra = super().on_post(flash_at)
