@@ -35,7 +35,7 @@ from typing import Any, Awaitable, Callable, Protocol
 import networkx as nx
 
 from hwfw.apply import checkpoint as cpmod
-from hwfw.apply.driver import FLASH_PENDING, FlashRequest, HostDriver, PreflightReport
+from hwfw.apply.driver import FLASH_PENDING, FLASH_UNCONFIRMED, FlashRequest, HostDriver, PreflightReport
 from hwfw.apply.events import (
     HOST_CONVERGED,
     HOST_DEFERRED,
@@ -547,8 +547,11 @@ class HostRun:
                                     image_sha256=entry.sha256, message=message)
             return StepOutcome(STEP_FAILED, message)
         status = "pending-activation" if result.status == FLASH_PENDING else "in-progress"
+        # An unconfirmed flash stays in-progress (the next plan flashes it again) and keeps
+        # why, for the verification to say the flash did not take.
+        note = redactor(result.message) if result.status == FLASH_UNCONFIRMED else None
         self.ledger.put(self.host, key, ComponentRecord(status=status, updated_at=self.ledger.now(),
-                                                        task_uri=result.task_uri, **base))
+                                                        task_uri=result.task_uri, error=note, **base))
         await self.ledger.commit()
         await self.ledger.resolve(iid, result.status, method=result.method, task_uri=result.task_uri)
         await self.ledger.audit(host=self.host, component=key, action="rollback" if rollback else "flash",
@@ -607,9 +610,7 @@ class HostRun:
             except HwfwError:  # e.g. the BMC is resetting itself right now: the driver waits for it
                 running = {}
             if all(cpmod.same_version(running.get(k), v, sc) for k, v, sc in targets):
-                if any(self.results.get(a) is not None and self.results[a].status == STEP_OK
-                       for a in step.activates):
-                    self.resets[kind] += 1  # the flash made the BMC reset itself
+                # Not counted in the host's resets: they count what hwfw sent.
                 return StepOutcome(STEP_NOT_NEEDED, f"every image it activates already runs; no {kind} sent")
         return await self._reset(step, kind, [k for k, _, _ in targets])
 
@@ -665,6 +666,8 @@ class HostRun:
                                     before=step.from_version, after=got)
             return StepOutcome(STEP_OK, f"{key} runs {got}", version=got)
         message = f"{key}: the BMC reports {got!r}, expected {want!r}"
+        if rec is not None and rec.status == "in-progress" and rec.error:
+            message = f"{key}: the flash did not take: the BMC reports {got!r}, expected {want!r} ({rec.error})"
         if rec is not None and rec.status != "pending-activation":
             self.ledger.put(self.host, key, ComponentRecord(
                 version=want, status="failed", image_sha256=rec.image_sha256, image_id=rec.image_id,

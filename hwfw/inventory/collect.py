@@ -35,6 +35,7 @@ from hwfw.inventory.model import (
     HostInventory,
     Inventory,
     PreflightFacts,
+    VersionSource,
 )
 from hwfw.logs import get_logger
 from hwfw.redfish.client import ClientOptions, RedfishClient
@@ -365,14 +366,17 @@ async def read_ipmi_host(rh: ResolvedHost, *, settings: Settings, clock: Clock) 
     power = _ipmi_power(getattr(facts, "power_state", None))
     bmc_version = _text(getattr(facts, "bmc_version", None))
     vendor = vendor_for_iana(int(getattr(facts, "manufacturer_id", 0) or 0)) or rh.host.vendor
+    # hwfw updates firmware over Redfish only: over IPMI nothing is updateable.
     components = (
-        ComponentState(kind="bmc", instance="bmc", version=bmc_version, name="BMC (IPMI Get Device ID)"),
-        ComponentState(kind="bios", instance="bios", version=None, name="BIOS (not readable over IPMI)"),
+        ComponentState(kind="bmc", instance="bmc", version=bmc_version, name="BMC (IPMI Get Device ID)",
+                       updateable=False, source=VersionSource("IPMI", "Get Device ID", fallback=True)),
+        ComponentState(kind="bios", instance="bios", version=None, name="BIOS (not readable over IPMI)",
+                       updateable=False),
     )
     return HostInventory(
         host=rh.name, reachable=True, protocol="ipmi", vendor=vendor, model=rh.host.model,
         bmc_firmware=bmc_version, components=components,
-        capabilities=Capabilities(session_service=False),
+        capabilities=Capabilities(session_service=False, activations=()),
         preflight=PreflightFacts(power_state=power,
                                  warnings=("read over IPMI: only the BMC version and power state are known",)),
         collected_at=utc_now_iso(clock))

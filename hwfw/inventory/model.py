@@ -28,11 +28,11 @@ from hwfw.inventory.bios import (
 
 # The per-component and per-BMC parts are built by the vendor adapters, below this
 # package; they are part of the inventory's public types and imported from here.
-from hwfw.vendors.model import Capabilities, ComponentState, PreflightFacts
+from hwfw.vendors.model import Capabilities, ComponentState, PreflightFacts, VersionSource
 
 __all__ = ["ERROR_KINDS", "NOT_ALLOWED", "PASSWORD_ATTR", "READ_ONLY", "SNAPSHOT_FORMAT", "UNKNOWN", "WRONG_TYPE",
            "AttributeRegistry", "BiosSettings", "Capabilities", "ComponentState", "HostInventory", "Inventory",
-           "PreflightFacts", "SettingProblem", "shown"]
+           "PreflightFacts", "SettingProblem", "VersionSource", "component_from_json", "shown"]
 
 SNAPSHOT_FORMAT = 1
 
@@ -94,13 +94,20 @@ class HostInventory:
             error=doc.get("error"), vendor=doc.get("vendor"), model=doc.get("model"),
             serial=doc.get("serial"), bmc_firmware=doc.get("bmc_firmware"),
             manufacturer=doc.get("manufacturer"),
-            components=tuple(ComponentState(**c) for c in doc.get("components", ())),
+            components=tuple(component_from_json(c) for c in doc.get("components", ())),
             capabilities=Capabilities(**{k: tuple(v) if isinstance(v, list) else v for k, v in caps.items()})
             if caps else None,
             preflight=PreflightFacts(**{k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()})
             if pre else None,
             collected_at=doc.get("collected_at"), error_kind=doc.get("error_kind"),
             bios=BiosSettings.from_json(doc["bios"]) if doc.get("bios") else None)
+
+
+def component_from_json(doc: Mapping[str, Any]) -> ComponentState:
+    """A component of a snapshot (`source` absent in snapshots of older hwfw versions)."""
+    fields = dict(doc)
+    source = fields.pop("source", None)
+    return ComponentState(**fields, source=VersionSource(**source) if source else None)
 
 
 @dataclass(frozen=True, slots=True)

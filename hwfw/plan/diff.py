@@ -261,7 +261,10 @@ def _unreachable(ctx: DiffContext, host: Host, inv: HostInventory | None) -> Hos
     return hd
 
 
-def _current(text: str | None, scheme: str | None) -> tuple[Version | None, Reason | None, str]:
+def _current(text: str | None, scheme: str | None,
+             conflict: str | None = None) -> tuple[Version | None, Reason | None, str]:
+    if conflict is not None:
+        return None, Reason.VERSION_CONFLICT, conflict
     if text is None:
         return None, Reason.VERSION_UNREADABLE, "the BMC reports no version"
     try:
@@ -289,7 +292,7 @@ def _compare(current: Version | None, target: Version, allow_downgrade: bool,
 def _diff_instance(ctx: DiffContext, hd: HostDiff, prof: Profile, info: TargetInfo, c: ComponentState) -> None:
     t, target = info.target, info.version
     assert target is not None
-    current, why, detail = _current(c.version, info.scheme)
+    current, why, detail = _current(c.version, info.scheme, c.conflict)
     action, reason, detail = _compare(current, target, t.allow_downgrade, why, detail)
     track = Track(c.kind, c.key, current, c.version, final=current, final_text=c.version)
     hd.tracks.setdefault(c.kind, []).append(track)
@@ -300,14 +303,20 @@ def _diff_instance(ctx: DiffContext, hd: HostDiff, prof: Profile, info: TargetIn
     record = ctx.state.record(hd.host.name, c.key)
     if action is not Action.NOOP and record is not None and record.status == "pending-activation":
         if _same(record.version, target, info.scheme):
-            hd.changes.append(_activate_only(prof, info, c, track, record.activation, change))
+            pending = _activate_only(prof, info, c, track, record.activation, change)
+            missing = _missing_activation(hd.inv, [pending.activation or ""])
+            if missing is not None:
+                track.items, track.final, track.final_text = [], current, c.version
+                hd.changes.append(change(Reason.NO_ACTIVATION, refused=True, message=missing))
+                return
+            hd.changes.append(pending)
             hd.items += track.items
             return
         hd.warn("state-pending", f"{c.key}: the state says {record.version} awaits activation; "
                 f"{t.version} will be flashed over it")
     if action is Action.UNKNOWN and ctx.selection.accepted(hd.host.name, (t.id, t.kind, c.key)):
         reason = Reason.ACCEPTED_UNKNOWN
-    refusal = _refusal(info, c, action, reason, detail, prof)
+    refusal = _cannot_update(hd.inv, action) or _refusal(info, c, action, reason, detail, prof)
     if refusal is not None:
         hd.changes.append(change(refusal[0], refused=True, message=refusal[1]))
         return
@@ -321,6 +330,10 @@ def _diff_instance(ctx: DiffContext, hd: HostDiff, prof: Profile, info: TargetIn
         hd.changes.append(change(Reason.NO_UPGRADE_PATH, refused=True, message=exc.message))
         return
     items = _items(hd, prof, c, current, route)
+    missing = _missing_activation(hd.inv, [it.activation for it in items])
+    if missing is not None:
+        hd.changes.append(change(Reason.NO_ACTIVATION, refused=True, message=missing))
+        return
     track.items, track.final, track.final_text = items, target, t.version
     hd.items.extend(items)
     hd.changes.append(change(reason, image=Image(info.entry.id, info.entry.sha256),
@@ -336,6 +349,8 @@ def _refusal(info: TargetInfo, c: ComponentState, action: Action, reason: Reason
         return Reason.BELOW_MINIMUM, info.below_minimum
     if action is Action.NOOP:
         return None
+    if action is Action.UNKNOWN and reason is Reason.VERSION_CONFLICT:
+        return reason, f"{detail}; accept it with --accept-unknown {HOST}:{t.id} to flash {t.version} anyway"
     if action is Action.UNKNOWN and reason is not Reason.ACCEPTED_UNKNOWN:
         shown = c.version if c.version is not None else "?"
         return reason, (f"current version {shown!r} cannot be ordered against {t.version!r} ({detail}); "
@@ -357,6 +372,34 @@ def _hardware(prof: Profile) -> str:
     if prof.vendor or prof.model:
         return f"{prof.vendor or prof.model} (any {'model' if prof.vendor else 'vendor'})"
     return "any vendor and model"
+
+
+def _cannot_update(inv: HostInventory | None, action: Action) -> tuple[Reason, str] | None:
+    """A change this BMC offers no way to send: refused whatever its versions say."""
+    caps = inv.capabilities if inv is not None else None
+    if action is Action.NOOP or caps is None or caps.update_methods:
+        return None
+    if inv is not None and inv.protocol == "ipmi":
+        return Reason.NO_UPDATE_METHOD, ("the host is read over IPMI, and hwfw updates firmware over Redfish "
+                                         "only; manage it with protocol: redfish (or auto) once its BMC "
+                                         "answers Redfish")
+    return Reason.NO_UPDATE_METHOD, ("the BMC offers no update method hwfw can use (its UpdateService has no "
+                                     "SimpleUpdate, MultipartHttpPushUri or HttpPushUri)")
+
+
+_RESET_ACTIONS = {"bmc-reset": "the Manager has no Reset action", "host-reboot": "the System has no Reset action"}
+
+
+def _missing_activation(inv: HostInventory | None, activations: Iterable[str]) -> str | None:
+    """Why one of `activations` cannot be performed on this BMC (None: all can)."""
+    caps = inv.capabilities if inv is not None else None
+    if caps is None or caps.activations is None:
+        return None
+    for activation in activations:
+        if activation in _RESET_ACTIONS and activation not in caps.activations:
+            return (f"the image needs a {activation} to run, and {_RESET_ACTIONS[activation]}: hwfw could not "
+                    "activate it (set the image's `activation:` in the repository if it runs without one)")
+    return None
 
 
 def _route(prof: Profile, kind: str, current: Version | None, target: Version,
@@ -436,7 +479,7 @@ def _add_untracked(hd: HostDiff, prof: Profile) -> None:
     kinds = {r.when.component for r in prof.rules} | {r.requires.component for r in prof.rules}
     for c in hd.inv.components:
         if c.kind in kinds and c.key not in seen:
-            v, _, _ = _current(c.version, prof.scheme(c.kind))
+            v, _, _ = _current(c.version, prof.scheme(c.kind), c.conflict)
             hd.tracks.setdefault(c.kind, []).append(Track(c.kind, c.key, v, c.version, final=v, final_text=c.version))
 
 

@@ -53,6 +53,9 @@ class Reason(str, enum.Enum):
     NO_IMAGE = "no-image"                          # the repository lacks the version
     INCOMPATIBLE = "incompatible"                  # a compatibility rule cannot hold
     NOT_UPDATEABLE = "not-updateable"              # the BMC says it cannot update it
+    NO_UPDATE_METHOD = "no-update-method"          # hwfw cannot send an image to this BMC
+    NO_ACTIVATION = "no-activation"                # the reset the image needs is not available
+    VERSION_CONFLICT = "version-conflict"          # two sources report different versions
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,7 +102,8 @@ class MemoryFleet:
                 comps.append(ComponentState(kind, inst or kind, version))
             hosts[name] = HostInventory(host=name, reachable=True, vendor=vendor, model=model, serial=f"S-{name}",
                                         components=tuple(comps),
-                                        capabilities=Capabilities(apply_times=("Immediate", "OnReset")),
+                                        capabilities=Capabilities(update_methods=("multipart",),
+                                                                  apply_times=("Immediate", "OnReset")),
                                         preflight=PreflightFacts(power_state=bmc.power))
         return Inventory(hosts)
 
