@@ -26,6 +26,7 @@ SETTING_RULES: dict[SettingReason, tuple[str, bool]] = {
     SettingReason.WRONG_TYPE: ("bios-wrong-type", False),
     SettingReason.NOT_ALLOWED: ("bios-value-not-allowed", False),
     SettingReason.UNREADABLE: ("bios-unchecked", True),
+    SettingReason.NO_REBOOT: ("bios-unchecked", True),
 }
 
 

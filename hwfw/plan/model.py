@@ -128,6 +128,7 @@ class SettingReason(str, enum.Enum):
     READ_ONLY = "read-only"
     PASSWORD = "password"                    # password attributes are never managed
     UNREADABLE = "unreadable"                # the BMC's settings or registry could not be read
+    NO_REBOOT = "no-reboot"                  # the BMC cannot reboot the host, which applies settings
 
 
 @dataclass(frozen=True, slots=True)

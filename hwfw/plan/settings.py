@@ -87,6 +87,13 @@ def diff_settings(ctx: DiffContext, hd: HostDiff, host: Host, baseline: Baseline
     changes = [_change(v, bios, running, target_version, target) for v in declared.values()]
     hd.settings += changes
     work = [c for c in changes if c.does_work]
+    caps = hd.inv.capabilities
+    if work and caps is not None and caps.activations is not None and "host-reboot" not in caps.activations:
+        why = ("the BMC offers no ComputerSystem.Reset to reboot the host, and the BIOS applies staged settings "
+               "only at a reboot")
+        hd.settings[:] = [replace(c, refused=True, reason=SettingReason.NO_REBOOT, message=why)
+                          if c.does_work else c for c in hd.settings]
+        return
     if not work or any(c.refused for c in changes):
         return
     _warn_locks(hd, declared, bios, target or running, work)

@@ -243,3 +243,14 @@ def test_planning_invariants(running_attrs: set[str], target_attrs: set[str], de
     assert host.resets.host_reboots <= hp(firmware_only).resets.host_reboots + 1
     if flash and not needs and target_known:
         assert host.resets.host_reboots == max(1, hp(firmware_only).resets.host_reboots)
+
+
+def test_a_bmc_that_cannot_reboot_the_host_gets_no_settings_step() -> None:
+    from hwfw.inventory.model import Capabilities
+
+    b = replace(baseline("b"), bios_settings=values(ProcTurboMode="Disabled"), components=())
+    ws = workspace([host("h1")], [b])
+    inv = replace(bios_host("h1", "1.10.2", OLD), capabilities=Capabilities(activations=("bmc-reset",)))
+    p = make_plan(ws, Inventory(hosts={"h1": inv}, registries={OLD.key: OLD}), state())
+    s = settings_of(p)["ProcTurboMode"]
+    assert s.refused and s.reason.value == "no-reboot" and not p.steps
