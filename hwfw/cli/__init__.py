@@ -22,7 +22,7 @@ from hwfw.logs import configure, redactor
 # module is imported. Modules are imported only when their command runs (or help lists
 # it), so `hwfw validate` does not pay for the simulator's or the HTTP stack's imports.
 COMMAND_MODULES = {
-    "validate": "validate", "inventory": "inventory", "plan": "plan", "apply": "apply", "provision": "apply",
+    "validate": "validate", "inventory": "inventory", "plan": "plan", "apply": "apply",
     "state": "state", "repo": "repo", "check": "check", "compliance": "compliance", "sim": "sim",
 }
 

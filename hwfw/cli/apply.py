@@ -164,12 +164,3 @@ def apply(output_format: str, targets: tuple[str, ...], exclude: tuple[str, ...]
         err.print(escape(result.message), style="green" if result.exit_code == 0 else "red")
     raise click.exceptions.Exit(result.exit_code)
 
-
-# `hwfw provision`: the firmware-first flow for new servers is `apply` (README, "From
-# racked server to configured server"); the alias names it and takes the same options.
-provision = click.Command(
-    "provision", params=apply.params, callback=apply.callback, epilog=EXIT_HELP,
-    help="Provision servers firmware-first: the same run as apply.\n\n"
-         "Pre-flight, firmware analysis, firmware updates, reboot and validation, BIOS settings (after the BIOS "
-         "they need is active), post-configuration validation. Usually with --target for the new hosts.")
-cli.add_command(provision)

@@ -155,7 +155,7 @@ RULES: dict[str, Rule] = {r.id: r for r in [
              "Remove the attribute or pick the name the new BIOS uses.")),
     *_rules("fleet", "warning",
             ("bios-unchecked", "A host's BIOS settings or attribute registry are not in the snapshot.",
-             "Take a new snapshot (hwfw inventory --out) with this hwfw: it reads them for hosts that declare "
+             "Take a new snapshot (hwfw inventory --output) with this hwfw: it reads them for hosts that declare "
              "settings.")),
 ]}
 
