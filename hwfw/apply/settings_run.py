@@ -24,10 +24,10 @@ the values before, the job, the BMC's rejections) and `validations.HOST`, `watch
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from hwfw.apply import checkpoint as cpmod
-from hwfw.apply.driver import ActivationReport, HostDriver, SettingsRejected
+from hwfw.apply.driver import ActivationReport, BiosReading, HostDriver, SettingsRejected
 from hwfw.apply.events import STEP_FAILED, STEP_OK, STEP_PENDING, StepOutcome
 from hwfw.apply.ledger import Ledger
 from hwfw.errors import HwfwError
@@ -130,6 +130,21 @@ class SettingsSteps:
         return StepOutcome(STEP_PENDING, redactor(staged.message), method=staged.method, task_uri=staged.job_uri)
 
     # ------------------------------------------------------------------ verify
+    async def read_settled(self, names: Iterable[str]) -> BiosReading:
+        """`Bios` once the reboot has dealt with what was staged for `names`. BootProgress
+        says the hardware is initialised before the BIOS has written its new values back
+        (iLO and iDRAC update `Attributes` when POST ends), so a read in between shows the
+        old values with the new ones still pending. Waits while any of `names` is pending,
+        at most `timing.post_timeout`; then the caller judges what it reads."""
+        timing = self.run.ex.workspace.settings.timing
+        wanted = tuple(names)
+        end = self.run.clock.monotonic() + timing.post_timeout
+        while True:
+            reading = await self.driver.read_bios_settings()
+            if not any(k in reading.pending for k in wanted) or self.run.clock.monotonic() >= end:
+                return reading
+            await self.run.clock.sleep(max(0.001, min(timing.poll_interval, end - self.run.clock.monotonic())))
+
     async def verify(self, step: Step) -> StepOutcome:
         values = self.wanted
         timing = self.run.ex.workspace.settings.timing
@@ -137,7 +152,7 @@ class SettingsSteps:
         for attempt in range(max(1, timing.stability_checks)):
             if attempt:
                 await self.run.clock.sleep(timing.stability_interval)
-            reading = await self.driver.read_bios_settings()
+            reading = await self.read_settled(values)
             wrong = {k: reading.attributes.get(k) for k, v in values.items() if reading.attributes.get(k) != v}
             if not wrong:
                 break
@@ -196,7 +211,7 @@ class SettingsSteps:
         before = {k: v for k, v in (checkpoint.get(CHECKPOINT_KEY) or {}).items() if v is not None}
         if not before:
             return []
-        reading = await self.driver.read_bios_settings()
+        reading = await self.read_settled(before)
         bad = [f"BIOS setting {k} reads {shown(reading.attributes.get(k))}, checkpoint {shown(v)}"
                for k, v in sorted(before.items()) if reading.attributes.get(k) != v]
         if not bad:
