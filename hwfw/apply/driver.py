@@ -130,10 +130,12 @@ class HostDriver(Protocol):
 
     async def __aexit__(self, *exc_info: object) -> None: ...
 
-    async def preflight(self, *, known_tasks: tuple[str, ...], allow_pending: bool) -> PreflightReport:
+    async def preflight(self, *, known_tasks: tuple[str, ...], allow_pending: bool,
+                        known_settings: Mapping[str, Any] | None = None) -> PreflightReport:
         """Power, health, pending jobs / BIOS settings not created by this workspace
-        (`known_tasks` are the task/job URIs the state knows), running updates,
-        licence and image-size limits."""
+        (`known_tasks` are the task/job URIs the state knows, `known_settings` the BIOS
+        values it staged and has not seen applied), running updates, licence and
+        image-size limits."""
 
     async def read_versions(self) -> dict[str, str | None]:
         """A fresh read of the running version per component key (plan keys: `bios`,

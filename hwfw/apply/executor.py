@@ -318,7 +318,7 @@ class HostRun:
         own = own_staged(self.ledger, self.host)
         report: PreflightReport = await self.driver.preflight(known_tasks=known,
                                                               allow_pending=self.ex.options.allow_pending,
-                                                              **({"known_settings": own} if own else {}))
+                                                              known_settings=own)
         for w in report.warnings:
             self.events.warning(redactor(w), self.host)
         if report.blocking:

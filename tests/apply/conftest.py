@@ -127,7 +127,8 @@ class MemoryDriver:
         if self.bmc.down:
             raise BmcUnreachable("no answer", host=self.host, url=f"memory://{self.host}")
 
-    async def preflight(self, *, known_tasks: tuple[str, ...], allow_pending: bool) -> PreflightReport:
+    async def preflight(self, *, known_tasks: tuple[str, ...], allow_pending: bool,
+                        known_settings: Mapping[str, Any] | None = None) -> PreflightReport:
         self._check()
         blocking = () if allow_pending or not self.bmc.pending_jobs else (
             f"unrelated pending job(s): {', '.join(self.bmc.pending_jobs)} (use --allow-pending)",)

@@ -20,11 +20,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
 from hwfw.apply.run import ApplyOptions, run_apply
 from hwfw.config import load_workspace
+from hwfw.resources import schema_path
 from hwfw.events import JsonLinesSink
 from hwfw.state.files import read_json_lines
 from hwfw.state.store import StateStore
@@ -87,6 +89,16 @@ def test_target_only_attribute_is_set_after_the_new_bios_runs_and_reboots_are_as
     assert validation["firmware"]["bios"]["running"] == "1.12.1" and validation["post_complete"]
     audit = [json.loads(x) for x in (lab / ".hwfw" / "audit.jsonl").read_text().splitlines()]
     assert {(a["host"], a["outcome"]) for a in audit if a["action"] == "validate"} == {(h, "ok") for h in hosts}
+    audit_schema = json.loads(schema_path("audit").read_text())
+    for entry in audit:
+        jsonschema.validate(entry, audit_schema)
+    assert {(a["action"], a["outcome"]) for a in audit if a["host"] == "lab-dell-01" and
+            a["component"] == "bios-settings"} == {("configure", "staged"), ("verify", "ok")}
+    shown = run_hwfw("state", "show", "lab-dell-01", str(lab))
+    assert "bios-settings applied: PcieAspmL1=Enabled, ProcCStates=Disabled, SysProfile=Custom" in shown.stdout
+    assert "validation ok" in shown.stdout and "4 BIOS setting(s) read back" in shown.stdout
+    doc = json.loads(run_hwfw("state", "show", "lab-dell-01", str(lab), "--format", "json").stdout)
+    assert doc["bios_settings"]["status"] == "applied" and doc["validation"]["ok"] is True
     again = run_hwfw("plan", str(lab), "--detailed-exitcode", *(f"--target={h}" for h in hosts))
     assert again.returncode == 0, again.stdout[-3000:]
     assert "= 3 BIOS settings as declared" in again.stdout or "already at target" in again.stdout
@@ -176,6 +188,7 @@ def test_watchdog_power_cycles_a_host_hung_in_post_and_it_converges(lab: Path) -
     assert any(e["type"] == "warning" and "watchdog expired" in e.get("message", "") for e in lines)
     audit = [json.loads(x) for x in (lab / ".hwfw" / "audit.jsonl").read_text().splitlines()]
     assert any(a["action"] == "watchdog" and a["outcome"] == "fired" for a in audit)
+    assert "watchdog fired (host-reboot" in run_hwfw("state", "show", "lab-dell-02", str(lab)).stdout
 
 
 def test_watchdog_armed_and_disarmed_without_firing_on_a_normal_reboot(lab: Path) -> None:
