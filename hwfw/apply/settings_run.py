@@ -24,7 +24,8 @@ the values before, the job, the BMC's rejections) and `validations.HOST`, `watch
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from hwfw.apply import checkpoint as cpmod
 from hwfw.apply.driver import ActivationReport, BiosReading, HostDriver, SettingsRejected

@@ -13,6 +13,7 @@ from __future__ import annotations
 from hwfw.compliance.findings import Finding
 from hwfw.compliance.locate import Locator
 from hwfw.config.model import Workspace
+from hwfw.inventory.bios import shown
 from hwfw.plan.model import HostPlan, SettingChange, SettingReason
 
 __all__ = ["SETTING_RULES", "setting_findings", "setting_status"]
@@ -57,9 +58,15 @@ def setting_findings(ws: Workspace, loc: Locator, hp: HostPlan) -> list[Finding]
                                loc.at("baselines", path, key=at_key), check="fleet", host=hp.name,
                                component=f"bios-settings:{s.attribute}", expected=expected))
         elif s.action == "set":
-            current = "absent" if s.current is None else repr(s.current)
+            current = "absent" if s.current is None else _quoted(s.current)
             out.append(Finding("drift-setting", "warning",
                                f"BIOS setting {s.attribute} reads {current}, baseline {hp.baseline!r} declares "
-                               f"{s.target!r} ({s.origin})", loc.at("baselines", path), check="fleet", host=hp.name,
+                               f"{_quoted(s.target)} ({s.origin})", loc.at("baselines", path), check="fleet",
+                               host=hp.name,
                                component=f"bios-settings:{s.attribute}"))
     return out
+
+
+def _quoted(value: object) -> str:
+    """Strings quoted, booleans and numbers as YAML writes them (true, not True)."""
+    return repr(value) if isinstance(value, str) else shown(value)
