@@ -132,11 +132,11 @@ class SettingsSteps:
 
     # ------------------------------------------------------------------ verify
     async def read_settled(self, names: Iterable[str]) -> BiosReading:
-        """`Bios` once the reboot has dealt with what was staged for `names`. BootProgress
-        says the hardware is initialised before the BIOS has written its new values back
-        (iLO and iDRAC update `Attributes` when POST ends), so a read in between shows the
-        old values with the new ones still pending. Waits while any of `names` is pending,
-        at most `timing.post_timeout`; then the caller judges what it reads."""
+        """`Bios` once the reboot has dealt with what was staged for `names`. `Bios` shows
+        what the BIOS reported at the end of its POST, and BootProgress says the hardware
+        is initialised before that, so a read in between shows the old values with the new
+        ones still pending. Waits while any of `names` is pending, at most
+        `timing.post_timeout`; then the caller judges what it reads."""
         timing = self.run.ex.workspace.settings.timing
         wanted = tuple(names)
         end = self.run.clock.monotonic() + timing.post_timeout
