@@ -123,7 +123,7 @@ class SettingsSteps:
                                     before=_summary(previous), after=_summary(values), message=message)
             return StepOutcome(STEP_FAILED, message)
         _put(self.ledger, RECORDS, self.host, self._base("staged", values, previous=previous, job=staged.job_uri,
-                                                           method=staged.method))
+                                                           method=staged.method, settings_time=reading.applied_at))
         await self.ledger.commit()
         await self.ledger.resolve(iid, "staged", method=staged.method, task_uri=staged.job_uri)
         await self.ledger.audit(host=self.host, component="bios-settings", action="configure", outcome="staged",
@@ -135,14 +135,19 @@ class SettingsSteps:
         """`Bios` once the reboot has dealt with what was staged for `names`. `Bios` shows
         what the BIOS reported at the end of its POST, and BootProgress says the hardware
         is initialised before that, so a read in between shows the old values with the new
-        ones still pending. Waits while any of `names` is pending, at most
-        `timing.post_timeout`; then the caller judges what it reads."""
+        ones still pending. Waits while any of `names` is pending and `@Redfish.Settings.Time`
+        is still the one read before the staging (a new Time: the BIOS has dealt with
+        them, whatever it left pending), at most `timing.post_timeout`; then the caller
+        judges what it reads."""
         timing = self.run.ex.workspace.settings.timing
         wanted = tuple(names)
+        rec = record(self.ledger, self.host) or {}
         end = self.run.clock.monotonic() + timing.post_timeout
         while True:
             reading = await self.driver.read_bios_settings()
             if not any(k in reading.pending for k in wanted) or self.run.clock.monotonic() >= end:
+                return reading
+            if "settings_time" in rec and reading.applied_at and reading.applied_at != rec["settings_time"]:
                 return reading
             await self.run.clock.sleep(max(0.001, min(timing.poll_interval, end - self.run.clock.monotonic())))
 
@@ -202,7 +207,7 @@ class SettingsSteps:
             return False
         staged = await self.driver.stage_bios_settings(todo, lambda p, m: None)
         _put(self.ledger, RECORDS, self.host, self._base("staged", todo, job=staged.job_uri, method=staged.method,
-                                                           rollback=True))
+                                                           rollback=True, settings_time=reading.applied_at))
         await self.ledger.commit()
         await self.ledger.audit(host=self.host, component="bios-settings", action="rollback", outcome="staged",
                                 after=_summary(todo), message=staged.message)
