@@ -12,8 +12,12 @@ inventory, pre-flight reads, logout for every BMC) and reports:
 - peak RSS of the client process,
 - sessions still open on the simulator afterwards (must be 0).
 
+`--bios` also reads every host's BIOS settings and attribute registry, as `hwfw plan`
+does for hosts whose baseline declares settings (registries are read once per vendor,
+model and BIOS version: the `registries` column).
+
     python benchmarks/bench_plan_live.py [--hosts 1000] [--latency 50ms] [--tls both|on|off]
-                                         [--backend both|aiohttp|httpx] [--repeat 1] [--check]
+                                         [--backend both|aiohttp|httpx] [--repeat 1] [--bios] [--check]
 
 `--check` exits non-zero when a target is missed, a host was not read or a session leaked.
 """
@@ -101,19 +105,22 @@ def child(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     with asyncio.Runner(loop_factory=factory) as runner:
         inv = runner.run(collect(hosts, settings=settings, clock=SystemClock(), concurrency=args.concurrency,
-                                 backend=args.backend, stats=stats))
+                                 backend=args.backend, stats=stats,
+                                 bios_hosts=[h.host.name for h in hosts] if args.bios else ()))
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     bad = [h.error for h in inv.hosts.values() if not h.reachable]
     print(json.dumps({"wall": wall, "cpu": cpu, "requests": stats.requests, "hosts": len(hosts),
-                      "unreachable": len(bad), "errors": bad[:3], "peak_rss_mib": r1.ru_maxrss / 1024}))
+                      "unreachable": len(bad), "errors": bad[:3], "peak_rss_mib": r1.ru_maxrss / 1024,
+                      "registries": stats.registry_reads,
+                      "bios_read": sum(1 for h in inv.hosts.values() if h.bios is not None and not h.bios.error)}))
 
 
 def measure(backend: str, loop: str, urls_file: Path, ca: Path | None, workdir: Path,
-            concurrency: int) -> dict[str, Any]:
+            concurrency: int, bios: bool = False) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", "--backend", backend, "--loop", loop, "--urls", str(urls_file),
-           "--workdir", str(workdir), "--concurrency", str(concurrency)]
+           "--workdir", str(workdir), "--concurrency", str(concurrency)] + (["--bios"] if bios else [])
     if ca:
         cmd += ["--ca", str(ca)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -153,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
                     for _ in range(args.repeat):
                         s0 = process_cpu(proc.process.pid)
                         load = os.getloadavg()[0]
-                        res = measure(backend, loop, urls_file, ca, work, args.concurrency)
+                        res = measure(backend, loop, urls_file, ca, work, args.concurrency, args.bios)
                         res["server_cpu"] = process_cpu(proc.process.pid) - s0
                         res["sessions_open"] = sessions_open(any_url, ca)
                         res.update(tls=tls, backend=backend, loop=loop, server_start=started, load=load)
@@ -166,15 +173,20 @@ def run(args: argparse.Namespace) -> int:
                             failures.append(f"{backend}: {res['unreachable']} hosts not read: {res['errors']}")
                         if res["sessions_open"]:
                             failures.append(f"{backend}: {res['sessions_open']} sessions left open")
-    print(f"\n{args.hosts} simulated BMCs, {args.latency} latency per request, concurrency {args.concurrency}")
+                        if args.bios and res["bios_read"] != res["hosts"]:
+                            failures.append(f"{backend}: BIOS settings read on {res['bios_read']} of "
+                                            f"{res['hosts']} hosts")
+    print(f"\n{args.hosts} simulated BMCs, {args.latency} latency per request, concurrency {args.concurrency}"
+          + (", BIOS settings and registries read too" if args.bios else ""))
     print(f"{'transport':<9} {'loop':<8} {'TLS':<4} {'wall s':>7} {'target':>8} {'CPU s':>6} {'CPU/req ms':>10} "
-          f"{'req/host':>8} {'peak RSS MiB':>12} {'unread':>6} {'open sessions':>13} {'sim CPU s':>9} {'load':>5}")
+          f"{'req/host':>8} {'peak RSS MiB':>12} {'unread':>6} {'open sessions':>13} {'sim CPU s':>9} {'load':>5} "
+          f"{'registries':>10}")
     for r in rows:
         target, stretch = TARGETS[r["tls"]]
         print(f"{r['backend']:<9} {r['loop']:<8} {'yes' if r['tls'] else 'no':<4} {r['wall']:>7.2f} "
               f"{target:>4.1f}/{stretch:<3.1f} {r['cpu']:>6.2f} {1000 * r['cpu'] / max(1, r['requests']):>10.3f} "
               f"{r['requests'] / r['hosts']:>8.1f} {r['peak_rss_mib']:>12.0f} {r['unreachable']:>6} "
-              f"{r['sessions_open']:>13} {r['server_cpu']:>9.1f} {r['load']:>5.1f}")
+              f"{r['sessions_open']:>13} {r['server_cpu']:>9.1f} {r['load']:>5.1f} {r['registries']:>10}")
     print("\nwall time is only meaningful on an otherwise idle machine (load = 1-minute load average "
           "before the run); CPU s is the client's own user+system time for collect().")
     if failures:
@@ -196,6 +208,7 @@ def main() -> None:
                    help="give every simulated BMC this profile instead of the lab mix")
     p.add_argument("--block", default="127.20.0.0/22", help="loopback block for the simulated BMCs")
     p.add_argument("--keep", help="keep the generated fleet and state in this directory")
+    p.add_argument("--bios", action="store_true", help="also read BIOS settings and attribute registries")
     p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--urls", help=argparse.SUPPRESS)
