@@ -204,6 +204,21 @@ def test_watchdog_armed_and_disarmed_without_firing_on_a_normal_reboot(lab: Path
     assert _state(lab).extra["watchdog"]["lab-gen-01"]["fired"] is False
 
 
+def test_a_watchdog_that_cannot_be_armed_is_a_warning_and_the_host_converges(lab: Path) -> None:
+    """lab-hpe-02 has IPMI over LAN switched off (iLO's hardening default)."""
+    edit(lab / "hwfw.yaml", "  simulator:\n", "  watchdog: true\n  simulator:\n")
+    result, events, sim, _ = apply_in_process(lab, targets=("lab-hpe-02",))
+    assert result.exit_code == 0, {h: o.message for h, o in result.summary.hosts.items()}
+    assert result.summary.hosts["lab-hpe-02"].status == "converged"
+    assert not sim.query("lab-hpe-02", "watchdog-armed")
+    warnings = [e["message"] for e in events if e["type"] == "warning" and e.get("host") == "lab-hpe-02"]
+    assert any("watchdog not armed" in w for w in warnings), warnings
+    record = _state(lab).extra["watchdog"]["lab-hpe-02"]
+    assert (record["armed"], record["fired"]) == (False, False) and "watchdog not armed" in record["problem"]
+    audit = [json.loads(x) for x in (lab / ".hwfw" / "audit.jsonl").read_text().splitlines()]
+    assert {a["outcome"] for a in audit if a["action"] == "watchdog"} == {"not-armed"}
+
+
 # ---------------------------------------------------------------- kill -9 between PATCH and reboot
 
 def _open_intents(ws: Path, action: str) -> list[dict[str, Any]]:
