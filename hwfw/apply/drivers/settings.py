@@ -148,7 +148,10 @@ class Configurator:
     async def settle(self, intent: Mapping[str, Any]) -> str:
         """What became of a staging a crash interrupted: `done` when the values apply or
         are staged (with the vendor's job where one is needed), else `not-sent` (staging
-        again is safe: it sends the same values)."""
+        again is safe: it sends the same values). A job the BMC just created may stay
+        unlisted for a few seconds (Dell): with the values pending, "no job" is only
+        concluded after `creation_grace_polls` more looks a poll interval apart, since
+        staging again while the job exists is refused (SYS011)."""
         values = dict((intent.get("details") or {}).get("values") or {})
         try:
             reading = await self.read()
@@ -157,8 +160,13 @@ class Configurator:
         if values and all(reading.attributes.get(k) == v for k, v in values.items()):
             return "done"
         if values and all(k in reading.pending and reading.pending[k] == v for k, v in values.items()):
-            if not self.mechanism.needs_job or await self.mechanism.staged_job(self):
+            if not self.mechanism.needs_job:
                 return "done"
+            for poll in range(self.quirks.creation_grace_polls + 1):
+                if poll:
+                    await self.bmc.clock.sleep(self.bmc.timing.poll_interval)
+                if await self.mechanism.staged_job(self):
+                    return "done"
         return "not-sent"
 
     # ------------------------------------------------------------------ the tools mechanisms use

@@ -81,3 +81,23 @@ def test_hpe_accepts_a_locked_value_and_reports_it_only_after_the_reboot(tmp_pat
             [(("ProcTurbo",), "PropertyNotWritable")]                 # ... and the real answer behind it
 
     with_rig(tmp_path, fleet, body)
+
+
+def test_resume_waits_for_a_dell_job_that_is_not_listed_yet_instead_of_staging_twice(tmp_path: Path) -> None:
+    """A run killed right after the PATCH: the values are pending and iDRAC has the job,
+    but lists it only seconds later. Calling that "not sent" would stage again (SYS011)."""
+    fleet = write_fleet(tmp_path / "fleet.yaml", {"d1": DELL})
+
+    async def body(rig: Rig) -> None:
+        rig.faults("d1", job_404="30s")   # within the grace: creation_grace_polls (4) x poll_interval (10 s)
+        drv = await rig.driver("d1")
+        values = {"ProcCStates": "Disabled"}
+        staged = await drv.stage_bios_settings(values, rig.progress)
+        assert await drv.staged_settings_job() is None          # not listed yet
+        intent = {"intent": "i1", "host": "d1", "component": "bios-settings", "action": "configure",
+                  "details": {"values": values}}
+        assert await drv.settle_intent(intent) == "done"
+        assert await drv.staged_settings_job() == staged.job_uri
+        assert len(rig.events("d1", "bios-settings-staged")) == 1
+
+    with_rig(tmp_path, fleet, body)
