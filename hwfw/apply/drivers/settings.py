@@ -129,12 +129,13 @@ class Configurator:
                     doc.get("@odata.etag"), str) else None)
             elif response.status_code != 404:
                 raise ApplyError(f"{self.host}: GET {settings_uri} answered HTTP {response.status_code}")
-        attributes = bios.get("Attributes") if isinstance(bios.get("Attributes"), dict) else {}
+        attributes = raw if isinstance(raw := bios.get("Attributes"), dict) else {}
         times = rs.get("SupportedApplyTimes") if isinstance(rs, dict) else None
         return BiosReading(attributes=dict(attributes), pending=pending, bios_uri=bios_uri,
                            settings_uri=settings_uri or None,
                            apply_times=tuple(t for t in times or () if isinstance(t, str)),
-                           applied_at=rs.get("Time") if isinstance(rs.get("Time"), str) else None,
+                           applied_at=when if isinstance(rs, dict) and isinstance(when := rs.get("Time"), str)
+                           else None,
                            messages=messages_of(bios), settings_etag=etag)
 
     async def stage(self, values: Mapping[str, Any], progress: Progress) -> StagedSettings:
@@ -219,7 +220,7 @@ class Configurator:
 
 def rejection_messages(response: httpx.Response) -> tuple[SettingsMessage, ...]:
     body = json_object(response) or {}
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    error = found if isinstance(found := body.get("error"), dict) else {}
     raw = error.get("@Message.ExtendedInfo") or body.get("@Message.ExtendedInfo") or ()
     return tuple(SettingsMessage.from_redfish(m) for m in raw if isinstance(m, dict))
 
