@@ -95,10 +95,8 @@ class HostInventory:
             serial=doc.get("serial"), bmc_firmware=doc.get("bmc_firmware"),
             manufacturer=doc.get("manufacturer"),
             components=tuple(component_from_json(c) for c in doc.get("components", ())),
-            capabilities=Capabilities(**{k: tuple(v) if isinstance(v, list) else v for k, v in caps.items()})
-            if caps else None,
-            preflight=PreflightFacts(**{k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()})
-            if pre else None,
+            capabilities=Capabilities(**_tuples(caps)) if caps else None,
+            preflight=PreflightFacts(**_tuples(pre)) if pre else None,
             collected_at=doc.get("collected_at"), error_kind=doc.get("error_kind"),
             bios=BiosSettings.from_json(doc["bios"]) if doc.get("bios") else None)
 
@@ -108,6 +106,11 @@ def component_from_json(doc: Mapping[str, Any]) -> ComponentState:
     fields = dict(doc)
     source = fields.pop("source", None)
     return ComponentState(**fields, source=VersionSource(**source) if source else None)
+
+
+def _tuples(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON object's fields with lists as tuples (the frozen records hold tuples)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in doc.items()}
 
 
 @dataclass(frozen=True, slots=True)

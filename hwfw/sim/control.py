@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 @cache
 def _fault_validator() -> jsonschema.Draft202012Validator:
     schema = copy.deepcopy(load_schema("fleet"))
-    return jsonschema.Draft202012Validator({"$id": schema["$id"], "$defs": schema["$defs"], **schema["$defs"]["faults"]})
+    return jsonschema.Draft202012Validator({"$id": schema["$id"], "$defs": schema["$defs"],
+                                            **schema["$defs"]["faults"]})
 
 
 def _json(status: int, data: Any) -> Response:
@@ -43,7 +44,7 @@ def _json(status: int, data: Any) -> Response:
 
 
 class Control:
-    def __init__(self, fleet: "Fleet", app: "SimApp") -> None:
+    def __init__(self, fleet: Fleet, app: SimApp) -> None:
         self.fleet = fleet
         self.app = app
 

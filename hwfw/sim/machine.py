@@ -1,7 +1,8 @@
 """The simulated server hardware behind one BMC: firmware, power, POST, BMC life cycle.
 
 The Redfish service (profiles) and the IPMI server both drive a `Machine`. Versions
-change only when real hardware would show them (brief 0.1, 6.16): a flashed image is
+change only when real hardware would show them (inventory, BiosVersion, the Manager's
+FirmwareVersion and IPMI Get Device ID alike): a flashed image is
 *pending* with an activation kind, and becomes *active* on that activation only:
 `bmc-reset` when the BMC comes back, `host-reboot` during the next POST, `ac-cycle`
 after a full power cycle.
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from hwfw.sim.fleet import HostSpec
-from hwfw.sim.profiles import PROFILES
+from hwfw.sim.profiles import profile_named
 from hwfw.sim.watchdog import Watchdog
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class Component:
                 "previous": self.previous, "pending": list(self.pending) if self.pending else None}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Component":
+    def from_dict(cls, d: Mapping[str, Any]) -> Component:
         pending = d.get("pending")
         return cls(d["kind"], d["instance"], d["active"], d.get("factory", d["active"]), d.get("previous"),
                    (pending[0], pending[1]) if pending else None)
@@ -66,7 +67,7 @@ def component_key(kind: str, instance: str = "") -> str:
 class Machine:
     """Hardware state of one simulated host and its BMC."""
 
-    def __init__(self, spec: HostSpec, world: "World", timings: Mapping[str, float], down_mode: str) -> None:
+    def __init__(self, spec: HostSpec, world: World, timings: Mapping[str, float], down_mode: str) -> None:
         self.spec = spec
         self.name = spec.name
         self.world = world
@@ -97,7 +98,7 @@ class Machine:
         self.bmc_down_hooks: list[Callable[[], None]] = []
         self.bmc_up_hooks: list[Callable[[], None]] = []
         self.ac_cycle_hooks: list[Callable[[], None]] = []
-        self.state_listeners: list[Callable[["Machine"], None]] = []
+        self.state_listeners: list[Callable[[Machine], None]] = []
 
     # ------------------------------------------------------------ IPMI-facing API
     @property
@@ -114,7 +115,7 @@ class Machine:
 
     @property
     def ipmi_ids(self) -> tuple[int, int]:
-        profile = PROFILES.get(self.spec.profile)
+        profile = profile_named(self.spec.profile)
         return profile.ipmi_ids if profile else (0, 0)
 
     @property
@@ -128,7 +129,8 @@ class Machine:
     def ipmi_power(self, action: str) -> None:
         """Chassis control from IPMI: on, off, reset, cycle, softoff, diag."""
         mapping = {"on": "On", "off": "ForceOff", "reset": "ForceRestart", "cycle": "PowerCycle",
-                   "softoff": "GracefulShutdown", "diag": "Nmi", "boot": "On" if self._power == "Off" else "ForceRestart"}
+                   "softoff": "GracefulShutdown", "diag": "Nmi",
+                   "boot": "On" if self._power == "Off" else "ForceRestart"}
         if action not in mapping:
             raise ValueError(f"unknown IPMI power action {action!r}")
         self.world.events.emit(self.name, "reset-requested", action="chassis-control", reset_type=action, via="ipmi")
@@ -139,7 +141,8 @@ class Machine:
         return self.watchdog.command(cmd, bytes(data))
 
     def bmc_reset(self, cause: str = "cold-reset") -> None:
-        """Cold-reset the BMC: down, then partially up, then up (brief 6.1)."""
+        """Cold-reset the BMC: down, then partially up (root answers, logins or vendor
+        services not ready yet), then up."""
         self._bmc_reboot(cause, kind="bmc-reset")
 
     # ------------------------------------------------------------ versions
@@ -198,21 +201,21 @@ class Machine:
             if self._power == "On":
                 self._power = "PoweringOff"
                 gen = self._bump_post()
-                sched.after(t["shutdown"], lambda: gen == self._post_gen and self._power_off(cause))
+                sched.after(t["shutdown"], self._unless_superseded(gen, lambda: self._power_off(cause)))
                 self.changed()
         elif reset_type in ("ForceRestart", "GracefulRestart"):
             if self._power == "Off":
                 return
             delay = t["shutdown"] if reset_type == "GracefulRestart" else 0.0
             gen = self._bump_post()
-            sched.after(delay, lambda: gen == self._post_gen and self._start_post("host-reboot", cause))
+            sched.after(delay, self._unless_superseded(gen, lambda: self._start_post("host-reboot", cause)))
         elif reset_type == "PowerCycle":
             if self._power == "Off":
                 self._start_post("power-on", cause)
                 return
             self._power_off(cause)
             gen = self._post_gen
-            sched.after(t["dc_off"], lambda: gen == self._post_gen and self._start_post("power-on", cause))
+            sched.after(t["dc_off"], self._unless_superseded(gen, lambda: self._start_post("power-on", cause)))
         elif reset_type == "PushPowerButton":
             self.reset_host("GracefulShutdown" if self._power == "On" else "On", cause)
         elif reset_type == "Nmi":
@@ -223,6 +226,13 @@ class Machine:
     def _bump_post(self) -> int:
         self._post_gen += 1
         return self._post_gen
+
+    def _unless_superseded(self, gen: int, action: Callable[[], None]) -> Callable[[], None]:
+        """`action`, to run later unless a newer power event (POST generation) came first."""
+        def run() -> None:
+            if gen == self._post_gen:
+                action()
+        return run
 
     def _power_off(self, cause: str) -> None:
         self._bump_post()
@@ -251,7 +261,7 @@ class Machine:
         self.world.events.emit(self.name, "post-started")
         post = t["post"]
         if self._take_hang():
-            sched.at(now + post * 0.2, lambda: gen == self._post_gen and self._hang())
+            sched.at(now + post * 0.2, lambda: self._hang_if_current(gen))
             self.changed()
             return
         flash_at = now + post * 0.4
@@ -283,6 +293,10 @@ class Machine:
             return False
         self.hangs_taken += 1
         return True
+
+    def _hang_if_current(self, gen: int) -> None:
+        if gen == self._post_gen:
+            self._hang()
 
     def _hang(self) -> None:
         self.hung = True
@@ -357,13 +371,18 @@ class Machine:
             self._set_bmc("up")
             start = 0.0
             for _ in range(flaps):
-                sched.after(start + t["flap_up"], lambda: gen == self._bmc_gen and self._set_bmc("down"))
-                sched.after(start + t["flap_up"] + t["flap_down"], lambda: gen == self._bmc_gen and self._set_bmc("up"))
+                sched.after(start + t["flap_up"], lambda: self._set_bmc_if(gen, "down"))
+                sched.after(start + t["flap_up"] + t["flap_down"], lambda: self._set_bmc_if(gen, "up"))
                 start += t["flap_up"] + t["flap_down"]
             if after_up:
                 after_up()
 
         sched.after(down, boot)
+
+    def _set_bmc_if(self, gen: int, state: str) -> None:
+        """`_set_bmc(state)` unless a newer BMC reset (generation) came first."""
+        if gen == self._bmc_gen:
+            self._set_bmc(state)
 
     def _set_bmc(self, state: str) -> None:
         if state == self.bmc_state:

@@ -1,4 +1,5 @@
-"""Redfish messages and error envelopes, in each vendor's dialect (brief 1.2, 6.21).
+"""Redfish messages and error envelopes, in each vendor's dialect (docs/vendor-behaviour.md,
+"Errors and messages" and each vendor's "answers").
 
 MessageIds follow `Registry.Major.Minor.Key`; the registry versions and the severity
 spelling (`MessageSeverity`, legacy `Severity`, both, or none) come from the profile's
@@ -179,7 +180,7 @@ def error_body(registry: str, key: str, args: Sequence[Any] = (), dialect: Diale
 
 
 def hpe_envelope(registry: str, key: str, args: Sequence[Any] = (), dialect: Dialect = GENERIC_DIALECT) -> dict[str, Any]:
-    """iLO success (and error) shape: `error.code` is always iLO.x.ExtendedInfo (brief 3)."""
+    """iLO success (and error) shape: `error.code` is always iLO.x.ExtendedInfo, success or not."""
     return {"error": {"code": dialect.message_id("iLO", "ExtendedInfo"),
                       "message": REGISTRY["iLO"]["ExtendedInfo"][0],
                       "@Message.ExtendedInfo": [message(registry, key, args, dialect)]}}

@@ -33,7 +33,7 @@ _DONT_STOP = 0x40
 class Watchdog:
     """One machine's watchdog; every method runs on the fleet's event loop."""
 
-    def __init__(self, machine: "Machine") -> None:
+    def __init__(self, machine: Machine) -> None:
         self.machine = machine
         self.configured = False
         self.use = 0          # byte 1 of Set Watchdog Timer without the running bit

@@ -94,7 +94,8 @@ class Fleet:
     def snapshot(self) -> dict[str, Any]:
         return {"format": 1, "fleet": str(self.spec.path) if self.spec.path else None, "seed": self.seed,
                 "clock": self.clock.now(),
-                "hosts": {name: {"profile": m.spec.profile, "machine": m.to_dict(), "service": self.bmcs[name].to_dict()}
+                "hosts": {name: {"profile": m.spec.profile, "machine": m.to_dict(),
+                                 "service": self.bmcs[name].to_dict()}
                           for name, m in self.machines.items()}}
 
     def _restore(self, saved: Mapping[str, Any]) -> None:

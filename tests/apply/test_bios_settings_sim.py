@@ -26,8 +26,8 @@ import yaml
 
 from hwfw.apply.run import ApplyOptions, run_apply
 from hwfw.config import load_workspace
-from hwfw.resources import schema_path
 from hwfw.events import JsonLinesSink
+from hwfw.resources import schema_path
 from hwfw.state.files import read_json_lines
 from hwfw.state.store import StateStore
 from tests.apply.conftest import serve_lab

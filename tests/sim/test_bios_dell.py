@@ -7,8 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.sim.bios_support import SETTINGS, SYS, TARGET, booted, kinds, reboot_and_wait
 from tests.sim.support import advance, client, control, events, host, image, multipart, run, sim_fleet
+
+pytestmark = pytest.mark.slow
 
 MGR = "/redfish/v1/Managers/iDRAC.Embedded.1"
 ON_RESET = {"@Redfish.SettingsApplyTime": {"ApplyTime": "OnReset"}}

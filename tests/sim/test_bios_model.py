@@ -14,7 +14,8 @@ from hwfw.sim.bios.registry import BOOLEAN, ENUM, INTEGER, PASSWORD, STRING, Reg
 from hwfw.sim.bios.state import BiosState
 
 PLATFORMS = {"dell": [("PowerEdge R750", "1.10.2"), ("PowerEdge R750", "1.12.1"), ("PowerEdge R650", "1.9.4")],
-             "hpe": [("ProLiant DL380 Gen10", "U30 v2.68 (07/14/2022)"), ("ProLiant DL380 Gen10", "U30 v2.80 (10/03/2023)"),
+             "hpe": [("ProLiant DL380 Gen10", "U30 v2.68 (07/14/2022)"),
+                     ("ProLiant DL380 Gen10", "U30 v2.80 (10/03/2023)"),
                      ("ProLiant DL360 Gen10 Plus", "U46 v1.50 (03/01/2023)")],
              "supermicro": [("SYS-120U-TNR", "1.4"), ("SYS-221H-TNR", "2.1")],
              "generic": [("Contoso OpenServer 2", "1.0.5"), ("Contoso OpenServer 2", "1.1.0")]}

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+
 import pytest
 
 from tests.sim.bios_support import PROFILES, SYS, TARGET, attribute, discover, flash_bios
 from tests.sim.support import advance, client, control, events, host, image, run, sim_fleet, until
+
+pytestmark = pytest.mark.slow
 
 NEW_ATTRIBUTE = {"generic": "MemoryEncryption", "dell": "PcieAspmL1", "hpe": "MicrosoftSecuredCoreSupport",
                  "supermicro": "TotalMemoryEncryption_00B3"}

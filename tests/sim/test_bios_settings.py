@@ -12,6 +12,8 @@ import pytest
 from tests.sim.bios_support import SETTINGS, SYS, TARGET, booted, etag, flash_bios, kinds, reboot_and_wait
 from tests.sim.support import advance, client, control, events, host, image, run, sim_fleet
 
+pytestmark = pytest.mark.slow
+
 # One writable toggle per profile, its default and the other value.
 TOGGLE = {"generic": ("LogicalProc", "Enabled", "Disabled"), "hpe": ("ProcHyperthreading", "Enabled", "Disabled"),
           "supermicro": ("QuietBoot_0027", True, False)}

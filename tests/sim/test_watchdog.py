@@ -6,10 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hwfw.ipmi import client as ipmi
 from tests.ipmi.ipmi_testkit import free_udp_port
 from tests.sim.bios_support import SETTINGS, SYS, booted, kinds
 from tests.sim.support import advance, client, control, events, host, run, sim_fleet, until
+
+pytestmark = pytest.mark.slow
 
 USER, PASSWORD = "admin", "password"
 SET, RESET, GET = 0x24, 0x22, 0x25

@@ -168,7 +168,7 @@ class RedfishDriver:
         finally:
             self.activator.post_allowance = 0.0
             report = await self.watchdog.disarm(armed)
-        warnings = (report.problem,) if report.problem else ()
+        warnings: tuple[str, ...] = (report.problem,) if report.problem else ()
         if report.fired:
             warnings += ("the BMC's watchdog expired and power-cycled the host during the reboot (a hang in POST?)",)
         return ActivationReport(watchdog=report.to_json(), warnings=warnings)
@@ -193,7 +193,7 @@ class RedfishDriver:
         st = await self.activator.readiness().host_state()
         system = await self.bmc.optional(self.system_uri)
         doc = system or {}
-        status = doc.get("Status") if isinstance(doc.get("Status"), dict) else {}
+        status = found if isinstance(found := doc.get("Status"), dict) else {}
         health = status.get("HealthRollup") or status.get("Health")
         post_done = bool(st.reachable and st.post_done)
         hpe = (doc.get("Oem") or {}).get("Hpe") if isinstance(doc.get("Oem"), dict) else None

@@ -60,10 +60,10 @@ async def preflight(bmc: Bmc, quirks: Quirks, *, known_tasks: tuple[str, ...], a
     if pf.pending_bios_settings:
         staged = facts.extra.get(SOURCE_BIOS_SETTINGS) or {}
         own = known_settings or {}
-        foreign = sorted(k for k, v in staged.items() if k not in own or own[k] != v) if isinstance(staged, dict) \
+        others = sorted(k for k, v in staged.items() if k not in own or own[k] != v) if isinstance(staged, dict) \
             else ["?"]
-        if foreign or not staged:
-            pending.append(f"pending BIOS settings ({', '.join(foreign) or 'unknown'}) wait for the next reboot "
+        if others or not staged:
+            pending.append(f"pending BIOS settings ({', '.join(others) or 'unknown'}) wait for the next reboot "
                            "(a reboot by hwfw would apply them)")
         else:
             warnings.append("BIOS settings staged by this workspace wait for the next reboot")

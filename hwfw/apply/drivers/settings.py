@@ -49,14 +49,17 @@ __all__ = ["Configurator", "DmtfSettings", "SettingsMechanism", "describe", "rej
 class SettingsMechanism(Protocol):
     """How one vendor's BMC takes a host's BIOS settings (see the module docstring)."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The method name recorded with the staging (state, events)."""
+
+    @property
+    def needs_job(self) -> bool:
+        """Staged values apply only through a vendor job (Dell): values without one are not staged."""
 
     async def stage(self, kit: Configurator, reading: BiosReading, values: Mapping[str, Any],
                     progress: Progress) -> StagedSettings:
         """Stage every value in one request (and the vendor's job)."""
-
-    needs_job: bool
-    """Staged values apply only through a vendor job (Dell): values without one are not staged."""
 
     async def staged_job(self, kit: Configurator) -> str | None:
         """The vendor job that holds staged values now (Dell), None when there is none."""

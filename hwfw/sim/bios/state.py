@@ -93,7 +93,7 @@ class BiosState:
                 "revision": self.revision}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], fallback: "BiosState") -> "BiosState":
+    def from_dict(cls, d: Mapping[str, Any], fallback: BiosState) -> BiosState:
         """A saved state; `fallback` when `d` is not one (older state files)."""
         if not isinstance(d, Mapping) or "stored" not in d:
             return fallback

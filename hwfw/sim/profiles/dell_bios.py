@@ -89,8 +89,13 @@ class DellBios(DellJobs):
             self.effect_dell_auto_reboot(task)
         elif when == "AtMaintenanceWindowStart":
             start = max(self.now(), _virtual(apply_time.get("MaintenanceWindowStartTime"), self.now()))
-            self.world.scheduler.at(start, lambda: self.config_job() is task and self.effect_dell_auto_reboot(task))
+            self.world.scheduler.at(start, lambda: self._reboot_for(task))
         return task
+
+    def _reboot_for(self, task: Task) -> None:
+        """The maintenance window opened: reboot for the job if it is still the configuration job."""
+        if self.config_job() is task:
+            self.effect_dell_auto_reboot(task)
 
     @route("POST", f"{MGR}/Jobs")
     @route("POST", f"{MGR}/Oem/Dell/Jobs")

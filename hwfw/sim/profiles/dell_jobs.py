@@ -1,11 +1,11 @@
-"""Dell iDRAC9 jobs: JID_/RID_ jobs, their three views, the job queue, LC readiness (brief 2.3-2.4).
+"""Dell iDRAC9 jobs: JID_/RID_ jobs, their three views, the job queue, LC readiness.
 
 A Dell job is a task in the engine whose Dell fields live in `task.oem` (JobState,
 Message, MessageId). Views: /redfish/v1/TaskService/Tasks/JID_ (a Task, purged soon
 after completion, and gone after an iDRAC reboot), /redfish/v1/Managers/
 iDRAC.Embedded.1/Oem/Dell/Jobs/JID_ and /redfish/v1/JobService/Jobs/JID_ (the job,
 which survives both). Scheduled jobs run during the next host POST, whatever caused
-the reboot (brief 6.13, 6.25).
+the reboot. (docs/vendor-behaviour.md, "Dell iDRAC9: jobs".)
 """
 
 from __future__ import annotations
@@ -153,13 +153,18 @@ class DellJobs(ODataResources):
     def dell_job_service_body(self) -> dict[str, Any]:
         base = f"{MGR}/Oem/Dell/DellJobService"
         return {"@odata.id": base, "@odata.type": "#DellJobService.v1_1_0.DellJobService", "Id": "Job Service",
-                "Name": "DellJobService", "Description": "The DellJobService resource provides some actions to support Job management functionality.",
-                "Actions": {"#DellJobService.DeleteJobQueue": {"target": f"{base}/Actions/DellJobService.DeleteJobQueue"},
+                "Name": "DellJobService",
+                "Description": "The DellJobService resource provides some actions to support Job management "
+                               "functionality.",
+                "Actions": {"#DellJobService.DeleteJobQueue": {
+                                "target": f"{base}/Actions/DellJobService.DeleteJobQueue"},
                             "#DellJobService.CreateRebootJob": {
                                 "target": f"{base}/Actions/DellJobService.CreateRebootJob",
-                                "RebootJobType@Redfish.AllowableValues": ["GracefulRebootWithForcedShutdown",
-                                                                           "GracefulRebootWithoutForcedShutdown", "PowerCycle"]},
-                            "#DellJobService.SetupJobQueue": {"target": f"{base}/Actions/DellJobService.SetupJobQueue"}}}
+                                "RebootJobType@Redfish.AllowableValues": [
+                                    "GracefulRebootWithForcedShutdown", "GracefulRebootWithoutForcedShutdown",
+                                    "PowerCycle"]},
+                            "#DellJobService.SetupJobQueue": {
+                                "target": f"{base}/Actions/DellJobService.SetupJobQueue"}}}
 
     @route("GET", f"{MGR}/Oem/Dell/DellJobService")
     async def get_dell_job_service(self, req: Request) -> dict[str, Any]:
@@ -224,15 +229,17 @@ class DellJobs(ODataResources):
         self.tasks.schedule(task, [self.job_step(now, "RebootPending"),
                                    self.job_step(now + 1, "RebootCompleted"),
                                    self.job_step(now + 2, "Completed", "PR19", percent=100)])
-        reset = {"PowerCycle": "PowerCycle", "GracefulRebootWithoutForcedShutdown": "GracefulRestart"}.get(kind, "ForceRestart")
+        reset = {"PowerCycle": "PowerCycle",
+                 "GracefulRebootWithoutForcedShutdown": "GracefulRestart"}.get(kind, "ForceRestart")
         self.world.scheduler.after(1.0, lambda: self.machine.reset_host(reset, cause=f"dell-reboot-job {task.id}"))
 
     def effect_dell_auto_reboot(self, task: Task) -> None:
-        """Immediate host-side update: iDRAC schedules and performs the reboot itself (brief 2.4)."""
+        """Immediate host-side update: iDRAC schedules and performs the reboot itself."""
         pending = [t for t in self.tasks.active() if t.kind == "reboot" and t.oem.get("JobState") != "Scheduled"]
         if pending:
             return
-        rid = self.new_job("Reboot Job", {"reboot": "GracefulRebootWithForcedShutdown"}, job_type="RebootForce", prefix="RID")
+        rid = self.new_job("Reboot Job", {"reboot": "GracefulRebootWithForcedShutdown"}, job_type="RebootForce",
+                           prefix="RID")
         rid.kind = "reboot"
         rid.visible_at = self.now()
         self.run_reboot_job(rid)
@@ -256,7 +263,7 @@ class DellJobs(ODataResources):
 
     # ------------------------------------------------------------ host events
     def on_bmc_down(self) -> None:
-        """iDRAC reboot: sessions and Task views go, Dell jobs stay (brief 2.3)."""
+        """iDRAC reboot: sessions and Task views go, Dell jobs stay."""
         self.cleared_faults.update(("stuck_jobs", "update_mode_stuck"))
         self.sessions.drop_all("bmc-reset")
         now = self.now()

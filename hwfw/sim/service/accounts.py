@@ -1,4 +1,5 @@
-"""Sessions, accounts and the task views every simulated BMC has (brief 1.7, 1.10)."""
+"""Sessions, accounts and the task views every simulated BMC has (DSP0266 sessions and
+asynchronous operations; docs/vendor-behaviour.md)."""
 
 from __future__ import annotations
 
@@ -72,8 +73,8 @@ class AccessResources(BiosResources):
         if not self.password_changed:
             from hwfw.sim.messages import message
 
-            body["@Message.ExtendedInfo"] = [message("Base", "PasswordChangeRequired",
-                                                     (f"{R}/AccountService/Accounts/{self.account_id(user)}",), self.dialect)]
+            account = f"{R}/AccountService/Accounts/{self.account_id(user)}"
+            body["@Message.ExtendedInfo"] = [message("Base", "PasswordChangeRequired", (account,), self.dialect)]
         return self.ok(body, 201, headers=[("x-auth-token", session.token), ("location", uri)])
 
     def session_limit_response(self) -> Response:

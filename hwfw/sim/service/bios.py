@@ -26,7 +26,7 @@ from hwfw.sim.bios.state import BiosState, Outcome
 from hwfw.sim.http import HttpError, Request, Response
 from hwfw.sim.messages import error_body, message
 from hwfw.sim.service.base import etag_of
-from hwfw.sim.service.resources import R, CommonResources, collection, ref
+from hwfw.sim.service.resources import CommonResources, R, collection, ref
 from hwfw.sim.service.router import route
 
 APPLY_TIMES = ("Immediate", "OnReset", "AtMaintenanceWindowStart", "InMaintenanceWindowOnReset")

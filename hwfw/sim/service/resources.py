@@ -1,6 +1,5 @@
-"""Resources every simulated BMC has: service root, systems, managers, chassis and NICs
-(brief 1.1, 1.8, 1.9); BIOS configuration is in bios.py, sessions, accounts and tasks
-in accounts.py.
+"""Resources every simulated BMC has: service root, systems, managers, chassis and NICs;
+BIOS configuration is in bios.py, sessions, accounts and tasks in accounts.py.
 
 Vendor profiles override the small `*_extra` hooks and the reset behaviour instead of
 re-writing whole resources.
@@ -11,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from hwfw.sim.http import Request, Response
-from hwfw.sim.service.base import BmcService, etag_of
+from hwfw.sim.service.base import BmcService
 from hwfw.sim.service.router import route
 
 R = "/redfish/v1"
@@ -127,7 +126,8 @@ class CommonResources(BmcService):
         self.world.events.emit(self.name, "reset-requested", action=action, reset_type=reset_type, via="redfish")
 
     def check_if_match(self, req: Request, current: str) -> None:
-        """ETag policy (brief 1.3): ignore, require (428), strong-only (412 on W/)."""
+        """ETag policy: ignore, require (428), strong-only (412 on W/), as real BMCs differ
+        (docs/vendor-behaviour.md, "ETags")."""
         policy = self.options.get("etag_policy", self.table.get("etag_policy", "ignore"))
         given = req.headers.get("if-match")
         if given is None:
@@ -152,8 +152,9 @@ class CommonResources(BmcService):
             "FirmwareVersion": self.machine.bmc_version, "UUID": self.spec.uuid,
             "Status": {"State": "Enabled", "Health": "OK"},
             "Links": {"ManagerForServers": [ref(self.sys_uri)], "ManagerForChassis": [ref(self.chassis_uri)]},
-            "Actions": {"#Manager.Reset": {"target": f"{self.mgr_uri}/Actions/Manager.Reset",
-                                           "ResetType@Redfish.AllowableValues": list(self.table["manager_reset_types"])}}}
+            "Actions": {"#Manager.Reset": {
+                "target": f"{self.mgr_uri}/Actions/Manager.Reset",
+                "ResetType@Redfish.AllowableValues": list(self.table["manager_reset_types"])}}}
         self.manager_extra(body)
         return body
 
@@ -193,9 +194,10 @@ class CommonResources(BmcService):
         if self.machine.in_post or self.machine.power_state == "Off":
             if self.table.get("nic_when_host_down") == "400":
                 raise self.fail(400, "iLO", "InvalidOperationForSystemState")
-            nics = []  # adapters vanish while the host is off or in POST (brief 6.2)
+            nics = []  # adapters vanish while the host is off or in POST
         return collection(f"{self.chassis_uri}/NetworkAdapters", "NetworkAdapterCollection",
-                          "Network Adapter Collection", [f"{self.chassis_uri}/NetworkAdapters/{self.nic_adapter_id(c.instance)}" for c in nics])
+                          "Network Adapter Collection",
+                          [f"{self.chassis_uri}/NetworkAdapters/{self.nic_adapter_id(c.instance)}" for c in nics])
 
     def nic_adapter_id(self, instance: str) -> str:
         return instance.split("-")[0]
@@ -207,4 +209,5 @@ class CommonResources(BmcService):
             return self.not_found(req)
         return {"@odata.id": f"{self.chassis_uri}/NetworkAdapters/{nic}", "@odata.type": self.t("NetworkAdapter"),
                 "Id": nic, "Name": f"Network Adapter {nic}", "Manufacturer": "Contoso NIC Inc.",
-                "Controllers": [{"FirmwarePackageVersion": comp.active}], "Status": {"State": "Enabled", "Health": "OK"}}
+                "Controllers": [{"FirmwarePackageVersion": comp.active}],
+                "Status": {"State": "Enabled", "Health": "OK"}}

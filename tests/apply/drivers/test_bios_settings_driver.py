@@ -6,12 +6,16 @@ after a 428, HPE's deferred validation (the 200 answer proves nothing; the failu
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import pytest
 
 from hwfw.apply.driver import SettingsRejected
 from tests.apply.drivers.support import DELL, GEN, HPE, SMC, Rig, with_rig, write_fleet
+
+pytestmark = pytest.mark.slow
 
 
 def test_dell_stages_one_job_and_a_second_staging_names_it_with_sys011(tmp_path: Path) -> None:
@@ -72,6 +76,12 @@ def test_hpe_accepts_a_locked_value_and_reports_it_only_after_the_reboot(tmp_pat
         assert staged.method == "hpe-bios-settings"
         assert (await drv.read_bios_settings()).pending == {"ProcTurbo": "Disabled"}
         await drv.activate("host-reboot", rig.progress)
+        # BootProgress says the hardware is initialised before the BIOS writes its values
+        # back; iLO's PostState says when POST is over (what post-configuration validation reads)
+        deadline = time.monotonic() + 30
+        while not (await drv.host_status()).post_done:
+            assert time.monotonic() < deadline, "POST never finished"
+            await asyncio.sleep(0.005)   # polling the BMC, as hwfw does; not a synchronisation delay
         reading = await drv.read_bios_settings()
         assert reading.attributes["ProcTurbo"] == "Enabled" and reading.pending == {}
         ids = [m.message_id.rsplit(".", 1)[-1] for m in reading.messages]

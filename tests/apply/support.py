@@ -1,4 +1,5 @@
-"""Test doubles of the apply seam: in-memory BMCs on a discrete-event clock.
+"""Test doubles of the apply seam: in-memory BMCs on a discrete-event clock (the
+`make_rig` fixture in tests/apply/conftest.py builds a `Rig` of them).
 
 Time is `hwfw.clock.DiscreteClock`: concurrent waits overlap as they would in real
 time, and a 15-minute AC cycle costs nothing. `MemoryFleet` holds in-memory BMCs that implement
@@ -9,13 +10,11 @@ request) and log every change with its virtual time: the ground truth for assert
 from __future__ import annotations
 
 import asyncio
-import itertools
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
-import pytest
 import yaml
 
 from hwfw.apply.driver import (
@@ -32,7 +31,6 @@ from hwfw.apply.executor import ExecOptions, Executor
 from hwfw.apply.ledger import Ledger
 from hwfw.apply.scheduler import Rollout
 from hwfw.clock import DiscreteClock
-from hwfw.config import load_workspace
 from hwfw.config.model import RepositoryEntry, Workspace
 from hwfw.errors import ApplyError, BmcUnreachable
 from hwfw.events import Event
@@ -334,21 +332,6 @@ class Rig:
         return asyncio.run(run())
 
 
-@pytest.fixture
-def make_rig(tmp_path: Path) -> Callable[..., Rig]:
-    counter = itertools.count()
-
-    def build(hosts: Mapping[str, tuple[str, str, dict[str, str]]] | None = None,
-              reset_seconds: Mapping[str, float] | None = None) -> Rig:
-        hosts = dict(hosts or LAB_HOSTS)
-        ws = load_workspace(write_workspace(tmp_path / f"ws{next(counter)}", hosts))
-        clock = DiscreteClock()
-        fleet = MemoryFleet(clock, {h: fw for h, (_, _, fw) in hosts.items()}, reset_seconds)
-        return Rig(ws, fleet, clock, hosts)
-
-    return build
-
-
 class Recorder:
     """An event sink that keeps the run's events as (kind, value) pairs, for assertions."""
 
@@ -423,8 +406,6 @@ def serve_lab(tmp_path: Path, hosts: list[str] | None = None, password: str = "p
               speed: float = 200) -> ServedLab:
     """Start `hwfw sim serve` (TLS, `speed`) for the lab's fleet (or `hosts` of it) with
     `password` as every BMC's password, and a workspace copy pointing at it."""
-    import yaml
-
     from hwfw.sim.runtime import start_fleet_process
 
     ws = tmp_path / "lab"
