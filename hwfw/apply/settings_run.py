@@ -35,6 +35,7 @@ from hwfw.errors import HwfwError
 from hwfw.inventory.bios import SettingsMessage, failures_by_attribute, shown
 from hwfw.logs import redactor
 from hwfw.plan.model import Action, HostPlan, Step
+from hwfw.retry import polling
 
 if TYPE_CHECKING:
     from hwfw.apply.executor import HostRun
@@ -142,14 +143,18 @@ class SettingsSteps:
         timing = self.run.ex.workspace.settings.timing
         wanted = tuple(names)
         rec = record(self.ledger, self.host) or {}
-        end = self.run.clock.monotonic() + timing.post_timeout
+        clock = self.run.clock
+        polls = polling(timing.poll_interval).attempts(clock, deadline=clock.monotonic() + timing.post_timeout)
         while True:
             reading = await self.driver.read_bios_settings()
-            if not any(k in reading.pending for k in wanted) or self.run.clock.monotonic() >= end:
+            if not any(k in reading.pending for k in wanted):
                 return reading
             if "settings_time" in rec and reading.applied_at and reading.applied_at != rec["settings_time"]:
                 return reading
-            await self.run.clock.sleep(max(0.001, min(timing.poll_interval, end - self.run.clock.monotonic())))
+            wait = polls.next_delay()
+            if wait is None:
+                return reading
+            await clock.sleep(wait)
 
     async def verify(self, step: Step) -> StepOutcome:
         values = self.wanted

@@ -30,12 +30,18 @@ from hwfw.events import JsonLinesSink
 from hwfw.resources import schema_path
 from hwfw.state.files import read_json_lines
 from hwfw.state.store import StateStore
-from tests.apply.conftest import serve_lab
+from tests.apply.support import serve_lab
 from tests.apply.test_cli_lab import RESET_KINDS, apply_in_process
-from tests.apply.test_cli_lab import lab as lab  # noqa: F401  (the fixture: a copy of the lab)
 from tests.helpers import edit, run_hwfw
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def lab(lab_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the lab with its own image cache."""
+    monkeypatch.setenv("HWFW_CACHE", str(tmp_path / "cache"))
+    return lab_copy
 
 
 def _seq(events: list[dict[str, Any]], type_: str, **match: Any) -> list[int]:

@@ -38,6 +38,7 @@ from hwfw.apply.drivers.flashing import not_ready
 from hwfw.errors import ApplyError, BmcError, BmcUnreachable
 from hwfw.inventory.bios import SettingsMessage, messages_of, shown
 from hwfw.redfish.tasks import json_object
+from hwfw.retry import Backoff, RetryPolicy, polling
 from hwfw.vendors.base import link, pending_bios_attributes
 
 if TYPE_CHECKING:
@@ -166,11 +167,14 @@ class Configurator:
         if values and all(k in reading.pending and reading.pending[k] == v for k, v in values.items()):
             if not self.mechanism.needs_job:
                 return "done"
-            for poll in range(self.quirks.creation_grace_polls + 1):
-                if poll:
-                    await self.bmc.clock.sleep(self.bmc.timing.poll_interval)
-                if await self.mechanism.staged_job(self):
-                    return "done"
+            grace = RetryPolicy(retries=self.quirks.creation_grace_polls,
+                                backoff=Backoff.constant(self.bmc.timing.poll_interval)).attempts(self.bmc.clock)
+            while not await self.mechanism.staged_job(self):
+                wait = grace.next_delay()
+                if wait is None:
+                    return "not-sent"
+                await self.bmc.clock.sleep(wait)
+            return "done"
         return "not-sent"
 
     # ------------------------------------------------------------------ the tools mechanisms use
@@ -184,7 +188,7 @@ class Configurator:
         uri = reading.settings_uri
         etag = reading.settings_etag if if_match else None
         clock, timing = self.bmc.clock, self.bmc.timing
-        end = clock.monotonic() + timing.post_timeout
+        polls = polling(timing.poll_interval).attempts(clock, deadline=clock.monotonic() + timing.post_timeout)
         refreshed = False
         while True:
             headers = {"If-Match": etag} if etag else None
@@ -195,10 +199,10 @@ class Configurator:
                 etag = await self._settings_etag(uri)
                 if etag:
                     continue
-            if not_ready(response) and clock.monotonic() < end:
-                await clock.sleep(timing.poll_interval)
-                continue
-            return response
+            wait = polls.next_delay() if not_ready(response) else None
+            if wait is None:
+                return response
+            await clock.sleep(wait)
 
     async def _settings_etag(self, uri: str) -> str | None:
         response = await self.bmc.session.request("GET", uri, check=False)
