@@ -198,13 +198,16 @@ def test_watchdog_power_cycles_a_host_hung_in_post_and_it_converges(lab: Path) -
 
 
 def test_watchdog_armed_and_disarmed_without_firing_on_a_normal_reboot(lab: Path) -> None:
-    edit(lab / "hwfw.yaml", "  simulator:\n", "  watchdog: {timeout: 2s}\n  simulator:\n")
+    # 30 s scaled by the lab's time_scale (200): 6,000 s on the BMC's clock. The countdown runs
+    # on the simulator's clock while hwfw reacts in real time, so a short one fires on a
+    # loaded machine before hwfw has seen POST end and disarmed it (2 s did).
+    edit(lab / "hwfw.yaml", "  simulator:\n", "  watchdog: {timeout: 30s}\n  simulator:\n")
     result, _, sim, _ = apply_in_process(lab, targets=("lab-gen-01",))
     assert result.exit_code == 0
     armed = sim.query("lab-gen-01", "watchdog-armed")
     reboots = result.plan.host("lab-gen-01").resets.host_reboots
     assert reboots == 2 and [(e["timer_use"], e["action"], e["timeout"]) for e in armed] == \
-        [("sms-os", "power-cycle", 400.0)] * reboots                  # every update reboot, never a BMC reset
+        [("sms-os", "power-cycle", 6000.0)] * reboots                  # every update reboot, never a BMC reset
     assert len(sim.query("lab-gen-01", "watchdog-disarmed")) == reboots
     assert not sim.query("lab-gen-01", "watchdog-fired")
     assert _state(lab).extra["watchdog"]["lab-gen-01"]["fired"] is False
