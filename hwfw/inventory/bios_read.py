@@ -7,7 +7,8 @@ Per host (only hosts whose baseline declares settings; collect.py decides):
       -> the registry, once per vendor/model/BIOS version for the whole run:
          GET Registries/<Bios.AttributeRegistry> (the usual member id), else the
          Registries collection's member whose Id or Registry names it; then its
-         Location[Language=en].Uri (HPE serves it gzip-encoded; httpx decodes it)
+         Location[Language=en].Uri (HPE serves it gzip-encoded: decoded here, since
+         the read transport hands bodies over as sent)
 
 Hosts sharing a registry share one read (`RegistryCache` is single-flight). A registry
 that cannot be read leaves `BiosSettings.registry` None with the reason in `error`:
@@ -17,6 +18,8 @@ the planner then refuses what it cannot check instead of guessing.
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +32,7 @@ from hwfw.vendors.base import link, pending_bios_attributes
 __all__ = ["BiosRead", "RegistryCache", "read_bios"]
 
 REGISTRIES = "/redfish/v1/Registries"
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass
@@ -108,7 +112,23 @@ async def _read_registry(session: RedfishSession, bios: dict[str, Any], *, vendo
     if not isinstance(registry_id, str) or not registry_id:
         raise BmcError("the Bios resource names no AttributeRegistry", host=session.host)
     uri = await _location(session, registry_id)
-    doc = await session.get_json(uri)
+    response = await session.request("GET", uri, check=False)
+    if response.status_code >= 400:
+        raise error_for_response(session.host, "GET", str(response.request.url), response)
+    body = response.content
+    if body[:2] == GZIP_MAGIC and "gzip" in response.headers.get("content-encoding", "").lower():
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError) as exc:
+            raise BmcError(f"the registry's gzip encoding is broken: {exc}", host=session.host,
+                           url=str(response.request.url), status=response.status_code) from None
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        doc = None
+    if not isinstance(doc, dict):
+        raise BmcError("answer is not a JSON object", host=session.host, url=str(response.request.url),
+                       status=response.status_code)
     return AttributeRegistry.from_redfish(doc, vendor=vendor, model=model, bios_version=bios_version)
 
 
