@@ -30,6 +30,7 @@ from hwfw.apply.checkpoint import same_version, split_key
 from hwfw.apply.driver import HostDriver
 from hwfw.apply.events import ApplyEvents
 from hwfw.apply.ledger import Ledger
+from hwfw.apply.settings_run import settle_configure
 from hwfw.clock import Clock
 from hwfw.config.model import Settings
 from hwfw.errors import HwfwError
@@ -181,6 +182,8 @@ async def _apply_verdict(ledger: Ledger, driver: HostDriver, intent: Mapping[str
                 ledger.put(host, key, ComponentRecord(
                     version=rec.version, status="ok", image_sha256=rec.image_sha256, image_id=rec.image_id,
                     previous_version=rec.previous_version, updated_at=now, run_id=rec.run_id))
+    elif action == "configure":
+        await settle_configure(ledger, driver, intent, verdict)
     elif verdict.startswith("failed") and action == "flash" and d.get("to_version"):
         ledger.put(host, intent["component"], ComponentRecord(
             version=d["to_version"], status="failed", image_sha256=intent.get("image_sha256"),

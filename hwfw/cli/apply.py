@@ -170,3 +170,4 @@ def apply(output_format: str, targets: tuple[str, ...], exclude: tuple[str, ...]
     if result.message and (result.summary is None or output_format == "json"):
         err.print(escape(result.message), style="green" if result.exit_code == 0 else "red")
     raise click.exceptions.Exit(result.exit_code)
+

@@ -15,8 +15,8 @@ from types import MappingProxyType
 from typing import Any, Callable, Sequence
 
 from hwfw import versions
+from hwfw.config import biosdecl, paths
 from hwfw.config import model as m
-from hwfw.config import paths
 from hwfw.config.excerpt import dotted
 from hwfw.config.schema import validate
 from hwfw.config.secrets import find_literal_secrets, literal_secret_in_url, may_hold_secret
@@ -309,6 +309,7 @@ def _settings(root: Path, s: dict[str, Any]) -> m.Settings:
             lock_alert_after=m.parse_duration(srv.get("lock_alert_after", "2h"))),
         notifications=tuple(_notification_target(root, t) for t in s.get("notifications") or ()
                             if isinstance(t, dict) and "name" in t),
+        watchdog=_watchdog(s.get("watchdog")),
     )
 
 
@@ -337,6 +338,15 @@ def _check_notifications(ctx: LoadContext, s: dict[str, Any]) -> None:
             ctx.error("hwfw", ["settings", "notifications", i, "url"], f"literal secret in a notification URL: "
                       f"{why}", code="literal-secret",
                       expected="a reference: ${ENV_VAR} inside the URL, or url_env: VAR / url_file: PATH")
+
+
+def _watchdog(w: Any) -> m.WatchdogSettings:
+    if isinstance(w, bool):
+        return m.WatchdogSettings(enabled=w)
+    if not isinstance(w, dict):
+        return m.WatchdogSettings()
+    return m.WatchdogSettings(enabled=w.get("enabled", True), action=w.get("action", "power-cycle"),
+                              timeout=m.parse_duration(w["timeout"]) if "timeout" in w else None)
 
 
 def _backend(ctx: LoadContext, b: dict[str, Any]) -> m.BackendSettings:
@@ -389,7 +399,10 @@ def _baselines(data: dict[str, Any]) -> tuple[m.Baseline, ...]:
         out.append(m.Baseline(
             name=name, description=b.get("description", ""), components=comps,
             select=m.Selector(vendor=sel.get("vendor"), models=tuple(sel.get("models", ())),
-                              labels=m.frozen_map(sel.get("labels")), hosts=tuple(sel.get("hosts", ())))))
+                              labels=m.frozen_map(sel.get("labels")), hosts=tuple(sel.get("hosts", ()))),
+            bios_settings=biosdecl.settings_of(b.get("bios_settings"), ("baselines", name, "bios_settings"),
+                                               "baseline"),
+            overrides=biosdecl.overrides_of(name, b.get("overrides"))))
     return tuple(out)
 
 
@@ -603,6 +616,8 @@ SEMANTIC_CHECKS: list[tuple[set[str], Callable[[LoadContext, m.Workspace], None]
     ({"sequences"}, _check_sequences),
     ({"baselines", "compatibility"}, _check_baseline_matrix),
     ({"inventory", "baselines"}, _check_host_baselines),
+    ({"inventory", "baselines"}, biosdecl.check_settings),
+    ({"baselines"}, biosdecl.check_passwords),
 ]
 
 
