@@ -117,7 +117,8 @@ class CredentialError(HwfwError):
 class BmcError(HwfwError):
     """A BMC answered with an error or could not be talked to.
 
-    Carries the host name, the URL, the HTTP status and the Redfish MessageId when known.
+    Carries the host name, the URL, the HTTP status and the Redfish MessageId when known,
+    and the answer's `Retry-After` header (as sent) when it had one.
     """
 
     def __init__(
@@ -129,11 +130,13 @@ class BmcError(HwfwError):
         status: int | None = None,
         message_id: str | None = None,
         hint: str | None = None,
+        retry_after: str | None = None,
     ) -> None:
         self.host = host
         self.url = url
         self.status = status
         self.message_id = message_id
+        self.retry_after = retry_after
         parts = [f"{host}: {message}"]
         if url:
             parts.append(f"({url}")
@@ -149,6 +152,11 @@ class BmcUnreachable(BmcError):
 
 class BmcAuthError(BmcError):
     """The BMC refused the credentials."""
+
+
+class BmcSessionLimit(BmcError):
+    """The BMC refused a login because its session table is full: it answers, and the
+    credentials may be fine; sessions must be logged out or expire first."""
 
 
 class IpmiError(BmcError):

@@ -46,7 +46,7 @@ from hwfw.apply.ledger import Ledger
 from hwfw.apply.scheduler import DISRUPTIVE_ACTIVATIONS, Gate, HostShape, Rollout, Scheduler, shapes_of
 from hwfw.clock import Clock, SystemClock
 from hwfw.config.model import RepositoryEntry, Workspace
-from hwfw.errors import HwfwError
+from hwfw.errors import BmcSessionLimit, HwfwError
 from hwfw.events import EventSink
 from hwfw.logs import get_logger, redactor
 from hwfw.plan.activation import _resets_for
@@ -110,6 +110,7 @@ class Executor:
         self.interrupted = False
         self.aborted = False
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._runs: dict[str, HostRun] = {}
         self._hard = False
 
     # ------------------------------------------------------------------ run
@@ -148,8 +149,11 @@ class Executor:
         if not self.interrupted:
             self.interrupted = True
             self.scheduler.stop(HOST_INTERRUPTED, "interrupted")
-            self.events.warning("interrupted: starting nothing new; in-flight steps finish "
-                               "(interrupt again to leave them running on the BMCs)")
+            self.events.warning("interrupted: starting nothing new; in-flight steps finish, waits for resets "
+                               "already requested are left to the next run (interrupt again to leave every "
+                               "step running on the BMCs)")
+            for run in list(self._runs.values()):
+                run.leave_safe_point()
             asyncio.get_running_loop().create_task(self.gate.changed())
             return
         if not self._hard:
@@ -169,7 +173,7 @@ class Executor:
         asyncio.get_running_loop().create_task(self.gate.changed())
 
     async def _host(self, shape: HostShape) -> None:
-        run = HostRun(self, shape)
+        run = self._runs[shape.host] = HostRun(self, shape)
         try:
             outcome = await run.run()
         except asyncio.CancelledError:
@@ -188,6 +192,8 @@ class Executor:
         d = self.drivers(host)
         if inspect.isawaitable(d):
             d = await d
+        if hasattr(d, "on_wait"):  # a BMC still resetting when the host starts: say why we wait
+            d.on_wait = lambda message: self.events.warning(message, host)
         return d  # type: ignore[return-value]
 
 
@@ -205,6 +211,7 @@ class HostRun:
         self.failure: str | None = None
         self.power_state: str | None = None
         self.driver: HostDriver | None = None
+        self.safe_point: asyncio.Task[Any] | None = None   # a step only waiting for a requested reset
         self.t0 = self.clock.monotonic()
         hp = ex.plan.host(self.host)
         self.vendor, self.model = (hp.vendor, hp.model) if hp else (None, None)
@@ -229,6 +236,9 @@ class HostRun:
                 if outcome.status == HOST_CONVERGED:
                     outcome = await self._close()
         except HwfwError as exc:
+            if isinstance(exc, BmcSessionLimit) and not self.results:
+                # Nothing was sent: the host is refused on its own, like a pre-flight refusal.
+                return self.finish_outcome(HOST_REFUSED, describe(exc), reason="host refused: session limit")
             message = describe(exc)
             outcome = self.finish_outcome(HOST_FAILED, message, reason=SKIP_HALTED)
             if hooks.post_host:
@@ -366,7 +376,11 @@ class HostRun:
                     break
                 done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
-                    self._finished(running.pop(task), task.result())
+                    step = running.pop(task)
+                    if task.cancelled():  # left at a safe point (an interrupt during a reset wait)
+                        self._finished(step, StepOutcome(STEP_INTERRUPTED, "interrupted while waiting"))
+                    else:
+                        self._finished(step, task.result())
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if current is not None:
@@ -565,16 +579,20 @@ class HostRun:
                        for a in step.activates):
                     self.resets[kind] += 1  # the flash made the BMC reset itself
                 return StepOutcome(STEP_NOT_NEEDED, f"every image it activates already runs; no {kind} sent")
-        return await self._reset(step, kind, [k for k, _, _ in targets])
+        return await self._reset(step, kind, [k for k, _, _ in targets], {k: v for k, v, _ in targets})
 
-    async def _reset(self, step: Step, kind: str, keys: list[str]) -> StepOutcome:
+    async def _reset(self, step: Step, kind: str, keys: list[str], expect: dict[str, str] | None = None) -> StepOutcome:
         assert self.driver is not None
         iid = await self.ledger.open_intent(host=self.host, component=",".join(keys) or "host", action="activate",
-                                            step=step.id, activation=kind, components=keys)
+                                            step=step.id, activation=kind, components=keys, versions=expect or {})
         if kind in DISRUPTIVE_ACTIVATIONS and (self.checkpoint.get("power_state") or "").lower() == "off":
             self.ledger.set_checkpoint(self.host, {**self.checkpoint, "powered_on": True})
+        self._listen_for_reset(iid)
         try:
-            await self.driver.activate(kind, self._progress(step))
+            try:
+                await self.driver.activate(kind, self._progress(step))
+            finally:
+                self._stop_listening()
         except HwfwError as exc:
             message = describe(exc)
             await self.ledger.commit()
@@ -593,6 +611,39 @@ class HostRun:
         await self.ledger.audit(host=self.host, component="host", action=f"activate:{kind}", outcome="ok",
                                 message=", ".join(keys))
         return StepOutcome(STEP_OK, f"{kind} done")
+
+    def _listen_for_reset(self, iid: str) -> None:
+        """Once the driver says the reset is under way, note it on the intent: the rest of
+        the activation is only waiting, a safe point an interrupt may leave (the next run
+        settles it from the BMC and never sends the reset again)."""
+        step_task = asyncio.current_task()
+        noted = False
+
+        async def requested(what: str) -> None:
+            nonlocal noted
+            if not noted:
+                noted = True
+                await self.ledger.note(iid, requested=True, reset=redactor(what))
+            self.safe_point = step_task
+            if self.ex.interrupted:
+                self.leave_safe_point()
+
+        setattr(self.driver, "on_reset_requested", requested)
+
+    def _stop_listening(self) -> None:
+        self.safe_point = None
+        if self.driver is not None and getattr(self.driver, "on_reset_requested", None) is not None:
+            setattr(self.driver, "on_reset_requested", None)
+
+    def leave_safe_point(self) -> bool:
+        """Interrupted: stop waiting for a reset already requested (see `_listen_for_reset`)."""
+        task, self.safe_point = self.safe_point, None
+        if task is None or task.done():
+            return False
+        self.events.warning("interrupted while waiting for a reset that was already requested: leaving the "
+                            "wait; the next hwfw apply checks what runs and does not reset again", self.host)
+        task.cancel()
+        return True
 
     async def _verify(self, step: Step) -> StepOutcome:
         assert self.driver is not None and step.component and step.to_version

@@ -8,7 +8,9 @@ The contract with a crash (SIGKILL included) at any instant:
 3. only then is the intent resolved.
 
 So a reader after a crash finds either an open intent (settled from the BMC itself
-on resume) or a state that already says what happened. File writes run in a worker
+on resume) or a state that already says what happened. The BMC sessions a run holds
+open are journalled the same way in a file of their own (`sessions.jsonl`), so the
+intent log keeps meaning "requests that change a BMC". File writes run in a worker
 thread, so a 200-host run does not stall the event loop on fsync.
 """
 
@@ -46,6 +48,11 @@ def intent_log(settings: Settings) -> IntentLog:
     return IntentLog(settings.runtime_dir / "intents.jsonl")
 
 
+def session_log(settings: Settings) -> IntentLog:
+    """The sessions a run holds open on BMCs (hwfw/apply/sessions.py), in intent-log form."""
+    return IntentLog(settings.runtime_dir / "sessions.jsonl")
+
+
 def audit_log(settings: Settings) -> AuditLog:
     return AuditLog(settings.runtime_dir / "audit.jsonl")
 
@@ -56,8 +63,10 @@ class Ledger:
     def __init__(self, settings: Settings, run_id: str, clock: Clock, state: State | None = None, *,
                  offload: bool = True) -> None:
         ensure_runtime_dir(settings)
+        self.settings = settings
         self.store = StateStore(settings.state_path)
         self.intents = intent_log(settings)
+        self.sessions = session_log(settings)
         self.audit_log = audit_log(settings)
         self.run_id = run_id
         self.clock = clock
@@ -141,6 +150,17 @@ class Ledger:
         return await asyncio.shield(self._io(
             self.intents.open, run_id=self.run_id, host=host, component=component, action=action,
             image_sha256=image_sha256, **details))
+
+    async def session_opened(self, host: str, **details: Any) -> str:
+        return await asyncio.shield(self._io(self.sessions.open, run_id=self.run_id, host=host, component="session",
+                                             action="session", **details))
+
+    async def session_closed(self, record_id: str, outcome: str, **details: Any) -> None:
+        await asyncio.shield(self._io(self.sessions.resolve, record_id, outcome, **details))
+
+    async def note(self, intent_id: str, **details: Any) -> None:
+        """Add details to an open intent (fsynced before returning)."""
+        await asyncio.shield(self._io(self.intents.note, intent_id, **details))
 
     async def resolve(self, intent_id: str, outcome: str, **details: Any) -> None:
         await asyncio.shield(self._io(self.intents.resolve, intent_id, outcome, **details))

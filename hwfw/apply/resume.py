@@ -12,8 +12,15 @@ decides what became of it from the BMC's own tasks, jobs and inventory
 * `not-sent`: the BMC never got it: resolved; the new plan does it again;
 * `failed:MESSAGE`: recorded as failed.
 
-Hosts whose intents cannot be settled (BMC unreachable, task still running at the
-deadline) are returned as blocked: the run must not touch them.
+A BMC that does not answer when the run starts (killed right after a firmware task
+completed, while the BMC resets itself) is waited for with the readiness rules used
+after hwfw's own resets, bounded by `bmc_ready_timeout` (the driver's
+`open_when_ready`). An activation the interrupted run had already requested (noted as
+`requested` on its intent) is never sent again: settling waits for the BMC and the
+host to be back, then reads what runs.
+
+Hosts whose intents cannot be settled (BMC still unreachable after that, task still
+running at the deadline) are returned as blocked: the run must not touch them.
 """
 
 from __future__ import annotations
@@ -24,14 +31,17 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping
 
-from hwfw.apply.checkpoint import same_version, split_key
+from hwfw.apply.checkpoint import CLOSED, OPEN, same_version, split_key
 from hwfw.apply.driver import HostDriver
 from hwfw.apply.events import ApplyEvents
 from hwfw.apply.ledger import Ledger
 from hwfw.clock import Clock
 from hwfw.config.model import Settings
 from hwfw.errors import HwfwError
+from hwfw.inventory.collect import ResolvedHost, collect
+from hwfw.inventory.model import Inventory
 from hwfw.logs import get_logger, redactor
+from hwfw.plan.model import Plan
 from hwfw.state.model import ComponentRecord
 
 log = get_logger("apply.resume")
@@ -64,6 +74,8 @@ async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings
             try:
                 d = drivers(host)
                 driver = await d if inspect.isawaitable(d) else d
+                if hasattr(driver, "on_wait"):
+                    driver.on_wait = lambda message, host=host: events.warning(message, host)
                 async with driver:  # type: ignore[union-attr]
                     for intent in intents:
                         verdict = await _follow(driver, intent, settings, clock, events)
@@ -154,3 +166,50 @@ async def _adopt_task(driver: HostDriver, key: str) -> str | None:
     except HwfwError:
         return None
     return next((t.uri for t in tasks if t.component in (key, kind)), None)
+
+
+async def reread_resetting(inventory: Inventory, ledger: Ledger, drivers: DriverOpener,
+                           hosts: Mapping[str, ResolvedHost], *, insecure: bool, events: ApplyEvents) -> Inventory:
+    """Hosts an interrupted run was working on (open checkpoint) that did not answer the
+    inventory read are most likely resetting (killed right after a firmware task, before
+    the BMC was back): wait for each as after hwfw's own resets, then read it again."""
+    names = sorted(h for h, inv in inventory.hosts.items()
+                   if not inv.reachable and inv.error_kind is None and h in hosts
+                   and (ledger.checkpoint(h) or {}).get("status") == OPEN)
+    if not names:
+        return inventory
+
+    async def back(name: str) -> bool:
+        try:
+            d = drivers(name)
+            driver = await d if inspect.isawaitable(d) else d
+            if hasattr(driver, "on_wait"):
+                driver.on_wait = lambda message: events.warning(message, name)
+            async with driver:  # type: ignore[union-attr]
+                return True
+        except HwfwError as exc:
+            log.info("%s: still not answering: %s", name, exc.message)
+            return False
+
+    ready = [n for n, ok in zip(names, await asyncio.gather(*(back(n) for n in names))) if ok]
+    if not ready:
+        return inventory
+    fresh = await collect([hosts[n] for n in ready], settings=ledger.settings, clock=ledger.clock, insecure=insecure)
+    return Inventory({**inventory.hosts, **fresh.hosts})
+
+
+def close_converged_checkpoints(ledger: Ledger, plan: Plan, run_id: str) -> list[str]:
+    """Close the open checkpoints of hosts that need nothing more: an interrupted run left
+    them open and settling finished their work. (An open checkpoint is reused by the next
+    run as the host's pre-state; a stale one would send a later rollback to old versions.)"""
+    steps = {s.host for s in plan.steps}
+    closed = []
+    for h in plan.hosts:
+        cp = ledger.checkpoint(h.name)
+        if cp is None or cp.get("status") != OPEN or h.name in steps or not h.reachable or h.errored \
+                or h.status != "managed":
+            continue
+        ledger.set_checkpoint(h.name, {**cp, "status": CLOSED, "closed": ledger.now(), "outcome": "converged",
+                                       "closed_by": run_id})
+        closed.append(h.name)
+    return closed

@@ -1,7 +1,12 @@
 """`run_apply`: everything `hwfw apply` does, in order, for the CLI (and tests) to call.
 
-    lock -> connect -> settle open intents (resume) -> inventory -> plan (or saved
-    plan + staleness) -> show + confirm -> images ready -> execute -> record the run
+    lock -> connect -> log out sessions a killed run left open -> settle open intents
+    (resume) -> inventory -> plan (or saved plan + staleness) -> show + confirm ->
+    images ready -> execute -> record the run
+
+Every BMC session the run opens is journalled in the intent log (sessions.py) while it
+is open. With `allow_unreachable`, hosts that cannot be read (down, session table
+full) are refused on their own and the others go ahead; the summary reports them.
 
 Nothing here prints: the plan is handed to `show`, the question to `confirm`, and
 progress, as events (hwfw/events.py), to the `events` sink. The workspace lock is held from the first read of the state to
@@ -26,7 +31,8 @@ from hwfw.apply.drivers import make_driver
 from hwfw.apply.events import HOST_REFUSED, ApplyEvents, HostOutcome, RunSummary
 from hwfw.apply.executor import ExecOptions, Executor
 from hwfw.apply.ledger import Ledger, ensure_runtime_dir
-from hwfw.apply.resume import SettleReport, settle_open_intents
+from hwfw.apply.resume import SettleReport, close_converged_checkpoints, reread_resetting, settle_open_intents
+from hwfw.apply.sessions import RunSessions, logout_leftovers
 from hwfw.apply.scheduler import Rollout, parse_count, shapes_of
 from hwfw.clock import Clock, SystemClock, utc_now_iso
 from hwfw.config.digests import input_digests
@@ -37,6 +43,7 @@ from hwfw.events import EventSink, guarded
 from hwfw.inventory.model import Inventory
 from hwfw.logs import get_logger
 from hwfw.plan.model import Plan
+from hwfw.redfish.journal import journal_sessions
 from hwfw.state.lock import WorkspaceLock
 
 log = get_logger("apply.run")
@@ -63,6 +70,9 @@ class ApplyOptions:
     sync: bool = False
     on_failure: str | None = None        # default: settings.policies.on_failure
     run_id: str | None = None
+    # Hosts that cannot be read (unreachable, session table full) are refused on their
+    # own (reported as `refused` in the summary) instead of stopping the whole run.
+    allow_unreachable: bool = False
 
 
 @dataclass
@@ -159,25 +169,39 @@ async def run_apply(workspace: Workspace, options: ApplyOptions, *, events: Even
         ledger = Ledger(settings, run_id, clock)
         saved = _read_plan_file(options.plan_file) if options.plan_file else None
         targets = options.targets or (_plan_hosts(saved) if saved else ())
-        async with connect(workspace, insecure=options.insecure, targets=targets, clock=clock) as conn:
-            if observe is not None:
-                observe(conn)
-            settled = await settle_open_intents(ledger, drivers_for(conn), settings=settings, clock=clock,
-                                                hosts=set(conn.hosts), events=report)
-            inventory = await read_inventory(conn)
-            plan = _make_plan(workspace, options, saved, ledger, inventory, targets)
-            if show is not None:
-                show(plan)
-            early = _refuse_early(workspace, plan, settled)
-            if early is not None:
-                early.settled, early.run_id = settled, run_id
-                return early
-            if not options.auto_approve and confirm is not None and not await _ask(confirm, plan):
-                return ApplyResult(1, "Apply cancelled.", plan=plan, settled=settled, run_id=run_id)
-            rollout = resolve_rollout(workspace, options, len(shapes_of(plan.steps)), clock,
-                                      settings.timing.time_scale)
-            summary = await _execute(workspace, options, plan, ledger, conn, sink, clock, rollout, settled,
-                                     handle_signals, run_id)
+        with journal_sessions(RunSessions(ledger)):
+            return await _connected(workspace, options, ledger, report, saved, targets, sink=sink, clock=clock,
+                                    confirm=confirm, show=show, handle_signals=handle_signals, observe=observe,
+                                    run_id=run_id)
+
+
+async def _connected(workspace: Workspace, options: ApplyOptions, ledger: Ledger, report: ApplyEvents,
+                     saved: dict[str, Any] | None, targets: Sequence[str], *, sink: EventSink, clock: Clock,
+                     confirm: Confirm | None, show: Callable[[Plan], None] | None, handle_signals: bool,
+                     observe: Callable[[Any], None] | None, run_id: str) -> ApplyResult:
+    settings = workspace.settings
+    async with connect(workspace, insecure=options.insecure, targets=targets, clock=clock) as conn:
+        if observe is not None:
+            observe(conn)
+        await logout_leftovers(ledger, conn.hosts, insecure=options.insecure, events=report)
+        settled = await settle_open_intents(ledger, drivers_for(conn), settings=settings, clock=clock,
+                                            hosts=set(conn.hosts), events=report)
+        inventory = await reread_resetting(await read_inventory(conn), ledger, drivers_for(conn), conn.hosts,
+                                           insecure=conn.insecure, events=report)
+        plan = _make_plan(workspace, options, saved, ledger, inventory, targets)
+        if close_converged_checkpoints(ledger, plan, run_id):
+            await ledger.commit()
+        if show is not None:
+            show(plan)
+        early = _refuse_early(workspace, plan, settled)
+        if early is not None:
+            early.settled, early.run_id = settled, run_id
+            return early
+        if not options.auto_approve and confirm is not None and not await _ask(confirm, plan):
+            return ApplyResult(1, "Apply cancelled.", plan=plan, settled=settled, run_id=run_id)
+        rollout = resolve_rollout(workspace, options, len(shapes_of(plan.steps)), clock, settings.timing.time_scale)
+        summary = await _execute(workspace, options, plan, ledger, conn, sink, clock, rollout, settled,
+                                 handle_signals, run_id)
     return ApplyResult(summary.exit_code, summary.line(), plan=plan, summary=summary, settled=settled, run_id=run_id)
 
 
@@ -213,7 +237,8 @@ def _make_plan(workspace: Workspace, options: ApplyOptions, saved: dict[str, Any
 
     state = ledger.state
     if saved is None:
-        return make_plan(workspace, inventory, state, targets=targets, parallelism=options.parallelism)
+        return make_plan(workspace, inventory, state, targets=targets, parallelism=options.parallelism,
+                         allow_unreachable=options.allow_unreachable)
     from hwfw.plan.planfile import staleness
 
     try:
@@ -232,7 +257,8 @@ def _make_plan(workspace: Workspace, options: ApplyOptions, saved: dict[str, Any
     drifted = {h for h in targets if any(r.startswith(f"host {h} ") for r in reasons)}
     if any(not r.startswith("host ") for r in reasons):
         drifted = set(targets)
-    fresh = make_plan(workspace, inventory, state, targets=sorted(drifted), parallelism=options.parallelism)
+    fresh = make_plan(workspace, inventory, state, targets=sorted(drifted), parallelism=options.parallelism,
+                      allow_unreachable=options.allow_unreachable)
     return merge_plans(old, fresh, drifted)
 
 
@@ -249,8 +275,10 @@ def merge_plans(old: Plan, fresh: Plan, replanned: set[str]) -> Plan:
 
 def _refuse_early(workspace: Workspace, plan: Plan, settled: SettleReport) -> ApplyResult | None:
     if plan.errored:
+        unread = any(h.status == "unreachable" for h in plan.hosts)
         return ApplyResult(1, "The plan has errors; nothing was applied:\n  " + "\n  ".join(plan.errors())
-                           + "\nFix them, or leave those hosts out with --target.", plan=plan)
+                           + "\nFix them, or leave those hosts out with --target"
+                           + (" (or let the others go ahead with --allow-unreachable)." if unread else "."), plan=plan)
     if workspace.settings.policies.refuse_irreversible:
         bad = irreversible_steps(plan.steps)
         if bad:
@@ -258,10 +286,20 @@ def _refuse_early(workspace: Workspace, plan: Plan, settled: SettleReport) -> Ap
                                + "\n  ".join(f"{s.id} ({s.from_version} -> {s.to_version})" for s in bad)
                                + "\nAdd the replaced versions to the repository, or change the policy.", plan=plan)
     if not plan.steps:
-        blocked = "; ".join(f"{h}: {why}" for h, why in sorted(settled.blocked.items()))
+        blocked = "; ".join(f"{h}: {why}" for h, why in sorted(refused_hosts(plan, settled).items()))
         return ApplyResult(1 if blocked else 0, ("No changes. " + blocked) if blocked else
                            "No changes. The fleet matches the baselines.", plan=plan)
     return None
+
+
+def refused_hosts(plan: Plan, settled: SettleReport) -> dict[str, str]:
+    """Hosts the run must not touch, and why: what an interrupted run left open could not
+    be settled, or (planned with allow_unreachable) the host could not be read."""
+    out = dict(settled.blocked)
+    for h in plan.hosts:
+        if h.status == "unreachable" and h.name not in out:
+            out[h.name] = next((f.message for f in h.findings if f.code == "unreachable"), "host is unreachable")
+    return out
 
 
 async def _execute(workspace: Workspace, options: ApplyOptions, plan: Plan, ledger: Ledger, conn: Connection,
@@ -269,7 +307,7 @@ async def _execute(workspace: Workspace, options: ApplyOptions, plan: Plan, ledg
                    run_id: str) -> RunSummary:
     from hwfw.apply.imageserver import ImageServer
 
-    blocked = settled.blocked
+    blocked = refused_hosts(plan, settled)
     runnable = replace(plan, steps=tuple(s for s in plan.steps if s.host not in blocked), _graph=None)
     entries = _entries(workspace, runnable)
     started = utc_now_iso(clock)

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from hwfw.clock import Clock, utc_now_iso
 from hwfw.config.model import Host, Settings
-from hwfw.errors import BmcError, BmcUnreachable, HwfwError, IpmiError
+from hwfw.errors import BmcError, BmcSessionLimit, BmcUnreachable, HwfwError, IpmiError
 from hwfw.gcpause import no_gc
 from hwfw.inventory.model import (
     Capabilities,
@@ -154,7 +154,8 @@ async def read_host(rh: ResolvedHost, *, settings: Settings, clock: Clock, insec
         message = exc.message if isinstance(exc, BmcError) else f"{name}: {exc.message}"
         log.info("%s", message)
         return HostInventory(host=name, reachable=False, protocol=_protocol_label(rh), error=message,
-                             collected_at=utc_now_iso(clock))
+                             collected_at=utc_now_iso(clock),
+                             error_kind="session-limit" if isinstance(exc, BmcSessionLimit) else None)
     except TimeoutError:
         return HostInventory(host=name, reachable=False, protocol=_protocol_label(rh),
                              error=f"{name}: no answer within the per-BMC deadline ({rh.url})",
@@ -188,7 +189,8 @@ async def read_redfish_host(rh: ResolvedHost, *, settings: Settings, clock: Cloc
     options = options or ClientOptions.from_settings(settings)
     verify = ssl_context(rh.ca_bundle or rh.host.ca_bundle or settings.ca_bundle, insecure=insecure)
     client = RedfishClient(rh.url, host=rh.name, clock=clock, options=options, verify=verify)
-    session = RedfishSession(client, rh.username, rh.password)
+    session = RedfishSession(client, rh.username, rh.password,
+                             session_limit_wait=settings.timing.session_limit_wait)
     try:
         async with session:
             facts = await read_facts(session)

@@ -36,6 +36,9 @@ class HostInventory:
     capabilities: Capabilities | None = None
     preflight: PreflightFacts | None = None
     collected_at: str | None = None
+    # What kind of failure `error` is, where hwfw can tell: `session-limit` (the BMC
+    # answers but its session table is full); None for anything else.
+    error_kind: str | None = None
 
     def components_of(self, kind: str) -> list[ComponentState]:
         return [c for c in self.components if c.kind == kind]
@@ -52,6 +55,8 @@ class HostInventory:
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
+        if out["error_kind"] is None:
+            del out["error_kind"]
         out["fingerprint"] = self.fingerprint()
         return out
 
@@ -69,7 +74,7 @@ class HostInventory:
             if caps else None,
             preflight=PreflightFacts(**{k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()})
             if pre else None,
-            collected_at=doc.get("collected_at"))
+            collected_at=doc.get("collected_at"), error_kind=doc.get("error_kind"))
 
 
 @dataclass(frozen=True, slots=True)

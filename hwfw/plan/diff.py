@@ -225,7 +225,11 @@ def _unreachable(ctx: DiffContext, host: Host, inv: HostInventory | None) -> Hos
         why = "no inventory was collected for it"
     else:
         why = inv.error or "the BMC did not answer"
-    hd.findings.append(Finding("error", "unreachable", f"host is unreachable: {why}"))
+    if inv is not None and inv.error_kind == "session-limit":
+        # It answers: its session table is full (other tools' sessions, or a killed run's).
+        hd.findings.append(Finding("error", "unreachable", f"host cannot be read (session limit): {why}"))
+    else:
+        hd.findings.append(Finding("error", "unreachable", f"host is unreachable: {why}"))
     baselines = ctx.ws.baselines_for(host)
     if len(baselines) == 1:
         hd.baseline = baselines[0]

@@ -5,6 +5,8 @@
   resolves it. On resume, every intent without a resolution is settled from the BMC's
   own tasks, jobs and inventory before anything else is sent, so a kill between "the
   BMC accepted the image" and "the state was written" never causes a second flash.
+  A note (`note`) adds details to an open intent as it progresses (e.g. "the reset was
+  requested"); `open_intents` shows each open intent with its notes merged in.
 * The audit log (`audit.jsonl`, schemas/audit.schema.json): one record per completed
   action, for people: who changed what, from which version to which, with which image.
 """
@@ -36,11 +38,25 @@ class IntentLog:
         append_json_line(self.path, {"resolves": intent_id, "time": utc_now_iso(), "outcome": outcome,
                                      "details": details})
 
+    def note(self, intent_id: str, **details: Any) -> None:
+        """Add `details` to an open intent (what happened since it was written)."""
+        append_json_line(self.path, {"notes": intent_id, "time": utc_now_iso(), "details": details})
+
     def open_intents(self) -> list[dict[str, Any]]:
-        """Intents with no resolution yet, oldest first."""
+        """Intents with no resolution yet, oldest first, with their notes merged into `details`."""
         records = read_json_lines(self.path)
         resolved = {r["resolves"] for r in records if "resolves" in r}
-        return [r for r in records if "intent" in r and r["intent"] not in resolved]
+        notes: dict[str, dict[str, Any]] = {}
+        for r in records:
+            if "notes" in r and isinstance(r.get("details"), dict):
+                notes.setdefault(r["notes"], {}).update(r["details"])
+        out = []
+        for r in records:
+            if "intent" in r and r["intent"] not in resolved:
+                if r["intent"] in notes:
+                    r = {**r, "details": {**(r.get("details") or {}), **notes[r["intent"]]}}
+                out.append(r)
+        return out
 
 
 class AuditLog:

@@ -357,6 +357,25 @@ class ServedLab:
         r = httpx.post(f"{url}/__sim/faults", json=faults, verify=self._tls(), timeout=10)
         r.raise_for_status()
 
+    def _control(self, method: str, endpoint: str, params: dict[str, Any] | None = None,
+                 **body: Any) -> dict[str, Any]:
+        """A control request through any BMC socket (a down BMC's socket still answers /__sim)."""
+        import httpx
+
+        url = next(iter(self.process.urls.values()))
+        r = httpx.request(method, f"{url}/__sim/{endpoint}", params=params, json=body or None, verify=self._tls(),
+                          timeout=10)
+        r.raise_for_status()
+        return r.json()  # type: ignore[no-any-return]
+
+    def set_speed(self, speed: float) -> None:
+        """0 freezes the simulator's clock: nothing a BMC does in virtual time moves on."""
+        self._control("POST", "clock", speed=speed)
+
+    def sessions(self) -> dict[str, list[dict[str, Any]]]:
+        """Live sessions per BMC."""
+        return self._control("GET", "sessions", params={"bmc": "*"})
+
     def clear_faults(self, bmc: str) -> None:
         import httpx
 
@@ -365,9 +384,12 @@ class ServedLab:
 
 
 def serve_lab(tmp_path: Path, hosts: list[str] | None = None, password: str = "password",
-              speed: float = 200) -> ServedLab:
+              speed: float = 200, timing: Mapping[str, str] | None = None,
+              options: Mapping[str, Any] | None = None) -> ServedLab:
     """Start `hwfw sim serve` (TLS, `speed`) for the lab's fleet (or `hosts` of it) with
-    `password` as every BMC's password, and a workspace copy pointing at it."""
+    `password` as every BMC's password, and a workspace copy pointing at it. `timing`
+    overrides settings.timing values of the workspace; `options` is merged into every
+    simulated host's `options`."""
     import yaml
 
     from hwfw.sim.runtime import start_fleet_process
@@ -377,6 +399,8 @@ def serve_lab(tmp_path: Path, hosts: list[str] | None = None, password: str = "p
     fleet = yaml.safe_load((LAB / "fleet.yaml").read_text())
     if hosts is not None:
         fleet["hosts"] = {h: fleet["hosts"][h] for h in hosts}
+    for spec in fleet["hosts"].values():
+        spec["options"] = {**(spec.get("options") or {}), **(options or {})}
     fleet["defaults"]["credentials"] = {"username": "admin", "password": password}
     fleet_path = tmp_path / "served-fleet.yaml"
     fleet_path.write_text(yaml.safe_dump(fleet, sort_keys=False))
@@ -390,5 +414,9 @@ def serve_lab(tmp_path: Path, hosts: list[str] | None = None, password: str = "p
     hwfw_yaml = ws / "hwfw.yaml"
     hwfw_yaml.write_text(hwfw_yaml.read_text().replace(
         "\nsettings:\n", f"\nsettings:\n  allowed_roots: [{tmp_path / 'sim-state'}]\n", 1))
+    if timing:
+        doc = yaml.safe_load(hwfw_yaml.read_text())
+        doc["settings"]["timing"].update(timing)
+        hwfw_yaml.write_text(yaml.safe_dump(doc, sort_keys=False))
     # the workspace no longer has sim:// hosts; its wait settings stay scaled for speed 200
     return ServedLab(ws, proc, tmp_path / "sim-state" / "ca.pem", env)

@@ -104,8 +104,10 @@ def test_a_full_session_table_stops_before_anything_is_sent_and_says_why(tmp_pat
     ws = lab_with(tmp_path, {"lab-dell-03": {"sessions_full": True}}, monkeypatch)
     result = apply(ws, targets=("lab-dell-03", "lab-hpe-02"))
     assert result.exit_code == 1 and result.summary is None       # the plan is errored: nothing applied
-    assert "lab-dell-03: host is unreachable" in result.message and "RAC0218" in result.message  # iDRAC: session table full
-    assert "--target" in result.message
+    # named for what it is (issue 17 item 8): the BMC answers, its session table is full (iDRAC RAC0218)
+    assert "lab-dell-03: host cannot be read (session limit)" in result.message and "RAC0218" in result.message
+    assert "unreachable" not in result.message.split("Fix them")[0]
+    assert "--target" in result.message and "--allow-unreachable" in result.message
     assert not result.extra["sim"].query(type_="image-received")
 
 

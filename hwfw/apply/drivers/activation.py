@@ -94,6 +94,18 @@ class Activator:
             raise ApplyError(f"{self.host}: unknown activation {activation!r}")
         await steps[activation](progress, expected)
 
+    async def wait_requested(self, activation: str, progress: Progress) -> None:
+        """A reset an interrupted run already requested: wait for it to end, sending
+        nothing (the BMC stably back after a BMC reset or AC cycle; the host through POST
+        after a host-side one, once its reboot started within the graceful-shutdown time)."""
+        rd = self.readiness()
+        if activation in ("bmc-reset", "ac-cycle"):
+            await self.wait_bmc_back(rd, progress)
+        if activation in ("host-reboot", "ac-cycle"):
+            if not await self._wait_host(rd, self.timing.graceful_shutdown_timeout, _reboot_started):
+                log.info("%s: no reboot under way; checking that the host is up", self.host)
+            await self.wait_post(rd, progress, started=True)
+
     # ------------------------------------------------------------------ BMC reset
     def _self_reset_grace(self) -> float:
         t = self.timing
@@ -122,11 +134,13 @@ class Activator:
             mine.done = True
         if mine is not None and mine.done:
             progress(None, "the BMC already reset itself during the update; checking it is stable")
+            await self.bmc.reset_requested("the BMC's own reset after its update")
             await self.wait_bmc_back(rd, progress)
             return
         if mine is not None:
             progress(None, "the BMC applies its new firmware and resets itself; waiting")
             if mine.seen or await self._self_reset_seen(rd, mine, progress):
+                await self.bmc.reset_requested("the BMC's own reset after its update")
                 await self.wait_bmc_back(rd, progress)
                 return
             log.info("%s: the BMC did not reset itself within %.1fs; resetting it", self.host,
@@ -137,6 +151,7 @@ class Activator:
                 # Already going down (e.g. a self-update finishing after a resumed run): that
                 # reset is the activation; a Manager.Reset on top would be a second one.
                 progress(None, f"the BMC is already resetting ({quick.reason}); waiting")
+                await self.bmc.reset_requested("a BMC reset already under way")
                 await self.wait_bmc_back(rd, progress)
                 return
         try:
@@ -149,6 +164,7 @@ class Activator:
             if quick.healthy:
                 raise
             progress(None, f"the BMC went down before the reset request reached it ({quick.reason}); waiting")
+            await self.bmc.reset_requested("a BMC reset already under way")
             await self.wait_bmc_back(rd, progress)
             return
         if not await rd.wait_gone(grace=self._went_away_grace(), progress=progress):
@@ -207,6 +223,7 @@ class Activator:
                 raise
             log.warning("%s: %s: the answer was lost (%s); assuming the BMC acted on it", self.host, what,
                         exc.message)
+            await self.bmc.reset_requested(what)
             return None
         if response.status_code >= 400:
             raise error_for_response(self.host, "POST", str(response.request.url), response, what=f"{what} refused")
@@ -215,6 +232,7 @@ class Activator:
         if bad:
             raise ApplyError(f"{self.host}: {what} refused: {bad.message or bad.message_id} [{bad.message_id}]")
         log.info("%s: %s sent", self.host, what)
+        await self.bmc.reset_requested(what)
         return response
 
     # ------------------------------------------------------------------ host reboot
@@ -223,6 +241,7 @@ class Activator:
         if expected is not None and expected.kind == "host-reboot":
             if not expected.done and await self._expectation_met(expected):
                 expected.done = True
+            await self.bmc.reset_requested("the host reboot the BMC performs for its update")
             if expected.done:
                 progress(None, "the BMC already rebooted the host during the update; checking POST is done")
                 await self.wait_post(rd, progress, started=True)
@@ -368,6 +387,7 @@ class Activator:
                              f"{exc.message}", hint="enable IPMI-over-LAN on the BMC or power-cycle it by hand") \
                 from exc
         progress(None, f"IPMI chassis power {action} sent")
+        await self.bmc.reset_requested(f"IPMI chassis power {action}")
 
     # ------------------------------------------------------------------ power
     async def set_power(self, state: str, progress: Progress) -> None:

@@ -15,7 +15,7 @@ from `settings.timing`.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 from hwfw.apply.driver import FlashRequest, FlashResult, InFlight, PreflightReport, Progress
 from hwfw.apply.drivers import preflight as pre
@@ -48,6 +48,10 @@ def driver_client_options(settings: Settings) -> ClientOptions:
                    backoff_max=max(0.05, min(30.0, 3 * t.poll_interval)))
 
 
+def _quiet(percent: float | None, message: str) -> None:
+    pass
+
+
 class RedfishDriver:
     """A `HostDriver` for one Redfish BMC; `quirks_class` names the vendor's quirks."""
 
@@ -65,13 +69,15 @@ class RedfishDriver:
         self.quirks = self.quirks_class(self.bmc)
         self.flasher = Flasher(self.bmc, self.quirks)
         self.activator = Activator(self.bmc, self.quirks)
-        self.settler = Settler(self.bmc, self.quirks)
+        self.settler = Settler(self.bmc, self.quirks, self.activator)
         self.host = rh.name
         self.settings = settings
         self.timing = settings.timing
         self.clock = clock
         self._expect: Expectation | None = None
         self._opened = False
+        # Told (one line) when opening has to wait for a BMC that is still resetting.
+        self.on_wait: Callable[[str], None] | None = None
 
     # ------------------------------------------------------------------ what tests and callers read
     @property
@@ -99,6 +105,15 @@ class RedfishDriver:
     def on_accepted(self, listener: Callable[[str], None] | None) -> None:
         self.flasher.on_accepted = listener
 
+    @property
+    def on_reset_requested(self) -> Callable[[str], Awaitable[None]] | None:
+        """Awaited once an activation's reset is under way (the rest is only waiting)."""
+        return self.bmc.on_reset_requested
+
+    @on_reset_requested.setter
+    def on_reset_requested(self, listener: Callable[[str], Awaitable[None]] | None) -> None:
+        self.bmc.on_reset_requested = listener
+
     # ------------------------------------------------------------------ life cycle
     async def __aenter__(self) -> "RedfishDriver":
         await self.open()
@@ -108,9 +123,18 @@ class RedfishDriver:
         await self.bmc.close(*exc_info)
 
     async def open(self) -> None:
-        if not self._opened:
-            await self.bmc.open()
-            self._opened = True
+        """Log in and discover; a BMC that is still coming back from a reset is waited for
+        with the readiness rules used after hwfw's own resets (stable, then a fresh login)."""
+        if self._opened:
+            return
+        waited = await self.bmc.open_when_ready(self.on_wait)
+        try:
+            if waited:
+                await self.activator.wait_bmc_back(self.activator.readiness(), _quiet)
+        except BaseException:
+            await self.bmc.close(None, None, None)
+            raise
+        self._opened = True
 
     # ------------------------------------------------------------------ HostDriver
     async def preflight(self, *, known_tasks: tuple[str, ...], allow_pending: bool) -> PreflightReport:

@@ -6,12 +6,18 @@ running: re-attach), `not-sent` (safe to redo), `failed:<message>`. Evidence, in
 the running version; the task or job the intent recorded; the vendor's own evidence
 (`Quirks.settle`: Dell jobs, the iLO repository and queue, Supermicro staging); any
 task on the BMC naming the component or our image file.
+
+An activation whose intent notes `requested` (the reset was sent, or the BMC was seen
+resetting itself, before the run stopped) is never sent again: settling waits for that
+reset to end (`Activator.wait_requested`) and is `done`; the versions read afterwards
+say what it activated.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
+from hwfw.apply.drivers.activation import Activator
 from hwfw.apply.drivers.bmc import Bmc
 from hwfw.apply.drivers.quirks import Quirks
 from hwfw.errors import BmcAuthError, BmcError, BmcUnreachable
@@ -32,9 +38,10 @@ __all__ = ["Settler"]
 class Settler:
     """Settles open intents of one host."""
 
-    def __init__(self, bmc: Bmc, quirks: Quirks) -> None:
+    def __init__(self, bmc: Bmc, quirks: Quirks, activator: Activator | None = None) -> None:
         self.bmc = bmc
         self.quirks = quirks
+        self.activator = activator or Activator(bmc, quirks)
 
     async def settle(self, intent: Mapping[str, Any]) -> str:
         """"Not sent" is only concluded after `creation_grace_polls` more looks a poll
@@ -72,6 +79,11 @@ class Settler:
             return self._later()
         running = versions.get(key)
         if target and running and running.strip() == str(target).strip():
+            return "done"
+        if action == "activate" and details.get("requested"):
+            expect = details.get("versions") or {}
+            if not (expect and all(_runs(versions.get(k), v) for k, v in expect.items())):
+                await self.activator.wait_requested(str(details.get("activation") or ""), _quiet)
             return "done"
         if action != "flash":
             return "not-sent"
@@ -117,6 +129,14 @@ class Settler:
             if verdict == "done" or best is None:
                 best = verdict
         return best
+
+
+def _runs(running: str | None, version: Any) -> bool:
+    return running is not None and running.strip() == str(version).strip()
+
+
+def _quiet(percent: float | None, message: str) -> None:
+    pass
 
 
 def verdict_of_task_body(body: Mapping[str, Any], uri: str) -> str:
