@@ -97,6 +97,11 @@ class HostDriver(Protocol):
     async def in_flight(self) -> list[InFlight]:
         """Update tasks/jobs the BMC currently runs or has scheduled."""
 
+    async def task_failure(self, task_uri: str | None, key: str) -> str | None:
+        """Why the BMC's task (or job) that carried `key`'s image failed, quoted from it
+        (`task_uri` as the state recorded it); None when it did not fail or is gone.
+        Used when a staged image did not take."""
+
     async def settle_intent(self, intent: Mapping[str, Any]) -> str:
         """Decide what became of an intent recorded before a crash, from the BMC's own
         tasks, jobs and inventory: `done` (the change took effect or is staged),

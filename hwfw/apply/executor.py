@@ -35,7 +35,7 @@ from typing import Any, Awaitable, Callable, Protocol
 import networkx as nx
 
 from hwfw.apply import checkpoint as cpmod
-from hwfw.apply.driver import FLASH_PENDING, FlashRequest, HostDriver, PreflightReport
+from hwfw.apply.driver import FLASH_PENDING, FLASH_SKIPPED_SAME, FlashRequest, HostDriver, PreflightReport
 from hwfw.apply.events import (
     HOST_CONVERGED, HOST_DEFERRED, HOST_FAILED, HOST_INTERRUPTED, HOST_NOT_STARTED, HOST_REFUSED, HOST_ROLLED_BACK,
     HOST_SKIPPED, SKIP_ABORTED, SKIP_HALTED, SKIP_INTERRUPTED, SKIP_ROLLED_BACK, SKIP_UPSTREAM, SKIP_WINDOW,
@@ -525,15 +525,18 @@ class HostRun:
                                     outcome="failed", before=step.from_version, after=to,
                                     image_sha256=entry.sha256, message=message)
             return StepOutcome(STEP_FAILED, message)
-        status = "pending-activation" if result.status == FLASH_PENDING else "in-progress"
+        skipped = result.status == FLASH_SKIPPED_SAME   # the driver saw the version run: nothing to activate
+        status = "pending-activation" if result.status == FLASH_PENDING else "ok" if skipped else "in-progress"
         self.ledger.put(self.host, key, ComponentRecord(status=status, updated_at=self.ledger.now(),
-                                                        task_uri=result.task_uri, **base))
+                                                        task_uri=None if skipped else result.task_uri,
+                                                        **{**base, "activation": None} if skipped else base))
         await self.ledger.commit()
         await self.ledger.resolve(iid, result.status, method=result.method, task_uri=result.task_uri)
         await self.ledger.audit(host=self.host, component=key, action="rollback" if rollback else "flash",
-                                outcome=result.status, before=step.from_version, after=to,
-                                image_sha256=entry.sha256, message=f"method {result.method}")
-        out = STEP_PENDING if result.status == FLASH_PENDING else STEP_OK
+                                outcome="skipped" if skipped else result.status, before=step.from_version, after=to,
+                                image_sha256=entry.sha256,
+                                message=redactor(result.message) if skipped else f"method {result.method}")
+        out = STEP_PENDING if result.status == FLASH_PENDING else STEP_NOT_NEEDED if skipped else STEP_OK
         return StepOutcome(out, redactor(result.message), version=to, method=result.method, task_uri=result.task_uri)
 
     async def _record_in_flight(self, key: str, base: dict[str, Any]) -> None:
@@ -669,6 +672,9 @@ class HostRun:
                                     before=step.from_version, after=got)
             return StepOutcome(STEP_OK, f"{key} runs {got}", version=got)
         message = f"{key}: the BMC reports {got!r}, expected {want!r}"
+        why = await self._task_failure(rec.task_uri if rec else None, key)
+        if why:
+            message += f"; {why}"
         if rec is not None and rec.status != "pending-activation":
             self.ledger.put(self.host, key, ComponentRecord(
                 version=want, status="failed", image_sha256=rec.image_sha256, image_id=rec.image_id,
@@ -678,6 +684,17 @@ class HostRun:
         await self.ledger.audit(host=self.host, component=key, action="verify", outcome="failed",
                                 before=step.from_version, after=got, message=message)
         return StepOutcome(STEP_FAILED, message, version=got)
+
+    async def _task_failure(self, task_uri: str | None, key: str) -> str | None:
+        """The BMC's own words for a flash that did not take (a staged job that failed
+        during the reboot), for the host's final error; None when it has none."""
+        assert self.driver is not None
+        try:
+            why = await self.driver.task_failure(task_uri, key)
+        except HwfwError as exc:
+            log.info("%s: the task of %s is unreadable: %s", self.host, key, exc.message)
+            return None
+        return redactor(why) if why else None
 
     # ------------------------------------------------------------------ rollback
     async def _rollback(self) -> HostOutcome:

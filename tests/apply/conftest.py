@@ -184,6 +184,9 @@ class MemoryDriver:
     async def in_flight(self) -> list[InFlight]:
         return list(self.bmc.foreign_tasks)
 
+    async def task_failure(self, task_uri: str | None, key: str) -> str | None:
+        return None
+
     async def settle_intent(self, intent: Mapping[str, Any]) -> str:
         self._check()
         d = intent.get("details") or {}

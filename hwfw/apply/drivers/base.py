@@ -165,6 +165,10 @@ class RedfishDriver:
     async def set_power(self, state: str, progress: Progress) -> None:
         await self.activator.set_power(state, progress)
 
+    async def task_failure(self, task_uri: str | None, key: str) -> str | None:
+        """See HostDriver.task_failure."""
+        return await self.settler.failure_of(task_uri, key)
+
     async def settle_intent(self, intent: Mapping[str, Any]) -> str:
         """See HostDriver.settle_intent. Intent `details` used: `to_version` (or `to`/
         `version`), `task_uri` (when the run recorded `on_accepted`), `filename`."""

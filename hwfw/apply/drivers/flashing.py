@@ -5,7 +5,10 @@ outcome into a FlashResult).
 - **Task state is a hint; the version is the truth.** A task that vanishes (404, wiped
   by a BMC reset) falls back to reading the inventory; `Completed` with
   `ResetRequired`/`AwaitToActivate` means "written, runs after a reset"
-  (FLASH_PENDING); `UpdateSkippedSameVersion` means success (FLASH_SKIPPED_SAME).
+  (FLASH_PENDING). `UpdateSkippedSameVersion` ("already installed") is taken at its
+  word only once a version read confirms it (FLASH_SKIPPED_SAME: nothing to activate);
+  otherwise the flash fails with the BMC's message, before any reset. Skips for other
+  reasons fail with theirs (taskstate.py).
 - **A BMC that resets itself is remembered** (`expectation`): the activation right
   after the flash then waits for that reset instead of sending a second one.
 - **Images are checked while they stream** (upload.py).
@@ -240,8 +243,7 @@ class Flasher:
             raise ApplyError(f"{self.host}: {comp}: flashing {request.entry.id} failed ({outcome.state}): "
                              f"{outcome.detail or 'no detail'}{mid}", hint=_failure_hint(outcome))
         if outcome.kind == "skipped":
-            progress(100.0, "the BMC already runs this version")
-            return FlashResult(FLASH_SKIPPED_SAME, method, outcome.uri, outcome.detail or "skipped: same version")
+            return await self._skipped(request, outcome, method, progress)
         if outcome.kind == "staged":
             progress(100.0, f"staged; runs after {request.step.activation or 'the next reset'}")
             return FlashResult(FLASH_PENDING, method, outcome.uri, outcome.detail or "staged")
@@ -263,6 +265,23 @@ class Flasher:
         message = note or ("written; " + (", ".join(hints) if hints else "waits for activation"))
         progress(100.0, message)
         return FlashResult(FLASH_PENDING, method, outcome.uri, message)
+
+    async def _skipped(self, request: FlashRequest, outcome: TaskOutcome, method: str,
+                       progress: Progress) -> FlashResult:
+        """"Skipped: already installed": true when the version runs (nothing to activate);
+        else a failure quoting the BMC (a reset would change nothing)."""
+        comp = request.step.component or request.kind
+        said = f"{outcome.detail or 'skipped: same version'} [{outcome.message_id}]"
+        current = await self.bmc.version_of(comp, request.kind, request.instance)
+        target = request.step.to_version
+        if target is not None and current is not None and current.strip() == target.strip():
+            progress(100.0, f"the BMC already runs {current}")
+            return FlashResult(FLASH_SKIPPED_SAME, method, outcome.uri, f"the BMC skipped the update: {said}; "
+                               f"{current} runs")
+        raise ApplyError(f"{self.host}: {comp}: the BMC skipped {request.entry.id}, saying it is already installed "
+                         f"({said}), but it reports {current or 'no version'} running, not {target}",
+                         hint="an image of that version may be staged on the BMC, waiting for a reset nobody "
+                              "requested: check its update queue or jobs before trying again")
 
     def note_self_reset(self, request: FlashRequest, outcome: TaskOutcome) -> None:
         """Remember that the BMC resets itself (BMC images applied Immediate) or reboots the

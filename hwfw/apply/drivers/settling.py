@@ -27,9 +27,12 @@ from hwfw.redfish.taskstate import (
     FAILURE_IDS,
     NEEDS_ACTION_STATES,
     OK_STATES,
+    Observation,
     any_message,
     judge_messages,
+    judge_task,
     task_messages,
+    task_view,
 )
 
 __all__ = ["Settler"]
@@ -99,18 +102,36 @@ class Settler:
 
     async def _task(self, uri: str) -> str | None:
         try:
-            response = await self.bmc.session.request("GET", uri, check=False, retries=1)
+            found = await self._task_body(uri)
         except BmcError:
             return f"in-flight:{uri}"
+        return verdict_of_task_body(found[1], found[0]) if found else None
+
+    async def _task_body(self, uri: str) -> tuple[str, dict[str, Any]] | None:
+        """(URI, body) of a task, or of the vendor job behind it once the task is purged."""
+        response = await self.bmc.session.request("GET", uri, check=False, retries=1)
         if response.status_code == 404:
             job = self.quirks.job_uri_for(uri)
-            if job and job != uri:
-                return await self._task(job)
-            return None
+            return await self._task_body(job) if job and job != uri else None
         body = json_object(response)
         if response.status_code >= 400 or body is None:
             return None
-        return verdict_of_task_body(body, uri)
+        return uri, body
+
+    async def failure_of(self, uri: str | None, key: str) -> str | None:
+        """Why the BMC's task or job that carried `key`'s image (the one the state
+        recorded) failed, in its own words; None when it did not, or is gone. (Another
+        task naming the component could be an older run's: never quoted.)"""
+        found = await self._task_body(uri) if uri else None
+        if found is None:
+            return None
+        where, body = found
+        state, percent, msgs = task_view(body)
+        outcome = judge_task(Observation(where, state, percent, msgs, body), frozenset())
+        if outcome is None or outcome.kind != "failed":
+            return None
+        mid = f" [{outcome.message_id}]" if outcome.message_id else ""
+        return f"the BMC's task {where} ended {state}: {outcome.detail or 'no detail'}{mid}"
 
     async def _from_tasks(self, key: str, details: Mapping[str, Any]) -> str | None:
         """A task on the BMC that names this component (or our image file) decides."""
