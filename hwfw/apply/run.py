@@ -33,13 +33,14 @@ from hwfw.apply.executor import ExecOptions, Executor
 from hwfw.apply.ledger import Ledger, ensure_runtime_dir
 from hwfw.apply.resume import SettleReport, close_converged_checkpoints, reread_resetting, settle_open_intents
 from hwfw.apply.sessions import RunSessions, logout_leftovers
+from hwfw.apply.transfers import TransferAudit
 from hwfw.apply.scheduler import Rollout, parse_count, shapes_of
 from hwfw.clock import Clock, SystemClock, utc_now_iso
 from hwfw.config.digests import input_digests
 from hwfw.config.model import RepositoryEntry, Workspace
 from hwfw.connect import Connection, connect, read_inventory
 from hwfw.errors import HwfwError, StalePlanError
-from hwfw.events import EventSink, guarded
+from hwfw.events import EventSink, FanOutSink, guarded
 from hwfw.inventory.model import Inventory
 from hwfw.logs import get_logger
 from hwfw.plan.model import Plan
@@ -311,7 +312,8 @@ async def _execute(workspace: Workspace, options: ApplyOptions, plan: Plan, ledg
     runnable = replace(plan, steps=tuple(s for s in plan.steps if s.host not in blocked), _graph=None)
     entries = _entries(workspace, runnable)
     started = utc_now_iso(clock)
-    async with ImageServer(workspace.settings, clock, events=sink, run_id=run_id) as server:
+    transfers = TransferAudit(ledger, conn.hosts)
+    async with ImageServer(workspace.settings, clock, events=FanOutSink(sink, transfers), run_id=run_id) as server:
         images = StoreImages(workspace, fetch=options.sync, server=server)
         await images.ensure_all(entries)
         executor = Executor(runnable, workspace, ledger, drivers_for(conn, server), images,
@@ -324,6 +326,7 @@ async def _execute(workspace: Workspace, options: ApplyOptions, plan: Plan, ledg
             executor.events.host_finished(host, executor.outcomes[host])
         with _signals(executor, handle_signals):
             summary = await executor.run()
+    await transfers.flush()
     _record_run(ledger, run_id, started, utc_now_iso(clock), summary)
     await ledger.commit()
     return summary

@@ -36,6 +36,7 @@ class SimApp:
 
     def bind(self, name: str, address: str, url: str) -> None:
         self.by_addr[address] = self.fleet.bmcs[name]
+        self.fleet.bmcs[name].address = address   # a BMC's own pulls leave from its address
         self.urls[name] = url
 
     def for_bmc(self, name: str) -> Callable[[dict[str, Any], Receive, Send], Any]:
