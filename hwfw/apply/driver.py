@@ -87,6 +87,11 @@ class HostDriver(Protocol):
     async def flash(self, request: FlashRequest, progress: Progress) -> FlashResult:
         """Send the image and follow the BMC's task/job/state to its real end."""
 
+    async def flash_previous(self, step: Step, progress: Progress) -> FlashResult:
+        """Install the image the BMC itself kept of `step.component` (version
+        `step.to_version`: a rollback without a repository copy), where the vendor keeps
+        one; raises ApplyError when the BMC holds no such image. Followed like `flash`."""
+
     async def activate(self, activation: str, progress: Progress) -> None:
         """Perform a `bmc-reset`, `host-reboot` or `ac-cycle` and wait until the BMC (and
         the host, for reboots) is back: N consecutive healthy answers, re-login, POST done."""

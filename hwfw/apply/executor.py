@@ -35,21 +35,21 @@ from typing import Any, Awaitable, Callable, Protocol
 import networkx as nx
 
 from hwfw.apply import checkpoint as cpmod
-from hwfw.apply.driver import FLASH_PENDING, FLASH_SKIPPED_SAME, FlashRequest, HostDriver, PreflightReport
+from hwfw.apply.driver import FLASH_PENDING, FLASH_SKIPPED_SAME, FlashRequest, FlashResult, HostDriver, PreflightReport
 from hwfw.apply.events import (
     HOST_CONVERGED, HOST_DEFERRED, HOST_FAILED, HOST_INTERRUPTED, HOST_NOT_STARTED, HOST_REFUSED, HOST_ROLLED_BACK,
-    HOST_SKIPPED, SKIP_ABORTED, SKIP_HALTED, SKIP_INTERRUPTED, SKIP_ROLLED_BACK, SKIP_UPSTREAM, SKIP_WINDOW,
+    HOST_SKIPPED, SKIP_ABORTED, SKIP_HALTED, SKIP_INTERRUPTED, SKIP_UPSTREAM, SKIP_WINDOW,
     STEP_FAILED, STEP_INTERRUPTED, STEP_NOT_NEEDED, STEP_OK, STEP_PENDING, STEP_SKIPPED, ApplyEvents, HostOutcome,
     RunInfo, RunSummary, StepOutcome)
 from hwfw.apply.hostcmd import run_host_hook
 from hwfw.apply.ledger import Ledger
+from hwfw.apply.rollback import rollback_host
 from hwfw.apply.scheduler import DISRUPTIVE_ACTIVATIONS, Gate, HostShape, Rollout, Scheduler, shapes_of
 from hwfw.clock import Clock, SystemClock
 from hwfw.config.model import RepositoryEntry, Workspace
 from hwfw.errors import BmcSessionLimit, HwfwError
 from hwfw.events import EventSink
 from hwfw.logs import get_logger, redactor
-from hwfw.plan.activation import _resets_for
 from hwfw.plan.model import Image, Plan, Step
 from hwfw.state.model import ComponentRecord
 
@@ -252,7 +252,7 @@ class HostRun:
         await self._checkpoint()
         await self._walk()
         if self.failure and self.ex.options.on_failure == "rollback-host" and not self.ex._hard:
-            return await self._rollback()
+            return await rollback_host(self)
         return self._decide()
 
     def _decide(self) -> HostOutcome:
@@ -497,21 +497,32 @@ class HostRun:
             return StepOutcome(STEP_OK, f"{to} already runs (not flashed again)", version=to)
         return await self._send_flash(step, key, to, entry, rollback=False)
 
-    async def _send_flash(self, step: Step, key: str, to: str, entry: RepositoryEntry, *,
+    async def _send_flash(self, step: Step, key: str, to: str, entry: RepositoryEntry | None, *,
                           rollback: bool) -> StepOutcome:
+        """Flash `entry` (None: the BMC's own previous image, for a rollback), bracketed by
+        the ledger: intent -> driver -> state -> resolve -> audit."""
         assert self.driver is not None
-        kind, instance = cpmod.split_key(key)
-        path, url = await self.ex.images.prepare(entry)
-        request = FlashRequest(run_id=self.ex.options.run_id, step=step, kind=kind, instance=instance,
-                               entry=entry, image_path=path, image_url=url)
+        driver = self.driver
+        send: Callable[[Callable[[float | None, str], None]], Awaitable[FlashResult]]
+        if entry is not None:
+            kind, instance = cpmod.split_key(key)
+            path, url = await self.ex.images.prepare(entry)
+            request = FlashRequest(run_id=self.ex.options.run_id, step=step, kind=kind, instance=instance,
+                                   entry=entry, image_path=path, image_url=url)
+            send = lambda progress: driver.flash(request, progress)  # noqa: E731
+        else:
+            send = lambda progress: driver.flash_previous(step, progress)  # noqa: E731
+        sha, image_id = (entry.sha256, entry.id) if entry is not None else (None, None)
         iid = await self.ledger.open_intent(
-            host=self.host, component=key, action="flash", image_sha256=entry.sha256, step=step.id,
-            image_id=entry.id, from_version=step.from_version, to_version=to, activation=step.activation,
-            apply_time=step.apply_time, rollback=rollback, filename=_source_name(entry))
-        base = dict(version=to, image_sha256=entry.sha256, image_id=entry.id, previous_version=step.from_version,
+            host=self.host, component=key, action="flash", image_sha256=sha, step=step.id,
+            image_id=image_id, from_version=step.from_version, to_version=to, activation=step.activation,
+            apply_time=step.apply_time, rollback=rollback,
+            **({"filename": _source_name(entry)} if entry is not None else {"via": "bmc-previous"}))
+        base = dict(version=to, image_sha256=sha, image_id=image_id, previous_version=step.from_version,
                     run_id=self.ex.options.run_id, activation=step.activation)
+        action = "rollback" if rollback else "flash"
         try:
-            result = await self.driver.flash(request, self._progress(step))
+            result = await send(self._progress(step))
         except asyncio.CancelledError:
             await self._record_in_flight(key, base)
             raise
@@ -521,9 +532,8 @@ class HostRun:
                                                             error=message, **base))
             await self.ledger.commit()
             await self.ledger.resolve(iid, "failed", message=message)
-            await self.ledger.audit(host=self.host, component=key, action="rollback" if rollback else "flash",
-                                    outcome="failed", before=step.from_version, after=to,
-                                    image_sha256=entry.sha256, message=message)
+            await self.ledger.audit(host=self.host, component=key, action=action, outcome="failed",
+                                    before=step.from_version, after=to, image_sha256=sha, message=message)
             return StepOutcome(STEP_FAILED, message)
         skipped = result.status == FLASH_SKIPPED_SAME   # the driver saw the version run: nothing to activate
         status = "pending-activation" if result.status == FLASH_PENDING else "ok" if skipped else "in-progress"
@@ -532,9 +542,9 @@ class HostRun:
                                                         **{**base, "activation": None} if skipped else base))
         await self.ledger.commit()
         await self.ledger.resolve(iid, result.status, method=result.method, task_uri=result.task_uri)
-        await self.ledger.audit(host=self.host, component=key, action="rollback" if rollback else "flash",
+        await self.ledger.audit(host=self.host, component=key, action=action,
                                 outcome="skipped" if skipped else result.status, before=step.from_version, after=to,
-                                image_sha256=entry.sha256,
+                                image_sha256=sha,
                                 message=redactor(result.message) if skipped else f"method {result.method}")
         out = STEP_PENDING if result.status == FLASH_PENDING else STEP_NOT_NEEDED if skipped else STEP_OK
         return StepOutcome(out, redactor(result.message), version=to, method=result.method, task_uri=result.task_uri)
@@ -695,70 +705,3 @@ class HostRun:
             log.info("%s: the task of %s is unreadable: %s", self.host, key, exc.message)
             return None
         return redactor(why) if why else None
-
-    # ------------------------------------------------------------------ rollback
-    async def _rollback(self) -> HostOutcome:
-        """Flash every changed component back to its checkpoint version (reverse flash
-        order), reset as few times as those images need, and verify."""
-        assert self.driver is not None
-        first_failure = self.failure or ""
-        running = await self.driver.read_versions()
-        todo, problems = cpmod.restores(self.checkpoint, running, self.ledger.hosts.get(self.host, {}),
-                                        self.ex.workspace, self.vendor, self.model)
-        if problems:
-            return self.finish_outcome(HOST_FAILED, f"{first_failure}; rollback impossible: " + "; ".join(problems))
-        self.halt = (HOST_ROLLED_BACK, SKIP_ROLLED_BACK)
-        self.finish_outcome(HOST_ROLLED_BACK, "")  # mark the rest of the plan skipped
-        kinds = set()
-        for r in todo:
-            step = self._rollback_step(r)
-            self.events.step_started(self.host, step)
-            out = await self._send_flash(step, r.key, r.version, r.entry, rollback=True)
-            self.events.step_finished(self.host, step, out)
-            if out.status == STEP_FAILED:
-                return self.finish_outcome(HOST_FAILED, f"{first_failure}; rollback of {r.key} failed: {out.message}")
-            if out.status == STEP_PENDING and r.activation != "none":
-                kinds.add(r.activation)
-        for kind in _resets_for(kinds):
-            if kind in DISRUPTIVE_ACTIVATIONS and not self.holds_slot:
-                decision = await self.ex.gate.slot(self.host)
-                if not decision.go:
-                    return self.finish_outcome(HOST_FAILED, f"{first_failure}; rollback needs a {kind}: {decision.reason}")
-                self.holds_slot = True
-            step = Step(id=f"{self.host}/rollback/activate/{kind}", host=self.host, kind="activate", component=None,
-                        from_version=None, to_version=None, image=None, apply_time=None, activation=kind,
-                        estimate_seconds=0.0, rollback=None)
-            self.events.step_started(self.host, step)
-            out = await self._reset(step, kind, [r.key for r in todo])
-            self.events.step_finished(self.host, step, out)
-            if out.status == STEP_FAILED:
-                return self.finish_outcome(HOST_FAILED, f"{first_failure}; rollback {kind} failed: {out.message}")
-        return await self._verify_rollback(todo, first_failure)
-
-    def _rollback_step(self, r: cpmod.Restore) -> Step:
-        return Step(id=f"{self.host}/rollback/flash/{r.key}", host=self.host, kind="flash", component=r.key,
-                    from_version=r.current, to_version=r.version, image=Image(r.entry.id, r.entry.sha256),
-                    apply_time="Immediate" if r.activation in ("none", "bmc-reset") else "OnReset",
-                    activation=r.activation, estimate_seconds=0.0, rollback=None)
-
-    async def _verify_rollback(self, todo: list[cpmod.Restore], first_failure: str) -> HostOutcome:
-        assert self.driver is not None
-        running = await self.driver.read_versions()
-        now = self.ledger.now()
-        bad = []
-        for r in todo:
-            if cpmod.same_version(running.get(r.key), r.version, r.entry.scheme):
-                self.ledger.put(self.host, r.key, ComponentRecord(
-                    version=r.version, status="rolled-back", image_sha256=r.entry.sha256, image_id=r.entry.id,
-                    previous_version=r.current, updated_at=now, run_id=self.ex.options.run_id, error=first_failure))
-            else:
-                bad.append(f"{r.key} runs {running.get(r.key)!r}, checkpoint {r.version!r}")
-        if bad:
-            await self.ledger.commit()
-            return self.finish_outcome(HOST_FAILED, f"{first_failure}; rollback did not verify: " + "; ".join(bad))
-        self._close_checkpoint(HOST_ROLLED_BACK)
-        await self.ledger.commit()
-        await self.ledger.audit(host=self.host, component="host", action="rollback", outcome="rolled-back",
-                                message=first_failure)
-        self.failure = None
-        return self.finish_outcome(HOST_ROLLED_BACK, f"rolled back to the checkpoint after: {first_failure}")

@@ -37,7 +37,7 @@ from hwfw.apply.events import ApplyEvents
 from hwfw.apply.ledger import Ledger
 from hwfw.clock import Clock
 from hwfw.config.model import Settings
-from hwfw.errors import HwfwError
+from hwfw.errors import BmcError, BmcUnreachable, HwfwError
 from hwfw.inventory.collect import ResolvedHost, collect
 from hwfw.inventory.model import Inventory
 from hwfw.logs import get_logger, redactor
@@ -78,14 +78,13 @@ async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings
                     driver.on_wait = lambda message, host=host: events.warning(message, host)
                 async with driver:  # type: ignore[union-attr]
                     for intent in intents:
-                        verdict = await _follow(driver, intent, settings, clock, events)
+                        verdict = await _settle_one(ledger, driver, intent, settings, clock, events)
                         report.settled.append((host, intent["intent"], verdict))
                         if verdict.startswith("in-flight:"):
                             report.blocked[host] = (f"an update hwfw started is still running on the BMC "
                                                     f"({verdict[len('in-flight:'):]}); run hwfw apply again later")
                             await _record_in_flight(ledger, intent, verdict)
                             break
-                        await _apply_verdict(ledger, driver, intent, verdict)
             except HwfwError as exc:
                 report.blocked[host] = f"cannot settle what the interrupted run left open: {redactor(exc.message)}"
                 events.warning(report.blocked[host], host)
@@ -93,6 +92,32 @@ async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings
     await asyncio.gather(*(one(h, i) for h, i in sorted(by_host.items())))
     await ledger.commit()
     return report
+
+
+async def _settle_one(ledger: Ledger, driver: HostDriver, intent: Mapping[str, Any], settings: Settings,
+                      clock: Clock, events: ApplyEvents) -> str:
+    """Settle one intent and record it. A BMC that stops answering meanwhile (it resets
+    itself: the update the killed run started ends that way) is waited for with the
+    readiness rules, and the intent settled again, until `bmc_ready_timeout`."""
+    deadline = clock.monotonic() + settings.timing.bmc_ready_timeout
+    while True:
+        try:
+            verdict = await _follow(driver, intent, settings, clock, events)
+            if not verdict.startswith("in-flight:"):
+                await _apply_verdict(ledger, driver, intent, verdict)
+            return verdict
+        except BmcError as exc:
+            wait = getattr(driver, "wait_ready", None)
+            if not _not_ready(exc) or wait is None or clock.monotonic() >= deadline:
+                raise
+            events.warning(f"the BMC stopped answering while settling ({redactor(exc.message)}); waiting for it",
+                           intent["host"])
+            await wait()
+
+
+def _not_ready(exc: BmcError) -> bool:
+    """A BMC that is resetting: no answer, or a 5xx (503 with Retry-After while it starts)."""
+    return isinstance(exc, BmcUnreachable) or (exc.status or 0) >= 500
 
 
 async def _follow(driver: HostDriver, intent: Mapping[str, Any], settings: Settings, clock: Clock,

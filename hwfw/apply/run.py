@@ -239,7 +239,7 @@ def _make_plan(workspace: Workspace, options: ApplyOptions, saved: dict[str, Any
     state = ledger.state
     if saved is None:
         return make_plan(workspace, inventory, state, targets=targets, parallelism=options.parallelism,
-                         allow_unreachable=options.allow_unreachable)
+                         allow_unreachable=options.allow_unreachable, on_failure=options.on_failure)
     from hwfw.plan.planfile import staleness
 
     try:
@@ -259,7 +259,7 @@ def _make_plan(workspace: Workspace, options: ApplyOptions, saved: dict[str, Any
     if any(not r.startswith("host ") for r in reasons):
         drifted = set(targets)
     fresh = make_plan(workspace, inventory, state, targets=sorted(drifted), parallelism=options.parallelism,
-                      allow_unreachable=options.allow_unreachable)
+                      allow_unreachable=options.allow_unreachable, on_failure=options.on_failure)
     return merge_plans(old, fresh, drifted)
 
 

@@ -45,6 +45,8 @@ def parse_accept(values: tuple[str, ...]) -> list[tuple[str, str]]:
 @click.option("--accept-unknown", multiple=True, metavar="HOST:COMPONENT",
               help="Flash over an unknown or uncomparable current version (repeatable).")
 @click.option("--allow-unreachable", is_flag=True, help="Unreachable hosts are warnings, not errors.")
+@click.option("--strict", is_flag=True,
+              help="Warnings are errors (e.g. a change that could not be rolled back under on_failure: rollback-host).")
 @click.option("--lock/--no-lock", default=True, show_default=True,
               help="Hold the workspace lock while reading state and the simulated fleet.")
 @click.option("--max-chars", type=click.IntRange(min=1000), metavar="N",
@@ -52,11 +54,12 @@ def parse_accept(values: tuple[str, ...]) -> list[tuple[str, str]]:
                    "saying how many hosts were left out (a pull-request comment holds 65,536).")
 def plan(output_format: str, targets: tuple[str, ...], insecure: bool, out: Path | None,
          detailed_exitcode: bool, parallelism: int | None, snapshot: Path | None,
-         accept_unknown: tuple[str, ...], allow_unreachable: bool, lock: bool, max_chars: int | None) -> None:
+         accept_unknown: tuple[str, ...], allow_unreachable: bool, strict: bool, lock: bool,
+         max_chars: int | None) -> None:
     """Compare the live fleet with the workspace and show the update plan. Read-only.
 
-    Exit codes: 0 ok, 1 error (refused items, unreachable hosts), 2 changes pending
-    with --detailed-exitcode.
+    Exit codes: 0 ok, 1 error (refused items, unreachable hosts; with --strict also any
+    warning), 2 changes pending with --detailed-exitcode.
     """
     if max_chars is not None and output_format != "markdown":
         raise click.UsageError("--max-chars applies only to --format markdown")
@@ -87,6 +90,10 @@ def plan(output_format: str, targets: tuple[str, ...], insecure: bool, out: Path
     if out is not None:
         app.err.print(f"Saved the plan to {out}; apply it with: hwfw apply --plan {out}")
     if result.errored:
+        raise click.exceptions.Exit(EXIT_ERROR)
+    warnings = [f"{h.name}: {f.message}" for h in result.hosts for f in h.findings if f.severity == "warning"]
+    if strict and warnings:
+        app.err.print(f"--strict: {len(warnings)} warning(s) count as errors.", style="red")
         raise click.exceptions.Exit(EXIT_ERROR)
     if detailed_exitcode and result.has_changes:
         raise click.exceptions.Exit(EXIT_CHANGES)

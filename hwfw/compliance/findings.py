@@ -128,6 +128,9 @@ RULES: dict[str, Rule] = {r.id: r for r in [
             ("drift-unreachable", "A host was unreachable when the snapshot was taken.",
              "Take a new snapshot (hwfw inventory --out) once the BMC answers."),
             ("host-problem", "The plan for a host reports an error.", "See the message.")),
+    *_rules("fleet", "error",
+            ("rollback-impossible", "With on_failure: rollback-host, a change a host needs could not be rolled back.",
+             "Add the image of the version the host runs to the repository (or use another failure policy).")),
 ]}
 
 # Loader codes that become `image-sha256` (an images finding) when they are about an image's sha256.

@@ -31,7 +31,7 @@ from hwfw.events import Event
 from hwfw.inventory.model import Capabilities, ComponentState, HostInventory, Inventory, PreflightFacts
 from hwfw.plan import plan as make_plan
 from hwfw.plan.activation import COVERS
-from hwfw.plan.model import Plan
+from hwfw.plan.model import Plan, Step
 
 LAB = Path(__file__).resolve().parents[2] / "examples" / "lab"
 
@@ -186,6 +186,9 @@ class MemoryDriver:
 
     async def task_failure(self, task_uri: str | None, key: str) -> str | None:
         return None
+
+    async def flash_previous(self, step: Step, progress: Progress) -> FlashResult:
+        raise ApplyError(f"{self.host}: this in-memory BMC keeps no previous images")
 
     async def settle_intent(self, intent: Mapping[str, Any]) -> str:
         self._check()

@@ -30,9 +30,16 @@ pytestmark = pytest.mark.slow
 
 
 def lab_with(tmp_path: Path, faults: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch,
-             **host_extra: dict[str, Any]) -> Path:
+             settings: dict[str, dict[str, Any]] | None = None, **host_extra: dict[str, Any]) -> Path:
+    """A lab copy whose fleet injects `faults` per host; `settings` sections (timing,
+    policies) are merged into hwfw.yaml's."""
     dest = tmp_path / "lab"
     shutil.copytree(LAB, dest, ignore=shutil.ignore_patterns(".hwfw", ".hwfw-sim"))
+    if settings:
+        doc = yaml.safe_load((dest / "hwfw.yaml").read_text())
+        for section, values in settings.items():
+            doc["settings"].setdefault(section, {}).update(values)
+        (dest / "hwfw.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     fleet = yaml.safe_load((dest / "fleet.yaml").read_text())
     for host, f in faults.items():
         fleet["hosts"][host]["faults"] = f

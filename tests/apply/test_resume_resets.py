@@ -67,6 +67,10 @@ def _state(lab: ServedLab) -> Any:
     return StateStore(path).load()
 
 
+def _run_id(stdout: str) -> str:
+    return str(json.loads(stdout.splitlines()[0])["run_id"])
+
+
 def _resets_sent(lab: ServedLab, host: str, action: str) -> int:
     return sum(1 for e in lab.events(type_="reset-requested") if e["bmc"] == host and e["action"] == action)
 
@@ -191,7 +195,8 @@ def test_sessions_a_killed_run_left_open_are_logged_out_by_the_next_run(tmp_path
         again = subprocess.run([sys.executable, "-m", "hwfw", "apply", str(lab.workspace), "--auto-approve",
                                 "--format", "json"], capture_output=True, text=True, env={**os.environ, **lab.env},
                                timeout=180)
-        assert again.returncode == 0, again.stderr[-3000:]
+        assert again.returncode == 0, again.stderr[-3000:] + "\n".join(
+            line for line in again.stdout.splitlines() if "host-finished" in line)
         closed = {(e["bmc"], e["id"]): e["reason"] for e in lab.events(since, type_="session-closed")}
         reasons = [closed.get((bmc, sid)) for bmc, ids in left.items() for sid in ids]
         # deleted by the next run, unless a BMC resetting itself (an update the killed run
@@ -200,7 +205,9 @@ def test_sessions_a_killed_run_left_open_are_logged_out_by_the_next_run(tmp_path
         assert closed[("lab-hpe-02", next(iter(left["lab-hpe-02"])))] == "logout"
         assert not any(lab.sessions().values())       # and the second run left none of its own
         journal = read_json_lines(lab.workspace / ".hwfw" / "sessions.jsonl")
-        resolved = {r["resolves"] for r in journal if "resolves" in r}
-        assert all(r["intent"] in resolved for r in journal if "intent" in r)
+        outcome = {r["resolves"]: r["outcome"] for r in journal if "resolves" in r}
+        killed = {r["details"]["uri"].rsplit("/", 1)[-1]: r["intent"] for r in journal
+                  if "intent" in r and r["host"] == "lab-hpe-02" and r["run_id"] != _run_id(again.stdout)}
+        assert outcome[killed[next(iter(left["lab-hpe-02"]))]] == "deleted"   # its record says so too
     finally:
         lab.process.stop()

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from hwfw.apply.events import HOST_CONVERGED, HOST_REFUSED
 from hwfw.apply.run import ApplyOptions, run_apply
@@ -59,10 +58,7 @@ def test_allow_unreachable_refuses_only_the_host_whose_session_table_is_full(tmp
 
 def test_a_login_waits_for_a_free_session_slot_where_the_workspace_allows_it(tmp_path: Path,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    ws_dir = lab_with(tmp_path, {}, monkeypatch)
-    doc = yaml.safe_load((ws_dir / "hwfw.yaml").read_text())
-    doc["settings"]["timing"]["session_limit_wait"] = "60s"
-    (ws_dir / "hwfw.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    ws_dir = lab_with(tmp_path, {}, monkeypatch, settings={"timing": {"session_limit_wait": "60s"}})
     ws = load_workspace(ws_dir)
     assert ws.settings.timing.session_limit_wait == 60.0
     box: dict[str, Any] = {}

@@ -14,9 +14,12 @@ from `settings.timing`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping
 
+from hwfw.apply.checkpoint import split_key
 from hwfw.apply.driver import FlashRequest, FlashResult, InFlight, PreflightReport, Progress
 from hwfw.apply.drivers import preflight as pre
 from hwfw.apply.drivers.activation import Activator, Expectation
@@ -25,8 +28,10 @@ from hwfw.apply.drivers.flashing import Flasher
 from hwfw.apply.drivers.quirks import Quirks
 from hwfw.apply.drivers.settling import Settler
 from hwfw.clock import Clock
-from hwfw.config.model import Settings
+from hwfw.config.model import RepositoryEntry, Settings
+from hwfw.errors import ApplyError
 from hwfw.inventory.collect import ResolvedHost
+from hwfw.plan.model import Step
 from hwfw.redfish.client import ClientOptions, RedfishClient
 from hwfw.redfish.session import RedfishSession
 from hwfw.vendors.base import VendorAdapter
@@ -158,6 +163,27 @@ class RedfishDriver:
         self._expect = self.flasher.expectation
         return result
 
+    async def flash_previous(self, step: Step, progress: Progress) -> FlashResult:
+        """See HostDriver.flash_previous: the vendor's quirks find the image
+        (`Quirks.previous_image`); SimpleUpdate installs it, like an uploaded one."""
+        self._expect = None
+        key = step.component or ""
+        kind, instance = split_key(key)
+        version = step.to_version or ""
+        await self.activator.ensure_ready(progress)
+        uri = await self.quirks.previous_image(key, kind, version)
+        if uri is None:
+            raise ApplyError(f"{self.host}: {key}: the BMC keeps no previous image of {version}",
+                             hint="add that version's image to the repository to roll back from it")
+        entry = RepositoryEntry(id=f"the BMC's previous image {uri.rstrip('/').rsplit('/', 1)[-1]}",
+                                vendor=self.vendor, component=kind, version=version, models=(), source=uri,
+                                sha256="", method="simple-update")
+        request = FlashRequest(run_id="", step=step, kind=kind, instance=instance, entry=entry,
+                               image_path=Path(os.devnull))
+        result = await self.flasher.install_held(request, uri, progress, method="bmc-previous")
+        self._expect = self.flasher.expectation
+        return result
+
     async def activate(self, activation: str, progress: Progress) -> None:
         expected, self._expect = self._expect, None
         await self.activator.activate(activation, progress, expected)
@@ -168,6 +194,11 @@ class RedfishDriver:
     async def task_failure(self, task_uri: str | None, key: str) -> str | None:
         """See HostDriver.task_failure."""
         return await self.settler.failure_of(task_uri, key)
+
+    async def wait_ready(self) -> None:
+        """Wait until the BMC is stably back (the readiness rules used after a reset),
+        then log in again; raises BmcUnreachable after `bmc_ready_timeout`."""
+        await self.activator.wait_bmc_back(self.activator.readiness(), _quiet)
 
     async def settle_intent(self, intent: Mapping[str, Any]) -> str:
         """See HostDriver.settle_intent. Intent `details` used: `to_version` (or `to`/

@@ -24,7 +24,7 @@ import httpx
 from hwfw.apply.driver import FLASH_ACTIVE, FLASH_PENDING, FLASH_SKIPPED_SAME, FlashRequest, FlashResult, Progress
 from hwfw.apply.drivers.activation import Expectation
 from hwfw.apply.drivers.bmc import Bmc
-from hwfw.apply.drivers.context import FlashContext, UpdateMethod, image_filename
+from hwfw.apply.drivers.context import FlashContext, UpdateMethod, apply_time_for, image_filename, supported_values
 from hwfw.apply.upload import FilePart, FormField, MultipartBody, RawBody, send_stream, upload_timeout
 from hwfw.errors import ApplyError
 from hwfw.logs import get_logger
@@ -32,6 +32,7 @@ from hwfw.redfish.errors import parse_error_info
 from hwfw.redfish.tasks import FollowPolicy, Observation, TaskOutcome, TaskRef, TaskTimeout, follow_task, \
     task_ref_from_response
 from hwfw.redfish.taskstate import RESET_HINTS
+from hwfw.vendors.base import action_targets, apply_time_support
 
 if TYPE_CHECKING:
     from hwfw.apply.drivers.quirks import Quirks
@@ -191,6 +192,24 @@ class Flasher:
         return ApplyError(f"{self.host}: {request.step.component}: the BMC refused the image {request.entry.id} "
                           f"({method}, HTTP {response.status_code}): {text}{mid}",
                           hint=info.resolution or _refusal_hint(response.status_code))
+
+    async def install_held(self, request: FlashRequest, uri: str, progress: Progress, *,
+                           method: str, ctx: FlashContext | None = None) -> FlashResult:
+        """Install an image the BMC itself holds (an uploaded `Available-` or a kept
+        `Previous-` inventory member) with SimpleUpdate, and follow it like a flash."""
+        ctx = ctx or await self.context(request)
+        us = ctx.update_service
+        action = action_targets(us).get("SimpleUpdate")
+        if not action:
+            raise ApplyError(f"{self.host}: the BMC has no SimpleUpdate to install {uri}")
+        params: dict[str, Any] = {"ImageURI": uri}
+        at = apply_time_for(self.host, request, supported_values(action.get("@Redfish.OperationApplyTimeSupport"))
+                            or apply_time_support(us))
+        if at:
+            params["@Redfish.OperationApplyTime"] = at
+        progress(0.0, f"installing {uri.rstrip('/').rsplit('/', 1)[-1]} (held by the BMC)")
+        response = await self.post_action(str(action["target"]), params, ctx)
+        return await self.after_push(request, ctx, progress, response, method)
 
     # ------------------------------------------------------------------ following
     async def after_push(self, request: FlashRequest, ctx: FlashContext, progress: Progress,

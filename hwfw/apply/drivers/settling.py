@@ -67,6 +67,10 @@ class Settler:
         except BmcAuthError:
             await self.bmc.try_fresh_login()  # half up after a reset: look again later
             return self._later()
+        except BmcError as exc:
+            if (exc.status or 0) >= 500:
+                return self._later()  # starting up again (503 + Retry-After): look again later
+            raise
 
     def _later(self) -> str:
         return f"in-flight:{self.bmc.client.base_url}"
