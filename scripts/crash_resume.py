@@ -13,7 +13,8 @@ resumes. Printed per trial and in total:
   exits 0 after it (goal: every trial);
 - double flashes: images flashed more than once on a host (same component, instance and
   version in the simulator's `flash-started` events; goal 0);
-- sessions left: sessions alive on the BMCs after the resume (goal 0).
+- sessions left: sessions alive on the BMCs after the resume (goal 0), beside the
+  sessions the killed run had left open (alive right after the kill).
 
 Exit status 0 when every goal is met, 1 otherwise.
 """
@@ -108,6 +109,7 @@ class Trial:
     plan_exit: int
     double_flashes: int
     sessions_left: int
+    sessions_after_kill: int = 0
     note: str = ""
 
     @property
@@ -131,6 +133,7 @@ def run_trial(root: Path, kill_at: float | None) -> tuple[Trial, float]:
                 proc.communicate()
                 killed = True
         elapsed = time.monotonic() - t0
+        after_kill = sum(len(v) for v in lab.control("sessions", bmc="*").values())
         resume = hwfw(lab, "apply", str(lab.workspace), "--auto-approve", "--format", "json")
         note = ""
         if resume.returncode != 0:
@@ -144,7 +147,7 @@ def run_trial(root: Path, kill_at: float | None) -> tuple[Trial, float]:
         sessions = lab.control("sessions", bmc="*")
         left = sum(len(v) for v in sessions.values())
         trial = Trial(kill_at or 0.0, killed, resume.returncode, plan.returncode,
-                      sum(n - 1 for n in flashed.values() if n > 1), left, note)
+                      sum(n - 1 for n in flashed.values() if n > 1), left, after_kill, note)
         return trial, elapsed
     finally:
         lab.sim.stop()
@@ -175,7 +178,8 @@ def main() -> int:
             print(f"trial {i:2d}: SIGKILL at {kill_at:4.1f} s{'' if trial.killed else ' (apply had ended)'}: "
                   f"{'converged' if trial.converged else 'NOT converged'} on the first resume "
                   f"(resume exit {trial.resume_exit}, plan exit {trial.plan_exit}), "
-                  f"double flashes {trial.double_flashes}, sessions left {trial.sessions_left}"
+                  f"double flashes {trial.double_flashes}, sessions left {trial.sessions_left} "
+                  f"(the kill left {trial.sessions_after_kill})"
                   + (f" -- {trial.note}" if trial.note else ""), flush=True)
     finally:
         if not args.keep and args.workdir is None:
@@ -187,7 +191,7 @@ def main() -> int:
           f"({sum(t.killed for t in trials)} landed before it ended):")
     print(f"  converged on the first resume: {converged}/{len(trials)}")
     print(f"  double flashes:                {doubles}")
-    print(f"  sessions left after the resume: {left}")
+    print(f"  sessions left after the resume: {left} (the kills left {sum(t.sessions_after_kill for t in trials)})")
     return 0 if converged == len(trials) and doubles == 0 and left == 0 else 1
 
 

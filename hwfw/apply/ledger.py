@@ -49,8 +49,10 @@ def intent_log(settings: Settings) -> IntentLog:
 
 
 def session_log(settings: Settings) -> IntentLog:
-    """The sessions a run holds open on BMCs (hwfw/apply/sessions.py), in intent-log form."""
-    return IntentLog(settings.runtime_dir / "sessions.jsonl")
+    """The sessions a run holds open on BMCs (hwfw/apply/sessions.py), in intent-log form.
+    Written at once, in the event loop and without fsync: a session exists on the BMC
+    from its login until this record is written, and a kill in between leaks it."""
+    return IntentLog(settings.runtime_dir / "sessions.jsonl", durable=False)
 
 
 def audit_log(settings: Settings) -> AuditLog:
@@ -152,11 +154,10 @@ class Ledger:
             image_sha256=image_sha256, **details))
 
     async def session_opened(self, host: str, **details: Any) -> str:
-        return await asyncio.shield(self._io(self.sessions.open, run_id=self.run_id, host=host, component="session",
-                                             action="session", **details))
+        return self.sessions.open(run_id=self.run_id, host=host, component="session", action="session", **details)
 
     async def session_closed(self, record_id: str, outcome: str, **details: Any) -> None:
-        await asyncio.shield(self._io(self.sessions.resolve, record_id, outcome, **details))
+        self.sessions.resolve(record_id, outcome, **details)
 
     async def note(self, intent_id: str, **details: Any) -> None:
         """Add details to an open intent (fsynced before returning)."""

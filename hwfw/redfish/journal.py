@@ -8,7 +8,6 @@ intent log, so the next run can log out what a killed run left open (stale.py).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -51,8 +50,8 @@ async def journal_opened(host: str, uri: str, user: str | None, created: str | N
     journal = _JOURNAL.get()
     if journal is None:
         return
-    try:
-        await asyncio.shield(journal.opened(host, uri, user=user, created=created))
+    try:  # at once, no task in between: until it is written, a kill leaks the session
+        await journal.opened(host, uri, user=user, created=created)
     except Exception as exc:  # noqa: BLE001 - a journal failure must not fail the login
         log.warning("%s: could not record the session %s: %s", host, uri, exc)
 
@@ -62,6 +61,6 @@ async def journal_closed(host: str, uri: str, outcome: str) -> None:
     if journal is None:
         return
     try:
-        await asyncio.shield(journal.closed(host, uri, outcome))
+        await journal.closed(host, uri, outcome)
     except Exception as exc:  # noqa: BLE001 - a journal failure must not fail the logout
         log.warning("%s: could not record the end of session %s: %s", host, uri, exc)

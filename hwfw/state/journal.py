@@ -23,24 +23,30 @@ from hwfw.state.lock import operator
 
 
 class IntentLog:
-    def __init__(self, path: Path) -> None:
+    """`durable=False`: records reach the page cache, not the disk, before a call returns
+    (they survive hwfw being killed, not a power loss): for records written where a
+    wait for the disk would widen the window they are meant to close."""
+
+    def __init__(self, path: Path, *, durable: bool = True) -> None:
         self.path = path
+        self.durable = durable
 
     def open(self, *, run_id: str, host: str, component: str, action: str,
              image_sha256: str | None = None, **details: Any) -> str:
         intent_id = uuid.uuid4().hex[:16]
         append_json_line(self.path, {"intent": intent_id, "run_id": run_id, "time": utc_now_iso(),
                                      "host": host, "component": component, "action": action,
-                                     "image_sha256": image_sha256, "details": details})
+                                     "image_sha256": image_sha256, "details": details}, fsync=self.durable)
         return intent_id
 
     def resolve(self, intent_id: str, outcome: str, **details: Any) -> None:
         append_json_line(self.path, {"resolves": intent_id, "time": utc_now_iso(), "outcome": outcome,
-                                     "details": details})
+                                     "details": details}, fsync=self.durable)
 
     def note(self, intent_id: str, **details: Any) -> None:
         """Add `details` to an open intent (what happened since it was written)."""
-        append_json_line(self.path, {"notes": intent_id, "time": utc_now_iso(), "details": details})
+        append_json_line(self.path, {"notes": intent_id, "time": utc_now_iso(), "details": details},
+                         fsync=self.durable)
 
     def open_intents(self) -> list[dict[str, Any]]:
         """Intents with no resolution yet, oldest first, with their notes merged into `details`."""
