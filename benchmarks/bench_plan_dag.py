@@ -94,7 +94,8 @@ def fleet(n_hosts: int, distinct: bool = False) -> tuple[Workspace, Inventory]:
         hosts.append(Host(name=name, bmc=f"sim://{name}", vendor=vendor, model=model))
         invs[name] = HostInventory(host=name, reachable=True, vendor=vendor, model=model, serial=f"SN{i:06d}",
                                    components=tuple(ComponentState(k, k, v) for (k, _, _), v in zip(comps, current)),
-                                   capabilities=Capabilities(apply_times=("Immediate", "OnReset")))
+                                   capabilities=Capabilities(update_methods=("multipart",),
+                                                           apply_times=("Immediate", "OnReset")))
     rules = (CompatRule(id="dell-bios-1.12-needs-idrac7", vendor="dell",
                         when=VersionCondition("bios", ">=1.12"), requires=VersionCondition("bmc", ">=7.00")),)
     minimums = (MinimumRule(id="dell-idrac-redfish-update-minimum", vendor="dell", component="bmc",

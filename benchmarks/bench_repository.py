@@ -7,7 +7,7 @@ Prints each figure beside its target (2-core development machine):
 2. downloading a 1 GiB image from a local HTTP server (another process) into the
    cache, with peak memory <= 32 MiB above the baseline of the downloading process;
 3. `repo sync` of 200 small images from a local server answering each request after
-   50 ms, in <= 3 s (with the default --jobs 4, and with --jobs 16).
+   50 ms, in <= 3 s (with the default --parallelism, and with --parallelism 16).
 
     python benchmarks/bench_repository.py [--size-mib 1024] [--images 200] [--keep DIR]
 
@@ -179,7 +179,7 @@ def bench_many(work: Path, count: int) -> None:
             took, used = time.perf_counter() - t, time.process_time() - c
             assert report.ok, [str(r.error) for r in report.failed][:3]
             floor = count / jobs * 0.05
-            print(f"[3] sync {count} small images, 50 ms/request, --jobs {jobs}: {took:.2f} s "
+            print(f"[3] sync {count} small images, 50 ms/request, --parallelism {jobs}: {took:.2f} s "
                   f"(latency floor {floor:.2f} s, client CPU {used:.2f} s)   target <= 3.00 s   "
                   f"{'OK' if took <= 3 else 'MISSED'}")
             t = time.perf_counter()

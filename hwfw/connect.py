@@ -85,10 +85,42 @@ def _check_sim_hosts(ctx: LoadContext, ws: Workspace) -> None:
 # How hosts are reached, checked whenever a command loads a workspace.
 HOST_CHECKS = (WorkspaceCheck(frozenset({"inventory", "fleet", "hwfw"}), _check_sim_hosts),)
 
+# Codes of image_check's problems (hwfw.compliance.findings lists them as rules).
+IMAGE_CODES = {"unavailable": "image-unavailable", "mismatch": "image-source-mismatch",
+               "cached-only": "image-source-missing", "not-fetched": "image-not-fetched"}
 
-def check_workspace(directory: Path) -> tuple[Workspace | None, list[Problem]]:
-    """`hwfw.config.check_workspace` plus the checks of how its hosts are reached."""
-    return config.check_workspace(directory, HOST_CHECKS)
+
+def image_check(*, verify: bool = False, notes: bool = False) -> WorkspaceCheck:
+    """Every image a baseline needs can be obtained (hwfw.repository.availability): a
+    missing or different local source file is an error at its `source:` line, a source
+    only the cache still holds a warning, and (with `notes`) a URL not fetched yet a
+    note. `verify` hashes every local source, not only small ones."""
+    def run(ctx: LoadContext, ws: Workspace) -> None:
+        from hwfw.repository.availability import image_availability
+
+        for a in image_availability(ws, verify=verify, allowed=lambda p: ctx.policy.outside(p) is None):
+            severity = IMAGE_SEVERITY.get(a.status)
+            if severity is None or (severity == "note" and not notes):
+                continue
+            ctx.error("repository", ["images", a.index, "source"], a.message, code=IMAGE_CODES[a.status],
+                      severity=severity, expected=IMAGE_EXPECTED.get(a.status))
+
+    return WorkspaceCheck(frozenset({"repository", "baselines", "hwfw"}), run)
+
+
+IMAGE_SEVERITY = {"unavailable": "error", "mismatch": "error", "cached-only": "warning", "not-fetched": "note"}
+IMAGE_EXPECTED = {
+    "unavailable": "the image file at this path (restore it), or the image in the cache (hwfw repo sync)",
+    "mismatch": "the file the entry's size and sha256 describe (hwfw repo add computes them)",
+}
+
+
+def check_workspace(directory: Path, *, images: bool = False, verify_images: bool = False,
+                    notes: bool = False) -> tuple[Workspace | None, list[Problem]]:
+    """`hwfw.config.check_workspace` plus the checks of how its hosts are reached, and
+    with `images` whether every image a baseline needs can be obtained (image_check)."""
+    checks = HOST_CHECKS + ((image_check(verify=verify_images, notes=notes),) if images else ())
+    return config.check_workspace(directory, checks)
 
 
 def load_workspace(directory: Path) -> Workspace:
@@ -104,28 +136,30 @@ def target_hosts(targets: Sequence[str]) -> list[str]:
     return [t.split("/", 1)[0] for t in targets]
 
 
-def select_hosts(workspace: Workspace, targets: Sequence[str]) -> list[Host]:
-    """The workspace's hosts, narrowed to `targets` (host names or globs; a target that
-    matches no host is an error, so a typo never silently plans nothing)."""
-    if not targets:
-        return list(workspace.hosts)
+def select_hosts(workspace: Workspace, targets: Sequence[str], exclude: Sequence[str] = ()) -> list[Host]:
+    """The workspace's hosts, narrowed to `targets` and without `exclude` (host names or
+    globs). A pattern that matches no host is an error: a typo in --target never
+    silently plans nothing, and a typo in --exclude never touches the host meant."""
     patterns = target_hosts(targets)
-    unknown = [p for p in patterns if not any(fnmatch.fnmatchcase(h.name, p) for h in workspace.hosts)]
-    if unknown:
-        raise HwfwError(f"unknown host(s) in --target: {', '.join(unknown)}",
-                        hint="use host names (or globs) from the inventory file")
-    return [h for h in workspace.hosts if any(fnmatch.fnmatchcase(h.name, p) for p in patterns)]
+    for option, given in (("--target", patterns), ("--exclude", list(exclude))):
+        unknown = [p for p in given if not any(fnmatch.fnmatchcase(h.name, p) for h in workspace.hosts)]
+        if unknown:
+            raise HwfwError(f"unknown host(s) in {option}: {', '.join(unknown)} (no host of the inventory matches)",
+                            hint="use host names or globs (quoted: 'rack1-*') from the inventory file")
+    return [h for h in workspace.hosts
+            if (not patterns or any(fnmatch.fnmatchcase(h.name, p) for p in patterns))
+            and not any(fnmatch.fnmatchcase(h.name, p) for p in exclude)]
 
 
 @asynccontextmanager
 async def connect(workspace: Workspace, *, insecure: bool = False, targets: Sequence[str] = (),
-                  clock: Clock | None = None) -> AsyncIterator[Connection]:
-    """Resolve every (targeted) host to a URL and credentials; run the simulator if needed."""
+                  exclude: Sequence[str] = (), clock: Clock | None = None) -> AsyncIterator[Connection]:
+    """Resolve every selected host to a URL and credentials; run the simulator if needed."""
     from hwfw.clock import SystemClock
 
     clock = clock or SystemClock()
     conn = Connection(workspace=workspace, clock=clock, insecure=insecure)
-    hosts = select_hosts(workspace, targets)
+    hosts = select_hosts(workspace, targets, exclude)
     async with AsyncExitStack() as stack:
         if any(h.bmc.startswith(SIM_SCHEME) for h in hosts):
             try:
@@ -146,10 +180,10 @@ async def read_inventory(conn: Connection) -> Inventory:
                          insecure=conn.insecure, concurrency=settings.plan_concurrency)
 
 
-async def read_live_inventory(workspace: Workspace, *, targets: Sequence[str] = (), insecure: bool = False,
-                              clock: Clock | None = None) -> Inventory:
-    """Connect to every (targeted) host and read its inventory; never changes a BMC."""
-    async with connect(workspace, insecure=insecure, targets=targets, clock=clock) as conn:
+async def read_live_inventory(workspace: Workspace, *, targets: Sequence[str] = (), exclude: Sequence[str] = (),
+                              insecure: bool = False, clock: Clock | None = None) -> Inventory:
+    """Connect to every selected host and read its inventory; never changes a BMC."""
+    async with connect(workspace, insecure=insecure, targets=targets, exclude=exclude, clock=clock) as conn:
         return await read_inventory(conn)
 
 

@@ -118,8 +118,12 @@ class BmcError(HwfwError):
     """A BMC answered with an error or could not be talked to.
 
     Carries the host name, the URL, the HTTP status and the Redfish MessageId when known,
-    and the answer's `Retry-After` header (as sent) when it had one.
+    and the answer's `Retry-After` header (as sent) when it had one. `kind` names the
+    class of failure for machine-readable output (inventory snapshots): `bmc` (the BMC
+    answered with an error), `auth`, `tls`, `connection`, `session-limit`.
     """
+
+    kind = "bmc"
 
     def __init__(
         self,
@@ -147,20 +151,57 @@ class BmcError(HwfwError):
 
 
 class BmcUnreachable(BmcError):
-    """The BMC did not answer at all: refused, timed out, TLS failure."""
+    """The BMC could not be talked to: refused, timed out, TLS failure.
+
+    `retryable` says whether trying again can help: a refused or timed-out connection
+    may (the BMC is booting), a certificate that does not verify never does."""
+
+    retryable = True
+    kind = "unreachable"
+
+
+class BmcConnectionError(BmcUnreachable):
+    """No connection: refused, reset, timed out, no route. Check the address, the
+    network path and that the BMC is up."""
+
+    kind = "connection"
+
+
+class BmcTlsError(BmcUnreachable):
+    """The BMC's TLS certificate did not verify (or the handshake failed). Not retried."""
+
+    retryable = False
+    kind = "tls"
 
 
 class BmcAuthError(BmcError):
-    """The BMC refused the credentials."""
+    """The BMC refused the credentials (HTTP 401/403 on login, or no credentials).
+
+    Carries the user name (never the password) when it is known."""
+
+    kind = "auth"
+
+    def __init__(self, message: str, *, host: str, url: str | None = None, status: int | None = None,
+                 message_id: str | None = None, hint: str | None = None, username: str | None = None) -> None:
+        self.username = username
+        super().__init__(message, host=host, url=url, status=status, message_id=message_id, hint=hint)
 
 
 class BmcSessionLimit(BmcError):
     """The BMC refused a login because its session table is full: it answers, and the
     credentials may be fine; sessions must be logged out or expire first."""
 
+    kind = "session-limit"
+
 
 class IpmiError(BmcError):
     """An IPMI exchange with a BMC failed."""
+
+
+class Interrupted(HwfwError):
+    """The operation was cancelled (SIGINT, SIGTERM, a cancel token) before it changed anything."""
+
+    exit_code = 130
 
 
 class PlanError(HwfwError):
@@ -181,6 +222,11 @@ class StateError(HwfwError):
 
 class LockHeldError(StateError):
     """Another hwfw process holds the workspace lock."""
+
+
+class StaleStateError(StateError):
+    """A state write was refused: the stored serial (or lineage) is not the one the
+    writer read, so someone else wrote in between."""
 
 
 class RepositoryError(HwfwError):

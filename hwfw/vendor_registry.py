@@ -67,6 +67,10 @@ class VendorRecord:
     the default (`hwfw.plan.activation`).
     `previous_image`: the BMC keeps the replaced image of each component and can flash
     it back (a rollback needs no repository copy), except for `no_previous_image` kinds.
+    `licence_free`: BMCs that sell firmware updates as a licensed feature still update
+    these component kinds without the licence, through the update method
+    `licence_free_method`; a missing licence matters only to a plan that flashes another
+    kind (or to a BMC without that method). None: the vendor licenses no update.
     """
 
     name: str
@@ -77,6 +81,16 @@ class VendorRecord:
     activation: Mapping[str, str] = field(default_factory=_frozen)
     previous_image: bool = False
     no_previous_image: frozenset[str] = frozenset()
+    licence_free: frozenset[str] | None = None
+    licence_free_method: str | None = None
+
+    def needs_licence(self, kinds: frozenset[str] | set[str], update_methods: tuple[str, ...]) -> bool:
+        """Would flashing these component kinds need the vendor's optional licence?"""
+        if not kinds:
+            return False
+        if self.licence_free is None or self.licence_free_method not in update_methods:
+            return True
+        return not kinds <= self.licence_free
 
     def keeps_previous_image(self, kind: str) -> bool:
         """Can the BMC itself restore the image a flash of `kind` replaced?"""
@@ -116,6 +130,11 @@ VENDORS: tuple[VendorRecord, ...] = (
         iana_ids=(10876,),
         detection=Detection(vendor_words=("supermicro",), oem_keys=("Supermicro",),
                             manufacturer_words=("supermicro",)),
+        # SimpleUpdate and pushes of NIC, storage, GPU and PSU firmware need the
+        # SFT-DCMS-SINGLE (or SFT-OOB-LIC) licence; BMC, BIOS and CPLD images go through
+        # the multipart upload and UpdateService.StartUpdate without it (Supermicro
+        # Redfish Reference Guide, "Firmware update").
+        licence_free=frozenset({"bmc", "bios", "cpld"}), licence_free_method="smc-startupdate",
     ),
     # DMTF Redfish only (OpenBMC bmcweb, the DMTF mockups, anything no record claims).
     VendorRecord(name="generic"),

@@ -2,7 +2,9 @@
 """Run DMTF's redfish-service-validator, offline, against one simulated BMC per profile.
 
 Starts `hwfw sim serve` on a small fleet (dell, hpe on iLO 5 2.72 and on 2.96 with every
-device kind, supermicro, generic), runs the validator against every BMC in parallel,
+device kind, supermicro, generic, and the generic profile's "minimal" variant, whose
+`Members@odata.count` deliberately miscounts: the validator checks the count's type, not
+its value), runs the validator against every BMC in parallel,
 each with its own temporary copy of the DMTF
 CSDL (the validator writes the service's OEM schemas into that folder), prints
 PASS/WARN/FAIL per profile and exits non-zero on any FAIL. The simulator is stopped
@@ -65,6 +67,11 @@ hosts:
     profile: generic
     model: Contoso OpenServer 2
     firmware: {bmc: "2.14.0", bios: "1.0.5"}
+  val-minimal:
+    profile: generic
+    model: Contoso Minimal 1
+    firmware: {bmc: "2.13", bios: "1.0.5"}
+    options: {variant: minimal}
 """
 ROW = re.compile(r"^\|\s*(\d+)\s*\|\s*(\d+)\s*\|\s*(\d+)\s*\|\s*(\d+)\s*\|\s*$")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

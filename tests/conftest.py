@@ -37,3 +37,29 @@ def no_leaked_sessions(request: pytest.FixtureRequest, monkeypatch: pytest.Monke
     yield
     if leaks and request.node.get_closest_marker("leaves_sessions") is None:
         pytest.fail("sessions left open on simulated BMCs: " + "; ".join(leaks))
+
+
+@pytest.fixture(scope="session")
+def pg_server():  # type: ignore[no-untyped-def]
+    """A PostgreSQL server for the whole session (tests/pgserver.py), started on first use."""
+    from tests.pgserver import start_server
+
+    server = start_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_dsn(pg_server, monkeypatch: pytest.MonkeyPatch) -> str:  # type: ignore[no-untyped-def]
+    """The test server's connection string, also in HWFW_PG_DSN (what dsn_env names)."""
+    monkeypatch.setenv("HWFW_PG_DSN", pg_server.dsn)
+    return str(pg_server.dsn)
+
+
+@pytest.fixture
+def pg_schema(request: pytest.FixtureRequest) -> str:
+    """A schema of its own for each test: tests never see each other's rows."""
+    import re
+    import uuid
+
+    return "t_" + re.sub(r"[^a-z0-9]", "_", request.node.name.lower())[:40] + "_" + uuid.uuid4().hex[:8]

@@ -40,3 +40,10 @@ def line_col_of(path: Path, needle: str, offset: int = 0) -> tuple[int, int]:
     line = text.count("\n", 0, index) + 1
     col = index - (text.rfind("\n", 0, index) + 1) + 1
     return line, col
+
+
+def use_postgres(workspace: Path, schema: str, dsn_env: str = "HWFW_PG_DSN", name: str | None = None) -> None:
+    """Point a workspace's hwfw.yaml at the PostgreSQL backend (settings.backend)."""
+    extra = f", workspace: {name}" if name else ""
+    edit(workspace / "hwfw.yaml", "settings:\n",
+         f"settings:\n  backend: {{type: postgres, dsn_env: {dsn_env}, schema: {schema}{extra}}}\n")

@@ -32,7 +32,8 @@ from tests.helpers import REPO_ROOT
 # Lowest first. Names that do not exist yet (api, server) reserve their place.
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozenset(units)) for name, units in (
     ("foundation (base)", {"hwfw", "errors"}),
-    ("foundation", {"logs", "clock", "versions", "resources", "gcpause", "ipmi_deviceid", "vendor_registry"}),
+    ("foundation", {"logs", "clock", "versions", "resources", "gcpause", "ipmi_deviceid", "vendor_registry",
+                    "cancel", "invocation"}),
     ("foundation (on logs and clock)", {"events", "retry"}),
     ("config", {"config"}),
     ("services", {"state", "repository", "redfish", "ipmi", "sim"}),
@@ -48,17 +49,28 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozenset(units)) 
 ))
 
 FOUNDATION = LAYERS[0][1] | LAYERS[1][1]
+# Every foundation layer (what any unit may import).
+ALL_FOUNDATION = FOUNDATION | LAYERS[2][1]
 
 # The simulator knows nothing of the client: foundation and config only, and not the
 # client's vendor registry (the simulator keeps its own list, so a wrong fact in one
 # is caught by the other; tests/test_vendor_registry.py compares them).
+#
+# The front ends (the CLI, the HTTP server) are thin: they parse, call the public API
+# (hwfw.api) and render (hwfw.render). Nothing of config, plan, apply, inventory,
+# connect, repository, state or compliance directly: whatever a front end needs, the
+# API offers, so the CLI and the server can never drift apart.
+FRONT_END_IMPORTS = ALL_FOUNDATION | {"api", "render"}
 ONLY_IMPORTS: dict[str, frozenset[str]] = {
     "sim": (FOUNDATION - {"vendor_registry"}) | {"config"},
+    "cli": FRONT_END_IMPORTS,
+    "server": FRONT_END_IMPORTS,
 }
-# `connect` is the one place that starts the simulator for sim:// hosts; `cli` has `hwfw sim`.
-# Text, markdown and HTML for people are drawn only for the front ends.
+# `connect` is the one place that starts the simulator for sim:// hosts; `api` has
+# hwfw.api.sim for `hwfw sim`. Text, markdown and HTML for people are drawn only for the
+# front ends.
 ONLY_IMPORTED_BY: dict[str, frozenset[str]] = {
-    "sim": frozenset({"connect", "cli"}),
+    "sim": frozenset({"connect", "api"}),
     "render": frozenset({"cli", "server"}),
 }
 

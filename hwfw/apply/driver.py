@@ -23,6 +23,10 @@ Progress = Callable[[float | None, str], None]
 FLASH_ACTIVE = "active"                    # the new version already runs (verified or reported)
 FLASH_PENDING = "pending-activation"       # written or staged; runs after an activation
 FLASH_SKIPPED_SAME = "skipped-same-version"  # the BMC says it already has it: success
+# The BMC accepted the request at once (no task, no message) and shows no change: the
+# image may be staged or may have been ignored; only the activation and the
+# verification after it can tell. Never recorded as pending-activation.
+FLASH_UNCONFIRMED = "unconfirmed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +44,7 @@ class FlashRequest:
 
 @dataclass(frozen=True, slots=True)
 class FlashResult:
-    status: str                # FLASH_ACTIVE | FLASH_PENDING | FLASH_SKIPPED_SAME
+    status: str                # FLASH_ACTIVE | FLASH_PENDING | FLASH_SKIPPED_SAME | FLASH_UNCONFIRMED
     method: str                # multipart | simple-update | http-push | dell-job | hpe-form | smc-startupdate
     task_uri: str | None = None
     message: str = ""

@@ -35,7 +35,8 @@ from typing import Any, Awaitable, Callable, Protocol
 import networkx as nx
 
 from hwfw.apply import checkpoint as cpmod
-from hwfw.apply.driver import FLASH_PENDING, FLASH_SKIPPED_SAME, FlashRequest, FlashResult, HostDriver, PreflightReport
+from hwfw.apply.driver import (FLASH_PENDING, FLASH_SKIPPED_SAME, FLASH_UNCONFIRMED, FlashRequest, FlashResult,
+                               HostDriver, PreflightReport)
 from hwfw.apply.events import (
     HOST_CONVERGED, HOST_DEFERRED, HOST_FAILED, HOST_INTERRUPTED, HOST_NOT_STARTED, HOST_REFUSED, HOST_ROLLED_BACK,
     HOST_SKIPPED, SKIP_ABORTED, SKIP_HALTED, SKIP_INTERRUPTED, SKIP_UPSTREAM, SKIP_WINDOW,
@@ -537,8 +538,11 @@ class HostRun:
             return StepOutcome(STEP_FAILED, message)
         skipped = result.status == FLASH_SKIPPED_SAME   # the driver saw the version run: nothing to activate
         status = "pending-activation" if result.status == FLASH_PENDING else "ok" if skipped else "in-progress"
+        # An unconfirmed flash stays in-progress (the next plan flashes it again) and keeps
+        # why, for the verification to say the flash did not take.
+        note = redactor(result.message) if result.status == FLASH_UNCONFIRMED else None
         self.ledger.put(self.host, key, ComponentRecord(status=status, updated_at=self.ledger.now(),
-                                                        task_uri=None if skipped else result.task_uri,
+                                                        task_uri=None if skipped else result.task_uri, error=note,
                                                         **{**base, "activation": None} if skipped else base))
         await self.ledger.commit()
         await self.ledger.resolve(iid, result.status, method=result.method, task_uri=result.task_uri)
@@ -588,19 +592,18 @@ class HostRun:
             except HwfwError:  # e.g. the BMC is resetting itself right now: the driver waits for it
                 running = {}
             if all(cpmod.same_version(running.get(k), v, sc) for k, v, sc in targets):
-                if any(self.results.get(a) is not None and self.results[a].status == STEP_OK
-                       for a in step.activates):
-                    self.resets[kind] += 1  # the flash made the BMC reset itself
+                # Not counted in the host's resets: they count what hwfw sent.
                 return StepOutcome(STEP_NOT_NEEDED, f"every image it activates already runs; no {kind} sent")
         return await self._reset(step, kind, [k for k, _, _ in targets], {k: v for k, v, _ in targets})
 
     async def _reset(self, step: Step, kind: str, keys: list[str], expect: dict[str, str] | None = None) -> StepOutcome:
         assert self.driver is not None
-        iid = await self.ledger.open_intent(host=self.host, component=",".join(keys) or "host", action="activate",
-                                            step=step.id, activation=kind, components=keys, versions=expect or {})
+        fields: dict[str, Any] = dict(host=self.host, component=",".join(keys) or "host", action="activate",
+                                      step=step.id, activation=kind, components=keys, versions=expect or {})
+        intent = {"id": await self.ledger.open_intent(**fields)}
         if kind in DISRUPTIVE_ACTIVATIONS and (self.checkpoint.get("power_state") or "").lower() == "off":
             self.ledger.set_checkpoint(self.host, {**self.checkpoint, "powered_on": True})
-        self._listen_for_reset(iid)
+        self._listen_for_reset(intent, fields)
         try:
             try:
                 await self.driver.activate(kind, self._progress(step))
@@ -609,7 +612,7 @@ class HostRun:
         except HwfwError as exc:
             message = describe(exc)
             await self.ledger.commit()
-            await self.ledger.resolve(iid, "failed", message=message)
+            await self.ledger.resolve(intent["id"], "failed", message=message)
             await self.ledger.audit(host=self.host, component="host", action=f"activate:{kind}", outcome="failed",
                                     message=message)
             return StepOutcome(STEP_FAILED, message)
@@ -620,23 +623,25 @@ class HostRun:
             if rec is not None and rec.status == "pending-activation":
                 self.ledger.update(self.host, key, status="in-progress", updated_at=now)
         await self.ledger.commit()
-        await self.ledger.resolve(iid, "done")
+        await self.ledger.resolve(intent["id"], "done")
         await self.ledger.audit(host=self.host, component="host", action=f"activate:{kind}", outcome="ok",
                                 message=", ".join(keys))
         return StepOutcome(STEP_OK, f"{kind} done")
 
-    def _listen_for_reset(self, iid: str) -> None:
-        """Once the driver says the reset is under way, note it on the intent: the rest of
-        the activation is only waiting, a safe point an interrupt may leave (the next run
-        settles it from the BMC and never sends the reset again)."""
+    def _listen_for_reset(self, intent: dict[str, str], fields: dict[str, Any]) -> None:
+        """Once the driver says the reset is under way, the intent says so (a new intent
+        marked `requested` supersedes it): the rest of the activation is only waiting, a
+        safe point an interrupt may leave; the next run settles it from the BMC and never
+        sends the reset again."""
         step_task = asyncio.current_task()
-        noted = False
 
         async def requested(what: str) -> None:
-            nonlocal noted
-            if not noted:
-                noted = True
-                await self.ledger.note(iid, requested=True, reset=redactor(what))
+            if "requested" not in intent:
+                intent["requested"] = what
+                old = intent["id"]
+                intent["id"] = await self.ledger.open_intent(**fields, requested=True, reset=redactor(what),
+                                                             supersedes=old)
+                await self.ledger.resolve(old, "superseded", by=intent["id"])
             self.safe_point = step_task
             if self.ex.interrupted:
                 self.leave_safe_point()
@@ -682,6 +687,8 @@ class HostRun:
                                     before=step.from_version, after=got)
             return StepOutcome(STEP_OK, f"{key} runs {got}", version=got)
         message = f"{key}: the BMC reports {got!r}, expected {want!r}"
+        if rec is not None and rec.status == "in-progress" and rec.error:
+            message = f"{key}: the flash did not take: the BMC reports {got!r}, expected {want!r} ({rec.error})"
         why = await self._task_failure(rec.task_uri if rec else None, key)
         if why:
             message += f"; {why}"

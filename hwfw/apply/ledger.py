@@ -2,16 +2,21 @@
 
 The contract with a crash (SIGKILL included) at any instant:
 
-1. before a request that changes a BMC, an intent is appended and fsynced;
-2. after the driver returns, the state file is replaced atomically (group commit:
+1. before a request that changes a BMC, an intent is appended and made durable
+   (fsynced to the file, or committed to the database);
+2. after the driver returns, the state is replaced atomically (group commit:
    concurrent hosts share one write, each waits until its own change is durable);
 3. only then is the intent resolved.
 
 So a reader after a crash finds either an open intent (settled from the BMC itself
-on resume) or a state that already says what happened. The BMC sessions a run holds
-open are journalled the same way in a file of their own (`sessions.jsonl`), so the
-intent log keeps meaning "requests that change a BMC". File writes run in a worker
-thread, so a 200-host run does not stall the event loop on fsync.
+on resume) or a state that already says what happened. Where it is written is the
+workspace's state backend (hwfw.state.backend: local files or PostgreSQL); local file
+writes run in a worker thread, so a 200-host run does not stall the event loop on fsync.
+
+The BMC sessions a run holds open are journalled the same way in a local file of
+their own (`sessions.jsonl` under the run-time directory, whatever the backend: the
+machine that ran hwfw is the one that can log them out), so the intent log keeps
+meaning "requests that change a BMC".
 """
 
 from __future__ import annotations
@@ -20,16 +25,16 @@ import asyncio
 import copy
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Mapping
 
 from hwfw.clock import Clock, utc_now_iso
 from hwfw.config.model import Settings
+from hwfw.errors import StateError
+from hwfw.state.backend import StateBackend
 from hwfw.state.files import atomic_write_bytes
 from hwfw.state.journal import AuditLog, IntentLog
+from hwfw.state.local import LocalBackend
 from hwfw.state.model import ComponentRecord, State
-from hwfw.state.store import StateStore
-
-T = TypeVar("T")
 
 GITIGNORE = "# hwfw run-time files (lock, intents, audit, simulator state): never commit\n*\n"
 
@@ -60,19 +65,29 @@ def audit_log(settings: Settings) -> AuditLog:
 
 
 class Ledger:
-    """The run's view of the state file, the intent log and the audit log."""
+    """The run's view of the state, the intent log and the audit log.
+
+    `Ledger(settings, ...)` reads the local files at once; with another backend, open
+    it in the running event loop: `await Ledger.open(backend, settings, run_id, clock)`."""
 
     def __init__(self, settings: Settings, run_id: str, clock: Clock, state: State | None = None, *,
-                 offload: bool = True) -> None:
+                 offload: bool = True, backend: StateBackend | None = None) -> None:
         ensure_runtime_dir(settings)
         self.settings = settings
-        self.store = StateStore(settings.state_path)
-        self.intents = intent_log(settings)
         self.sessions = session_log(settings)
-        self.audit_log = audit_log(settings)
+        if backend is None:
+            if settings.backend.type != "local":
+                raise StateError(f"the {settings.backend.type} state backend is read inside the event loop",
+                                 hint="a bug: use `await Ledger.open(backend, ...)`")
+            backend = LocalBackend(settings, offload=offload)
+        self.backend = backend
         self.run_id = run_id
         self.clock = clock
-        st = state if state is not None else self.store.load()
+        if state is None:
+            if not isinstance(backend, LocalBackend):
+                raise StateError("the state must be read first", hint="a bug: use `await Ledger.open(...)`")
+            state = backend.store.load()
+        st = state
         self.lineage, self.serial, self.hwfw_version = st.lineage, st.serial, st.hwfw_version
         self.hosts: dict[str, dict[str, ComponentRecord]] = {h: dict(c) for h, c in st.hosts.items()}
         self.checkpoints: dict[str, Any] = copy.deepcopy(dict(st.checkpoints))
@@ -81,7 +96,11 @@ class Ledger:
         self._written = 0      # the generation the file holds
         self._lock = asyncio.Lock()
         self.writes = 0
-        self.offload = offload  # False: write inline (deterministic tests on a virtual clock)
+
+    @classmethod
+    async def open(cls, backend: StateBackend, settings: Settings, run_id: str, clock: Clock) -> "Ledger":
+        """A ledger over `backend`, its state read now (in the running event loop)."""
+        return cls(settings, run_id, clock, await backend.load(), backend=backend)
 
     # -- reading
     @property
@@ -136,22 +155,23 @@ class Ledger:
                 return
             gen = self._gen
             snapshot = self.state
-            new = await self._io(self.store.write, snapshot)
+            new = await self.backend.write(snapshot)
             self.lineage, self.serial, self.hwfw_version = new.lineage, new.serial, new.hwfw_version
             self._written = gen
             self.writes += 1
 
-    async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        if self.offload:
-            return await asyncio.to_thread(fn, *args, **kwargs)
-        return fn(*args, **kwargs)
-
     # -- journals
     async def open_intent(self, *, host: str, component: str, action: str, image_sha256: str | None = None,
                           **details: Any) -> str:
-        return await asyncio.shield(self._io(
-            self.intents.open, run_id=self.run_id, host=host, component=component, action=action,
-            image_sha256=image_sha256, **details))
+        return await asyncio.shield(self.backend.open_intent(
+            run_id=self.run_id, host=host, component=component, action=action, image_sha256=image_sha256,
+            **details))
+
+    async def resolve(self, intent_id: str, outcome: str, **details: Any) -> None:
+        await asyncio.shield(self.backend.resolve_intent(intent_id, outcome, **details))
+
+    async def open_intents(self) -> list[dict[str, Any]]:
+        return await self.backend.open_intents()
 
     async def session_opened(self, host: str, **details: Any) -> str:
         return self.sessions.open(run_id=self.run_id, host=host, component="session", action="session", **details)
@@ -159,15 +179,8 @@ class Ledger:
     async def session_closed(self, record_id: str, outcome: str, **details: Any) -> None:
         self.sessions.resolve(record_id, outcome, **details)
 
-    async def note(self, intent_id: str, **details: Any) -> None:
-        """Add details to an open intent (fsynced before returning)."""
-        await asyncio.shield(self._io(self.intents.note, intent_id, **details))
-
-    async def resolve(self, intent_id: str, outcome: str, **details: Any) -> None:
-        await asyncio.shield(self._io(self.intents.resolve, intent_id, outcome, **details))
-
     async def audit(self, *, host: str, component: str, action: str, outcome: str, before: str | None = None,
                     after: str | None = None, image_sha256: str | None = None, message: str | None = None) -> None:
-        await asyncio.shield(self._io(
-            self.audit_log.record, run_id=self.run_id, host=host, component=component, action=action,
-            outcome=outcome, before=before, after=after, image_sha256=image_sha256, message=message or None))
+        await asyncio.shield(self.backend.audit(
+            run_id=self.run_id, host=host, component=component, action=action, outcome=outcome, before=before,
+            after=after, image_sha256=image_sha256, message=message or None))

@@ -15,9 +15,9 @@ decides what became of it from the BMC's own tasks, jobs and inventory
 A BMC that does not answer when the run starts (killed right after a firmware task
 completed, while the BMC resets itself) is waited for with the readiness rules used
 after hwfw's own resets, bounded by `bmc_ready_timeout` (the driver's
-`open_when_ready`). An activation the interrupted run had already requested (noted as
-`requested` on its intent) is never sent again: settling waits for the BMC and the
-host to be back, then reads what runs.
+`open_when_ready`). An activation the interrupted run had already requested (an
+intent marked `requested`, which superseded the first one) is never sent again:
+settling waits for the BMC and the host to be back, then reads what runs.
 
 Hosts whose intents cannot be settled (BMC still unreachable after that, task still
 running at the deadline) are returned as blocked: the run must not touch them.
@@ -61,8 +61,14 @@ async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings
     """Settle the open intents of `hosts` (all when None); returns what happened."""
     events = events or ApplyEvents(None, clock, ledger.run_id)
     by_host: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for intent in await asyncio.to_thread(ledger.intents.open_intents):
-        if hosts is None or intent["host"] in hosts:
+    pending = await ledger.open_intents()
+    # A kill between an intent and the one that supersedes it (a reset noted as
+    # requested) leaves both open: the newer one says more.
+    superseded = {str((i.get("details") or {}).get("supersedes")) for i in pending}
+    for intent in pending:
+        if intent["intent"] in superseded:
+            await ledger.resolve(intent["intent"], "superseded", settled=True)
+        elif hosts is None or intent["host"] in hosts:
             by_host[intent["host"]].append(intent)
     report = SettleReport()
     if not by_host:
@@ -126,8 +132,10 @@ async def _follow(driver: HostDriver, intent: Mapping[str, Any], settings: Setti
     kind = split_key(str(intent.get("component") or ""))[0]
     deadline = clock.monotonic() + settings.timing.deadline_for(kind)
     verdict = await driver.settle_intent(intent)
+    if verdict.startswith("in-flight:"):  # said once; the polls that follow are not news
+        events.warning(f"re-attached to {intent['action']} of {intent['component']}: {verdict[10:]}; "
+                       "following it until it ends", intent["host"])
     while verdict.startswith("in-flight:") and clock.monotonic() < deadline:
-        events.warning(f"re-attached to {intent['action']} of {intent['component']}: {verdict[10:]}", intent["host"])
         await clock.sleep(settings.timing.poll_interval)
         verdict = await driver.settle_intent(intent)
     log.info("%s: intent %s (%s %s) settled: %s", intent["host"], intent["intent"], intent["action"],
@@ -193,13 +201,18 @@ async def _adopt_task(driver: HostDriver, key: str) -> str | None:
     return next((t.uri for t in tasks if t.component in (key, kind)), None)
 
 
+# Read failures a resetting BMC causes (no connection, no answer, 5xx); not refused
+# credentials, certificates or a full session table.
+_RESETTING = ("connection", "timeout", "bmc", None)
+
+
 async def reread_resetting(inventory: Inventory, ledger: Ledger, drivers: DriverOpener,
                            hosts: Mapping[str, ResolvedHost], *, insecure: bool, events: ApplyEvents) -> Inventory:
     """Hosts an interrupted run was working on (open checkpoint) that did not answer the
     inventory read are most likely resetting (killed right after a firmware task, before
     the BMC was back): wait for each as after hwfw's own resets, then read it again."""
     names = sorted(h for h, inv in inventory.hosts.items()
-                   if not inv.reachable and inv.error_kind is None and h in hosts
+                   if not inv.reachable and inv.error_kind in _RESETTING and h in hosts
                    and (ledger.checkpoint(h) or {}).get("status") == OPEN)
     if not names:
         return inventory

@@ -1,51 +1,56 @@
-"""`run_apply`: everything `hwfw apply` does, in order, for the CLI (and tests) to call.
+"""`run_apply`: everything an apply does, in order, for hwfw.api (and tests) to call.
 
     lock -> connect -> log out sessions a killed run left open -> settle open intents
-    (resume) -> inventory -> plan (or saved plan + staleness) -> show + confirm ->
-    images ready -> execute -> record the run
-
-Every BMC session the run opens is journalled in the intent log (sessions.py) while it
-is open. With `allow_unreachable`, hosts that cannot be read (down, session table
-full) are refused on their own and the others go ahead; the summary reports them.
+    (resume) -> inventory (waiting for BMCs a killed run left resetting) -> plan (or
+    saved plan + staleness) -> show + confirm -> images ready -> execute -> record the run
 
 Nothing here prints: the plan is handed to `show`, the question to `confirm`, and
-progress, as events (hwfw/events.py), to the `events` sink. The workspace lock is held from the first read of the state to
-the last write; a second apply fails at once, naming the holder.
+progress, as events (hwfw/events.py), to the `events` sink. The workspace lock is held
+from the first read of the state to the last write; a second apply fails at once,
+naming the holder. State, lock and journals live in the backend `settings.backend`
+names (hwfw.state.backend). A cancel token (hwfw/cancel.py) stops it with the
+semantics of SIGINT/SIGTERM: nothing new starts, in-flight steps reach a safe point.
+Every BMC session the run opens is journalled while it is open (sessions.py); every
+image transfer from the run's image server is in its audit log (transfers.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fnmatch
 import inspect
 import json
-import signal
 import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Self, Sequence
 
 from hwfw.apply.checkpoint import irreversible_steps
 from hwfw.apply.driver import DriverFactory, HostDriver
 from hwfw.apply.drivers import make_driver
-from hwfw.apply.events import HOST_REFUSED, ApplyEvents, HostOutcome, RunSummary
+from hwfw.apply.events import HOST_REFUSED, HOST_SKIPPED, ApplyEvents, HostOutcome, RunSummary
 from hwfw.apply.executor import ExecOptions, Executor
 from hwfw.apply.ledger import Ledger, ensure_runtime_dir
 from hwfw.apply.resume import SettleReport, close_converged_checkpoints, reread_resetting, settle_open_intents
 from hwfw.apply.sessions import RunSessions, logout_leftovers
 from hwfw.apply.transfers import TransferAudit
 from hwfw.apply.scheduler import Rollout, parse_count, shapes_of
+from hwfw.cancel import CancelToken
 from hwfw.clock import Clock, SystemClock, utc_now_iso
 from hwfw.config.digests import input_digests
 from hwfw.config.model import RepositoryEntry, Workspace
 from hwfw.connect import Connection, connect, read_inventory
 from hwfw.errors import HwfwError, StalePlanError
 from hwfw.events import EventSink, FanOutSink, guarded
+from hwfw.invocation import command
 from hwfw.inventory.model import Inventory
 from hwfw.logs import get_logger
 from hwfw.plan.model import Plan
 from hwfw.redfish.journal import journal_sessions
-from hwfw.state.lock import WorkspaceLock
+from hwfw.state.backend import open_backend
 
 log = get_logger("apply.run")
 
@@ -56,6 +61,15 @@ Confirm = Callable[[Plan], "bool | Awaitable[bool]"]
 
 @dataclass(frozen=True, slots=True)
 class ApplyOptions:
+    """How one apply runs: which hosts, which plan, the rollout, what it may do.
+
+    Selection: `targets` (HOST or HOST/COMPONENT globs), `exclude` (host globs),
+    `accept_unknown` ((host glob, component) pairs whose unknown version may be flashed
+    over), `allow_unreachable` (an unreachable host is reported and skipped instead of
+    stopping the run). `plan_file`: a saved plan to apply exactly. Rollout: `parallelism`,
+    `max_unavailable`, `canary`, `failure_budget` (counts or percentages as text),
+    `window` (seconds) / `until`. `run_id`: a fresh one when None."""
+
     targets: tuple[str, ...] = ()
     plan_file: Path | None = None
     refresh_stale: bool = False
@@ -71,8 +85,8 @@ class ApplyOptions:
     sync: bool = False
     on_failure: str | None = None        # default: settings.policies.on_failure
     run_id: str | None = None
-    # Hosts that cannot be read (unreachable, session table full) are refused on their
-    # own (reported as `refused` in the summary) instead of stopping the whole run.
+    exclude: tuple[str, ...] = ()
+    accept_unknown: tuple[tuple[str, str], ...] = ()
     allow_unreachable: bool = False
 
 
@@ -95,12 +109,15 @@ class StoreImages:
     """Flash images from the workspace cache: verified once per run, published on the
     run's image server (if one runs) for BMCs that pull."""
 
-    def __init__(self, workspace: Workspace, *, fetch: bool, server: Any = None) -> None:
+    def __init__(self, workspace: Workspace, *, fetch: bool, server: Any = None,
+                 warn: Callable[[str], None] | None = None) -> None:
         from hwfw.repository.store import ImageStore
 
         self.store = ImageStore(workspace)
+        self.workspace = workspace
         self.fetch = fetch
         self.server = server
+        self.warn = warn
         self._ready: dict[str, tuple[Path, str | None]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -114,6 +131,7 @@ class StoreImages:
         lock = self._locks.setdefault(entry.sha256, asyncio.Lock())
         async with lock:
             if entry.sha256 not in self._ready:
+                self._vanished_source(entry)
                 # A workspace-local source (images/x.bin) is copied in without --sync: no download.
                 path = await self.store.ensure(entry, fetch=self.fetch or _is_local(entry.source))
                 await asyncio.to_thread(self._verify, entry)
@@ -121,6 +139,18 @@ class StoreImages:
                        if self.server is not None else None)
                 self._ready[entry.sha256] = (path, url)
         return self._ready[entry.sha256]
+
+    def _vanished_source(self, entry: RepositoryEntry) -> None:
+        """A local source file that is gone while the cache still holds the image: the
+        cached copy is flashed (its sha256 is the repository's), and the run says so."""
+        if not _is_local(entry.source) or self.store.cached_path(entry) is None:
+            return
+        from hwfw.repository.sources import resolve_source
+
+        path = resolve_source(entry, self.workspace.root).path
+        if path is not None and not path.exists() and self.warn is not None:
+            self.warn(f"image {entry.id!r}: its source file {entry.source} no longer exists; flashing the cached "
+                      f"copy, verified against the repository's sha256 {entry.sha256[:12]}…")
 
     def _verify(self, entry: RepositoryEntry) -> None:
         with self.store.open_verified(entry):
@@ -154,56 +184,109 @@ def resolve_rollout(workspace: Workspace, options: ApplyOptions, hosts: int, clo
 
 async def run_apply(workspace: Workspace, options: ApplyOptions, *, events: EventSink | None = None,
                     confirm: Confirm | None = None, show: Callable[[Plan], None] | None = None,
-                    clock: Clock | None = None, handle_signals: bool = False,
+                    clock: Clock | None = None, cancel: CancelToken | None = None,
+                    saved_plan: Mapping[str, Any] | None = None,
                     observe: Callable[[Any], None] | None = None) -> ApplyResult:
     """Plan (or load a saved plan), confirm, execute. See the module docstring.
 
-    `observe` is called with the connection (hosts, embedded simulator) once it is
-    open: tests and benchmarks read the simulator's event log through it."""
+    `saved_plan` is a saved plan document already read (else `options.plan_file` is
+    read). `cancel` (hwfw/cancel.py): a request before the executor starts cancels the
+    task running this coroutine (nothing was sent to a BMC; CancelledError propagates);
+    while it executes, each request interrupts it (first: start nothing new, in-flight
+    steps reach a safe point; second: stop them). `observe` is called with the
+    connection (hosts, embedded simulator) once it is open: tests and benchmarks read
+    the simulator's event log through it."""
     clock = clock or SystemClock()
     sink = guarded(events)
     settings = workspace.settings
     ensure_runtime_dir(settings)
     run_id = options.run_id or uuid.uuid4().hex[:12]
     report = ApplyEvents(sink, clock, run_id)
-    with WorkspaceLock(settings.runtime_dir, "apply"):
-        ledger = Ledger(settings, run_id, clock)
-        saved = _read_plan_file(options.plan_file) if options.plan_file else None
+    async with _Stopper(cancel) as stopper, open_backend(settings) as backend, backend.lock("apply"):
+        ledger = await Ledger.open(backend, settings, run_id, clock)
+        saved = dict(saved_plan) if saved_plan is not None else \
+            _read_plan_file(options.plan_file) if options.plan_file else None
         targets = options.targets or (_plan_hosts(saved) if saved else ())
         with journal_sessions(RunSessions(ledger)):
-            return await _connected(workspace, options, ledger, report, saved, targets, sink=sink, clock=clock,
-                                    confirm=confirm, show=show, handle_signals=handle_signals, observe=observe,
-                                    run_id=run_id)
+            async with connect(workspace, insecure=options.insecure, targets=targets,
+                               exclude=options.exclude if saved is None else (), clock=clock) as conn:
+                if observe is not None:
+                    observe(conn)
+                return await _connected(workspace, options, ledger, conn, saved, targets, report, sink, clock,
+                                        confirm, show, stopper, run_id)
 
 
-async def _connected(workspace: Workspace, options: ApplyOptions, ledger: Ledger, report: ApplyEvents,
-                     saved: dict[str, Any] | None, targets: Sequence[str], *, sink: EventSink, clock: Clock,
-                     confirm: Confirm | None, show: Callable[[Plan], None] | None, handle_signals: bool,
-                     observe: Callable[[Any], None] | None, run_id: str) -> ApplyResult:
+async def _connected(workspace: Workspace, options: ApplyOptions, ledger: Ledger, conn: Connection,
+                     saved: dict[str, Any] | None, targets: Sequence[str], report: ApplyEvents, sink: EventSink,
+                     clock: Clock, confirm: Confirm | None, show: Callable[[Plan], None] | None,
+                     stopper: "_Stopper", run_id: str) -> ApplyResult:
+    """What run_apply does once the hosts are connected (see the module docstring)."""
     settings = workspace.settings
-    async with connect(workspace, insecure=options.insecure, targets=targets, clock=clock) as conn:
-        if observe is not None:
-            observe(conn)
-        await logout_leftovers(ledger, conn.hosts, insecure=options.insecure, events=report)
-        settled = await settle_open_intents(ledger, drivers_for(conn), settings=settings, clock=clock,
-                                            hosts=set(conn.hosts), events=report)
-        inventory = await reread_resetting(await read_inventory(conn), ledger, drivers_for(conn), conn.hosts,
-                                           insecure=conn.insecure, events=report)
-        plan = _make_plan(workspace, options, saved, ledger, inventory, targets)
-        if close_converged_checkpoints(ledger, plan, run_id):
-            await ledger.commit()
-        if show is not None:
-            show(plan)
-        early = _refuse_early(workspace, plan, settled)
-        if early is not None:
-            early.settled, early.run_id = settled, run_id
-            return early
-        if not options.auto_approve and confirm is not None and not await _ask(confirm, plan):
-            return ApplyResult(1, "Apply cancelled.", plan=plan, settled=settled, run_id=run_id)
-        rollout = resolve_rollout(workspace, options, len(shapes_of(plan.steps)), clock, settings.timing.time_scale)
-        summary = await _execute(workspace, options, plan, ledger, conn, sink, clock, rollout, settled,
-                                 handle_signals, run_id)
+    await logout_leftovers(ledger, conn.hosts, insecure=conn.insecure, events=report)
+    settled = await settle_open_intents(ledger, drivers_for(conn), settings=settings, clock=clock,
+                                        hosts=set(conn.hosts), events=report)
+    inventory = await reread_resetting(await read_inventory(conn), ledger, drivers_for(conn), conn.hosts,
+                                       insecure=conn.insecure, events=report)
+    plan = _make_plan(workspace, options, saved, ledger, inventory, targets)
+    if close_converged_checkpoints(ledger, plan, run_id):
+        await ledger.commit()
+    if show is not None:
+        show(plan)
+    early = _refuse_early(workspace, plan, settled, options)
+    if early is not None:
+        early.settled, early.run_id = settled, run_id
+        return early
+    if not options.auto_approve and confirm is not None and not await _ask(confirm, plan):
+        return ApplyResult(1, "Apply cancelled.", plan=plan, settled=settled, run_id=run_id)
+    rollout = resolve_rollout(workspace, options, len(shapes_of(plan.steps)), clock,
+                              settings.timing.time_scale)
+    summary = await _execute(workspace, options, plan, ledger, conn, sink, clock, rollout, settled,
+                             stopper, run_id)
     return ApplyResult(summary.exit_code, summary.line(), plan=plan, summary=summary, settled=settled, run_id=run_id)
+
+
+class _Stopper:
+    """Routes the cancel requests of one apply (see run_apply): before the executor
+    runs they cancel the run's task; while it runs they interrupt it; after it ends
+    (the run is being recorded) they are too late to matter and are ignored."""
+
+    def __init__(self, token: CancelToken | None) -> None:
+        self.token = token
+        self.task = asyncio.current_task()
+        self.executor: Executor | None = None
+        self.finished = False
+        self.delivered = 0
+        self._unsubscribe: Callable[[], None] | None = None
+
+    async def __aenter__(self) -> Self:
+        if self.token is not None:
+            self._unsubscribe = self.token.subscribe(self._requested)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    def _requested(self, count: int) -> None:
+        if self.finished:
+            return
+        if self.executor is None:
+            if self.task is not None:
+                self.task.cancel()
+            return
+        while self.delivered < min(count, 2):
+            self.delivered += 1
+            self.executor.interrupt()
+
+    @contextlib.contextmanager
+    def executing(self, executor: Executor) -> Iterator[None]:
+        self.executor = executor
+        if self.token is not None and self.token.requests:
+            self._requested(self.token.requests)  # asked for while the executor was being built
+        try:
+            yield
+        finally:
+            self.executor, self.finished = None, True
 
 
 async def _ask(confirm: Confirm, plan: Plan) -> bool:
@@ -217,9 +300,11 @@ def _read_plan_file(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise HwfwError(f"cannot read saved plan {path}: {exc}", hint="write one with: hwfw plan --out PLAN") from exc
+        raise HwfwError(f"cannot read saved plan {path}: {exc}",
+                        hint=f"write one with: {command('plan', '--out', str(path))}") from exc
     if not isinstance(doc, dict):
-        raise HwfwError(f"{path} is not a saved hwfw plan", hint="write one with: hwfw plan --out PLAN")
+        raise HwfwError(f"{path} is not a saved hwfw plan",
+                        hint=f"write one with: {command('plan', '--out', str(path))}")
     return doc
 
 
@@ -238,28 +323,31 @@ def _make_plan(workspace: Workspace, options: ApplyOptions, saved: dict[str, Any
 
     state = ledger.state
     if saved is None:
-        return make_plan(workspace, inventory, state, targets=targets, parallelism=options.parallelism,
-                         allow_unreachable=options.allow_unreachable, on_failure=options.on_failure)
+        return make_plan(workspace, inventory, state, targets=targets, exclude=options.exclude,
+                         accept_unknown=options.accept_unknown, allow_unreachable=options.allow_unreachable,
+                         parallelism=options.parallelism, on_failure=options.on_failure)
     from hwfw.plan.planfile import staleness
 
     try:
         old = Plan.from_json(saved)
     except (ValueError, KeyError) as exc:
         raise HwfwError(f"{options.plan_file} is not a plan this hwfw can apply: {exc}",
-                        hint="run hwfw plan --out PLAN again") from exc
+                        hint=f"run {command('plan', '--out', str(options.plan_file or 'PLAN'))} again") from exc
     reasons = staleness(saved, input_digests(workspace), state, inventory)
     if not reasons:
         return old
     if not options.refresh_stale:
+        plan_file = str(options.plan_file or "PLAN")
         raise StalePlanError(
             "saved plan is stale:\n  - " + "\n  - ".join(reasons),
-            hint=f"plan again with: hwfw plan --out {options.plan_file} (then apply that), or re-plan just "
-                 f"what drifted with: hwfw apply --plan {options.plan_file} --refresh-stale")
+            hint=f"plan again with: {command('plan', '--out', plan_file)} (then apply that), or re-plan just "
+                 f"what drifted with: {command('apply', '--plan', plan_file, '--refresh-stale')}")
     drifted = {h for h in targets if any(r.startswith(f"host {h} ") for r in reasons)}
     if any(not r.startswith("host ") for r in reasons):
         drifted = set(targets)
     fresh = make_plan(workspace, inventory, state, targets=sorted(drifted), parallelism=options.parallelism,
-                      allow_unreachable=options.allow_unreachable, on_failure=options.on_failure)
+                      accept_unknown=old.options.accept_unknown, allow_unreachable=old.options.allow_unreachable,
+                      on_failure=options.on_failure)
     return merge_plans(old, fresh, drifted)
 
 
@@ -274,12 +362,11 @@ def merge_plans(old: Plan, fresh: Plan, replanned: set[str]) -> Plan:
                    applyable=not errored and bool(steps), complete=False, _graph=None)
 
 
-def _refuse_early(workspace: Workspace, plan: Plan, settled: SettleReport) -> ApplyResult | None:
+def _refuse_early(workspace: Workspace, plan: Plan, settled: SettleReport,
+                  options: ApplyOptions) -> ApplyResult | None:
     if plan.errored:
-        unread = any(h.status == "unreachable" for h in plan.hosts)
         return ApplyResult(1, "The plan has errors; nothing was applied:\n  " + "\n  ".join(plan.errors())
-                           + "\nFix them, or leave those hosts out with --target"
-                           + (" (or let the others go ahead with --allow-unreachable)." if unread else "."), plan=plan)
+                           + "\n" + _leave_out_hint(plan, options), plan=plan)
     if workspace.settings.policies.refuse_irreversible:
         bad = irreversible_steps(plan.steps)
         if bad:
@@ -287,34 +374,63 @@ def _refuse_early(workspace: Workspace, plan: Plan, settled: SettleReport) -> Ap
                                + "\n  ".join(f"{s.id} ({s.from_version} -> {s.to_version})" for s in bad)
                                + "\nAdd the replaced versions to the repository, or change the policy.", plan=plan)
     if not plan.steps:
-        blocked = "; ".join(f"{h}: {why}" for h, why in sorted(refused_hosts(plan, settled).items()))
+        not_done = {**settled.blocked, **_skipped_unreachable(plan)}
+        blocked = "; ".join(f"{h}: {why}" for h, why in sorted(not_done.items()))
         return ApplyResult(1 if blocked else 0, ("No changes. " + blocked) if blocked else
                            "No changes. The fleet matches the baselines.", plan=plan)
     return None
 
 
-def refused_hosts(plan: Plan, settled: SettleReport) -> dict[str, str]:
-    """Hosts the run must not touch, and why: what an interrupted run left open could not
-    be settled, or (planned with allow_unreachable) the host could not be read."""
-    out = dict(settled.blocked)
+def _skipped_unreachable(plan: Plan) -> dict[str, str]:
+    """Hosts the plan left out because they could not be read (--allow-unreachable):
+    reported as skipped, so a run never looks complete when they were not touched."""
+    out = {}
     for h in plan.hosts:
-        if h.status == "unreachable" and h.name not in out:
-            out[h.name] = next((f.message for f in h.findings if f.code == "unreachable"), "host is unreachable")
+        if h.status == "unreachable":
+            why = next((f.message for f in h.findings), "the BMC did not answer")
+            out[h.name] = f"skipped (--allow-unreachable): {why}"
     return out
 
 
+def _leave_out_hint(plan: Plan, options: ApplyOptions) -> str:
+    """What to do about a plan with errors: fix them, or leave the hosts out, in the
+    exact words of this invocation (a saved plan is made again without them)."""
+    bad = [h for h in plan.hosts if h.errored]
+    bad_names = {h.name for h in bad}
+    kept = [t for t in options.targets if t.split("/", 1)[0] not in bad_names]  # a named host is dropped
+    if options.targets and not kept:
+        return "Fix them; every host this apply was limited to has one."
+    selection: list[str] = []
+    for target in kept:
+        selection += ["--target", target]
+    for pattern in options.exclude:
+        selection += ["--exclude", pattern]
+    without = list(selection)
+    for h in bad:
+        if not options.targets or any(fnmatch.fnmatchcase(h.name, t.split("/", 1)[0]) for t in kept):
+            without += ["--exclude", h.name]
+    if options.plan_file:
+        replan = command('plan', *without, '--out', str(options.plan_file))
+        return f"Fix them, or plan again without those hosts: {replan}"
+    hint = f"Fix them, or leave those hosts out: {command('apply', *without)}"
+    if bad and all(h.status == "unreachable" for h in bad):
+        hint += f" (or skip every host that cannot be read: {command('apply', *selection, '--allow-unreachable')})"
+    return hint
+
+
 async def _execute(workspace: Workspace, options: ApplyOptions, plan: Plan, ledger: Ledger, conn: Connection,
-                   sink: EventSink, clock: Clock, rollout: Rollout, settled: SettleReport, handle_signals: bool,
+                   sink: EventSink, clock: Clock, rollout: Rollout, settled: SettleReport, stopper: _Stopper,
                    run_id: str) -> RunSummary:
     from hwfw.apply.imageserver import ImageServer
 
-    blocked = refused_hosts(plan, settled)
+    blocked = settled.blocked
     runnable = replace(plan, steps=tuple(s for s in plan.steps if s.host not in blocked), _graph=None)
     entries = _entries(workspace, runnable)
     started = utc_now_iso(clock)
     transfers = TransferAudit(ledger, conn.hosts)
     async with ImageServer(workspace.settings, clock, events=FanOutSink(sink, transfers), run_id=run_id) as server:
-        images = StoreImages(workspace, fetch=options.sync, server=server)
+        images = StoreImages(workspace, fetch=options.sync, server=server,
+                             warn=ApplyEvents(sink, clock, run_id).warning)
         await images.ensure_all(entries)
         executor = Executor(runnable, workspace, ledger, drivers_for(conn, server), images,
                             events=sink, clock=clock,
@@ -324,7 +440,10 @@ async def _execute(workspace: Workspace, options: ApplyOptions, plan: Plan, ledg
         for host, why in sorted(blocked.items()):
             executor.outcomes[host] = HostOutcome(HOST_REFUSED, why)
             executor.events.host_finished(host, executor.outcomes[host])
-        with _signals(executor, handle_signals):
+        for host, why in sorted(_skipped_unreachable(plan).items()):
+            executor.outcomes[host] = HostOutcome(HOST_SKIPPED, why)
+            executor.events.host_finished(host, executor.outcomes[host])
+        with stopper.executing(executor):
             summary = await executor.run()
     await transfers.flush()
     _record_run(ledger, run_id, started, utc_now_iso(clock), summary)
@@ -350,22 +469,3 @@ def _record_run(ledger: Ledger, run_id: str, started: str, finished: str, summar
                  "hosts": {h: o.status for h, o in sorted(summary.hosts.items())}})
     ledger.checkpoints["runs"] = runs[-RUNS_KEPT:]
     ledger.touch()
-
-
-class _signals:
-    """SIGINT/SIGTERM -> executor.interrupt() while the executor runs."""
-
-    def __init__(self, executor: Executor, enabled: bool) -> None:
-        self.executor, self.enabled = executor, enabled
-
-    def __enter__(self) -> None:
-        if self.enabled:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, self.executor.interrupt)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)

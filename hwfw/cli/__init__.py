@@ -1,4 +1,4 @@
-"""The `hwfw` command line. Thin: parse options, call the library, render, exit.
+"""The `hwfw` command line. Thin: parse options, call hwfw.api, render with hwfw.render, exit.
 
 Exit codes: 0 success; 1 error or findings; 2 changes pending (only with
 --detailed-exitcode); 130 interrupted.
@@ -14,8 +14,8 @@ import click
 from rich.markup import escape
 
 from hwfw import __version__
-from hwfw.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, AppContext, stderr_console
-from hwfw.errors import ConfigError, HwfwError
+from hwfw.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, WORKSPACE_HELP, AppContext, examples, stderr_console
+from hwfw.errors import ConfigError, HwfwError, Interrupted
 from hwfw.logs import configure, redactor
 
 # Each command lives in hwfw/cli/<module>.py and registers itself on `cli` when that
@@ -43,27 +43,36 @@ class LazyGroup(click.Group):
         return self.commands.get(name)
 
 
+@examples("hwfw validate examples/lab",
+          "hwfw -C examples/lab plan --out plan.json",
+          "hwfw apply --plan plan.json",
+          "hwfw state list -C examples/lab")
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="hwfw", message="%(prog)s %(version)s")
 @click.option("-C", "--workspace", "workspace", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("."), show_default=True, help="Workspace directory (holds hwfw.yaml).")
+              default=None, help=WORKSPACE_HELP.replace("also accepted before", "also accepted after"))
 @click.option("-v", "--verbose", count=True, help="More diagnostics on stderr: -v info, -vv debug.")
 @click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write debug diagnostics (credentials redacted) to this file.")
 @click.pass_context
-def cli(ctx: click.Context, workspace: Path, verbose: int, log_file: Path | None) -> None:
+def cli(ctx: click.Context, workspace: Path | None, verbose: int, log_file: Path | None) -> None:
     """Declarative firmware management for server fleets.
 
     Declare baselines in YAML, `hwfw plan` to see what would change, `hwfw apply` to
-    change it. Exit codes: 0 ok, 1 error or findings, 2 changes pending (with
-    --detailed-exitcode), 130 interrupted.
+    change it. Every command that reads a workspace takes it as `-C DIR` (before or
+    after the command) or as its DIRECTORY argument. Exit codes: 0 ok, 1 error or
+    findings, 2 changes pending (with --detailed-exitcode), 130 interrupted.
     """
     configure(verbose, log_file)
-    ctx.obj = AppContext(workspace=workspace, verbosity=verbose, log_file=log_file)
+    ctx.obj = AppContext(verbosity=verbose, log_file=log_file)
+    ctx.obj.give_workspace("-C before the command", workspace)
 
 
 def _report_error(exc: HwfwError) -> None:
     console = stderr_console()
+    if isinstance(exc, Interrupted):
+        console.print(f"[red]Interrupted:[/red] {escape(redactor(exc.message))}")
+        return
     if isinstance(exc, ConfigError):
         for problem in exc.problems:
             color = "red" if problem.severity == "error" else "yellow"

@@ -8,28 +8,38 @@ from pathlib import Path
 import click
 
 from hwfw import __version__
+from hwfw.api import open_workspace, write_document
 from hwfw.cli import cli
-from hwfw.cli.common import EXIT_OK, app_context, emit_text, format_option, workspace_argument
-from hwfw.cli.inputs import insecure_option, inventory_for, load, target_option
-from hwfw.clock import utc_now_iso
-from hwfw.compliance.report import build_report
-from hwfw.config.loader import display_path
+from hwfw.cli.common import (
+    EXIT_OK,
+    app_context,
+    emit_text,
+    examples,
+    format_option,
+    insecure_options,
+    output_option,
+    run,
+    selection_options,
+    warn_insecure,
+    workspace_argument,
+)
 from hwfw.render.compliance import headline, render_markdown, render_text
 from hwfw.render.compliance_html import render_html
-from hwfw.state.files import atomic_write_bytes
 
 
+@examples("hwfw compliance examples/lab",
+          "hwfw compliance -C examples/lab --format html --output report.html",
+          "hwfw compliance --inventory snapshot.json --exclude 'lab-gen-*' --format json")
 @cli.command()
 @workspace_argument
 @format_option("markdown", "html")
-@target_option
-@insecure_option
+@selection_options
+@insecure_options
 @click.option("--inventory", "snapshot", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Report on a snapshot (hwfw inventory --out) instead of reading the BMCs.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the report to this file instead of stdout.")
-def compliance(output_format: str, targets: tuple[str, ...], insecure: bool, snapshot: Path | None,
-               out: Path | None) -> None:
+              metavar="SNAPSHOT", help="Report on a snapshot (hwfw inventory --output) instead of reading the BMCs.")
+@output_option("Write the report to FILE instead of stdout.")
+def compliance(output_format: str, targets: tuple[str, ...], exclude: tuple[str, ...], insecure: bool,
+               ca_bundle: Path | None, snapshot: Path | None, output: Path | None) -> None:
     """Fleet compliance report per baseline and component (read-only).
 
     Per baseline and component: hosts compliant, behind, ahead, unknown, missing or
@@ -40,13 +50,11 @@ def compliance(output_format: str, targets: tuple[str, ...], insecure: bool, sna
     Exit 0 when the report was made, 1 on errors.
     """
     app = app_context()
-    workspace = load(app.workspace)
-    inventory = inventory_for(workspace, snapshot=snapshot, targets=targets, insecure=insecure)
-    report = build_report(workspace, inventory, generated_at=utc_now_iso(),
-                          workspace_name=display_path(workspace.root) or ".",
-                          source="snapshot" if snapshot else "live",
-                          snapshot=display_path(snapshot) if snapshot else None, targets=targets)
-    if output_format == "text" and out is None:
+    ws = open_workspace(app.workspace_dir, insecure=insecure, ca_bundle=ca_bundle)
+    if snapshot is None:
+        warn_insecure(insecure)
+    report = run(lambda cancel: ws.compliance(targets=targets, exclude=exclude, inventory=snapshot, cancel=cancel))
+    if output_format == "text" and output is None:
         render_text(report, app.out)
         raise click.exceptions.Exit(EXIT_OK)
     if output_format == "json":
@@ -63,9 +71,9 @@ def compliance(output_format: str, targets: tuple[str, ...], insecure: bool, sna
         buffer = StringIO()
         render_text(report, Console(file=buffer, no_color=True, width=120))
         document = buffer.getvalue()
-    if out is None:
+    if output is None:
         emit_text(document)
     else:
-        atomic_write_bytes(out, document.encode(), mode=0o644)
-        app.err.print(f"Wrote the {output_format} report to {out}: {headline(report)}", markup=False)
+        write_document(output, document)
+        app.err.print(f"Wrote the {output_format} report to {output}: {headline(report)}", markup=False)
     raise click.exceptions.Exit(EXIT_OK)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -21,34 +20,41 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from hwfw.api import (
+    ACTIVATIONS,
+    DEFAULT_SYNC_PARALLELISM,
+    JsonLinesSink,
+    SyncResult,
+    Workspace,
+    catalog_readers,
+    display_path,
+    open_workspace,
+)
 from hwfw.cli import cli
 from hwfw.cli.common import (
     EXIT_ERROR,
     app_context,
+    deprecated_alias,
     emit_json,
+    examples,
     format_option,
+    parallelism_option,
     plural,
+    run,
     stderr_console,
     stdout_console,
     warn,
     workspace_argument,
 )
-from hwfw.config import display_path
-from hwfw.config.model import ACTIVATIONS, Workspace
-from hwfw.connect import check_workspace, load_workspace
-from hwfw.errors import RepositoryError
-from hwfw.events import JsonLinesSink
-from hwfw.repository.add import add_image, import_catalog, locate
-from hwfw.repository.cache import Cache, resolve_cache_dir
-from hwfw.repository.catalogs import readers
-from hwfw.repository.fetch import FetchOptions
-from hwfw.repository.maintenance import collect_garbage, verify_cache
-from hwfw.repository.sync import DEFAULT_JOBS, referenced_entries, sync_entries
 from hwfw.render.sync import SyncLogLines, SyncProgressBars, human_bytes, short_digest
 from hwfw.vendor_registry import VENDOR_NAMES
 from hwfw.versions import SCHEMES
 
 
+@examples("hwfw repo sync examples/lab",
+          "hwfw repo list -C examples/lab",
+          "hwfw repo add images/bios.bin -C examples/lab --vendor dell --component bios --version 1.13.0 "
+          "-m 'PowerEdge R750'")
 @cli.group()
 def repo() -> None:
     """Firmware images: fetch them into the cache, list, verify, add, import, gc.
@@ -59,21 +65,23 @@ def repo() -> None:
     """
 
 
-def _cache(ws: Workspace) -> Cache:
-    return Cache(resolve_cache_dir(ws.settings))
+def _workspace() -> Workspace:
+    return open_workspace(app_context().workspace_dir)
 
 
 # ---------------------------------------------------------------- sync
 
 
+@examples("hwfw repo sync examples/lab",
+          "hwfw repo sync -C examples/lab --all -j 16 --format json")
 @repo.command()
 @workspace_argument
 @click.option("--all", "all_entries", is_flag=True,
               help="Fetch every repository entry, not only those the baselines reference.")
-@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=DEFAULT_JOBS, show_default=True,
-              help="Images downloaded at once.")
+@parallelism_option("Images downloaded at once.", default=DEFAULT_SYNC_PARALLELISM)
+@deprecated_alias("--jobs", "-j/--parallelism", "parallelism", type=click.IntRange(1, 1024))
 @format_option()
-def sync(all_entries: bool, jobs: int, output_format: str) -> None:
+def sync(all_entries: bool, parallelism: int, output_format: str) -> None:
     """Fetch the images the workspace's baselines reference into the cache.
 
     Each image is streamed to a partial file while hashed, then moved into the cache
@@ -82,41 +90,39 @@ def sync(all_entries: bool, jobs: int, output_format: str) -> None:
     again. With --format json, one JSON event per line on stdout. Exit 1 if any
     image failed.
     """
-    app = app_context()
-    ws = load_workspace(app.workspace)
-    entries = list(ws.repository.entries) if all_entries else referenced_entries(ws)
-    cache = _cache(ws)
+    ws = _workspace()
     err = stderr_console()
-    if not entries:
-        err.print("Nothing to sync: no baseline references an image (use --all for every entry).")
-        if output_format == "json":
-            emit_summary({"images": 0, "downloaded": 0, "already_cached": 0, "failed": 0})
-        return
-    options = FetchOptions(retries=ws.settings.retries, connect_timeout=ws.settings.timing.connect_timeout,
-                           read_timeout=ws.settings.timing.request_timeout)
     if output_format == "json":
         lines = JsonLinesSink(sys.stdout, separators=(",", ":"), ensure_ascii=True)
-        report = asyncio.run(sync_entries(ws, entries, cache=cache, jobs=jobs, events=lines, options=options))
+        result = _sync(ws, all_entries, parallelism, lines)
     elif sys.stderr.isatty():
         columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
                    TransferSpeedColumn(), TimeRemainingColumn())
         with Progress(*columns, console=err) as progress:
-            report = asyncio.run(sync_entries(ws, entries, cache=cache, jobs=jobs,
-                                              events=SyncProgressBars(progress), options=options))
+            result = _sync(ws, all_entries, parallelism, SyncProgressBars(progress))
     else:
-        report = asyncio.run(sync_entries(ws, entries, cache=cache, jobs=jobs, events=SyncLogLines(sys.stderr),
-                                          options=options))
-    counts = report.summary()
+        result = _sync(ws, all_entries, parallelism, SyncLogLines(sys.stderr))
+    counts = result.summary()
+    if result.report is None:
+        err.print("Nothing to sync: no baseline references an image (use --all for every entry).")
+        if output_format == "json":
+            emit_summary(counts)
+        return
     if output_format == "json":
         emit_summary(counts)
-    for r in report.failed:
+    for r in result.report.failed:
         assert r.error is not None
         err.print(f"[red]Error:[/red] {escape(str(r.error))}")
-    line = (f"{plural(counts['images'], 'image')} in {display_path(cache.root)}: {counts['downloaded']} downloaded, "
-            f"{counts['already_cached']} already cached, {counts['failed']} failed")
+    line = (f"{plural(counts['images'], 'image')} in {display_path(result.cache)}: {counts['downloaded']} "
+            f"downloaded, {counts['already_cached']} already cached, {counts['failed']} failed")
     err.print(f"[red]{line}[/red]" if counts["failed"] else line)
-    if not report.ok:
+    if not result.ok:
         raise click.exceptions.Exit(EXIT_ERROR)
+
+
+def _sync(ws: Workspace, all_entries: bool, parallelism: int, events: Any) -> SyncResult:
+    return run(lambda cancel: ws.sync_repository(all_images=all_entries, parallelism=parallelism, on_event=events,
+                                                 cancel=cancel))
 
 
 def emit_summary(counts: dict[str, int]) -> None:
@@ -128,43 +134,39 @@ def emit_summary(counts: dict[str, int]) -> None:
 # ---------------------------------------------------------------- list
 
 
+@examples("hwfw repo list examples/lab",
+          "hwfw repo list -C examples/lab --format json")
 @repo.command("list")
 @workspace_argument
 @format_option()
 def list_(output_format: str) -> None:
     """List the repository's images and whether each is in the cache."""
-    ws = load_workspace(app_context().workspace)
-    cache = _cache(ws)
-    used = {e.id for e in referenced_entries(ws)}
-    rows: list[dict[str, Any]] = []
-    for e in ws.repository.entries:
-        obj = cache.lookup(e.sha256)
-        cached = obj is not None and (e.size is None or obj.size == e.size)
-        rows.append({"id": e.id, "vendor": e.vendor, "component": e.component, "version": e.version,
-                     "models": list(e.models), "size": e.size if e.size is not None else (obj.size if obj else None),
-                     "sha256": e.sha256, "source": e.source, "cached": cached, "critical": e.critical,
-                     "referenced": e.id in used})
+    ws = _workspace()
+    rows = run(lambda _cancel: ws.repository.images())
+    cache_root = run(lambda _cancel: ws.repository.cache_root())
     if output_format == "json":
-        emit_json(rows)
+        emit_json([r.to_json() for r in rows])
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
     for col in ("ID", "VENDOR", "COMPONENT", "VERSION", "MODELS", "SIZE", "CACHED", "CRITICAL"):
         table.add_column(col, justify="right" if col == "SIZE" else "left", no_wrap=col != "MODELS")
     for r in rows:
-        table.add_row(escape(r["id"]), r["vendor"], r["component"], escape(r["version"]),
-                      escape(", ".join(r["models"])), human_bytes(r["size"]) if r["size"] is not None else "-",
-                      "[green]yes[/green]" if r["cached"] else "[yellow]no[/yellow]",
-                      "[red]yes[/red]" if r["critical"] else "")
+        table.add_row(escape(r.id), r.vendor, r.component, escape(r.version),
+                      escape(", ".join(r.models)), human_bytes(r.size) if r.size is not None else "-",
+                      "[green]yes[/green]" if r.cached else "[yellow]no[/yellow]",
+                      "[red]yes[/red]" if r.critical else "")
     out = stdout_console()
     # Piped into a file or `grep`, rich would squeeze the table to 80 columns: print it whole.
     (out if out.is_terminal else Console(highlight=False, width=250, no_color=True)).print(table)
-    missing = sum(1 for r in rows if not r["cached"])
-    stderr_console().print(f"{plural(len(rows), 'image')}, {missing} not cached ({display_path(cache.root)})")
+    missing = sum(1 for r in rows if not r.cached)
+    stderr_console().print(f"{plural(len(rows), 'image')}, {missing} not cached ({display_path(cache_root)})")
 
 
 # ---------------------------------------------------------------- verify
 
 
+@examples("hwfw repo verify examples/lab",
+          "hwfw repo verify -C examples/lab --workspace-only --quarantine")
 @repo.command()
 @workspace_argument
 @click.option("--workspace-only", is_flag=True, help="Check only objects this workspace's repository lists.")
@@ -176,18 +178,11 @@ def verify(workspace_only: bool, move: bool, output_format: str) -> None:
     Exit 1 if any object is corrupt. With --quarantine, corrupt objects are moved
     out of the cache (the next `hwfw repo sync` fetches them again).
     """
-    app = app_context()
-    ws, _ = check_workspace(app.workspace)
-    if ws is None and workspace_only:
-        load_workspace(app.workspace)  # raises with every problem
-    cache = _cache(ws) if ws is not None else locate(app.workspace).cache()
-    names: dict[str, tuple[str, ...]] = {}
-    for e in ws.repository.entries if ws is not None else ():
-        names[e.sha256] = names.get(e.sha256, ()) + (e.id,)
-    report = verify_cache(cache, only=set(names) if workspace_only else None, quarantine=move,
-                          entries_by_digest=names)
+    ws = _workspace()
+    result = run(lambda _cancel: ws.repository.verify(workspace_only=workspace_only, quarantine=move))
+    report, cache_root = result.report, result.cache
     if output_format == "json":
-        emit_json({"cache": str(cache.root), "checked": report.checked, "bytes": report.bytes,
+        emit_json({"cache": str(cache_root), "checked": report.checked, "bytes": report.bytes,
                    "corrupt": [{"sha256": c.sha256, "actual": c.actual, "size": c.size, "path": str(c.path),
                                 "entries": list(c.entries),
                                 "quarantined": str(c.quarantined) if c.quarantined else None, "note": c.note}
@@ -204,10 +199,10 @@ def verify(workspace_only: bool, move: bool, output_format: str) -> None:
     if report.missing:
         err.print(f"{plural(len(report.missing), 'image')} of this workspace not cached (run hwfw repo sync)")
     summary = (f"checked {plural(report.checked, 'object')} ({human_bytes(report.bytes)}) in "
-               f"{display_path(cache.root)}: {len(report.corrupt)} corrupt")
+               f"{display_path(cache_root)}: {len(report.corrupt)} corrupt")
     err.print(f"[red]{summary}[/red]" if report.corrupt else f"[green]{summary}[/green]")
     if report.corrupt and not move:
-        err.print("  hint: hwfw repo verify --quarantine, then hwfw repo sync")
+        err.print(f"  hint: hwfw repo verify --quarantine {ws.display}, then hwfw repo sync {ws.display}")
     if not report.ok:
         raise click.exceptions.Exit(EXIT_ERROR)
 
@@ -215,6 +210,8 @@ def verify(workspace_only: bool, move: bool, output_format: str) -> None:
 # ---------------------------------------------------------------- gc
 
 
+@examples("hwfw repo gc examples/lab --dry-run",
+          "hwfw repo gc -C examples/lab")
 @repo.command()
 @workspace_argument
 @click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
@@ -226,20 +223,16 @@ def gc(dry_run: bool, output_format: str) -> None:
     also holds their images; gc keeps only this workspace's and removes the others'.
     Run it with --dry-run first, or give each workspace its own settings.cache_dir.
     """
-    ws = load_workspace(app_context().workspace)  # never gc from a repository that did not load
-    cache = _cache(ws)
-    keep = {e.sha256 for e in ws.repository.entries}
-    if not keep and not dry_run:
-        raise RepositoryError(
-            f"{display_path(ws.files['repository'])} lists no image: gc would empty the whole cache "
-            f"{display_path(cache.root)}", hint="run with --dry-run to see what it holds, or remove the folder")
+    ws = _workspace()
+    repository_file = display_path(ws.repository.repository_file())
+    result, kept_images = run(lambda _cancel: ws.repository.gc(dry_run=dry_run))
+    report, cache_root = result.report, result.cache
     err = stderr_console()
-    err.print(f"[bold yellow]note:[/bold yellow] gc keeps only the {plural(len(keep), 'image')} listed by "
-              f"{display_path(ws.files['repository'])}; objects in {display_path(cache.root)} that other "
+    err.print(f"[bold yellow]note:[/bold yellow] gc keeps only the {plural(kept_images, 'image')} listed by "
+              f"{repository_file}; objects in {display_path(cache_root)} that other "
               f"workspaces sharing this cache still use are removed too.")
-    report = collect_garbage(cache, keep, dry_run=dry_run)
     if output_format == "json":
-        emit_json({"cache": str(cache.root), "dry_run": dry_run, "kept": report.kept,
+        emit_json({"cache": str(cache_root), "dry_run": dry_run, "kept": report.kept,
                    "removed": [{"sha256": o.sha256, "size": o.size} for o in report.removed],
                    "busy": report.busy, "partials_removed": [str(p) for p in report.partials_removed],
                    "freed": report.freed})
@@ -255,6 +248,10 @@ def gc(dry_run: bool, output_format: str) -> None:
 # ---------------------------------------------------------------- add
 
 
+@examples("hwfw repo add images/bios.bin -C examples/lab --vendor dell --component bios --version 1.13.0 "
+          "-m 'PowerEdge R750'",
+          "hwfw repo add bmc.bin examples/lab --vendor generic --component bmc --version 2.16.0 -m 'Contoso *' "
+          "--source https://mirror.example/bmc.bin --critical")
 @repo.command("add")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @workspace_argument
@@ -279,30 +276,33 @@ def add(file: Path, vendor: str, component: str, version_: str, models: tuple[st
     The repository file keeps its comments and order. The new entry must pass
     `hwfw validate`, else the file is left unchanged.
     """
-    app = app_context()
-    extra = {k: v for k, v in (("signature", signature), ("public_key", public_key)) if v}
-    result = add_image(app.workspace, file, vendor=vendor, component=component, version=version_,
-                       models=models, source=source, entry_id=entry_id, activation=activation,
-                       critical=critical, scheme=scheme, description=description, extra=extra)
+    ws = _workspace()
+    result = run(lambda _cancel: ws.repository.add(
+        file, vendor=vendor, component=component, version=version_, models=models, source=source,
+        entry_id=entry_id, activation=activation, critical=critical, scheme=scheme, description=description,
+        signature=signature, public_key=public_key))
     for w in result.warnings:
         warn(escape(w))
     if output_format == "json":
         emit_json({"entry": result.entry, "cached": str(result.object_path)})
     e = result.entry
     stderr_console().print(f"[green]Added[/green] {escape(e['id'])} (sha256 {short_digest(e['sha256'])}…, "
-                           f"{human_bytes(e['size'])}) to {display_path(locate(app.workspace).repository)}; "
+                           f"{human_bytes(e['size'])}) to {display_path(ws.repository.repository_file())}; "
                            f"cached.")
 
 
 # ---------------------------------------------------------------- import
 
 
+@examples("hwfw repo import dell-catalog Catalog.xml -C examples/lab -m R750 --dry-run")
 @repo.group("import")
 def import_() -> None:
     """Add entries from a vendor catalog (one sub-command per catalog format)."""
 
 
 def _import_command(reader_name: str, summary: str) -> None:
+    @examples(f"hwfw repo import {reader_name} Catalog.xml -C examples/lab -m R750 --dry-run",
+              f"hwfw repo import {reader_name} Catalog.xml examples/lab -m 'PowerEdge R750' -m R650")
     @import_.command(reader_name, help=f"Import entries for some models from a {summary}.\n\n"
                      "sha256 is mandatory: packages the catalog lists with only MD5/SHA-1 are "
                      "reported and skipped. Re-importing the same catalog adds nothing.")
@@ -316,9 +316,9 @@ def _import_command(reader_name: str, summary: str) -> None:
     @format_option()
     def command(catalog: Path, models: tuple[str, ...], base_url: str | None, include: tuple[str, ...],
                 dry_run: bool, output_format: str) -> None:
-        app = app_context()
-        report = import_catalog(app.workspace, reader_name, catalog, models=models, base_url=base_url,
-                                include=include or None, dry_run=dry_run)
+        ws = _workspace()
+        report = run(lambda _cancel: ws.repository.import_catalog(
+            reader_name, catalog, models=models, base_url=base_url, include=include or None, dry_run=dry_run))
         err = stderr_console()
         for s in report.skipped:
             warn(escape(f"skipped {s.name!r}" + (f" ({s.path})" if s.path else "") + f": {s.reason}"))
@@ -335,9 +335,9 @@ def _import_command(reader_name: str, summary: str) -> None:
         err.print(f"{verb} {plural(len(report.added), 'entry', 'entries')} to {display_path(report.repository)}, "
                   f"{len(report.unchanged)} already present, {len(report.skipped)} skipped")
         if report.added and not dry_run:
-            err.print(f"  next: hwfw repo sync {display_path(app.workspace) or '.'} --all")
+            err.print(f"  next: hwfw repo sync {ws.display} --all")
 
 
-for _reader in readers().values():
-    _import_command(_reader.name, _reader.summary)
+for _name, _summary in catalog_readers().items():
+    _import_command(_name, _summary)
 

@@ -16,6 +16,7 @@ from hwfw.compliance.findings import Finding
 from hwfw.compliance.locate import Locator
 from hwfw.compliance.scenarios import baseline_vendor
 from hwfw.config.model import Baseline, ComponentTarget, RepositoryEntry, Workspace
+from hwfw.config.paths import PathPolicy
 from hwfw.versions import IncomparableVersions, InvalidVersion
 
 
@@ -48,6 +49,23 @@ def images(ws: Workspace, loc: Locator) -> list[Finding]:
                                    expected="a sha256 listed under settings.allowed_sha256 in hwfw.yaml"))
             else:
                 out.append(Finding("image-policy", "error", problem, loc.image(index[id(e)])))
+    return out
+
+
+def image_sources(ws: Workspace, loc: Locator, policy: PathPolicy, *, verify: bool = False) -> list[Finding]:
+    """Every image a baseline uses can be obtained (hwfw.repository.availability): its
+    local source file is there and matches, or the cache holds it, or it is a URL (a
+    note until it is fetched). Located at the entry's `source:` line; paths the
+    workspace's `policy` refuses are never opened (the loader reports them)."""
+    from hwfw.connect import IMAGE_CODES, IMAGE_EXPECTED, IMAGE_SEVERITY
+    from hwfw.repository.availability import image_availability
+
+    out = []
+    for a in image_availability(ws, verify=verify, allowed=lambda p: policy.outside(p) is None):
+        severity = IMAGE_SEVERITY.get(a.status)
+        if severity is not None:
+            out.append(Finding(IMAGE_CODES[a.status], severity, a.message, loc.image(a.index, "source"),
+                               expected=IMAGE_EXPECTED.get(a.status)))
     return out
 
 

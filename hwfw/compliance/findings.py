@@ -90,7 +90,18 @@ RULES: dict[str, Rule] = {r.id: r for r in [
             ("image-not-allowed", "A referenced image's sha256 is not on settings.allowed_sha256.",
              "Have the image approved (add its sha256 to the allow-list) or pick an approved image."),
             ("image-policy", "A referenced image is refused by the workspace's integrity policy.",
-             "Sign the image and configure its public key, or relax settings.policies.")),
+             "Sign the image and configure its public key, or relax settings.policies."),
+            ("image-unavailable", "A referenced image's local source file is gone and the cache has no copy.",
+             "Restore the file at the path in `source:`, or fetch the image into the cache (hwfw repo sync)."),
+            ("image-source-mismatch", "A referenced image's local source file differs from its declared size "
+             "or sha256.", "Put the right file there, or re-add it with hwfw repo add (never edit sha256 by "
+             "hand).")),
+    # image-not-fetched is reported as a note (nothing is wrong yet); --strict leaves notes alone.
+    *_rules("images", "warning",
+            ("image-source-missing", "A referenced image's local source file is gone; only the cache holds it.",
+             "Restore the file (the repository cannot rebuild the cache from it any more)."),
+            ("image-not-fetched", "A referenced image's URL source has not been fetched into the cache yet.",
+             "Run hwfw repo sync (apply --sync also fetches it).")),
     *_rules("compatibility", "error",
             ("matrix-violation", "A baseline's targets break a compatibility or minimum rule.",
              "Change the targets so every rule holds, or change the rule."),

@@ -21,6 +21,7 @@ from hwfw.config.model import Workspace
 from hwfw.inventory.model import Inventory
 from hwfw.plan import Plan, Reason
 from hwfw.plan import plan as make_plan
+from hwfw.plan.diff import UNREADABLE_CODES
 from hwfw.plan.model import Change, HostPlan
 from hwfw.state.model import State
 
@@ -44,7 +45,7 @@ def fleet_findings(ws: Workspace, loc: Locator, inventory: Inventory) -> tuple[l
     for hp in result.hosts:
         here = loc.host(host_index[hp.name])
         if hp.status == "unreachable":
-            why = next((f.message for f in hp.findings if f.code == "unreachable"), "host is unreachable")
+            why = next((f.message for f in hp.findings if f.code in UNREADABLE_CODES), "host is unreachable")
             out.append(_f("drift-unreachable", "warning", hp, f"{why} (in the snapshot)", here))
             continue
         for f in hp.findings:
@@ -53,7 +54,7 @@ def fleet_findings(ws: Workspace, loc: Locator, inventory: Inventory) -> tuple[l
             elif f.code in _FINDING_RULES and (f.severity == "error" or f.code == "rule-warning"):
                 where = loc.at("baselines", ["baselines", hp.baseline]) if hp.baseline else here
                 out.append(_f(_FINDING_RULES[f.code], f.severity, hp, f.message, where))
-            elif f.severity == "error" and f.code != "unreachable":
+            elif f.severity == "error" and f.code not in UNREADABLE_CODES:
                 out.append(_f("host-problem", "error", hp, f.message, here))
         for c in hp.changes:
             out += _change(loc, hp, c)

@@ -55,9 +55,10 @@ class CheckReport:
 
 
 def run_check(directory: Path, *, base_ref: str | None = None, inventory: Inventory | None = None,
-              inventory_name: str | None = None, strict: bool = False) -> CheckReport:
+              inventory_name: str | None = None, strict: bool = False, verify_images: bool = False) -> CheckReport:
     """Run every check on the workspace in `directory`. Offline: `inventory` is a snapshot
-    already read, `base_ref` is read with git; raises `GitError` when it cannot be."""
+    already read, `base_ref` is read with git; raises `GitError` when it cannot be.
+    `verify_images` hashes every local image source (else only small ones)."""
     root = directory.resolve()
     ws, problems = check_workspace(root)
     findings = [from_problem(p, root) for p in problems]
@@ -67,7 +68,8 @@ def run_check(directory: Path, *, base_ref: str | None = None, inventory: Invent
         ran["downgrades"] = "no --base-ref given"
     if inventory is None:
         ran["fleet"] = "no --inventory snapshot given"
-    findings += scan_secrets(root, *_already_scanned(root))
+    scanned, policy = _already_scanned(root)
+    findings += scan_secrets(root, scanned, policy)
     hosts: list[str] = []
     if ws is None:
         for name in CHECKS[2:]:
@@ -76,7 +78,7 @@ def run_check(directory: Path, *, base_ref: str | None = None, inventory: Invent
         loc = Locator(ws)
         scens = scenarios(ws)
         steps: list[tuple[str, Callable[[], list[Finding]]]] = [
-            ("images", lambda: checks.images(ws, loc)),
+            ("images", lambda: checks.images(ws, loc) + checks.image_sources(ws, loc, policy, verify=verify_images)),
             ("compatibility", lambda: baselines.satisfiability(ws, loc, scens)),
             ("stepping-stones", lambda: baselines.stepping_stones(ws, loc, scens)),
             ("sequences", lambda: checks.sequences(ws, loc)),

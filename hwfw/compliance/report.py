@@ -7,7 +7,8 @@ on a component whose target image is `critical: true` sort first.
 
 Percentages are of the hosts a row counts (compliant / total * 100, one decimal);
 a host's status is its worst component's, `unreachable` when its BMC did not answer
-and `unmanaged` when no baseline selects it.
+and `unmanaged` when no baseline selects it. Components whose version was read from a
+fallback (not FirmwareInventory) are marked: their status rests on a weaker source.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from hwfw.compliance.fleet import offline_plan
 from hwfw.compliance.status import STATUSES, status_of, worst
 from hwfw.config.model import Workspace
-from hwfw.inventory.model import Inventory
+from hwfw.inventory.model import ComponentState, Inventory
 from hwfw.plan.model import HostPlan
 
 REPORT_FORMAT = 1
@@ -66,16 +67,23 @@ class ComponentRow:
 
 @dataclass(frozen=True, slots=True)
 class HostComponent:
+    """One component of one host. `source` names where its version was read
+    (`ComputerSystem.BiosVersion`); `fallback` is True when that is not FirmwareInventory,
+    so the status rests on a weaker source."""
+
     component: str
     key: str
     current: str | None
     target: str
     status: str
     critical: bool
+    source: str | None = None
+    fallback: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"component": self.component, "key": self.key, "current": self.current, "target": self.target,
-                "status": self.status, "critical": self.critical}
+                "status": self.status, "critical": self.critical, "source": self.source,
+                "fallback": self.fallback}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +100,10 @@ class HostRow:
     @property
     def behind(self) -> tuple[str, ...]:
         return tuple(c.key for c in self.components if c.status == "behind")
+
+    @property
+    def fallbacks(self) -> tuple[HostComponent, ...]:
+        return tuple(c for c in self.components if c.fallback)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "baseline": self.baseline, "vendor": self.vendor, "model": self.model,
@@ -148,6 +160,7 @@ class ComplianceReport:
             "unreachable": self.host_count("unreachable"), "compliant_hosts": compliant,
             "noncompliant_hosts": self.managed - compliant, "compliant_percent": percent(compliant, self.managed),
             "critical_behind_hosts": sum(1 for h in self.hosts if h.critical_behind),
+            "fallback_components": sum(len(h.fallbacks) for h in self.hosts),
             "components": comps, "component_total": total,
             "component_percent": {s: percent(n, total) for s, n in comps.items()},
         }
@@ -169,7 +182,8 @@ def build_report(ws: Workspace, inventory: Inventory, *, generated_at: str, work
     counts: dict[tuple[str, str], dict[str, int]] = {k: dict.fromkeys(STATUSES, 0) for k in targets}
     hosts = []
     for hp in result.hosts:
-        comps = tuple(_host_components(hp, targets, critical))
+        inv = inventory.get(hp.name)
+        comps = tuple(_host_components(hp, targets, critical, inv.components if inv is not None else ()))
         per_component: dict[str, list[str]] = {}
         for c in comps:
             per_component.setdefault(c.component, []).append(c.status)
@@ -192,14 +206,18 @@ def build_report(ws: Workspace, inventory: Inventory, *, generated_at: str, work
                             baselines=tuple(summaries), hosts=tuple(hosts))
 
 
-def _host_components(hp: HostPlan, targets: dict[tuple[str, str], Any], critical: set[str]) -> list[HostComponent]:
+def _host_components(hp: HostPlan, targets: dict[tuple[str, str], Any], critical: set[str],
+                     inventory: tuple[ComponentState, ...]) -> list[HostComponent]:
     if hp.baseline is None:
         return []
+    sources = {c.key: c.source for c in inventory}
     out = []
     for c in hp.changes:
         t = targets.get((hp.baseline, c.component))
         image = (t.image if t is not None else None) or (c.image.id if c.image else None)
-        out.append(HostComponent(c.component, c.key, c.current, c.target, status_of(c), image in critical))
+        source = sources.get(c.key)
+        out.append(HostComponent(c.component, c.key, c.current, c.target, status_of(c), image in critical,
+                                 source.label if source else None, bool(source and source.fallback)))
     return out
 
 

@@ -30,10 +30,14 @@ class Scenario:
 
 
 def baseline_vendor(ws: Workspace, b: Baseline) -> str | None:
-    """The selected vendor, else the one vendor all of the baseline's images are for."""
+    """The selected vendor, else the one vendor all of the baseline's images are for, else
+    the one vendor of the workspace hosts it selects (a baseline that selects hosts by
+    name or label)."""
     if b.select.vendor:
         return b.select.vendor
     vendors = {e.vendor for t in b.components if t.image and (e := ws.repository.get(t.image))}
+    if not vendors:
+        vendors = {h.vendor for h in ws.hosts if h.vendor and b.select.matches(h)}
     return vendors.pop() if len(vendors) == 1 else None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Sequence
@@ -146,9 +146,21 @@ def _load(ctx: LoadContext, kind: str, path: Path) -> Any:
     ctx.data[kind] = data
     problems = validate(kind, data, source)
     if problems:
-        ctx.broken.add(kind)
         ctx.problems.extend(problems)
+        # A literal secret is also an unknown key to the schema. It is reported (once,
+        # as a secret) but does not stop the file's semantic checks: a password in the
+        # file must not hide a typo elsewhere in it.
+        secrets = _secret_keys(kind, data, source)
+        if any(not (p.code == "unknown-key" and p.location in secrets) for p in problems):
+            ctx.broken.add(kind)
     return data
+
+
+def _secret_keys(kind: str, data: Any, source: YamlSource) -> set[SourceLocation]:
+    """Where the literal secrets of a file are (their keys)."""
+    if kind == "fleet" or not may_hold_secret(source.text):
+        return set()
+    return {source.location(list(path), key=True) for path, _ in find_literal_secrets(data)}
 
 
 def _allowed_roots(ctx: LoadContext, root_data: Any) -> tuple[str, ...]:
@@ -211,6 +223,9 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
 
 def _build(ctx: LoadContext, files: dict[str, Path], root_data: dict[str, Any]) -> m.Workspace:
     settings = _settings(ctx.root, root_data.get("settings") or {})
+    backend = (root_data.get("settings") or {}).get("backend")
+    if isinstance(backend, dict):
+        settings = replace(settings, backend=_backend(ctx, backend))
 
     def good(kind: str) -> dict[str, Any]:
         data = ctx.data.get(kind)
@@ -278,6 +293,18 @@ def _settings(root: Path, s: dict[str, Any]) -> m.Settings:
         allowed_sha256=tuple(s["allowed_sha256"]) if "allowed_sha256" in s else None,
         signing_keys=tuple(root / p for p in s.get("signing_keys", ())),
     )
+
+
+def _backend(ctx: LoadContext, b: dict[str, Any]) -> m.BackendSettings:
+    which = "dsn_env" if "dsn_env" in b else "dsn_file" if "dsn_file" in b else "type"
+    if "dsn_env" in b and "dsn_file" in b:
+        ctx.error("hwfw", ["settings", "backend", "dsn_file"], "settings.backend: both dsn_env and dsn_file "
+                  "name the connection string", code="conflicting-keys", key=True, expected="one of them")
+    return m.BackendSettings(
+        type=b.get("type", "local"), dsn_env=b.get("dsn_env"),
+        dsn_file=(ctx.root / b["dsn_file"]) if b.get("dsn_file") else None,
+        schema=b.get("schema", "hwfw"), workspace=b.get("workspace", "default"),
+        location=ctx.loc("hwfw", ["settings", "backend", which]))
 
 
 def _creds(root: Path, c: dict[str, Any] | None) -> m.CredentialsRef | None:

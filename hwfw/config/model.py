@@ -307,6 +307,21 @@ class SimulatorSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class BackendSettings:
+    """Where state, lock, intents and audit live: `local` files (default) or `postgres`.
+
+    The connection string is never in YAML: `dsn_env` names an environment variable,
+    `dsn_file` a file. `location` is where hwfw.yaml sets the backend, for errors."""
+
+    type: str = "local"
+    dsn_env: str | None = None
+    dsn_file: Path | None = None
+    schema: str = "hwfw"
+    workspace: str = "default"
+    location: SourceLocation | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     state_path: Path
     runtime_dir: Path
@@ -323,6 +338,7 @@ class Settings:
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
     allowed_sha256: tuple[str, ...] | None = None
     signing_keys: tuple[Path, ...] = ()
+    backend: BackendSettings = field(default_factory=BackendSettings)
 
 
 @dataclass(frozen=True, slots=True)

@@ -165,7 +165,9 @@ def _problems_for(err: jsonschema.ValidationError, source: YamlSource | None) ->
             return problem(f"the file holds {_kind(instance)}, not {expected}", "wrong-type", expected)
         hint = ""
         if "string" in wanted and isinstance(instance, (int, float)) and not isinstance(instance, bool):
-            hint = f"; quote it ('{quote(instance)}') so YAML keeps it as text"
+            # Quote what the file says (`7.10`), not the number YAML made of it (7.1).
+            written = source.scalar_text(path) if source else None
+            hint = f"; quote it ({quote(written or quote(instance))}) so YAML keeps it as text"
         return problem(f"{where}: wrong type: got {describe(instance)}{hint}", "wrong-type", expected)
     if validator in ("enum", "const"):
         options = value if validator == "enum" else [value]

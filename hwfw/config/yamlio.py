@@ -71,6 +71,19 @@ class YamlSource:
             mark = key_node.start_mark if (last and key and key_node is not None) else node.start_mark
         return SourceLocation(self.display, mark.line + 1, mark.column + 1)
 
+    def scalar_text(self, path: Sequence[PathItem]) -> str | None:
+        """The plain scalar at `path` as written in the file (`7.10`, which YAML reads as
+        the number 7.1), or None when there is no such plain scalar."""
+        node = self._node_root()
+        for item in path:
+            if node is None:
+                return None
+            found = _child(node, item)
+            node = found[1] if found is not None else None
+        if isinstance(node, yaml.ScalarNode) and not node.style:
+            return str(node.value)
+        return None
+
 
 def _child(node: yaml.Node, item: PathItem) -> tuple[yaml.Node | None, yaml.Node] | None:
     if isinstance(node, yaml.MappingNode):

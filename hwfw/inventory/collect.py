@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from hwfw.clock import Clock, utc_now_iso
 from hwfw.config.model import Host, Settings
-from hwfw.errors import BmcError, BmcSessionLimit, BmcUnreachable, HwfwError, IpmiError
+from hwfw.errors import BmcError, BmcUnreachable, HwfwError, IpmiError
 from hwfw.gcpause import no_gc
 from hwfw.inventory.model import (
     Capabilities,
@@ -34,6 +34,7 @@ from hwfw.inventory.model import (
     HostInventory,
     Inventory,
     PreflightFacts,
+    VersionSource,
 )
 from hwfw.logs import get_logger
 from hwfw.redfish.client import ClientOptions, RedfishClient
@@ -142,7 +143,7 @@ async def read_host(rh: ResolvedHost, *, settings: Settings, clock: Clock, insec
             return await _bounded(read_redfish_host(rh, settings=settings, clock=clock, insecure=insecure,
                                                     options=options, stats=stats), settings)
         except BmcUnreachable as exc:
-            if protocol != "auto":
+            if protocol != "auto" or not exc.retryable:  # an untrusted certificate: say so, not IPMI's timeout
                 raise
             log.info("%s: Redfish unreachable (%s); trying IPMI", name, exc.message)
             try:
@@ -153,18 +154,26 @@ async def read_host(rh: ResolvedHost, *, settings: Settings, clock: Clock, insec
     except HwfwError as exc:
         message = exc.message if isinstance(exc, BmcError) else f"{name}: {exc.message}"
         log.info("%s", message)
+        kind = _error_kind(exc)
         return HostInventory(host=name, reachable=False, protocol=_protocol_label(rh), error=message,
-                             collected_at=utc_now_iso(clock),
-                             error_kind="session-limit" if isinstance(exc, BmcSessionLimit) else None)
+                             collected_at=utc_now_iso(clock), error_kind=kind)
     except TimeoutError:
         return HostInventory(host=name, reachable=False, protocol=_protocol_label(rh),
                              error=f"{name}: no answer within the per-BMC deadline ({rh.url})",
-                             collected_at=utc_now_iso(clock))
+                             collected_at=utc_now_iso(clock), error_kind="timeout")
     except Exception as exc:  # a bug or an answer we cannot parse: report it on this host only
         log.exception("%s: unexpected error while reading the inventory", name)
         return HostInventory(host=name, reachable=False, protocol=_protocol_label(rh),
                              error=f"{name}: internal error while reading {rh.url}: {type(exc).__name__}: {exc}",
-                             collected_at=utc_now_iso(clock))
+                             collected_at=utc_now_iso(clock), error_kind="internal")
+
+
+def _error_kind(exc: HwfwError) -> str:
+    """The class of a read failure (hwfw.inventory.model.ERROR_KINDS)."""
+    kind = getattr(exc, "kind", "bmc") if isinstance(exc, BmcError) else "bmc"
+    if kind == "unreachable":  # a deadline or a combined Redfish/IPMI failure
+        return "timeout" if "deadline" in exc.message else "connection"
+    return kind
 
 
 def _protocol_label(rh: ResolvedHost) -> str:
@@ -341,14 +350,17 @@ async def read_ipmi_host(rh: ResolvedHost, *, settings: Settings, clock: Clock) 
     power = _ipmi_power(getattr(facts, "power_state", None))
     bmc_version = _text(getattr(facts, "bmc_version", None))
     vendor = vendor_for_iana(int(getattr(facts, "manufacturer_id", 0) or 0)) or rh.host.vendor
+    # hwfw updates firmware over Redfish only: over IPMI nothing is updateable.
     components = (
-        ComponentState(kind="bmc", instance="bmc", version=bmc_version, name="BMC (IPMI Get Device ID)"),
-        ComponentState(kind="bios", instance="bios", version=None, name="BIOS (not readable over IPMI)"),
+        ComponentState(kind="bmc", instance="bmc", version=bmc_version, name="BMC (IPMI Get Device ID)",
+                       updateable=False, source=VersionSource("IPMI", "Get Device ID", fallback=True)),
+        ComponentState(kind="bios", instance="bios", version=None, name="BIOS (not readable over IPMI)",
+                       updateable=False),
     )
     return HostInventory(
         host=rh.name, reachable=True, protocol="ipmi", vendor=vendor, model=rh.host.model,
         bmc_firmware=bmc_version, components=components,
-        capabilities=Capabilities(session_service=False),
+        capabilities=Capabilities(session_service=False, activations=()),
         preflight=PreflightFacts(power_state=power,
                                  warnings=("read over IPMI: only the BMC version and power state are known",)),
         collected_at=utc_now_iso(clock))

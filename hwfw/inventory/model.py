@@ -14,11 +14,17 @@ from typing import Any, Mapping
 
 # The per-component and per-BMC parts are built by the vendor adapters, below this
 # package; they are part of the inventory's public types and imported from here.
-from hwfw.vendors.model import Capabilities, ComponentState, PreflightFacts
+from hwfw.vendors.model import Capabilities, ComponentState, PreflightFacts, VersionSource
 
-__all__ = ["SNAPSHOT_FORMAT", "Capabilities", "ComponentState", "HostInventory", "Inventory", "PreflightFacts"]
+__all__ = ["ERROR_KINDS", "SNAPSHOT_FORMAT", "Capabilities", "ComponentState", "HostInventory", "Inventory",
+           "PreflightFacts", "VersionSource", "component_from_json"]
 
 SNAPSHOT_FORMAT = 1
+
+# Why a host could not be read: the BMC refused the credentials, its certificate did not
+# verify, no connection, no answer in time, the BMC answered with an error, a bug, or
+# the BMC answers but its session table is full.
+ERROR_KINDS = ("auth", "tls", "connection", "timeout", "bmc", "internal", "session-limit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +42,7 @@ class HostInventory:
     capabilities: Capabilities | None = None
     preflight: PreflightFacts | None = None
     collected_at: str | None = None
-    # What kind of failure `error` is, where hwfw can tell: `session-limit` (the BMC
-    # answers but its session table is full); None for anything else.
+    # Why the host could not be read, as a class (ERROR_KINDS); None when it was read.
     error_kind: str | None = None
 
     def components_of(self, kind: str) -> list[ComponentState]:
@@ -55,8 +60,6 @@ class HostInventory:
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
-        if out["error_kind"] is None:
-            del out["error_kind"]
         out["fingerprint"] = self.fingerprint()
         return out
 
@@ -69,12 +72,19 @@ class HostInventory:
             error=doc.get("error"), vendor=doc.get("vendor"), model=doc.get("model"),
             serial=doc.get("serial"), bmc_firmware=doc.get("bmc_firmware"),
             manufacturer=doc.get("manufacturer"),
-            components=tuple(ComponentState(**c) for c in doc.get("components", ())),
+            components=tuple(component_from_json(c) for c in doc.get("components", ())),
             capabilities=Capabilities(**{k: tuple(v) if isinstance(v, list) else v for k, v in caps.items()})
             if caps else None,
             preflight=PreflightFacts(**{k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()})
             if pre else None,
             collected_at=doc.get("collected_at"), error_kind=doc.get("error_kind"))
+
+
+def component_from_json(doc: Mapping[str, Any]) -> ComponentState:
+    """A component of a snapshot (`source` absent in snapshots of older hwfw versions)."""
+    fields = dict(doc)
+    source = fields.pop("source", None)
+    return ComponentState(**fields, source=VersionSource(**source) if source else None)
 
 
 @dataclass(frozen=True, slots=True)

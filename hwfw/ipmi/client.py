@@ -29,8 +29,12 @@ Conversations with the same BMC run one after the other (pyghmi would otherwise 
 both the same session). The timeout of a conversation starts when it starts (not while
 it waits behind another one for the same BMC). The one synchronous step of pyghmi's
 login (Set Session Privilege Level, sent from inside packet processing) is replaced by
-an asynchronous one (`_Session`), so nothing in a conversation blocks the driver; an
-asyncio timeout of `timeout + 2 s` stays as a safety net all the same.
+an asynchronous one (`hwfw.ipmi.session.LoginSession`), so nothing in a conversation
+blocks the driver; an asyncio timeout of `timeout + 2 s` stays as a safety net all the same.
+
+A broken handshake fails at once, never after the timeout: `LoginSession` ends the
+login on a protocol error with its cause, and when the BMC named another cipher suite
+(3 instead of 17, or the reverse) the conversation logs in again with that one, once.
 
 Only raw commands are used (Get Device ID, Get Chassis Status, Chassis Control, Cold
 Reset, watchdog): pyghmi's helpers (`get_power`, `set_power`, `get_firmware`) first run
@@ -56,6 +60,7 @@ import pyghmi.ipmi.private.constants as pyghmi_constants
 import pyghmi.ipmi.private.session as pyghmi_session
 
 from hwfw.errors import IpmiError
+from hwfw.ipmi.session import command_done, session_class
 from hwfw.ipmi_deviceid import decode_device_id
 from hwfw.logs import get_logger, redactor
 
@@ -85,6 +90,8 @@ POWER_ACTIONS: dict[str, int] = {"off": 0, "on": 1, "cycle": 2, "reset": 3, "dia
 #: How long a cold reset waits for the BMC's (optional) reply.
 COLD_RESET_REPLY_WAIT = 1.0
 
+_HANDSHAKE_HINT = ("the BMC broke the RMCP+ handshake: hwfw uses cipher suites 17 (SHA-256) and 3 (SHA-1); "
+                   "check which cipher suites are enabled on the BMC's LAN channel (ipmitool -C 3 or -C 17 tries one)")
 _PUMP_SLICE = 0.02
 _SAFETY_MARGIN = 2.0
 _INITTING: dict[Any, Any] = pyghmi_session.Session.initting_sessions
@@ -257,6 +264,8 @@ class _Conversation:
         self.login_outcome: dict[str, Any] | None = None
         self.reply: dict[str, Any] | None = None
         self.step_until: float | None = None
+        self.suites: list[int | None] = []  # cipher suites tried (None: pyghmi's choice, 17 then 3)
+        self.failures: list[str] = []  # broken handshakes so far
 
     def error(self, failure: _Failure, last_exception: BaseException | None) -> IpmiError:
         message = failure.message
@@ -267,66 +276,6 @@ class _Conversation:
             if hint is None:
                 hint = f"check that IPMI over LAN is enabled on the BMC and UDP port {self.port} is reachable"
         return IpmiError(redactor(message), host=self.label, url=self.url, hint=hint)
-
-
-class _Session(pyghmi_session.Session):
-    """pyghmi's client session, with the last login step made asynchronous.
-
-    After RAKP 4, pyghmi's `_req_priv_level` sends Set Session Privilege Level with the
-    *synchronous* `raw_command`, inside packet processing: a BMC going quiet right then
-    would hold the driver thread (and every other conversation) in pyghmi's retry ladder.
-    This version sends it with a callback and finishes the login from there, with the
-    same outcome as pyghmi's: level 4, falling back to 3 on 0x80/0x81, then `onlogon`.
-    """
-
-    #: Requests to send from the driver's tick, not from inside a response callback:
-    #: after a callback returns, pyghmi's `_parse_ipmi_payload` removes the request entry
-    #: of (expectednetfn, seqlun, expectedcmd), which by then describe the *new* request,
-    #: so its answer would be dropped as unsolicited.
-    deferred: list[Callable[[], None]]
-
-    def _req_priv_level(self) -> None:
-        self.deferred = []
-        self.logged = 1
-        self.logoutexpiry = None
-        self.maxtimeout = 4  # as pyghmi: switch quickly to the relogin recovery
-        self.logontries = 1
-        self._request_privilege(self.privlevel)
-
-    def _request_privilege(self, level: int) -> None:
-        def answered(response: dict[str, Any]) -> None:
-            if "error" not in response and response.get("command") != 0x3B:
-                return  # the answer to a payload pyghmi re-sent after a relogin
-            _command_done(self)
-            code = response.get("code", 0xFFFF)
-            if code in (0x80, 0x81) and level == 4:
-                self.privlevel = 3
-                self.deferred.append(lambda: self._request_privilege(3))
-                return
-            if code:
-                self.logged = 0
-                self.onlogpayload = None
-                self.logging = False
-                suffix = f" while requesting privilege level {level}"
-                self.onlogon({"error": pyghmi_session.get_ipmi_error(response, suffix=suffix) or "login failed"})
-                return
-            self.logging = False
-            with pyghmi_session.util.protect(pyghmi_session.KEEPALIVE_SESSIONS):
-                pyghmi_session.Session.keepalive_sessions[self] = {
-                    "ipmisession": self,
-                    "timeout": pyghmi_session._monotonic_time() + pyghmi_session.MAX_IDLE - 5,
-                }
-            self.onlogon({"success": True})
-
-        self.raw_command(netfn=0x06, command=0x3B, data=[level], callback=answered)
-
-
-def _command_done(session: Any) -> None:
-    """raw_command(callback=...) leaves the "command in flight" marker to the caller; a
-    stale one would make the next raw_command or logout block the driver until it expires."""
-    session.incommand = False
-    while session.evq:
-        session.evq.popleft().set()
 
 
 class _Waiting:
@@ -437,9 +386,17 @@ class _Driver(threading.Thread):
         except RuntimeError:  # the caller's event loop is gone
             conv.cancelled = True
         log.debug("ipmi %s (%s): %s", conv.label, conv.url, conv.what)
+        self._login(conv, None)
+
+    def _login(self, conv: _Conversation, suite: int | None) -> None:
+        """Start (or restart, with another cipher suite) the RMCP+ login of `conv`."""
+        conv.suites.append(suite)
+        conv.login_outcome = None
+        session_type = session_class(suite)
+        session: Any = None
 
         def onlogon(response: dict[str, Any]) -> None:
-            if conv.login_outcome is None:
+            if conv.login_outcome is None and conv.session is session:
                 conv.login_outcome = dict(response)
 
         key = (conv.address, conv.username, conv.password, conv.port, None)
@@ -451,7 +408,7 @@ class _Driver(threading.Thread):
             # raw_command). Not Command itself: its asynchronous constructor pumps the shared
             # event loop (wait_for_rsp(0)), so an exception raised while parsing *another*
             # BMC's garbage would surface here and fail this healthy conversation.
-            conv.session = _Session(
+            session = conv.session = session_type(
                 bmc=conv.address, userid=conv.username, password=conv.password, port=conv.port, onlogon=onlogon
             )
         except Exception as exc:  # unresolvable address, socket errors
@@ -468,11 +425,24 @@ class _Driver(threading.Thread):
         outcome = conv.login_outcome or {}
         if "error" in outcome:
             error = str(outcome["error"])
+            retry = outcome.get("retry_suite")
+            if outcome.get("protocol"):
+                conv.failures.append(error)
+                if retry is not None and retry not in conv.suites:
+                    log.info("ipmi %s (%s): %s; logging in again with cipher suite %s", conv.label, conv.url,
+                             error, retry)
+                    self._drop_session(conv)
+                    self._login(conv, retry)
+                    return
+                self._fail(conv, _Failure("IPMI login failed: " + "; then ".join(conv.failures),
+                                          _HANDSHAKE_HINT))
+                return
             lowered = error.lower()
             hint = None
             if "password" in lowered or "unauthorized name" in lowered or "rakp" in lowered:
                 hint = "check the IPMI user name and password configured for this BMC"
-            self._fail(conv, _Failure(f"IPMI login failed: {error}", hint))
+            prefix = "; then ".join(conv.failures + [""]) if conv.failures else ""
+            self._fail(conv, _Failure(f"IPMI login failed: {prefix}{error}", hint))
             return
         conv.state = "running"
         conv.steps = conv.make_steps()
@@ -502,7 +472,7 @@ class _Driver(threading.Thread):
 
     def _advance(self, conv: _Conversation, value: RawResponse | None) -> None:
         if conv.session is not None:
-            _command_done(conv.session)
+            command_done(conv.session)
         conv.step_until = None
         assert conv.steps is not None
         try:
@@ -541,6 +511,17 @@ class _Driver(threading.Thread):
 
     # -- endings ---------------------------------------------------------------------------
 
+    def _drop_session(self, conv: _Conversation) -> None:
+        """Forget a session whose login failed (pyghmi already marked it broken)."""
+        session, conv.session = conv.session, None
+        if session is not None:
+            command_done(session)
+            try:
+                session.logged = 0
+                session.logout()
+            except Exception as exc:
+                log.debug("ipmi %s: logout: %r", conv.url, exc)
+
     def _fail(self, conv: _Conversation, failure: _Failure) -> None:
         last = None
         if self.last_exception is not None and self.last_exception[0] >= conv.started:
@@ -556,7 +537,7 @@ class _Driver(threading.Thread):
             conv.steps.close()
         session, conv.session = conv.session, None
         if session is not None:
-            _command_done(session)
+            command_done(session)
             try:
                 if not conv.send_close:
                     session.logged = 0  # logout() then only cleans up, sends nothing

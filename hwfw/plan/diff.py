@@ -111,13 +111,18 @@ class HostDiff:
 # ---------------------------------------------------------------- selection helpers
 
 class Selection:
-    """`targets` (`HOST` or `HOST/COMPONENT`, globs) and `accept_unknown` pairs."""
+    """`targets` (`HOST` or `HOST/COMPONENT`, globs), `exclude` (host globs) and
+    `accept_unknown` pairs."""
 
-    def __init__(self, targets: Sequence[str], accept_unknown: Iterable[tuple[str, str]]) -> None:
+    def __init__(self, targets: Sequence[str], accept_unknown: Iterable[tuple[str, str]],
+                 exclude: Sequence[str] = ()) -> None:
         self.targets = [(t.split("/", 1) + ["*"])[:2] for t in targets]
         self.accept = list(accept_unknown)
+        self.exclude = tuple(exclude)
 
     def host(self, name: str) -> bool:
+        if any(fnmatch.fnmatchcase(name, x) for x in self.exclude):
+            return False
         return not self.targets or any(fnmatch.fnmatchcase(name, h) for h, _ in self.targets)
 
     def component(self, host: str, names: Sequence[str]) -> bool:
@@ -219,17 +224,32 @@ def _matches(t: ComponentTarget, c: ComponentState) -> bool:
     return t.match is None or t.matches_instance(c.instance) or bool(c.name and t.matches_instance(c.name))
 
 
+# Why a host could not be read (HostInventory.error_kind) -> the finding's code and text.
+# Each says what to check: a refused password is not a network problem.
+UNREADABLE: dict[str | None, tuple[str, str]] = {
+    None: ("unreachable", "host is unreachable: {why}"),
+    "connection": ("unreachable", "host is unreachable: {why}"),
+    "timeout": ("unreachable", "host is unreachable: {why}"),
+    "auth": ("auth-failed", "the BMC refused the credentials: {why}; check this host's credentials "
+                            "reference (user name, password_env / password_file) and the account"),
+    "tls": ("tls-failed", "the BMC's TLS certificate did not verify: {why}; set ca_bundle to the CA that "
+                          "signed it, or pass --insecure for a lab"),
+    "bmc": ("unreachable", "host is unreachable: {why}"),
+    "internal": ("unreachable", "host is unreachable: {why}"),
+    # It answers, but its session table is full (other tools' sessions, or a killed run's).
+    "session-limit": ("session-limit", "host cannot be read (session limit): {why}"),
+}
+UNREADABLE_CODES = frozenset(code for code, _ in UNREADABLE.values())
+
+
 def _unreachable(ctx: DiffContext, host: Host, inv: HostInventory | None) -> HostDiff:
     hd = HostDiff(host, inv, "unreachable", host.vendor, host.model)
     if inv is None:
         why = "no inventory was collected for it"
     else:
         why = inv.error or "the BMC did not answer"
-    if inv is not None and inv.error_kind == "session-limit":
-        # It answers: its session table is full (other tools' sessions, or a killed run's).
-        hd.findings.append(Finding("error", "unreachable", f"host cannot be read (session limit): {why}"))
-    else:
-        hd.findings.append(Finding("error", "unreachable", f"host is unreachable: {why}"))
+    code, text = UNREADABLE.get(inv.error_kind if inv is not None else None, UNREADABLE[None])
+    hd.findings.append(Finding("error", code, text.format(why=why)))
     baselines = ctx.ws.baselines_for(host)
     if len(baselines) == 1:
         hd.baseline = baselines[0]
@@ -239,7 +259,10 @@ def _unreachable(ctx: DiffContext, host: Host, inv: HostInventory | None) -> Hos
     return hd
 
 
-def _current(text: str | None, scheme: str | None) -> tuple[Version | None, Reason | None, str]:
+def _current(text: str | None, scheme: str | None,
+             conflict: str | None = None) -> tuple[Version | None, Reason | None, str]:
+    if conflict is not None:
+        return None, Reason.VERSION_CONFLICT, conflict
     if text is None:
         return None, Reason.VERSION_UNREADABLE, "the BMC reports no version"
     try:
@@ -267,7 +290,7 @@ def _compare(current: Version | None, target: Version, allow_downgrade: bool,
 def _diff_instance(ctx: DiffContext, hd: HostDiff, prof: Profile, info: TargetInfo, c: ComponentState) -> None:
     t, target = info.target, info.version
     assert target is not None
-    current, why, detail = _current(c.version, info.scheme)
+    current, why, detail = _current(c.version, info.scheme, c.conflict)
     action, reason, detail = _compare(current, target, t.allow_downgrade, why, detail)
     track = Track(c.kind, c.key, current, c.version, final=current, final_text=c.version)
     hd.tracks.setdefault(c.kind, []).append(track)
@@ -278,14 +301,20 @@ def _diff_instance(ctx: DiffContext, hd: HostDiff, prof: Profile, info: TargetIn
     record = ctx.state.record(hd.host.name, c.key)
     if action is not Action.NOOP and record is not None and record.status == "pending-activation":
         if _same(record.version, target, info.scheme):
-            hd.changes.append(_activate_only(prof, info, c, track, record.activation, change))
+            pending = _activate_only(prof, info, c, track, record.activation, change)
+            missing = _missing_activation(hd.inv, [pending.activation or ""])
+            if missing is not None:
+                track.items, track.final, track.final_text = [], current, c.version
+                hd.changes.append(change(Reason.NO_ACTIVATION, refused=True, message=missing))
+                return
+            hd.changes.append(pending)
             hd.items += track.items
             return
         hd.warn("state-pending", f"{c.key}: the state says {record.version} awaits activation; "
                 f"{t.version} will be flashed over it")
     if action is Action.UNKNOWN and ctx.selection.accepted(hd.host.name, (t.id, t.kind, c.key)):
         reason = Reason.ACCEPTED_UNKNOWN
-    refusal = _refusal(info, c, action, reason, detail, prof)
+    refusal = _cannot_update(hd.inv, action) or _refusal(info, c, action, reason, detail, prof)
     if refusal is not None:
         hd.changes.append(change(refusal[0], refused=True, message=refusal[1]))
         return
@@ -299,6 +328,10 @@ def _diff_instance(ctx: DiffContext, hd: HostDiff, prof: Profile, info: TargetIn
         hd.changes.append(change(Reason.NO_UPGRADE_PATH, refused=True, message=exc.message))
         return
     items = _items(hd, prof, c, current, route)
+    missing = _missing_activation(hd.inv, [it.activation for it in items])
+    if missing is not None:
+        hd.changes.append(change(Reason.NO_ACTIVATION, refused=True, message=missing))
+        return
     track.items, track.final, track.final_text = items, target, t.version
     hd.items.extend(items)
     mode, back = prof.change_rollback(t.kind, current, [it.entry for it in items])
@@ -315,6 +348,8 @@ def _refusal(info: TargetInfo, c: ComponentState, action: Action, reason: Reason
         return Reason.BELOW_MINIMUM, info.below_minimum
     if action is Action.NOOP:
         return None
+    if action is Action.UNKNOWN and reason is Reason.VERSION_CONFLICT:
+        return reason, f"{detail}; accept it with --accept-unknown {HOST}:{t.id} to flash {t.version} anyway"
     if action is Action.UNKNOWN and reason is not Reason.ACCEPTED_UNKNOWN:
         shown = c.version if c.version is not None else "?"
         return reason, (f"current version {shown!r} cannot be ordered against {t.version!r} ({detail}); "
@@ -325,8 +360,44 @@ def _refusal(info: TargetInfo, c: ComponentState, action: Action, reason: Reason
     if not c.updateable:
         return Reason.NOT_UPDATEABLE, "the BMC reports this component as not updateable (by Redfish)"
     if info.entry is None:
-        return Reason.NO_IMAGE, (f"the repository has no {t.kind} image of version {t.version} for "
-                                 f"{prof.vendor} {prof.model}")
+        return Reason.NO_IMAGE, f"the repository has no {t.kind} image of version {t.version} for {_hardware(prof)}"
+    return None
+
+
+def _hardware(prof: Profile) -> str:
+    """`dell PowerEdge R750`; what is known of it when the vendor or model is not."""
+    if prof.vendor and prof.model:
+        return f"{prof.vendor} {prof.model}"
+    if prof.vendor or prof.model:
+        return f"{prof.vendor or prof.model} (any {'model' if prof.vendor else 'vendor'})"
+    return "any vendor and model"
+
+
+def _cannot_update(inv: HostInventory | None, action: Action) -> tuple[Reason, str] | None:
+    """A change this BMC offers no way to send: refused whatever its versions say."""
+    caps = inv.capabilities if inv is not None else None
+    if action is Action.NOOP or caps is None or caps.update_methods:
+        return None
+    if inv is not None and inv.protocol == "ipmi":
+        return Reason.NO_UPDATE_METHOD, ("the host is read over IPMI, and hwfw updates firmware over Redfish "
+                                         "only; manage it with protocol: redfish (or auto) once its BMC "
+                                         "answers Redfish")
+    return Reason.NO_UPDATE_METHOD, ("the BMC offers no update method hwfw can use (its UpdateService has no "
+                                     "SimpleUpdate, MultipartHttpPushUri or HttpPushUri)")
+
+
+_RESET_ACTIONS = {"bmc-reset": "the Manager has no Reset action", "host-reboot": "the System has no Reset action"}
+
+
+def _missing_activation(inv: HostInventory | None, activations: Iterable[str]) -> str | None:
+    """Why one of `activations` cannot be performed on this BMC (None: all can)."""
+    caps = inv.capabilities if inv is not None else None
+    if caps is None or caps.activations is None:
+        return None
+    for activation in activations:
+        if activation in _RESET_ACTIONS and activation not in caps.activations:
+            return (f"the image needs a {activation} to run, and {_RESET_ACTIONS[activation]}: hwfw could not "
+                    "activate it (set the image's `activation:` in the repository if it runs without one)")
     return None
 
 
@@ -408,7 +479,7 @@ def _add_untracked(hd: HostDiff, prof: Profile) -> None:
     kinds = {r.when.component for r in prof.rules} | {r.requires.component for r in prof.rules}
     for c in hd.inv.components:
         if c.kind in kinds and c.key not in seen:
-            v, _, _ = _current(c.version, prof.scheme(c.kind))
+            v, _, _ = _current(c.version, prof.scheme(c.kind), c.conflict)
             hd.tracks.setdefault(c.kind, []).append(Track(c.kind, c.key, v, c.version, final=v, final_text=c.version))
 
 

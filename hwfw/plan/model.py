@@ -53,6 +53,9 @@ class Reason(str, enum.Enum):
     NO_IMAGE = "no-image"                          # the repository lacks the version
     INCOMPATIBLE = "incompatible"                  # a compatibility rule cannot hold
     NOT_UPDATEABLE = "not-updateable"              # the BMC says it cannot update it
+    NO_UPDATE_METHOD = "no-update-method"          # hwfw cannot send an image to this BMC
+    NO_ACTIVATION = "no-activation"                # the reset the image needs is not available
+    VERSION_CONFLICT = "version-conflict"          # two sources report different versions
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,10 +319,12 @@ class Options:
     accept_unknown: tuple[tuple[str, str], ...] = ()
     allow_unreachable: bool = False
     parallelism: int = 1
+    exclude: tuple[str, ...] = ()
     on_failure: str = "halt-host"   # the failure policy the plan was checked against (rollback readiness)
 
     def to_json(self) -> dict[str, Any]:
-        return {"targets": list(self.targets), "accept_unknown": [list(a) for a in self.accept_unknown],
+        return {"targets": list(self.targets), "exclude": list(self.exclude),
+                "accept_unknown": [list(a) for a in self.accept_unknown],
                 "allow_unreachable": self.allow_unreachable, "parallelism": self.parallelism,
                 "on_failure": self.on_failure}
 
@@ -327,7 +332,7 @@ class Options:
     def from_json(d: Mapping[str, Any]) -> Options:
         return Options(targets=tuple(d["targets"]), accept_unknown=tuple((a[0], a[1]) for a in d["accept_unknown"]),
                        allow_unreachable=d["allow_unreachable"], parallelism=d["parallelism"],
-                       on_failure=d.get("on_failure", "halt-host"))
+                       exclude=tuple(d.get("exclude", ())), on_failure=d.get("on_failure", "halt-host"))
 
 
 @dataclass(frozen=True, slots=True)

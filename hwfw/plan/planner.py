@@ -12,9 +12,9 @@ from collections.abc import Hashable, Iterable, Sequence
 from hwfw import versions
 from hwfw.config.model import Workspace
 from hwfw.gcpause import no_gc
-from hwfw.inventory.model import Inventory
+from hwfw.inventory.model import HostInventory, Inventory
 from hwfw.plan import estimate, graph, shape
-from hwfw.plan.diff import DiffContext, HostDiff, Selection, classify, preflight
+from hwfw.plan.diff import UNREADABLE_CODES, DiffContext, HostDiff, Selection, classify, preflight
 from hwfw.plan.model import (
     Action,
     Change,
@@ -28,15 +28,16 @@ from hwfw.plan.model import (
     Summary,
 )
 from hwfw.state.model import State
+from hwfw.vendor_registry import record_or_default
 
 
 def plan(workspace: Workspace, inventory: Inventory, state: State, *, targets: Sequence[str] = (),
          accept_unknown: Iterable[tuple[str, str]] = (), allow_unreachable: bool = False,
-         parallelism: int | None = None, on_failure: str | None = None) -> Plan:
+         parallelism: int | None = None, exclude: Sequence[str] = (), on_failure: str | None = None) -> Plan:
     """Diff every host against its baseline and order the work into a DAG of steps.
 
-    `targets` limits the plan to `HOST` or `HOST/COMPONENT` globs (the plan is then
-    not `complete`); `accept_unknown` holds (host glob, component id, kind or key)
+    `targets` limits the plan to `HOST` or `HOST/COMPONENT` globs and `exclude` leaves
+    out hosts matching its globs (the plan is then not `complete`); `accept_unknown` holds (host glob, component id, kind or key)
     pairs whose unknown current version may be flashed over; `allow_unreachable` turns
     unreachable hosts from errors into warnings; `parallelism` (default: the
     workspace setting) sizes the fleet estimate; `on_failure` (default: the workspace
@@ -47,14 +48,14 @@ def plan(workspace: Workspace, inventory: Inventory, state: State, *, targets: S
     """
     accepted = tuple(sorted((str(h), str(c)) for h, c in accept_unknown))
     options = Options(targets=tuple(targets), accept_unknown=accepted, allow_unreachable=allow_unreachable,
-                      parallelism=max(1, parallelism or workspace.settings.parallelism),
+                      parallelism=max(1, parallelism or workspace.settings.parallelism), exclude=tuple(exclude),
                       on_failure=on_failure or workspace.settings.policies.on_failure)
     with no_gc():
         return _plan(workspace, inventory, state, options)
 
 
 def _plan(ws: Workspace, inventory: Inventory, state: State, options: Options) -> Plan:
-    ctx = DiffContext(ws, inventory, state, Selection(options.targets, options.accept_unknown))
+    ctx = DiffContext(ws, inventory, state, Selection(options.targets, options.accept_unknown, options.exclude))
     shapes: dict[Hashable, shape.Shape] = {}
     hosts: list[HostPlan] = []
     steps: list[Step] = []
@@ -74,7 +75,7 @@ def _plan(ws: Workspace, inventory: Inventory, state: State, options: Options) -
             sh = shapes[key] = shape.build(ctx, host, inv, vendor, model, baseline)
         changes, findings, host_steps, path = shape.instantiate(sh, host.name)
         if inv.preflight is not None:
-            findings += tuple(preflight(inv))
+            findings += tuple(_relevant(preflight(inv), vendor, inv, host_steps))
         if options.on_failure == ROLLBACK_POLICY:
             findings += rollback_findings(ws, changes, vendor)
         steps += host_steps
@@ -91,7 +92,7 @@ def _plan(ws: Workspace, inventory: Inventory, state: State, options: Options) -
     unplanned = any(h.status == "unreachable" for h in hosts)
     return Plan(hosts=tuple(hosts), steps=tuple(steps), summary=_summary(hosts, steps, totals, options.parallelism),
                 errored=errored, applyable=not errored and bool(steps),
-                complete=not options.targets and not unplanned and not errored,
+                complete=not options.targets and not options.exclude and not unplanned and not errored,
                 state_lineage=state.lineage, state_serial=state.serial, options=options,
                 drift=tuple(_drift(inventory, state, [h.name for h in hosts])),
                 _graph=lambda: graph.stamp((name, sh.ids, sh.attrs, sh.pairs) for name, sh in stamped))
@@ -120,11 +121,26 @@ def rollback_findings(ws: Workspace, changes: Sequence[Change], vendor: str | No
     return tuple(out)
 
 
+def _relevant(findings: list[Finding], vendor: str | None, inv: HostInventory,
+              steps: list[Step] | tuple[Step, ...]) -> list[Finding]:
+    """Pre-flight findings that matter to this plan: a missing update licence only when a
+    planned flash needs it (a converged host, or one flashed through a licence-free
+    method, is not warned about it on every run)."""
+    if not any(f.code == "licence" for f in findings):
+        return findings
+    kinds = {(s.component or "").split(":", 1)[0] for s in steps if s.kind == "flash"}
+    methods = inv.capabilities.update_methods if inv.capabilities is not None else ()
+    if record_or_default(vendor).needs_licence(frozenset(kinds), methods):
+        return findings
+    return [f for f in findings if f.code != "licence"]
+
+
 def _plain_host(hd: HostDiff, options: Options) -> HostPlan:
     """An unreachable, unmanaged or ambiguous host: reported, no steps."""
     findings = tuple(hd.findings)
     if hd.status == "unreachable" and options.allow_unreachable:
-        findings = tuple(Finding("warning", f.code, f.message) if f.code == "unreachable" else f for f in findings)
+        findings = tuple(Finding("warning", f.code, f.message) if f.code in UNREADABLE_CODES else f
+                         for f in findings)
     inv = hd.inv
     reachable = hd.status != "unreachable"
     return HostPlan(name=hd.host.name, status=hd.status, reachable=reachable,

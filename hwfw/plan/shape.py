@@ -51,12 +51,14 @@ class Shape:
 
 def shape_key(ctx: DiffContext, host: Host, inv: HostInventory, vendor: str | None, model: str | None,
               baseline: Baseline) -> Hashable:
-    """Everything `build` reads about a host, except its name."""
-    comps = tuple((c.kind, c.instance, c.version, c.name, c.updateable) for c in inv.components)
-    caps = inv.capabilities.apply_times if inv.capabilities is not None else None
+    """Everything `build` reads about a host, except its name (the capabilities that
+    can refuse a change included: whether it has an update method, its resets)."""
+    comps = tuple((c.kind, c.instance, c.version, c.name, c.updateable, c.conflict) for c in inv.components)
+    cap = inv.capabilities
+    caps = (cap.apply_times, bool(cap.update_methods), cap.activations) if cap is not None else None
     records = ctx.state.hosts.get(host.name)
     state_sig = tuple(sorted((k, r.status, r.version, r.activation) for k, r in records.items())) if records else ()
-    return (baseline.name, vendor, model, comps, caps, state_sig, ctx.selection.signature(host.name))
+    return (baseline.name, vendor, model, inv.protocol, comps, caps, state_sig, ctx.selection.signature(host.name))
 
 
 def build(ctx: DiffContext, host: Host, inv: HostInventory, vendor: str | None, model: str | None,

@@ -224,7 +224,9 @@ class RedfishClient:
                                                  headers=headers, timeout=timeout)
             except BmcUnreachable as exc:
                 cause = exc.__cause__
-                retryable = cause is not None and (method in _IDEMPOTENT or is_connect_failure(cause))
+                # A certificate that does not verify never will: fail at once (no backoff).
+                retryable = exc.retryable and cause is not None and (method in _IDEMPOTENT
+                                                                     or is_connect_failure(cause))
                 delay = attempts.next_delay() if retryable else None
                 if delay is None:
                     raise

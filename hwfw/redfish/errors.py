@@ -18,12 +18,13 @@ from typing import Any
 
 import httpx
 
-from hwfw.errors import BmcAuthError, BmcError, BmcUnreachable
+from hwfw.errors import BmcAuthError, BmcConnectionError, BmcError, BmcTlsError, BmcUnreachable
 
 __all__ = [
     "ErrorInfo",
     "RedfishMessage",
     "RedirectRefused",
+    "TLS_HINT",
     "error_for_response",
     "extended_info",
     "is_connect_failure",
@@ -198,21 +199,35 @@ def _describe_transport_error(exc: BaseException) -> str:
     return f"connection failed: {text}"
 
 
+TLS_HINT = ("the BMC's certificate did not verify: set ca_bundle (for this host in the inventory, or under "
+            "settings in hwfw.yaml) to the CA that signed it, or pass --insecure for a lab (never in production)")
+
+
+def _connection_hint(message: str) -> str:
+    if message == "connection refused":
+        return ("nothing listens at that address and port: check the BMC's URL in the inventory, that the BMC "
+                "is up and that its Redfish service is enabled")
+    if "timeout" in message:
+        return ("the BMC did not answer in time: check the address, the network path (routing, firewall) and "
+                "that the BMC is up; settings.timing.connect_timeout and request_timeout set the limits")
+    return "check the BMC's URL in the inventory and the network path to it"
+
+
 @contextlib.contextmanager
 def translate_transport_errors(host: str, url: str) -> Iterator[None]:
     """Turn httpx (and, through the aiohttp transport, aiohttp) exceptions into
-    `BmcUnreachable` naming the host and URL, chained with `from exc`."""
+    `BmcTlsError` (certificate or handshake: never retried) or `BmcConnectionError`
+    (refused, reset, timed out) naming the host and URL, each with what to check,
+    chained with `from exc`."""
     try:
         yield
     except httpx.TransportError as exc:
         msg = _describe_transport_error(exc)
-        hint = None
         if msg.startswith("TLS certificate"):
-            hint = "set ca_bundle for this host or the workspace (or pass --insecure for a lab)"
-        raise BmcUnreachable(msg, host=host, url=url, hint=hint) from exc
+            raise BmcTlsError(msg, host=host, url=url, hint=TLS_HINT) from exc
+        raise BmcConnectionError(msg, host=host, url=url, hint=_connection_hint(msg)) from exc
     except ssl.SSLError as exc:  # raised directly by some transports during the handshake
-        raise BmcUnreachable(f"TLS error: {_shorten(str(exc))}", host=host, url=url,
-                             hint="set ca_bundle for this host or the workspace") from exc
+        raise BmcTlsError(f"TLS error: {_shorten(str(exc))}", host=host, url=url, hint=TLS_HINT) from exc
     except OSError as exc:
-        raise BmcUnreachable(f"connection failed: {_shorten(str(exc)) or type(exc).__name__}",
-                             host=host, url=url) from exc
+        msg = f"connection failed: {_shorten(str(exc)) or type(exc).__name__}"
+        raise BmcConnectionError(msg, host=host, url=url, hint=_connection_hint(msg)) from exc

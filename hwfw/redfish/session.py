@@ -184,6 +184,8 @@ class RedfishSession:
         if response.status_code in _NO_SESSIONS:
             self._basic_instead(url, response.status_code)
             return
+        if response.status_code in (401, 403):
+            raise self._auth_error("POST", url, response, login=True)
         if response.status_code >= 400:
             raise session_limit_error(self.host, url, response) or \
                 error_for_response(self.host, "POST", url, response, what="login failed")
@@ -282,9 +284,31 @@ class RedfishSession:
                 break
         if response.status_code != 401:
             self._relogin_streak = 0
+        if check and response.status_code in (401, 403):
+            raise self._auth_error(method, str(response.request.url), response, login=False)
         if check and response.status_code >= 400:
             raise error_for_response(self.host, method, str(response.request.url), response)
         return response
+
+    def _auth_error(self, method: str, url: str, response: httpx.Response, *, login: bool) -> BmcAuthError:
+        """A refused login (or a 401 on a request): "authentication failed for user X",
+        never the password. A 403 on an ordinary request is a missing privilege."""
+        info = parse_error_info(response)
+        user = repr(self._username) if self._username else "(none)"
+        detail = info.message or response.reason_phrase or "refused"
+        if login or response.status_code == 401:
+            what = "login failed" if login else f"{method} refused"
+            return BmcAuthError(
+                f"authentication failed for user {user}: {what}: {detail}", host=self.host, url=url,
+                status=response.status_code, message_id=info.message_id, username=self._username,
+                hint="check the user name and the password this host's credentials reference points to "
+                     "(password_env / password_file in the inventory), and that the account is enabled and "
+                     "not locked out; this is not a network problem")
+        return BmcAuthError(
+            f"access denied for user {user}: {method} {detail}", host=self.host, url=url,
+            status=response.status_code, message_id=info.message_id, username=self._username,
+            hint=info.resolution or "the account lacks a privilege this request needs (firmware updates need "
+                                    "ConfigureComponents, resets ConfigureManager or ConfigureComponents)")
 
     async def login_again(self) -> None:
         """Replace the current session with a fresh one (after a BMC reset). Serialised

@@ -44,6 +44,7 @@ class ApplyLiveView:
         self.estimates: dict[str, float] = {}
         self.t0 = time.monotonic()
         self.live: Live | None = None
+        self.repeats: dict[str, int] = {}   # warning text -> times seen
         self._handlers: Mapping[str, Callable[[Event], None]] = {
             ae.RUN_STARTED: self._run_started, ae.HOST_STARTED: self._host_started,
             ae.STEP_STARTED: self._step_started, ae.STEP_PROGRESS: self._step_progress,
@@ -156,9 +157,22 @@ class ApplyLiveView:
         if self.live is not None:
             self.live.stop()
             self.live = None
+        self._repeated()
         summary = ae.RunSummary.from_json(e.payload["summary"])
         style = "green" if summary.exit_code == 0 else "yellow" if summary.exit_code == 2 else "red"
         self.console.print(Text(summary.line(), style=f"bold {style}"))
 
     def _warning(self, e: Event) -> None:
-        self._line(f"warning: {e.host + ': ' if e.host else ''}{e.payload['message']}", "yellow")
+        # The same warning again (a BMC polled while it stays busy) is counted, not
+        # printed: the run's end says how often it came.
+        text = f"warning: {e.host + ': ' if e.host else ''}{e.payload['message']}"
+        seen = self.repeats.get(text)
+        self.repeats[text] = (seen or 0) + 1
+        if seen is None:
+            self._line(text, "yellow")
+
+    def _repeated(self) -> None:
+        for text, count in self.repeats.items():
+            if count > 1:
+                self.console.print(Text(f"{text} (repeated {count} times)", style="yellow"))
+        self.repeats.clear()

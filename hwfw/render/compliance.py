@@ -56,6 +56,22 @@ def render_text(report: ComplianceReport, console: Console) -> None:
         console.print("[bold]Hosts needing attention[/bold] (behind on critical images first)")
         for h in attention:
             console.print(f"  [{STYLES[h.status]}]{h.status:<11}[/{STYLES[h.status]}] {escape(_host_line(h))}")
+    fallbacks = fallback_lines(report)
+    if fallbacks:
+        console.print()
+        console.print(f"[yellow]{FALLBACK_NOTE}[/yellow]")
+        for line in fallbacks:
+            console.print(f"  {escape(line)}")
+
+
+FALLBACK_NOTE = ("* read from a fallback, not FirmwareInventory (the status rests on the resource's own version "
+                 "property):")
+
+
+def fallback_lines(report: ComplianceReport) -> list[str]:
+    """`host: key (ComputerSystem.BiosVersion)` for every component read from a fallback."""
+    return [f"{h.name}: " + ", ".join(f"{c.key} {c.current or '?'} ({c.source})" for c in h.fallbacks)
+            for h in report.hosts if h.fallbacks]
 
 
 def _host_line(h: HostRow) -> str:
@@ -91,4 +107,7 @@ def render_markdown(report: ComplianceReport) -> str:
             details = "; ".join(f"{c.key} {c.current or '?'} → {c.target}" for c in h.components
                                 if c.status != "compliant") or (h.error or "")
             out.append(f"| {_cell(h.name)} | {status} | {_cell(h.baseline or '—')} | {_cell(details)} |")
+    fallbacks = fallback_lines(report)
+    if fallbacks:
+        out += ["", f"{_cell(FALLBACK_NOTE)}", ""] + [f"- {_cell(line)}" for line in fallbacks]
     return "\n".join(out) + "\n"

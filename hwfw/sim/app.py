@@ -30,6 +30,8 @@ class SimApp:
         self.fleet = fleet
         self.by_addr: dict[str, BmcService] = {}
         self.urls: dict[str, str] = {}
+        # Addresses of BMCs answering as HTTP/1.0 (server.py rewrites their status lines).
+        self.http10_addresses: set[str] = set()
         self.control = Control(fleet, self)
         self.dropper: Callable[[dict[str, Any]], bool] | None = None
         self._rng = random.Random(f"{fleet.seed}:transport")
@@ -38,6 +40,8 @@ class SimApp:
         self.by_addr[address] = self.fleet.bmcs[name]
         self.fleet.bmcs[name].address = address   # a BMC's own pulls leave from its address
         self.urls[name] = url
+        if self.fleet.bmcs[name].HTTP_VERSION == "1.0":
+            self.http10_addresses.add(address)
 
     def for_bmc(self, name: str) -> Callable[[dict[str, Any], Receive, Send], Any]:
         """An ASGI app that always serves BMC `name` (for httpx.ASGITransport in unit tests)."""
@@ -71,6 +75,8 @@ class SimApp:
                 response = await self._serve(svc, req, scope)
                 if response is None:
                     return
+                if svc.HTTP_VERSION == "1.0":
+                    response.headers.append(("connection", "close"))  # HTTP/1.0: no keep-alive
         except ClientGone:
             return
         await response.send(send, head_only=head)

@@ -27,6 +27,7 @@ REGISTRY: dict[str, dict[str, tuple[str, str, str]]] = {
         "ActionParameterMissing": ("The action %1 needs the parameter %2, which is missing.", "Critical", "Add the parameter and resubmit."),
         "ActionParameterValueNotInList": ("The value %1 for parameter %2 of action %3 is not allowed.", "Warning", "Use one of the allowable values."),
         "ActionParameterValueFormatError": ("The value %1 for parameter %2 of action %3 has the wrong format.", "Critical", "Correct the value."),
+        "ActionParameterNotSupported": ("The parameter %1 for the action %2 is not supported on the target resource.", "Warning", "Remove the parameter and resubmit."),
         "PropertyValueNotInList": ("The value %1 for property %2 is not allowed.", "Warning", "Use one of the allowable values."),
         "PropertyNotWritable": ("The property %1 is read-only.", "Warning", "Remove the property from the request."),
         "PropertyUnknown": ("The property %1 is not known to this resource.", "Warning", "Remove the property from the request."),

@@ -33,12 +33,14 @@ class CoalescingTransport:
     in bench_sim_serve.py). Writes are buffered and flushed with one `call_soon`.
     """
 
-    __slots__ = ("_transport", "_loop", "_buffer")
+    __slots__ = ("_transport", "_loop", "_buffer", "_http10")
 
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop, http10: bool = False) -> None:
         self._transport = transport
         self._loop = loop
         self._buffer: list[bytes] | None = None
+        # A BMC answering as HTTP/1.0: its (one) status line per connection says so.
+        self._http10 = http10
 
     def write(self, data: bytes) -> None:
         if self._buffer is None:
@@ -50,7 +52,10 @@ class CoalescingTransport:
     def _flush(self) -> None:
         buffer, self._buffer = self._buffer, None
         if buffer and not self._transport.is_closing():
-            self._transport.write(b"".join(buffer))
+            data = b"".join(buffer)
+            if self._http10 and data.startswith(b"HTTP/1.1 "):
+                data = b"HTTP/1.0 " + data[9:]
+            self._transport.write(data)
 
     def close(self) -> None:
         self._flush()
@@ -65,10 +70,14 @@ class CoalescingTransport:
 
 
 class SimHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with coalesced writes."""
+    """uvicorn's httptools protocol with coalesced writes (and HTTP/1.0 status lines for
+    the BMCs the app lists in `http10_addresses`)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(CoalescingTransport(transport, asyncio.get_running_loop()))  # type: ignore[arg-type]
+        sockname = transport.get_extra_info("sockname")
+        http10 = bool(sockname) and sockname[0] in getattr(self.app, "http10_addresses", ())
+        super().connection_made(CoalescingTransport(transport, asyncio.get_running_loop(),  # type: ignore[arg-type]
+                                                    http10=http10))
 
 
 def raise_nofile_limit() -> int:

@@ -42,7 +42,7 @@ class Fleet:
         self.writer = StateWriter(self.state_path, self.snapshot)
         self._started = False
         for name, host in spec.hosts.items():
-            cls = service_class(host.profile)
+            cls = service_class(host.profile, host.options.get("variant"))
             table = cls.TABLE
             timings = {k: float(table[k]) for k in MACHINE_TIMINGS if k in table}
             timings.update(host.timings)

@@ -1,1 +1,3 @@
-"""The state file: what hwfw has done to the fleet, with lineage and serial."""
+"""What hwfw has done to the fleet (state with lineage and serial), the workspace lock,
+and the intent and audit logs, behind one StateBackend (backend.py): local files or
+PostgreSQL (settings.backend)."""

@@ -30,6 +30,7 @@ from types import TracebackType
 
 from hwfw.clock import utc_now_iso
 from hwfw.errors import LockHeldError, StateError
+from hwfw.invocation import command
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +139,7 @@ def _held_error(path: Path) -> LockHeldError:
         hint = "wait for it to finish, or stop it: it releases the lock when it exits, even when killed"
     else:
         hint = (f"wait for it to finish; if {holder.host} is down and its lock stayed on the shared "
-                f"filesystem, run: hwfw state force-unlock {holder.id} --force")
+                f"filesystem, run: {command('state', 'force-unlock', holder.id, '--force')}")
     return LockHeldError(f"the workspace is locked: {who}", hint=hint)
 
 
@@ -212,7 +213,8 @@ def force_unlock(runtime_dir: Path, lock_id: str, *, force: bool = False) -> Loc
                 f"the lock is still held ({info.describe()}), and whether its holder on "
                 f"{info.host or 'another host'} still runs cannot be seen from here",
                 hint=f"make sure no hwfw runs there (the host is down, or the process is gone), then run: "
-                     f"hwfw state force-unlock {info.id} --force. If it does still run, both would update "
-                     "the same hosts at once: images flashed twice, the state and intent log written by both")
+                     f"{command('state', 'force-unlock', info.id, '--force')}. If it does still run, both "
+                     "would update the same hosts at once: images flashed twice, the state and intent log "
+                     "written by both")
     path.unlink()
     return info

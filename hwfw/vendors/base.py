@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from hwfw.vendor_registry import DEFAULT_VENDOR, Detection, record_for
 from hwfw.vendors.evidence import Decision, classify, flag, kind_from_related, kind_from_text, related_uris
 from hwfw.vendors.model import Capabilities, ComponentState, PreflightFacts
+from hwfw.vendors.sources import fallback_states, inventory_source, same_version, with_conflict
 
 __all__ = [
     "BmcFacts",
@@ -103,7 +104,6 @@ class VendorAdapter(Protocol):
 
 SINGLETONS = frozenset({"bmc", "bios", "cpld", "me"})
 NO_EVIDENCE = "no property names a component kind"
-_FALLBACK_SOURCES = {"bmc": "Manager.FirmwareVersion", "bios": "ComputerSystem.BiosVersion"}
 Reader = Callable[[Doc], "Decision | None"]
 
 
@@ -279,7 +279,8 @@ class StandardAdapter:
             # HPE often omits Updateable; absent means "not stated", treated as updateable.
             updateable=updateable if updateable is not None else True,
             software_id=str(software_id) if software_id not in (None, "") else None,
-            uri=member.get("@odata.id") if isinstance(member.get("@odata.id"), str) else None)
+            uri=member.get("@odata.id") if isinstance(member.get("@odata.id"), str) else None,
+            source=inventory_source(member))
 
     def components(self, facts: BmcFacts) -> tuple[ComponentState, ...]:
         """One component per physical device of FirmwareInventory, plus the fallbacks:
@@ -320,22 +321,22 @@ class StandardAdapter:
             out[state.key] = state
             notes.append(f"{_label(member)}: {state.key} {state.version!r} ({decision.reason})")
         for state in self.fallback_components(facts):
-            if not any(c.kind == state.kind for c in out.values()):
+            label = state.source.describe() if state.source else state.name
+            same_kind = [k for k, c in out.items() if c.kind == state.kind]
+            if not same_kind:
                 out[state.key] = state
-                source = _FALLBACK_SOURCES.get(state.kind, state.name)
                 notes.append(f"{state.uri or 'fallback'}: {state.key} {state.version!r} (no inventory member "
-                             f"of this kind; read from {source})")
+                             f"of this kind; read from {label})")
+                continue
+            for key in same_kind:
+                if state.key == key and not same_version(out[key].version, state.version):
+                    out[key] = with_conflict(out[key], state)
+                    notes.append(f"{key}: {out[key].conflict}")
         return tuple(out.values()), notes
 
     def fallback_components(self, facts: BmcFacts) -> Iterable[ComponentState]:
-        manager, system = facts.manager, facts.system
-        if manager.get("FirmwareVersion"):
-            yield ComponentState(kind="bmc", instance="bmc", version=str(manager["FirmwareVersion"]),
-                                 name=str(manager.get("Name") or "BMC"), updateable=True,
-                                 uri=manager.get("@odata.id"))
-        if system.get("BiosVersion"):
-            yield ComponentState(kind="bios", instance="bios", version=str(system["BiosVersion"]),
-                                 name="BIOS", updateable=True, uri=link(system, "Bios") or system.get("@odata.id"))
+        """Manager.FirmwareVersion (bmc) and ComputerSystem.BiosVersion (bios); see sources.py."""
+        return fallback_states(facts.manager, facts.system, link(facts.system, "Bios"))
 
     # ----------------------------------------------------------------- capabilities
     def update_methods(self, update_service: Doc) -> list[str]:
@@ -369,7 +370,20 @@ class StandardAdapter:
             transfer_protocols=tuple(protocols),
             system_reset_types=tuple(sys_reset), manager_reset_types=tuple(mgr_reset),
             expand=bool(facts.extra.get("expand")),
-            session_service=bool(facts.extra.get("session_service", True)))
+            session_service=bool(facts.extra.get("session_service", True)),
+            activations=self.activations(facts))
+
+    def activations(self, facts: BmcFacts) -> tuple[str, ...]:
+        """The resets hwfw can perform on this BMC (see `Capabilities.activations`): a
+        BMC reset needs the Manager's Reset action, a host reboot the System's; an AC
+        power cycle falls back to IPMI, so it is never ruled out here."""
+        out = []
+        if action_targets(facts.manager).get("Reset"):
+            out.append("bmc-reset")
+        if action_targets(facts.system).get("Reset"):
+            out.append("host-reboot")
+        out.append("ac-cycle")
+        return tuple(out)
 
     # ----------------------------------------------------------------- pre-flight
     def preflight_sources(self, facts: BmcFacts) -> dict[str, str]:

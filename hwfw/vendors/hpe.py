@@ -23,6 +23,8 @@ documentation; public iLO 5 2.55 and 2.96 captures, docs/inventory-classificatio
 
 from __future__ import annotations
 
+import dataclasses
+
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -217,6 +219,5 @@ def _dated_ilo_version(state: ComponentState, manager: Doc) -> ComponentState:
         version = normalise(state.version, "hpe-dated", date=date)
     except InvalidVersion:
         return state  # not an iLO string (or an unreadable date): keep what the BMC said
-    return ComponentState(kind=state.kind, instance=state.instance, version=version, name=state.name,
-                          updateable=state.updateable, software_id=state.software_id, uri=state.uri)
+    return dataclasses.replace(state, version=version)
 

@@ -8,9 +8,34 @@ adapters that build them sit below the inventory package.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 
-__all__ = ["Capabilities", "ComponentState", "PreflightFacts"]
+__all__ = ["Capabilities", "ComponentState", "PreflightFacts", "VersionSource"]
+
+
+@dataclass(frozen=True, slots=True)
+class VersionSource:
+    """Where a component's version was read: the resource, its type and the property.
+
+    `fallback` is True when the version is not a FirmwareInventory member's: the
+    Manager's `FirmwareVersion` or the ComputerSystem's `BiosVersion` (a service
+    without FirmwareInventory), or an IPMI command. `uri` is None over IPMI.
+    """
+
+    resource: str            # SoftwareInventory | ComputerSystem | Manager | IPMI
+    property: str            # Version | BiosVersion | FirmwareVersion | Get Device ID
+    uri: str | None = None
+    fallback: bool = False
+
+    @builtins.property  # the field above shadows the builtin in this class body
+    def label(self) -> str:
+        """`ComputerSystem.BiosVersion`, `SoftwareInventory.Version`, `IPMI Get Device ID`."""
+        return f"{self.resource} {self.property}" if self.resource == "IPMI" else f"{self.resource}.{self.property}"
+
+    def describe(self) -> str:
+        """The label and where: `ComputerSystem.BiosVersion of /redfish/v1/Systems/1`."""
+        return f"{self.label} of {self.uri}" if self.uri else self.label
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +43,10 @@ class ComponentState:
     """One firmware component instance as the BMC reports it.
 
     `version` is None when the component exists but its version cannot be read (IPMI
-    sees only the BMC); that is "unknown", never "absent".
+    sees only the BMC); that is "unknown", never "absent". `source` says where the
+    version was read; `conflict` is set when another source of the same BMC reports a
+    different version for this component (hwfw then does not pick one: the plan
+    treats the version as unknown).
     """
 
     kind: str
@@ -28,6 +56,8 @@ class ComponentState:
     updateable: bool = True
     software_id: str | None = None
     uri: str | None = None
+    source: VersionSource | None = None
+    conflict: str | None = None
 
     @property
     def key(self) -> str:
@@ -37,7 +67,14 @@ class ComponentState:
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
-    """What the BMC offers for updates, recorded at plan time for apply."""
+    """What the BMC offers for updates, recorded at plan time for apply.
+
+    `update_methods` empty: hwfw has no way to send an image to this BMC (no
+    UpdateService, or IPMI). `activations`: the resets hwfw can perform on it
+    (`bmc-reset` needs a Manager.Reset action, `host-reboot` a ComputerSystem.Reset;
+    `ac-cycle` is always listed for Redfish BMCs, because apply falls back to IPMI);
+    None when not recorded (a snapshot written by an older hwfw).
+    """
 
     update_methods: tuple[str, ...] = ()
     apply_times: tuple[str, ...] = ()
@@ -47,6 +84,7 @@ class Capabilities:
     manager_reset_types: tuple[str, ...] = ()
     expand: bool = False
     session_service: bool = True
+    activations: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from hwfw.inventory.model import Capabilities, ComponentState, HostInventory, In
 from hwfw.plan import plan as make_plan
 from hwfw.plan.activation import COVERS
 from hwfw.plan.model import Plan, Step
+from hwfw.state.backend import open_backend
 
 LAB = Path(__file__).resolve().parents[2] / "examples" / "lab"
 
@@ -93,7 +94,8 @@ class MemoryFleet:
                 comps.append(ComponentState(kind, inst or kind, version))
             hosts[name] = HostInventory(host=name, reachable=True, vendor=vendor, model=model, serial=f"S-{name}",
                                         components=tuple(comps),
-                                        capabilities=Capabilities(apply_times=("Immediate", "OnReset")),
+                                        capabilities=Capabilities(update_methods=("multipart",),
+                                                                  apply_times=("Immediate", "OnReset")),
                                         preflight=PreflightFacts(power_state=bmc.power))
         return Inventory(hosts)
 
@@ -267,22 +269,59 @@ class Rig:
     def with_policies(self, **changes: Any) -> None:
         self.with_settings(policies=replace(self.workspace.settings.policies, **changes))
 
+    async def _state(self) -> Any:
+        async with open_backend(self.workspace.settings, offload=False) as backend:
+            return await backend.load()
+
     def plan(self, **kw: Any) -> Plan:
-        ledger_state = Ledger(self.workspace.settings, "plan", self.clock).state
+        if self.workspace.settings.backend.type == "local":   # also from inside a running loop
+            ledger_state = Ledger(self.workspace.settings, "plan", self.clock).state
+        else:
+            ledger_state = asyncio.run(self._state())
         inv = self.fleet.inventory({h: (v, m) for h, (v, m, _) in self.hosts.items()})
         return make_plan(self.workspace, inv, ledger_state, **kw)
 
     def executor(self, plan: Plan, *, rollout: Rollout | None = None, on_failure: str = "halt-host",
-                 allow_pending: bool = False, run_id: str = "run1") -> Executor:
-        ledger = Ledger(self.workspace.settings, run_id, self.clock, offload=False)
+                 allow_pending: bool = False, run_id: str = "run1", ledger: Ledger | None = None) -> Executor:
+        ledger = ledger or Ledger(self.workspace.settings, run_id, self.clock, offload=False)
         return Executor(plan, self.workspace, ledger, self.fleet.driver, MemoryImages(),
                         events=self.hooks, clock=self.clock,
                         options=ExecOptions(run_id=run_id, on_failure=on_failure, allow_pending=allow_pending,
                                             rollout=rollout or Rollout(parallelism=100)))
 
     def apply(self, plan: Plan | None = None, **kw: Any) -> Any:
-        ex = self.executor(plan or self.plan(), **kw)
-        return asyncio.run(self.clock.drive(ex.run())), ex
+        plan = plan or self.plan()
+        box: dict[str, Executor] = {}
+
+        async def run() -> Any:
+            settings = self.workspace.settings
+            async with open_backend(settings, offload=False) as backend:
+                ledger = await Ledger.open(backend, settings, kw.get("run_id", "run1"), self.clock)
+                box["ex"] = self.executor(plan, ledger=ledger, **kw)
+                return await box["ex"].run()
+
+        summary = asyncio.run(self.clock.drive(run()))
+        return summary, box["ex"]
+
+    def settle(self, run_id: str) -> tuple[Any, Ledger]:
+        """Settle the open intents (what `hwfw apply` does first), on the state backend."""
+        from hwfw.apply.resume import settle_open_intents
+
+        async def run() -> tuple[Any, Ledger]:
+            settings = self.workspace.settings
+            async with open_backend(settings, offload=False) as backend:
+                ledger = await Ledger.open(backend, settings, run_id, self.clock)
+                report = await settle_open_intents(ledger, self.fleet.driver, settings=settings, clock=self.clock)
+                return report, ledger
+
+        return asyncio.run(self.clock.drive(run()))
+
+    def open_intents(self) -> list[dict[str, Any]]:
+        async def run() -> list[dict[str, Any]]:
+            async with open_backend(self.workspace.settings) as backend:
+                return await backend.open_intents()
+
+        return asyncio.run(run())
 
 
 @pytest.fixture

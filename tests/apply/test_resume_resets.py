@@ -134,9 +134,9 @@ def test_sigint_during_a_reboot_wait_exits_130_within_seconds_and_the_next_run_d
         intents = lab.workspace / ".hwfw" / "intents.jsonl"
 
         def noted() -> list[dict[str, Any]]:
-            return [r for r in read_json_lines(intents) if "notes" in r and r["details"].get("requested")]
+            return [r for r in read_json_lines(intents) if "intent" in r and r["details"].get("requested")]
 
-        _until("hwfw noting the reset as requested", noted, proc)
+        _until("hwfw recording the reset as requested", noted, proc)
         t0 = time.monotonic()
         proc.send_signal(signal.SIGINT)
         try:
@@ -154,7 +154,7 @@ def test_sigint_during_a_reboot_wait_exits_130_within_seconds_and_the_next_run_d
         assert state.record(HOST, "bios").status == "pending-activation"
         open_ids = {r["intent"] for r in read_json_lines(intents) if "intent" in r} - \
             {r["resolves"] for r in read_json_lines(intents) if "resolves" in r}
-        assert {n["notes"] for n in noted()} <= open_ids     # left open for the next run to settle
+        assert {n["intent"] for n in noted()} <= open_ids    # left open for the next run to settle
 
         lab.set_speed(200)
         again = subprocess.run([sys.executable, "-m", "hwfw", "apply", str(lab.workspace), "--auto-approve",

@@ -1,5 +1,5 @@
 """A BMC whose session table is full (issue 17 item 8): named for what it is, waited for
-where the workspace allows it, and refused on its own with `allow_unreachable`.
+where the workspace allows it, and left out on its own with `allow_unreachable`.
 
 Against the embedded simulator through `run_apply`, like test_executor_faults.py.
 """
@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hwfw.apply.events import HOST_CONVERGED, HOST_REFUSED
+from hwfw.apply.events import HOST_CONVERGED, HOST_SKIPPED
 from hwfw.apply.run import ApplyOptions, run_apply
 from hwfw.config import load_workspace
 from hwfw.errors import BmcSessionLimit
@@ -44,14 +44,15 @@ def test_the_vendors_session_limit_answers_are_recognised(message_id: str) -> No
     assert session_limit_error("h1", "u", _error(401, "Base.1.8.NoValidSession")) is None
 
 
-def test_allow_unreachable_refuses_only_the_host_whose_session_table_is_full(tmp_path: Path,
+def test_allow_unreachable_skips_only_the_host_whose_session_table_is_full(tmp_path: Path,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     ws = lab_with(tmp_path, {"lab-dell-03": {"sessions_full": True}}, monkeypatch)
     result = apply(ws, targets=("lab-dell-03", "lab-hpe-02"), allow_unreachable=True)
-    assert statuses(result) == {"lab-dell-03": HOST_REFUSED, "lab-hpe-02": HOST_CONVERGED}
-    refused = result.summary.hosts["lab-dell-03"].message
-    assert "session limit" in refused and "RAC0218" in refused and "unreachable" not in refused
-    assert result.exit_code == 1      # a refused host is not a success
+    assert statuses(result) == {"lab-dell-03": HOST_SKIPPED, "lab-hpe-02": HOST_CONVERGED}
+    skipped = result.summary.hosts["lab-dell-03"].message
+    assert "host cannot be read (session limit)" in skipped and "RAC0218" in skipped
+    assert "host is unreachable" not in skipped
+    assert result.exit_code == 1      # a host left out is not a success
     assert not result.extra["sim"].query("lab-dell-03", "image-received")
     assert result.extra["sim"].query("lab-hpe-02", "image-received")
 

@@ -89,6 +89,8 @@ def test_saved_plan_and_offline_snapshot(lab_copy: Path, tmp_path: Path) -> None
     assert offline.returncode == 0, offline.stderr
     live = plan_json(lab_copy)
     offline_doc = json.loads(saved.read_text())
+    # a saved plan also records its workspace, relative to the plan file
+    assert offline_doc.pop("workspace") == {"path": "lab"}
     for d in (live, offline_doc):
         d.pop("created_at")
     assert offline_doc == live

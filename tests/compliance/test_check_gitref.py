@@ -22,7 +22,7 @@ NEW_IMAGE = """  - id: dell-r650-bios-1.9.4
     component: bios
     version: "1.9.4"
     models: ["PowerEdge R650"]
-    source: images/dell-bios-1.9.4.bin
+    source: https://downloads.example/dell-bios-1.9.4.bin
     sha256: 5f1e0c4b3e7a1d2c9b8a7f6e5d4c3b2a19f8e7d6c5b4a39281706f5e4d3c2b1a
     activation: host-reboot
     apply_times: [Immediate, OnReset]
@@ -41,7 +41,7 @@ def repo_lab(tmp_path: Path) -> Path:
     """A Git repository whose commit HEAD holds the lab under infra/firmware/."""
     repo = tmp_path / "repo"
     ws = repo / "infra" / "firmware"
-    shutil.copytree(LAB, ws, ignore=shutil.ignore_patterns(".hwfw", "images"))
+    shutil.copytree(LAB, ws, ignore=shutil.ignore_patterns(".hwfw"))  # images too: check verifies them
     git(repo, "init", "-q")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "lab")

@@ -67,8 +67,8 @@ def test_gitlab_job_publishes_codequality_and_junit_and_notes_the_plan() -> None
     reports = doc["hwfw-check"]["artifacts"]["reports"]
     assert reports == {"codequality": "gl-code-quality-report.json", "junit": "hwfw-check.xml"}
     script = "\n".join(doc["hwfw-check"]["script"])
-    assert "--format codequality --out gl-code-quality-report.json" in script
-    assert "--format junit --out hwfw-check.xml" in script
+    assert "--format codequality --output gl-code-quality-report.json" in script
+    assert "--format junit --output hwfw-check.xml" in script
     plan = "\n".join(doc["hwfw-plan"]["script"])
     assert "hwfw plan" in plan and "/merge_requests/" in plan and "/notes" in plan
 

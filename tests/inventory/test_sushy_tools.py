@@ -43,14 +43,27 @@ def _free_port() -> int:
 
 @pytest.fixture
 def sushy(tmp_path: Path) -> Iterator[str]:
+    """sushy-emulator with the libvirt driver (`test:///default`): BiosVersion on the
+    System, SimpleUpdate bumping it, no FirmwareInventory, no Manager.Reset."""
+    yield from _sushy_emulator(tmp_path / "sushy-libvirt", ["--libvirt-uri", "test:///default"])
+
+
+@pytest.fixture
+def sushy_fake(tmp_path: Path) -> Iterator[str]:
+    """sushy-emulator with its fake driver: no BIOS version at all, host powered off."""
+    yield from _sushy_emulator(tmp_path / "sushy-fake", ["--fake"])
+
+
+def _sushy_emulator(state_dir: Path, driver_args: list[str]) -> Iterator[str]:
     assert HAVE_SUSHY, ("sushy-tools and libvirt-python are not installed: apt-get install libvirt-dev "
                         "pkg-config, then pip install -e '.[test]' (.ci/run does both)")
     exe = shutil.which("sushy-emulator", path=str(Path(sys.executable).parent)) or shutil.which("sushy-emulator")
     assert exe is not None, "sushy-emulator is not on PATH (pip install -e '.[test]')"
+    state_dir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
-    proc = subprocess.Popen([exe, "--libvirt-uri", "test:///default", "-i", "127.0.0.1", "-p", str(port)],
+    proc = subprocess.Popen([exe, *driver_args, "-i", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, "SUSHY_EMULATOR_STATE_DIR": str(tmp_path)})
+                            env={**os.environ, "SUSHY_EMULATOR_STATE_DIR": str(state_dir)})
     ready = threading.Event()
     log: list[str] = []
 
@@ -87,6 +100,12 @@ def test_collect_reads_sushy_tools_unmodified(sushy: str, tmp_path: Path) -> Non
     comps = {c.key: c for c in h.components}
     assert comps["bios"].version == "1.0.0"  # ComputerSystem.BiosVersion fallback
     assert comps["bmc"].version == "1.00"  # Manager.FirmwareVersion fallback
+    bios, bmc = comps["bios"].source, comps["bmc"].source
+    assert bios is not None and (bios.resource, bios.property, bios.fallback) == ("ComputerSystem", "BiosVersion", True)
+    assert bios.uri is not None and bios.uri.startswith("/redfish/v1/Systems/") and not bios.uri.endswith("/BIOS")
+    assert bmc is not None and (bmc.resource, bmc.property, bmc.fallback) == ("Manager", "FirmwareVersion", True)
     assert h.capabilities is not None and h.capabilities.session_service is False
     assert "simple-update" in h.capabilities.update_methods
+    # sushy-tools' Manager has no Reset action: hwfw can reboot the host, not reset the BMC.
+    assert h.capabilities.activations == ("host-reboot", "ac-cycle")
     assert h.preflight is not None and h.preflight.power_state == "On"

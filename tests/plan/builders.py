@@ -92,7 +92,8 @@ def inv_host(name: str, *components: ComponentState, vendor: str = "dell", model
     return HostInventory(host=name, reachable=reachable, vendor=vendor if reachable else None,
                          model=model if reachable else None, serial=f"SN-{name}",
                          components=tuple(components), error=error,
-                         capabilities=Capabilities(apply_times=apply_times) if reachable else None,
+                         capabilities=Capabilities(update_methods=("multipart",), apply_times=apply_times)
+                         if reachable else None,
                          preflight=preflight)
 
 

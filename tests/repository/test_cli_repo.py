@@ -141,6 +141,7 @@ def test_gc_removes_only_unreferenced_objects(tmp_path: Path, cache_dir: Path) -
 def test_add_keeps_comments_writes_a_valid_entry_and_caches_the_file(tmp_path: Path, cache_dir: Path) -> None:
     data = blob(12_345, 40)
     ws = make_workspace(tmp_path / "ws", [image("bios", "bios.bin", b"abc")])
+    (ws / "bios.bin").write_bytes(b"abc")  # validate checks that every referenced image can be obtained
     repo = ws / "repository.yaml"
     repo.write_text(repo.read_text() + "  # trailing note about the lab mirror\n")
     (ws / "images").mkdir()

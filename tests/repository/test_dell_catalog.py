@@ -101,6 +101,7 @@ def test_catalog_without_base_location_needs_base_url(tmp_path: Path) -> None:
 
 def test_cli_import_keeps_comments_validates_and_is_idempotent(tmp_path: Path) -> None:
     ws = make_workspace(tmp_path / "ws", [image("bios", "bios.bin", b"abc")])
+    (ws / "bios.bin").write_bytes(b"abc")  # validate checks that every referenced image can be obtained
     result = run_hwfw("repo", "import", "dell-catalog", str(SHIPPED), str(ws), "--models", "PowerEdge R750")
     assert result.returncode == 0, result.stderr
     err = result.stderr

@@ -8,7 +8,8 @@ outcome into a FlashResult).
   (FLASH_PENDING). `UpdateSkippedSameVersion` ("already installed") is taken at its
   word only once a version read confirms it (FLASH_SKIPPED_SAME: nothing to activate);
   otherwise the flash fails with the BMC's message, before any reset. Skips for other
-  reasons fail with theirs (taskstate.py).
+  reasons fail with theirs (taskstate.py). An answer with no task and no message that
+  changed nothing is FLASH_UNCONFIRMED.
 - **A BMC that resets itself is remembered** (`expectation`): the activation right
   after the flash then waits for that reset instead of sending a second one.
 - **Images are checked while they stream** (upload.py).
@@ -21,7 +22,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from hwfw.apply.driver import FLASH_ACTIVE, FLASH_PENDING, FLASH_SKIPPED_SAME, FlashRequest, FlashResult, Progress
+from hwfw.apply.driver import FLASH_ACTIVE, FLASH_PENDING, FLASH_SKIPPED_SAME, FLASH_UNCONFIRMED, FlashRequest, \
+    FlashResult, Progress
 from hwfw.apply.drivers.activation import Expectation
 from hwfw.apply.drivers.bmc import Bmc
 from hwfw.apply.drivers.context import FlashContext, UpdateMethod, apply_time_for, image_filename, supported_values
@@ -277,6 +279,14 @@ class Flasher:
             return FlashResult(FLASH_ACTIVE, method, outcome.uri,
                                f"running {current}" + (" (task vanished; version verified)"
                                                        if outcome.kind == "vanished" else ""))
+        if outcome.kind == "completed" and outcome.uri is None and not outcome.messages:
+            # An answer with no task and no message (a 204), and nothing changed: the image
+            # may be staged or may have been dropped. Not "pending activation": only the
+            # activation and the verification after it can tell.
+            message = (f"the BMC answered HTTP {outcome.status or 204} with no task and no message, and "
+                       f"{comp} still runs {current!r}: nothing shows the image was written")
+            progress(100.0, message)
+            return FlashResult(FLASH_UNCONFIRMED, method, None, message)
         self.note_self_reset(request, outcome)
         note = {"vanished": "the task vanished before its end; the version will be verified after activation",
                 "needs-action": outcome.detail or "written; needs a reboot or AC power cycle"}.get(outcome.kind)

@@ -97,14 +97,14 @@ class SimpleUpdatePull:
             raise ApplyError(f"{kit.host}: the BMC offers no SimpleUpdate action")
         url = await image_url(kit, request, ctx)
         body: dict[str, Any] = {"ImageURI": url}
+        info = await _action_info(kit, action)
         targets = kit.quirks.target_uris(request, ctx)
-        if targets:
+        if targets and _param_accepted(info, "Targets"):
             body["Targets"] = targets
         support = supported_values(action.get("@Redfish.OperationApplyTimeSupport"))
         at = apply_time_for(kit.host, request, support or apply_time_support(us))
         if at:
             body["@Redfish.OperationApplyTime"] = at
-        info = await _action_info(kit, action)
         protocol = (urlsplit(url).scheme.upper() or "HTTP")
         allowed = [str(v) for v in action.get("TransferProtocol@Redfish.AllowableValues") or ()] or \
             _param_values(info, "TransferProtocol")
@@ -141,6 +141,15 @@ def _param_values(info: Mapping[str, Any] | None, name: str) -> list[str]:
         if isinstance(p, Mapping) and p.get("Name") == name:
             return [str(v) for v in p.get("AllowableValues") or ()]
     return []
+
+
+def _param_accepted(info: Mapping[str, Any] | None, name: str) -> bool:
+    """False only when the action's ActionInfo lists its parameters and `name` is not
+    among them (DSP0266: ActionInfo describes the parameters a service supports)."""
+    params = (info or {}).get("Parameters")
+    if not isinstance(params, list) or not params:
+        return True
+    return any(isinstance(p, Mapping) and p.get("Name") == name for p in params)
 
 
 def _param_required(info: Mapping[str, Any] | None, name: str) -> bool:

@@ -76,9 +76,15 @@ class Quirks:
         raise ApplyError(f"{self.host}: the BMC's UpdateService offers no update method hwfw can use")
 
     def target_uris(self, request: FlashRequest, ctx: FlashContext) -> list[str]:
-        """`Targets`: the FirmwareInventory member of the component when known."""
+        """`Targets`: the resource the component's version was read from, which the
+        service certainly has: its FirmwareInventory member, else the ComputerSystem
+        (`BiosVersion`) or the Manager (`FirmwareVersion`). Never a URI made up from
+        them (sushy-tools reads `/Systems/<id>/BIOS` as a system named "BIOS")."""
         comp = ctx.component
-        return [comp.uri] if comp and comp.uri else []
+        if comp is None:
+            return []
+        uri = comp.source.uri if comp.source is not None and comp.source.uri else comp.uri
+        return [uri] if uri else []
 
     # ------------------------------------------------------------------ following
     def staged_states(self, request: FlashRequest) -> frozenset[str]:

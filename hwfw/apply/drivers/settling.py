@@ -7,8 +7,8 @@ the running version; the task or job the intent recorded; the vendor's own evide
 (`Quirks.settle`: Dell jobs, the iLO repository and queue, Supermicro staging); any
 task on the BMC naming the component or our image file.
 
-An activation whose intent notes `requested` (the reset was sent, or the BMC was seen
-resetting itself, before the run stopped) is never sent again: settling waits for that
+An activation whose intent is marked `requested` (the reset was sent, or the BMC was
+seen resetting itself, before the run stopped) is never sent again: settling waits for that
 reset to end (`Activator.wait_requested`) and is `done`; the versions read afterwards
 say what it activated.
 """

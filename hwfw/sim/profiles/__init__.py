@@ -7,6 +7,9 @@ fact in the client must not be copied into it (tests/test_vendor_registry.py che
 two lists name the same vendors and agree on the IANA numbers).
 
 Profile `<name>` lives in `hwfw/sim/profiles/<name>.py` as the class `<Name>Service`.
+A profile may have variants (other shapes of the same vendor's service, chosen with the
+host option `variant:`): variant `<v>` of `<name>` is the class `<V><Name>Service` in
+`hwfw/sim/profiles/<name>_<v>.py`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class SimProfile:
     serial_prefix: str
     serial_length: int
     serial_digits_only: bool = False
+    variants: tuple[str, ...] = ()
 
     @property
     def service_class_name(self) -> str:
@@ -43,12 +47,17 @@ PROFILES: dict[str, SimProfile] = {p.name: p for p in (
     SimProfile("dell", ipmi_ids=(674, 256), serial_prefix="", serial_length=7),            # 7-character service tag
     SimProfile("hpe", ipmi_ids=(47196, 8224), serial_prefix="CZ", serial_length=8),
     SimProfile("supermicro", ipmi_ids=(10876, 6929), serial_prefix="S", serial_length=9, serial_digits_only=True),
-    SimProfile("generic", ipmi_ids=(0, 0), serial_prefix="CSO", serial_length=8),
+    SimProfile("generic", ipmi_ids=(0, 0), serial_prefix="CSO", serial_length=8, variants=("minimal",)),
 )}
 
 
-def service_class(profile: str) -> type[BmcService]:
-    """The BmcService subclass for a fleet `profile:` value."""
+def service_class(profile: str, variant: str | None = None) -> type[BmcService]:
+    """The BmcService subclass for a fleet `profile:` value (and `options.variant`)."""
     spec = PROFILES[profile]
-    module = importlib.import_module(f"hwfw.sim.profiles.{spec.name}")
-    return getattr(module, spec.service_class_name)  # type: ignore[no-any-return]
+    if variant is None:
+        module = importlib.import_module(f"hwfw.sim.profiles.{spec.name}")
+        return getattr(module, spec.service_class_name)  # type: ignore[no-any-return]
+    if variant not in spec.variants:
+        raise ValueError(f"profile {profile!r} has no variant {variant!r} (it has: {', '.join(spec.variants) or 'none'})")
+    module = importlib.import_module(f"hwfw.sim.profiles.{spec.name}_{variant}")
+    return getattr(module, variant.capitalize() + spec.service_class_name)  # type: ignore[no-any-return]

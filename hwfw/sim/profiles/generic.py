@@ -2,7 +2,11 @@
 
 SimpleUpdate pull + MultipartHttpPushUri, Immediate and OnReset apply times, spec task
 monitor semantics (brief 1.7: 202 while running, the final response when done, then
-404 after a while) or, with `options: {task_monitor: bmcweb}`, 204 once then 404.
+404 after a while) or, with `options: {task_monitor: bmcweb}`, 204 once then 404. With
+`options: {simple_update_targets: false}` the SimpleUpdate ActionInfo lists no
+`Targets` parameter and a request carrying one is refused (400
+ActionParameterNotSupported), as services that pick the target from the image do.
+The "minimal" variant is in generic_minimal.py.
 """
 
 from __future__ import annotations
@@ -101,10 +105,14 @@ class GenericService(ODataResources):
                     {"Name": "ImageURI", "Required": True, "DataType": "String"},
                     {"Name": "TransferProtocol", "Required": False, "DataType": "String",
                      "AllowableValues": ["HTTP", "HTTPS"]},
-                    {"Name": "Targets", "Required": False, "DataType": "StringArray"},
+                    *([{"Name": "Targets", "Required": False, "DataType": "StringArray"}]
+                      if self.accepts_targets() else []),
                     {"Name": "Username", "Required": False, "DataType": "String"},
                     {"Name": "Password", "Required": False, "DataType": "String"},
                     {"Name": "ForceUpdate", "Required": False, "DataType": "Boolean"}]}
+
+    def accepts_targets(self) -> bool:
+        return bool(self.options.get("simple_update_targets", True))
 
     def new_task(self, name: str, op: dict[str, Any]) -> Task:
         tid = str(self.next_id())
@@ -120,6 +128,8 @@ class GenericService(ODataResources):
     async def post_simple_update(self, req: Request) -> Response:
         data = params.json_object(await req.json())
         uri = params.image_uri(self, data)
+        if "Targets" in data and not self.accepts_targets():
+            raise self.fail(400, "Base", "ActionParameterNotSupported", ("Targets", "UpdateService.SimpleUpdate"))
         kinds = params.targets(self, data, self.target_map())
         when = params.apply_time(self, data, self.table["apply_times"], "Immediate")
         force = bool(data.get("ForceUpdate", False))

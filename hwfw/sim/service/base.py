@@ -38,6 +38,8 @@ class BmcService:
     IDS: ClassVar[Mapping[str, str]] = {"S": "1", "M": "1", "C": "1"}
     TABLE: ClassVar[Mapping[str, Any]] = {}
     DIALECT: ClassVar[Dialect] = GENERIC_DIALECT
+    # "1.0": answer as HTTP/1.0 and close the connection after each answer (app.py, server.py).
+    HTTP_VERSION: ClassVar[str] = "1.1"
 
     CACHEABLE_PREFIX: ClassVar[frozenset[str]] = frozenset({
         "/redfish/v1", "/redfish", "/redfish/v1/UpdateService/FirmwareInventory", "/redfish/v1/Systems",

@@ -1,0 +1,127 @@
+"""Runs: what an operation started in the background looks like to its caller.
+
+`RunHandle` is engine-neutral: an apply running in this process (`ApplyRun`, the
+local engine) and, later, one running on another engine (a workflow service) or
+re-attached from run history look the same: a run id, a kind, `cancel()` with the
+SIGTERM semantics (hwfw/cancel.py), `done` and `wait()`.
+
+`cancellable` runs one operation so that a cancel token stops it: its body runs in a
+task of its own, which the first cancel request cancels (sessions are closed on the
+way out); the caller then gets `hwfw.errors.Interrupted` (exit code 130).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+
+from hwfw.cancel import CancelToken
+from hwfw.errors import Interrupted
+from hwfw.events import CallbackSink, Event, EventSink
+
+if TYPE_CHECKING:
+    from hwfw.apply.run import ApplyResult
+
+__all__ = ["ApplyRun", "EventTarget", "RunHandle", "cancellable", "event_sink", "new_run_id"]
+
+T = TypeVar("T")
+
+# What `on_event=` accepts: a sink (hwfw/events.py) or a plain function of one event.
+EventTarget = EventSink | Callable[[Event], None]
+
+
+def event_sink(target: EventTarget | None) -> EventSink | None:
+    """The sink for `on_event=`: a sink as it is, a function wrapped in a CallbackSink."""
+    if target is None:
+        return None
+    if hasattr(target, "emit"):
+        return target  # type: ignore[return-value]
+    return CallbackSink(target)  # type: ignore[arg-type]
+
+
+def new_run_id() -> str:
+    """12 hex digits: short enough to type, random enough never to repeat in a history."""
+    return uuid.uuid4().hex[:12]
+
+
+async def cancellable(body: Callable[[], Awaitable[T]], cancel: CancelToken | None, what: str) -> T:
+    """`await body()`, stopped by `cancel`: the body runs in its own task, cancelled on the
+    first request (its `async with` blocks close BMC sessions and the simulator on the
+    way out); then Interrupted is raised. A cancellation of the caller itself propagates
+    as usual."""
+    if cancel is None:
+        return await body()
+    task: asyncio.Task[T] = asyncio.ensure_future(body())
+
+    def stop(_count: int) -> None:
+        task.cancel()
+
+    unsubscribe = cancel.subscribe(stop)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        me = asyncio.current_task()
+        if task.cancelled() and cancel.cancelled and (me is None or not me.cancelling()):
+            raise Interrupted(f"{what} interrupted; nothing was changed",
+                              hint="run it again; every BMC session it opened was closed") from None
+        raise
+    finally:
+        unsubscribe()
+
+
+@runtime_checkable
+class RunHandle(Protocol):
+    """A run started in the background, whatever engine runs it."""
+
+    run_id: str
+    kind: str        # "apply", later "sync"
+    engine: str      # "local": this process
+
+    def cancel(self, *, force: bool = False) -> None:
+        """First call: nothing new starts, in-flight steps reach a safe point; second
+        call (or `force`): in-flight steps stop where they are (recorded for resume)."""
+        ...
+
+    @property
+    def done(self) -> bool: ...
+
+    async def wait(self) -> Any:
+        """The run's result (`ApplyResult` for an apply); raises what the run raised."""
+        ...
+
+
+class ApplyRun:
+    """An apply running in this process, as an asyncio task (the local engine)."""
+
+    kind = "apply"
+    engine = "local"
+
+    def __init__(self, run_id: str, token: CancelToken, start: Callable[[], Awaitable[ApplyResult]]) -> None:
+        self.run_id = run_id
+        self.token = token
+        self._task: asyncio.Task[ApplyResult] = asyncio.ensure_future(start())
+
+    def cancel(self, *, force: bool = False) -> None:
+        self.token.cancel(force=force)
+
+    @property
+    def done(self) -> bool:
+        return self._task.done()
+
+    @property
+    def status(self) -> str:
+        """`running`, `interrupted`, `failed` (an error, or a host that did not converge)
+        or `succeeded`."""
+        if not self._task.done():
+            return "running"
+        if self._task.cancelled() or isinstance(self._task.exception(), Interrupted):
+            return "interrupted"
+        if self._task.exception() is not None:
+            return "failed"
+        code = self._task.result().exit_code
+        return "succeeded" if code == 0 else "interrupted" if code == 130 else "failed"
+
+    async def wait(self) -> ApplyResult:
+        return await asyncio.shield(self._task)

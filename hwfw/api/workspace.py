@@ -1,0 +1,281 @@
+"""`Workspace`: one hwfw workspace (the directory holding hwfw.yaml) and what can be done with it.
+
+Every operation of the CLI is a method here; the CLI, and later the HTTP server, only
+parse, call and render. Methods are coroutines (the inventory, plan and apply talk to
+BMCs concurrently; file work runs in a thread so a server's event loop stays free).
+The workspace files are read afresh by each operation, so an edit (a `git pull`) is
+seen by the next call. Hints in the errors an operation raises name the workspace as
+the caller gave it (hwfw/invocation.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+
+from hwfw import __version__, invocation
+from hwfw.cancel import CancelToken
+from hwfw.clock import Clock, SystemClock, utc_now_iso
+from hwfw.config.loader import display_path, find_root
+from hwfw.config.model import Workspace as Config
+from hwfw.connect import check_workspace, load_workspace, read_live_inventory, select_hosts
+from hwfw.errors import HwfwError, Interrupted, Problem
+
+from .plans import PlanDocument, load_plan
+from .repository import DEFAULT_SYNC_PARALLELISM, RepositoryAccess, SyncResult
+from .runs import ApplyRun, EventTarget, cancellable, event_sink, new_run_id
+from .snapshots import read_inventory_snapshot
+from .state import StateAccess, read_state
+
+# The apply, planning and compliance stacks (HTTP clients, drivers, networkx) are
+# imported by the methods that use them: `hwfw validate` does not pay for them.
+if TYPE_CHECKING:
+    from hwfw.apply.run import ApplyOptions, ApplyResult, Confirm
+    from hwfw.compliance.gate import CheckReport
+    from hwfw.compliance.report import ComplianceReport
+    from hwfw.inventory.model import Inventory
+    from hwfw.plan.model import Plan
+
+__all__ = ["ValidationReport", "Workspace", "open_workspace"]
+
+T = TypeVar("T")
+# Where a command gets the fleet: None reads the BMCs, a Path is a snapshot file.
+InventorySource: TypeAlias = "Inventory | Path | None"
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """`validate()`: every problem (errors and warnings) and whether the workspace loads."""
+
+    problems: tuple[Problem, ...]
+    config: Config | None
+
+    @property
+    def ok(self) -> bool:
+        return self.config is not None
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for p in self.problems if p.severity == "error")
+
+    def to_json(self) -> list[dict[str, object]]:
+        return [p.to_json() for p in self.problems]
+
+
+def open_workspace(path: str | Path = ".", *, insecure: bool = False, ca_bundle: str | Path | None = None,
+                   clock: Clock | None = None) -> Workspace:
+    """The workspace at `path`; WorkspaceNotFound when it holds no hwfw.yaml. See `Workspace`."""
+    ws = Workspace(path, insecure=insecure, ca_bundle=ca_bundle, clock=clock)
+    find_root(ws.path)
+    return ws
+
+
+def _exactly(options: ApplyOptions) -> None:
+    """A saved plan is applied exactly: what would change it is part of making it."""
+    given = [name for name, value in (("--exclude", options.exclude), ("--accept-unknown", options.accept_unknown),
+                                      ("--allow-unreachable", options.allow_unreachable)) if value]
+    if given:
+        again = invocation.command("plan", "--out", str(options.plan_file or "PLAN"))
+        raise HwfwError(f"{', '.join(given)} cannot change a saved plan: it is applied exactly as it was made",
+                        hint=f"give them to {again} instead, then apply that plan")
+
+
+class Workspace:
+    """One workspace. `insecure` turns BMC certificate verification off (a lab only);
+    `ca_bundle` is the CA bundle for every BMC that does not name its own (it replaces
+    settings.ca_bundle); `clock` (hwfw/clock.py) times every operation (tests inject a
+    virtual one)."""
+
+    def __init__(self, path: str | Path = ".", *, insecure: bool = False, ca_bundle: str | Path | None = None,
+                 clock: Clock | None = None) -> None:
+        self.path = Path(path).resolve()
+        self.insecure = insecure
+        self.ca_bundle = Path(ca_bundle).resolve() if ca_bundle is not None else None
+        self.clock: Clock = clock or SystemClock()
+        self.state = StateAccess(self.load)
+        self.repository = RepositoryAccess(self.path, self.load, clock)
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.path)!r})"
+
+    @property
+    def display(self) -> str:
+        """The workspace as messages name it (relative to the current directory when inside it)."""
+        return display_path(self.path) or "."
+
+    # ------------------------------------------------------------------ loading
+
+    def load(self) -> Config:
+        """The workspace, loaded and checked; ConfigError lists every problem."""
+        with invocation.using(self.path):
+            config = load_workspace(self.path)
+        if self.ca_bundle is not None:
+            config = dataclasses.replace(config, settings=dataclasses.replace(config.settings,
+                                                                               ca_bundle=self.ca_bundle))
+        return config
+
+    async def _in_thread(self, func: Callable[[], T]) -> T:
+        with invocation.using(self.path):
+            return await asyncio.to_thread(func)
+
+    async def validate(self, *, verify_images: bool = False) -> ValidationReport:
+        """Every file against its schema and rules, every problem at once; also that every
+        image a baseline needs can be obtained (`verify_images` hashes every local source
+        file, not only small ones)."""
+        config, problems = await self._in_thread(
+            lambda: check_workspace(self.path, images=True, verify_images=verify_images))
+        return ValidationReport(tuple(problems), config)
+
+    # ------------------------------------------------------------------ reading the fleet
+
+    async def inventory(self, *, targets: Sequence[str] = (), exclude: Sequence[str] = (),
+                        cancel: CancelToken | None = None) -> Inventory:
+        """Read every selected BMC (read-only). `targets`: host names or globs (a
+        `HOST/COMPONENT` target selects its host); `exclude`: host globs left out. A host
+        that cannot be read is in the result with `reachable=False` and why."""
+        config = await self._in_thread(self.load)
+
+        async def body() -> Inventory:
+            return await read_live_inventory(config, targets=targets, exclude=exclude, insecure=self.insecure,
+                                             clock=self.clock)
+
+        with invocation.using(self.path):
+            return await cancellable(body, cancel, "inventory")
+
+    async def _fleet(self, config: Config, source: InventorySource, targets: Sequence[str],
+                     exclude: Sequence[str], cancel: CancelToken | None, what: str) -> Inventory:
+        if isinstance(source, Path):
+            return read_inventory_snapshot(source, targets=targets, exclude=exclude)
+        if source is not None:
+            return source
+
+        async def body() -> Inventory:
+            return await read_live_inventory(config, targets=targets, exclude=exclude, insecure=self.insecure,
+                                             clock=self.clock)
+
+        return await cancellable(body, cancel, what)
+
+    # ------------------------------------------------------------------ plan
+
+    async def plan(self, *, targets: Sequence[str] = (), exclude: Sequence[str] = (),
+                   accept_unknown: Iterable[tuple[str, str]] = (), allow_unreachable: bool = False,
+                   parallelism: int | None = None, inventory: InventorySource = None, lock: bool = True,
+                   cancel: CancelToken | None = None) -> PlanDocument:
+        """What apply would do, in what order, with how many reboots. Read-only.
+
+        `targets` (HOST or HOST/COMPONENT globs) and `exclude` (host globs) select;
+        `accept_unknown` (host glob, component) pairs may be flashed over an unknown
+        version; `allow_unreachable` makes unreadable hosts warnings instead of errors;
+        `inventory` plans offline against a snapshot (a path) or an Inventory;
+        `lock` holds the workspace lock while the state and the fleet are read."""
+        from hwfw.config.digests import input_digests
+        from hwfw.plan import plan as make_plan
+
+        config = await self._in_thread(self.load)
+        with invocation.using(self.path):
+            select_hosts(config, targets, exclude)  # a typo in a host pattern fails before any BMC is read
+            async with read_state(config, operation="plan", lock=lock) as state:
+                fleet = await self._fleet(config, inventory, targets, exclude, cancel, "plan")
+            result = make_plan(config, fleet, state, targets=targets, exclude=exclude,
+                               accept_unknown=tuple(accept_unknown), allow_unreachable=allow_unreachable,
+                               parallelism=parallelism or config.settings.parallelism)
+            doc = result.to_json(utc_now_iso(self.clock), input_digests(config), __version__)
+        return PlanDocument(result, doc)
+
+    def load_plan(self, path: Path) -> PlanDocument:
+        """A saved plan (`plan --out`); see hwfw.api.load_plan."""
+        with invocation.using(self.path):
+            return load_plan(path)
+
+    # ------------------------------------------------------------------ apply
+
+    def start_apply(self, plan: PlanDocument | Path | None = None, options: ApplyOptions | None = None, *,
+                    on_event: EventTarget | None = None, on_plan: Callable[[Plan], None] | None = None,
+                    confirm: Confirm | None = None, cancel: CancelToken | None = None,
+                    observe: Callable[[Any], None] | None = None) -> ApplyRun:
+        """Start an apply in the background (on the running event loop); returns its
+        handle at once. See `apply` for the arguments."""
+        from hwfw.apply.run import ApplyOptions, run_apply
+
+        options = options or ApplyOptions()
+        run_id = options.run_id or new_run_id()
+        options = dataclasses.replace(options, run_id=run_id, insecure=options.insecure or self.insecure)
+        token = cancel or CancelToken()
+        saved = self.load_plan(plan) if isinstance(plan, Path) else plan
+        if saved is not None:
+            options = dataclasses.replace(options, plan_file=saved.path or options.plan_file)
+            _exactly(options)
+
+        async def start() -> ApplyResult:
+            config = await self._in_thread(self.load)
+            with invocation.using(self.path):
+                task = asyncio.ensure_future(run_apply(
+                    config, options, events=event_sink(on_event), confirm=confirm, show=on_plan, clock=self.clock,
+                    cancel=token, saved_plan=saved.document if saved is not None else None, observe=observe))
+                try:
+                    return await task
+                except asyncio.CancelledError:
+                    me = asyncio.current_task()
+                    if task.cancelled() and token.cancelled and (me is None or not me.cancelling()):
+                        raise Interrupted("apply interrupted before any update was sent; nothing changed on "
+                                          "the BMCs", hint="run it again when you are ready") from None
+                    raise
+
+        return ApplyRun(run_id, token, start)
+
+    async def apply(self, plan: PlanDocument | Path | None = None, options: ApplyOptions | None = None, *,
+                    on_event: EventTarget | None = None, on_plan: Callable[[Plan], None] | None = None,
+                    confirm: Confirm | None = None, cancel: CancelToken | None = None,
+                    observe: Callable[[Any], None] | None = None) -> ApplyResult:
+        """Bring the fleet to its baselines: settle what an interrupted run left open,
+        plan (or take `plan`, a saved plan, checked for staleness), show it to `on_plan`,
+        ask `confirm` (unless `options.auto_approve`; None: no question), flash, reset,
+        verify. Events (hwfw/events.py) go to `on_event`, a sink or a function. `cancel`
+        stops it with the semantics of SIGTERM (hwfw/cancel.py); before anything is sent
+        a cancel raises Interrupted. Returns the run's result (`exit_code`, `summary`)."""
+        run = self.start_apply(plan, options, on_event=on_event, on_plan=on_plan, confirm=confirm, cancel=cancel,
+                               observe=observe)
+        return await run.wait()
+
+    # ------------------------------------------------------------------ repository, gate, report
+
+    async def sync_repository(self, *, all_images: bool = False, parallelism: int = DEFAULT_SYNC_PARALLELISM,
+                              on_event: EventTarget | None = None, cancel: CancelToken | None = None,
+                              run_id: str | None = None) -> SyncResult:
+        """Fetch the images the baselines reference into the cache (see RepositoryAccess.sync)."""
+        with invocation.using(self.path):
+            return await self.repository.sync(all_images=all_images, parallelism=parallelism, on_event=on_event,
+                                              cancel=cancel, run_id=run_id)
+
+    async def check(self, *, base_ref: str | None = None, inventory: InventorySource = None, strict: bool = False,
+                    verify_images: bool = False) -> CheckReport:
+        """The offline pre-merge gate: everything validate checks, plus satisfiable
+        baselines, stepping stones, obtainable images, sequences, critical images,
+        downgrades against `base_ref` (a Git revision) and the fleet in `inventory` (a
+        snapshot). Never contacts a BMC."""
+        from hwfw.compliance.gate import run_check
+
+        fleet = read_inventory_snapshot(inventory) if isinstance(inventory, Path) else inventory
+        name = display_path(inventory) if isinstance(inventory, Path) else None
+        return await self._in_thread(lambda: run_check(self.path, base_ref=base_ref, inventory=fleet,
+                                                       inventory_name=name, strict=strict,
+                                                       verify_images=verify_images))
+
+    async def compliance(self, *, targets: Sequence[str] = (), exclude: Sequence[str] = (),
+                         inventory: InventorySource = None, cancel: CancelToken | None = None) -> ComplianceReport:
+        """Per baseline and component: hosts compliant, behind, ahead, unknown, missing,
+        unreachable. Reads every selected BMC, or uses `inventory` (a snapshot)."""
+        from hwfw.compliance.report import build_report
+
+        config = await self._in_thread(self.load)
+        with invocation.using(self.path):
+            chosen = [h.name for h in select_hosts(config, targets, exclude)] if targets or exclude else []
+            fleet = await self._fleet(config, inventory, targets, exclude, cancel, "compliance report")
+            snapshot = display_path(inventory) if isinstance(inventory, Path) else None
+            return build_report(config, fleet, generated_at=utc_now_iso(self.clock), workspace_name=self.display,
+                                source="snapshot" if snapshot else "live", snapshot=snapshot, targets=chosen)
+
