@@ -16,7 +16,10 @@ resumes. Printed per trial and in total:
 - sessions left: sessions alive on the BMCs after the resume (goal 0), beside the
   sessions the killed run had left open (alive right after the kill).
 
-Exit status 0 when every goal is met, 1 otherwise.
+A session left open is named, with whether the killed run had it or it was opened
+after the kill. Each trial directory (kept with `--keep` or `--workdir`) holds the
+resume's output (`resume.stdout.jsonl`, `resume.stderr`) and the simulator's event log
+(`events.json`). Exit status 0 when every goal is met, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -117,6 +120,11 @@ class Trial:
         return self.resume_exit == 0 and self.plan_exit == 0
 
 
+def _live_sessions(lab: Lab) -> set[tuple[str, str]]:
+    """(BMC, session id) of every session alive on the simulated BMCs now."""
+    return {(bmc, str(s["id"])) for bmc, live in lab.control("sessions", bmc="*").items() for s in live}
+
+
 def run_trial(root: Path, kill_at: float | None) -> tuple[Trial, float]:
     lab = serve(root)
     try:
@@ -133,8 +141,10 @@ def run_trial(root: Path, kill_at: float | None) -> tuple[Trial, float]:
                 proc.communicate()
                 killed = True
         elapsed = time.monotonic() - t0
-        after_kill = sum(len(v) for v in lab.control("sessions", bmc="*").values())
+        at_kill = _live_sessions(lab)
         resume = hwfw(lab, "apply", str(lab.workspace), "--auto-approve", "--format", "json")
+        (root / "resume.stdout.jsonl").write_text(resume.stdout)
+        (root / "resume.stderr").write_text(resume.stderr)
         note = ""
         if resume.returncode != 0:
             finished = [json.loads(line) for line in resume.stdout.splitlines() if '"host-finished"' in line]
@@ -142,12 +152,16 @@ def run_trial(root: Path, kill_at: float | None) -> tuple[Trial, float]:
                              for e in finished if e["outcome"]["status"] != "converged") or resume.stderr[-300:]
         plan = hwfw(lab, "plan", str(lab.workspace), "--detailed-exitcode")
         events = lab.control("events", all=1)["events"]
+        (root / "events.json").write_text(json.dumps(events))
         flashed = Counter((e["bmc"], e["component"], e.get("instance"), e.get("to"))
                           for e in events if e["type"] == "flash-started")
-        sessions = lab.control("sessions", bmc="*")
-        left = sum(len(v) for v in sessions.values())
+        left = _live_sessions(lab)
+        if left:
+            whose = {s: "the killed run" if s in at_kill else "opened after the kill" for s in left}
+            note = "; ".join([note] * bool(note) + [f"left open: {bmc} session {sid} ({whose[(bmc, sid)]})"
+                                                    for bmc, sid in sorted(left)])
         trial = Trial(kill_at or 0.0, killed, resume.returncode, plan.returncode,
-                      sum(n - 1 for n in flashed.values() if n > 1), left, after_kill, note)
+                      sum(n - 1 for n in flashed.values() if n > 1), len(left), len(at_kill), note)
         return trial, elapsed
     finally:
         lab.sim.stop()
