@@ -35,13 +35,41 @@ from typing import Any, Awaitable, Callable, Protocol
 import networkx as nx
 
 from hwfw.apply import checkpoint as cpmod
-from hwfw.apply.driver import (FLASH_PENDING, FLASH_SKIPPED_SAME, FLASH_UNCONFIRMED, FlashRequest, FlashResult,
-                               HostDriver, PreflightReport)
+from hwfw.apply.driver import (
+    FLASH_PENDING,
+    FLASH_SKIPPED_SAME,
+    FLASH_UNCONFIRMED,
+    FlashRequest,
+    FlashResult,
+    HostDriver,
+    PreflightReport,
+)
 from hwfw.apply.events import (
-    HOST_CONVERGED, HOST_DEFERRED, HOST_FAILED, HOST_INTERRUPTED, HOST_NOT_STARTED, HOST_REFUSED, HOST_ROLLED_BACK,
-    HOST_SKIPPED, SKIP_ABORTED, SKIP_HALTED, SKIP_INTERRUPTED, SKIP_UPSTREAM, SKIP_WINDOW,
-    STEP_FAILED, STEP_INTERRUPTED, STEP_NOT_NEEDED, STEP_OK, STEP_PENDING, STEP_SKIPPED, ApplyEvents, HostOutcome,
-    RunInfo, RunSummary, StepOutcome)
+    HOST_CONVERGED,
+    HOST_DEFERRED,
+    HOST_FAILED,
+    HOST_INTERRUPTED,
+    HOST_NOT_STARTED,
+    HOST_REFUSED,
+    HOST_ROLLED_BACK,
+    HOST_SKIPPED,
+    SKIP_ABORTED,
+    SKIP_HALTED,
+    SKIP_INTERRUPTED,
+    SKIP_UPSTREAM,
+    SKIP_WINDOW,
+    STEP_FAILED,
+    STEP_INTERRUPTED,
+    STEP_NOT_NEEDED,
+    STEP_OK,
+    STEP_PENDING,
+    STEP_SKIPPED,
+    ApplyEvents,
+    HostOutcome,
+    RunInfo,
+    RunSummary,
+    StepOutcome,
+)
 from hwfw.apply.hostcmd import run_host_hook
 from hwfw.apply.ledger import Ledger
 from hwfw.apply.rollback import rollback_host
@@ -52,9 +80,14 @@ from hwfw.errors import BmcSessionLimit, HwfwError
 from hwfw.events import EventSink
 from hwfw.logs import get_logger, redactor
 from hwfw.plan.model import Image, Plan, Step
+from hwfw.retry import Backoff, RetryPolicy
 from hwfw.state.model import ComponentRecord
 
 log = get_logger("apply.executor")
+
+# An optional hook of a driver (not part of HostDriver): awaited once a reset has been
+# requested. Drivers that cannot tell (IPMI, in-memory) simply never call it.
+_RESET_LISTENER = "on_reset_requested"
 
 ON_FAILURE = ("halt-host", "rollback-host", "abort-run")
 
@@ -132,9 +165,9 @@ class Executor:
             self._tasks[host] = asyncio.create_task(self._host(shape), name=f"hwfw-apply-{host}")
         if self._tasks:
             results = await asyncio.gather(*self._tasks.values(), return_exceptions=True)
-            for r in results:  # KeyboardInterrupt, SystemExit...: not a host's failure, the process's end
-                if isinstance(r, BaseException) and not isinstance(r, (Exception, asyncio.CancelledError)):
-                    raise r
+            for result in results:  # KeyboardInterrupt, SystemExit...: not a host's failure, the process's end
+                if isinstance(result, BaseException) and not isinstance(result, (Exception, asyncio.CancelledError)):
+                    raise result
         summary = RunSummary(run_id=self.options.run_id, hosts=dict(self.outcomes), interrupted=self.interrupted,
                              aborted=self.aborted, seconds=self.clock.monotonic() - t0)
         self.events.run_finished(summary)
@@ -195,7 +228,7 @@ class Executor:
             d = await d
         if hasattr(d, "on_wait"):  # a BMC still resetting when the host starts: say why we wait
             d.on_wait = lambda message: self.events.warning(message, host)
-        return d  # type: ignore[return-value]
+        return d
 
 
 class HostRun:
@@ -224,7 +257,8 @@ class HostRun:
         if hooks.pre_host:
             res = await self._hook(hooks.pre_host, "pre_host")
             if not res:
-                return self.finish_outcome(HOST_SKIPPED, self.failure or "pre-host hook failed", reason="pre-host hook failed")
+                return self.finish_outcome(HOST_SKIPPED, self.failure or "pre-host hook failed",
+                                           reason="pre-host hook failed")
         outcome: HostOutcome | None = None
         try:
             driver = await self.ex.open_driver(self.host)
@@ -321,7 +355,8 @@ class HostRun:
         running = await self.driver.read_versions()
         now = self.ledger.now()
         for key, rec in list(self.ledger.hosts.get(self.host, {}).items()):
-            if rec.status in ("in-progress", "pending-activation") and cpmod.same_version(running.get(key), rec.version):
+            if rec.status in ("in-progress", "pending-activation") \
+                    and cpmod.same_version(running.get(key), rec.version):
                 self.ledger.put(self.host, key, ComponentRecord(
                     version=rec.version, status="ok", image_sha256=rec.image_sha256, image_id=rec.image_id,
                     previous_version=rec.previous_version, updated_at=now, run_id=rec.run_id))
@@ -519,8 +554,9 @@ class HostRun:
             image_id=image_id, from_version=step.from_version, to_version=to, activation=step.activation,
             apply_time=step.apply_time, rollback=rollback,
             **({"filename": _source_name(entry)} if entry is not None else {"via": "bmc-previous"}))
-        base = dict(version=to, image_sha256=sha, image_id=image_id, previous_version=step.from_version,
-                    run_id=self.ex.options.run_id, activation=step.activation)
+        base: dict[str, Any] = dict(version=to, image_sha256=sha, image_id=image_id,
+                                    previous_version=step.from_version, run_id=self.ex.options.run_id,
+                                    activation=step.activation)
         action = "rollback" if rollback else "flash"
         try:
             result = await send(self._progress(step))
@@ -646,12 +682,12 @@ class HostRun:
             if self.ex.interrupted:
                 self.leave_safe_point()
 
-        setattr(self.driver, "on_reset_requested", requested)
+        setattr(self.driver, _RESET_LISTENER, requested)
 
     def _stop_listening(self) -> None:
         self.safe_point = None
-        if self.driver is not None and getattr(self.driver, "on_reset_requested", None) is not None:
-            setattr(self.driver, "on_reset_requested", None)
+        if self.driver is not None and getattr(self.driver, _RESET_LISTENER, None) is not None:
+            setattr(self.driver, _RESET_LISTENER, None)
 
     def leave_safe_point(self) -> bool:
         """Interrupted: stop waiting for a reset already requested (see `_listen_for_reset`)."""
@@ -667,13 +703,15 @@ class HostRun:
         assert self.driver is not None and step.component and step.to_version
         key, want, scheme = step.component, step.to_version, self._scheme(step.image)
         timing = self.ex.workspace.settings.timing
-        got: str | None = None
-        for attempt in range(max(1, timing.stability_checks)):
-            if attempt:
-                await self.clock.sleep(timing.stability_interval)
+        # Up to stability_checks reads, stability_interval apart: the inventory may lag the flash.
+        rereads = RetryPolicy(retries=max(1, timing.stability_checks) - 1,
+                              backoff=Backoff.constant(timing.stability_interval)).attempts(self.clock)
+        while True:
             got = (await self.driver.read_versions()).get(key)
-            if cpmod.same_version(got, want, scheme):
+            wait = None if cpmod.same_version(got, want, scheme) else rereads.next_delay()
+            if wait is None:
                 break
+            await self.clock.sleep(wait)
         rec = self.ledger.record(self.host, key)
         now = self.ledger.now()
         if cpmod.same_version(got, want, scheme):

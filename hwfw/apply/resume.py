@@ -26,10 +26,12 @@ running at the deadline) are returned as blocked: the run must not touch them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import inspect
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping, TypeVar
 
 from hwfw.apply.checkpoint import CLOSED, OPEN, same_version, split_key
 from hwfw.apply.driver import HostDriver
@@ -37,14 +39,18 @@ from hwfw.apply.events import ApplyEvents
 from hwfw.apply.ledger import Ledger
 from hwfw.clock import Clock
 from hwfw.config.model import Settings
-from hwfw.errors import BmcError, BmcUnreachable, HwfwError
+from hwfw.errors import BmcError, HwfwError
 from hwfw.inventory.collect import ResolvedHost, collect
 from hwfw.inventory.model import Inventory
 from hwfw.logs import get_logger, redactor
 from hwfw.plan.model import Plan
+from hwfw.redfish.errors import bmc_not_back_yet
+from hwfw.retry import polling, retry
 from hwfw.state.model import ComponentRecord
 
 log = get_logger("apply.resume")
+
+T = TypeVar("T")
 
 DriverOpener = Callable[[str], "HostDriver | Awaitable[HostDriver]"]
 
@@ -78,13 +84,11 @@ async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings
     async def one(host: str, intents: list[dict[str, Any]]) -> None:
         async with limit:
             try:
-                d = drivers(host)
-                driver = await d if inspect.isawaitable(d) else d
-                if hasattr(driver, "on_wait"):
-                    driver.on_wait = lambda message, host=host: events.warning(message, host)
-                async with driver:  # type: ignore[union-attr]
+                driver = await _when_back(functools.partial(_opened, drivers, host, events), host, settings, clock)
+                async with contextlib.AsyncExitStack() as stack:
+                    stack.push_async_exit(driver)
                     for intent in intents:
-                        verdict = await _settle_one(ledger, driver, intent, settings, clock, events)
+                        verdict = await _settle(ledger, driver, intent, settings, clock, events)
                         report.settled.append((host, intent["intent"], verdict))
                         if verdict.startswith("in-flight:"):
                             report.blocked[host] = (f"an update hwfw started is still running on the BMC "
@@ -100,11 +104,34 @@ async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings
     return report
 
 
-async def _settle_one(ledger: Ledger, driver: HostDriver, intent: Mapping[str, Any], settings: Settings,
-                      clock: Clock, events: ApplyEvents) -> str:
-    """Settle one intent and record it. A BMC that stops answering meanwhile (it resets
-    itself: the update the killed run started ends that way) is waited for with the
-    readiness rules, and the intent settled again, until `bmc_ready_timeout`."""
+async def _when_back(op: Callable[[], Awaitable[T]], host: str, settings: Settings, clock: Clock) -> T:
+    """`op()`, again each poll interval for up to bmc_ready_timeout while the BMC is not
+    back: the interrupted run may have left it resetting (refusing connections,
+    answering 503). (A Redfish driver already waits for its BMC with the readiness
+    rules when it opens, within the same deadline; this covers any HostDriver.)"""
+    timing = settings.timing
+    return await retry(op, clock=clock, policy=polling(timing.poll_interval),
+                       deadline=clock.monotonic() + timing.bmc_ready_timeout, retryable=bmc_not_back_yet,
+                       on_retry=lambda exc, n, delay: log.info("%s: BMC not back yet (%s); retry %d in %.1fs", host,
+                                                               exc, n, delay))
+
+
+async def _opened(drivers: DriverOpener, host: str, events: ApplyEvents) -> HostDriver:
+    """The host's driver, logged in (saying so when it has to wait for the BMC)."""
+    d = drivers(host)
+    driver = await d if inspect.isawaitable(d) else d
+    if hasattr(driver, "on_wait"):
+        driver.on_wait = lambda message: events.warning(message, host)
+    return await driver.__aenter__()
+
+
+async def _settle(ledger: Ledger, driver: HostDriver, intent: Mapping[str, Any], settings: Settings, clock: Clock,
+                  events: ApplyEvents) -> str:
+    """Settle one intent and record its verdict (unless the BMC still works on it). The
+    reads come before any write, so a BMC going away midway leaves nothing half done.
+    A BMC that stops answering meanwhile (it resets itself: the update the killed run
+    started ends that way) is waited for with the readiness rules, and the intent
+    settled again, until `bmc_ready_timeout`."""
     deadline = clock.monotonic() + settings.timing.bmc_ready_timeout
     while True:
         try:
@@ -114,29 +141,31 @@ async def _settle_one(ledger: Ledger, driver: HostDriver, intent: Mapping[str, A
             return verdict
         except BmcError as exc:
             wait = getattr(driver, "wait_ready", None)
-            if not _not_ready(exc) or wait is None or clock.monotonic() >= deadline:
+            if not bmc_not_back_yet(exc) or clock.monotonic() >= deadline:
                 raise
             events.warning(f"the BMC stopped answering while settling ({redactor(exc.message)}); waiting for it",
                            intent["host"])
-            await wait()
-
-
-def _not_ready(exc: BmcError) -> bool:
-    """A BMC that is resetting: no answer, or a 5xx (503 with Retry-After while it starts)."""
-    return isinstance(exc, BmcUnreachable) or (exc.status or 0) >= 500
+            if wait is not None:
+                await wait()
+            else:
+                await clock.sleep(settings.timing.poll_interval)
 
 
 async def _follow(driver: HostDriver, intent: Mapping[str, Any], settings: Settings, clock: Clock,
                   events: ApplyEvents) -> str:
     """Ask the driver; while the BMC still works on it, ask again each poll interval."""
     kind = split_key(str(intent.get("component") or ""))[0]
-    deadline = clock.monotonic() + settings.timing.deadline_for(kind)
+    polls = polling(settings.timing.poll_interval).attempts(
+        clock, deadline=clock.monotonic() + settings.timing.deadline_for(kind))
     verdict = await driver.settle_intent(intent)
     if verdict.startswith("in-flight:"):  # said once; the polls that follow are not news
         events.warning(f"re-attached to {intent['action']} of {intent['component']}: {verdict[10:]}; "
                        "following it until it ends", intent["host"])
-    while verdict.startswith("in-flight:") and clock.monotonic() < deadline:
-        await clock.sleep(settings.timing.poll_interval)
+    while verdict.startswith("in-flight:"):
+        wait = polls.next_delay()
+        if wait is None:
+            break
+        await clock.sleep(wait)
         verdict = await driver.settle_intent(intent)
     log.info("%s: intent %s (%s %s) settled: %s", intent["host"], intent["intent"], intent["action"],
              intent["component"], verdict)
@@ -157,9 +186,9 @@ async def _apply_verdict(ledger: Ledger, driver: HostDriver, intent: Mapping[str
     """Record what became of one intent, then resolve it (state first, as always)."""
     host, action, d = intent["host"], intent["action"], intent.get("details") or {}
     now = ledger.now()
-    if verdict == "done" and action == "flash":
+    if verdict == "done" and action == "flash" and d.get("to_version"):
         running = await driver.read_versions()
-        key, to = intent["component"], d.get("to_version")
+        key, to = intent["component"], str(d["to_version"])
         active = same_version(running.get(key), to)
         status = ("rolled-back" if d.get("rollback") else "ok") if active else "pending-activation"
         ledger.put(host, key, ComponentRecord(
@@ -223,13 +252,13 @@ async def reread_resetting(inventory: Inventory, ledger: Ledger, drivers: Driver
             driver = await d if inspect.isawaitable(d) else d
             if hasattr(driver, "on_wait"):
                 driver.on_wait = lambda message: events.warning(message, name)
-            async with driver:  # type: ignore[union-attr]
+            async with driver:
                 return True
         except HwfwError as exc:
             log.info("%s: still not answering: %s", name, exc.message)
             return False
 
-    ready = [n for n, ok in zip(names, await asyncio.gather(*(back(n) for n in names))) if ok]
+    ready = [n for n, ok in zip(names, await asyncio.gather(*(back(n) for n in names)), strict=True) if ok]
     if not ready:
         return inventory
     fresh = await collect([hosts[n] for n in ready], settings=ledger.settings, clock=ledger.clock, insecure=insecure)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["rollback_host"]
 
 
-async def rollback_host(run: "HostRun") -> HostOutcome:
+async def rollback_host(run: HostRun) -> HostOutcome:
     """Flash every changed component back to its checkpoint version (reverse flash
     order), reset as few times as those images need, and verify."""
     assert run.driver is not None
@@ -77,7 +77,7 @@ def _flash_step(host: str, r: cpmod.Restore) -> Step:
                 activation=r.activation, estimate_seconds=0.0, rollback=r.via)
 
 
-async def _verify(run: "HostRun", todo: list[cpmod.Restore], first_failure: str) -> HostOutcome:
+async def _verify(run: HostRun, todo: list[cpmod.Restore], first_failure: str) -> HostOutcome:
     assert run.driver is not None
     running = await run.driver.read_versions()
     now = run.ledger.now()

@@ -35,9 +35,9 @@ from hwfw.apply.events import HOST_REFUSED, HOST_SKIPPED, ApplyEvents, HostOutco
 from hwfw.apply.executor import ExecOptions, Executor
 from hwfw.apply.ledger import Ledger, ensure_runtime_dir
 from hwfw.apply.resume import SettleReport, close_converged_checkpoints, reread_resetting, settle_open_intents
+from hwfw.apply.scheduler import Rollout, parse_count, shapes_of
 from hwfw.apply.sessions import RunSessions, logout_leftovers
 from hwfw.apply.transfers import TransferAudit
-from hwfw.apply.scheduler import Rollout, parse_count, shapes_of
 from hwfw.cancel import CancelToken
 from hwfw.clock import Clock, SystemClock, utc_now_iso
 from hwfw.config.digests import input_digests
@@ -45,8 +45,8 @@ from hwfw.config.model import RepositoryEntry, Workspace
 from hwfw.connect import Connection, connect, read_inventory
 from hwfw.errors import HwfwError, StalePlanError
 from hwfw.events import EventSink, FanOutSink, guarded
-from hwfw.invocation import command
 from hwfw.inventory.model import Inventory
+from hwfw.invocation import command
 from hwfw.logs import get_logger
 from hwfw.plan.model import Plan
 from hwfw.redfish.journal import journal_sessions
@@ -219,7 +219,7 @@ async def run_apply(workspace: Workspace, options: ApplyOptions, *, events: Even
 async def _connected(workspace: Workspace, options: ApplyOptions, ledger: Ledger, conn: Connection,
                      saved: dict[str, Any] | None, targets: Sequence[str], report: ApplyEvents, sink: EventSink,
                      clock: Clock, confirm: Confirm | None, show: Callable[[Plan], None] | None,
-                     stopper: "_Stopper", run_id: str) -> ApplyResult:
+                     stopper: _Stopper, run_id: str) -> ApplyResult:
     """What run_apply does once the hosts are connected (see the module docstring)."""
     settings = workspace.settings
     await logout_leftovers(ledger, conn.hosts, insecure=conn.insecure, events=report)

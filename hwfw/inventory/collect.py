@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from hwfw.aio import gather_or_cancel
 from hwfw.clock import Clock, utc_now_iso
 from hwfw.config.model import Host, Settings
 from hwfw.errors import BmcError, BmcUnreachable, HwfwError, IpmiError
@@ -228,7 +229,9 @@ async def read_redfish_host(rh: ResolvedHost, *, settings: Settings, clock: Cloc
 async def read_facts(session: RedfishSession) -> BmcFacts:
     """Every document the adapters need, read with as few round trips as the BMC allows."""
     root = session.root
-    systems, managers, update_service = await asyncio.gather(
+    # All or none: a read left running after its sibling failed would log in again in
+    # the background once a resetting BMC is back (hwfw/aio.py).
+    systems, managers, update_service = await gather_or_cancel(
         _members_or_empty(session, link(root, "Systems")),
         _members_or_empty(session, link(root, "Managers")),
         _optional_json(session, link(root, "UpdateService")))
@@ -254,9 +257,9 @@ async def read_facts(session: RedfishSession) -> BmcFacts:
             if message_id_matches(exc.message_id, "OemLicenseNotPassed"):
                 extra[f"licence:{name}"] = _short_error(exc)
 
-    firmware, _ = await asyncio.gather(
+    firmware, _ = await gather_or_cancel(
         _firmware_inventory(session, fi_uri),
-        asyncio.gather(*(source(n, u) for n, u in sources.items())))
+        gather_or_cancel(*(source(n, u) for n, u in sources.items())))
     return BmcFacts(root=root, systems=facts.systems, managers=facts.managers, update_service=update_service,
                     firmware_inventory=firmware, extra=extra, errors=tuple(errors))
 

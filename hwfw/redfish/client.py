@@ -4,8 +4,8 @@
 nothing about vendors or sessions; `RedfishSession` (session.py) adds authentication.
 What it does for every request:
 
-- at most `max_in_flight` requests on the wire per BMC (a semaphore; BMCs fall over
-  under load and cap sessions/connections, see performance anchors section 1);
+- at most `max_in_flight` requests on the wire per BMC (a semaphore: BMCs answer 503 or
+  fall over under load; docs/vendor-behaviour.md has the limits seen);
 - bounded retries with exponential backoff and jitter on 503/429 and on connection
   errors, honouring `Retry-After` (seconds or HTTP date), by the rules of hwfw/retry.py;
   non-idempotent requests are retried only when they certainly never reached the BMC;
@@ -47,9 +47,7 @@ from hwfw.redfish.transport import (
 )
 from hwfw.retry import Backoff, RetryPolicy, parse_retry_after
 
-# parse_retry_after lives in hwfw.retry; re-exported here for the task follower and the apply
-# drivers, which still import it from this module.
-__all__ = ["ClientOptions", "RedfishClient", "parse_retry_after", "same_uri"]
+__all__ = ["ClientOptions", "RedfishClient", "same_uri"]
 
 log = get_logger("redfish.client")
 

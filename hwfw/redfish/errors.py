@@ -164,6 +164,12 @@ class RedirectRefused(BmcError):
     """The BMC redirected to another origin; credentials are never sent elsewhere."""
 
 
+def bmc_not_back_yet(exc: BaseException) -> bool:
+    """True when a failure says the BMC is resetting or still starting: it refused or
+    dropped the connection, or answered 503/429 after the client's own retries."""
+    return isinstance(exc, BmcUnreachable) or (isinstance(exc, BmcError) and exc.status in (429, 503))
+
+
 def is_connect_failure(exc: BaseException) -> bool:
     """True when the request certainly never reached the BMC (safe to retry any method)."""
     if not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):

@@ -4,7 +4,7 @@
 (without credentials, as the spec requires), logs in through the SessionService and
 deletes the session on the way out, also when the body raised, was cancelled or the
 user pressed Ctrl-C (the logout is shielded and awaited to the end: a leaked session
-can lock a BMC for ~20 minutes, performance anchors section 1).
+has kept iDRACs locked for ~20 minutes: docs/vendor-behaviour.md, "Dell iDRAC9").
 
 HTTP Basic is used when the service offers no sessions: the root advertises no
 SessionService, or the Sessions collection answers the login POST with 404, 405 or
@@ -34,6 +34,7 @@ from typing import Any, Self
 
 import httpx
 
+from hwfw.aio import gather_or_cancel
 from hwfw.errors import BmcAuthError, BmcError, BmcSessionLimit
 from hwfw.logs import get_logger, redactor
 from hwfw.redfish.client import RedfishClient
@@ -362,7 +363,8 @@ class RedfishSession:
         Uses `$expand` when the service root advertises it (one request), then GETs
         whatever came back unexpanded (bounded by the per-BMC semaphore). Trusts the
         `Members` array, never `Members@odata.count`; follows `Members@odata.nextLink`.
-        A member that vanished between listing and reading (404) is skipped.
+        A member that vanished between listing and reading (404) is skipped; when one
+        read fails, the others are cancelled before the error propagates.
         """
         doc = await self._collection_doc(uri, expand)
         refs: list[Any] = list(doc.get("Members") or [])
@@ -377,8 +379,8 @@ class RedfishSession:
         missing = [(i, m["@odata.id"]) for i, m in enumerate(refs)
                    if out[i] is None and isinstance(m, dict) and isinstance(m.get("@odata.id"), str)]
         if missing:
-            fetched = await asyncio.gather(*(self._member(u) for _, u in missing))
-            for (i, _), member in zip(missing, fetched):
+            fetched = await gather_or_cancel(*(self._member(u) for _, u in missing))
+            for (i, _), member in zip(missing, fetched, strict=True):
                 out[i] = member
         return [m for m in out if m is not None]
 

@@ -6,7 +6,7 @@ per-BMC address) select the BMC with the `X-Hwfw-Sim-Bmc` header or with
 `SimApp.for_bmc(name)`.
 
 Transport-level faults (a BMC that is down, dropped connections, added latency, error
-rates) are applied here, before the Redfish service sees the request (brief 6.1, 6.27).
+rates) are applied here, before the Redfish service sees the request.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ class SimApp:
     async def _http(self, scope: dict[str, Any], receive: Receive, send: Send, svc: BmcService | None) -> None:
         req = Request.from_scope(scope, receive)
         head = req.method == "HEAD"
+        response: Response | None
         try:
             if req.path.startswith("/__sim"):
                 response = await self.control.handle(req, svc)
@@ -91,7 +92,8 @@ class SimApp:
         await self._latency(faults)
         if faults.get("drop_rate") and self._rng.random() < float(faults["drop_rate"]):
             fleet.events.emit(svc.name, "fault", kind="drop", path=req.path)
-            return await self._drop(scope, req)
+            await self._drop(scope, req)
+            return None
         if faults.get("error_rate") and self._rng.random() < float(faults["error_rate"]):
             status = int(faults.get("error_status", 503))
             fleet.events.emit(svc.name, "fault", kind="error", status=status, path=req.path)
@@ -118,7 +120,8 @@ class SimApp:
     async def _down(self, svc: BmcService, req: Request, scope: dict[str, Any]) -> Response | None:
         mode = svc.machine.down_mode
         if mode in ("refused", "timeout"):
-            return await self._drop(scope, req, refused=True)
+            await self._drop(scope, req, refused=True)
+            return None
         if mode == "hang":
             try:
                 while (await req.receive())["type"] != "http.disconnect":
@@ -141,7 +144,7 @@ class SimApp:
                     pass
             except Exception:
                 pass
-            return None
+            return
         raise (ConnectionRefusedError if refused else ConnectionResetError)("simulated BMC dropped the connection")
 
 

@@ -199,7 +199,8 @@ def detection_score(hints: Detection, root: Doc, manager: Doc | None) -> int:
         return 90
     m = manager or {}
     manufacturer, model = str(m.get("Manufacturer", "")).lower(), str(m.get("Model", "")).lower()
-    if any(word in manufacturer for word in hints.manufacturer_words) or any(word in model for word in hints.model_words):
+    if any(word in manufacturer for word in hints.manufacturer_words) \
+            or any(word in model for word in hints.model_words):
         return 80
     return 0
 

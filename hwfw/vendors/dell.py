@@ -22,7 +22,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from hwfw.vendors.model import ComponentState
 from hwfw.vendors.base import (
     SINGLETONS,
     SOURCE_BIOS_SETTINGS,
@@ -36,6 +35,7 @@ from hwfw.vendors.base import (
     member_order,
 )
 from hwfw.vendors.evidence import kind_from_related, kind_from_text
+from hwfw.vendors.model import ComponentState
 
 __all__ = ["DellAdapter"]
 

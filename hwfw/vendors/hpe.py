@@ -24,13 +24,10 @@ documentation; public iLO 5 2.55 and 2.96 captures, docs/inventory-classificatio
 from __future__ import annotations
 
 import dataclasses
-
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from hwfw.vendors.model import ComponentState
-from hwfw.versions import InvalidVersion, normalise
 from hwfw.vendors.base import (
     SINGLETONS,
     SOURCE_BIOS_SETTINGS,
@@ -42,6 +39,8 @@ from hwfw.vendors.base import (
     link,
 )
 from hwfw.vendors.evidence import kind_from_pci, kind_from_related, kind_from_text
+from hwfw.vendors.model import ComponentState
+from hwfw.versions import InvalidVersion, normalise
 
 __all__ = ["HpeAdapter"]
 

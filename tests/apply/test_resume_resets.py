@@ -29,7 +29,7 @@ import pytest
 from hwfw.state.files import read_json_lines
 from hwfw.state.store import StateStore
 
-from .conftest import ServedLab, serve_lab
+from .support import ServedLab, serve_lab
 
 pytestmark = pytest.mark.slow
 

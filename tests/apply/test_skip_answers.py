@@ -24,7 +24,7 @@ from hwfw.redfish.errors import RedfishMessage
 from hwfw.redfish.taskstate import judge_messages
 from hwfw.state.store import StateStore
 
-from .conftest import MemoryDriver, Recorder, generic_hosts
+from .support import MemoryDriver, Recorder, generic_hosts
 from .test_executor_faults import apply, lab_with, statuses
 
 

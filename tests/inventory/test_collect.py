@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
+import pytest
 from rich.console import Console
 
 from hwfw.clock import FakeClock
@@ -23,6 +24,8 @@ from hwfw.inventory.collect import CollectStats, ResolvedHost, collect
 from hwfw.inventory.model import Inventory
 from hwfw.render.inventory import render_inventory_text
 from tests.redfish.fakebmc import FakeBmc, Response, serve
+
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -16,8 +16,8 @@ import jsonschema
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwfw.compliance.fleet import fleet_findings
 from hwfw.compliance.findings import RULES
+from hwfw.compliance.fleet import fleet_findings
 from hwfw.plan import plan
 from hwfw.plan.model import Action
 from tests.plan.builders import baseline, comp, host, image, inv_host, inventory, state, stone, target, workspace

@@ -120,7 +120,7 @@ class RedfishDriver:
         self.bmc.on_reset_requested = listener
 
     # ------------------------------------------------------------------ life cycle
-    async def __aenter__(self) -> "RedfishDriver":
+    async def __aenter__(self) -> RedfishDriver:
         await self.open()
         return self
 
