@@ -39,7 +39,7 @@ from hwfw.apply.events import ApplyEvents
 from hwfw.apply.ledger import Ledger
 from hwfw.clock import Clock
 from hwfw.config.model import Settings
-from hwfw.errors import BmcError, HwfwError
+from hwfw.errors import HwfwError
 from hwfw.inventory.collect import ResolvedHost, collect
 from hwfw.inventory.model import Inventory
 from hwfw.logs import get_logger, redactor
@@ -132,23 +132,23 @@ async def _settle(ledger: Ledger, driver: HostDriver, intent: Mapping[str, Any],
     A BMC that stops answering meanwhile (it resets itself: the update the killed run
     started ends that way) is waited for with the readiness rules, and the intent
     settled again, until `bmc_ready_timeout`."""
-    deadline = clock.monotonic() + settings.timing.bmc_ready_timeout
-    while True:
-        try:
-            verdict = await _follow(driver, intent, settings, clock, events)
-            if not verdict.startswith("in-flight:"):
-                await _apply_verdict(ledger, driver, intent, verdict)
-            return verdict
-        except BmcError as exc:
-            wait = getattr(driver, "wait_ready", None)
-            if not bmc_not_back_yet(exc) or clock.monotonic() >= deadline:
-                raise
-            events.warning(f"the BMC stopped answering while settling ({redactor(exc.message)}); waiting for it",
-                           intent["host"])
-            if wait is not None:
-                await wait()
-            else:
-                await clock.sleep(settings.timing.poll_interval)
+
+    async def attempt() -> str:
+        verdict = await _follow(driver, intent, settings, clock, events)
+        if not verdict.startswith("in-flight:"):
+            await _apply_verdict(ledger, driver, intent, verdict)
+        return verdict
+
+    async def wait_for_it(exc: Exception, n: int, delay: float) -> None:
+        events.warning(f"the BMC stopped answering while settling ({redactor(getattr(exc, 'message', str(exc)))}); "
+                       "waiting for it", intent["host"])
+        wait_ready = getattr(driver, "wait_ready", None)
+        if wait_ready is not None:
+            await wait_ready()
+
+    timing = settings.timing
+    return await retry(attempt, clock=clock, policy=polling(timing.poll_interval), retryable=bmc_not_back_yet,
+                       deadline=clock.monotonic() + timing.bmc_ready_timeout, on_retry=wait_for_it)
 
 
 async def _follow(driver: HostDriver, intent: Mapping[str, Any], settings: Settings, clock: Clock,
