@@ -274,7 +274,7 @@ def _settings(root: Path, s: dict[str, Any]) -> m.Settings:
         ca_bundle=opt_path(s.get("ca_bundle")),
         parallelism=s.get("parallelism", 10),
         requests_per_bmc=s.get("requests_per_bmc", 4),
-        plan_concurrency=s.get("plan_concurrency", 500),
+        plan_concurrency=s.get("plan_concurrency"),
         retries=s.get("retries", 4),
         timing=m.Timing(**timing_kwargs),
         policies=m.Policies(

@@ -31,6 +31,8 @@ from hwfw.vendors.base import (
     Reader,
     StandardAdapter,
     action_targets,
+    below,
+    first_link,
     link,
     member_order,
 )
@@ -132,6 +134,10 @@ class DellAdapter(StandardAdapter):
     def preflight_sources(self, facts: BmcFacts) -> dict[str, str]:
         sources = {}
         jobs = link(facts.manager, "Links", "Oem", "Dell", "Jobs")
+        if not jobs and not facts.managers:
+            # The Manager was not read: the job queue where iDRAC's Manager links it
+            # (Links.Oem.Dell.Jobs), below the manager the System names.
+            jobs = below(first_link(facts.system, "Links", "ManagedBy"), "Oem/Dell/Jobs")
         if not jobs and link(facts.root, "JobService"):
             jobs = link(facts.root, "JobService").rstrip("/") + "/Jobs"  # type: ignore[union-attr]
         if not jobs and facts.manager.get("@odata.id"):

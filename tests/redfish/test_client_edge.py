@@ -34,7 +34,7 @@ from tests.redfish.fakebmc import (
     serve,
 )
 
-BACKENDS = ["aiohttp", "httpx"]
+BACKENDS = ["aiohttp", "httpx", "native"]
 
 
 def run(coro: Awaitable[Any]) -> Any:
@@ -123,6 +123,21 @@ def test_401_after_bmc_reset_logs_in_again_once() -> None:
                 doc = await s.get_json("/redfish/v1/Systems/1")
                 assert doc["Id"] == "1"
                 assert s.token != first and s.relogins == 1 and bmc.logins == 2
+            assert bmc.sessions == {}
+    run(body())
+
+
+@pytest.mark.slow
+def test_requests_in_flight_together_share_one_relogin() -> None:
+    bmc = FakeBmc()
+
+    async def body() -> None:
+        async with serve(bmc) as server:
+            async with session_for(server.url, max_in_flight=8) as s:
+                bmc.reset_bmc()  # every request in flight now gets a 401
+                docs = await asyncio.gather(*(s.get_json("/redfish/v1/Systems/1") for _ in range(6)))
+                assert all(d["Id"] == "1" for d in docs)
+                assert s.relogins == 1 and bmc.logins == 2
             assert bmc.sessions == {}
     run(body())
 
