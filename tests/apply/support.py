@@ -385,22 +385,25 @@ class ServedLab:
         raise AssertionError(f"no simulated BMC answers /__sim/events: {last}")
 
     def faults(self, bmc: str, **faults: Any) -> None:
-        import httpx
-
-        url = self.process.urls[bmc]
-        r = httpx.post(f"{url}/__sim/faults", json=faults, verify=self._tls(), timeout=10)
-        r.raise_for_status()
+        self._control("POST", "faults", bmc=bmc, **faults)
 
     def _control(self, method: str, endpoint: str, params: dict[str, Any] | None = None,
                  **body: Any) -> dict[str, Any]:
-        """A control request through any BMC socket (a down BMC's socket still answers /__sim)."""
+        """A control request through any BMC socket that is up (each answers for the whole
+        fleet; a BMC resetting itself may refuse connections, e.g. the simulated iDRAC)."""
         import httpx
 
-        url = next(iter(self.process.urls.values()))
-        r = httpx.request(method, f"{url}/__sim/{endpoint}", params=params, json=body or None, verify=self._tls(),
-                          timeout=10)
-        r.raise_for_status()
-        return r.json()  # type: ignore[no-any-return]
+        last: Exception | None = None
+        for url in self.process.urls.values():
+            try:
+                r = httpx.request(method, f"{url}/__sim/{endpoint}", params=params, json=body or None,
+                                  verify=self._tls(), timeout=10)
+            except httpx.TransportError as exc:
+                last = exc
+                continue
+            r.raise_for_status()
+            return r.json()  # type: ignore[no-any-return]
+        raise AssertionError(f"no simulated BMC answers /__sim/{endpoint}: {last}")
 
     def set_speed(self, speed: float) -> None:
         """0 freezes the simulator's clock: nothing a BMC does in virtual time moves on."""
@@ -411,10 +414,7 @@ class ServedLab:
         return self._control("GET", "sessions", params={"bmc": "*"})
 
     def clear_faults(self, bmc: str) -> None:
-        import httpx
-
-        r = httpx.delete(f"{self.process.urls[bmc]}/__sim/faults", verify=self._tls(), timeout=10)
-        r.raise_for_status()
+        self._control("DELETE", "faults", params={"bmc": bmc})
 
 
 def serve_lab(tmp_path: Path, hosts: list[str] | None = None, password: str = "password",
