@@ -114,7 +114,7 @@ def rollback_findings(ws: Workspace, changes: Sequence[Change], vendor: str | No
         else:
             why = f"the repository has no image of {c.current}, and " + (
                 f"the BMC's previous image would undo only the last of its {len(c.hops)} hops" if len(c.hops) > 1
-                else f"a {vendor or 'generic'} BMC keeps no previous {c.kind} image")
+                else f"{f'a {vendor}' if vendor else 'this'} BMC keeps no previous {c.kind} image")
             fix = f"add the {c.current} image to the repository"
         out.append(Finding("warning", "rollback-impossible",
                            f"{c.key} {c.current} -> {c.target} could not be rolled back ({why}): with on_failure: "
