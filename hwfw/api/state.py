@@ -9,6 +9,7 @@ method is a coroutine: a remote backend answers over the network.
 
 from __future__ import annotations
 
+import builtins
 import fnmatch
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
@@ -120,6 +121,15 @@ class StateAccess:
                             hint="hwfw state list shows the hosts hwfw has recorded; a host gets records the "
                                  "first time apply touches it")
         return StateView(st, host, lock, matching)
+
+    async def audit_entries(self, *, host: str | None = None, limit: int = 200) -> builtins.list[dict[str, Any]]:
+        """The newest `limit` entries of the audit log (schemas/audit.schema.json), of
+        one host or of all, newest first."""
+        async with open_backend(self._load().settings) as backend:
+            entries = await backend.journal("audit")
+        if host is not None:
+            entries = [e for e in entries if e.get("host") == host]
+        return list(reversed(entries[-limit:])) if limit > 0 else []
 
     async def lock_info(self) -> LockInfo | None:
         async with open_backend(self._load().settings) as backend:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
 
 from hwfw import __version__, invocation
 from hwfw.cancel import CancelToken
@@ -24,6 +24,7 @@ from hwfw.config.loader import display_path, find_root
 from hwfw.config.model import Workspace as Config
 from hwfw.connect import check_workspace, load_workspace, read_live_inventory, select_hosts
 from hwfw.errors import HwfwError, Interrupted, Problem
+from hwfw.events import EventSink
 
 from .plans import PlanDocument, load_plan
 from .repository import DEFAULT_SYNC_PARALLELISM, RepositoryAccess, SyncResult
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from hwfw.inventory.model import Inventory
     from hwfw.plan.model import Plan
 
-__all__ = ["ValidationReport", "Workspace", "open_workspace"]
+__all__ = ["RecordRun", "RunRecording", "ValidationReport", "Workspace", "open_workspace"]
 
 T = TypeVar("T")
 # Where a command gets the fleet: None reads the BMCs, a Path is a snapshot file.
@@ -73,6 +74,39 @@ def open_workspace(path: str | Path = ".", *, insecure: bool = False, ca_bundle:
     ws = Workspace(path, insecure=insecure, ca_bundle=ca_bundle, clock=clock)
     find_root(ws.path)
     return ws
+
+
+class RunRecording(Protocol):
+    """Records one run somewhere (hwfw.api.service.record: the workspace's run store).
+    Entering gives the event sink to add to the run's (None: not recorded)."""
+
+    async def __aenter__(self) -> EventSink | None: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+    async def finish(self, status: str, *, message: str = "") -> None: ...
+
+
+# `record=` of apply: (the loaded workspace, the run's id, the clock) -> its recording.
+RecordRun: TypeAlias = "Callable[[Config, str, Clock], RunRecording]"
+
+
+async def _recorded(recording: RunRecording, events: EventSink | None,
+                    execute: Callable[[EventSink | None], Awaitable[ApplyResult]]) -> ApplyResult:
+    """`execute` with its events and its end also given to `recording`."""
+    from hwfw.events import FanOutSink
+
+    async with recording as recorder:
+        sinks = [s for s in (events, recorder) if s is not None]
+        try:
+            result = await execute(FanOutSink(*sinks) if sinks else None)
+        except Interrupted as exc:
+            await recording.finish("interrupted", message=exc.message)
+            raise
+        except HwfwError as exc:
+            await recording.finish("failed", message=exc.message)
+            raise
+        status = "succeeded" if result.exit_code == 0 else "interrupted" if result.exit_code == 130 else "failed"
+        await recording.finish(status, message=result.message)
+        return result
 
 
 def _exactly(options: ApplyOptions) -> None:
@@ -215,7 +249,7 @@ class Workspace:
     def start_apply(self, plan: PlanDocument | Path | None = None, options: ApplyOptions | None = None, *,
                     on_event: EventTarget | None = None, on_plan: Callable[[Plan], None] | None = None,
                     confirm: Confirm | None = None, cancel: CancelToken | None = None,
-                    observe: Callable[[Any], None] | None = None) -> ApplyRun:
+                    observe: Callable[[Any], None] | None = None, record: RecordRun | None = None) -> ApplyRun:
         """Start an apply in the background (on the running event loop); returns its
         handle at once. See `apply` for the arguments."""
         from hwfw.apply.run import ApplyOptions, run_apply
@@ -229,11 +263,10 @@ class Workspace:
             options = dataclasses.replace(options, plan_file=saved.path or options.plan_file)
             _exactly(options)
 
-        async def start() -> ApplyResult:
-            config = await self._in_thread(self.load)
+        async def execute(config: Config, events: EventSink | None) -> ApplyResult:
             with invocation.using(self.path):
                 task = asyncio.ensure_future(run_apply(
-                    config, options, events=event_sink(on_event), confirm=confirm, show=on_plan, clock=self.clock,
+                    config, options, events=events, confirm=confirm, show=on_plan, clock=self.clock,
                     cancel=token, saved_plan=saved.document if saved is not None else None, observe=observe))
                 try:
                     return await task
@@ -244,20 +277,30 @@ class Workspace:
                                           "the BMCs", hint="run it again when you are ready") from None
                     raise
 
+        async def start() -> ApplyResult:
+            config = await self._in_thread(self.load)
+            if record is None:
+                return await execute(config, event_sink(on_event))
+            return await _recorded(record(config, run_id, self.clock), event_sink(on_event),
+                                   lambda events: execute(config, events))
+
         return ApplyRun(run_id, token, start)
 
     async def apply(self, plan: PlanDocument | Path | None = None, options: ApplyOptions | None = None, *,
                     on_event: EventTarget | None = None, on_plan: Callable[[Plan], None] | None = None,
                     confirm: Confirm | None = None, cancel: CancelToken | None = None,
-                    observe: Callable[[Any], None] | None = None) -> ApplyResult:
+                    observe: Callable[[Any], None] | None = None, record: RecordRun | None = None) -> ApplyResult:
         """Bring the fleet to its baselines: settle what an interrupted run left open,
         plan (or take `plan`, a saved plan, checked for staleness), show it to `on_plan`,
         ask `confirm` (unless `options.auto_approve`; None: no question), flash, reset,
         verify. Events (hwfw/events.py) go to `on_event`, a sink or a function. `cancel`
         stops it with the semantics of SIGTERM (hwfw/cancel.py); before anything is sent
-        a cancel raises Interrupted. Returns the run's result (`exit_code`, `summary`)."""
+        a cancel raises Interrupted. `record` also records the run and its events (the CLI
+        passes hwfw.api.service.record.record_apply: the workspace's run store, where
+        `hwfw serve` lists it).
+        Returns the run's result (`exit_code`, `summary`)."""
         run = self.start_apply(plan, options, on_event=on_event, on_plan=on_plan, confirm=confirm, cancel=cancel,
-                               observe=observe)
+                               observe=observe, record=record)
         return await run.wait()
 
     # ------------------------------------------------------------------ repository, gate, report

@@ -84,7 +84,8 @@ async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings
     async def one(host: str, intents: list[dict[str, Any]]) -> None:
         async with limit:
             try:
-                driver = await _when_back(functools.partial(_opened, drivers, host, events), host, settings, clock)
+                driver = await _when_back(functools.partial(_opened, drivers, host, events), host, settings, clock,
+                                          events)
                 async with contextlib.AsyncExitStack() as stack:
                     stack.push_async_exit(driver)
                     for intent in intents:
@@ -104,16 +105,25 @@ async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings
     return report
 
 
-async def _when_back(op: Callable[[], Awaitable[T]], host: str, settings: Settings, clock: Clock) -> T:
+async def _when_back(op: Callable[[], Awaitable[T]], host: str, settings: Settings, clock: Clock,
+                     events: ApplyEvents) -> T:
     """`op()`, again each poll interval for up to bmc_ready_timeout while the BMC is not
     back: the interrupted run may have left it resetting (refusing connections,
-    answering 503). (A Redfish driver already waits for its BMC with the readiness
+    answering 503). The first wait is said once as a warning event (a live view shows
+    why the host waits). (A Redfish driver already waits for its BMC with the readiness
     rules when it opens, within the same deadline; this covers any HostDriver.)"""
     timing = settings.timing
+
+    def waiting(exc: Exception, attempt: int, delay: float) -> None:
+        log.info("%s: BMC not back yet (%s); retry %d in %.1fs", host, exc, attempt, delay)
+        if attempt == 1:
+            why = redactor((str(exc).splitlines() or [type(exc).__name__])[0])
+            events.warning(f"the BMC does not answer ({why}); waiting up to {timing.bmc_ready_timeout:g} s for it "
+                           "to come back before settling what the interrupted run left open", host)
+
     return await retry(op, clock=clock, policy=polling(timing.poll_interval),
                        deadline=clock.monotonic() + timing.bmc_ready_timeout, retryable=bmc_not_back_yet,
-                       on_retry=lambda exc, n, delay: log.info("%s: BMC not back yet (%s); retry %d in %.1fs", host,
-                                                               exc, n, delay))
+                       on_retry=waiting)
 
 
 async def _opened(drivers: DriverOpener, host: str, events: ApplyEvents) -> HostDriver:

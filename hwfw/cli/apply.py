@@ -158,9 +158,11 @@ def apply(output_format: str, targets: tuple[str, ...], exclude: tuple[str, ...]
         else:
             err.print(plan.summary.line())
 
+    from hwfw.api.service.record import record_apply  # the run store: only when applying
+
     events: EventSink = JsonLinesSink(sys.stdout) if output_format == "json" else view
     result = run(lambda cancel: ws.apply(saved, options, on_event=events, on_plan=show,
-                                         confirm=_confirm_on_terminal(cancel), cancel=cancel))
+                                         confirm=_confirm_on_terminal(cancel), cancel=cancel, record=record_apply))
     if result.message and (result.summary is None or output_format == "json"):
         err.print(escape(result.message), style="green" if result.exit_code == 0 else "red")
     raise click.exceptions.Exit(result.exit_code)

@@ -262,6 +262,8 @@ def _settings(root: Path, s: dict[str, Any]) -> m.Settings:
     hooks = s.get("hooks") or {}
     img = s.get("image_server") or {}
     sim = s.get("simulator") or {}
+    srv = s.get("server") or {}
+
     def opt_path(value: str | None) -> Path | None:
         return (root / value) if value else None
 
@@ -294,6 +296,13 @@ def _settings(root: Path, s: dict[str, Any]) -> m.Settings:
                                       latency=m.parse_duration(sim.get("latency", 0))),
         allowed_sha256=tuple(s["allowed_sha256"]) if "allowed_sha256" in s else None,
         signing_keys=tuple(root / p for p in s.get("signing_keys", ())),
+        server=m.ServerSettings(
+            listen=srv.get("listen", "127.0.0.1:8080"), tls_cert=opt_path(srv.get("tls_cert")),
+            tls_key=opt_path(srv.get("tls_key")), two_person_rule=bool(srv.get("two_person_rule", False)),
+            max_request_bytes=int(srv.get("max_request_bytes", 1024 * 1024)),
+            session_lifetime=m.parse_duration(srv.get("session_lifetime", "8h")),
+            watch_interval=m.parse_duration(srv.get("watch_interval", "2s")),
+            auth_failures_per_minute=int(srv.get("auth_failures_per_minute", 10)), engine=srv.get("engine", "local")),
     )
 
 

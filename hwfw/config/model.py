@@ -322,6 +322,21 @@ class BackendSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """`hwfw serve` (settings.server): where it listens, TLS, approvals and limits."""
+
+    listen: str = "127.0.0.1:8080"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    two_person_rule: bool = False
+    max_request_bytes: int = 1024 * 1024
+    session_lifetime: float = 8 * 3600.0
+    watch_interval: float = 2.0
+    auth_failures_per_minute: int = 10
+    engine: str = "local"
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     state_path: Path
     runtime_dir: Path
@@ -339,6 +354,7 @@ class Settings:
     allowed_sha256: tuple[str, ...] | None = None
     signing_keys: tuple[Path, ...] = ()
     backend: BackendSettings = field(default_factory=BackendSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,10 +96,11 @@ def named_paths(kind: str, data: Any) -> Iterator[Named]:
         for key in ("cache_dir", "ca_bundle"):
             if isinstance(settings.get(key), str):
                 yield ["settings", key], settings[key]
-        server = settings.get("image_server") or {}
-        for key in ("tls_cert", "tls_key"):
-            if isinstance(server.get(key), str):
-                yield ["settings", "image_server", key], server[key]
+        for section in ("image_server", "server"):
+            server = settings.get(section) or {}
+            for key in ("tls_cert", "tls_key"):
+                if isinstance(server.get(key), str):
+                    yield ["settings", section, key], server[key]
         for i, key_file in enumerate(settings.get("signing_keys") or ()):
             yield ["settings", "signing_keys", i], key_file
     elif kind == "inventory":

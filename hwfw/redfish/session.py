@@ -287,6 +287,7 @@ class RedfishSession:
             log.warning("%s: logout failed: %s", self.host, exc.message)
             outcome = "logout-failed"
         finally:
+            redactor.forget(self.token)   # dead now; a server would otherwise hold every token it ever had
             self.token = None
             self.client.auth_headers = {}
         if outcome == "logged-out":  # a session we could not delete stays in the journal for the next run

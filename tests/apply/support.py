@@ -417,6 +417,20 @@ class ServedLab:
         self._control("DELETE", "faults", params={"bmc": bmc})
 
 
+def assert_nothing_flashed_twice(events: list[dict[str, Any]], started: set[tuple[str, str, str]]) -> None:
+    """The simulator's event log shows no image flashed twice on any BMC, and what the
+    BMCs had started flashing (`started`: (bmc, component, version) at the kill) was
+    followed, never sent again (an upload the kill cut short, which the BMC dropped,
+    may be sent again)."""
+    from collections import Counter
+
+    flashed = Counter((e["bmc"], e["component"], e.get("instance"), e.get("to"))
+                      for e in events if e["type"] == "flash-started")
+    assert flashed and max(flashed.values()) == 1, flashed
+    received = Counter((e["bmc"], e["component"], e["version"]) for e in events if e["type"] == "image-received")
+    assert started and all(received[s] == 1 for s in started), (started, received)
+
+
 def serve_lab(tmp_path: Path, hosts: list[str] | None = None, password: str = "password",
               speed: float = 200, timing: Mapping[str, str] | None = None,
               options: Mapping[str, Any] | None = None) -> ServedLab:
