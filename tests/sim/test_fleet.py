@@ -76,6 +76,20 @@ def test_schema_reports_problems_at_their_location(tmp_path: Path) -> None:
     assert "lenovo" in text and "typo" in text and "fleet.yaml:" in text
 
 
+def test_an_unknown_profile_is_named_at_its_line_with_the_closest_profile(tmp_path: Path) -> None:
+    """The schema takes any profile name; the simulator's own profiles decide (the
+    simulator does not read the client's vendor registry)."""
+    bad = write_fleet(tmp_path, {"x": {"profile": "generic", "model": "M", "firmware": {"bmc": "1"}},
+                                 "y": {"profile": "hpee", "model": "M", "firmware": {"bmc": "1"}}})
+    with pytest.raises(ConfigError) as info:
+        load_fleet(bad)
+    (problem,) = info.value.problems
+    line = bad.read_text().splitlines().index("  y:") + 2
+    assert (problem.location.line if problem.location else None) == line
+    assert problem.message == "hosts.y.profile: unknown simulator profile 'hpee'"
+    assert problem.expected == "did you mean 'hpe'? one of: dell, generic, hpe, supermicro"
+
+
 def test_schema_accepts_faults_timings_and_options() -> None:
     data = {"seed": 1, "defaults": {"speed": 200, "latency": {"fixed": "50ms", "jitter": "10ms"},
                                     "faults": {"error_rate": 0.1}, "timings": {"post": "3m"}},
