@@ -23,7 +23,7 @@ from hwfw.config.yamlio import YamlSource
 from hwfw.vendor_registry import VENDOR_NAMES
 from tests.helpers import edit, line_col_of
 
-KNOWN = "one of: dell, generic, hpe, supermicro"
+KNOWN = "one of: " + ", ".join(sorted(VENDOR_NAMES))  # today: dell, generic, hpe, supermicro
 
 # file, text of examples/lab, the same text naming an unknown vendor (the last occurrence
 # of that name is where the error points), the message and the suggestion.
