@@ -10,8 +10,9 @@ This is a foundation module (no hwfw imports) because the lowest layer that need
 `config`, and the facts are product knowledge, not workspace configuration. The
 simulator (`hwfw/sim`) keeps its own list on purpose, so that a wrong fact here is caught
 by a test against the simulator instead of being copied into it
-(tests/test_vendor_registry.py compares the two). The JSON Schemas in `schemas/` hold
-copies of `VENDOR_NAMES` for editors; the same test keeps them equal.
+(tests/test_vendor_registry.py compares the two). The JSON Schemas in `schemas/` list
+no vendor: their vendor fields are plain strings, and the workspace loader checks each
+name against `VENDOR_NAMES` (`hwfw.config.vendorfields`).
 
 Adding a vendor: docs/adding-a-vendor.md.
 """

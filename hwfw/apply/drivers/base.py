@@ -172,7 +172,7 @@ class RedfishDriver:
         return await self.bmc.read_versions()
 
     async def in_flight(self) -> list[InFlight]:
-        return await pre.in_flight(self.bmc, self.quirks)
+        return await self.quirks.in_flight()
 
     async def flash(self, request: FlashRequest, progress: Progress) -> FlashResult:
         self._expect = None  # an expectation belongs to the flash right before its activation
