@@ -107,6 +107,18 @@ def test_one_iana_table_the_simulator_agrees_with() -> None:
     assert vendor_for_iana(0) is None
 
 
+def test_the_simulator_keeps_a_login_context_exactly_where_the_record_says_so() -> None:
+    # True: the vendor's BMCs keep it; False: they do not; None: no public record (any)
+    for name in profiles():
+        mode = service_class(name).TABLE["session_context"]
+        fact = RECORDS[name].session_context
+        assert mode in ("stored", "ignored", "refused"), name
+        if fact is not None:
+            assert (mode == "stored") is fact, name
+        else:
+            assert mode != "stored", f"{name}: a simulator must not keep what no public record says the BMC keeps"
+
+
 def _vendor_properties(node: Any, path: str = "") -> list[tuple[str, Any]]:
     """(JSON path, schema) of every property named `vendor`, `vendors` or `profile` in a schema."""
     found = []
