@@ -149,6 +149,13 @@ class Executor:
         self._hard = False
 
     # ------------------------------------------------------------------ run
+    def _estimate(self, host: str, shape: HostShape) -> float:
+        """The host's estimate as the plan shows it (its steps plus the per-host session
+        and pre-checks): the window admits a host on the figure the operator reviewed."""
+        planned = self.plan.host(host)
+        return planned.estimate_seconds if planned is not None and planned.estimate_seconds else \
+            shape.estimate_seconds
+
     async def run(self) -> RunSummary:
         t0 = self.clock.monotonic()
         r = self.options.rollout
@@ -159,7 +166,7 @@ class Executor:
             deadline_seconds=None if r.deadline is None else max(0.0, (r.deadline - t0) * r.time_scale),
             time_scale=r.time_scale))
         for host, shape in self.shapes.items():
-            decision = await self.gate.admit(host, shape.estimate_seconds)
+            decision = await self.gate.admit(host, self._estimate(host, shape))
             if not decision.go:
                 self._not_started(host, decision.outcome or HOST_NOT_STARTED, decision.reason)
                 continue
