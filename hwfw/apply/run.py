@@ -226,7 +226,9 @@ async def _connected(workspace: Workspace, options: ApplyOptions, ledger: Ledger
     settled = await settle_open_intents(ledger, drivers_for(conn), settings=settings, clock=clock,
                                         hosts=set(conn.hosts), events=report)
     inventory = await reread_resetting(await read_inventory(conn), ledger, drivers_for(conn), conn.hosts,
-                                       insecure=conn.insecure, events=report)
+                                       insecure=conn.insecure, events=report,
+                                       bios_hosts=[n for n, rh in conn.hosts.items()
+                                                   if workspace.may_declare_settings(rh.host)])
     plan = _make_plan(workspace, options, saved, ledger, inventory, targets)
     if close_converged_checkpoints(ledger, plan, run_id):
         await ledger.commit()
