@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hwfw.inventory.model import Preflight
 from hwfw.plan import needs_preflight, plan
 from tests.plan.builders import baseline, comp, host, image, inv_host, inventory, state, target, workspace
 
@@ -44,3 +45,20 @@ def test_the_answer_is_whether_the_plan_gives_the_host_steps(versions: list[tupl
     full = plan(ws, inventory(*invs), state())
     with_steps = {s.host for s in full.steps}
     assert {n for n, inv in zip(names, invs, strict=True) if decide(inv)} == with_steps
+    # The Manager (whose Reset action the plan checks BMC-reset images against) is asked
+    # for exactly where the plan resets the BMC.
+    bmc_reset = {s.host for s in full.steps if s.activation == "bmc-reset"}
+    assert {n for n, inv in zip(names, invs, strict=True) if _wants_manager(decide(inv))} == bmc_reset
+
+
+def _wants_manager(answer: bool | Preflight) -> bool:
+    return answer.manager if isinstance(answer, Preflight) else bool(answer)
+
+
+def test_a_bios_only_change_reads_no_manager_a_bmc_change_does() -> None:
+    decide = needs_preflight(ws_of("bios", "bmc", "current"), state())
+    bios_only = decide(inv_host("bios", comp("bios", "1.0"), comp("bmc", "7.10")))
+    assert bios_only and isinstance(bios_only, Preflight) and not bios_only.manager
+    assert decide(inv_host("bmc", comp("bios", "2.0"), comp("bmc", "7.00"))) is True
+    current = decide(inv_host("current", comp("bios", "2.0"), comp("bmc", "7.10")))
+    assert not current and isinstance(current, Preflight) and not current.manager  # nor if BIOS settings force a round
