@@ -27,9 +27,9 @@ line each run prints).
 of the hosts as having changes (their pre-flight facts are read in one or two more
 rounds; the others get the five requests of a host with nothing to change); `--changes
 all` reads the whole inventory of every host (`hwfw inventory`). `--bmc-resets F`: of the
-hosts with changes, the fraction whose plan resets the BMC (default 1: all; the others'
-pre-flight round leaves out the Manager, as `hwfw plan` does when no planned image needs
-a BMC reset). `--inventory-latency 3s`
+hosts with changes, the fraction whose plan resets the BMC (default 1: all); the others
+update their BIOS only, so their pre-flight round leaves out the Manager and the
+Supermicro licence probe, as `hwfw plan` does. `--inventory-latency 3s`
 makes an expanded FirmwareInventory take that much longer (some iDRAC and iLO
 generations). `--sweep` runs the issue-19 matrix: 1,000 and 10,000 BMCs x {50 ms,
 300 ms, 1 s, 300 ms + 3 s expanded FirmwareInventory} x {HTTP, TLS} (`--hosts` and
@@ -129,12 +129,13 @@ def has_changes(name: str, fraction: float) -> bool:
 
 def preflight_of(name: str, changes: float, bmc_resets: float) -> Any:
     """The planner's triage answer for a host: no pre-flight round, the whole round, or
-    the round without the Manager (a host with changes none of which resets the BMC)."""
-    from hwfw.inventory.model import WITHOUT_MANAGER
+    (a host whose only change is its BIOS) the round without the Manager nor the
+    licence probe."""
+    from hwfw.inventory.model import Preflight
 
     if not has_changes(name, changes):
         return False
-    return True if has_changes("bmc-reset:" + name, bmc_resets) else WITHOUT_MANAGER
+    return True if has_changes("bmc-reset:" + name, bmc_resets) else Preflight(manager=False, licence=False)
 
 
 # --------------------------------------------------------------------------- child: one measured run
@@ -366,8 +367,8 @@ def main() -> None:
     p.add_argument("--changes", default="1.0",
                    help="fraction of hosts with changes (pre-flight facts read), or 'all' for the whole inventory")
     p.add_argument("--bmc-resets", type=float, default=1.0,
-                   help="fraction of the hosts with changes whose plan resets the BMC (the others' pre-flight "
-                        "round leaves out the Manager)")
+                   help="fraction of the hosts with changes whose plan resets the BMC (the others update "
+                        "their BIOS only: their pre-flight round leaves out the Manager and the licence probe)")
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--concurrency", type=int, help="cap on hosts in flight (default: sized to the fleet)")
     p.add_argument("--per-bmc", type=int, default=4, help="settings.requests_per_bmc (default 4)")

@@ -47,12 +47,16 @@ ERROR_KINDS = ("auth", "tls", "connection", "timeout", "bmc", "internal", "sessi
 class Preflight:
     """An answer of the planner's triage (`hwfw.plan.needs_preflight`) besides True (the
     whole pre-flight round) and False (none): whether the round is read (its truth
-    value) and whether it reads the Manager when the inventory round did not. A host
-    whose baseline declares BIOS settings gets the round whatever the answer (only its
-    Bios resource says whether the settings differ); `manager` still holds for it."""
+    value); whether it reads the Manager when the inventory round did not (`manager`:
+    some planned image needs a BMC reset); whether it probes for a missing update
+    licence (`licence`: some planned flash needs the vendor's licence even where the
+    BMC offers its licence-free update method; without, the probe is read only when the
+    UpdateService turns out not to offer that method). A host whose baseline declares
+    BIOS settings gets the round whatever the answer; the other fields still hold."""
 
     round: bool = True
     manager: bool = True
+    licence: bool = True
 
     def __bool__(self) -> bool:
         return self.round

@@ -40,6 +40,7 @@ from hwfw.logs import get_logger
 from hwfw.redfish.client import same_uri
 from hwfw.redfish.errors import error_for_response, message_id_matches, parse_error_info
 from hwfw.redfish.session import RedfishSession
+from hwfw.vendor_registry import record_for
 from hwfw.vendors import root_adapter, select_adapter
 from hwfw.vendors.base import (
     PROBE,
@@ -102,8 +103,8 @@ async def read_reading(session: RedfishSession, *,
     wanted = True if wants_preflight is None else wants_preflight(reading)
     if not wanted and bios is None:
         return reading
-    manager = wanted.manager if isinstance(wanted, Preflight) else True
-    return await _preflight_round(session, reading, bios, manager=manager)
+    need = wanted if isinstance(wanted, Preflight) else Preflight()
+    return await _preflight_round(session, reading, bios, manager=need.manager, licence=need.licence)
 
 
 # --------------------------------------------------------------------------- round 2
@@ -156,11 +157,13 @@ async def _firmware_as_linked(session: RedfishSession, update_service: dict[str,
 
 
 async def _preflight_round(session: RedfishSession, reading: Reading, bios: RegistryCache | None = None, *,
-                           manager: bool = True) -> Reading:
+                           manager: bool = True, licence: bool = True) -> Reading:
     """UpdateService and the pre-flight sources together (sources the UpdateService or
-    the Manager would name are guessed), then whatever a guess missed."""
+    the Manager would name are guessed), then whatever a guess missed, and the licence
+    probe left out (`licence` False) when the UpdateService lacks the vendor's
+    licence-free update method after all."""
     facts, adapter = reading.facts, reading.adapter
-    sources = adapter.preflight_sources(facts)
+    sources = _sources(adapter, facts, licence)
     extra: dict[str, Any] = dict(facts.extra)
     errors: dict[str, str] = {}
     with_manager = manager or MANAGERS in reading.read
@@ -177,15 +180,27 @@ async def _preflight_round(session: RedfishSession, reading: Reading, bios: Regi
             else _value(facts.managers),
             _read_sources(session, adapter, sources, extra, errors, facts, bios))
         facts = dataclasses.replace(facts, update_service=update_service, managers=tuple(managers))
-        named = adapter.preflight_sources(facts)
+        named = _sources(adapter, facts, licence)
         missed = {n: u for n, u in named.items() if n not in sources or not same_uri(u, sources[n])}
         for name in set(sources) - set(named) | set(missed):
             _forget(name, extra, errors)
         if missed:
             log.debug("%s: pre-flight sources not where guessed, reading %s", session.host, missed)
             await _read_sources(session, adapter, missed, extra, errors, facts, bios)
+    if not licence:
+        probes = {n: u for n, u in adapter.preflight_sources(facts).items() if n.startswith(PROBE)}
+        record = record_for(adapter.name)
+        free_method = record.licence_free_method if record is not None else None
+        if probes and free_method not in adapter.capabilities(facts).update_methods:
+            await _read_sources(session, adapter, probes, extra, errors, facts, bios)
     facts = dataclasses.replace(facts, extra=extra, errors=tuple(sorted(errors.items())))
     return Reading(facts, adapter, reading.components, read)
+
+
+def _sources(adapter: VendorAdapter, facts: BmcFacts, licence: bool) -> dict[str, str]:
+    """The adapter's pre-flight sources; without its licence probes unless `licence`."""
+    sources = adapter.preflight_sources(facts)
+    return sources if licence else {n: u for n, u in sources.items() if not n.startswith(PROBE)}
 
 
 async def _read_sources(session: RedfishSession, adapter: VendorAdapter, sources: dict[str, str],

@@ -13,6 +13,9 @@ images need one (their activation kind) depends on the repository and the vendor
 on anything the pre-flight round reads, and capabilities read there can only refuse
 changes, never add one; so a host none of whose planned images needs a BMC reset plans
 the same without it (`apply` reads the Manager again before touching the host).
+Likewise the licence probe: the plan reports a missing licence only where a planned
+flash needs it, so a host whose flashes the vendor's licence-free method covers is not
+probed (the reader probes after all if the BMC turns out not to offer that method).
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Sequence
 
 from hwfw.config.model import Workspace
-from hwfw.inventory.model import SKIP_WITHOUT_MANAGER, WITHOUT_MANAGER, HostInventory, Inventory, Preflight
+from hwfw.inventory.model import HostInventory, Inventory, Preflight
 from hwfw.plan import shape
 from hwfw.plan.diff import DiffContext, HostDiff, Selection, classify
 from hwfw.state.model import State
+from hwfw.vendor_registry import record_or_default
 
 __all__ = ["needs_preflight"]
 
@@ -33,8 +37,10 @@ def needs_preflight(workspace: Workspace, state: State, *, targets: Sequence[str
                     exclude: Sequence[str] = ()) -> Callable[[HostInventory], bool | Preflight]:
     """A predicate: does the plan (with these targets, exclusions and accepted unknowns)
     have steps for this host? Unreachable, unmanaged, ambiguous and unselected hosts
-    have none (False). With steps: True when one of its images needs a BMC reset, else
-    `WITHOUT_MANAGER`; without: `SKIP_WITHOUT_MANAGER` when none does."""
+    have none (False). With steps: True, or a `Preflight` that leaves out the Manager
+    (no image needs a BMC reset) or the licence probe (no flash needs the licence);
+    without steps, a `Preflight` of no round says the same for a round BIOS settings
+    force."""
     accepted = tuple(sorted((str(h), str(c)) for h, c in accept_unknown))
     selection = Selection(targets, accepted, exclude)
     ctx = DiffContext(workspace, Inventory(hosts={}), state, selection)
@@ -53,17 +59,24 @@ def needs_preflight(workspace: Workspace, state: State, *, targets: Sequence[str
         key = shape.shape_key(ctx, host, inv, vendor, model, baseline)
         answer = has_steps.get(key)
         if answer is None:
-            answer = has_steps[key] = _answer(shape.build(ctx, host, inv, vendor, model, baseline))
+            answer = has_steps[key] = _answer(shape.build(ctx, host, inv, vendor, model, baseline), vendor)
         return answer
 
     return decide
 
 
-def _answer(sh: shape.Shape) -> bool | Preflight:
-    """Steps or not; and whether one of the images the diff found needs a BMC reset
-    (also when the shape has no steps yet because its BIOS settings are still unknown:
-    the pre-flight round that reads them then reads the Manager too)."""
+def _answer(sh: shape.Shape, vendor: str | None) -> bool | Preflight:
+    """Steps or not; whether one of the images the diff found needs a BMC reset; and
+    whether one of its flashes needs the vendor's update licence where the BMC offers
+    its licence-free method (as `planner._relevant` judges the licence finding). The
+    images count also when the shape has no steps yet because its BIOS settings are
+    still unknown: the pre-flight round that reads them then reads what they need."""
     bmc_reset = any(it.activation == "bmc-reset" for it in sh.diff.items)
-    if not sh.ids:
-        return False if bmc_reset else SKIP_WITHOUT_MANAGER
-    return True if bmc_reset else WITHOUT_MANAGER
+    kinds = frozenset(it.kind for it in sh.diff.items if it.step_kind == "flash" and not it.preflashed)
+    record = record_or_default(vendor)
+    free = (record.licence_free_method,) if record.licence_free_method else ()
+    licence = record.needs_licence(kinds, free)
+    need = Preflight(round=bool(sh.ids), manager=bmc_reset, licence=licence)
+    if need.manager and need.licence:
+        return need.round
+    return need

@@ -20,7 +20,7 @@ import yaml
 
 from hwfw.config.model import Host, Settings
 from hwfw.inventory.collect import CollectStats, NeedsPreflight, ResolvedHost, collect
-from hwfw.inventory.model import WITHOUT_MANAGER, Inventory
+from hwfw.inventory.model import WITHOUT_MANAGER, Inventory, Preflight
 from hwfw.redfish.closer import SessionCloser
 from tests.redfish.simfleet import CREDENTIALS, NoLeakedSessions, SimClock
 
@@ -79,7 +79,7 @@ def test_a_host_with_nothing_to_change_costs_five_requests_three_round_trips(
 
 def test_a_host_with_changes_adds_its_preflight_reads_in_one_more_round(
         tmp_path: Path, sim_sessions: NoLeakedSessions) -> None:
-    async def body() -> tuple[Inventory, CollectStats, dict[str, list[tuple[str, str]]], CollectStats]:
+    async def body() -> Any:
         async with sim_sessions.fleet(tmp_path) as sim:
             inv, stats = await read(sim, tmp_path, lambda inv: True)
             log = {n: requests_of(sim, n) for n in sim.urls}
@@ -90,9 +90,13 @@ def test_a_host_with_changes_adds_its_preflight_reads_in_one_more_round(
             # No planned image needs a BMC reset: the Manager is left out (planner's triage).
             _, lean = await read(sim, tmp_path, lambda inv: WITHOUT_MANAGER)
             lean_log = {n: requests_of(sim, n) for n in sim.urls}
-            return inv, stats, log, wide, lean, lean_log
+            # Nor does any planned flash need the Supermicro licence (BMC, BIOS, CPLD
+            # through StartUpdate): no licence probe either.
+            leanest = await read(sim, tmp_path, lambda inv: Preflight(manager=False, licence=False))
+            leanest_log = {n: requests_of(sim, n) for n in sim.urls}
+            return inv, stats, log, wide, lean, lean_log, leanest, leanest_log
 
-    inv, stats, log, wide, lean, lean_log = asyncio.run(body())
+    inv, stats, log, wide, lean, lean_log, (leanest_inv, leanest), leanest_log = asyncio.run(body())
     # Exactly these, besides UpdateService and the Manager (docs/inventory-reads.md says
     # which fact each one gives the plan and why none can share a request).
     preflight_reads = {
@@ -127,6 +131,13 @@ def test_a_host_with_changes_adds_its_preflight_reads_in_one_more_round(
     for name in VENDOR_HOSTS:
         assert MANAGERS not in lean_log[name] and len(lean_log[name]) == len(log[name]) - 1, (name, lean_log[name])
     assert MANAGERS in lean_log["gen-1"] and lean_log["gen-1"].count(MANAGERS) == 1  # read in round 2
+    probe = ("GET", "/redfish/v1/UpdateService/upload")
+    assert probe not in leanest_log["smc-1"] and len(leanest_log["smc-1"]) == len(lean_log["smc-1"]) - 1
+    assert leanest_inv.hosts["smc-1"].capabilities is not None
+    assert "smc-startupdate" in leanest_inv.hosts["smc-1"].capabilities.update_methods
+    assert leanest.per_host_rounds["smc-1"] == 4  # four reads: one more round at the default too
+    for name in ("dell-1", "hpe-1", "gen-1"):  # they have no licence probe
+        assert sorted(leanest_log[name]) == sorted(lean_log[name]), name
     assert stats.preflight_hosts == 4 and wide.preflight_hosts == 4
     smc = inv.hosts["smc-1"].preflight
     assert smc is not None and smc.licence_errors and "OemLicenseNotPassed" in smc.licence_errors[0]
@@ -300,3 +311,31 @@ def test_a_host_declaring_bios_settings_gets_the_preflight_round_even_at_its_bas
     p = plan(ws, triaged, state)
     assert not [s for s in p.steps if s.host == "lab-dell-03"]   # and found nothing to change
     assert {s.action for s in p.host("lab-dell-03").settings} == {"noop"}  # type: ignore[union-attr]
+
+
+def test_a_supermicro_bmc_without_startupdate_is_probed_for_its_licence_after_all(
+        tmp_path: Path, sim_sessions: NoLeakedSessions, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The triage leaves the licence probe out because BMC, BIOS and CPLD flashes go
+    through StartUpdate without the licence; a board whose UpdateService has no
+    StartUpdate (simulated) needs it for those too: the probe follows the round."""
+    from hwfw.sim.profiles.supermicro import SupermicroService
+
+    extra = SupermicroService.update_service_extra
+
+    def without_startupdate(self: Any, body: dict[str, Any]) -> None:
+        extra(self, body)
+        body["Actions"].pop("#UpdateService.StartUpdate")
+
+    monkeypatch.setattr(SupermicroService, "update_service_extra", without_startupdate)
+
+    async def body() -> tuple[Inventory, CollectStats, list[tuple[str, str]]]:
+        async with sim_sessions.fleet(tmp_path) as sim:
+            inv, stats = await read(sim, tmp_path, lambda inv: Preflight(manager=False, licence=False))
+            return inv, stats, requests_of(sim, "smc-1")
+
+    inv, stats, log = asyncio.run(body())
+    assert ("GET", "/redfish/v1/UpdateService/upload") in log
+    smc = inv.hosts["smc-1"]
+    assert smc.capabilities is not None and "smc-startupdate" not in smc.capabilities.update_methods
+    assert smc.preflight is not None and smc.preflight.licence_errors  # the unlicensed board says so
+    assert stats.per_host_rounds["smc-1"] == 5  # the probe waits for the UpdateService

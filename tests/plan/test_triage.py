@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -62,3 +63,18 @@ def test_a_bios_only_change_reads_no_manager_a_bmc_change_does() -> None:
     assert decide(inv_host("bmc", comp("bios", "2.0"), comp("bmc", "7.00"))) is True
     current = decide(inv_host("current", comp("bios", "2.0"), comp("bmc", "7.10")))
     assert not current and isinstance(current, Preflight) and not current.manager  # nor if BIOS settings force a round
+
+
+@pytest.mark.parametrize(("kind", "current", "wanted", "licence"), [
+    ("bmc", "01.01.10", "01.03.12", False),   # StartUpdate flashes the BMC without the licence
+    ("bios", "1.4", "1.6", False),
+    ("nic", "1.0", "1.1", True),              # a NIC push needs it
+])
+def test_the_licence_probe_is_asked_for_where_a_planned_flash_may_need_the_licence(
+        kind: str, current: str, wanted: str, licence: bool) -> None:
+    smc = "SYS-120U-TNR"
+    ws = workspace([host("h1", "supermicro", smc)], [baseline("x12", target(kind, wanted), vendor="supermicro")],
+                   [image(kind, wanted, vendor="supermicro")], vendors={"supermicro": ("bios", "nic", "bmc")})
+    answer = needs_preflight(ws, state())(inv_host("h1", comp(kind, current), vendor="supermicro", model=smc))
+    assert answer
+    assert (answer.licence if isinstance(answer, Preflight) else True) is licence
