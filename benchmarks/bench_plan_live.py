@@ -26,7 +26,10 @@ line each run prints).
 `--hosts` and `--latency` take comma-separated lists. `--changes F` treats a fraction F
 of the hosts as having changes (their pre-flight facts are read in one or two more
 rounds; the others get the five requests of a host with nothing to change); `--changes
-all` reads the whole inventory of every host (`hwfw inventory`). `--inventory-latency 3s`
+all` reads the whole inventory of every host (`hwfw inventory`). `--bmc-resets F`: of the
+hosts with changes, the fraction whose plan resets the BMC (default 1: all); the others
+update their BIOS only, so their pre-flight round leaves out the Manager and the
+Supermicro licence probe, as `hwfw plan` does. `--inventory-latency 3s`
 makes an expanded FirmwareInventory take that much longer (some iDRAC and iLO
 generations). `--sweep` runs the issue-19 matrix: 1,000 and 10,000 BMCs x {50 ms,
 300 ms, 1 s, 300 ms + 3 s expanded FirmwareInventory} x {HTTP, TLS} (`--hosts` and
@@ -124,6 +127,17 @@ def has_changes(name: str, fraction: float) -> bool:
     return zlib.crc32(name.encode()) % 10_000 < fraction * 10_000
 
 
+def preflight_of(name: str, changes: float, bmc_resets: float) -> Any:
+    """The planner's triage answer for a host: no pre-flight round, the whole round, or
+    (a host whose only change is its BIOS) the round without the Manager nor the
+    licence probe."""
+    from hwfw.inventory.model import Preflight
+
+    if not has_changes(name, changes):
+        return False
+    return True if has_changes("bmc-reset:" + name, bmc_resets) else Preflight(manager=False, licence=False)
+
+
 # --------------------------------------------------------------------------- child: one measured run
 
 def child(args: argparse.Namespace) -> None:
@@ -141,7 +155,7 @@ def child(args: argparse.Namespace) -> None:
                         requests_per_bmc=args.per_bmc)
     stats = CollectStats()
     fraction = args.changes
-    needs = None if fraction == "all" else (lambda inv: has_changes(inv.host, float(fraction)))
+    needs = None if fraction == "all" else (lambda inv: preflight_of(inv.host, float(fraction), args.bmc_resets))
     factory = None
     if args.loop == "uvloop":
         import uvloop
@@ -185,7 +199,7 @@ def child(args: argparse.Namespace) -> None:
 def measure(args: argparse.Namespace, urls_file: Path, cas: dict[str, str], workdir: Path) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", "--backend", args.backend, "--loop", args.loop,
            "--urls", str(urls_file), "--workdir", str(workdir), "--changes", str(args.changes),
-           "--per-bmc", str(args.per_bmc)] + (["--bios"] if args.bios else [])
+           "--per-bmc", str(args.per_bmc), "--bmc-resets", str(args.bmc_resets)] + (["--bios"] if args.bios else [])
     if args.concurrency:
         cmd += ["--concurrency", str(args.concurrency)]
     if cas:
@@ -306,7 +320,8 @@ def run(args: argparse.Namespace) -> int:
                   for lat in args.latency.split(",") for tls in tls_modes]
     rows: list[dict[str, Any]] = []
     failures: list[str] = []
-    print(f"changes: {args.changes} of the hosts; transport {args.backend}, loop {args.loop}, "
+    print(f"changes: {args.changes} of the hosts ({args.bmc_resets} of them resetting the BMC); transport "
+          f"{args.backend}, loop {args.loop}, "
           f"open files limit (hard) {resource.getrlimit(resource.RLIMIT_NOFILE)[1]:,}")
     print(HEADER, flush=True)
     with tempfile.TemporaryDirectory(prefix="hwfw-bench-live-") as tmp:
@@ -351,6 +366,9 @@ def main() -> None:
                    help="event loop for the client (the CLI runs asyncio.run)")
     p.add_argument("--changes", default="1.0",
                    help="fraction of hosts with changes (pre-flight facts read), or 'all' for the whole inventory")
+    p.add_argument("--bmc-resets", type=float, default=1.0,
+                   help="fraction of the hosts with changes whose plan resets the BMC (the others update "
+                        "their BIOS only: their pre-flight round leaves out the Manager and the licence probe)")
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--concurrency", type=int, help="cap on hosts in flight (default: sized to the fleet)")
     p.add_argument("--per-bmc", type=int, default=4, help="settings.requests_per_bmc (default 4)")

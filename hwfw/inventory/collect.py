@@ -40,6 +40,7 @@ from hwfw.inventory.model import (
     ComponentState,
     HostInventory,
     Inventory,
+    Preflight,
     PreflightFacts,
     VersionSource,
 )
@@ -67,8 +68,9 @@ log = get_logger("inventory.collect")
 
 _DEFAULT_IPMI_PORT = 623
 
-# Given a host's inventory without its pre-flight facts: read them?
-NeedsPreflight = Callable[[HostInventory], bool]
+# Given a host's inventory without its pre-flight facts: read them (True), not (False),
+# or all but the Manager (WITHOUT_MANAGER: no change planned for the host needs a BMC reset)?
+NeedsPreflight = Callable[[HostInventory], bool | Preflight]
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,7 +305,7 @@ async def read_redfish_host(rh: ResolvedHost, *, settings: Settings, clock: Cloc
 
     judged: dict[int, HostInventory] = {}
 
-    def wants_preflight(partial: Reading) -> bool:
+    def wants_preflight(partial: Reading) -> bool | Preflight:
         assert needs_preflight is not None
         inventory = judged[id(partial)] = _host_inventory(rh, partial, clock)
         return needs_preflight(inventory)

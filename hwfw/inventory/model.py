@@ -32,7 +32,8 @@ from hwfw.vendors.model import Capabilities, ComponentState, PreflightFacts, Ver
 
 __all__ = ["ERROR_KINDS", "NOT_ALLOWED", "PASSWORD_ATTR", "READ_ONLY", "SNAPSHOT_FORMAT", "UNKNOWN", "WRONG_TYPE",
            "AttributeRegistry", "BiosSettings", "Capabilities", "ComponentState", "HostInventory", "Inventory",
-           "PreflightFacts", "SettingProblem", "VersionSource", "component_from_json", "shown"]
+           "Preflight", "PreflightFacts", "SKIP_WITHOUT_MANAGER", "SettingProblem", "VersionSource", "WITHOUT_MANAGER",
+           "component_from_json", "shown"]
 
 SNAPSHOT_FORMAT = 1
 
@@ -40,6 +41,32 @@ SNAPSHOT_FORMAT = 1
 # verify, no connection, no answer in time, the BMC answered with an error, a bug, or
 # the BMC answers but its session table is full.
 ERROR_KINDS = ("auth", "tls", "connection", "timeout", "bmc", "internal", "session-limit")
+
+
+@dataclass(frozen=True, slots=True)
+class Preflight:
+    """An answer of the planner's triage (`hwfw.plan.needs_preflight`) besides True (the
+    whole pre-flight round) and False (none): whether the round is read (its truth
+    value); whether it reads the Manager when the inventory round did not (`manager`:
+    some planned image needs a BMC reset); whether it probes for a missing update
+    licence (`licence`: some planned flash needs the vendor's licence even where the
+    BMC offers its licence-free update method; without, the probe is read only when the
+    UpdateService turns out not to offer that method). A host whose baseline declares
+    BIOS settings gets the round whatever the answer; the other fields still hold."""
+
+    round: bool = True
+    manager: bool = True
+    licence: bool = True
+
+    def __bool__(self) -> bool:
+        return self.round
+
+
+# No image planned for the host needs a BMC reset, so the Manager's Reset action (the
+# only fact of the Manager the plan uses) changes nothing: the round without the Manager,
+# or no round (and, if BIOS settings call for one anyway, no Manager in it).
+WITHOUT_MANAGER = Preflight(manager=False)
+SKIP_WITHOUT_MANAGER = Preflight(round=False, manager=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ needs one after the other. Per host, the requests on one line go out together
     3. only for hosts with changes (`needs_preflight`), or for every host when the whole
        inventory is read: UpdateService + the vendor's pre-flight sources (job queue or
        task list, licence probe, Bios + its pending settings) + Managers when round 2
-       did not read them (the plan checks a BMC-reset activation against the Manager's
-       Reset action)
+       did not read them and the plan may need them (it checks a BMC-reset activation
+       against the Manager's Reset action; `WITHOUT_MANAGER` says no change needs one)
     -  logout, in the background: the host's result never waits for it, and the run
        waits for every logout before it ends (hwfw.redfish.closer)
 
@@ -35,10 +35,12 @@ from typing import Any
 from hwfw.aio import gather_or_cancel
 from hwfw.errors import BmcError, BmcUnreachable
 from hwfw.inventory.bios_read import RegistryCache, read_bios
+from hwfw.inventory.model import Preflight
 from hwfw.logs import get_logger
 from hwfw.redfish.client import same_uri
 from hwfw.redfish.errors import error_for_response, message_id_matches, parse_error_info
 from hwfw.redfish.session import RedfishSession
+from hwfw.vendor_registry import record_for
 from hwfw.vendors import root_adapter, select_adapter
 from hwfw.vendors.base import (
     PROBE,
@@ -87,19 +89,22 @@ async def read_facts(session: RedfishSession) -> BmcFacts:
 
 
 async def read_reading(session: RedfishSession, *,
-                       wants_preflight: Callable[[Reading], bool] | None = None,
+                       wants_preflight: Callable[[Reading], bool | Preflight] | None = None,
                        bios: RegistryCache | None = None) -> Reading:
     """The inventory of one BMC; pre-flight sources only when `wants_preflight` says
-    so for what the inventory round found (all of it, Managers included, when None).
-    With `bios` (a host whose baseline declares BIOS settings) the pre-flight round is
-    always read, and its BIOS source reads the attributes, the staged values and the
-    running BIOS's attribute registry (`extra[BIOS_SETTINGS_READ]`; registries shared
-    through the cache)."""
+    so for what the inventory round found (all of it, Managers included, when None;
+    the Manager unless the answer is a `Preflight` without it). With `bios` (a host
+    whose baseline declares BIOS settings) the pre-flight round is always read, and its
+    BIOS source reads the attributes, the staged values and the running BIOS's
+    attribute registry (`extra[BIOS_SETTINGS_READ]`; registries shared through the
+    cache)."""
     full = wants_preflight is None
     reading = await _inventory_round(session, full=full)
-    if wants_preflight is not None and bios is None and not wants_preflight(reading):
+    wanted = True if wants_preflight is None else wants_preflight(reading)
+    if not wanted and bios is None:
         return reading
-    return await _preflight_round(session, reading, bios)
+    need = wanted if isinstance(wanted, Preflight) else Preflight()
+    return await _preflight_round(session, reading, bios, manager=need.manager, licence=need.licence)
 
 
 # --------------------------------------------------------------------------- round 2
@@ -151,34 +156,51 @@ async def _firmware_as_linked(session: RedfishSession, update_service: dict[str,
 # --------------------------------------------------------------------------- round 3
 
 
-async def _preflight_round(session: RedfishSession, reading: Reading, bios: RegistryCache | None = None) -> Reading:
+async def _preflight_round(session: RedfishSession, reading: Reading, bios: RegistryCache | None = None, *,
+                           manager: bool = True, licence: bool = True) -> Reading:
     """UpdateService and the pre-flight sources together (sources the UpdateService or
-    the Manager would name are guessed), then whatever a guess missed."""
+    the Manager would name are guessed), then whatever a guess missed, and the licence
+    probe left out (`licence` False) when the UpdateService lacks the vendor's
+    licence-free update method after all."""
     facts, adapter = reading.facts, reading.adapter
-    sources = adapter.preflight_sources(facts)
+    sources = _sources(adapter, facts, licence)
     extra: dict[str, Any] = dict(facts.extra)
     errors: dict[str, str] = {}
-    read = reading.read | {UPDATE_SERVICE, PREFLIGHT, MANAGERS}
+    with_manager = manager or MANAGERS in reading.read
+    read = reading.read | {UPDATE_SERVICE, PREFLIGHT} | ({MANAGERS} if with_manager else set())
     if UPDATE_SERVICE in reading.read:
         await _read_sources(session, adapter, sources, extra, errors, facts, bios)
     else:
-        # The Manager too, when the inventory round did not read it: its Reset action
-        # is what the plan checks a BMC-reset activation against.
+        # The Manager too, when the inventory round did not read it and a planned change
+        # may need a BMC reset: its Reset action is what the plan checks that against.
         managers_link = link(facts.root, "Managers")
         update_service, managers, _ = await gather_or_cancel(
             _optional_json(session, link(facts.root, "UpdateService")),
-            _value(facts.managers) if MANAGERS in reading.read else _members_or_empty(session, managers_link),
+            _members_or_empty(session, managers_link) if MANAGERS not in reading.read and manager
+            else _value(facts.managers),
             _read_sources(session, adapter, sources, extra, errors, facts, bios))
         facts = dataclasses.replace(facts, update_service=update_service, managers=tuple(managers))
-        named = adapter.preflight_sources(facts)
+        named = _sources(adapter, facts, licence)
         missed = {n: u for n, u in named.items() if n not in sources or not same_uri(u, sources[n])}
         for name in set(sources) - set(named) | set(missed):
             _forget(name, extra, errors)
         if missed:
             log.debug("%s: pre-flight sources not where guessed, reading %s", session.host, missed)
             await _read_sources(session, adapter, missed, extra, errors, facts, bios)
+    if not licence:
+        probes = {n: u for n, u in adapter.preflight_sources(facts).items() if n.startswith(PROBE)}
+        record = record_for(adapter.name)
+        free_method = record.licence_free_method if record is not None else None
+        if probes and free_method not in adapter.capabilities(facts).update_methods:
+            await _read_sources(session, adapter, probes, extra, errors, facts, bios)
     facts = dataclasses.replace(facts, extra=extra, errors=tuple(sorted(errors.items())))
     return Reading(facts, adapter, reading.components, read)
+
+
+def _sources(adapter: VendorAdapter, facts: BmcFacts, licence: bool) -> dict[str, str]:
+    """The adapter's pre-flight sources; without its licence probes unless `licence`."""
+    sources = adapter.preflight_sources(facts)
+    return sources if licence else {n: u for n, u in sources.items() if not n.startswith(PROBE)}
 
 
 async def _read_sources(session: RedfishSession, adapter: VendorAdapter, sources: dict[str, str],

@@ -20,7 +20,7 @@ import yaml
 
 from hwfw.config.model import Host, Settings
 from hwfw.inventory.collect import CollectStats, NeedsPreflight, ResolvedHost, collect
-from hwfw.inventory.model import Inventory
+from hwfw.inventory.model import WITHOUT_MANAGER, Inventory, Preflight
 from hwfw.redfish.closer import SessionCloser
 from tests.redfish.simfleet import CREDENTIALS, NoLeakedSessions, SimClock
 
@@ -79,7 +79,7 @@ def test_a_host_with_nothing_to_change_costs_five_requests_three_round_trips(
 
 def test_a_host_with_changes_adds_its_preflight_reads_in_one_more_round(
         tmp_path: Path, sim_sessions: NoLeakedSessions) -> None:
-    async def body() -> tuple[Inventory, CollectStats, dict[str, list[tuple[str, str]]], CollectStats]:
+    async def body() -> Any:
         async with sim_sessions.fleet(tmp_path) as sim:
             inv, stats = await read(sim, tmp_path, lambda inv: True)
             log = {n: requests_of(sim, n) for n in sim.urls}
@@ -87,22 +87,35 @@ def test_a_host_with_changes_adds_its_preflight_reads_in_one_more_round(
             # the job queue or task list, Bios and its settings, and Supermicro's licence
             # probe: four to six reads, one round when the BMC may take them all at once.
             _, wide = await read(sim, tmp_path, lambda inv: True, requests_per_bmc=6)
-            return inv, stats, log, wide
+            # No planned image needs a BMC reset: the Manager is left out (planner's triage).
+            _, lean = await read(sim, tmp_path, lambda inv: WITHOUT_MANAGER)
+            lean_log = {n: requests_of(sim, n) for n in sim.urls}
+            # Nor does any planned flash need the Supermicro licence (BMC, BIOS, CPLD
+            # through StartUpdate): no licence probe either.
+            leanest = await read(sim, tmp_path, lambda inv: Preflight(manager=False, licence=False))
+            leanest_log = {n: requests_of(sim, n) for n in sim.urls}
+            return inv, stats, log, wide, lean, lean_log, leanest, leanest_log
 
-    inv, stats, log, wide = asyncio.run(body())
+    inv, stats, log, wide, lean, lean_log, (leanest_inv, leanest), leanest_log = asyncio.run(body())
+    # Exactly these, besides UpdateService and the Manager (docs/inventory-reads.md says
+    # which fact each one gives the plan and why none can share a request).
     preflight_reads = {
         "dell-1": [("GET", "/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/Jobs"),
                    ("GET", "/redfish/v1/Systems/System.Embedded.1/Bios"),
                    ("GET", "/redfish/v1/Systems/System.Embedded.1/Bios/Settings")],
         "hpe-1": [("GET", "/redfish/v1/UpdateService/UpdateTaskQueue"), ("GET", "/redfish/v1/Systems/1/Bios"),
                   ("GET", "/redfish/v1/Systems/1/Bios/settings")],
-        "smc-1": [("GET", "/redfish/v1/UpdateService/upload"), ("GET", "/redfish/v1/Systems/1/Bios")],
+        "smc-1": [("GET", "/redfish/v1/TaskService/Tasks"), ("GET", "/redfish/v1/UpdateService/upload"),
+                  ("GET", "/redfish/v1/Systems/1/Bios"), ("GET", "/redfish/v1/Systems/1/Bios/SD")],
         "gen-1": [("GET", "/redfish/v1/TaskService/Tasks"), ("GET", "/redfish/v1/Systems/system/Bios"),
                   ("GET", "/redfish/v1/Systems/system/Bios/Settings")],
     }
+    inventory_round = {ROOT, LOGIN, SYSTEMS, INVENTORY, UPDATE_SERVICE, MANAGERS,
+                       ("DELETE", "/redfish/v1/SessionService/Sessions/{id}")}
     for name, reads in preflight_reads.items():
         assert UPDATE_SERVICE in log[name] and MANAGERS in log[name], (name, log[name])
         assert all(r in log[name] for r in reads), (name, log[name])
+        assert sorted(r for r in log[name] if r not in inventory_round) == sorted(reads), (name, log[name])
         assert log[name].count(MANAGERS) == 1, name  # read once: in round 2 or in the pre-flight round
         assert wide.per_host_rounds[name] == 4, name  # 3 + one round of pre-flight reads
         assert stats.per_host_requests[name] == len(log[name])
@@ -110,6 +123,21 @@ def test_a_host_with_changes_adds_its_preflight_reads_in_one_more_round(
         preflight = len(log[name]) - 5 - (name == "gen-1")
         assert stats.per_host_rounds[name] == 3 + math.ceil(preflight / 4), (name, preflight)
     assert stats.per_host_rounds["gen-1"] == 4 and stats.per_host_rounds["dell-1"] == 5
+    # Without the Manager, Dell and HPE pre-flight is four reads: one more round at the
+    # default four requests per BMC; Supermicro's five still take two.
+    for name in ("dell-1", "hpe-1", "gen-1"):
+        assert lean.per_host_rounds[name] == 4, (name, lean_log[name])
+    assert lean.per_host_rounds["smc-1"] == 5
+    for name in VENDOR_HOSTS:
+        assert MANAGERS not in lean_log[name] and len(lean_log[name]) == len(log[name]) - 1, (name, lean_log[name])
+    assert MANAGERS in lean_log["gen-1"] and lean_log["gen-1"].count(MANAGERS) == 1  # read in round 2
+    probe = ("GET", "/redfish/v1/UpdateService/upload")
+    assert probe not in leanest_log["smc-1"] and len(leanest_log["smc-1"]) == len(lean_log["smc-1"]) - 1
+    assert leanest_inv.hosts["smc-1"].capabilities is not None
+    assert "smc-startupdate" in leanest_inv.hosts["smc-1"].capabilities.update_methods
+    assert leanest.per_host_rounds["smc-1"] == 4  # four reads: one more round at the default too
+    for name in ("dell-1", "hpe-1", "gen-1"):  # they have no licence probe
+        assert sorted(leanest_log[name]) == sorted(lean_log[name]), name
     assert stats.preflight_hosts == 4 and wide.preflight_hosts == 4
     smc = inv.hosts["smc-1"].preflight
     assert smc is not None and smc.licence_errors and "OemLicenseNotPassed" in smc.licence_errors[0]
@@ -211,6 +239,21 @@ def test_plan_reads_preflight_facts_only_for_hosts_it_changes(lab_copy: Path) ->
     assert {n for n in log if UPDATE_SERVICE in log[n]} == changed  # pre-flight reads for exactly these
     assert len(log["lab-dell-03"]) == 5
     assert [s.id for s in with_triage.steps] == [s.id for s in with_everything.steps]
+    # The Manager only where a planned image needs a BMC reset (or round 2 read it: gen);
+    # the refusals (a BMC reset the Manager does not offer among them) are the same.
+    bmc_reset = {s.host for s in with_everything.steps if s.activation == "bmc-reset"}
+    assert bmc_reset and changed - bmc_reset - {"lab-gen-01", "lab-gen-02"}
+    for n in changed - {"lab-gen-01", "lab-gen-02"}:
+        assert (MANAGERS in log[n]) == (n in bmc_reset), (n, log[n])
+
+    def refusals(p: Any) -> list[tuple[str, str, str | None]]:
+        return sorted((h.name, c.key, c.message) for h in p.hosts for c in h.changes if c.refused)
+
+    def findings(p: Any) -> list[tuple[str, str, str]]:
+        return sorted((h.name, f.code, f.message) for h in p.hosts for f in h.findings)
+
+    assert refusals(with_triage) == refusals(with_everything)
+    assert findings(with_triage) == findings(with_everything)
     assert all(with_triage.host(n).fingerprint == with_everything.host(n).fingerprint for n in log)  # type: ignore[union-attr]
 
 
@@ -268,3 +311,31 @@ def test_a_host_declaring_bios_settings_gets_the_preflight_round_even_at_its_bas
     p = plan(ws, triaged, state)
     assert not [s for s in p.steps if s.host == "lab-dell-03"]   # and found nothing to change
     assert {s.action for s in p.host("lab-dell-03").settings} == {"noop"}  # type: ignore[union-attr]
+
+
+def test_a_supermicro_bmc_without_startupdate_is_probed_for_its_licence_after_all(
+        tmp_path: Path, sim_sessions: NoLeakedSessions, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The triage leaves the licence probe out because BMC, BIOS and CPLD flashes go
+    through StartUpdate without the licence; a board whose UpdateService has no
+    StartUpdate (simulated) needs it for those too: the probe follows the round."""
+    from hwfw.sim.profiles.supermicro import SupermicroService
+
+    extra = SupermicroService.update_service_extra
+
+    def without_startupdate(self: Any, body: dict[str, Any]) -> None:
+        extra(self, body)
+        body["Actions"].pop("#UpdateService.StartUpdate")
+
+    monkeypatch.setattr(SupermicroService, "update_service_extra", without_startupdate)
+
+    async def body() -> tuple[Inventory, CollectStats, list[tuple[str, str]]]:
+        async with sim_sessions.fleet(tmp_path) as sim:
+            inv, stats = await read(sim, tmp_path, lambda inv: Preflight(manager=False, licence=False))
+            return inv, stats, requests_of(sim, "smc-1")
+
+    inv, stats, log = asyncio.run(body())
+    assert ("GET", "/redfish/v1/UpdateService/upload") in log
+    smc = inv.hosts["smc-1"]
+    assert smc.capabilities is not None and "smc-startupdate" not in smc.capabilities.update_methods
+    assert smc.preflight is not None and smc.preflight.licence_errors  # the unlicensed board says so
+    assert stats.per_host_rounds["smc-1"] == 5  # the probe waits for the UpdateService

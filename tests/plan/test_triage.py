@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hwfw.inventory.model import Preflight
 from hwfw.plan import needs_preflight, plan
 from tests.plan.builders import baseline, comp, host, image, inv_host, inventory, state, target, workspace
 
@@ -44,3 +46,35 @@ def test_the_answer_is_whether_the_plan_gives_the_host_steps(versions: list[tupl
     full = plan(ws, inventory(*invs), state())
     with_steps = {s.host for s in full.steps}
     assert {n for n, inv in zip(names, invs, strict=True) if decide(inv)} == with_steps
+    # The Manager (whose Reset action the plan checks BMC-reset images against) is asked
+    # for exactly where the plan resets the BMC.
+    bmc_reset = {s.host for s in full.steps if s.activation == "bmc-reset"}
+    assert {n for n, inv in zip(names, invs, strict=True) if _wants_manager(decide(inv))} == bmc_reset
+
+
+def _wants_manager(answer: bool | Preflight) -> bool:
+    return answer.manager if isinstance(answer, Preflight) else bool(answer)
+
+
+def test_a_bios_only_change_reads_no_manager_a_bmc_change_does() -> None:
+    decide = needs_preflight(ws_of("bios", "bmc", "current"), state())
+    bios_only = decide(inv_host("bios", comp("bios", "1.0"), comp("bmc", "7.10")))
+    assert bios_only and isinstance(bios_only, Preflight) and not bios_only.manager
+    assert decide(inv_host("bmc", comp("bios", "2.0"), comp("bmc", "7.00"))) is True
+    current = decide(inv_host("current", comp("bios", "2.0"), comp("bmc", "7.10")))
+    assert not current and isinstance(current, Preflight) and not current.manager  # nor if BIOS settings force a round
+
+
+@pytest.mark.parametrize(("kind", "current", "wanted", "licence"), [
+    ("bmc", "01.01.10", "01.03.12", False),   # StartUpdate flashes the BMC without the licence
+    ("bios", "1.4", "1.6", False),
+    ("nic", "1.0", "1.1", True),              # a NIC push needs it
+])
+def test_the_licence_probe_is_asked_for_where_a_planned_flash_may_need_the_licence(
+        kind: str, current: str, wanted: str, licence: bool) -> None:
+    smc = "SYS-120U-TNR"
+    ws = workspace([host("h1", "supermicro", smc)], [baseline("x12", target(kind, wanted), vendor="supermicro")],
+                   [image(kind, wanted, vendor="supermicro")], vendors={"supermicro": ("bios", "nic", "bmc")})
+    answer = needs_preflight(ws, state())(inv_host("h1", comp(kind, current), vendor="supermicro", model=smc))
+    assert answer
+    assert (answer.licence if isinstance(answer, Preflight) else True) is licence
