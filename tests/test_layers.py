@@ -42,6 +42,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozenset(units)) 
     ("connect", {"connect"}),
     ("plan", {"plan"}),
     ("operations", {"apply", "compliance"}),
+    # Engines other than the local one run the operations elsewhere (Temporal workflows).
+    ("engines", {"engine"}),
     ("api", {"api"}),
     ("presentation", {"render"}),
     ("front ends", {"cli", "server"}),

@@ -25,11 +25,13 @@ from hwfw.config.model import Workspace as Config
 from hwfw.connect import check_workspace, load_workspace, read_live_inventory, select_hosts
 from hwfw.errors import HwfwError, Interrupted, Problem
 
+from .history import RunsAccess, run_status
 from .plans import PlanDocument, load_plan
 from .repository import DEFAULT_SYNC_PARALLELISM, RepositoryAccess, SyncResult
 from .runs import ApplyRun, EventTarget, cancellable, event_sink, new_run_id
 from .snapshots import read_inventory_snapshot
 from .state import StateAccess, read_state
+from .temporal import TemporalApplyRun, TemporalTarget, start_temporal_apply
 
 # The apply, planning and compliance stacks (HTTP clients, drivers, networkx) are
 # imported by the methods that use them: `hwfw validate` does not pay for them.
@@ -98,6 +100,7 @@ class Workspace:
         self.clock: Clock = clock or SystemClock()
         self.state = StateAccess(self.load)
         self.repository = RepositoryAccess(self.path, self.load, clock)
+        self.runs = RunsAccess(self.load, self.clock)
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.path)!r})"
@@ -117,6 +120,19 @@ class Workspace:
             config = dataclasses.replace(config, settings=dataclasses.replace(config.settings,
                                                                                ca_bundle=self.ca_bundle))
         return config
+
+    def _engine_setting(self) -> str:
+        """settings.engine of hwfw.yaml, read on its own (the run loads and checks the whole
+        workspace, and reports a broken file)."""
+        from hwfw.config.yamlio import loads, read_text
+
+        try:
+            doc = loads(read_text(find_root(self.path)))
+        except (HwfwError, OSError, ValueError):
+            return "local"
+        settings = doc.get("settings") if isinstance(doc, dict) else None
+        engine = settings.get("engine") if isinstance(settings, dict) else None
+        return engine if engine == "temporal" else "local"
 
     async def _in_thread(self, func: Callable[[], T]) -> T:
         with invocation.using(self.path):
@@ -196,9 +212,12 @@ class Workspace:
     def start_apply(self, plan: PlanDocument | Path | None = None, options: ApplyOptions | None = None, *,
                     on_event: EventTarget | None = None, on_plan: Callable[[Plan], None] | None = None,
                     confirm: Confirm | None = None, cancel: CancelToken | None = None,
-                    observe: Callable[[Any], None] | None = None) -> ApplyRun:
+                    observe: Callable[[Any], None] | None = None, engine: str | None = None,
+                    temporal: TemporalTarget | None = None, detach: bool = False,
+                    tuning: dict[str, Any] | None = None) -> ApplyRun | TemporalApplyRun:
         """Start an apply in the background (on the running event loop); returns its
-        handle at once. See `apply` for the arguments."""
+        handle at once. See `apply` for the arguments; `engine` (default settings.engine),
+        `temporal`, `detach` and `tuning` are those of hwfw.api.temporal."""
         from hwfw.apply.run import ApplyOptions, run_apply
 
         options = options or ApplyOptions()
@@ -209,36 +228,62 @@ class Workspace:
         if saved is not None:
             options = dataclasses.replace(options, plan_file=saved.path or options.plan_file)
             _exactly(options)
+        record = self.runs.recorder(run_id)
+        engine = engine or self._engine_setting()
+        if detach and engine != "temporal":
+            raise HwfwError("--detach needs the temporal engine: a local apply runs in this process",
+                            hint="add --engine temporal (or set settings.engine: temporal)")
+        if engine == "temporal":
+            async def load() -> Config:
+                return await self._in_thread(self.load)
+
+            with invocation.using(self.path):
+                return start_temporal_apply(load, run_id, options, token, saved=saved, sink=event_sink(on_event),
+                                            on_plan=on_plan, confirm=confirm, observe=observe, clock=self.clock,
+                                            target=temporal, detach=detach, record=record, tuning=tuning)
 
         async def start() -> ApplyResult:
             config = await self._in_thread(self.load)
+            await record("running", "local")
             with invocation.using(self.path):
                 task = asyncio.ensure_future(run_apply(
                     config, options, events=event_sink(on_event), confirm=confirm, show=on_plan, clock=self.clock,
                     cancel=token, saved_plan=saved.document if saved is not None else None, observe=observe))
                 try:
-                    return await task
+                    result = await task
                 except asyncio.CancelledError:
                     me = asyncio.current_task()
                     if task.cancelled() and token.cancelled and (me is None or not me.cancelling()):
+                        await record("interrupted", "local", finished=utc_now_iso(self.clock))
                         raise Interrupted("apply interrupted before any update was sent; nothing changed on "
                                           "the BMCs", hint="run it again when you are ready") from None
                     raise
+                except BaseException:
+                    await record("failed", "local", finished=utc_now_iso(self.clock))
+                    raise
+                await record(run_status(result.exit_code), "local", finished=utc_now_iso(self.clock))
+                return result
 
         return ApplyRun(run_id, token, start)
 
     async def apply(self, plan: PlanDocument | Path | None = None, options: ApplyOptions | None = None, *,
                     on_event: EventTarget | None = None, on_plan: Callable[[Plan], None] | None = None,
                     confirm: Confirm | None = None, cancel: CancelToken | None = None,
-                    observe: Callable[[Any], None] | None = None) -> ApplyResult:
+                    observe: Callable[[Any], None] | None = None, engine: str | None = None,
+                    temporal: TemporalTarget | None = None, detach: bool = False) -> ApplyResult:
         """Bring the fleet to its baselines: settle what an interrupted run left open,
         plan (or take `plan`, a saved plan, checked for staleness), show it to `on_plan`,
         ask `confirm` (unless `options.auto_approve`; None: no question), flash, reset,
         verify. Events (hwfw/events.py) go to `on_event`, a sink or a function. `cancel`
         stops it with the semantics of SIGTERM (hwfw/cancel.py); before anything is sent
-        a cancel raises Interrupted. Returns the run's result (`exit_code`, `summary`)."""
+        a cancel raises Interrupted. Returns the run's result (`exit_code`, `summary`).
+
+        `engine="temporal"` (or settings.engine) hands the confirmed plan to a rollout
+        workflow on the Temporal service `temporal` names (default settings.temporal)
+        and follows it to its end; `detach` returns once it started. There, `cancel`
+        only stops following: the rollout goes on (hwfw.api.temporal)."""
         run = self.start_apply(plan, options, on_event=on_event, on_plan=on_plan, confirm=confirm, cancel=cancel,
-                               observe=observe)
+                               observe=observe, engine=engine, temporal=temporal, detach=detach)
         return await run.wait()
 
     # ------------------------------------------------------------------ repository, gate, report

@@ -83,6 +83,21 @@ async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings
     return report
 
 
+async def settle_intent(ledger: Ledger, driver: HostDriver, intent: Mapping[str, Any], *, settings: Settings,
+                        clock: Clock, events: ApplyEvents | None = None) -> str:
+    """Settle one intent on an open driver, as `settle_open_intents` settles each: its
+    verdict recorded in the ledger (an update still running at the deadline is recorded
+    in flight). Also for an intent already resolved whose outcome the caller's records
+    may lack (a step retried after its process died just after resolving it)."""
+    verdict = await _follow(driver, intent, settings, clock, events or ApplyEvents(None, clock, ledger.run_id))
+    if verdict.startswith("in-flight:"):
+        await _record_in_flight(ledger, intent, verdict)
+        await ledger.commit()
+    else:
+        await _apply_verdict(ledger, driver, intent, verdict)
+    return verdict
+
+
 async def _follow(driver: HostDriver, intent: Mapping[str, Any], settings: Settings, clock: Clock,
                   events: ApplyEvents) -> str:
     """Ask the driver; while the BMC still works on it, ask again each poll interval."""

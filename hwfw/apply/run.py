@@ -95,6 +95,26 @@ class ApplyResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Handover:
+    """An apply another engine executes (hwfw.engine.temporal), handed over once the plan
+    is confirmed, while the workspace lock is still held: the plan, the rollout rules
+    (`rollout.deadline` on the run's clock), the hosts the run must not touch
+    (`settled.blocked`) or skips (`skipped`: unreachable, --allow-unreachable), and the
+    state the plan was made against."""
+
+    plan: Plan
+    rollout: Rollout
+    settled: SettleReport
+    skipped: Mapping[str, str]
+    state: Any                       # hwfw.state.model.State
+    run_id: str
+    clock: Clock
+
+
+HandOver = Callable[[Handover], Awaitable["ApplyResult"]]
+
+
 def _plan_hosts(doc: dict[str, Any]) -> tuple[str, ...]:
     return tuple(h["name"] for h in doc.get("hosts", ()))
 
@@ -180,7 +200,8 @@ async def run_apply(workspace: Workspace, options: ApplyOptions, *, events: Even
                     confirm: Confirm | None = None, show: Callable[[Plan], None] | None = None,
                     clock: Clock | None = None, cancel: CancelToken | None = None,
                     saved_plan: Mapping[str, Any] | None = None,
-                    observe: Callable[[Any], None] | None = None) -> ApplyResult:
+                    observe: Callable[[Any], None] | None = None,
+                    hand_over: HandOver | None = None) -> ApplyResult:
     """Plan (or load a saved plan), confirm, execute. See the module docstring.
 
     `saved_plan` is a saved plan document already read (else `options.plan_file` is
@@ -189,7 +210,8 @@ async def run_apply(workspace: Workspace, options: ApplyOptions, *, events: Even
     while it executes, each request interrupts it (first: start nothing new, in-flight
     steps reach a safe point; second: stop them). `observe` is called with the
     connection (hosts, embedded simulator) once it is open: tests and benchmarks read
-    the simulator's event log through it."""
+    the simulator's event log through it. `hand_over`: another engine executes the plan;
+    it is called instead of the executor (see Handover) and its result returned."""
     clock = clock or SystemClock()
     sink = guarded(events)
     settings = workspace.settings
@@ -219,6 +241,11 @@ async def run_apply(workspace: Workspace, options: ApplyOptions, *, events: Even
                 return ApplyResult(1, "Apply cancelled.", plan=plan, settled=settled, run_id=run_id)
             rollout = resolve_rollout(workspace, options, len(shapes_of(plan.steps)), clock,
                                       settings.timing.time_scale)
+            if hand_over is not None:
+                result = await hand_over(Handover(plan, rollout, settled, _skipped_unreachable(plan), ledger.state,
+                                                  run_id, clock))
+                result.settled = settled
+                return result
             summary = await _execute(workspace, options, plan, ledger, conn, sink, clock, rollout, settled,
                                      stopper, run_id)
     return ApplyResult(summary.exit_code, summary.line(), plan=plan, summary=summary, settled=settled, run_id=run_id)

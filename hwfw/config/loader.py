@@ -292,6 +292,8 @@ def _settings(root: Path, s: dict[str, Any]) -> m.Settings:
                                       latency=m.parse_duration(sim.get("latency", 0))),
         allowed_sha256=tuple(s["allowed_sha256"]) if "allowed_sha256" in s else None,
         signing_keys=tuple(root / p for p in s.get("signing_keys", ())),
+        engine=s.get("engine", "local"),
+        temporal=m.TemporalSettings(**(s.get("temporal") or {})),
     )
 
 
@@ -322,6 +324,7 @@ def _hosts(root: Path, data: dict[str, Any]) -> tuple[m.Host, ...]:
     d_proto = defaults.get("protocol", "redfish")
     d_labels = defaults.get("labels") or {}
     d_ca = defaults.get("ca_bundle")
+    d_site = defaults.get("site")
     hosts = []
     for h in data.get("hosts") or []:
         ca = h.get("ca_bundle", d_ca)
@@ -329,7 +332,7 @@ def _hosts(root: Path, data: dict[str, Any]) -> tuple[m.Host, ...]:
             name=h["name"], bmc=h["bmc"], protocol=h.get("protocol", d_proto), vendor=h.get("vendor"),
             model=h.get("model"), labels=m.frozen_map({**d_labels, **(h.get("labels") or {})}),
             credentials=_creds(root, h.get("credentials")) or d_creds,
-            ca_bundle=(root / ca) if ca else None, ipmi_port=h.get("ipmi_port")))
+            ca_bundle=(root / ca) if ca else None, ipmi_port=h.get("ipmi_port"), site=h.get("site", d_site)))
     return tuple(hosts)
 
 

@@ -69,6 +69,7 @@ class Host:
     credentials: CredentialsRef | None = None
     ca_bundle: Path | None = None
     ipmi_port: int | None = None
+    site: str | None = None          # where its BMC is reachable from (a worker per site: `hwfw worker --site`)
     location: SourceLocation | None = field(default=None, compare=False)
 
 
@@ -318,6 +319,17 @@ class BackendSettings:
     location: SourceLocation | None = None
 
 
+ENGINES = ("local", "temporal")
+
+
+@dataclass(frozen=True, slots=True)
+class TemporalSettings:
+    """`settings.temporal`: the Temporal service `--engine temporal` and `hwfw worker` use."""
+
+    address: str = "127.0.0.1:7233"
+    namespace: str = "default"
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     state_path: Path
@@ -336,6 +348,8 @@ class Settings:
     allowed_sha256: tuple[str, ...] | None = None
     signing_keys: tuple[Path, ...] = ()
     backend: BackendSettings = field(default_factory=BackendSettings)
+    engine: str = "local"            # what executes an apply: this process, or Temporal workflows
+    temporal: TemporalSettings = field(default_factory=TemporalSettings)
 
 
 @dataclass(frozen=True, slots=True)

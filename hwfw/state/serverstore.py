@@ -20,7 +20,9 @@ Rules every implementation keeps, so the server behaves the same on both:
 * the workspace lock is still `StateBackend.lock`: a run holds it while it executes.
 
 Nothing in hwfw implements this yet; `tests/test_layers.py` already reserves the
-`server` layer above `api`.
+`server` layer above `api`. Its run part, `RunLog`, is implemented already: runs of
+both engines are recorded there (hwfw.state.runlog keeps them in a file until the
+server's stores exist), and `hwfw run list|show|cancel` read them.
 """
 
 from __future__ import annotations
@@ -47,15 +49,34 @@ class ApprovalRecord:
     comment: str = ""
 
 
+RUN_STATUSES = ("queued", "running", "succeeded", "failed", "interrupted")
+
+
 @dataclass(frozen=True, slots=True)
 class RunRecord:
     run_id: str
     plan_id: str | None
-    status: str                       # "queued" | "running" | "finished" | "interrupted" | "failed"
+    status: str                       # one of RUN_STATUSES
     started: str | None = None
     finished: str | None = None
     version: int = 1                  # bumped by every update (compare-and-set)
     summary: dict[str, Any] = field(default_factory=dict)
+    kind: str = "apply"
+    engine: str = "local"             # "local" (the process in `owner`) or "temporal" (a rollout workflow)
+    owner: dict[str, Any] | None = None   # {"pid", "host", "started"} of the local process running it
+
+
+class RunLog(Protocol):
+    """The run records of a workspace: the run part of ServerStore (every ServerStore is
+    a RunLog). `update_run` is a compare-and-set on `version` (StaleStateError)."""
+
+    async def create_run(self, run: RunRecord) -> None: ...
+
+    async def update_run(self, run: RunRecord, *, expected_version: int) -> RunRecord: ...
+
+    async def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    async def list_runs(self, *, limit: int = 50) -> list[RunRecord]: ...
 
 
 class ServerStore(Protocol):

@@ -1,0 +1,258 @@
+"""What the Temporal engine's workflows and activities exchange, and the names they use.
+
+Payloads are plain dataclasses of JSON values (Temporal's default converter); steps,
+component records and outcomes travel in the JSON forms the plan, state and event
+schemas already define. Nothing here imports temporalio: the workflow sandbox passes
+this module through, and the CLI reads the names without loading the SDK.
+
+Task queues: the workflows run on `hwfw.control`, polled by every `hwfw worker`; the
+steps of a host run on its site's queue, `hwfw-SITE` (`hwfw` for hosts without a
+site); the one writer of the workspace state (`hwfw worker --state-writer`) polls
+`hwfw.state`. Site names are lower-case letters, digits and dashes, so no site queue
+can be mistaken for the other two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+CONTROL_QUEUE = "hwfw.control"
+STATE_QUEUE = "hwfw.state"
+DEFAULT_QUEUE = "hwfw"
+
+ROLLOUT_WORKFLOW = "HwfwRollout"
+HOST_WORKFLOW = "HwfwHost"
+
+# Temporal's own limits (docs.temporal.io, "Workflow Execution limits"): pending child
+# workflows per execution, and the event count of one history. The rollout stays well
+# inside them: children in flight are capped, and it continues as new long before the
+# history limit.
+PENDING_CHILDREN_LIMIT = 2000
+HISTORY_EVENTS_LIMIT = 51200
+CHILDREN_IN_FLIGHT = 1000        # default cap of hosts running at once in one rollout
+CONTINUE_AS_NEW_EVENTS = 10000   # continue as new beyond this many history events
+HOSTS_PER_LOAD = 250             # hosts read from the run's host file per activity
+EVENTS_KEPT = 2000               # rollout events kept for followers (and carried over)
+SUMMARY_HOSTS = 5000             # host outcomes a rollout's result lists in full
+
+
+def site_queue(site: str | None) -> str:
+    """The task queue of a site's steps."""
+    return f"hwfw-{site}" if site else DEFAULT_QUEUE
+
+
+def rollout_workflow_id(run_id: str) -> str:
+    return f"hwfw-run-{run_id}"
+
+
+def host_workflow_id(run_id: str, host: str) -> str:
+    return f"hwfw-run-{run_id}/{host}"
+
+
+def run_id_of(workflow_id: str) -> str | None:
+    prefix = "hwfw-run-"
+    return workflow_id[len(prefix):] if workflow_id.startswith(prefix) and "/" not in workflow_id else None
+
+
+@dataclass
+class Knobs:
+    """The rollout rules (hwfw.apply.scheduler.Rollout), the deadline as epoch seconds."""
+
+    parallelism: int
+    max_unavailable: int | None
+    canary: int
+    failure_budget: int | None
+    deadline: float | None
+    time_scale: float
+
+
+@dataclass
+class StepTiming:
+    """Activity timeouts and retries, mapped from settings.timing and settings.retries
+    (see `step_timing`)."""
+
+    heartbeat: float            # seconds without a heartbeat before an attempt counts as lost
+    step: float                 # one attempt of one step, at most
+    host: float                 # begin / finish of a host (pre-flight, rollback, hooks), at most
+    retry_first: float          # first retry after this many seconds
+    retry_most: float           # never wait longer than this between attempts
+    attempts: int               # attempts per activity
+
+    @property
+    def heartbeat_every(self) -> float:
+        return max(0.2, self.heartbeat / 4)
+
+
+def step_timing(settings: Any) -> StepTiming:
+    """Temporal's timeouts from the workspace's own: an attempt may take the longest
+    component deadline plus a BMC reboot and POST, twice over; a worker that dies is
+    noticed after ten poll intervals without a heartbeat (2 s to 1 min); retries back
+    off from one poll interval to the BMC-ready timeout, `retries + 1` attempts in all."""
+    t = settings.timing
+    longest = max([*t.component_deadlines.values(), t.deadline_for("")])
+    step = 2 * (longest + t.bmc_ready_timeout + t.post_timeout)
+    hooks = 2 * settings.hooks.timeout if (settings.hooks.pre_host or settings.hooks.post_host) else 0.0
+    return StepTiming(heartbeat=min(60.0, max(2.0, 10 * t.poll_interval)), step=step, host=2 * step + hooks,
+                      retry_first=max(0.05, t.poll_interval), retry_most=max(t.poll_interval, t.bmc_ready_timeout),
+                      attempts=settings.retries + 1)
+
+
+def seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
+
+
+@dataclass
+class RolloutInput:
+    """The rollout workflow's input; `carry` is what a run hands to its continuation."""
+
+    run_id: str
+    lineage: str                 # the state the plan was made against (checked by the state writer)
+    serial: int
+    hosts: int                   # hosts in the run's host file
+    knobs: Knobs
+    on_failure: str
+    allow_pending: bool
+    sync: bool
+    timing: StepTiming
+    steps: int = 0
+    names: list[str] = field(default_factory=list)   # the hosts, for the run-started event (up to SUMMARY_HOSTS)
+    children: int = CHILDREN_IN_FLIGHT
+    history: int = CONTINUE_AS_NEW_EVENTS
+    per_load: int = HOSTS_PER_LOAD
+    carry: dict[str, Any] | None = None
+
+
+@dataclass
+class HostSpec:
+    """One host of the run's host file: what its child workflow needs."""
+
+    host: str
+    site: str | None
+    vendor: str | None
+    model: str | None
+    steps: list[dict[str, Any]]
+    preset: dict[str, Any] | None = None     # an outcome decided before the run (refused, skipped)
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    checkpoint: dict[str, Any] | None = None
+
+
+@dataclass
+class HostInput:
+    """The host workflow's input."""
+
+    run_id: str
+    rollout: str                 # the rollout's workflow id (signals go there)
+    spec: HostSpec
+    on_failure: str
+    allow_pending: bool
+    sync: bool
+    timing: StepTiming
+    deadline: float | None
+    time_scale: float
+    slots_limited: bool          # max-unavailable is set: ask the rollout for a slot
+
+
+@dataclass
+class HostCall:
+    """What every site activity of a host gets: the host's plan and what its run knows."""
+
+    run_id: str
+    host: str
+    vendor: str | None
+    model: str | None
+    steps: list[dict[str, Any]]
+    records: dict[str, dict[str, Any]]
+    checkpoint: dict[str, Any] | None
+    on_failure: str
+    allow_pending: bool
+    sync: bool
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resets: dict[str, int] = field(default_factory=dict)
+    failure: str | None = None
+    halt: list[str] | None = None
+    holds_slot: bool = False
+    power_state: str | None = None
+    step: str | None = None       # host_step: the step to run
+    outcome: dict[str, Any] | None = None   # host_finish: the outcome decided before the walk, if any
+    hard: bool = False            # the run was stopped hard: no rollback, no hooks
+    resolved: list[str] = field(default_factory=list)   # intents earlier pieces of this host account for
+    elapsed: float = 0.0          # seconds since the host started (its outcome's duration)
+
+
+@dataclass
+class HostReply:
+    """What a site activity changed: records and checkpoint (the keys it wrote), audit
+    entries for the state writer, events, resets sent, and its verdict."""
+
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    checkpoint: dict[str, Any] | None = None
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    resets: dict[str, int] = field(default_factory=dict)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refusal: str | None = None
+    power_state: str | None = None
+    outcome: dict[str, Any] | None = None    # StepOutcome (host_step) or HostOutcome (begin, finish)
+    failure: str | None = None
+    settled: list[str] = field(default_factory=list)   # verdicts of intents a retry settled first
+    resolutions: list[dict[str, Any]] = field(default_factory=list)   # for the state writer, after the records
+
+
+@dataclass
+class BeginRun:
+    run_id: str
+    lineage: str
+    serial: int
+    started: str
+
+
+@dataclass
+class LoadHosts:
+    run_id: str
+    offset: int
+    limit: int
+
+
+@dataclass
+class RecordHost:
+    run_id: str
+    host: str
+    outcome: dict[str, Any]
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    checkpoint: dict[str, Any] | None = None
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    resolutions: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class RecordOutcomes:
+    """Outcomes the rollout decided without starting the host (not started, deferred)."""
+
+    run_id: str
+    outcomes: dict[str, dict[str, Any]]
+
+
+@dataclass
+class FinishRun:
+    run_id: str
+    finished: str
+    exit_code: int
+    interrupted: bool
+
+
+@dataclass
+class RolloutResult:
+    """The end of a rollout: counts of every outcome, the exit code, and the host outcomes
+    (all of them up to SUMMARY_HOSTS hosts, else those that did not converge)."""
+
+    run_id: str
+    counts: dict[str, int]
+    exit_code: int
+    interrupted: bool
+    aborted: bool
+    seconds: float
+    hosts: dict[str, dict[str, Any]]
+    complete_hosts: bool         # `hosts` lists every host
+    error: str = ""              # the run could not start (stale plan, lock held, ...)
