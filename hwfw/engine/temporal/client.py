@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from hwfw.errors import HwfwError
 from hwfw.events import Event, EventSink, guarded
@@ -127,7 +127,13 @@ class Follower:
             return None
 
     async def _closed(self, handle: WorkflowHandle[Any, Any]) -> bool:
-        desc = await _describe(handle, self.run_id)
+        try:
+            desc = await handle.describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise HwfwError(f"no rollout {self.run_id} on this Temporal service ({exc.message})",
+                                hint="list them with: hwfw run list") from None
+            return False   # the service is restarting or unreachable: keep waiting for it
         return desc.status not in (None, WorkflowExecutionStatus.RUNNING)
 
 
@@ -186,12 +192,11 @@ async def list_rollouts(client: Client, *, workspace: str | None = None, limit: 
         memo = (await ex.memo()).get("hwfw") or {}
         if workspace is not None and memo.get("workspace") != workspace:
             continue
-        out.append(RolloutInfo(run_id=run_id, status=_status(ex.status, None if ex.status !=
-                                                             WorkflowExecutionStatus.COMPLETED else
-                                                             await _exit_code(client, run_id)),
-                               started=_first_start(memo, ex.start_time), finished=ex.close_time,
-                               hosts=int(memo.get("hosts", 0)), workspace=str(memo.get("workspace", "")),
-                               started_by=str(memo.get("started_by", ""))))
+        code = await _exit_code(client, run_id) if ex.status == WorkflowExecutionStatus.COMPLETED else None
+        out.append(RolloutInfo(run_id=run_id, status=_status(ex.status, code), started=_first_start(memo, ex.start_time),
+                               finished=ex.close_time, hosts=int(memo.get("hosts", 0)),
+                               workspace=str(memo.get("workspace", "")), started_by=str(memo.get("started_by", "")),
+                               exit_code=code))
         if len(out) >= limit:
             break
     out.sort(key=lambda r: r.started or datetime.min, reverse=True)

@@ -232,6 +232,8 @@ class SiteActivities:
             verdict = await settle_intent(piece.ledger, piece.run.driver, intent, settings=site.workspace.settings,
                                           clock=site.clock, events=piece.events)
             piece.settled.append(verdict)
+            piece.events.warning(f"retrying after a lost attempt: its {intent['action']} of {intent['component']} "
+                                 f"was settled from the BMC first: {verdict}", call.host)
             if verdict.startswith("in-flight:"):
                 raise HwfwError(f"an update the lost attempt started is still running on the BMC "
                                 f"({verdict[len('in-flight:'):]})", hint="the next hwfw apply settles it")
