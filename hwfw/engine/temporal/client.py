@@ -54,7 +54,7 @@ def event_of(doc: Mapping[str, Any]) -> Event:
 async def start_rollout(client: Client, inp: RolloutInput, memo: Mapping[str, Any]) -> WorkflowHandle[Any, Any]:
     """Start the rollout of a run; an id already running is refused by Temporal."""
     return await client.start_workflow(ROLLOUT_WORKFLOW, inp, id=rollout_workflow_id(inp.run_id),
-                                       task_queue=CONTROL_QUEUE, memo={"hwfw": dict(memo)})
+                                       task_queue=CONTROL_QUEUE, memo={"hwfw": dict(memo)}, result_type=RolloutResult)
 
 
 def _handle(client: Client, run_id: str) -> WorkflowHandle[Any, Any]:
