@@ -202,11 +202,15 @@ def test_a_worker_killed_while_its_host_flashes_resumes_without_flashing_twice(
             events = _json_lines(out)
             _assert_converged_once(lab, plan, events)
             _plan_is_clean(lab)
-            # the flash was in flight when the worker died: the retry settled it from the BMC
-            # (followed its task to the end) instead of sending it again
-            settled = [e for e in events if e["type"] == "warning" and "lost attempt" in e["message"]]
-            assert settled and {e["host"] for e in settled} <= flashing, settled
-            assert "flash of" in settled[0]["message"] and "done" in settled[0]["message"], settled
+            # only the dead worker's hosts were retried, each settling from the BMC what its lost
+            # attempt left open before sending anything: the flash that was in flight was
+            # followed to its end (done), not sent again; one whose intent was opened but
+            # nothing sent yet (e.g. still uploading) is not-sent, and is sent once (above)
+            settled = {(e["host"], e["message"].rsplit(": ", 1)[1]) for e in events
+                       if e["type"] == "warning" and "lost attempt" in e["message"]}
+            assert settled and {host for host, _ in settled} <= site_b, settled
+            assert {verdict for _, verdict in settled} <= {"done", "not-sent"}, settled
+            assert any(verdict == "done" and host in flashing for host, verdict in settled), (settled, flashing)
     finally:
         lab.process.stop()
 

@@ -12,9 +12,10 @@ that holds the workspace state, then serves the queue `hwfw.state`:
   run list with the outcomes decided before the run (refused, skipped hosts).
 * `load_hosts` reads the host file a slice at a time, with each host's component
   records and checkpoint as the state holds them now.
-* `record_host` writes what a host's pieces did into the state (group commit: hosts
-  ending together share one write), then resolves the intents those pieces resolved,
-  then appends their audit entries: the ledger's own order.
+* `record_hosts` writes what the pieces of hosts that ended did into the state (the
+  rollout sends the hosts that ended meanwhile together: one write for all), then
+  resolves the intents those pieces resolved, then appends their audit entries: the
+  ledger's own order.
 * `finish_run` closes the run's entry and releases the lock.
 
 If this worker restarts mid-run, the next of these activities takes the lock again and
@@ -45,7 +46,7 @@ from hwfw.state.backend import make_backend
 from hwfw.state.files import atomic_write_bytes
 from hwfw.state.model import ComponentRecord
 
-from .model import BeginRun, FinishRun, HostSpec, LoadHosts, RecordHost, RecordOutcomes
+from .model import BeginRun, FinishRun, HostSpec, LoadHosts, RecordHosts
 
 __all__ = ["StateActivities", "StateKeeper", "host_file", "write_host_file"]
 
@@ -191,30 +192,24 @@ class StateActivities:
                                    "rollout was planned (it holds the workspace state)", type="NoHostFile",
                                    non_retryable=True) from None
 
-    @activity.defn(name="hwfw.record_host")
-    async def record_host(self, call: RecordHost) -> None:
+    @activity.defn(name="hwfw.record_hosts")
+    async def record_hosts(self, call: RecordHosts) -> None:
         run = await self.keeper.open(call.run_id)
         ledger = run.ledger
-        for key, doc in call.records.items():
-            ledger.put(call.host, key, ComponentRecord(**doc))
-        if call.checkpoint is not None:
-            ledger.set_checkpoint(call.host, call.checkpoint)
-        _entry(ledger, call.run_id)["hosts"][call.host] = call.outcome["status"]
+        outcomes = _entry(ledger, call.run_id)["hosts"]
+        for item in call.hosts:
+            for key, doc in item.records.items():
+                ledger.put(item.host, key, ComponentRecord(**doc))
+            if item.checkpoint is not None:
+                ledger.set_checkpoint(item.host, item.checkpoint)
+            outcomes[item.host] = item.outcome["status"]
         ledger.touch()
         await ledger.commit()
-        for r in call.resolutions:
-            await ledger.resolve(r["intent"], r["outcome"], **r["details"])
-        for entry in call.audit:
-            await ledger.audit(**entry)
-
-    @activity.defn(name="hwfw.record_outcomes")
-    async def record_outcomes(self, call: RecordOutcomes) -> None:
-        run = await self.keeper.open(call.run_id)
-        hosts = _entry(run.ledger, call.run_id)["hosts"]
-        for host, outcome in call.outcomes.items():
-            hosts[host] = outcome["status"]
-        run.ledger.touch()
-        await run.ledger.commit()
+        for item in call.hosts:
+            for r in item.resolutions:
+                await ledger.resolve(r["intent"], r["outcome"], **r["details"])
+            for entry in item.audit:
+                await ledger.audit(**entry)
 
     @activity.defn(name="hwfw.finish_run")
     async def finish_run(self, call: FinishRun) -> None:
@@ -226,7 +221,7 @@ class StateActivities:
         await self.keeper.close(call.run_id)
 
     def activities(self) -> list[Callable[..., Any]]:
-        return [self.begin_run, self.load_hosts, self.record_host, self.record_outcomes, self.finish_run]
+        return [self.begin_run, self.load_hosts, self.record_hosts, self.finish_run]
 
 
 def _line_offsets(fh: Any) -> list[int]:

@@ -217,7 +217,10 @@ class LoadHosts:
 
 @dataclass
 class RecordHost:
-    run_id: str
+    """What one host's run leaves for the state: its outcome, the records and checkpoint
+    its pieces wrote, their audit entries and the intents they resolved (for a host the
+    rollout did not start: only the outcome)."""
+
     host: str
     outcome: dict[str, Any]
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -227,11 +230,11 @@ class RecordHost:
 
 
 @dataclass
-class RecordOutcomes:
-    """Outcomes the rollout decided without starting the host (not started, deferred)."""
+class RecordHosts:
+    """Hosts that ended, written to the state together (one write for the batch)."""
 
     run_id: str
-    outcomes: dict[str, dict[str, Any]]
+    hosts: list[RecordHost]
 
 
 @dataclass

@@ -186,8 +186,8 @@ async def heartbeating(every: float, detail: Callable[[], Any]) -> AsyncIterator
     and a cancel request, reach this attempt)."""
     async def beat() -> None:
         while True:
-            activity.heartbeat(detail())
             await asyncio.sleep(every)
+            activity.heartbeat(detail())
 
     task = asyncio.ensure_future(beat())
     try:

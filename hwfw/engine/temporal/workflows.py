@@ -73,7 +73,7 @@ with workflow.unsafe.imports_passed_through():
         HostSpec,
         LoadHosts,
         RecordHost,
-        RecordOutcomes,
+        RecordHosts,
         RolloutInput,
         RolloutResult,
         StepTiming,
@@ -93,7 +93,7 @@ with workflow.unsafe.imports_passed_through():
     from hwfw.events import Event
     from hwfw.plan.model import Step
 
-RECORD_EVERY = 500        # outcomes decided by the rollout, written in batches of this many
+RECORD_BATCH = 500        # hosts written to the state in one activity, at most
 FATAL = ("StalePlan", "WorkspaceLocked", "NoHostFile")
 
 
@@ -129,7 +129,7 @@ def _cause(exc: BaseException) -> str:
 # ================================================================== host
 
 
-@workflow.defn(name=HOST_WORKFLOW)
+@workflow.defn(name=HOST_WORKFLOW, sandboxed=False)
 class HostWorkflow:
     def __init__(self) -> None:
         self.log = EventLog(keep=1_000_000)
@@ -228,13 +228,12 @@ class _HostWalk:
         if decided is None:
             await self.walk()
         outcome = await self.finish(decided)
-        await _state("hwfw.record_host", RecordHost(
-            run_id=self.inp.run_id, host=self.host, outcome=outcome, records=self.records,
-            checkpoint=self.checkpoint, audit=self.audit, resolutions=self.resolutions), self.inp.timing)
         keep = outcome["status"] == HOST_FAILED and self.holds_slot
         await asyncio.gather(*self.sent)
-        await workflow.get_external_workflow_handle(self.inp.rollout).signal(
-            "host_finished", {"host": self.host, "outcome": outcome, "keep_slot": keep})
+        # the rollout hands the record to the state writer (with the other hosts ending meanwhile)
+        await workflow.get_external_workflow_handle(self.inp.rollout).signal("host_finished", {
+            "host": self.host, "outcome": outcome, "keep_slot": keep, "records": self.records,
+            "checkpoint": self.checkpoint, "audit": self.audit, "resolutions": self.resolutions})
         return outcome
 
     async def finish(self, decided: dict[str, Any] | None) -> dict[str, Any]:
@@ -379,7 +378,8 @@ class RolloutWorkflow:
         self.outcomes: dict[str, dict[str, Any]] = dict(carry.get("outcomes", {}))
         self.counts: dict[str, int] = dict(carry.get("counts", {}))
         self.complete: bool = carry.get("complete", True)
-        self.unrecorded: dict[str, dict[str, Any]] = {}
+        self.to_record: list[RecordHost] = []
+        self.recording = False
         self.interrupted: bool = carry.get("interrupted", False)
         self.aborted: bool = carry.get("aborted", False)
         self.hard: bool = carry.get("hard", False)
@@ -408,6 +408,9 @@ class RolloutWorkflow:
         self.slot_waiting.pop(host, None)
         self.sched.host_finished(host, outcome.status, keep_slot=bool(doc.get("keep_slot")))
         self.note(host, outcome)
+        self.to_record.append(RecordHost(host=host, outcome=doc["outcome"], records=doc.get("records") or {},
+                                         checkpoint=doc.get("checkpoint"), audit=doc.get("audit") or [],
+                                         resolutions=doc.get("resolutions") or []))
         if outcome.status in (HOST_FAILED, HOST_ROLLED_BACK) and self.inp.on_failure == "abort-run":
             self.begin_abort(f"run aborted: {host} {outcome.status}")
         self.grant()
@@ -484,21 +487,36 @@ class RolloutWorkflow:
             self.outcomes[host] = outcome.to_json()
         self.events.host_finished(host, outcome)
 
-    async def decided(self, host: str, outcome: HostOutcome) -> None:
+    def decided(self, host: str, outcome: HostOutcome) -> None:
         """An outcome the rollout decided without starting the host."""
         self.note(host, outcome)
-        self.unrecorded[host] = outcome.to_json()
-        if len(self.unrecorded) >= RECORD_EVERY:
-            await self.flush()
+        self.to_record.append(RecordHost(host=host, outcome=outcome.to_json()))
+
+    async def recorder(self) -> None:
+        """Hands the hosts that ended to the state writer: whatever ended while the last
+        batch was being written goes in the next (group commit, one write per batch)."""
+        while True:
+            await workflow.wait_condition(lambda: bool(self.to_record))
+            batch, self.to_record = self.to_record[:RECORD_BATCH], self.to_record[RECORD_BATCH:]
+            self.recording = True
+            try:
+                await _state("hwfw.record_hosts", RecordHosts(self.inp.run_id, batch), self.inp.timing)
+            finally:
+                self.recording = False
 
     async def flush(self) -> None:
-        if self.unrecorded:
-            batch, self.unrecorded = self.unrecorded, {}
-            await _state("hwfw.record_outcomes", RecordOutcomes(self.inp.run_id, batch), self.inp.timing)
+        await workflow.wait_condition(lambda: not self.to_record and not self.recording)
 
     # ------------------------------------------------------------------ the run
     @workflow.run
     async def run(self, inp: RolloutInput) -> RolloutResult:
+        recorder = asyncio.ensure_future(self.recorder())
+        try:
+            return await self.roll(inp)
+        finally:
+            recorder.cancel()
+
+    async def roll(self, inp: RolloutInput) -> RolloutResult:
         if inp.carry is None:
             self.t0 = self.clock.monotonic()
             try:
@@ -543,8 +561,7 @@ class RolloutWorkflow:
         if decision.verdict == "wait":
             return False
         if not decision.go:
-            await self.decided(spec.host, HostOutcome(decision.outcome or HOST_NOT_STARTED, decision.reason, 0,
-                                                      len(steps)))
+            self.decided(spec.host, HostOutcome(decision.outcome or HOST_NOT_STARTED, decision.reason, 0, len(steps)))
             return True
         self.sched.host_started(spec.host)
         self.sched.downtime[spec.host] = shape.downtime_seconds
