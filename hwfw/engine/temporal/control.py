@@ -26,6 +26,7 @@ done).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -205,11 +206,12 @@ class StateActivities:
             outcomes[item.host] = item.outcome["status"]
         ledger.touch()
         await ledger.commit()
-        for item in call.hosts:
-            for r in item.resolutions:
-                await ledger.resolve(r["intent"], r["outcome"], **r["details"])
-            for entry in item.audit:
-                await ledger.audit(**entry)
+        # each entry is its own durable append; a batch's are independent of one another,
+        # so they go together (the order that matters: the records above, then the
+        # resolutions, then the audit entries)
+        await asyncio.gather(*(ledger.resolve(r["intent"], r["outcome"], **r["details"])
+                               for item in call.hosts for r in item.resolutions))
+        await asyncio.gather(*(ledger.audit(**entry) for item in call.hosts for entry in item.audit))
 
     @activity.defn(name="hwfw.finish_run")
     async def finish_run(self, call: FinishRun) -> None:

@@ -259,3 +259,5 @@ class RolloutResult:
     hosts: dict[str, dict[str, Any]]
     complete_hosts: bool         # `hosts` lists every host
     error: str = ""              # the run could not start (stale plan, lock held, ...)
+    peak_in_flight: int = 0      # most hosts running at once
+    runs: int = 1                # workflow runs of the rollout (continue-as-new adds one each time)

@@ -34,7 +34,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from hwfw.apply.events import (
@@ -389,6 +389,11 @@ class RolloutWorkflow:
         self.peak: int = carry.get("peak", 0)
         self.result: dict[str, Any] | None = None
         self.outgoing: list[asyncio.Future[Any]] = []
+        self.starting: list[asyncio.Future[None]] = []
+        # children this run started that have not closed yet (what the server counts as
+        # pending against its limit; children of earlier runs count there no more)
+        self.children_open = 0
+        self.closing: set[asyncio.Future[None]] = set()
 
     # ------------------------------------------------------------------ what followers read
     @workflow.query(name="progress")
@@ -556,9 +561,10 @@ class RolloutWorkflow:
         if len(self.sched.canaries) < self.rollout.canary and spec.host not in self.sched.canaries:
             self.sched.canaries.append(spec.host)
         await workflow.wait_condition(
-            lambda: self.sched.admit(spec.host, shape.estimate_seconds).verdict != "wait" or self.too_long())
+            lambda: (self.children_open < self.inp.children
+                     and self.sched.admit(spec.host, shape.estimate_seconds).verdict != "wait") or self.too_long())
         decision = self.sched.admit(spec.host, shape.estimate_seconds)
-        if decision.verdict == "wait":
+        if decision.verdict == "wait" or self.children_open >= self.inp.children:
             return False
         if not decision.go:
             self.decided(spec.host, HostOutcome(decision.outcome or HOST_NOT_STARTED, decision.reason, 0, len(steps)))
@@ -568,14 +574,41 @@ class RolloutWorkflow:
         child = host_workflow_id(self.inp.run_id, spec.host)
         self.running[spec.host] = child
         self.peak = max(self.peak, len(self.running))
-        k = self.rollout
-        await workflow.start_child_workflow(
-            HOST_WORKFLOW, HostInput(run_id=self.inp.run_id, rollout=workflow.info().workflow_id, spec=spec,
-                                     on_failure=self.inp.on_failure, allow_pending=self.inp.allow_pending,
-                                     sync=self.inp.sync, timing=self.inp.timing, deadline=k.deadline,
-                                     time_scale=k.time_scale, slots_limited=k.max_unavailable is not None),
-            id=child, task_queue=CONTROL_QUEUE, parent_close_policy=workflow.ParentClosePolicy.ABANDON)
+        # not awaited here: the hosts admitted in one workflow task start together (awaiting
+        # each start would admit one host per round trip to the server)
+        self.starting = [f for f in self.starting if not f.done()]
+        self.children_open += 1
+        self.starting.append(asyncio.ensure_future(self.start_host(spec, child, len(steps))))
         return True
+
+    async def start_host(self, spec: HostSpec, child: str, steps: int) -> None:
+        k = self.rollout
+        try:
+            handle = await workflow.start_child_workflow(
+                HOST_WORKFLOW, HostInput(run_id=self.inp.run_id, rollout=workflow.info().workflow_id, spec=spec,
+                                         on_failure=self.inp.on_failure, allow_pending=self.inp.allow_pending,
+                                         sync=self.inp.sync, timing=self.inp.timing, deadline=k.deadline,
+                                         time_scale=k.time_scale, slots_limited=k.max_unavailable is not None),
+                id=child, task_queue=CONTROL_QUEUE, parent_close_policy=workflow.ParentClosePolicy.ABANDON)
+        except (WorkflowAlreadyStartedError, FailureError) as exc:
+            # the host never ran here (its id is taken by another execution): it failed to start
+            self.children_open -= 1
+            self.host_finished({"host": spec.host, "outcome": HostOutcome(
+                HOST_FAILED, f"its host workflow could not start: {exc}", 0, steps).to_json()})
+            return
+        closed = asyncio.ensure_future(self.child_closed(handle))
+        self.closing.add(closed)
+        closed.add_done_callback(self.closing.discard)
+
+    async def child_closed(self, handle: workflow.ChildWorkflowHandle[Any, Any]) -> None:
+        """Temporal counts a child as pending until it closes, after it reported its
+        outcome: the slot it holds under `children` is given back only then."""
+        try:
+            await handle
+        except FailureError:
+            pass   # failed, cancelled or terminated: its outcome (if any) came by signal
+        finally:
+            self.children_open -= 1
 
     def too_long(self) -> bool:
         info = workflow.info()
@@ -584,6 +617,7 @@ class RolloutWorkflow:
     async def continue_if_long(self) -> None:
         if not self.too_long():
             return
+        await asyncio.gather(*self.starting)   # every admitted host started before this run closes
         await self.flush()
         await asyncio.gather(*self.outgoing, return_exceptions=True)
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -611,7 +645,8 @@ class RolloutWorkflow:
         await _state("hwfw.finish_run", FinishRun(self.inp.run_id, _iso(), code, self.interrupted), self.inp.timing)
         result = RolloutResult(run_id=self.inp.run_id, counts=dict(self.counts), exit_code=code,
                                interrupted=self.interrupted, aborted=self.aborted, seconds=took,
-                               hosts=self.outcomes, complete_hosts=self.complete)
+                               hosts=self.outcomes, complete_hosts=self.complete, peak_in_flight=self.peak,
+                               runs=self.runs)
         self.result = {"exit_code": code, "counts": dict(self.counts)}
         await workflow.wait_condition(workflow.all_handlers_finished)
         return result
