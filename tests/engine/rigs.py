@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -90,8 +91,10 @@ async def run_local(rig: MemoryRig, plan: Plan, rules: Rollout, on_failure: str 
 
 async def run_temporal(rig: MemoryRig, plan: Plan, rules: Rollout, client: Any, on_failure: str = "halt-host",
                        run_id: str = "temporal1", tuning: dict[str, Any] | None = None,
-                       timeout: float = 600) -> tuple[dict[str, Any], Any]:
-    """The same plan as a rollout workflow: ({host: (status, message)}, RolloutResult)."""
+                       timeout: float = 600, on_start: Callable[[Any], None] | None = None,
+                       concurrency: int | None = None) -> tuple[dict[str, Any], Any]:
+    """The same plan as a rollout workflow: ({host: (status, message)}, RolloutResult).
+    `on_start` gets the rollout's workflow handle once it started."""
     from hwfw.engine.temporal.client import start_rollout
     from hwfw.engine.temporal.launch import hand_over
     from hwfw.engine.temporal.worker import run_worker
@@ -104,11 +107,13 @@ async def run_temporal(rig: MemoryRig, plan: Plan, rules: Rollout, client: Any, 
     ready = asyncio.Event()
     worker = asyncio.ensure_future(run_worker(
         rig.workspace, site=None, address="", namespace="", state_writer=True, client=client,
-        drivers=rig.fleet.driver, images=MemoryImages(), clock=rig.clock, stop=stop,
+        drivers=rig.fleet.driver, images=MemoryImages(), clock=rig.clock, stop=stop, concurrency=concurrency,
         on_ready=lambda _queues: ready.set()))
     try:
         await asyncio.wait_for(ready.wait(), 60)
         handle = await start_rollout(client, inp, memo={"run_id": run_id, "hosts": inp.hosts})
+        if on_start is not None:
+            on_start(handle)
         done = await asyncio.wait_for(handle.result(), timeout)
     finally:
         stop.set()
