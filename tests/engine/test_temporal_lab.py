@@ -267,3 +267,50 @@ def test_the_rollout_survives_a_restart_of_the_temporal_server(tmp_path: Path) -
     finally:
         lab.process.stop()
         server.stop()
+
+
+def test_sigint_only_stops_following_and_run_cancel_stops_the_rollout(
+        tmp_path: Path, temporal_server: DevServer) -> None:
+    lab = split_lab(tmp_path)
+    try:
+        plan_path, plan = _saved_plan(lab, tmp_path)
+        address = ("--temporal-address", temporal_server.address)
+        with Sites(lab, temporal_server.address, tmp_path):
+            # --detach: back as soon as the rollout started; one host at a time, so the
+            # rollout is still early when it is stopped
+            r = _hwfw(lab, "apply", "--plan", str(plan_path), "--engine", "temporal", "--auto-approve", "--detach",
+                      "--parallelism", "1", *address)
+            assert r.returncode == 0, r.stderr[-3000:]
+            run_id = r.stderr.split("Rollout ", 1)[1].split()[0]
+            follower = _start(lab, "run", "attach", run_id, "-C", str(lab.workspace), "--format", "json", *address)
+            assert follower.stdout is not None
+            for line in follower.stdout:
+                if json.loads(line)["type"] == "host-finished":
+                    break
+            follower.send_signal(signal.SIGINT)       # Ctrl-C: stop following, nothing else
+            out, err = follower.communicate(timeout=60)
+            assert follower.returncode == 130 and f"hwfw run cancel {run_id}" in err, err[-2000:]
+            shown = _hwfw(lab, "run", "show", run_id, "-C", str(lab.workspace), "--format", "json", *address)
+            assert json.loads(shown.stdout)["status"] == "running", shown.stderr
+            since = max(e["seq"] for e in lab.events())
+            cancel = _hwfw(lab, "run", "cancel", run_id, "-C", str(lab.workspace), *address)
+            assert cancel.returncode == 0 and "nothing new starts" in cancel.stderr, cancel.stderr
+            r = _hwfw(lab, "run", "attach", run_id, "-C", str(lab.workspace), "--format", "json", *address)
+            events = _json_lines(r.stdout)
+            summary = events[-1]["summary"]
+            assert events[-1]["type"] == "run-finished" and summary["interrupted"] and r.returncode == 130, \
+                r.stderr[-2000:]
+            outcomes = {e["host"]: e["outcome"]["status"] for e in events if e["type"] == "host-finished"}
+            assert set(outcomes) == {s["host"] for s in plan["steps"]}
+            assert set(outcomes.values()) <= {"converged", "interrupted"}, outcomes
+            started = {e["host"] for e in events if e["type"] == "host-started"}
+            never = set(outcomes) - started
+            assert never and all(outcomes[h] == "interrupted" for h in never), (outcomes, started)
+            # after the cancel nothing new started: only hosts already under way touched a BMC
+            assert {e["bmc"] for e in lab.events(since) if e["type"] == "flash-started"} <= started
+            assert not {e["bmc"] for e in lab.events() if e["type"] == "image-received"} & never
+            # the rollout released the workspace lock: plan runs and finds the hosts left to do
+            again = _hwfw(lab, "plan", str(lab.workspace), "--detailed-exitcode")
+            assert again.returncode == 2, again.stderr[-2000:]
+    finally:
+        lab.process.stop()
