@@ -76,7 +76,8 @@ def main() -> int:
         for command, runs in times.items():
             elapsed, result = timed(*hwfw, command, str(root))
             if result.returncode != 0:
-                print(f"hwfw {command} failed (exit {result.returncode}):\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+                print(f"hwfw {command} failed (exit {result.returncode}):\n"
+                      f"{result.stdout[-2000:]}{result.stderr[-2000:]}")
                 return 1
             runs.append(elapsed)
     medians = {c: statistics.median(t) for c, t in times.items()}
@@ -86,7 +87,7 @@ def main() -> int:
     # The fastest run of each is the least disturbed by other load on the machine; the
     # medians are printed too, so a noisy machine shows up as a gap between the two.
     extra = min(times["check"]) - min(times["validate"])
-    paired = statistics.median(c - v for c, v in zip(times["check"], times["validate"]))
+    paired = statistics.median(c - v for c, v in zip(times["check"], times["validate"], strict=True))
     ok = extra <= TARGET_EXTRA
     print(f"check - validate: {extra:+.2f} s (fastest runs; medians {medians['check'] - medians['validate']:+.2f} s, "
           f"median of paired runs {paired:+.2f} s); target <= {TARGET_EXTRA:.0f} s: {'PASS' if ok else 'FAIL'}")

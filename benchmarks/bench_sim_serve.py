@@ -31,7 +31,8 @@ sys.path.insert(0, str(REPO))
 
 from hwfw.sim.runtime import start_fleet_process  # noqa: E402
 
-PROFILES = [("dell", "PowerEdge R750", '{bmc: "7.00.00.00", bios: "1.12.1", cpld: "1.0.6", nic: {NIC.Integrated.1-1: "22.31.6"}}'),
+PROFILES = [("dell", "PowerEdge R750",
+             '{bmc: "7.00.00.00", bios: "1.12.1", cpld: "1.0.6", nic: {NIC.Integrated.1-1: "22.31.6"}}'),
             ("hpe", "ProLiant DL380 Gen10", '{bmc: "2.72 Sep 04 2022", bios: "U30 v2.68 (07/14/2022)", cpld: "0x11"}'),
             ("supermicro", "SYS-120U-TNR", '{bmc: "01.01.10", bios: "1.4", cpld: "F1.02"}'),
             ("generic", "Contoso OpenServer 2", '{bmc: "2.14.0", bios: "1.0.5"}')]

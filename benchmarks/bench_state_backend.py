@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from hwfw.config.model import BackendSettings, Settings  # noqa: E402
-from hwfw.state.backend import StateBackend, open_backend  # noqa: E402
+from hwfw.state.backend import open_backend  # noqa: E402
 from hwfw.state.model import ComponentRecord, State  # noqa: E402
 
 

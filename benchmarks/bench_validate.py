@@ -50,15 +50,21 @@ def generate(root: Path, hosts: int) -> None:
             f"      password_env: BMC_PASSWORD_DC{i % 3}\n"
             f"    description: \"asset AT-{i:07d}, serial SN{i * 7919 % 10**8:08d}, "
             f"installed 2024-0{1 + i % 9}-1{i % 10}, warranty until 2029, contract C-{i % 311:04d}, "
-            f"support tier gold, maintenance window sunday 02:00-06:00 UTC, escalation ops-oncall, runbook RB-{i % 97:03d}, rack position U{i % 42:02d}, cabling plan CP-{i % 13:02d}, last audit 2025-Q2\"\n")
+            f"support tier gold, maintenance window sunday 02:00-06:00 UTC, escalation ops-oncall, "
+            f"runbook RB-{i % 97:03d}, rack position U{i % 42:02d}, cabling plan CP-{i % 13:02d}, "
+            f"last audit 2025-Q2\"\n")
     (root / "inventory.yaml").write_text("\n".join(lines))
     images, baselines = [], ["baselines:"]
+    # Every image a baseline names must be obtainable (validate checks it): tiny files
+    # whose sha256 is the one the repository states.
+    (root / "images").mkdir(exist_ok=True)
     for vendor, models in VENDORS:
         bmc, bios = TARGETS[vendor]
         for model in models:
             for pool in pools:
                 slug = f"{vendor}-{model.lower().replace(' ', '-')}-{pool}"
                 for comp, version in (("bmc", bmc), ("bios", bios)):
+                    (root / "images" / f"{slug}-{comp}.bin").write_bytes(slug.encode() + comp.encode())
                     images.append(f"  - id: {slug}-{comp}\n    vendor: {vendor}\n    component: {comp}\n"
                                   f"    version: \"{version}\"\n    models: [\"{model}\"]\n"
                                   f"    source: images/{slug}-{comp}.bin\n"

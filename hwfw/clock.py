@@ -19,12 +19,12 @@ import asyncio
 import heapq
 import itertools
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Awaitable, Protocol, TypeVar
 
 T = TypeVar("T")
 
-EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)  # wall time of the virtual clocks' zero
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # wall time of the virtual clocks' zero
 
 
 class Clock(Protocol):
@@ -44,7 +44,7 @@ class SystemClock:
         return time.monotonic()
 
     def wall(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
@@ -150,5 +150,5 @@ class DiscreteClock:
 
 def utc_now_iso(clock: Clock | None = None) -> str:
     """RFC 3339 UTC timestamp with second precision, as written into plans and state."""
-    now = clock.wall() if clock else datetime.now(timezone.utc)
+    now = clock.wall() if clock else datetime.now(UTC)
     return now.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -11,7 +11,10 @@ ordinary BMC URLs and takes exactly the code path real BMCs take.
 Loading a workspace through `check_workspace` / `load_workspace` here adds the checks
 of how hosts are reached (a `sim://` host must name a host of the fleet file) to the
 file checks of `hwfw.config`. `read_inventory` reads the live inventory of an open
-connection; `read_live_inventory` opens one for that.
+connection; `read_live_inventory` opens one for that. The BMC sessions an inventory
+read opens are logged out in the background, and closing the connection waits for
+every logout: a caller that plans inside the connection (`read_live_inventory(...,
+then=...)`) overlaps the two.
 
 The HTTP stack and the simulator are imported when first used, so that validating a
 workspace does not load them.
@@ -24,7 +27,7 @@ import hashlib
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Sequence, TypeVar
 
 from hwfw import config
 from hwfw.config.loader import LoadContext, WorkspaceCheck, one_of
@@ -35,14 +38,16 @@ from hwfw.logs import get_logger, redactor
 
 if TYPE_CHECKING:
     from hwfw.clock import Clock
-    from hwfw.inventory.collect import ResolvedHost
+    from hwfw.inventory.collect import NeedsPreflight, ResolvedHost
     from hwfw.inventory.model import Inventory
+    from hwfw.redfish.closer import SessionCloser
 
 __all__ = ["SIM_SCHEME", "Connection", "check_workspace", "connect", "load_workspace", "read_inventory",
            "read_live_inventory", "select_hosts", "simulator_port", "target_hosts"]
 
 log = get_logger("connect")
 SIM_SCHEME = "sim://"
+T = TypeVar("T")
 
 
 @dataclass
@@ -56,6 +61,7 @@ class Connection:
     insecure: bool
     hosts: dict[str, ResolvedHost] = field(default_factory=dict)
     fleet: Any = None  # hwfw.sim.runtime.EmbeddedFleet when sim:// hosts exist
+    closer: SessionCloser | None = None  # background logouts, finished when the connection closes
 
 
 # ---------------------------------------------------------------- loading a workspace
@@ -156,6 +162,7 @@ async def connect(workspace: Workspace, *, insecure: bool = False, targets: Sequ
                   exclude: Sequence[str] = (), clock: Clock | None = None) -> AsyncIterator[Connection]:
     """Resolve every selected host to a URL and credentials; run the simulator if needed."""
     from hwfw.clock import SystemClock
+    from hwfw.redfish.closer import SessionCloser
 
     clock = clock or SystemClock()
     conn = Connection(workspace=workspace, clock=clock, insecure=insecure)
@@ -166,25 +173,48 @@ async def connect(workspace: Workspace, *, insecure: bool = False, targets: Sequ
                 conn.fleet = await stack.enter_async_context(_start_simulator(workspace, stable_port=True))
             except OSError:  # the workspace's own port is taken (a --no-lock run beside another)
                 conn.fleet = await stack.enter_async_context(_start_simulator(workspace, stable_port=False))
+        conn.closer = SessionCloser()
+        stack.push_async_callback(conn.closer.aclose)  # before the simulator stops: logouts first
         for host in hosts:
             conn.hosts[host.name] = _resolve(workspace, host, conn.fleet)
         yield conn
 
 
-async def read_inventory(conn: Connection) -> Inventory:
-    """The live inventory of every host of an open connection; never changes a BMC."""
+async def read_inventory(conn: Connection, *, needs_preflight: NeedsPreflight | None = None,
+                         wait_for_logouts: bool = True) -> Inventory:
+    """The live inventory of every host of an open connection; never changes a BMC.
+
+    `needs_preflight` picks the hosts whose pre-flight facts are read (default: all).
+    With `wait_for_logouts=False` this returns as soon as the last read is answered and
+    the BMC sessions are logged out in the background until the connection closes; by
+    default it waits for them (a BMC that allows one session must be free again before
+    apply logs in)."""
     from hwfw.inventory.collect import collect
 
     settings = conn.workspace.settings
-    return await collect(list(conn.hosts.values()), settings=settings, clock=conn.clock,
-                         insecure=conn.insecure, concurrency=settings.plan_concurrency)
+    # The embedded simulator serves its BMCs from this process: each connection is two
+    # open files here, and its listening sockets are already counted as open.
+    inventory = await collect(list(conn.hosts.values()), settings=settings, clock=conn.clock,
+                              insecure=conn.insecure, concurrency=settings.plan_concurrency,
+                              needs_preflight=needs_preflight, closer=conn.closer,
+                              files_per_connection=2 if conn.fleet is not None else 1)
+    if wait_for_logouts and conn.closer is not None:
+        await conn.closer.aclose()
+    return inventory
 
 
 async def read_live_inventory(workspace: Workspace, *, targets: Sequence[str] = (), exclude: Sequence[str] = (),
-                              insecure: bool = False, clock: Clock | None = None) -> Inventory:
-    """Connect to every selected host and read its inventory; never changes a BMC."""
+                              insecure: bool = False, clock: Clock | None = None,
+                              needs_preflight: NeedsPreflight | None = None,
+                              then: Callable[[Inventory], T] | None = None) -> Any:
+    """Connect to every selected host and read its inventory; never changes a BMC.
+
+    `needs_preflight` picks the hosts whose pre-flight facts are read (default: all).
+    Returns the inventory, or `then(inventory)` when given: computed (a plan, say)
+    while the BMC sessions are logged out, which the connection still waits for."""
     async with connect(workspace, insecure=insecure, targets=targets, exclude=exclude, clock=clock) as conn:
-        return await read_inventory(conn)
+        inventory = await read_inventory(conn, needs_preflight=needs_preflight, wait_for_logouts=then is None)
+        return inventory if then is None else then(inventory)
 
 
 def _resolve(workspace: Workspace, host: Host, fleet: Any) -> ResolvedHost:

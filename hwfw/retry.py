@@ -21,11 +21,22 @@ Two shapes of the same policy:
             return response
         await clock.sleep(delay)
 
-A poll loop is the second shape with a constant interval and no retry count:
-`RetryPolicy(retries=None, backoff=Backoff(base=interval, factor=1, cap=max_interval,
-floor=min_interval, jitter=0), retry_after_max=max_interval, clamp_to_deadline=True)`:
-each wait is the server's Retry-After (kept within floor and retry_after_max) or the
-interval, and the last wait ends exactly at the deadline instead of being skipped.
+A poll loop is the second shape with a constant interval and no retry count,
+`polling(interval, min_wait=..., max_wait=...)`: each wait is the server's Retry-After
+(kept within min_wait and max_wait) or the interval, and the last wait ends exactly at
+the deadline instead of being skipped:
+
+    polls = polling(interval).attempts(clock, deadline=clock.monotonic() + timeout)
+    while not await done():
+        delay = polls.next_delay()
+        if delay is None:                           # the deadline has come
+            return False
+        await clock.sleep(delay)
+    return True
+
+A caller whose wait depends on what it just saw (a longer pause once a BMC looks
+healthy) passes it as `next_delay(wait=...)`; the retry count and the deadline still
+apply.
 
 Rules, the same everywhere:
 - the wait before retry n (0-based) is `min(cap, base * factor**n)`, of which the
@@ -43,12 +54,12 @@ import math
 import random
 import re
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import UTC
 from typing import Awaitable, Callable, TypeVar
 
 from hwfw.clock import Clock
 
-__all__ = ["Attempts", "Backoff", "RetryPolicy", "parse_retry_after", "retry"]
+__all__ = ["Attempts", "Backoff", "RetryPolicy", "parse_retry_after", "polling", "retry"]
 
 T = TypeVar("T")
 
@@ -78,7 +89,7 @@ def parse_retry_after(value: str | None, clock: Clock, *, maximum: float = RETRY
     if when is None:  # pragma: no cover - Python < 3.10 returned None
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return min(max(0.0, (when - clock.wall()).total_seconds()), maximum)
 
 
@@ -91,6 +102,11 @@ class Backoff:
     cap: float = 30.0
     floor: float = 0.0
     jitter: float = 0.5
+
+    @classmethod
+    def constant(cls, interval: float) -> Backoff:
+        """The same wait before every retry: a poll interval."""
+        return cls(base=interval, factor=1.0, cap=interval, jitter=0.0)
 
     def delay(self, n: int, rng: random.Random | None = None) -> float:
         wait = min(self.cap, self.base * self.factor ** min(n, 64))
@@ -127,16 +143,21 @@ class Attempts:
         self.rng = rng
         self.retries = 0  # retries granted so far
 
-    def next_delay(self, retry_after: float | None = None) -> float | None:
+    def next_delay(self, retry_after: float | None = None, *, wait: float | None = None) -> float | None:
         """Seconds to wait before the next attempt, or None when no attempt is left.
 
         `retry_after` is what the server asked for (parse_retry_after), if anything.
+        `wait` is the caller's own choice for this attempt instead of the backoff (a
+        poll loop that waits longer once it saw what it waits for); the retry count
+        and the deadline still apply.
         """
         policy = self.policy
         if policy.retries is not None and self.retries >= policy.retries:
             return None
         if retry_after is not None and math.isfinite(retry_after):
             delay = min(max(retry_after, policy.backoff.floor), policy.retry_after_max)
+        elif wait is not None:
+            delay = wait
         else:
             delay = policy.backoff.delay(self.retries, self.rng)
         if self.deadline is not None:
@@ -149,6 +170,18 @@ class Attempts:
                 return None
         self.retries += 1
         return max(0.0, delay)
+
+
+def polling(interval: float, *, min_wait: float = 0.0, max_wait: float | None = None) -> RetryPolicy:
+    """The policy of a poll loop: poll every `interval` seconds until the deadline.
+
+    A server's Retry-After replaces the interval, kept within [min_wait, max_wait]
+    (max_wait defaults to the interval); no wait is shorter than min_wait, and the last
+    one is cut to end at the deadline.
+    """
+    return RetryPolicy(retries=None, backoff=Backoff(base=interval, factor=1.0, cap=interval, floor=min_wait,
+                                                     jitter=0.0),
+                       retry_after_max=interval if max_wait is None else max_wait, clamp_to_deadline=True)
 
 
 async def retry(op: Callable[[], Awaitable[T]], *, clock: Clock, policy: RetryPolicy = RetryPolicy(),

@@ -102,6 +102,8 @@ class VendorRecord:
         return "".join(part.capitalize() for part in self.name.split("_"))
 
 
+# Alphabetical, the generic record (the fallback; detection ties go to the earlier record)
+# last. The simulator lists its profiles in the same order.
 VENDORS: tuple[VendorRecord, ...] = (
     VendorRecord(
         name="dell",

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+LAB = REPO_ROOT / "examples" / "lab"
 
 
 def run_hwfw(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,

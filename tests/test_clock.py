@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -66,7 +66,7 @@ def test_discrete_clock_runs_ready_work_before_moving_time() -> None:
 
 
 def test_discrete_clock_skips_cancelled_sleeps_and_returns_the_result() -> None:
-    clock = DiscreteClock(start=1000.0, wall_start=datetime(2030, 5, 1, tzinfo=timezone.utc))
+    clock = DiscreteClock(start=1000.0, wall_start=datetime(2030, 5, 1, tzinfo=UTC))
 
     async def body() -> str:
         doomed = asyncio.ensure_future(clock.sleep(50))
@@ -109,4 +109,4 @@ def test_system_clock_is_real_time() -> None:
     before = clock.monotonic()
     asyncio.run(clock.sleep(-1))  # never negative
     assert clock.monotonic() >= before
-    assert abs((clock.wall() - datetime.now(timezone.utc)).total_seconds()) < 5
+    assert abs((clock.wall() - datetime.now(UTC)).total_seconds()) < 5

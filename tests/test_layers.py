@@ -33,7 +33,7 @@ from tests.helpers import REPO_ROOT
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozenset(units)) for name, units in (
     ("foundation (base)", {"hwfw", "errors"}),
     ("foundation", {"logs", "clock", "versions", "resources", "gcpause", "ipmi_deviceid", "vendor_registry",
-                    "cancel", "invocation"}),
+                    "cancel", "invocation", "aio"}),
     ("foundation (on logs and clock)", {"events", "retry"}),
     ("config", {"config"}),
     ("services", {"state", "repository", "redfish", "ipmi", "sim"}),
@@ -270,7 +270,8 @@ def test_checker_accepts_downward_imports(tmp_path: Path) -> None:
     ("relative import", "def f():\n    from ..top import thing\n", 2),
     ("from the package", "from hwfw import top\n", 1),
     ("import_module", "import importlib\n\nM = importlib.import_module('hwfw.top')\n", 3),
-    ("import_module f-string", "import importlib\n\ndef f(n):\n    return importlib.import_module(f'hwfw.top.{n}')\n", 4),
+    ("import_module f-string", "import importlib\n\ndef f(n):\n    return importlib.import_module(f'hwfw.top.{n}')\n",
+     4),
 ])
 def test_checker_reports_an_upward_import_with_file_and_line(tmp_path: Path, where: str, text: str,
                                                              line: int) -> None:

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwfw.clock import FakeClock
-from hwfw.retry import RETRY_AFTER_LIMIT, Backoff, RetryPolicy, parse_retry_after, retry
+from hwfw.retry import RETRY_AFTER_LIMIT, Backoff, RetryPolicy, parse_retry_after, polling, retry
 
 PROPS = settings(max_examples=300, deadline=None)
 
@@ -102,6 +102,29 @@ def test_a_poll_loop_clamps_its_last_wait_to_the_deadline() -> None:
         clock.advance(delay)
     assert waits == [1.0, 5.0, 5.0, 1.0]  # Retry-After kept above the floor; the last wait ends at 12
     assert clock.monotonic() == 12.0
+
+
+def test_polling_waits_the_interval_or_the_bounded_retry_after_until_the_deadline() -> None:
+    clock = FakeClock()
+    polls = polling(5, min_wait=2, max_wait=8).attempts(clock, deadline=20)
+    waits = []
+    for retry_after in (None, 30.0, 0.5, None, None):
+        delay = polls.next_delay(retry_after)
+        if delay is None:
+            break
+        waits.append(delay)
+        clock.advance(delay)
+    assert waits == [5.0, 8.0, 2.0, 5.0]  # Retry-After within [2, 8]; 20 reached after four waits
+    assert polls.next_delay() is None and clock.monotonic() == 20.0
+
+
+def test_a_caller_chosen_wait_replaces_the_interval_but_not_the_deadline() -> None:
+    clock = FakeClock()
+    polls = polling(1).attempts(clock, deadline=10)
+    assert polls.next_delay(wait=4) == 4.0
+    clock.advance(8)
+    assert polls.next_delay(wait=4) == 2.0  # cut to end at the deadline
+    assert Backoff.constant(3).delay(7) == 3.0
 
 
 # ---------------------------------------------------------------- retry()

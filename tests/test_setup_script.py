@@ -111,11 +111,13 @@ def test_the_list_names_every_package_the_suite_needs() -> None:
     assert len(PACKAGES) == len(set(PACKAGES))
 
 
+@pytest.mark.slow
 def test_everything_installed_runs_no_apt_and_prints_nothing(machine) -> None:
     run = machine(installed=PACKAGES, uid=1000, sudo="nopasswd")
     assert (run.rc, run.stdout, run.stderr, run.log) == (0, "", "", [])
 
 
+@pytest.mark.slow
 def test_missing_as_root_installs_exactly_the_missing_ones(machine) -> None:
     missing = [PACKAGES[1], PACKAGES[-1]]
     run = machine(installed=[p for p in PACKAGES if p not in missing], uid=0)
@@ -126,6 +128,7 @@ def test_missing_as_root_installs_exactly_the_missing_ones(machine) -> None:
     assert sorted(run.installed) == sorted(PACKAGES)
 
 
+@pytest.mark.slow
 def test_missing_as_a_user_with_passwordless_sudo_goes_through_sudo(machine) -> None:
     run = machine(installed=PACKAGES[1:], uid=1000, sudo="nopasswd")
     assert run.rc == 0, run.stderr
@@ -137,6 +140,7 @@ def test_missing_as_a_user_with_passwordless_sudo_goes_through_sudo(machine) -> 
                        f"apt-get install -y -qq --no-install-recommends {PACKAGES[0]}"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sudo", [None, "password"], ids=["no-sudo", "sudo-asks-a-password"])
 def test_missing_without_root_says_what_to_run_and_fails(machine, sudo: str | None) -> None:
     missing = [PACKAGES[0], PACKAGES[3]]
@@ -148,12 +152,14 @@ def test_missing_without_root_says_what_to_run_and_fails(machine, sudo: str | No
     assert run.stdout == ""
 
 
+@pytest.mark.slow
 def test_a_package_apt_cannot_install_is_an_error(machine) -> None:
     run = machine(installed=PACKAGES[1:], uid=0, unavailable=(PACKAGES[0],))
     assert run.rc == 1
     assert f"apt-get did not install: {PACKAGES[0]}" in run.stderr
 
 
+@pytest.mark.slow
 def test_without_dpkg_it_lists_the_packages_and_goes_on(machine) -> None:
     run = machine(installed=[], uid=1000, dpkg=False)
     assert run.rc == 0 and run.log == []
@@ -170,3 +176,29 @@ def test_ci_runs_exactly_readme_command_2() -> None:
           if ln.strip() and not ln.startswith("#") and ln not in ("set -euo pipefail", 'cd "$(dirname "$0")/.."')]
     assert ci == [commands[1]]
     assert os.access(REPO_ROOT / commands[1].split()[0], os.X_OK)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("failing", [None, "ruff", "mypy", "pytest", "python"])
+def test_the_test_script_runs_the_linters_and_fails_when_any_step_fails(tmp_path: Path, failing: str | None) -> None:
+    """scripts/test runs ruff, mypy, pytest and the service validator (each even after a
+    failure) and exits with the first failure's status. The tools are fakes that log."""
+    root = tmp_path / "clone"
+    (root / "scripts").mkdir(parents=True)
+    shutil.copy2(REPO_ROOT / "scripts" / "test", root / "scripts" / "test")
+    (root / "scripts" / "install-system-packages").write_text("#!/bin/sh\nexit 0\n")
+    fake_bin = root / ".venv" / "bin"
+    fake_bin.mkdir(parents=True)
+    (fake_bin / "activate").write_text(f'PATH="{fake_bin}:$PATH"\n')
+    log = tmp_path / "log"
+    for tool in ("python", "pip", "ruff", "mypy", "pytest"):
+        rc = 3 if tool == failing else 0
+        (fake_bin / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> "{log}"\nexit {rc}\n')
+    for path in [*fake_bin.iterdir(), *(root / "scripts").iterdir()]:
+        path.chmod(0o755)
+    proc = subprocess.run([str(root / "scripts" / "test")], cwd=root, capture_output=True, text=True, timeout=60,
+                          env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)})
+    assert proc.returncode == (3 if failing else 0), proc.stderr
+    ran = [line.strip() for line in log.read_text().splitlines()]
+    assert ran == ["pip install -q -e .[test]", "ruff check", "mypy", "pytest",
+                   "python scripts/sim_service_validator.py"]

@@ -17,7 +17,7 @@ import pytest
 from hwfw.apply.drivers import RedfishDriver, driver_class_for
 from hwfw.config.model import ACTIVATIONS, COMPONENT_KINDS
 from hwfw.plan import activation, estimate
-from hwfw.sim.profiles import PROFILES, service_class
+from hwfw.sim.profiles import SimProfile, profiles, service_class
 from hwfw.sim.service.base import BmcService
 from hwfw.vendor_registry import DEFAULT_VENDOR, VENDOR_NAMES, VENDORS, Detection, record_for, vendor_for_iana
 from hwfw.vendors import adapter_class, adapter_named
@@ -64,11 +64,23 @@ def test_an_unknown_vendor_gets_the_generic_driver() -> None:
 
 
 def test_the_simulator_lists_the_same_vendors() -> None:
-    assert list(PROFILES) == list(VENDOR_NAMES)
+    assert list(profiles()) == list(VENDOR_NAMES)
+
+
+def test_the_simulator_lists_its_profile_modules() -> None:
+    """A simulator profile is its module: every module of hwfw/sim/profiles that defines a
+    PROFILE is listed, under its module's name, alphabetically with the fallback last."""
+    package = REPO_ROOT / "hwfw" / "sim" / "profiles"
+    modules = sorted(p.stem for p in package.glob("*.py") if "\nPROFILE = SimProfile(" in p.read_text())
+    listed = profiles()
+    assert sorted(listed) == modules and len(modules) >= 4
+    assert all(isinstance(p, SimProfile) and p.name == name for name, p in listed.items())
+    assert [p.name for p in listed.values() if p.fallback] == [list(listed)[-1]] == [DEFAULT_VENDOR]
+    assert list(listed)[:-1] == sorted(list(listed)[:-1])
 
 
 def test_one_iana_table_the_simulator_agrees_with() -> None:
-    for name, profile in PROFILES.items():
+    for name, profile in profiles().items():
         manufacturer = profile.ipmi_ids[0]
         if manufacturer:
             assert manufacturer in RECORDS[name].iana_ids, name
@@ -106,11 +118,11 @@ def test_schemas_list_the_registry_vendors() -> None:
             if names != list(VENDOR_NAMES):
                 wrong.append(f"schemas/{path.name} {where}: {names}, registry: {list(VENDOR_NAMES)}")
         if path.name == "fleet.schema.json":
-            profiles = doc["$defs"]["host"]["properties"]["profile"]["enum"]
+            profile_enum = doc["$defs"]["host"]["properties"]["profile"]["enum"]
             seen.append(f"{path.name} profile")
-            if profiles != list(PROFILES):
-                wrong.append(f"schemas/{path.name} /$defs/host/properties/profile: {profiles}, "
-                             f"simulator: {list(PROFILES)}")
+            if profile_enum != list(profiles()):
+                wrong.append(f"schemas/{path.name} /$defs/host/properties/profile: {profile_enum}, "
+                             f"simulator: {list(profiles())}")
     assert len(seen) >= 8, seen  # baselines, inventory, repository, 3x compatibility, sequences, fleet
     assert not wrong, "\n".join(wrong)
 
@@ -127,7 +139,7 @@ def test_cli_choices_come_from_the_lists() -> None:
 
     assert isinstance(repo, click.Group) and isinstance(sim, click.Group)
     assert _choices(repo.commands["add"], "vendor") == list(VENDOR_NAMES)
-    assert _choices(sim.commands["make-image"], "vendor") == list(PROFILES)
+    assert _choices(sim.commands["make-image"], "vendor") == list(profiles())
 
 
 # --------------------------------------------------------------------------- the planner asks the records

@@ -27,7 +27,7 @@ from hwfw.versions import (
     parse,
     parse_constraint,
 )
-from tests.test_versions import DOMAINS, PROPS, OPS, Sample, cmp, hpe_dated, modern_dates, months
+from tests.test_versions import DOMAINS, OPS, PROPS, Sample, cmp, hpe_dated, modern_dates, months
 
 ORDERED: list[tuple[str, list[str]]] = [
     # Cisco IMC (UCS C-series M5) firmware, as Manager.FirmwareVersion and the CIMC member show it
@@ -209,7 +209,8 @@ def model_prefixed(family: str) -> st.SearchStrategy[Sample]:
 hex_dash: st.SearchStrategy[Sample] = st.tuples(st.integers(0, 2**32 - 1), comps, st.booleans()).map(
     lambda t: (f"0x{t[0]:08{'X' if t[2] else 'x'}}-{'.'.join(map(str, t[1]))}", "hex-dash",
                (_padded(t[1]), t[0])))
-build_suffix: st.SearchStrategy[Sample] = st.tuples(comps, st.integers(0, 500), st.sampled_from(["Build", "build"])).map(
+build_suffix: st.SearchStrategy[Sample] = st.tuples(comps, st.integers(0, 500),
+                                                    st.sampled_from(["Build", "build"])).map(
     lambda t: (f"{'.'.join(map(str, t[0]))} {t[2]} {t[1]}", "build-suffix", (_padded(t[0]), t[1])))
 
 NEW_DOMAINS: list[st.SearchStrategy[Sample]] = [cisco, model_prefixed("C220M5"), model_prefixed("C240M5"),

@@ -37,8 +37,8 @@ def event_sink(target: EventTarget | None) -> EventSink | None:
     if target is None:
         return None
     if hasattr(target, "emit"):
-        return target  # type: ignore[return-value]
-    return CallbackSink(target)  # type: ignore[arg-type]
+        return target
+    return CallbackSink(target)
 
 
 def new_run_id() -> str:

@@ -32,7 +32,8 @@ def read_inventory_snapshot(path: Path, *, targets: Sequence[str] = (), exclude:
     problems = validate("inventory-snapshot", doc, None)
     if problems:
         raise ConfigError([Problem(p.message, SourceLocation(str(path), 1, 1), code=p.code, expected=p.expected)
-                           for p in problems], hint="the snapshot does not match schemas/inventory-snapshot.schema.json")
+                           for p in problems],
+                          hint="the snapshot does not match schemas/inventory-snapshot.schema.json")
     inventory = Inventory.from_json(doc)
     patterns = target_hosts(targets)
     if patterns or exclude:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from hwfw.apply.run import ApplyOptions, ApplyResult, Confirm
     from hwfw.compliance.gate import CheckReport
     from hwfw.compliance.report import ComplianceReport
+    from hwfw.inventory.collect import NeedsPreflight
     from hwfw.inventory.model import Inventory
     from hwfw.plan.model import Plan
 
@@ -164,14 +165,24 @@ class Workspace:
 
     async def _fleet(self, config: Config, source: InventorySource, targets: Sequence[str],
                      exclude: Sequence[str], cancel: CancelToken | None, what: str) -> Inventory:
-        if isinstance(source, Path):
-            return read_inventory_snapshot(source, targets=targets, exclude=exclude)
-        if source is not None:
-            return source
+        fleet: Inventory = await self._with_fleet(config, source, targets, exclude, cancel, what)
+        return fleet
 
-        async def body() -> Inventory:
+    async def _with_fleet(self, config: Config, source: InventorySource, targets: Sequence[str],
+                          exclude: Sequence[str], cancel: CancelToken | None, what: str,
+                          needs_preflight: NeedsPreflight | None = None,
+                          then: Callable[[Inventory], Any] | None = None) -> Any:
+        """The fleet's inventory, or `then(inventory)`: read live, `then` runs while the
+        BMC sessions are logged out; `needs_preflight` picks the hosts whose pre-flight
+        facts are read (default: all)."""
+        if source is not None:
+            fleet = read_inventory_snapshot(source, targets=targets, exclude=exclude) if isinstance(source, Path) \
+                else source
+            return fleet if then is None else then(fleet)
+
+        async def body() -> Any:
             return await read_live_inventory(config, targets=targets, exclude=exclude, insecure=self.insecure,
-                                             clock=self.clock)
+                                             clock=self.clock, needs_preflight=needs_preflight, then=then)
 
         return await cancellable(body, cancel, what)
 
@@ -189,16 +200,24 @@ class Workspace:
         `inventory` plans offline against a snapshot (a path) or an Inventory;
         `lock` holds the workspace lock while the state and the fleet are read."""
         from hwfw.config.digests import input_digests
+        from hwfw.plan import needs_preflight
         from hwfw.plan import plan as make_plan
 
         config = await self._in_thread(self.load)
         with invocation.using(self.path):
             select_hosts(config, targets, exclude)  # a typo in a host pattern fails before any BMC is read
+            accepted = tuple(accept_unknown)
             async with read_state(config, operation="plan", lock=lock) as state:
-                fleet = await self._fleet(config, inventory, targets, exclude, cancel, "plan")
-            result = make_plan(config, fleet, state, targets=targets, exclude=exclude,
-                               accept_unknown=tuple(accept_unknown), allow_unreachable=allow_unreachable,
-                               parallelism=parallelism or config.settings.parallelism)
+                def planned(fleet: Inventory) -> Plan:
+                    return make_plan(config, fleet, state, targets=targets, exclude=exclude,
+                                     accept_unknown=accepted, allow_unreachable=allow_unreachable,
+                                     parallelism=parallelism or config.settings.parallelism)
+
+                # Pre-flight facts (job queues, pending BIOS settings...) only for hosts with
+                # steps; the plan is made while the BMC sessions are logged out.
+                triage = needs_preflight(config, state, targets=targets, accept_unknown=accepted, exclude=exclude)
+                result: Plan = await self._with_fleet(config, inventory, targets, exclude, cancel, "plan",
+                                                      needs_preflight=triage, then=planned)
             doc = result.to_json(utc_now_iso(self.clock), input_digests(config), __version__)
         return PlanDocument(result, doc)
 

@@ -37,10 +37,32 @@ import networkx as nx
 from hwfw.apply import checkpoint as cpmod
 from hwfw.apply.driver import FLASH_PENDING, FLASH_UNCONFIRMED, FlashRequest, HostDriver, PreflightReport
 from hwfw.apply.events import (
-    HOST_CONVERGED, HOST_DEFERRED, HOST_FAILED, HOST_INTERRUPTED, HOST_NOT_STARTED, HOST_REFUSED, HOST_ROLLED_BACK,
-    HOST_SKIPPED, SKIP_ABORTED, SKIP_HALTED, SKIP_INTERRUPTED, SKIP_ROLLED_BACK, SKIP_UPSTREAM, SKIP_WINDOW,
-    STEP_FAILED, STEP_INTERRUPTED, STEP_NOT_NEEDED, STEP_OK, STEP_PENDING, STEP_SKIPPED, ApplyEvents, HostOutcome,
-    RunInfo, RunSummary, StepOutcome)
+    HOST_CONVERGED,
+    HOST_DEFERRED,
+    HOST_FAILED,
+    HOST_INTERRUPTED,
+    HOST_NOT_STARTED,
+    HOST_REFUSED,
+    HOST_ROLLED_BACK,
+    HOST_SKIPPED,
+    SKIP_ABORTED,
+    SKIP_HALTED,
+    SKIP_INTERRUPTED,
+    SKIP_ROLLED_BACK,
+    SKIP_UPSTREAM,
+    SKIP_WINDOW,
+    STEP_FAILED,
+    STEP_INTERRUPTED,
+    STEP_NOT_NEEDED,
+    STEP_OK,
+    STEP_PENDING,
+    STEP_SKIPPED,
+    ApplyEvents,
+    HostOutcome,
+    RunInfo,
+    RunSummary,
+    StepOutcome,
+)
 from hwfw.apply.hostcmd import run_host_hook
 from hwfw.apply.ledger import Ledger
 from hwfw.apply.scheduler import DISRUPTIVE_ACTIVATIONS, Gate, HostShape, Rollout, Scheduler, shapes_of
@@ -51,6 +73,7 @@ from hwfw.events import EventSink
 from hwfw.logs import get_logger, redactor
 from hwfw.plan.activation import _resets_for
 from hwfw.plan.model import Image, Plan, Step
+from hwfw.retry import Backoff, RetryPolicy
 from hwfw.state.model import ComponentRecord
 
 log = get_logger("apply.executor")
@@ -130,9 +153,9 @@ class Executor:
             self._tasks[host] = asyncio.create_task(self._host(shape), name=f"hwfw-apply-{host}")
         if self._tasks:
             results = await asyncio.gather(*self._tasks.values(), return_exceptions=True)
-            for r in results:  # KeyboardInterrupt, SystemExit...: not a host's failure, the process's end
-                if isinstance(r, BaseException) and not isinstance(r, (Exception, asyncio.CancelledError)):
-                    raise r
+            for result in results:  # KeyboardInterrupt, SystemExit...: not a host's failure, the process's end
+                if isinstance(result, BaseException) and not isinstance(result, (Exception, asyncio.CancelledError)):
+                    raise result
         summary = RunSummary(run_id=self.options.run_id, hosts=dict(self.outcomes), interrupted=self.interrupted,
                              aborted=self.aborted, seconds=self.clock.monotonic() - t0)
         self.events.run_finished(summary)
@@ -188,7 +211,7 @@ class Executor:
         d = self.drivers(host)
         if inspect.isawaitable(d):
             d = await d
-        return d  # type: ignore[return-value]
+        return d
 
 
 class HostRun:
@@ -216,7 +239,8 @@ class HostRun:
         if hooks.pre_host:
             res = await self._hook(hooks.pre_host, "pre_host")
             if not res:
-                return self.finish_outcome(HOST_SKIPPED, self.failure or "pre-host hook failed", reason="pre-host hook failed")
+                return self.finish_outcome(HOST_SKIPPED, self.failure or "pre-host hook failed",
+                                           reason="pre-host hook failed")
         outcome: HostOutcome | None = None
         try:
             driver = await self.ex.open_driver(self.host)
@@ -338,7 +362,8 @@ class HostRun:
         running = await self.driver.read_versions()
         now = self.ledger.now()
         for key, rec in list(self.ledger.hosts.get(self.host, {}).items()):
-            if rec.status in ("in-progress", "pending-activation") and cpmod.same_version(running.get(key), rec.version):
+            if rec.status in ("in-progress", "pending-activation") \
+                    and cpmod.same_version(running.get(key), rec.version):
                 self.ledger.put(self.host, key, ComponentRecord(
                     version=rec.version, status="ok", image_sha256=rec.image_sha256, image_id=rec.image_id,
                     previous_version=rec.previous_version, updated_at=now, run_id=rec.run_id))
@@ -522,8 +547,9 @@ class HostRun:
             host=self.host, component=key, action="flash", image_sha256=entry.sha256, step=step.id,
             image_id=entry.id, from_version=step.from_version, to_version=to, activation=step.activation,
             apply_time=step.apply_time, rollback=rollback, filename=_source_name(entry))
-        base = dict(version=to, image_sha256=entry.sha256, image_id=entry.id, previous_version=step.from_version,
-                    run_id=self.ex.options.run_id, activation=step.activation)
+        base: dict[str, Any] = dict(version=to, image_sha256=entry.sha256, image_id=entry.id,
+                                    previous_version=step.from_version, run_id=self.ex.options.run_id,
+                                    activation=step.activation)
         try:
             result = await self.driver.flash(request, self._progress(step))
         except asyncio.CancelledError:
@@ -627,13 +653,15 @@ class HostRun:
         assert self.driver is not None and step.component and step.to_version
         key, want, scheme = step.component, step.to_version, self._scheme(step.image)
         timing = self.ex.workspace.settings.timing
-        got: str | None = None
-        for attempt in range(max(1, timing.stability_checks)):
-            if attempt:
-                await self.clock.sleep(timing.stability_interval)
+        # Up to stability_checks reads, stability_interval apart: the inventory may lag the flash.
+        rereads = RetryPolicy(retries=max(1, timing.stability_checks) - 1,
+                              backoff=Backoff.constant(timing.stability_interval)).attempts(self.clock)
+        while True:
             got = (await self.driver.read_versions()).get(key)
-            if cpmod.same_version(got, want, scheme):
+            wait = None if cpmod.same_version(got, want, scheme) else rereads.next_delay()
+            if wait is None:
                 break
+            await self.clock.sleep(wait)
         rec = self.ledger.record(self.host, key)
         now = self.ledger.now()
         if cpmod.same_version(got, want, scheme):
@@ -686,7 +714,8 @@ class HostRun:
             if kind in DISRUPTIVE_ACTIVATIONS and not self.holds_slot:
                 decision = await self.ex.gate.slot(self.host)
                 if not decision.go:
-                    return self.finish_outcome(HOST_FAILED, f"{first_failure}; rollback needs a {kind}: {decision.reason}")
+                    return self.finish_outcome(HOST_FAILED,
+                                               f"{first_failure}; rollback needs a {kind}: {decision.reason}")
                 self.holds_slot = True
             step = Step(id=f"{self.host}/rollback/activate/{kind}", host=self.host, kind="activate", component=None,
                         from_version=None, to_version=None, image=None, apply_time=None, activation=kind,

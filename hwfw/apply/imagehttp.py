@@ -65,7 +65,7 @@ class Access:
     image: str | None = None    # its repository entry id, when the publisher named it
 
     def to_json(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+        return {k: getattr(self, k) for k in self.__slots__}
 
 
 class TransferCut(Exception):

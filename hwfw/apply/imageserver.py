@@ -135,7 +135,7 @@ class ImageServer:
         self.address: tuple[str, int] | None = None
 
     # ------------------------------------------------------------------ life cycle
-    async def __aenter__(self) -> "ImageServer":
+    async def __aenter__(self) -> ImageServer:
         await self.start()
         return self
 

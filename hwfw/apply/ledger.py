@@ -84,7 +84,7 @@ class Ledger:
         self.writes = 0
 
     @classmethod
-    async def open(cls, backend: StateBackend, settings: Settings, run_id: str, clock: Clock) -> "Ledger":
+    async def open(cls, backend: StateBackend, settings: Settings, run_id: str, clock: Clock) -> Ledger:
         """A ledger over `backend`, its state read now (in the running event loop)."""
         return cls(settings, run_id, clock, await backend.load(), backend=backend)
 
@@ -116,7 +116,7 @@ class Ledger:
 
     def checkpoint(self, host: str) -> dict[str, Any] | None:
         """The host's checkpoint (state `checkpoints.hosts.HOST`), if any."""
-        return self.checkpoints.get("hosts", {}).get(host)  # type: ignore[no-any-return]
+        return self.checkpoints.get("hosts", {}).get(host)
 
     def set_checkpoint(self, host: str, checkpoint: Mapping[str, Any]) -> None:
         self.checkpoints.setdefault("hosts", {})[host] = dict(checkpoint)

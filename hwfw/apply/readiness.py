@@ -25,6 +25,7 @@ from hwfw.config.model import Timing
 from hwfw.errors import BmcAuthError, BmcError, BmcUnreachable
 from hwfw.logs import get_logger
 from hwfw.redfish.session import ROOT, RedfishSession
+from hwfw.retry import polling
 
 __all__ = ["ProbeResult", "Readiness", "POST_DONE_STATES", "HostState"]
 
@@ -123,8 +124,8 @@ class Readiness:
     async def wait_gone(self, *, grace: float, progress: Progress | None = None) -> bool:
         """Wait until the BMC shows that it reset: a failed probe, or our session refused.
         Returns False when nothing was seen within `grace` seconds."""
-        end = self.clock.monotonic() + grace
         interval = max(0.001, min(self.timing.poll_interval, self.timing.stability_interval))
+        polls = polling(interval).attempts(self.clock, deadline=self.clock.monotonic() + grace)
         while True:
             result = await self.probe_quick()
             if not result.healthy or result.session_lost:
@@ -132,9 +133,10 @@ class Readiness:
                 if progress:
                     progress(None, f"BMC resetting ({result.reason or 'sessions dropped'})")
                 return True
-            if self.clock.monotonic() >= end:
+            wait = polls.next_delay()
+            if wait is None:
                 return False
-            await self.clock.sleep(min(interval, max(0.0, end - self.clock.monotonic())))
+            await self.clock.sleep(wait)
 
     async def probe_quick(self) -> ProbeResult:
         """Cheaper than `probe` and without logging in again: root + one authenticated read."""
@@ -161,7 +163,7 @@ class Readiness:
         t = self.timing
         limit = t.bmc_ready_timeout if timeout is None else timeout
         start = self.clock.monotonic()
-        end = start + limit
+        polls = polling(min(t.stability_interval, t.poll_interval)).attempts(self.clock, deadline=start + limit)
         streak = 0
         last = ProbeResult(False, "no answer yet")
         used = 0
@@ -179,8 +181,9 @@ class Readiness:
                     log.info("%s: %s flapped after %d healthy answers: %s", self.session.host, what, streak,
                              last.reason)
                 streak = 0
-            now = self.clock.monotonic()
-            if now >= end:
+            # Once healthy, the next look waits the longer stability interval.
+            wait = polls.next_delay(wait=t.stability_interval if last.healthy else None)
+            if wait is None:
                 raise BmcUnreachable(
                     f"{what} did not come back within {limit:g}s ({streak}/{t.stability_checks} consecutive healthy "
                     f"answers; last: {last.reason or 'healthy'})",
@@ -189,8 +192,7 @@ class Readiness:
                          "just slow")
             if progress and not last.healthy:
                 progress(None, f"waiting for the {what}: {last.reason}")
-            interval = t.stability_interval if last.healthy else min(t.stability_interval, t.poll_interval)
-            await self.clock.sleep(max(0.0, min(interval, end - now)))
+            await self.clock.sleep(wait)
 
     async def host_state(self) -> HostState:
         if not self.system_uri:

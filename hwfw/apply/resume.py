@@ -19,10 +19,12 @@ deadline) are returned as blocked: the run must not touch them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import inspect
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping, TypeVar
 
 from hwfw.apply.checkpoint import same_version, split_key
 from hwfw.apply.driver import HostDriver
@@ -32,9 +34,13 @@ from hwfw.clock import Clock
 from hwfw.config.model import Settings
 from hwfw.errors import HwfwError
 from hwfw.logs import get_logger, redactor
+from hwfw.redfish.errors import bmc_not_back_yet
+from hwfw.retry import polling, retry
 from hwfw.state.model import ComponentRecord
 
 log = get_logger("apply.resume")
+
+T = TypeVar("T")
 
 DriverOpener = Callable[[str], "HostDriver | Awaitable[HostDriver]"]
 
@@ -62,18 +68,18 @@ async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings
     async def one(host: str, intents: list[dict[str, Any]]) -> None:
         async with limit:
             try:
-                d = drivers(host)
-                driver = await d if inspect.isawaitable(d) else d
-                async with driver:  # type: ignore[union-attr]
+                driver = await _when_back(functools.partial(_opened, drivers, host), host, settings, clock)
+                async with contextlib.AsyncExitStack() as stack:
+                    stack.push_async_exit(driver)
                     for intent in intents:
-                        verdict = await _follow(driver, intent, settings, clock, events)
+                        settle = functools.partial(_settle, ledger, driver, intent, settings, clock, events)
+                        verdict = await _when_back(settle, host, settings, clock)
                         report.settled.append((host, intent["intent"], verdict))
                         if verdict.startswith("in-flight:"):
                             report.blocked[host] = (f"an update hwfw started is still running on the BMC "
                                                     f"({verdict[len('in-flight:'):]}); run hwfw apply again later")
                             await _record_in_flight(ledger, intent, verdict)
                             break
-                        await _apply_verdict(ledger, driver, intent, verdict)
             except HwfwError as exc:
                 report.blocked[host] = f"cannot settle what the interrupted run left open: {redactor(exc.message)}"
                 events.warning(report.blocked[host], host)
@@ -89,11 +95,39 @@ async def settle_intent(ledger: Ledger, driver: HostDriver, intent: Mapping[str,
     verdict recorded in the ledger (an update still running at the deadline is recorded
     in flight). Also for an intent already resolved whose outcome the caller's records
     may lack (a step retried after its process died just after resolving it)."""
-    verdict = await _follow(driver, intent, settings, clock, events or ApplyEvents(None, clock, ledger.run_id))
+    events = events or ApplyEvents(None, clock, ledger.run_id)
+    settle = functools.partial(_settle, ledger, driver, intent, settings, clock, events)
+    verdict = await _when_back(settle, str(intent["host"]), settings, clock)
     if verdict.startswith("in-flight:"):
         await _record_in_flight(ledger, intent, verdict)
         await ledger.commit()
-    else:
+    return verdict
+
+
+async def _when_back(op: Callable[[], Awaitable[T]], host: str, settings: Settings, clock: Clock) -> T:
+    """`op()`, again each poll interval for up to bmc_ready_timeout while the BMC is not
+    back: the interrupted run may have left it resetting (refusing connections,
+    answering 503), or it may reset at any moment (its own update, our reset request)."""
+    timing = settings.timing
+    return await retry(op, clock=clock, policy=polling(timing.poll_interval),
+                       deadline=clock.monotonic() + timing.bmc_ready_timeout, retryable=bmc_not_back_yet,
+                       on_retry=lambda exc, n, delay: log.info("%s: BMC not back yet (%s); retry %d in %.1fs", host,
+                                                               exc, n, delay))
+
+
+async def _opened(drivers: DriverOpener, host: str) -> HostDriver:
+    """The host's driver, logged in."""
+    d = drivers(host)
+    driver = await d if inspect.isawaitable(d) else d
+    return await driver.__aenter__()
+
+
+async def _settle(ledger: Ledger, driver: HostDriver, intent: Mapping[str, Any], settings: Settings, clock: Clock,
+                  events: ApplyEvents) -> str:
+    """Settle one intent and record its verdict (unless the BMC still works on it). The
+    reads come before any write, so a BMC going away midway leaves nothing half done."""
+    verdict = await _follow(driver, intent, settings, clock, events)
+    if not verdict.startswith("in-flight:"):
         await _apply_verdict(ledger, driver, intent, verdict)
     return verdict
 
@@ -102,13 +136,17 @@ async def _follow(driver: HostDriver, intent: Mapping[str, Any], settings: Setti
                   events: ApplyEvents) -> str:
     """Ask the driver; while the BMC still works on it, ask again each poll interval."""
     kind = split_key(str(intent.get("component") or ""))[0]
-    deadline = clock.monotonic() + settings.timing.deadline_for(kind)
+    polls = polling(settings.timing.poll_interval).attempts(
+        clock, deadline=clock.monotonic() + settings.timing.deadline_for(kind))
     verdict = await driver.settle_intent(intent)
     if verdict.startswith("in-flight:"):  # said once; the polls that follow are not news
         events.warning(f"re-attached to {intent['action']} of {intent['component']}: {verdict[10:]}; "
                        "following it until it ends", intent["host"])
-    while verdict.startswith("in-flight:") and clock.monotonic() < deadline:
-        await clock.sleep(settings.timing.poll_interval)
+    while verdict.startswith("in-flight:"):
+        wait = polls.next_delay()
+        if wait is None:
+            break
+        await clock.sleep(wait)
         verdict = await driver.settle_intent(intent)
     log.info("%s: intent %s (%s %s) settled: %s", intent["host"], intent["intent"], intent["action"],
              intent["component"], verdict)
@@ -129,9 +167,9 @@ async def _apply_verdict(ledger: Ledger, driver: HostDriver, intent: Mapping[str
     """Record what became of one intent, then resolve it (state first, as always)."""
     host, action, d = intent["host"], intent["action"], intent.get("details") or {}
     now = ledger.now()
-    if verdict == "done" and action == "flash":
+    if verdict == "done" and action == "flash" and d.get("to_version"):
         running = await driver.read_versions()
-        key, to = intent["component"], d.get("to_version")
+        key, to = intent["component"], str(d["to_version"])
         active = same_version(running.get(key), to)
         status = ("rolled-back" if d.get("rollback") else "ok") if active else "pending-activation"
         ledger.put(host, key, ComponentRecord(

@@ -40,8 +40,8 @@ from hwfw.config.model import RepositoryEntry, Workspace
 from hwfw.connect import Connection, connect, read_inventory
 from hwfw.errors import HwfwError, StalePlanError
 from hwfw.events import EventSink, guarded
-from hwfw.invocation import command
 from hwfw.inventory.model import Inventory
+from hwfw.invocation import command
 from hwfw.logs import get_logger
 from hwfw.plan.model import Plan
 from hwfw.state.backend import open_backend

@@ -35,9 +35,9 @@ import httpx
 from hwfw.clock import Clock
 from hwfw.errors import BmcAuthError, BmcError, BmcUnreachable, IntegrityError
 from hwfw.logs import get_logger
-from hwfw.redfish.client import parse_retry_after
 from hwfw.redfish.errors import error_for_response, is_connect_failure
 from hwfw.redfish.session import RedfishSession
+from hwfw.retry import Backoff, RetryPolicy, parse_retry_after
 
 __all__ = [
     "CHUNK",
@@ -83,7 +83,7 @@ class HashingReader:
     """
 
     def __init__(self, path: Path, expected_sha256: str, *, offset: int = 0, length: int | None = None,
-                 expected_size: int | None = None, hasher: "hashlib._Hash | None" = None,
+                 expected_size: int | None = None, hasher: hashlib._Hash | None = None,
                  final: bool = True, chunk_size: int = CHUNK) -> None:
         self.path = Path(path)
         self.expected = expected_sha256.lower()
@@ -215,7 +215,7 @@ class MultipartBody(_Body):
     """
 
     def __init__(self, fields: Sequence[FormField], file: FilePart, *, trailing: Sequence[FormField] = (),
-                 boundary: str | None = None, shared_hasher: "hashlib._Hash | None" = None, final: bool = True) -> None:
+                 boundary: str | None = None, shared_hasher: hashlib._Hash | None = None, final: bool = True) -> None:
         self.fields = tuple(fields)
         self.trailing = tuple(trailing)
         self.file = file
@@ -289,14 +289,17 @@ async def send_stream(session: RedfishSession, method: str, uri: str, body: _Bod
     the file did not hash right (nothing retried), `UploadOutcomeUnknown` when the
     whole body went out but the answer was lost, `BmcError` for everything else.
     """
-    attempt = 0
+    # A fresh stream per attempt, 0.5 s doubling to 16 s (or the BMC's Retry-After), all
+    # within max_wait, until the deadline; the last wait ends at the deadline.
+    policy = RetryPolicy(retries=None, backoff=Backoff(base=0.5, factor=2.0, cap=min(max_wait, 16.0), jitter=0.0),
+                         retry_after_max=max_wait, clamp_to_deadline=True)
+    attempts = policy.attempts(clock, deadline=deadline)
     relogged = False
     while True:
-        attempt += 1
         hdrs = dict(headers or {})
         hdrs.update(body.headers())
         try:
-            response = await session.client.request(method, uri, content=body.stream(),  # type: ignore[arg-type]
+            response = await session.client.request(method, uri, content=body.stream(),
                                                     headers=hdrs, timeout=timeout, check=False, retries=0,
                                                     ignore_deadline=True)
         except ImageChanged:
@@ -314,13 +317,13 @@ async def send_stream(session: RedfishSession, method: str, uri: str, body: _Bod
                     host=session.host, url=exc.url,
                     hint="the BMC may have accepted it; hwfw settles this from the BMC's tasks before "
                          "sending anything again") from exc
-            if isinstance(exc, BmcUnreachable) and clock.monotonic() < deadline:
-                wait = min(max_wait, 2.0 ** min(attempt, 6) * 0.25, max(0.0, deadline - clock.monotonic()))
-                log.info("%s: %s failed before the image was sent (%s); retry in %.2fs", session.host, what,
-                         exc.message, wait)
-                await clock.sleep(wait)
-                continue
-            raise
+            wait = attempts.next_delay() if isinstance(exc, BmcUnreachable) else None
+            if wait is None:
+                raise
+            log.info("%s: %s failed before the image was sent (%s); retry in %.2fs", session.host, what,
+                     exc.message, wait)
+            await clock.sleep(wait)
+            continue
         if body.mismatch:  # the BMC answered early (e.g. 413) while we were aborting
             raise ImageChanged(f"image changed on disk; upload aborted before its last byte: {body.mismatch}")
         status = response.status_code
@@ -333,11 +336,11 @@ async def send_stream(session: RedfishSession, method: str, uri: str, body: _Bod
                 raise error_for_response(session.host, method, str(response.request.url), response,
                                          what=f"{what} refused") from None
             continue
-        if status in _BUSY and clock.monotonic() < deadline:
-            after = parse_retry_after(response.headers.get("retry-after"), clock)
-            wait = min(max_wait, after if after is not None else 2.0 ** min(attempt, 6) * 0.25,
-                       max(0.0, deadline - clock.monotonic()))
-            log.info("%s: %s answered HTTP %d (busy); retry %d in %.2fs", session.host, what, status, attempt, wait)
-            await clock.sleep(wait)
-            continue
+        if status in _BUSY:
+            wait = attempts.next_delay(parse_retry_after(response.headers.get("retry-after"), clock))
+            if wait is not None:
+                log.info("%s: %s answered HTTP %d (busy); retry %d in %.2fs", session.host, what, status,
+                         attempts.retries, wait)
+                await clock.sleep(wait)
+                continue
         return response

@@ -10,6 +10,7 @@ the exit code.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -77,7 +78,7 @@ def parse_until(text: str, now: datetime) -> datetime:
     return when if when.tzinfo else when.astimezone()
 
 
-def _confirm_on_terminal(token: CancelToken):  # type: ignore[no-untyped-def]
+def _confirm_on_terminal(token: CancelToken) -> Callable[[Plan], bool]:
     def confirm(plan: Plan) -> bool:
         if not sys.stdin.isatty():
             raise HwfwError("apply needs confirmation but stdin is not a terminal",

@@ -61,8 +61,10 @@ def _latency(value: str | None) -> float | None:
 @click.argument("fleet_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--speed", default=None, help="Virtual seconds per real second (e.g. 200); 0 freezes the clock.")
 @click.option("--tls", is_flag=True, help="Serve HTTPS with a generated CA (ca.pem in the state directory).")
-@click.option("--listen-block", default=None, help="Loopback block, e.g. 127.10.0.0/24 (default: derived from the path).")
-@click.option("--port", default=None, type=click.IntRange(0, 65535), help="Port on every BMC address (default 443 as root, else 8443).")
+@click.option("--listen-block", default=None,
+              help="Loopback block, e.g. 127.10.0.0/24 (default: derived from the path).")
+@click.option("--port", default=None, type=click.IntRange(0, 65535),
+              help="Port on every BMC address (default 443 as root, else 8443).")
 @click.option("--latency", default=None, help="Added real-time latency per request, e.g. 50ms.")
 @click.option("--state-dir", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Where hardware state, uploads and ca.pem live (default: .hwfw/sim next to the fleet file).")

@@ -22,9 +22,9 @@ from hwfw.compliance.locate import Locator
 from hwfw.compliance.scan import scan_secrets
 from hwfw.compliance.scenarios import scenarios
 from hwfw.config.model import Workspace
-from hwfw.connect import check_workspace
 from hwfw.config.paths import PathPolicy
 from hwfw.config.yamlio import loads, read_text
+from hwfw.connect import check_workspace
 from hwfw.inventory.model import Inventory
 
 NEEDS_WORKSPACE = "the workspace has errors (see validate); fix them first"

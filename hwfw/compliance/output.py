@@ -1,7 +1,8 @@
 """Machine formats of a `CheckReport`: JSON, JUnit XML, GitHub annotations, GitLab Code Quality.
 
-They read the report and never re-run a check (terminal text: hwfw/render/check.py). Paths: JSON keeps workspace-relative
-files (with the workspace named once); the others name files relative to the current
+They read the report and never re-run a check (terminal text: hwfw/render/check.py).
+Paths: JSON keeps workspace-relative files (with the workspace named once); the others
+name files relative to the current
 directory, which in CI is the repository root that annotations and test reports resolve
 against. SARIF has its own module (`sarif`).
 """

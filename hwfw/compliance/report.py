@@ -178,12 +178,12 @@ def build_report(ws: Workspace, inventory: Inventory, *, generated_at: str, work
     """The report for `inventory`; `targets` (host globs) limits it to those hosts."""
     result = offline_plan(ws, inventory, [t.split("/", 1)[0] for t in targets])
     critical = {e.id for e in ws.repository.entries if e.critical}
-    targets = {(b.name, t.id): t for b in ws.baselines for t in b.components}
-    counts: dict[tuple[str, str], dict[str, int]] = {k: dict.fromkeys(STATUSES, 0) for k in targets}
+    wanted = {(b.name, t.id): t for b in ws.baselines for t in b.components}
+    counts: dict[tuple[str, str], dict[str, int]] = {k: dict.fromkeys(STATUSES, 0) for k in wanted}
     hosts = []
     for hp in result.hosts:
         inv = inventory.get(hp.name)
-        comps = tuple(_host_components(hp, targets, critical, inv.components if inv is not None else ()))
+        comps = tuple(_host_components(hp, wanted, critical, inv.components if inv is not None else ()))
         per_component: dict[str, list[str]] = {}
         for c in comps:
             per_component.setdefault(c.component, []).append(c.status)
@@ -191,7 +191,7 @@ def build_report(ws: Workspace, inventory: Inventory, *, generated_at: str, work
             counts[(hp.baseline or "", cid)][worst(statuses)] += 1
         hosts.append(_host_row(hp, comps))
     rows: dict[str, list[ComponentRow]] = {}
-    for (bname, cid), t in targets.items():
+    for (bname, cid), t in wanted.items():
         image = t.image or _planned_image(result.hosts, bname, cid)
         rows.setdefault(bname, []).append(ComponentRow(bname, cid, t.kind, t.version, image, image in critical,
                                                        counts[(bname, cid)]))

@@ -262,7 +262,9 @@ def _settings(root: Path, s: dict[str, Any]) -> m.Settings:
     hooks = s.get("hooks") or {}
     img = s.get("image_server") or {}
     sim = s.get("simulator") or {}
-    opt_path = lambda v: (root / v) if v else None  # noqa: E731
+    def opt_path(value: str | None) -> Path | None:
+        return (root / value) if value else None
+
     cache_dir = s.get("cache_dir")
     return m.Settings(
         state_path=root / s.get("state_path", ".hwfw/state.json"),
@@ -272,7 +274,7 @@ def _settings(root: Path, s: dict[str, Any]) -> m.Settings:
         ca_bundle=opt_path(s.get("ca_bundle")),
         parallelism=s.get("parallelism", 10),
         requests_per_bmc=s.get("requests_per_bmc", 4),
-        plan_concurrency=s.get("plan_concurrency", 500),
+        plan_concurrency=s.get("plan_concurrency"),
         retries=s.get("retries", 4),
         timing=m.Timing(**timing_kwargs),
         policies=m.Policies(
@@ -455,7 +457,8 @@ def _check_baselines(ctx: LoadContext, ws: m.Workspace) -> None:
             if entry is None:
                 ctx.error("baselines", path + ["image"], f"unknown image id {c.image!r}",
                           code="unknown-image",
-                          expected=one_of(c.image, [e.id for e in ws.repository.entries]) + " (from the repository file)")
+                          expected=one_of(c.image, [e.id for e in ws.repository.entries])
+                          + " (from the repository file)")
                 continue
             if entry.component != c.kind:
                 ctx.error("baselines", path + ["image"],
@@ -490,11 +493,11 @@ def _check_matrix(ctx: LoadContext, ws: m.Workspace) -> None:
     for i, r in enumerate(ws.matrix.rules):
         _parse_constraint(ctx, "compatibility", ["rules", i, "when", "version"], r.when.constraint)
         _parse_constraint(ctx, "compatibility", ["rules", i, "requires", "version"], r.requires.constraint)
-    for i, r in enumerate(ws.matrix.minimums):
-        _parse_constraint(ctx, "compatibility", ["minimums", i, "version"], r.constraint)
-    for i, r in enumerate(ws.matrix.stepping_stones):
-        _parse_constraint(ctx, "compatibility", ["stepping_stones", i, "target"], r.target)
-        _parse_constraint(ctx, "compatibility", ["stepping_stones", i, "from"], r.from_)
+    for i, minimum in enumerate(ws.matrix.minimums):
+        _parse_constraint(ctx, "compatibility", ["minimums", i, "version"], minimum.constraint)
+    for i, stone in enumerate(ws.matrix.stepping_stones):
+        _parse_constraint(ctx, "compatibility", ["stepping_stones", i, "target"], stone.target)
+        _parse_constraint(ctx, "compatibility", ["stepping_stones", i, "from"], stone.from_)
 
 
 def _check_sequences(ctx: LoadContext, ws: m.Workspace) -> None:
@@ -517,7 +520,8 @@ def _check_baseline_matrix(ctx: LoadContext, ws: m.Workspace) -> None:
         models = b.select.models or (None,)
         for model in models:
             for rule in ws.matrix.rules:
-                if not rule.applies_to(b.select.vendor, model) and not (rule.vendor is None or rule.vendor == b.select.vendor and not rule.models):
+                if not rule.applies_to(b.select.vendor, model) and not (
+                        rule.vendor is None or rule.vendor == b.select.vendor and not rule.models):
                     continue
                 when_c, req_c = targets.get(rule.when.component), targets.get(rule.requires.component)
                 if when_c is None or req_c is None:
@@ -606,7 +610,8 @@ def _quiet_parse(text: str, scheme: str | None) -> versions.Version | None:
         return None
 
 
-def _parse_version(ctx: LoadContext, kind: str, path: list[Any], text: str, scheme: str | None) -> versions.Version | None:
+def _parse_version(ctx: LoadContext, kind: str, path: list[Any], text: str,
+                   scheme: str | None) -> versions.Version | None:
     try:
         return versions.parse(text, scheme)
     except versions.InvalidVersion as exc:

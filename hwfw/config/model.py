@@ -338,7 +338,7 @@ class Settings:
     ca_bundle: Path | None = None
     parallelism: int = 10
     requests_per_bmc: int = 4
-    plan_concurrency: int = 500
+    plan_concurrency: int | None = None  # BMCs read at once; None: sized to the fleet (hwfw/inventory/sizing.py)
     retries: int = 4
     timing: Timing = field(default_factory=Timing)
     policies: Policies = field(default_factory=Policies)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Mapping
 from functools import cache
 from typing import Any, Callable
 
@@ -39,7 +40,8 @@ _TYPE_NAMES = {
 @cache
 def load_schema(kind: str) -> dict[str, Any]:
     with schema_path(kind).open(encoding="utf-8") as fh:
-        return json.load(fh)
+        schema: dict[str, Any] = json.load(fh)
+    return schema
 
 
 def python_regex(ecma: str) -> str:
@@ -68,7 +70,7 @@ def python_patterns(node: Any) -> Any:
         return [python_patterns(v) for v in node]
     if not isinstance(node, dict):
         return node
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in node.items():
         if key == "pattern" and isinstance(value, str):
             out[key] = python_regex(value)
@@ -82,7 +84,8 @@ def python_patterns(node: Any) -> Any:
 @cache
 def python_schema(kind: str) -> dict[str, Any]:
     """The schema of `kind` with its patterns rewritten for Python's `re`."""
-    return python_patterns(copy.deepcopy(load_schema(kind)))
+    schema: dict[str, Any] = python_patterns(copy.deepcopy(load_schema(kind)))
+    return schema
 
 
 @cache
@@ -151,7 +154,10 @@ def _problems_for(err: jsonschema.ValidationError, source: YamlSource | None) ->
                 key: bool = False) -> list[Problem]:
         return [Problem(message, loc(path if at is None else at, key), code=code, expected=expected)]
 
-    validator, value, instance = err.validator, err.validator_value, err.instance
+    # The stubs allow "unset" for errors built by hand; iter_errors() always sets them.
+    validator: Any = err.validator
+    value: Any = err.validator_value
+    instance: Any = err.instance
     if validator == "additionalProperties":
         return _unknown_keys(err, path, loc)
     if validator == "required":
@@ -159,7 +165,7 @@ def _problems_for(err: jsonschema.ValidationError, source: YamlSource | None) ->
         within = f" in {dotted(path)}" if path else " at the top level"
         return problem(f"missing required key {quote(missing)}{within}", "missing-key", f"a {quote(missing)} key")
     if validator == "type":
-        wanted = value if isinstance(value, list) else [value]
+        wanted: list[str] = value if isinstance(value, list) else [value]
         expected = " or ".join(_TYPE_NAMES.get(t, t) for t in wanted)
         if not path:  # the whole file is of the wrong kind: say so without quoting any of it
             return problem(f"the file holds {_kind(instance)}, not {expected}", "wrong-type", expected)
@@ -181,7 +187,8 @@ def _problems_for(err: jsonschema.ValidationError, source: YamlSource | None) ->
                        (value or {}).get("description") if isinstance(value, dict) else None,
                        at=path + [instance] if isinstance(instance, str) else path, key=True)
     if validator == "not":
-        parent = err.parent.schema.get("description") if err.parent is not None else None
+        parent_schema = err.parent.schema if err.parent is not None else None
+        parent = parent_schema.get("description") if isinstance(parent_schema, Mapping) else None
         return problem(f"{where}: {parent or 'value not allowed here'}", "invalid-value", key=True)
     if validator in _BOUNDS:
         words, operator = _BOUNDS[validator]
@@ -198,9 +205,10 @@ def _problems_for(err: jsonschema.ValidationError, source: YamlSource | None) ->
 
 
 def _unknown_keys(err: jsonschema.ValidationError, path: list[Any], loc: Callable[..., Any]) -> list[Problem]:
-    properties = err.schema.get("properties") or {}
+    schema = err.schema if isinstance(err.schema, Mapping) else {}
+    properties = schema.get("properties") or {}
     allowed = sorted(properties)
-    patterns = [re.compile(p) for p in err.schema.get("patternProperties") or {}]
+    patterns = [re.compile(p) for p in schema.get("patternProperties") or {}]
     instance = err.instance if isinstance(err.instance, dict) else {}
     within = f" in {dotted(path)}" if path else ""
     out = []

@@ -24,7 +24,7 @@ from hwfw.config.excerpt import MAX_CHARS, quote
 from hwfw.errors import Problem, SourceLocation
 
 try:  # the C composer keeps marks and is several times faster than the Python one
-    _MarkLoader: type = yaml.CSafeLoader  # type: ignore[attr-defined]
+    _MarkLoader: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - PyYAML without libyaml
     _MarkLoader = yaml.SafeLoader
 
@@ -208,7 +208,7 @@ def _nodes(source: YamlSource) -> Iterator[yaml.Node]:
             stack.extend(reversed(node.value))
 
 
-def _at(source: YamlSource, mark: yaml.Mark) -> SourceLocation:
+def _at(source: YamlSource, mark: yamllimits.Mark) -> SourceLocation:
     return SourceLocation(source.display, mark.line + 1, mark.column + 1)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -31,7 +31,7 @@ ALIAS_BUDGET = 100_000
 # Block nesting needs one more column per level: a line indented this far is the only
 # way to nest deeply in block style (checked before parsing: the Rust parser recurses
 # on block nesting without a limit).
-_DEEP_INDENT = re.compile(r"\n[ ?-]{%d}" % (2 * MAX_DEPTH))  # "\n" first: 6 ms on 7 MiB, not 40
+_DEEP_INDENT = re.compile(rf"\n[ ?-]{{{2 * MAX_DEPTH}}}")  # "\n" first: 6 ms on 7 MiB, not 40
 
 PathItem = str | int
 
@@ -45,7 +45,14 @@ def may_be_too_deep(text: str) -> bool:
     return _DEEP_INDENT.search(text) is not None or _DEEP_INDENT.match("\n" + text[:2 * MAX_DEPTH]) is not None
 
 
-def first_too_deep(text: str) -> yaml.Mark | None:
+class Mark(Protocol):
+    """Where a YAML event starts (0-based), as PyYAML's and libyaml's marks both say."""
+
+    line: int
+    column: int
+
+
+def first_too_deep(text: str) -> Mark | None:
     """Where the first node nested deeper than MAX_DEPTH starts (None if none).
 
     Uses libyaml's event stream, which keeps its own stack (no recursion); a
@@ -61,7 +68,7 @@ def first_too_deep(text: str) -> yaml.Mark | None:
     return None
 
 
-def first_costly_alias(text: str, budget: int) -> yaml.Mark | None:
+def first_costly_alias(text: str, budget: int) -> Mark | None:
     """Where alias expansion first exceeds `budget` replayed events (else the first
     alias; None without aliases).
 
@@ -71,7 +78,7 @@ def first_costly_alias(text: str, budget: int) -> yaml.Mark | None:
     sizes: dict[str, int] = {}
     open_nodes: list[tuple[str | None, int]] = []   # (anchor, events so far) per open collection
     replayed = 0
-    first: yaml.Mark | None = None
+    first: Mark | None = None
 
     def add(count: int) -> None:
         if open_nodes:
@@ -101,7 +108,7 @@ def first_costly_alias(text: str, budget: int) -> yaml.Mark | None:
 
 
 try:
-    _EventLoader: type = yaml.CSafeLoader  # type: ignore[attr-defined]
+    _EventLoader: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - PyYAML without libyaml
     _EventLoader = yaml.SafeLoader
 

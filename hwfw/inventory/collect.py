@@ -1,16 +1,22 @@
 """Read the live firmware inventory of many BMCs at once (`hwfw inventory`, `hwfw plan`).
 
-One pooled HTTP client and one Redfish session per BMC, bounded concurrency across
-hosts (`settings.plan_concurrency`) and within each BMC (`settings.requests_per_bmc`).
-Per Redfish host (a handful of requests with `$expand`):
-
-    login -> service root -> Systems, Managers, UpdateService (in parallel)
-          -> FirmwareInventory + the vendor's pre-flight reads (in parallel) -> logout
+One pooled HTTP client and one Redfish session per BMC. How many BMCs are read at once
+and how many requests each may have in flight is sized to the fleet (sizing.py: the
+whole fleet unless open files or memory say less; `settings.plan_concurrency` caps it,
+`settings.requests_per_bmc` bounds each BMC). What is read per Redfish host, and in how
+many round trips in a row, is in redfish_read.py; `needs_preflight` narrows the
+pre-flight reads to the hosts the caller (the planner) has changes for.
 
 `protocol: ipmi` hosts are read with Get Device ID / chassis status (BMC version and
 power only; BIOS is reported with an unknown version); `protocol: auto` falls back to
 IPMI when Redfish is unreachable. Every per-host failure becomes
 `HostInventory(reachable=False, error=...)`; the run itself never aborts.
+
+Logouts run in the background (hwfw.redfish.closer): `collect` returns once every
+logout is done, unless the caller passes its own `closer` and awaits it later (the
+connection of one command does, so the plan is computed while the BMCs log out).
+`CollectStats` counts requests and round trips in a row per host; `-vv` logs each
+host's longest chain of requests.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,26 +42,25 @@ from hwfw.inventory.model import (
     PreflightFacts,
     VersionSource,
 )
+from hwfw.inventory.redfish_read import PREFLIGHT, UPDATE_SERVICE, Reading, read_facts, read_reading
+from hwfw.inventory.sizing import Sizing, size_for_this_process
 from hwfw.logs import get_logger
 from hwfw.redfish.client import ClientOptions, RedfishClient
-from hwfw.redfish.errors import error_for_response, message_id_matches, parse_error_info
+from hwfw.redfish.closer import SessionCloser
 from hwfw.redfish.session import RedfishSession
-from hwfw.redfish.transport import Backend, raise_nofile_limit, ssl_context
+from hwfw.redfish.trace import describe, longest_chain
+from hwfw.redfish.transport import READ_BACKEND, Backend, ssl_context
 from hwfw.vendor_registry import vendor_for_iana
-from hwfw.vendors import select_adapter
-from hwfw.vendors.base import (
-    PROBE,
-    SOURCE_BIOS_SETTINGS,
-    BmcFacts,
-    link,
-    pending_bios_attributes,
-)
 
-__all__ = ["CollectStats", "ResolvedHost", "collect", "read_ipmi_host", "read_redfish_host"]
+__all__ = ["CollectStats", "NeedsPreflight", "ResolvedHost", "collect", "read_facts", "read_ipmi_host",
+           "read_redfish_host"]
 
 log = get_logger("inventory.collect")
 
 _DEFAULT_IPMI_PORT = 623
+
+# Given a host's inventory without its pre-flight facts: read them?
+NeedsPreflight = Callable[[HostInventory], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,58 +95,120 @@ class ResolvedHost:
 
 @dataclass
 class CollectStats:
-    """Counters for benchmarks and `-v` output."""
+    """Counters for benchmarks and `-v` output. Per-host figures of Redfish hosts are
+    complete once the host's logout is done."""
 
     hosts: int = 0
     unreachable: int = 0
     requests: int = 0
     relogins: int = 0
+    preflight_hosts: int = 0
     per_host_requests: dict[str, int] = field(default_factory=dict)
+    per_host_rounds: dict[str, int] = field(default_factory=dict)
+    sizing: Sizing | None = None
+
+    @property
+    def max_rounds(self) -> int:
+        """The most round trips in a row any host needed (logout included)."""
+        return max(self.per_host_rounds.values(), default=0)
+
+    def summary(self) -> str:
+        hosts = len(self.per_host_requests) or 1
+        waves = self.sizing.waves if self.sizing else 1
+        return (f"{self.hosts:,} hosts read ({self.unreachable:,} unreachable): {self.requests / hosts:.1f} requests "
+                f"per host, at most {self.max_rounds} round trips in a row, {waves} wave(s); pre-flight facts "
+                f"read for {self.preflight_hosts:,}")
+
+
+class _Slot:
+    """A host's place among the hosts in flight: a Redfish host keeps it until its
+    logout is done (its connections stay open until then)."""
+
+    __slots__ = ("_limit", "_held", "handed_off")
+
+    def __init__(self, limit: asyncio.Semaphore) -> None:
+        self._limit = limit
+        self._held = True
+        self.handed_off = False
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._limit.release()
+
+    def hand_off(self) -> Callable[[], None]:
+        """The release, for whoever finishes the host (its background logout)."""
+        self.handed_off = True
+        return self.release
 
 
 async def collect(hosts: Sequence[ResolvedHost], *, settings: Settings, clock: Clock, insecure: bool = False,
                   concurrency: int | None = None, backend: Backend | None = None,
-                  stats: CollectStats | None = None) -> Inventory:
+                  stats: CollectStats | None = None, needs_preflight: NeedsPreflight | None = None,
+                  closer: SessionCloser | None = None, files_per_connection: int = 1) -> Inventory:
     """Inventory of every host; failures are recorded per host, never raised.
 
-    `concurrency` bounds hosts in flight (default `settings.plan_concurrency`);
-    `backend` picks the HTTP transport (default: the measured winner).
+    `concurrency` caps hosts in flight (default `settings.plan_concurrency`; unset:
+    sized to the fleet); `backend` picks the HTTP transport (default: the one for
+    reads, hwfw/redfish/native.py); `needs_preflight` (default: every host) says which hosts' pre-flight facts
+    to read; `closer` takes the logouts to finish later (default: before returning);
+    `files_per_connection` is 2 when this process also serves the BMCs (the embedded
+    simulator), so both ends of each connection count against the open-files limit.
     """
-    raise_nofile_limit()
-    slots = max(1, concurrency or settings.plan_concurrency)
-    limit = asyncio.Semaphore(slots)
     stats = stats if stats is not None else CollectStats()
-    options = ClientOptions.from_settings(settings, backend=backend)
-    if len(hosts) > slots:
-        # Every host slot is busy for the whole run, so the client's CPU, not BMC
-        # latency, bounds it: one connection per BMC (one TLS handshake, ~2 ms of CPU
-        # each) and requests in sequence. With fewer hosts than slots, the parallel
-        # reads per BMC (up to requests_per_bmc) shorten each host's latency chain.
-        options = dataclasses.replace(options, max_in_flight=1)
+    cap = concurrency or settings.plan_concurrency
+    tls = any(rh.url.startswith("https:") for rh in hosts)
+    sizing = size_for_this_process(len(hosts), requests_per_bmc=settings.requests_per_bmc, cap=cap, tls=tls,
+                                   files_per_connection=files_per_connection)
+    stats.sizing = sizing
+    log.info("reading %d BMCs: %s", len(hosts), sizing.describe())
+    options = dataclasses.replace(ClientOptions.from_settings(settings, backend=backend or READ_BACKEND),
+                                  max_in_flight=sizing.per_bmc)
+    limit = asyncio.Semaphore(sizing.in_flight)
+    own_closer = closer is None
+    closer = closer if closer is not None else SessionCloser()
+    closer.when_done(lambda: log.info("%s", stats.summary()))
 
     async def one(rh: ResolvedHost) -> HostInventory:
-        async with limit:
+        await limit.acquire()
+        slot = _Slot(limit)
+        try:
             return await read_host(rh, settings=settings, clock=clock, insecure=insecure, options=options,
-                                   stats=stats)
+                                   stats=stats, needs_preflight=needs_preflight, closer=closer, slot=slot)
+        finally:
+            if not slot.handed_off:
+                slot.release()
 
-    with no_gc():
-        results = await asyncio.gather(*(one(rh) for rh in hosts))
-    stats.hosts += len(results)
-    stats.unreachable += sum(1 for r in results if not r.reachable)
+    try:
+        with no_gc():
+            results = await asyncio.gather(*(one(rh) for rh in hosts))
+        stats.hosts += len(results)
+        stats.unreachable += sum(1 for r in results if not r.reachable)
+    finally:
+        if own_closer:
+            await closer.aclose()
     return Inventory(hosts={r.host: r for r in results})
 
 
 async def read_host(rh: ResolvedHost, *, settings: Settings, clock: Clock, insecure: bool = False,
-                    options: ClientOptions | None = None, stats: CollectStats | None = None) -> HostInventory:
-    """One host's inventory by its protocol (redfish, ipmi, auto); never raises HwfwError."""
+                    options: ClientOptions | None = None, stats: CollectStats | None = None,
+                    needs_preflight: NeedsPreflight | None = None, closer: SessionCloser | None = None,
+                    slot: _Slot | None = None) -> HostInventory:
+    """One host's inventory by its protocol (redfish, ipmi, auto); never raises HwfwError.
+
+    A Redfish host hands its logout (and `slot`) to `closer`; without one, this waits
+    for the logout."""
     name = rh.name
     protocol = rh.host.protocol
+    own_closer = closer is None
+    closer = closer if closer is not None else SessionCloser()
     try:
         if protocol == "ipmi" or urlsplit(rh.url).scheme == "ipmi":
             return await read_ipmi_host(rh, settings=settings, clock=clock)
         try:
             return await _bounded(read_redfish_host(rh, settings=settings, clock=clock, insecure=insecure,
-                                                    options=options, stats=stats), settings)
+                                                    options=options, stats=stats, needs_preflight=needs_preflight,
+                                                    closer=closer, slot=slot), settings)
         except BmcUnreachable as exc:
             if protocol != "auto" or not exc.retryable:  # an untrusted certificate: say so, not IPMI's timeout
                 raise
@@ -166,6 +233,9 @@ async def read_host(rh: ResolvedHost, *, settings: Settings, clock: Clock, insec
         return HostInventory(host=name, reachable=False, protocol=_protocol_label(rh),
                              error=f"{name}: internal error while reading {rh.url}: {type(exc).__name__}: {exc}",
                              collected_at=utc_now_iso(clock), error_kind="internal")
+    finally:
+        if own_closer:
+            await closer.aclose()
 
 
 def _error_kind(exc: HwfwError) -> str:
@@ -192,126 +262,74 @@ async def _bounded(aw: Awaitable[HostInventory], settings: Settings) -> HostInve
 
 
 async def read_redfish_host(rh: ResolvedHost, *, settings: Settings, clock: Clock, insecure: bool = False,
-                            options: ClientOptions | None = None,
-                            stats: CollectStats | None = None) -> HostInventory:
-    """Log in, read everything the planner and apply's pre-flight need, log out."""
-    options = options or ClientOptions.from_settings(settings)
+                            options: ClientOptions | None = None, stats: CollectStats | None = None,
+                            needs_preflight: NeedsPreflight | None = None, closer: SessionCloser | None = None,
+                            slot: _Slot | None = None) -> HostInventory:
+    """Log in, read what the planner (and, where it asks for them, apply's pre-flight)
+    needs, log out: in the background when `closer` is given, else before returning."""
+    options = options or ClientOptions.from_settings(settings, backend=READ_BACKEND)
     verify = ssl_context(rh.ca_bundle or rh.host.ca_bundle or settings.ca_bundle, insecure=insecure)
     client = RedfishClient(rh.url, host=rh.name, clock=clock, options=options, verify=verify)
-    session = RedfishSession(client, rh.username, rh.password)
+    session = RedfishSession(client, rh.username, rh.password, eager_login=True)
+    own_closer = closer is None
+    closer = closer if closer is not None else SessionCloser()
+    release = slot.hand_off() if slot is not None else None
+
+    def closed() -> None:
+        _record(rh.name, client, session, stats)
+        if release is not None:
+            release()
+
+    judged: dict[int, HostInventory] = {}
+
+    def wants_preflight(partial: Reading) -> bool:
+        assert needs_preflight is not None
+        inventory = judged[id(partial)] = _host_inventory(rh, partial, clock)
+        return needs_preflight(inventory)
+
     try:
-        async with session:
-            facts = await read_facts(session)
+        await session.open()
+        reading = await read_reading(session, wants_preflight=None if needs_preflight is None else wants_preflight)
     finally:
-        if stats is not None:
-            stats.requests += client.request_count
-            stats.relogins += session.relogins
-            stats.per_host_requests[rh.name] = client.request_count
-    adapter = select_adapter(facts.root, facts.manager)
-    components = adapter.components(facts)
+        closer.close(session, then=closed)
+        if own_closer:
+            await closer.aclose()
+    if stats is not None and PREFLIGHT in reading.read:
+        stats.preflight_hosts += 1
     if log.isEnabledFor(logging.DEBUG):  # `hwfw inventory -vv`: why each member became what it is
-        for line in adapter.explain(facts):
-            log.debug("%s (%s adapter): %s", rh.name, adapter.name, line)
+        for line in reading.adapter.explain(reading.facts):
+            log.debug("%s (%s adapter): %s", rh.name, reading.adapter.name, line)
+    return judged.get(id(reading)) or _host_inventory(rh, reading, clock)
+
+
+def _record(name: str, client: RedfishClient, session: RedfishSession, stats: CollectStats | None) -> None:
+    """The host's requests and its longest chain of them, once its logout is done."""
+    chain = longest_chain(client.trace.requests)
+    if stats is not None:
+        stats.requests += client.request_count
+        stats.relogins += session.relogins
+        stats.per_host_requests[name] = client.request_count
+        stats.per_host_rounds[name] = len(chain)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("%s: %d requests, %d round trips in a row: %s", name, client.request_count, len(chain),
+                  describe(chain, client._prefix))
+
+
+def _host_inventory(rh: ResolvedHost, reading: Reading, clock: Clock) -> HostInventory:
+    facts, adapter, components = reading.facts, reading.adapter, reading.components
     system = facts.system
-    bmc_fw = facts.manager.get("FirmwareVersion") or next(
-        (c.version for c in components if c.kind == "bmc" and c.version), None)
+    # The BMC's version as its FirmwareInventory states it (as every other component's),
+    # the Manager's FirmwareVersion only without one: the same answer whether or not
+    # the Manager was read, so the inventory's fingerprint does not depend on it.
+    bmc_fw = next((c.version for c in components if c.kind == "bmc" and c.version), None) or \
+        facts.manager.get("FirmwareVersion")
     return HostInventory(
         host=rh.name, reachable=True, protocol="redfish", vendor=adapter.name,
         model=_text(system.get("Model")), serial=_text(system.get("SerialNumber")),
         manufacturer=_text(system.get("Manufacturer")),
         bmc_firmware=_text(bmc_fw), components=components,
-        capabilities=adapter.capabilities(facts), preflight=adapter.preflight(facts),
-        collected_at=utc_now_iso(clock))
-
-
-async def read_facts(session: RedfishSession) -> BmcFacts:
-    """Every document the adapters need, read with as few round trips as the BMC allows."""
-    root = session.root
-    systems, managers, update_service = await asyncio.gather(
-        _members_or_empty(session, link(root, "Systems")),
-        _members_or_empty(session, link(root, "Managers")),
-        _optional_json(session, link(root, "UpdateService")))
-    extra: dict[str, Any] = {"expand": session.expand_query is not None, "session_service": not session.basic}
-    facts = BmcFacts(root=root, systems=tuple(systems), managers=tuple(managers), update_service=update_service)
-    adapter = select_adapter(root, facts.manager)
-    errors: list[tuple[str, str]] = []
-    fi_uri = link(update_service, "FirmwareInventory")
-    sources = adapter.preflight_sources(facts)
-
-    async def source(name: str, uri: str) -> None:
-        try:
-            if name == SOURCE_BIOS_SETTINGS:
-                extra[name] = await _pending_bios(session, uri)
-            elif name.startswith(PROBE):
-                await _probe(session, uri, name, extra)
-            else:
-                extra[name] = await session.members(uri)
-        except BmcUnreachable:
-            raise
-        except BmcError as exc:
-            errors.append((name, _short_error(exc)))
-            if message_id_matches(exc.message_id, "OemLicenseNotPassed"):
-                extra[f"licence:{name}"] = _short_error(exc)
-
-    firmware, _ = await asyncio.gather(
-        _firmware_inventory(session, fi_uri),
-        asyncio.gather(*(source(n, u) for n, u in sources.items())))
-    return BmcFacts(root=root, systems=facts.systems, managers=facts.managers, update_service=update_service,
-                    firmware_inventory=firmware, extra=extra, errors=tuple(errors))
-
-
-async def _probe(session: RedfishSession, uri: str, name: str, extra: dict[str, Any]) -> None:
-    """One GET whose refusal is the fact (Supermicro licence probe)."""
-    response = await session.request("GET", uri, check=False)
-    if response.status_code >= 400:
-        info = parse_error_info(response)
-        if message_id_matches(info.message_id, "OemLicenseNotPassed"):
-            extra[f"licence:{name}"] = (f"{info.message or 'the BMC refused a licensed feature'} "
-                                        f"({session.client.url_for(uri)}, HTTP {response.status_code}) "
-                                        f"[{info.message_id}]")
-
-
-async def _members_or_empty(session: RedfishSession, uri: str | None) -> list[dict[str, Any]]:
-    if not uri:
-        return []
-    return await session.members(uri)
-
-
-async def _optional_json(session: RedfishSession, uri: str | None) -> dict[str, Any] | None:
-    if not uri:
-        return None
-    response = await session.request("GET", uri, check=False)
-    if response.status_code == 404:
-        return None
-    if response.status_code >= 400:
-        raise error_for_response(session.host, "GET", str(response.request.url), response)
-    return session.client.json_of(response, uri)
-
-
-async def _firmware_inventory(session: RedfishSession, uri: str | None) -> tuple[dict[str, Any], ...] | None:
-    """Members of FirmwareInventory, or None when the service has none (fallbacks apply)."""
-    if not uri:
-        return None
-    try:
-        return tuple(await session.members(uri))
-    except BmcError as exc:
-        if exc.status == 404:
-            return None
-        raise
-
-
-async def _pending_bios(session: RedfishSession, bios_uri: str) -> dict[str, Any]:
-    """Attributes waiting in the BIOS SettingsObject (empty when nothing is pending)."""
-    bios = await session.get_json(bios_uri)
-    settings_uri = link(bios, "@Redfish.Settings", "SettingsObject")
-    if not settings_uri or settings_uri.rstrip("/") == bios_uri.rstrip("/"):
-        return {}
-    response = await session.request("GET", settings_uri, check=False)
-    if response.status_code == 404:
-        return {}
-    if response.status_code >= 400:
-        raise error_for_response(session.host, "GET", str(response.request.url), response)
-    return pending_bios_attributes(bios, session.client.json_of(response, settings_uri))
+        capabilities=adapter.capabilities(facts) if UPDATE_SERVICE in reading.read else None,
+        preflight=adapter.preflight(facts), collected_at=utc_now_iso(clock))
 
 
 def _short_error(exc: BmcError) -> str:

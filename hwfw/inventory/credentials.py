@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml  # type: ignore[import-untyped]
+import yaml
 
 from hwfw.config.model import CredentialsRef, Host
 from hwfw.errors import CredentialError

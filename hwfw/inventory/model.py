@@ -63,7 +63,7 @@ class HostInventory:
         return out
 
     @staticmethod
-    def from_json(doc: Mapping[str, Any]) -> "HostInventory":
+    def from_json(doc: Mapping[str, Any]) -> HostInventory:
         caps = doc.get("capabilities")
         pre = doc.get("preflight")
         return HostInventory(
@@ -72,10 +72,8 @@ class HostInventory:
             serial=doc.get("serial"), bmc_firmware=doc.get("bmc_firmware"),
             manufacturer=doc.get("manufacturer"),
             components=tuple(component_from_json(c) for c in doc.get("components", ())),
-            capabilities=Capabilities(**{k: tuple(v) if isinstance(v, list) else v for k, v in caps.items()})
-            if caps else None,
-            preflight=PreflightFacts(**{k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()})
-            if pre else None,
+            capabilities=Capabilities(**_tuples(caps)) if caps else None,
+            preflight=PreflightFacts(**_tuples(pre)) if pre else None,
             collected_at=doc.get("collected_at"), error_kind=doc.get("error_kind"))
 
 
@@ -84,6 +82,11 @@ def component_from_json(doc: Mapping[str, Any]) -> ComponentState:
     fields = dict(doc)
     source = fields.pop("source", None)
     return ComponentState(**fields, source=VersionSource(**source) if source else None)
+
+
+def _tuples(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON object's fields with lists as tuples (the frozen records hold tuples)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in doc.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +101,7 @@ class Inventory:
                 "hosts": [self.hosts[name].to_json() for name in sorted(self.hosts)]}
 
     @staticmethod
-    def from_json(doc: Mapping[str, Any]) -> "Inventory":
+    def from_json(doc: Mapping[str, Any]) -> Inventory:
         hosts = {}
         for h in doc.get("hosts", ()):
             h = {k: v for k, v in h.items() if k != "fingerprint"}

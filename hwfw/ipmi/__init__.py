@@ -1,5 +1,6 @@
-"""IPMI-over-LAN for hwfw: an asyncio client on pyghmi (`hwfw.ipmi.client`) and the
-Get Device ID codec it shares with the simulator (`hwfw.ipmi_deviceid`).
+"""IPMI-over-LAN for hwfw: an asyncio client (`hwfw.ipmi.client`) on one pyghmi driver
+thread (`hwfw.ipmi.driver`), and the Get Device ID codec it shares with the simulator
+(`hwfw.ipmi_deviceid`).
 
 IPMI is used for power control when Redfish is down, BMC-alive probes, BMC firmware
 version cross-checks, the watchdog and cold resets of a wedged BMC; it is not a

@@ -6,7 +6,8 @@ routes), `diff` (Action and Reason per component instance), `compat` (rule waits
 final-state checks, flash order), `activation` (which reset activates what: the
 semantics the README quotes), `graph` (the DAG transformers), `estimate` (durations),
 `shape` (plan each distinct host configuration once, stamp it per host), `planner`
-(the entry point), `model` (the Plan value and its JSON), `render` (rich text and
+(the entry point), `triage` (while the fleet is read: which hosts will have steps, so
+pre-flight facts are read only for those hosts), `model` (the Plan value and its JSON), `render` (rich text and
 markdown), `planfile` (saved plans and staleness), `bulk` (GC pause for bulk work).
 """
 
@@ -27,8 +28,9 @@ from hwfw.plan.model import (
     Summary,
 )
 from hwfw.plan.planner import plan
+from hwfw.plan.triage import needs_preflight
 
 __all__ = [
     "PLAN_FORMAT", "Action", "Change", "Drift", "Finding", "HostPlan", "Image", "Meta", "Options", "Plan",
-    "Reason", "Resets", "Step", "Summary", "plan",
+    "Reason", "Resets", "Step", "Summary", "needs_preflight", "plan",
 ]

@@ -76,7 +76,7 @@ def _check_final(hd: HostDiff, prof: Profile, reported: set[str]) -> None:
         changed = any(t.items for t in whens + reqs)
         src = f" ({r.source})" if r.source else ""
         if when is True and False in req_vals:
-            bad = [t for t, v in zip(reqs, req_vals) if v is False]
+            bad = [t for t, v in zip(reqs, req_vals, strict=True) if v is False]
             runs = ", ".join(f"{t.key} {t.final_text}" for t in bad)
             tail = "" if changed else " (this plan does not change those components)"
             _report(hd, reported, r, changed,
@@ -84,7 +84,7 @@ def _check_final(hd: HostDiff, prof: Profile, reported: set[str]) -> None:
                     f"requires {r.requires.component} {r.requires.constraint}, but the host will run "
                     f"{runs}{tail}{src}")
         else:
-            unknown = [t for t, v in zip(whens + reqs, when_vals + req_vals) if v is None]
+            unknown = [t for t, v in zip(whens + reqs, when_vals + req_vals, strict=True) if v is None]
             which = ", ".join(f"{t.key} {t.final_text or '?'}" for t in unknown)
             _report(hd, reported, r, changed,
                     f"cannot evaluate compatibility rule {r.id!r}: versions not comparable with its "
@@ -153,7 +153,7 @@ def flash_order(hd: HostDiff) -> list[Item] | None:
 
 def _order(nodes: tuple[str, ...], edges: tuple[tuple[int, int, str], ...]) -> list[int] | str:
     """Positions in flash order, or the message naming a cycle."""
-    g = nx.DiGraph()
+    g: nx.DiGraph[int] = nx.DiGraph()
     g.add_nodes_from(range(len(nodes)))
     g.add_edges_from((u, v) for u, v, _ in edges)
     try:

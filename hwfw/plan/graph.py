@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
@@ -26,6 +26,9 @@ from hwfw.plan.diff import HOP_WAIT, Item
 
 ATTRS = ("host", "kind", "component", "from_version", "to_version", "image", "sha256", "apply_time",
          "activation", "estimate_seconds", "rollback", "activates")
+
+if TYPE_CHECKING:
+    from hwfw.plan.model import StepGraph
 
 
 @dataclass(slots=True, eq=False)
@@ -48,7 +51,7 @@ class GraphContext:
     hosts: list[HostWork]
 
 
-Transformer = Callable[[nx.DiGraph, GraphContext], None]
+Transformer = Callable[["StepGraph", GraphContext], None]
 
 
 def _node(hw: HostWork, nodes: list[tuple[str, dict[str, Any]]], node: str, attrs: dict[str, Any]) -> None:
@@ -57,7 +60,7 @@ def _node(hw: HostWork, nodes: list[tuple[str, dict[str, Any]]], node: str, attr
     hw.seconds[node] = attrs["estimate_seconds"]
 
 
-def _edges(g: nx.DiGraph, per_host: Iterable[tuple[HostWork, list[tuple[str, str]]]]) -> None:
+def _edges(g: StepGraph, per_host: Iterable[tuple[HostWork, list[tuple[str, str]]]]) -> None:
     bulk: list[tuple[str, str]] = []
     for hw, edges in per_host:
         hw.edges.extend(edges)
@@ -65,7 +68,7 @@ def _edges(g: nx.DiGraph, per_host: Iterable[tuple[HostWork, list[tuple[str, str
     g.add_edges_from(bulk)
 
 
-def add_flash_steps(g: nx.DiGraph, ctx: GraphContext) -> None:
+def add_flash_steps(g: StepGraph, ctx: GraphContext) -> None:
     """One node per image flash (activate-only images have none: they are flashed)."""
     nodes: list[tuple[str, dict[str, Any]]] = []
     for hw in ctx.hosts:
@@ -81,7 +84,7 @@ def add_flash_steps(g: nx.DiGraph, ctx: GraphContext) -> None:
     g.add_nodes_from(nodes)
 
 
-def add_sequence_edges(g: nx.DiGraph, ctx: GraphContext) -> None:
+def add_sequence_edges(g: StepGraph, ctx: GraphContext) -> None:
     """Chain the flashes in flash order (the vendor sequence, as rules reordered it)."""
     def pairs(hw: HostWork) -> list[tuple[str, str]]:
         flashes = [it.node for it in hw.items if not it.preflashed]
@@ -89,13 +92,13 @@ def add_sequence_edges(g: nx.DiGraph, ctx: GraphContext) -> None:
     _edges(g, ((hw, pairs(hw)) for hw in ctx.hosts))
 
 
-def add_compat_edges(g: nx.DiGraph, ctx: GraphContext) -> None:
+def add_compat_edges(g: StepGraph, ctx: GraphContext) -> None:
     """A rule's required flash precedes the dependent flash (explicit, even if chained)."""
     _edges(g, ((hw, [(w.required.node, it.node) for it in hw.items for w in it.waits
                      if w.why != HOP_WAIT and not w.required.preflashed]) for hw in ctx.hosts))
 
 
-def add_activation_steps(g: nx.DiGraph, ctx: GraphContext) -> None:
+def add_activation_steps(g: StepGraph, ctx: GraphContext) -> None:
     """Insert resets into each host's chain (see activation.py for the exact rules)."""
     nodes: list[tuple[str, dict[str, Any]]] = []
     per_host = []
@@ -126,7 +129,7 @@ def add_activation_steps(g: nx.DiGraph, ctx: GraphContext) -> None:
     _edges(g, per_host)
 
 
-def add_verify_steps(g: nx.DiGraph, ctx: GraphContext) -> None:
+def add_verify_steps(g: StepGraph, ctx: GraphContext) -> None:
     """Verify each version after the reset that made it run, before the next reset;
     flashes that wait on it (rules needing it running, later hops) wait for the check."""
     nodes: list[tuple[str, dict[str, Any]]] = []
@@ -157,7 +160,7 @@ def add_verify_steps(g: nx.DiGraph, ctx: GraphContext) -> None:
     _edges(g, per_host)
 
 
-def reduce_edges(g: nx.DiGraph, ctx: GraphContext) -> None:
+def reduce_edges(g: StepGraph, ctx: GraphContext) -> None:
     """Drop edges implied by longer paths, so a step's `after` lists only direct waits
     (Terraform's TransitiveReductionTransformer); reachability, so order, is unchanged.
 
@@ -200,15 +203,15 @@ TRANSFORMERS: tuple[Transformer, ...] = (
 )
 
 
-def build(ctx: GraphContext, transformers: Iterable[Transformer] = TRANSFORMERS) -> nx.DiGraph:
+def build(ctx: GraphContext, transformers: Iterable[Transformer] = TRANSFORMERS) -> StepGraph:
     """Run the transformers over an empty DiGraph."""
-    g = nx.DiGraph()
+    g: StepGraph = nx.DiGraph()
     for transform in transformers:
         transform(g, ctx)
     return g
 
 
-def ordered(g: nx.DiGraph, ctx: GraphContext) -> list[str]:
+def ordered(g: StepGraph, ctx: GraphContext) -> list[str]:
     """A deterministic topological order: host by host, each host's chain in order with
     each verification right after the reset that made its version run.
 
@@ -232,7 +235,7 @@ def ordered(g: nx.DiGraph, ctx: GraphContext) -> list[str]:
         raise _cycle_error(g) from None
 
 
-def _cycle_error(g: nx.DiGraph) -> PlanError:
+def _cycle_error(g: StepGraph) -> PlanError:
     """A PlanError naming the steps of a cycle (compat.flash_order prevents them; this
     guards the transformers themselves)."""
     cycle = nx.find_cycle(g)
@@ -242,7 +245,7 @@ def _cycle_error(g: nx.DiGraph) -> PlanError:
 
 
 def stamp(hosts: Iterable[tuple[str, Sequence[str], Sequence[dict[str, Any]], Sequence[tuple[int, int]]]]
-          ) -> nx.DiGraph:
+          ) -> StepGraph:
     """The fleet DAG: every host's shape graph with the host name prefixed to its ids.
 
     `hosts` yields (host name, relative ids, their attribute dicts, edges as index
@@ -268,9 +271,9 @@ def stamp(hosts: Iterable[tuple[str, Sequence[str], Sequence[dict[str, Any]], Se
         for i in where:
             all_attrs[start + i]["activates"] = tuple([prefix + x for x in attrs[i]["activates"]])
         edges += [(full[u], full[v]) for u, v in pairs]
-    g = nx.DiGraph()
+    g: StepGraph = nx.DiGraph()
     g.add_edges_from(edges)
     if len(g) < len(all_ids):
         g.add_nodes_from(all_ids)
-    g._node.update(zip(all_ids, all_attrs))
+    g._node.update(zip(all_ids, all_attrs, strict=True))  # type: ignore[attr-defined]  # networkx's node table
     return g

@@ -11,11 +11,15 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 import networkx as nx
 
 from hwfw.gcpause import no_gc
+
+if TYPE_CHECKING:
+    # A DAG of step ids; networkx's classes cannot be subscripted at run time.
+    StepGraph: TypeAlias = nx.DiGraph[str]
 
 PLAN_FORMAT = 1
 
@@ -248,7 +252,7 @@ class Step(NamedTuple):
                     activates=tuple(d["activates"]), after=tuple(d["after"]), cause=d["cause"])
 
 
-def steps_graph(steps: Iterable[Step]) -> nx.DiGraph:
+def steps_graph(steps: Iterable[Step]) -> StepGraph:
     """The DAG of `steps`, every node carrying `Step.attrs()`.
 
     Bulk-loaded: nodes first, then their attribute dicts handed over as they are
@@ -258,9 +262,10 @@ def steps_graph(steps: Iterable[Step]) -> nx.DiGraph:
     with no_gc():
         steps = list(steps)
         ids = [s.id for s in steps]
-        g = nx.DiGraph()
+        g: StepGraph = nx.DiGraph()
         g.add_nodes_from(ids)
-        g._node.update(zip(ids, [s.attrs() for s in steps]))
+        # networkx's own node table (no stub names it): see the docstring for why.
+        g._node.update(zip(ids, [s.attrs() for s in steps], strict=True))  # type: ignore[attr-defined]
         g.add_edges_from([(p, s.id) for s in steps for p in s.after])
         return g
 
@@ -365,7 +370,7 @@ class Plan:
     _graph: Any = field(default=None, compare=False, repr=False)
 
     @property
-    def graph(self) -> nx.DiGraph:
+    def graph(self) -> StepGraph:
         """The fleet's step DAG, built from `steps` on first use (the executor walks it;
         rendering and JSON do not need it). Hosts share no edge."""
         if self._graph is None:
@@ -373,7 +378,8 @@ class Plan:
         elif not isinstance(self._graph, nx.DiGraph):  # a deferred builder from the planner
             with no_gc():
                 object.__setattr__(self, "_graph", self._graph())
-        return self._graph
+        graph: StepGraph = self._graph
+        return graph
 
     def __getstate__(self) -> dict[str, Any]:
         # The planner's deferred graph builder holds unpicklable closures; a copy

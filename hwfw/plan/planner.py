@@ -37,8 +37,9 @@ def plan(workspace: Workspace, inventory: Inventory, state: State, *, targets: S
     """Diff every host against its baseline and order the work into a DAG of steps.
 
     `targets` limits the plan to `HOST` or `HOST/COMPONENT` globs and `exclude` leaves
-    out hosts matching its globs (the plan is then not `complete`); `accept_unknown` holds (host glob, component id, kind or key)
-    pairs whose unknown current version may be flashed over; `allow_unreachable` turns
+    out hosts matching its globs (the plan is then not `complete`); `accept_unknown`
+    holds (host glob, component id, kind or key) pairs whose unknown current version
+    may be flashed over; `allow_unreachable` turns
     unreachable hosts from errors into warnings; `parallelism` (default: the
     workspace setting) sizes the fleet estimate. Per-host problems (refused changes,
     rules that cannot hold, cycles) are reported in the plan, which is then `errored`.

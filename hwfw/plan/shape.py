@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
@@ -26,6 +26,9 @@ from hwfw.plan.diff import HOST, DiffContext, HostDiff, diff_managed
 from hwfw.plan.model import Change, Finding, Image, Resets, Step
 
 _new_step = tuple.__new__  # Step(...) through NamedTuple's generated __new__ costs 2.5x more
+
+if TYPE_CHECKING:
+    from hwfw.plan.model import StepGraph
 
 
 @dataclass(slots=True, eq=False)
@@ -74,7 +77,7 @@ def build(ctx: DiffContext, host: Host, inv: HostInventory, vendor: str | None, 
     return from_graph(hd, gctx, graph.build(gctx))
 
 
-def from_graph(hd: HostDiff, gctx: graph.GraphContext, g: nx.DiGraph) -> Shape:
+def from_graph(hd: HostDiff, gctx: graph.GraphContext, g: StepGraph) -> Shape:
     """A shape from its step graph (built by all transformers, or some, in benchmarks)."""
     ids = graph.ordered(g, gctx)
     hw = gctx.hosts[0]
@@ -84,7 +87,7 @@ def from_graph(hd: HostDiff, gctx: graph.GraphContext, g: nx.DiGraph) -> Shape:
                   seconds + estimate.HOST_OVERHEAD_SECONDS, tuple(path), g, ids)
 
 
-def _shape(hd: HostDiff, resets: Resets, seconds: float, path: tuple[str, ...], g: nx.DiGraph,
+def _shape(hd: HostDiff, resets: Resets, seconds: float, path: tuple[str, ...], g: StepGraph,
            ids: list[str]) -> Shape:
     index = {n: i for i, n in enumerate(ids)}
     nodes, pred = g.nodes, g.pred
@@ -124,7 +127,8 @@ def instantiate(shape: Shape, name: str) -> tuple[tuple[Change, ...], tuple[Find
         findings = tuple(Finding(f.severity, f.code, f.message.replace(HOST, name)) for f in findings)
     prefix = name + "/"
     ids = [prefix + r for r in shape.ids]
+    rows = zip(ids, shape.values, shape.activates, shape.after, shape.causes, strict=True)
     steps = [_new_step(Step, (sid, name, *vals, tuple([prefix + a for a in acts]) if acts else (), pick(ids),
                               cause))
-             for sid, vals, acts, pick, cause in zip(ids, shape.values, shape.activates, shape.after, shape.causes)]
+             for sid, vals, acts, pick, cause in rows]
     return changes, findings, steps, tuple([prefix + r for r in shape.critical_path])

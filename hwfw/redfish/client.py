@@ -4,8 +4,8 @@
 nothing about vendors or sessions; `RedfishSession` (session.py) adds authentication.
 What it does for every request:
 
-- at most `max_in_flight` requests on the wire per BMC (a semaphore; BMCs fall over
-  under load and cap sessions/connections, see performance anchors section 1);
+- at most `max_in_flight` requests on the wire per BMC (a semaphore: BMCs answer 503 or
+  fall over under load; docs/vendor-behaviour.md has the limits seen);
 - bounded retries with exponential backoff and jitter on 503/429 and on connection
   errors, honouring `Retry-After` (seconds or HTTP date), by the rules of hwfw/retry.py;
   non-idempotent requests are retried only when they certainly never reached the BMC;
@@ -33,11 +33,13 @@ from hwfw.config.model import Settings
 from hwfw.errors import BmcError, BmcUnreachable
 from hwfw.logs import get_logger
 from hwfw.redfish.errors import (
+    TRANSPORT_ERRORS,
     RedirectRefused,
     error_for_response,
     is_connect_failure,
-    translate_transport_errors,
+    transport_failure,
 )
+from hwfw.redfish.trace import RequestTrace
 from hwfw.redfish.transport import (
     Backend,
     TransportOptions,
@@ -45,11 +47,9 @@ from hwfw.redfish.transport import (
     make_transport,
     ssl_context,
 )
-from hwfw.retry import Backoff, RetryPolicy, parse_retry_after
+from hwfw.retry import Attempts, Backoff, RetryPolicy, parse_retry_after
 
-# parse_retry_after lives in hwfw.retry; re-exported here for the task follower and the apply
-# drivers, which still import it from this module.
-__all__ = ["ClientOptions", "RedfishClient", "parse_retry_after", "same_uri"]
+__all__ = ["ClientOptions", "RedfishClient", "same_uri"]
 
 log = get_logger("redfish.client")
 
@@ -134,6 +134,7 @@ class RedfishClient:
         self.deadline = clock.monotonic() + options.deadline
         self.auth_headers: dict[str, str] = {}
         self.request_count = 0
+        self.trace = RequestTrace()
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -215,8 +216,7 @@ class RedfishClient:
                                  content: bytes | AsyncIterable[bytes] | None,
                                  headers: Mapping[str, str] | None, timeout: float | None,
                                  retries: int | None, ignore_deadline: bool) -> httpx.Response:
-        attempts = self.options.retry_policy(retries).attempts(
-            self.clock, deadline=None if ignore_deadline else self.deadline, rng=self._rng)
+        attempts: Attempts | None = None  # the retry state, made on the first failure (most requests have none)
         while True:
             self._check_deadline(url, ignore_deadline)
             try:
@@ -227,6 +227,7 @@ class RedfishClient:
                 # A certificate that does not verify never will: fail at once (no backoff).
                 retryable = exc.retryable and cause is not None and (method in _IDEMPOTENT
                                                                      or is_connect_failure(cause))
+                attempts = attempts or self._attempts(retries, ignore_deadline)
                 delay = attempts.next_delay() if retryable else None
                 if delay is None:
                     raise
@@ -235,12 +236,17 @@ class RedfishClient:
             else:
                 if response.status_code not in _RETRY_STATUSES:
                     return response
+                attempts = attempts or self._attempts(retries, ignore_deadline)
                 delay = attempts.next_delay(parse_retry_after(response.headers.get("retry-after"), self.clock))
                 if delay is None:  # retries used up, or waiting would overrun the deadline
                     return response  # the caller reports the 503 itself
                 log.debug("%s: %s %s answered %d; retry %d in %.2fs", self.host, method, url,
                           response.status_code, attempts.retries, delay)
             await self.clock.sleep(delay)
+
+    def _attempts(self, retries: int | None, ignore_deadline: bool) -> Attempts:
+        return self.options.retry_policy(retries).attempts(
+            self.clock, deadline=None if ignore_deadline else self.deadline, rng=self._rng)
 
     async def _send_once(self, method: str, url: str, *, json_body: Any,
                          content: bytes | AsyncIterable[bytes] | None,
@@ -257,8 +263,9 @@ class RedfishClient:
         ext = {"timeout": self._timeouts if timeout is None else self._timeout_ext(timeout)}
         async with self._gate:
             self.request_count += 1
-            with translate_transport_errors(self.host, url):
-                if self._fetch is not None:  # the aiohttp transport: no httpx.Request up front
+            started = self.trace.start()  # after the gate: waiting for a turn is a round trip in a row
+            try:
+                if self._fetch is not None:  # native and aiohttp transports: no httpx.Request up front
                     return await self._fetch(method, url, hdrs, content, ext["timeout"])
                 request = httpx.Request(method, url, headers=hdrs, content=content, extensions=ext)
                 response = await self._transport.handle_async_request(request)
@@ -266,6 +273,10 @@ class RedfishClient:
                     await response.aread()
                 finally:
                     await response.aclose()
+            except TRANSPORT_ERRORS as exc:
+                raise transport_failure(self.host, url, exc) from exc
+            finally:
+                self.trace.done(method, url, started)
         response.request = request
         return response
 

@@ -30,6 +30,8 @@ __all__ = [
     "is_connect_failure",
     "message_id_matches",
     "parse_error_info",
+    "TRANSPORT_ERRORS",
+    "transport_failure",
     "translate_transport_errors",
 ]
 
@@ -163,6 +165,12 @@ class RedirectRefused(BmcError):
     """The BMC redirected to another origin; credentials are never sent elsewhere."""
 
 
+def bmc_not_back_yet(exc: BaseException) -> bool:
+    """True when a failure says the BMC is resetting or still starting: it refused or
+    dropped the connection, or answered 503/429 after the client's own retries."""
+    return isinstance(exc, BmcUnreachable) or (isinstance(exc, BmcError) and exc.status in (429, 503))
+
+
 def is_connect_failure(exc: BaseException) -> bool:
     """True when the request certainly never reached the BMC (safe to retry any method)."""
     if not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
@@ -212,21 +220,30 @@ def _connection_hint(message: str) -> str:
     return "check the BMC's URL in the inventory and the network path to it"
 
 
-@contextlib.contextmanager
-def translate_transport_errors(host: str, url: str) -> Iterator[None]:
-    """Turn httpx (and, through the aiohttp transport, aiohttp) exceptions into
-    `BmcTlsError` (certificate or handshake: never retried) or `BmcConnectionError`
-    (refused, reset, timed out) naming the host and URL, each with what to check,
-    chained with `from exc`."""
-    try:
-        yield
-    except httpx.TransportError as exc:
+# What a transport raises when a BMC cannot be reached or stops answering.
+TRANSPORT_ERRORS = (httpx.TransportError, ssl.SSLError, OSError)
+
+
+def transport_failure(host: str, url: str, exc: BaseException) -> BmcUnreachable:
+    """For one of TRANSPORT_ERRORS (httpx's, and through the aiohttp transport
+    aiohttp's): `BmcTlsError` (certificate or handshake: never retried) or
+    `BmcConnectionError` (refused, reset, timed out) naming the host and URL, each with
+    what to check; raise it `from exc`."""
+    if isinstance(exc, httpx.TransportError):
         msg = _describe_transport_error(exc)
         if msg.startswith("TLS certificate"):
-            raise BmcTlsError(msg, host=host, url=url, hint=TLS_HINT) from exc
-        raise BmcConnectionError(msg, host=host, url=url, hint=_connection_hint(msg)) from exc
-    except ssl.SSLError as exc:  # raised directly by some transports during the handshake
-        raise BmcTlsError(f"TLS error: {_shorten(str(exc))}", host=host, url=url, hint=TLS_HINT) from exc
-    except OSError as exc:
-        msg = f"connection failed: {_shorten(str(exc)) or type(exc).__name__}"
-        raise BmcConnectionError(msg, host=host, url=url, hint=_connection_hint(msg)) from exc
+            return BmcTlsError(msg, host=host, url=url, hint=TLS_HINT)
+        return BmcConnectionError(msg, host=host, url=url, hint=_connection_hint(msg))
+    if isinstance(exc, ssl.SSLError):  # raised directly by some transports during the handshake
+        return BmcTlsError(f"TLS error: {_shorten(str(exc))}", host=host, url=url, hint=TLS_HINT)
+    msg = f"connection failed: {_shorten(str(exc)) or type(exc).__name__}"
+    return BmcConnectionError(msg, host=host, url=url, hint=_connection_hint(msg))
+
+
+@contextlib.contextmanager
+def translate_transport_errors(host: str, url: str) -> Iterator[None]:
+    """Turn TRANSPORT_ERRORS into what `transport_failure` says, chained with `from exc`."""
+    try:
+        yield
+    except TRANSPORT_ERRORS as exc:
+        raise transport_failure(host, url, exc) from exc

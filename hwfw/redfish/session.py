@@ -4,7 +4,7 @@
 (without credentials, as the spec requires), logs in through the SessionService and
 deletes the session on the way out, also when the body raised, was cancelled or the
 user pressed Ctrl-C (the logout is shielded and awaited to the end: a leaked session
-can lock a BMC for ~20 minutes, performance anchors section 1).
+has kept iDRACs locked for ~20 minutes: docs/vendor-behaviour.md, "Dell iDRAC9").
 
 HTTP Basic is used when the service offers no sessions: the root advertises no
 SessionService, or the Sessions collection answers the login POST with 404, 405 or
@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 from collections.abc import AsyncIterable, Coroutine, Mapping
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import httpx
 
+from hwfw.aio import gather_or_cancel
 from hwfw.errors import BmcAuthError, BmcError
 from hwfw.logs import get_logger, redactor
 from hwfw.redfish.client import RedfishClient
+from hwfw.redfish.client import same_uri as _same_uri
 from hwfw.redfish.errors import error_for_response, message_id_matches, parse_error_info
 
 __all__ = ["DEFAULT_SESSIONS_URI", "ROOT", "RedfishSession"]
@@ -44,18 +47,20 @@ _LOGOUT_RETRIES = 3
 _EXPAND_REJECTED = (400, 403, 404, 405, 500, 501)
 # A login POST answered with these means "no sessions here", not "wrong credentials".
 _NO_SESSIONS = (404, 405, 501)
+T = TypeVar("T")
 
 
 class RedfishSession:
     """An authenticated view of one BMC. Owns (and closes) its client by default."""
 
     def __init__(self, client: RedfishClient, username: str | None, password: str | None,
-                 *, owns_client: bool = True) -> None:
+                 *, owns_client: bool = True, eager_login: bool = False) -> None:
         self.client = client
         self.host = client.host
         self._username = username
         self._password = password
         self._owns_client = owns_client
+        self._eager_login = eager_login
         self.root: dict[str, Any] = {}
         self.token: str | None = None
         self.session_uri: str | None = None
@@ -73,16 +78,35 @@ class RedfishSession:
         try:
             await self.open()
         except BaseException:
-            await self._close_shielded()
+            await self.close()
             raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self._close_shielded()
+        await self.close()
 
     async def open(self) -> None:
-        """Read the service root, then log in (or set up Basic when there is no SessionService)."""
-        response = await self.client.request("GET", ROOT, check=False)
+        """Read the service root, then log in (or set up Basic when the service has no sessions).
+
+        With `eager_login` the login POST goes to the standard Sessions URI (the
+        SessionCollection's URI in the Redfish schemas) together with the root GET:
+        one round trip instead of two. The root, once read, is still what decides: a
+        refused guess is retried where the root points, or means HTTP Basic when the
+        root advertises no sessions at all.
+        """
+        eager = None
+        if self._eager_login and self._username is not None and self._password is not None:
+            eager = asyncio.get_running_loop().create_task(self._login(DEFAULT_SESSIONS_URI))
+        try:
+            response = await self.client.request("GET", ROOT, check=False)
+        except BaseException:
+            if eager is not None:  # let it finish, so that closing deletes what it created
+                with contextlib.suppress(Exception):
+                    await _to_completion(eager)
+            raise
+        # A login cancelled in flight would leave a session we never learn about: let it
+        # finish (the caller's cancellation is re-raised after), so that closing deletes it.
+        refused = await _to_completion(eager) if eager is not None else None
         root_needs_auth = response.status_code == 401
         if response.status_code >= 400 and not root_needs_auth:
             raise error_for_response(self.host, "GET", str(response.request.url), response,
@@ -90,18 +114,34 @@ class RedfishSession:
         if not root_needs_auth:
             self.root = self.client.json_of(response, ROOT)
             self.expand_query = expand_query_for(self.root)
+        if eager is None or refused is not None:
+            await self._log_in_where_advertised(refused)
+        if root_needs_auth:  # a few BMCs 401 the root; read it again now that we are in
+            self.root = await self.get_json(ROOT)
+            self.expand_query = expand_query_for(self.root)
+
+    async def _log_in_where_advertised(self, refused: httpx.Response | None) -> None:
+        """Log in at the root's Sessions URI; `refused` is the answer to an eager login at
+        the standard URI, if one was tried."""
         sessions_uri = sessions_uri_of(self.root) if self.root else DEFAULT_SESSIONS_URI
         if sessions_uri is None:
             log.info("%s: no SessionService advertised; using HTTP Basic", self.host)
             self._use_basic()
-        else:
-            # A login cancelled in flight would leave a session we never learn about:
-            # let it finish (the caller's cancellation is re-raised after), so that
-            # __aexit__ can delete it.
-            await _to_completion(self._login(sessions_uri))
-        if root_needs_auth:  # a few BMCs 401 the root; read it again now that we are in
-            self.root = await self.get_json(ROOT)
-            self.expand_query = expand_query_for(self.root)
+            return
+        if refused is None or not _same_uri(sessions_uri, DEFAULT_SESSIONS_URI):
+            refused = await _to_completion(self._login(sessions_uri))
+        if refused is not None:
+            self._login_refused(refused)
+
+    def _login_refused(self, response: httpx.Response) -> None:
+        """A login POST that created no session: no sessions here (Basic), or an error."""
+        url = str(response.request.url)
+        if response.status_code in _NO_SESSIONS:
+            self._basic_instead(url, response.status_code)
+            return
+        if response.status_code in (401, 403):
+            raise self._auth_error("POST", url, response, login=True)
+        raise error_for_response(self.host, "POST", url, response, what="login failed")
 
     def _use_basic(self) -> None:
         if self._username is None or self._password is None:
@@ -110,7 +150,8 @@ class RedfishSession:
         self.client.auth_headers = {"Authorization": "Basic " + base64.b64encode(raw).decode()}
         self.basic = True
 
-    async def _login(self, sessions_uri: str) -> None:
+    async def _login(self, sessions_uri: str) -> httpx.Response | None:
+        """POST the credentials; None when a session was created, else the refusing answer."""
         if self._username is None or self._password is None:
             raise BmcAuthError("no credentials to log in with", host=self.host,
                                url=str(self.client.url_for(sessions_uri)),
@@ -121,27 +162,22 @@ class RedfishSession:
         response = await self.client.request(
             "POST", sessions_uri, json_body={"UserName": self._username, "Password": self._password},
             check=False)
-        url = str(response.request.url)
-        if response.status_code in _NO_SESSIONS:
-            self._basic_instead(url, response.status_code)
-            return
-        if response.status_code in (401, 403):
-            raise self._auth_error("POST", url, response, login=True)
         if response.status_code >= 400:
-            raise error_for_response(self.host, "POST", url, response, what="login failed")
+            return response
         token = response.headers.get("x-auth-token")
         location = response.headers.get("location") or _odata_id(response)
         self.session_uri = self.client.uri_of(location) if location else None
         if not token:
             await self._delete_session_without_token()
             raise BmcAuthError(f"login answered {response.status_code} without an X-Auth-Token",
-                               host=self.host, url=url, status=response.status_code)
+                               host=self.host, url=str(response.request.url), status=response.status_code)
         redactor.register(token)
         self.token = token
         self.client.auth_headers = {"X-Auth-Token": token}
         if self.session_uri is None:
             log.warning("%s: login returned no session URI; the session cannot be deleted and will time out",
                         self.host)
+        return None
 
     def _basic_instead(self, url: str, status: int) -> None:
         if not self._basic_noted:
@@ -185,8 +221,9 @@ class RedfishSession:
             if self._owns_client:
                 await self.client.aclose()
 
-    async def _close_shielded(self) -> None:
-        """Log out and close even while being cancelled; re-raise the cancellation after."""
+    async def close(self) -> None:
+        """Log out and close the client (when owned), even while being cancelled; a
+        cancellation is re-raised after. Never raises anything else."""
         try:
             await _to_completion(self._close())
         except asyncio.CancelledError:
@@ -204,11 +241,15 @@ class RedfishSession:
         token_used = self.token
         response = await self.client.request(method, uri, json_body=json_body, content=content, headers=headers,
                                              timeout=timeout, check=False, retries=retries)
-        while response.status_code == 401 and token_used is not None and self._relogin_streak < _MAX_RELOGINS:
+        tries = 0
+        while response.status_code == 401 and token_used is not None and self._relogin_streak < _MAX_RELOGINS \
+                and tries < _MAX_RELOGINS:
             # Sessions vanish for good reasons (BMC reset, idle expiry): log in again and
-            # retry. Only a streak of re-logins that never stick is given up on, and a
-            # 401 that is not about the session (missing privilege) gets one re-login.
-            self._relogin_streak += 1
+            # retry. Only a streak of re-logins that never stick is given up on (counted
+            # per re-login, not per request that saw the 401: requests in flight together
+            # share one), and a 401 that is not about the session (missing privilege) gets
+            # one re-login.
+            tries += 1
             await self._relogin(token_used, already_gone=_session_gone(response))
             token_used = self.token
             response = await self.client.request(method, uri, json_body=json_body, content=content,
@@ -257,11 +298,14 @@ class RedfishSession:
         async with self._login_lock:
             if self.token != stale_token:  # another request already logged in again
                 return
+            self._relogin_streak += 1
             self.relogins += 1
             log.info("%s: session no longer valid (BMC reset?); logging in again", self.host)
             old_uri = self.session_uri
             self.token, self.session_uri = None, None
-            await _to_completion(self._login(sessions_uri_of(self.root) or DEFAULT_SESSIONS_URI))
+            refused = await _to_completion(self._login(sessions_uri_of(self.root) or DEFAULT_SESSIONS_URI))
+            if refused is not None:
+                self._login_refused(refused)
             if old_uri and old_uri != self.session_uri and not already_gone:
                 # Usually already gone (404); but a 401 for another reason must not
                 # leave the old session behind.
@@ -292,7 +336,8 @@ class RedfishSession:
         Uses `$expand` when the service root advertises it (one request), then GETs
         whatever came back unexpanded (bounded by the per-BMC semaphore). Trusts the
         `Members` array, never `Members@odata.count`; follows `Members@odata.nextLink`.
-        A member that vanished between listing and reading (404) is skipped.
+        A member that vanished between listing and reading (404) is skipped; when one
+        read fails, the others are cancelled before the error propagates.
         """
         doc = await self._collection_doc(uri, expand)
         refs: list[Any] = list(doc.get("Members") or [])
@@ -307,8 +352,8 @@ class RedfishSession:
         missing = [(i, m["@odata.id"]) for i, m in enumerate(refs)
                    if out[i] is None and isinstance(m, dict) and isinstance(m.get("@odata.id"), str)]
         if missing:
-            fetched = await asyncio.gather(*(self._member(u) for _, u in missing))
-            for (i, _), member in zip(missing, fetched):
+            fetched = await gather_or_cancel(*(self._member(u) for _, u in missing))
+            for (i, _), member in zip(missing, fetched, strict=True):
                 out[i] = member
         return [m for m in out if m is not None]
 
@@ -320,9 +365,12 @@ class RedfishSession:
                 return self.client.json_of(response, uri)
             if response.status_code not in _EXPAND_REJECTED:
                 raise error_for_response(self.host, "GET", str(response.request.url), response)
+            plain = await self.request("GET", uri)  # raises when the collection itself is missing
+            # Only now is it the query the service refused, not the resource it lacks.
             log.info("%s: $expand rejected (HTTP %d); reading members one by one", self.host,
                      response.status_code)
             self.expand_query = None
+            return self.client.json_of(plain, uri)
         return await self.get_json(uri)
 
     async def _member(self, uri: str) -> dict[str, Any] | None:
@@ -335,10 +383,11 @@ class RedfishSession:
         return self.client.json_of(response, uri)
 
 
-async def _to_completion(coro: Coroutine[Any, Any, None]) -> None:
-    """Run `coro` to its end even if the caller is cancelled meanwhile (any number of
-    times); then raise its exception, or CancelledError if the caller was cancelled."""
-    task = asyncio.get_running_loop().create_task(coro)
+async def _to_completion(aw: Coroutine[Any, Any, T] | asyncio.Task[T]) -> T:
+    """Run `aw` to its end even if the caller is cancelled meanwhile (any number of
+    times); then return its result or raise its exception, or CancelledError if the
+    caller was cancelled."""
+    task = aw if isinstance(aw, asyncio.Task) else asyncio.get_running_loop().create_task(aw)
     cancelled = False
     while not task.done():
         try:
@@ -351,7 +400,7 @@ async def _to_completion(coro: Coroutine[Any, Any, None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             log.debug("operation finished with %r after cancellation", task.exception())
         raise asyncio.CancelledError
-    task.result()
+    return task.result()
 
 
 def sessions_uri_of(root: Mapping[str, Any]) -> str | None:

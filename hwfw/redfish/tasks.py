@@ -34,10 +34,10 @@ import httpx
 from hwfw.clock import Clock
 from hwfw.errors import BmcError
 from hwfw.logs import get_logger
-from hwfw.redfish.client import parse_retry_after
 from hwfw.redfish.errors import RedfishMessage, extended_info, parse_error_info
 from hwfw.redfish.session import RedfishSession
 from hwfw.redfish.taskstate import Observation, TaskOutcome, is_task_body, judge_messages, judge_task, task_view
+from hwfw.retry import RetryPolicy, parse_retry_after, polling
 
 __all__ = [
     "FollowPolicy",
@@ -67,7 +67,7 @@ class TaskRef:
         return bool(self.monitor or self.task)
 
 
-def default_verdict(obs: Observation, policy: "FollowPolicy") -> TaskOutcome | None:
+def default_verdict(obs: Observation, policy: FollowPolicy) -> TaskOutcome | None:
     return judge_task(obs, policy.staged_states)
 
 
@@ -76,9 +76,10 @@ class FollowPolicy:
     """How to follow one operation on one kind of BMC.
 
     `retry_after_min`/`_max` bound the wait a BMC asks for with Retry-After (the poll
-    interval otherwise). `grace_polls`: 404s tolerated for a URI never seen yet (a job
-    just created) before it counts as gone. `job_uri`: where the job behind a purged
-    Task lives. `verdict(observation, policy)`: an outcome, or None to keep polling.
+    interval otherwise; no wait is shorter than `retry_after_min`). `grace_polls`: 404s
+    tolerated for a URI never seen yet (a job just created) before it counts as gone.
+    `job_uri`: where the job behind a purged Task lives. `verdict(observation, policy)`:
+    an outcome, or None to keep polling.
     `observe(body)`: (state, percent, messages) of a body. `tolerate_errors`: the polled
     resource is no task (HPE UpdateService): an error answer never ends the operation.
     `outage_statuses`: answers that mean the BMC went away (it is resetting).
@@ -91,10 +92,14 @@ class FollowPolicy:
     staged_states: frozenset[str] = frozenset()
     grace_polls: int = 3
     job_uri: Callable[[str], str | None] | None = None
-    verdict: Callable[[Observation, "FollowPolicy"], TaskOutcome | None] = default_verdict
+    verdict: Callable[[Observation, FollowPolicy], TaskOutcome | None] = default_verdict
     observe: Viewer = task_view
     tolerate_errors: bool = False
     outage_statuses: frozenset[int] = frozenset({500, 502, 504})
+
+    def polls(self) -> RetryPolicy:
+        """The wait between polls: the interval, or the BMC's Retry-After within bounds."""
+        return polling(self.poll_interval, min_wait=self.retry_after_min, max_wait=self.retry_after_max)
 
 
 class TaskTimeout(BmcError):
@@ -171,20 +176,15 @@ def _synchronous(response: httpx.Response) -> TaskOutcome:
     return replace(judge_messages(extended_info(body), "Completed", None), status=response.status_code, body=body)
 
 
-async def _poll(session: RedfishSession, uri: str, clock: Clock,
-                policy: FollowPolicy) -> tuple[httpx.Response | BmcError, float]:
-    """One GET of the polled resource, and how long to wait before the next: the poll
-    interval, or the BMC's Retry-After within the policy's bounds. A BMC that does not
-    answer (resetting, refusing) is an error value, never an exception: the caller keeps
-    polling until its deadline."""
+async def _poll(session: RedfishSession, uri: str, clock: Clock) -> tuple[httpx.Response | BmcError, float | None]:
+    """One GET of the polled resource, and the wait the BMC asked for (Retry-After), if
+    any. A BMC that does not answer (resetting, refusing) is an error value, never an
+    exception: the caller keeps polling until its deadline."""
     try:
         response = await session.request("GET", uri, check=False, retries=0)
     except BmcError as exc:
-        return exc, policy.poll_interval
-    after = parse_retry_after(response.headers.get("retry-after"), clock)
-    if after is None:
-        return response, policy.poll_interval
-    return response, max(policy.retry_after_min, min(after, policy.retry_after_max))
+        return exc, None
+    return response, parse_retry_after(response.headers.get("retry-after"), clock)
 
 
 _AGAIN = "again"   # poll the next URI right away
@@ -212,13 +212,13 @@ class _Follower:
 
     async def run(self) -> TaskOutcome:
         self.monitor, self.task = self.ref.monitor, self.ref.task
-        deadline = self.clock.monotonic() + self.policy.max_wait
+        waits = self.policy.polls().attempts(self.clock, deadline=self.clock.monotonic() + self.policy.max_wait)
         while True:
             uri = self.monitor or self.task or self.job
             if uri is None:
                 return self._vanished(None)
             self.polls += 1
-            answer, wait = await _poll(self.session, uri, self.clock, self.policy)
+            answer, retry_after = await _poll(self.session, uri, self.clock)
             if isinstance(answer, BmcError):
                 self.outage = True  # unreachable or refusing logins while the BMC resets
                 log.debug("%s: polling %s: %s", self.session.host, uri, answer.message)
@@ -229,9 +229,10 @@ class _Follower:
                 return replace(step, polls=self.polls)
             if step == _AGAIN:
                 continue
-            if self.clock.monotonic() >= deadline:
+            wait = waits.next_delay(retry_after)
+            if wait is None:
                 raise self._timeout()
-            await self.clock.sleep(max(0.0, min(wait, deadline - self.clock.monotonic())))
+            await self.clock.sleep(wait)
 
     async def _answer(self, uri: str, response: httpx.Response) -> TaskOutcome | str:
         status = response.status_code

@@ -1,10 +1,11 @@
 """Shared TLS context and the per-BMC HTTP client factory.
 
-Two measured facts shape this module (docs: performance anchors, "Calibration"):
-building an `httpx.AsyncClient` with default verification parses the CA bundle again
-(~20 ms of CPU each, 20 s for 1,000 BMCs), so every client gets the same
-`ssl.SSLContext`; and one pooled client per BMC scales where a single shared pool
-degrades with the number of origins. Behind httpx's API the aiohttp transport costs
+Two facts measured on the 2-core development machine shape this module: building an
+`httpx.AsyncClient` with default verification parses the CA bundle again (~20 ms of CPU
+each, 20 s for 1,000 BMCs), so every client gets the same `ssl.SSLContext`; and one
+pooled client per BMC scales where a single shared pool degrades with the number of
+origins (12 ms per request at 300 BMCs; httpcore's pool bookkeeping grows with the
+connections it holds). Behind httpx's API the aiohttp transport costs
 less CPU per request, so it is the default (benchmarks/bench_plan_live.py measures both).
 """
 
@@ -18,9 +19,13 @@ from typing import Any, Literal
 
 import httpx
 
+from hwfw.redfish.native import FetchTransport, LazyRequestResponse, NativeTransport
+
 __all__ = [
     "DEFAULT_BACKEND",
+    "READ_BACKEND",
     "Backend",
+    "FileLimit",
     "TransportOptions",
     "make_http_client",
     "make_transport",
@@ -28,13 +33,18 @@ __all__ = [
     "ssl_context",
 ]
 
-Backend = Literal["aiohttp", "httpx"]
+Backend = Literal["aiohttp", "httpx", "native"]
 
-# Winner of benchmarks/bench_plan_live.py on the 2-core reference machine.
+# Winner of benchmarks/bench_plan_live.py on the 2-core reference machine among the
+# transports that stream request bodies (apply uploads images through it).
 DEFAULT_BACKEND: Backend = "aiohttp"
+# For inventory reads (small JSON answers, thousands of BMCs): hwfw/redfish/native.py,
+# a third of aiohttp's client CPU per request and per connection.
+READ_BACKEND: Backend = "native"
 
 _contexts: dict[tuple[str | None, bool], ssl.SSLContext] = {}
-_nofile_raised = False
+_nofile: FileLimit | None = None
+_NO_LIMIT_KNOWN = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +94,11 @@ def make_transport(verify: ssl.SSLContext, options: TransportOptions = Transport
     limits = httpx.Limits(max_connections=options.max_connections,
                           max_keepalive_connections=options.max_connections,
                           keepalive_expiry=options.keepalive_expiry)
-    if (options.backend or DEFAULT_BACKEND) == "aiohttp":
+    backend = options.backend or DEFAULT_BACKEND
+    if backend == "aiohttp":
         return _aiohttp_transport(verify, limits)
+    if backend == "native":
+        return NativeTransport(verify, limits)
     return httpx.AsyncHTTPTransport(verify=verify, limits=limits, retries=0)
 
 
@@ -106,7 +119,7 @@ def _aiohttp_transport(verify: ssl.SSLContext, limits: httpx.Limits) -> httpx.As
     return AiohttpTransport(verify, limits)
 
 
-class AiohttpTransport(httpx.AsyncBaseTransport):
+class AiohttpTransport(FetchTransport):
     """httpx's transport interface on one aiohttp connection pool, for small Redfish bodies.
 
     Measured on 200 simulated BMCs (client CPU per GET, asyncio loop): raw aiohttp
@@ -135,17 +148,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                                               auto_decompress=False)
         return self._session
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        data: Any
+    async def request_body(self, request: httpx.Request) -> Any:
         try:
-            data = request.content or None
+            return request.content or None
         except httpx.RequestNotRead:  # a streamed upload
-            data = request.stream
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
-        response = await self.fetch(request.method, str(request.url), headers, data,
-                                    request.extensions.get("timeout") or {})
-        response.request = request
-        return response
+            return request.stream
 
     async def fetch(self, method: str, url: str, headers: Any, data: Any,
                     timeout: Mapping[str, float | None]) -> httpx.Response:
@@ -173,10 +180,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             async with session.request(method, url, headers=headers, data=data, allow_redirects=False,
                                        timeout=client_timeout) as answer:
                 body = await answer.read()
-        response = _Response(answer.status, headers=answer.raw_headers, content=body,
-                             extensions={"http_version": b"HTTP/1.1", "reason_phrase": (answer.reason or "").encode()})
-        response._lazy_request = (method, url, headers)
-        return response
+        return LazyRequestResponse.complete(answer.status, answer.raw_headers, body, (method, url, headers),
+                                            {"http_version": b"HTTP/1.1",
+                                             "reason_phrase": (answer.reason or "").encode()})
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -184,43 +190,41 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._session = None
 
 
-class _Response(httpx.Response):
-    """An `httpx.Response` whose `request` is built only when someone asks for it
-    (error messages and logs do; the success path of an inventory read does not)."""
+@dataclass(frozen=True, slots=True)
+class FileLimit:
+    """The open-files limit (RLIMIT_NOFILE) of this process: in effect now, before hwfw
+    raised it, and the most it may be raised to."""
 
-    _lazy_request: tuple[str, str, Any] | None = None
-
-    @property
-    def request(self) -> httpx.Request:
-        if self._request is None and self._lazy_request is not None:
-            method, url, headers = self._lazy_request
-            self._request = httpx.Request(method, url, headers=headers)
-        return super().request
-
-    @request.setter
-    def request(self, value: httpx.Request) -> None:
-        self._request = value
+    soft: int
+    original: int
+    hard: int
 
 
-def raise_nofile_limit() -> None:
-    """Raise the soft open-files limit to the hard limit, once per process.
+def raise_nofile_limit() -> FileLimit:
+    """Raise the soft open-files limit to the hard limit (once per process) and say
+    what is in effect.
 
     1,000 BMCs with a few connections each exceed the usual soft limit of 1,024, and
     the failure mode (EMFILE on accept/connect) looks like unreachable BMCs.
     """
-    global _nofile_raised
-    if _nofile_raised:
-        return
-    _nofile_raised = True
+    global _nofile
+    if _nofile is not None:
+        return _nofile
     try:
         import resource
     except ImportError:  # pragma: no cover - not on POSIX
-        return
+        _nofile = FileLimit(_NO_LIMIT_KNOWN, _NO_LIMIT_KNOWN, _NO_LIMIT_KNOWN)
+        return _nofile
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = max(soft, 1 << 20)
-    if soft < hard:
+    original = soft
+    ceiling = max(soft, 1 << 20) if hard == resource.RLIM_INFINITY else hard
+    if soft == resource.RLIM_INFINITY:
+        soft = ceiling
+    elif soft < ceiling:
         try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+            soft = ceiling
         except (ValueError, OSError):  # pragma: no cover - container limits
             pass
+    _nofile = FileLimit(soft, original if original != resource.RLIM_INFINITY else soft, ceiling)
+    return _nofile

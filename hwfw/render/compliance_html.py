@@ -16,6 +16,7 @@ read the rendered page back.
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
 from hwfw.compliance.report import ComplianceReport, ComponentRow, HostRow, pct_text, percent
 from hwfw.compliance.status import STATUSES
@@ -147,7 +148,7 @@ def render_html(report: ComplianceReport, hwfw_version: str) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _kpis(s: dict) -> str:  # type: ignore[type-arg]
+def _kpis(s: dict[str, Any]) -> str:
     cards = [
         ("hosts", "Hosts", str(s["hosts"]), f"{s['managed']} managed", False),
         ("compliant_percent", "Compliant", pct_text(s["compliant_percent"]),
@@ -177,7 +178,7 @@ def _hosts_text(n: int) -> str:
     return f"{n} host" if n == 1 else f"{n} hosts"
 
 
-def _overall(s: dict) -> str:  # type: ignore[type-arg]
+def _overall(s: dict[str, Any]) -> str:
     """One bar for every component of every host: the fleet at a glance."""
     counts, total = s["components"], s["component_total"]
     width, bar_h = 1000, 14

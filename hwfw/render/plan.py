@@ -176,7 +176,8 @@ def render_markdown(plan: Plan, max_chars: int | None = None) -> str:
             continue
         sections.append(_Section(_host_markdown(h, work, resets), hosts=1))
     if plan.drift:
-        drift = ["#### Drift (changed outside hwfw)", "", "| Host | Component | Recorded | Running |", "|---|---|---|---|"]
+        drift = ["#### Drift (changed outside hwfw)", "", "| Host | Component | Recorded | Running |",
+                 "|---|---|---|---|"]
         drift += [f"| {d.host} | {_cell(d.key)} | {_cell(d.recorded)} | {_cell(d.actual or '-')} |"
                   for d in plan.drift]
         sections.append(_Section([*drift, ""], hosts=0, name="the drift table"))

@@ -31,7 +31,6 @@ let a third process lock a different inode.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import fcntl
@@ -45,11 +44,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, BinaryIO, Iterator, Mapping
 
+from hwfw.clock import SystemClock
 from hwfw.config.model import Settings
 from hwfw.errors import RepositoryError
+from hwfw.retry import Backoff, RetryPolicy
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 CHUNK = 1 << 20
+_REAL_TIME = SystemClock()
 CACHEDIR_TAG = (b"Signature: 8a477f597d28d172789f06886806bc55\n"
                 b"# This file is a cache directory tag created by hwfw.\n"
                 b"# For information about cache directory tags see https://bford.info/cachedir/\n")
@@ -283,8 +285,9 @@ class Cache:
     async def alock(self, digest: str, *, poll: float = 0.05, max_poll: float = 0.5) -> AsyncIterator[None]:
         """Hold the object's lock without blocking the event loop (polls when contended)."""
         fd = self._lock_fd(digest)
+        # Another process holds the lock: wait in real time (no run's clock governs it).
+        waits = RetryPolicy(retries=None, backoff=Backoff(base=poll, cap=max_poll, jitter=0.0)).attempts(_REAL_TIME)
         try:
-            delay = poll
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -292,8 +295,7 @@ class Cache:
                 except OSError as exc:
                     if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                         raise
-                await asyncio.sleep(delay)
-                delay = min(max_poll, delay * 2)
+                await _REAL_TIME.sleep(waits.next_delay() or poll)
             try:
                 yield
             finally:

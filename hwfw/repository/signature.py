@@ -127,7 +127,7 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def load_certs(keys: list[Path], entry_id: str) -> list["pysequoia.Cert"]:
+def load_certs(keys: list[Path], entry_id: str) -> list[pysequoia.Cert]:
     certs: list[Any] = []
     for key in keys:
         try:

@@ -6,16 +6,24 @@ per-BMC address) select the BMC with the `X-Hwfw-Sim-Bmc` header or with
 `SimApp.for_bmc(name)`.
 
 Transport-level faults (a BMC that is down, dropped connections, added latency, error
-rates) are applied here, before the Redfish service sees the request (brief 6.1, 6.27).
+rates) are applied here, before the Redfish service sees the request.
+The `inventory_latency` fault adds its delay to expanded FirmwareInventory reads only:
+some iDRAC and iLO generations take seconds to assemble that one answer.
+
+`request_log`, when set to a list, receives one `RequestRecord` per request a BMC
+answered (tests count a host's requests and see which resources it read).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from hwfw.sim.control import Control
+from hwfw.sim.fleet import Latency
 from hwfw.sim.http import ClientGone, Receive, Request, Response, Send
 from hwfw.sim.messages import error_body
 from hwfw.sim.service.base import BmcService
@@ -23,6 +31,19 @@ from hwfw.sim.world import Fleet
 
 HTML_DOWN = ("<html><head><title>503 Service Unavailable</title></head><body><h1>Service Unavailable</h1>"
              "<p>The management controller is restarting.</p></body></html>")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One request a simulated BMC answered; times are `time.monotonic()` seconds."""
+
+    bmc: str
+    method: str
+    path: str
+    query: str
+    status: int
+    received: float
+    answered: float
 
 
 class SimApp:
@@ -34,6 +55,7 @@ class SimApp:
         self.http10_addresses: set[str] = set()
         self.control = Control(fleet, self)
         self.dropper: Callable[[dict[str, Any]], bool] | None = None
+        self.request_log: list[RequestRecord] | None = None
         self._rng = random.Random(f"{fleet.seed}:transport")
 
     def bind(self, name: str, address: str, url: str) -> None:
@@ -65,15 +87,21 @@ class SimApp:
     async def _http(self, scope: dict[str, Any], receive: Receive, send: Send, svc: BmcService | None) -> None:
         req = Request.from_scope(scope, receive)
         head = req.method == "HEAD"
+        response: Response | None
         try:
             if req.path.startswith("/__sim"):
                 response = await self.control.handle(req, svc)
             elif svc is None:
                 response = Response.text(404, "no simulated BMC at this address\n")
             else:
+                received = time.monotonic()
                 response = await self._serve(svc, req, scope)
                 if response is None:
                     return
+                if self.request_log is not None:
+                    self.request_log.append(RequestRecord(svc.name, req.method, req.path,
+                                                          scope.get("query_string", b"").decode("latin-1"),
+                                                          response.status, received, time.monotonic()))
                 if svc.HTTP_VERSION == "1.0":
                     response.headers.append(("connection", "close"))  # HTTP/1.0: no keep-alive
         except ClientGone:
@@ -87,10 +115,11 @@ class SimApp:
         if machine.bmc_state == "down":
             return await self._down(svc, req, scope)
         faults = svc.faults
-        await self._latency(faults)
+        await self._latency(faults, req)
         if faults.get("drop_rate") and self._rng.random() < float(faults["drop_rate"]):
             fleet.events.emit(svc.name, "fault", kind="drop", path=req.path)
-            return await self._drop(scope, req)
+            await self._drop(scope, req)
+            return None
         if faults.get("error_rate") and self._rng.random() < float(faults["error_rate"]):
             status = int(faults.get("error_status", 503))
             fleet.events.emit(svc.name, "fault", kind="error", status=status, path=req.path)
@@ -100,14 +129,14 @@ class SimApp:
                                  [("retry-after", "5")] if status == 503 else None)
         return await svc.handle(req)
 
-    async def _latency(self, faults: Any) -> None:
+    async def _latency(self, faults: Any, req: Request) -> None:
         """Real-time delay: network latency is never scaled by the virtual clock."""
         base = self.fleet.latency
         fixed, jitter = base.fixed, base.jitter
-        extra = faults.get("latency")
-        if extra is not None:
-            from hwfw.sim.fleet import Latency
-
+        for key in ("latency", "inventory_latency"):
+            extra = faults.get(key)
+            if extra is None or (key == "inventory_latency" and not _expanded_inventory(req)):
+                continue
             lat = Latency.parse(extra)
             fixed, jitter = fixed + lat.fixed, jitter + lat.jitter
         delay = fixed + (self._rng.random() * jitter if jitter else 0.0)
@@ -117,7 +146,8 @@ class SimApp:
     async def _down(self, svc: BmcService, req: Request, scope: dict[str, Any]) -> Response | None:
         mode = svc.machine.down_mode
         if mode in ("refused", "timeout"):
-            return await self._drop(scope, req, refused=True)
+            await self._drop(scope, req, refused=True)
+            return None
         if mode == "hang":
             try:
                 while (await req.receive())["type"] != "http.disconnect":
@@ -140,8 +170,12 @@ class SimApp:
                     pass
             except Exception:
                 pass
-            return None
+            return
         raise (ConnectionRefusedError if refused else ConnectionResetError)("simulated BMC dropped the connection")
+
+
+def _expanded_inventory(req: Request) -> bool:
+    return "$expand" in req.query and req.path.rstrip("/").endswith("/FirmwareInventory")
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -7,7 +7,8 @@ another one (`"*"` = fleet-wide for faults). Endpoints:
 - GET  /__sim/state[?bmc=N]             installed/pending versions, power, tasks, queues
 - GET  /__sim/events[?since=&type=&bmc=&all=1]   event log (see events.py)
 - GET  /__sim/sessions[?bmc=N]          live sessions now
-- GET|POST|DELETE /__sim/faults         read / merge / clear injected faults
+- GET|POST|DELETE /__sim/faults         read / merge / clear injected faults (schemas/fleet.schema.json
+                                        $defs.faults, e.g. {"bmc": "h1", "hang_in_post": true})
 - GET|POST /__sim/clock                 {"advance": seconds} and/or {"speed": factor}
 - POST /__sim/machine                   {"action": "bmc-reset"|"ac-cycle"|"reset", "reset_type": ...}
 """
@@ -33,7 +34,8 @@ if TYPE_CHECKING:
 @cache
 def _fault_validator() -> jsonschema.Draft202012Validator:
     schema = copy.deepcopy(load_schema("fleet"))
-    return jsonschema.Draft202012Validator({"$id": schema["$id"], "$defs": schema["$defs"], **schema["$defs"]["faults"]})
+    return jsonschema.Draft202012Validator({"$id": schema["$id"], "$defs": schema["$defs"],
+                                            **schema["$defs"]["faults"]})
 
 
 def _json(status: int, data: Any) -> Response:
@@ -42,7 +44,7 @@ def _json(status: int, data: Any) -> Response:
 
 
 class Control:
-    def __init__(self, fleet: "Fleet", app: "SimApp") -> None:
+    def __init__(self, fleet: Fleet, app: SimApp) -> None:
         self.fleet = fleet
         self.app = app
 

@@ -17,6 +17,12 @@ Event types and their extra fields:
 - session-opened / session-closed: id, user (closed adds reason: logout|expired|bmc-reset|fault)
 - task: id, state, percent (state changes of tasks, jobs and HPE flash state)
 - fault: kind (error|drop|expire-session|...), status
+- post-hang: stage (the hang_in_post fault); reset-ignored: reset_type, cause, reason
+- watchdog-armed / watchdog-disarmed / watchdog-fired: timer_use, action (armed adds
+  timeout, pretimeout; disarmed adds reason, remaining) — hwfw/sim/watchdog.py
+- bios-settings-staged / -refused / -rejected / -applied / -cleared, bios-job-created,
+  bios-reset-requested, bios-defaults-restored, bios-password-changed: see
+  docs/bios-settings.md
 """
 
 from __future__ import annotations
@@ -24,8 +30,8 @@ from __future__ import annotations
 import itertools
 import time
 from collections import deque
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any, Callable, Iterator
 
 _MAX_EVENTS = 200_000
 
@@ -41,14 +47,14 @@ class EventLog:
 
     def emit(self, bmc: str, type_: str, **fields: Any) -> dict[str, Any]:
         event = {"seq": next(self._seq), "t": round(self._now(), 3),
-                 "wall": datetime.fromtimestamp(time.time(), timezone.utc).isoformat(timespec="milliseconds"),
+                 "wall": datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="milliseconds"),
                  "bmc": bmc, "type": type_, **fields}
         self._events.append(event)
         for listener in self.listeners:
             listener(event)
         return event
 
-    def __iter__(self) -> Iterable[dict[str, Any]]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(list(self._events))
 
     def __len__(self) -> int:

@@ -3,7 +3,7 @@
 Uploads arrive as spool files (multipart.py); `inspect_file` checks them with
 `verify_image_file` in a worker thread (a 1 GiB image never sits in memory and never
 blocks the event loop). `fetch` really downloads an `ImageURI` with httpx, hashing as
-it streams, the way a BMC pulls from an image server (brief 1.5, 6.19).
+it streams, the way a BMC pulls from an image server (`SimpleUpdate`).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ async def fetch(uri: str, spool_dir: Path, username: str | None = None, password
     path = Path(name)
     digest = hashlib.sha256()
     size = 0
-    auth = (username, password) if username else None
+    auth = (username, password or "") if username else None
     try:
         async with httpx.AsyncClient(verify=_INSECURE, timeout=timeout, auth=auth) as client:
             async with client.stream("GET", uri) as resp:

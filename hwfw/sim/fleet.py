@@ -19,7 +19,7 @@ from hwfw.config.model import parse_duration
 from hwfw.config.schema import validate
 from hwfw.config.yamlio import YamlSyntaxError, load_yaml
 from hwfw.errors import ConfigError
-from hwfw.sim.profiles import PROFILES
+from hwfw.sim.profiles import profile_named
 
 DEFAULT_CREDENTIALS = MappingProxyType({"admin": "password"})
 MULTI_INSTANCE = ("nic", "raid", "psu", "drive", "backplane", "gpu")
@@ -42,7 +42,7 @@ _ALNUM = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 def derive_serial(seed: int, name: str, profile: str) -> str:
     """A vendor-looking serial (`SimProfile` serial form): Dell 7-char service tag, HPE
     CZ..., Supermicro S + digits, generic CSO...; SN... for an unknown profile."""
-    spec = PROFILES.get(profile)
+    spec = profile_named(profile)
     prefix, length = (spec.serial_prefix, spec.serial_length) if spec else ("SN", 8)
     raw = derive(seed, name, "serial")
     alphabet = "0123456789" if spec and spec.serial_digits_only else _ALNUM
@@ -57,7 +57,7 @@ class Latency:
     jitter: float = 0.0
 
     @classmethod
-    def parse(cls, value: Any) -> "Latency":
+    def parse(cls, value: Any) -> Latency:
         if value is None:
             return cls()
         if isinstance(value, dict):

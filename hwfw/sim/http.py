@@ -1,8 +1,8 @@
 """Minimal HTTP plumbing for the raw ASGI app: requests, responses, JSON.
 
 No framework: the simulator serves 1,000 BMCs from one process, and a raw ASGI app on
-uvicorn + httptools costs about half the CPU per request of Starlette (performance
-anchors, calibration section).
+uvicorn + httptools cost about half the CPU per request of Starlette (0.35-0.44 s against
+0.55-0.57 s for 4,000 requests, measured on the 2-core development machine).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ MAX_JSON_BODY = 1 << 20
 class HttpError(Exception):
     """Raised by handlers to answer with a ready response."""
 
-    def __init__(self, response: "Response") -> None:
+    def __init__(self, response: Response) -> None:
         super().__init__(response.status)
         self.response = response
 
@@ -58,7 +58,7 @@ class Request:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_scope(cls, scope: dict[str, Any], receive: Receive) -> "Request":
+    def from_scope(cls, scope: dict[str, Any], receive: Receive) -> Request:
         raw = scope.get("raw_path")
         raw_path = raw.decode("latin-1").split("?", 1)[0] if raw else scope["path"]
         headers: dict[str, str] = {}
@@ -120,7 +120,7 @@ class Request:
         except ValueError:
             from hwfw.sim.messages import error_body
 
-            raise HttpError(Response.json(400, error_body("Base", "MalformedJSON", [])))
+            raise HttpError(Response.json(400, error_body("Base", "MalformedJSON", []))) from None
 
 
 class Response:
@@ -133,11 +133,11 @@ class Response:
 
     @classmethod
     def json(cls, status: int, data: Any, headers: list[tuple[str, str]] | None = None,
-             etag: bool = False) -> "Response":
+             etag: bool = False) -> Response:
         body = _dumps(data).encode()
         hdrs = [("content-type", "application/json; charset=utf-8"), ("odata-version", "4.0")]
         if etag:
-            hdrs.append(("etag", data.get("@odata.etag") if isinstance(data, dict) and "@odata.etag" in data
+            hdrs.append(("etag", str(data["@odata.etag"]) if isinstance(data, dict) and "@odata.etag" in data
                          else '"' + hashlib.blake2b(body, digest_size=8).hexdigest() + '"'))
         if headers:
             hdrs.extend(headers)
@@ -145,11 +145,11 @@ class Response:
 
     @classmethod
     def text(cls, status: int, text: str, content_type: str = "text/plain; charset=utf-8",
-             headers: list[tuple[str, str]] | None = None) -> "Response":
+             headers: list[tuple[str, str]] | None = None) -> Response:
         return cls(status, text.encode(), [("content-type", content_type), *(headers or [])])
 
     @classmethod
-    def empty(cls, status: int = 204, headers: list[tuple[str, str]] | None = None) -> "Response":
+    def empty(cls, status: int = 204, headers: list[tuple[str, str]] | None = None) -> Response:
         return cls(status, b"", [("odata-version", "4.0"), *(headers or [])])
 
     def header(self, name: str) -> str | None:

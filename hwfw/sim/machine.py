@@ -1,14 +1,20 @@
 """The simulated server hardware behind one BMC: firmware, power, POST, BMC life cycle.
 
 The Redfish service (profiles) and the IPMI server both drive a `Machine`. Versions
-change only when real hardware would show them (brief 0.1, 6.16): a flashed image is
+change only when real hardware would show them (inventory, BiosVersion, the Manager's
+FirmwareVersion and IPMI Get Device ID alike): a flashed image is
 *pending* with an activation kind, and becomes *active* on that activation only:
 `bmc-reset` when the BMC comes back, `host-reboot` during the next POST, `ac-cycle`
 after a full power cycle.
 
 Stable API used by hwfw/sim/ipmi.py (keep these names): `power_state`,
 `ipmi_power(action)`, `bmc_version`, `ipmi_ids`, `bmc_reset()`, `ipmi_credentials`,
-plus `bmc_available` (False while the BMC is down).
+plus `bmc_available` (False while the BMC is down) and `watchdog_command(cmd, data)`
+(the watchdog timer on virtual time, hwfw/sim/watchdog.py).
+
+Fault `hang_in_post`: the next POST (or that many POSTs) stops at memory
+initialisation and never finishes; only a reset or power cycle starts a new POST, and
+graceful requests do nothing while the host hangs (no OS to honour them).
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from hwfw.sim.fleet import HostSpec
-from hwfw.sim.profiles import PROFILES
+from hwfw.sim.profiles import profile_named
+from hwfw.sim.watchdog import Watchdog
 
 if TYPE_CHECKING:
     from hwfw.sim.world import Fleet as World
@@ -47,7 +54,7 @@ class Component:
                 "previous": self.previous, "pending": list(self.pending) if self.pending else None}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Component":
+    def from_dict(cls, d: Mapping[str, Any]) -> Component:
         pending = d.get("pending")
         return cls(d["kind"], d["instance"], d["active"], d.get("factory", d["active"]), d.get("previous"),
                    (pending[0], pending[1]) if pending else None)
@@ -60,7 +67,7 @@ def component_key(kind: str, instance: str = "") -> str:
 class Machine:
     """Hardware state of one simulated host and its BMC."""
 
-    def __init__(self, spec: HostSpec, world: "World", timings: Mapping[str, float], down_mode: str) -> None:
+    def __init__(self, spec: HostSpec, world: World, timings: Mapping[str, float], down_mode: str) -> None:
         self.spec = spec
         self.name = spec.name
         self.world = world
@@ -83,12 +90,15 @@ class Machine:
         self.revision = 0
         self._post_gen = 0
         self._bmc_gen = 0
+        self.hung = False
+        self.hangs_taken = 0           # POSTs hung by the hang_in_post fault so far
+        self.watchdog = Watchdog(self)
         self.post_hooks: list[Callable[[float], float]] = []
         self.post_end_hooks: list[Callable[[], None]] = []
         self.bmc_down_hooks: list[Callable[[], None]] = []
         self.bmc_up_hooks: list[Callable[[], None]] = []
         self.ac_cycle_hooks: list[Callable[[], None]] = []
-        self.state_listeners: list[Callable[["Machine"], None]] = []
+        self.state_listeners: list[Callable[[Machine], None]] = []
 
     # ------------------------------------------------------------ IPMI-facing API
     @property
@@ -105,7 +115,7 @@ class Machine:
 
     @property
     def ipmi_ids(self) -> tuple[int, int]:
-        profile = PROFILES.get(self.spec.profile)
+        profile = profile_named(self.spec.profile)
         return profile.ipmi_ids if profile else (0, 0)
 
     @property
@@ -119,14 +129,20 @@ class Machine:
     def ipmi_power(self, action: str) -> None:
         """Chassis control from IPMI: on, off, reset, cycle, softoff, diag."""
         mapping = {"on": "On", "off": "ForceOff", "reset": "ForceRestart", "cycle": "PowerCycle",
-                   "softoff": "GracefulShutdown", "diag": "Nmi", "boot": "On" if self._power == "Off" else "ForceRestart"}
+                   "softoff": "GracefulShutdown", "diag": "Nmi",
+                   "boot": "On" if self._power == "Off" else "ForceRestart"}
         if action not in mapping:
             raise ValueError(f"unknown IPMI power action {action!r}")
         self.world.events.emit(self.name, "reset-requested", action="chassis-control", reset_type=action, via="ipmi")
         self.reset_host(mapping[action], cause="ipmi")
 
+    def watchdog_command(self, cmd: int, data: bytes) -> tuple[int, bytes]:
+        """IPMI Set/Reset/Get Watchdog Timer: (completion code, response data)."""
+        return self.watchdog.command(cmd, bytes(data))
+
     def bmc_reset(self, cause: str = "cold-reset") -> None:
-        """Cold-reset the BMC: down, then partially up, then up (brief 6.1)."""
+        """Cold-reset the BMC: down, then partially up (root answers, logins or vendor
+        services not ready yet), then up."""
         self._bmc_reboot(cause, kind="bmc-reset")
 
     # ------------------------------------------------------------ versions
@@ -179,25 +195,27 @@ class Machine:
                 self._start_post("power-on", cause)
         elif reset_type == "ForceOff":
             self._power_off(cause)
+        elif reset_type in ("GracefulShutdown", "GracefulRestart") and self.hung:
+            self.world.events.emit(self.name, "reset-ignored", reset_type=reset_type, cause=cause, reason="post-hang")
         elif reset_type == "GracefulShutdown":
             if self._power == "On":
                 self._power = "PoweringOff"
                 gen = self._bump_post()
-                sched.after(t["shutdown"], lambda: gen == self._post_gen and self._power_off(cause))
+                sched.after(t["shutdown"], self._unless_superseded(gen, lambda: self._power_off(cause)))
                 self.changed()
         elif reset_type in ("ForceRestart", "GracefulRestart"):
             if self._power == "Off":
                 return
             delay = t["shutdown"] if reset_type == "GracefulRestart" else 0.0
             gen = self._bump_post()
-            sched.after(delay, lambda: gen == self._post_gen and self._start_post("host-reboot", cause))
+            sched.after(delay, self._unless_superseded(gen, lambda: self._start_post("host-reboot", cause)))
         elif reset_type == "PowerCycle":
             if self._power == "Off":
                 self._start_post("power-on", cause)
                 return
             self._power_off(cause)
             gen = self._post_gen
-            sched.after(t["dc_off"], lambda: gen == self._post_gen and self._start_post("power-on", cause))
+            sched.after(t["dc_off"], self._unless_superseded(gen, lambda: self._start_post("power-on", cause)))
         elif reset_type == "PushPowerButton":
             self.reset_host("GracefulShutdown" if self._power == "On" else "On", cause)
         elif reset_type == "Nmi":
@@ -209,6 +227,13 @@ class Machine:
         self._post_gen += 1
         return self._post_gen
 
+    def _unless_superseded(self, gen: int, action: Callable[[], None]) -> Callable[[], None]:
+        """`action`, to run later unless a newer power event (POST generation) came first."""
+        def run() -> None:
+            if gen == self._post_gen:
+                action()
+        return run
+
     def _power_off(self, cause: str) -> None:
         self._bump_post()
         was = self._power
@@ -216,6 +241,7 @@ class Machine:
         self.boot_progress = "None"
         self.oem_boot_state = None
         self.in_post = False
+        self.hung = False
         if was != "Off":
             self.world.events.emit(self.name, "reset", kind="power-off", cause=cause)
         self.changed()
@@ -230,9 +256,14 @@ class Machine:
         self.host_boots += 1
         self.boot_progress = "PrimaryProcessorInitializationStarted"
         self.oem_boot_state = None
+        self.hung = False
         self.world.events.emit(self.name, "reset", kind=kind, cause=cause)
         self.world.events.emit(self.name, "post-started")
         post = t["post"]
+        if self._take_hang():
+            sched.at(now + post * 0.2, lambda: self._hang_if_current(gen))
+            self.changed()
+            return
         flash_at = now + post * 0.4
         extra = 0.0
         for hook in list(self.post_hooks):
@@ -256,6 +287,24 @@ class Machine:
         stage(now + post + extra + t["os_boot"], "OSRunning")
         self.changed()
 
+    def _take_hang(self) -> bool:
+        wanted = self.world.faults_for(self.name).get("hang_in_post", 0)
+        if self.hangs_taken >= int(wanted):  # True counts as one POST
+            return False
+        self.hangs_taken += 1
+        return True
+
+    def _hang_if_current(self, gen: int) -> None:
+        if gen == self._post_gen:
+            self._hang()
+
+    def _hang(self) -> None:
+        self.hung = True
+        self.in_post = True
+        self.boot_progress = "MemoryInitializationStarted"
+        self.world.events.emit(self.name, "post-hang", stage=self.boot_progress)
+        self.changed()
+
     def _post_hw_done(self) -> None:
         self.oem_boot_state = None
         self._activate_pending(("host-reboot",))
@@ -277,6 +326,7 @@ class Machine:
                          after_up=(lambda: self._start_post("power-on", cause)) if final_power == "On" else None)
 
     def _after_ac_cycle(self) -> None:
+        self.watchdog.ac_lost()
         self._activate_pending(("ac-cycle",))
         for hook in list(self.ac_cycle_hooks):
             hook()
@@ -290,6 +340,7 @@ class Machine:
         faults = self.world.faults_for(self.name)
         self.down_mode = str(faults.get("down_mode", self.default_down_mode))
         self._set_bmc("down")
+        self.watchdog.bmc_rebooted()
         for hook in list(self.bmc_down_hooks):
             hook()
         extra = faults.get("bmc_down_extra", 0)
@@ -320,13 +371,18 @@ class Machine:
             self._set_bmc("up")
             start = 0.0
             for _ in range(flaps):
-                sched.after(start + t["flap_up"], lambda: gen == self._bmc_gen and self._set_bmc("down"))
-                sched.after(start + t["flap_up"] + t["flap_down"], lambda: gen == self._bmc_gen and self._set_bmc("up"))
+                sched.after(start + t["flap_up"], lambda: self._set_bmc_if(gen, "down"))
+                sched.after(start + t["flap_up"] + t["flap_down"], lambda: self._set_bmc_if(gen, "up"))
                 start += t["flap_up"] + t["flap_down"]
             if after_up:
                 after_up()
 
         sched.after(down, boot)
+
+    def _set_bmc_if(self, gen: int, state: str) -> None:
+        """`_set_bmc(state)` unless a newer BMC reset (generation) came first."""
+        if gen == self._bmc_gen:
+            self._set_bmc(state)
 
     def _set_bmc(self, state: str) -> None:
         if state == self.bmc_state:
@@ -339,7 +395,8 @@ class Machine:
     def to_dict(self) -> dict[str, Any]:
         return {"power": self.power_state, "components": [c.to_dict() for c in self.components.values()],
                 "bmc_boots": self.bmc_boots, "host_boots": self.host_boots, "bmc_state": self.bmc_state,
-                "in_post": self.in_post or self._power == "PoweringOff"}
+                "in_post": self.in_post or self._power == "PoweringOff", "hung": self.hung,
+                "hangs_taken": self.hangs_taken, "watchdog": self.watchdog.to_dict()}
 
     def restore(self, d: Mapping[str, Any]) -> None:
         """Load persisted hardware state; a host mid-POST or a BMC mid-reboot comes back settled."""
@@ -351,6 +408,8 @@ class Machine:
         self.boot_progress = "OSRunning" if self._power == "On" else "None"
         self.bmc_boots = int(d.get("bmc_boots", 0))
         self.host_boots = int(d.get("host_boots", 0))
+        self.hangs_taken = int(d.get("hangs_taken", 0))
+        self.watchdog.restore(d.get("watchdog") or {})
 
     def resume(self, d: Mapping[str, Any]) -> None:
         """After restore (services loaded too): finish what the dead process left half-done.
@@ -360,5 +419,7 @@ class Machine:
         """
         if d.get("bmc_state", "up") != "up":
             self._bmc_reboot("resume", kind=None)
-        if d.get("in_post") and self._power != "Off":
+        if d.get("hung") and self._power != "Off":
+            self._hang()  # still hanging: a restart of the simulator does not reset the host
+        elif d.get("in_post") and self._power != "Off":
             self._start_post("host-reboot", "resume")

@@ -1,4 +1,5 @@
-"""Redfish messages and error envelopes, in each vendor's dialect (brief 1.2, 6.21).
+"""Redfish messages and error envelopes, in each vendor's dialect (docs/vendor-behaviour.md,
+"Errors and messages" and each vendor's "answers").
 
 MessageIds follow `Registry.Major.Minor.Key`; the registry versions and the severity
 spelling (`MessageSeverity`, legacy `Severity`, both, or none) come from the profile's
@@ -31,6 +32,9 @@ REGISTRY: dict[str, dict[str, tuple[str, str, str]]] = {
         "PropertyValueNotInList": ("The value %1 for property %2 is not allowed.", "Warning", "Use one of the allowable values."),
         "PropertyNotWritable": ("The property %1 is read-only.", "Warning", "Remove the property from the request."),
         "PropertyUnknown": ("The property %1 is not known to this resource.", "Warning", "Remove the property from the request."),
+        "PropertyValueTypeError": ("The value %1 for property %2 has the wrong type.", "Warning", "Send a value of the type the registry declares."),
+        "PropertyValueOutOfRange": ("The value %1 for property %2 is outside the allowed range.", "Warning", "Send a value within the registry's bounds."),
+        "PropertyValueFormatError": ("The value %1 for property %2 does not have the allowed format.", "Warning", "Send a value matching the registry's length and pattern."),
         "PreconditionFailed": ("The ETag in If-Match does not match the resource.", "Critical", "Read the resource again and retry with its ETag."),
         "PreconditionRequired": ("This request needs an If-Match header.", "Critical", "Read the resource's ETag and send it in If-Match."),
         "PayloadTooLarge": ("The request body is too large.", "Critical", "Send a smaller image (see MaxImageSizeBytes)."),
@@ -93,6 +97,8 @@ REGISTRY: dict[str, dict[str, tuple[str, str, str]]] = {
         "RED052": ("The update package is the version already installed.", "Informational", "None."),
         "JCP037": ("Job deleted successfully.", "OK", "None."),
         "SUP001": ("The job queue was cleared.", "OK", "None."),
+        "BIOS012": ("No pending data present to create a Configuration job.", "Warning", "Set pending BIOS attribute values first."),
+        "SYS011": ("Pending configuration values are already committed, unable to perform another set operation.", "Warning", "Wait for the scheduled job to complete or delete the configuration jobs before attempting more set attribute operations."),
         "SYS413": ("Unable to perform the operation: the update job for this component is in progress.", "Critical", "Wait for the job to complete."),
     },
     "iLO": {
@@ -174,7 +180,7 @@ def error_body(registry: str, key: str, args: Sequence[Any] = (), dialect: Diale
 
 
 def hpe_envelope(registry: str, key: str, args: Sequence[Any] = (), dialect: Dialect = GENERIC_DIALECT) -> dict[str, Any]:
-    """iLO success (and error) shape: `error.code` is always iLO.x.ExtendedInfo (brief 3)."""
+    """iLO success (and error) shape: `error.code` is always iLO.x.ExtendedInfo, success or not."""
     return {"error": {"code": dialect.message_id("iLO", "ExtendedInfo"),
                       "message": REGISTRY["iLO"]["ExtendedInfo"][0],
                       "@Message.ExtendedInfo": [message(registry, key, args, dialect)]}}

@@ -31,7 +31,7 @@ class Part:
     size: int = 0
     sha256: str = ""
     _fh: BinaryIO | None = None
-    _hash: "hashlib._Hash | None" = None
+    _hash: hashlib._Hash | None = None
 
     @property
     def is_file(self) -> bool:

@@ -54,7 +54,7 @@ class EmbeddedFleet:
         self.block = block or loopback_block_for(self.fleet_path)
         self.port = port
         self.tls = tls
-        self._opts = {"speed": speed, "latency": latency, "seed": seed}
+        self._speed, self._latency, self._seed = speed, latency, seed
         self.fleet: Fleet
         self.app: SimApp
         self.listeners: Listeners | None = None
@@ -66,10 +66,10 @@ class EmbeddedFleet:
         self._bmc_seen: dict[str, str] = {}
         self.leaked_sessions: dict[str, list[str]] = {}
 
-    async def __aenter__(self) -> "EmbeddedFleet":
+    async def __aenter__(self) -> EmbeddedFleet:
         spec = load_fleet(self.fleet_path)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.fleet = Fleet(spec, self.state_dir, **self._opts)
+        self.fleet = Fleet(spec, self.state_dir, speed=self._speed, latency=self._latency, seed=self._seed)
         self.app = SimApp(self.fleet)
         names = list(spec.hosts)
         addrs = addresses(self.block, len(names) + 1)  # the last one: fleet-wide control address
@@ -84,7 +84,7 @@ class EmbeddedFleet:
         self.app.dropper = self.listeners.drop
         scheme = "https" if self.tls else "http"
         self.control_url = f"{scheme}://{addrs[-1]}:{self.listeners.port}"
-        for name, address in zip(names, addrs):
+        for name, address in zip(names, addrs, strict=False):  # addrs has the control address too
             self.addresses[name] = address
             self._urls[name] = f"{scheme}://{address}:{self.listeners.port}"
             self.app.bind(name, address, self._urls[name])
@@ -171,7 +171,7 @@ class FleetProcess:
                 self.process.wait()
         return self.process.returncode
 
-    def __enter__(self) -> "FleetProcess":
+    def __enter__(self) -> FleetProcess:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -69,6 +69,7 @@ def serve_forever(fleet_file: Path, *, speed: float | None, tls: bool, block: st
     state_dir = state_dir or fleet_file.resolve().parent / ".hwfw" / "sim"
     kwargs = {"speed": speed, "tls": tls, "block": block, "port": default_port() if port is None else port,
               "latency": latency, "seed": seed}
+    factory: Callable[[], asyncio.AbstractEventLoop]
     try:
         import uvloop
 

@@ -2,9 +2,9 @@
 
 Linux routes all of 127.0.0.0/8 to `lo`, so every BMC gets its own 127.X.Y.Z on the
 same port without `ip addr add`. uvicorn takes our sockets (`startup(sockets=...)`),
-and the SSLContext is set on the config after `config.load()` (performance anchors,
-calibration notes). `Listeners` can close and reopen a single BMC's socket, which is
-how a rebooting BMC refuses connections (brief 6.1).
+and the SSLContext is set on the config after `config.load()` (uvicorn's Config takes
+no SSLContext when it is given sockets). `Listeners` can close and reopen a single
+BMC's socket, which is how a rebooting BMC refuses connections.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import logging
 import resource
 import socket
 import ssl
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -156,7 +156,9 @@ class Listeners:
 
     def _factory(self) -> Any:
         cfg = self.server.config
-        return functools.partial(cfg.http_protocol_class, config=cfg, server_state=self.server.server_state,
+        # uvicorn declares the class as a plain asyncio.Protocol; its HTTP protocols take these.
+        protocol: Callable[..., asyncio.Protocol] = cfg.http_protocol_class
+        return functools.partial(protocol, config=cfg, server_state=self.server.server_state,
                                  app_state=self.server.lifespan.state)
 
     def connections(self, address: str) -> Iterator[Any]:
@@ -169,7 +171,8 @@ class Listeners:
         """Abort the TCP connection that carried `scope` (RST to the client)."""
         client, server = scope.get("client"), scope.get("server")
         for conn in list(self.server.server_state.connections):
-            if getattr(conn, "client", None) == tuple(client or ()) and getattr(conn, "server", None) == tuple(server or ()):
+            if getattr(conn, "client", None) == tuple(client or ()) \
+                    and getattr(conn, "server", None) == tuple(server or ()):
                 transport = getattr(conn, "transport", None)
                 if transport is not None:
                     transport.abort()
@@ -251,7 +254,7 @@ async def start_server(app: Any, addrs: list[str], port: int,
     listeners = Listeners(server, chosen, tls)
     if tls is None:
         await server.startup(sockets=socks)
-        for sock, srv in zip(socks, server.servers):
+        for sock, srv in zip(socks, server.servers, strict=True):
             listeners.by_addr[sock.getsockname()[0]] = srv
         return listeners
     # uvicorn takes one SSLContext for all its sockets; each BMC presents its own

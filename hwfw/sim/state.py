@@ -68,7 +68,7 @@ class StateWriter:
             await self._dirty.wait()
             try:  # debounce, but stop at once when asked
                 await asyncio.wait_for(self._stopping.wait(), DEBOUNCE)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             if self._stopping.is_set():
                 return

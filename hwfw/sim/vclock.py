@@ -23,12 +23,12 @@ import heapq
 import itertools
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Callable
 
 log = logging.getLogger("hwfw.sim")
 
-EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class VirtualClock:
@@ -155,5 +155,5 @@ class Scheduler:
                     await self._wake.wait()
                 else:
                     await asyncio.wait_for(self._wake.wait(), timeout=max(timeout, 0.0005))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass

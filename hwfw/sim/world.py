@@ -71,6 +71,8 @@ class Fleet:
         for name, svc in self.bmcs.items():
             if bmc in ("*", name):
                 svc.cleared_faults.clear()
+                if "hang_in_post" in faults:  # setting it again arms it again
+                    self.machines[name].hangs_taken = 0
 
     def clear_faults(self, bmc: str | None = None) -> None:
         if bmc is None:
@@ -92,7 +94,8 @@ class Fleet:
     def snapshot(self) -> dict[str, Any]:
         return {"format": 1, "fleet": str(self.spec.path) if self.spec.path else None, "seed": self.seed,
                 "clock": self.clock.now(),
-                "hosts": {name: {"profile": m.spec.profile, "machine": m.to_dict(), "service": self.bmcs[name].to_dict()}
+                "hosts": {name: {"profile": m.spec.profile, "machine": m.to_dict(),
+                                 "service": self.bmcs[name].to_dict()}
                           for name, m in self.machines.items()}}
 
     def _restore(self, saved: Mapping[str, Any]) -> None:
@@ -119,6 +122,7 @@ class Fleet:
         return {"name": name, "profile": m.spec.profile, "model": m.spec.model, "serial": m.spec.serial,
                 "power": m.redfish_power_state, "boot_progress": m.boot_progress, "in_post": m.in_post,
                 "bmc": m.bmc_state, "bmc_boots": m.bmc_boots, "host_boots": m.host_boots, "components": comps,
+                "hung": m.hung, "watchdog": m.watchdog.state(), "bios": svc.bios_summary(),
                 "tasks": [{"id": t.id, "name": t.name, "state": t.state, "percent": svc.tasks.percent(t),
                            "waiting": t.waiting, **({"oem": t.oem} if t.oem else {})}
                           for t in svc.tasks.tasks.values()],

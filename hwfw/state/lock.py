@@ -70,7 +70,7 @@ class WorkspaceLock:
         self._fd: int | None = None
         self.info: LockInfo | None = None
 
-    def __enter__(self) -> "WorkspaceLock":
+    def __enter__(self) -> WorkspaceLock:
         self.acquire()
         return self
 

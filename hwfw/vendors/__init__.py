@@ -21,7 +21,12 @@ from hwfw.vendor_registry import DEFAULT_VENDOR, VENDORS, VendorRecord
 from hwfw.vendors.base import BmcFacts, StandardAdapter, VendorAdapter
 
 __all__ = ["BmcFacts", "StandardAdapter", "VendorAdapter", "adapter_class", "adapter_named", "adapters",
-           "select_adapter"]
+           "root_adapter", "select_adapter"]
+
+# Scores the service root alone can reach (ServiceRoot.Vendor 100, root Oem keys 90)
+# are above what the Manager's hints can give (80): from here on, reading the Manager
+# cannot change which adapter is selected.
+_ROOT_DECIDES = 90
 
 
 def adapter_class(record: VendorRecord) -> type[StandardAdapter]:
@@ -46,6 +51,14 @@ def select_adapter(root: Mapping[str, Any], manager: Mapping[str, Any] | None = 
         if score > best_score:
             best, best_score = adapter, score
     return best
+
+
+def root_adapter(root: Mapping[str, Any]) -> VendorAdapter | None:
+    """The adapter `select_adapter` picks whatever the Manager says, when the service
+    root alone decides (its `Vendor` or `Oem` keys name a vendor); None when the
+    Manager's Manufacturer or Model could still change the choice."""
+    best = select_adapter(root, None)
+    return best if best.detect(root, None) >= _ROOT_DECIDES else None
 
 
 def adapter_named(name: str) -> VendorAdapter:

@@ -12,7 +12,12 @@ An adapter turns the resources one BMC served into hwfw's typed inventory:
 - `capabilities(facts)`: update methods, apply times, limits, reset types;
 - `preflight_sources(facts)` + `preflight(facts, extra)`: which extra resources to read
   (job queues, task lists, BIOS settings) and the facts apply checks before touching
-  the host.
+  the host. `facts` may lack the Manager and the UpdateService (hwfw plan reads them
+  only for hosts with changes, together with these sources): then the sources are
+  named by the URIs the vendor's BMCs use, and collect.py checks them against the
+  documents once read (a wrong guess costs one more round trip, never a wrong fact);
+  `bios_settings_uri(bios_uri)` likewise names where the pending BIOS settings
+  usually are, so they are read together with the Bios resource.
 
 `StandardAdapter` implements all of it from the DMTF schemas; vendor modules override
 only what their BMCs do differently, each quirk with a comment naming where it was seen.
@@ -40,6 +45,7 @@ __all__ = [
     "apply_time_support",
     "classify",
     "detection_score",
+    "first_link",
     "link",
 ]
 
@@ -99,6 +105,8 @@ class VendorAdapter(Protocol):
 
     def preflight_sources(self, facts: BmcFacts) -> dict[str, str]: ...
 
+    def bios_settings_uri(self, bios_uri: str) -> str: ...
+
     def preflight(self, facts: BmcFacts) -> PreflightFacts: ...
 
 
@@ -117,6 +125,24 @@ def link(doc: Doc | None, *path: str) -> str | None:
     if isinstance(cur, dict):
         cur = cur.get("@odata.id")
     return cur if isinstance(cur, str) else None
+
+
+def first_link(doc: Doc | None, *path: str) -> str | None:
+    """The first `@odata.id` of the link array at `doc[path...]` (e.g. a System's
+    `Links.ManagedBy`), or None."""
+    cur: Any = doc
+    for key in path:
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(key)
+    if isinstance(cur, list) and cur:
+        return link(cur[0]) if isinstance(cur[0], dict) else None
+    return None
+
+
+def below(parent: str | None, child: str) -> str | None:
+    """`parent/child` (without a doubled slash), or None without a parent."""
+    return f"{parent.rstrip('/')}/{child}" if parent else None
 
 
 def action_targets(doc: Doc | None) -> dict[str, Doc]:
@@ -199,7 +225,8 @@ def detection_score(hints: Detection, root: Doc, manager: Doc | None) -> int:
         return 90
     m = manager or {}
     manufacturer, model = str(m.get("Manufacturer", "")).lower(), str(m.get("Model", "")).lower()
-    if any(word in manufacturer for word in hints.manufacturer_words) or any(word in model for word in hints.model_words):
+    if any(word in manufacturer for word in hints.manufacturer_words) \
+            or any(word in model for word in hints.model_words):
         return 80
     return 0
 
@@ -398,6 +425,11 @@ class StandardAdapter:
         if bios:
             sources[SOURCE_BIOS_SETTINGS] = bios
         return sources
+
+    def bios_settings_uri(self, bios_uri: str) -> str:
+        """Where the Bios resource's pending settings (`@Redfish.Settings.SettingsObject`)
+        usually are; the Bios resource read together with it says where they really are."""
+        return f"{bios_uri.rstrip('/')}/Settings"
 
     def pending_jobs(self, facts: BmcFacts) -> list[str]:
         return []

@@ -22,7 +22,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from hwfw.vendors.model import ComponentState
 from hwfw.vendors.base import (
     SINGLETONS,
     SOURCE_BIOS_SETTINGS,
@@ -32,10 +31,13 @@ from hwfw.vendors.base import (
     Reader,
     StandardAdapter,
     action_targets,
+    below,
+    first_link,
     link,
     member_order,
 )
 from hwfw.vendors.evidence import kind_from_related, kind_from_text
+from hwfw.vendors.model import ComponentState
 
 __all__ = ["DellAdapter"]
 
@@ -132,6 +134,10 @@ class DellAdapter(StandardAdapter):
     def preflight_sources(self, facts: BmcFacts) -> dict[str, str]:
         sources = {}
         jobs = link(facts.manager, "Links", "Oem", "Dell", "Jobs")
+        if not jobs and not facts.managers:
+            # The Manager was not read: the job queue where iDRAC's Manager links it
+            # (Links.Oem.Dell.Jobs), below the manager the System names.
+            jobs = below(first_link(facts.system, "Links", "ManagedBy"), "Oem/Dell/Jobs")
         if not jobs and link(facts.root, "JobService"):
             jobs = link(facts.root, "JobService").rstrip("/") + "/Jobs"  # type: ignore[union-attr]
         if not jobs and facts.manager.get("@odata.id"):

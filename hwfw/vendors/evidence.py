@@ -75,7 +75,8 @@ def kind_from_related(member: Doc) -> Decision | None:
 
 # --------------------------------------------------------------------- PCI ids
 
-_PCI_IDS = re.compile(r"(?P<vendor>[0-9a-f]{4})(?P<device>[0-9a-f]{4})(?P<subvendor>[0-9a-f]{4})(?P<subdevice>[0-9a-f]{4})")
+_PCI_IDS = re.compile(r"(?P<vendor>[0-9a-f]{4})(?P<device>[0-9a-f]{4})"
+                      r"(?P<subvendor>[0-9a-f]{4})(?P<subdevice>[0-9a-f]{4})")
 # Vendors whose server add-in devices are all of one kind (PCI-SIG vendor ids).
 _PCI_VENDORS: dict[str, tuple[str, str]] = {
     "1000": ("raid", "Broadcom/LSI storage controllers"),

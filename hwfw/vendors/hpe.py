@@ -24,13 +24,10 @@ documentation; public iLO 5 2.55 and 2.96 captures, docs/inventory-classificatio
 from __future__ import annotations
 
 import dataclasses
-
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from hwfw.vendors.model import ComponentState
-from hwfw.versions import InvalidVersion, normalise
 from hwfw.vendors.base import (
     SINGLETONS,
     SOURCE_BIOS_SETTINGS,
@@ -39,9 +36,12 @@ from hwfw.vendors.base import (
     Doc,
     Reader,
     StandardAdapter,
+    below,
     link,
 )
 from hwfw.vendors.evidence import kind_from_pci, kind_from_related, kind_from_text
+from hwfw.vendors.model import ComponentState
+from hwfw.versions import InvalidVersion, normalise
 
 __all__ = ["HpeAdapter"]
 
@@ -182,12 +182,18 @@ class HpeAdapter(StandardAdapter):
     def preflight_sources(self, facts: BmcFacts) -> dict[str, str]:
         sources = {}
         queue = link(_hpe_oem(facts.update_service or {}), "UpdateTaskQueue")
+        if facts.update_service is None:  # not read yet: where iLO 5 and 6 keep the queue
+            queue = below(link(facts.root, "UpdateService"), "UpdateTaskQueue")
         if queue:
             sources[QUEUE] = queue
         bios = link(facts.system, "Bios")
         if bios:
             sources[SOURCE_BIOS_SETTINGS] = bios
         return sources
+
+    def bios_settings_uri(self, bios_uri: str) -> str:
+        # iLO 5 and 6: /redfish/v1/systems/1/bios/settings/ (lower case).
+        return f"{bios_uri.rstrip('/')}/settings"
 
     def pending_jobs(self, facts: BmcFacts) -> list[str]:
         out = []

@@ -23,6 +23,8 @@ from hwfw.vendors.base import (
     Reader,
     StandardAdapter,
     action_targets,
+    below,
+    link,
 )
 from hwfw.vendors.evidence import kind_from_related, kind_from_text
 
@@ -71,11 +73,17 @@ class SupermicroAdapter(StandardAdapter):
     def preflight_sources(self, facts: BmcFacts) -> dict[str, str]:
         sources = super().preflight_sources(facts)
         push = (facts.update_service or {}).get("MultipartHttpPushUri")
+        if facts.update_service is None:  # not read yet: X12/X13 take multipart pushes here
+            push = below(link(facts.root, "UpdateService"), "upload")
         if isinstance(push, str):
             # fwupd's check: a GET on the push URI answers 405 OemLicenseNotPassed on
             # boards without the DCMS licence (and 405 OperationNotAllowed otherwise).
             sources[LICENCE_PROBE] = push
         return sources
+
+    def bios_settings_uri(self, bios_uri: str) -> str:
+        # Supermicro's SettingsObject of the Bios resource is its "SD" resource.
+        return f"{bios_uri.rstrip('/')}/SD"
 
     def licence_errors(self, facts: BmcFacts) -> list[str]:
         out = [f"{what}: {msg}" for what, msg in facts.errors

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LAB, REPO_ROOT
+from tests.helpers import LAB, REPO_ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -128,11 +128,11 @@ def test_api_constants_equal_the_layers_they_stand_for() -> None:
     from hwfw.api import plans, repository, sim
     from hwfw.plan.model import PLAN_FORMAT
     from hwfw.repository.sync import DEFAULT_JOBS
-    from hwfw.sim.profiles import PROFILES
+    from hwfw.sim.profiles import profiles
 
     assert plans.PLAN_FORMAT == PLAN_FORMAT
     assert repository.DEFAULT_SYNC_PARALLELISM == DEFAULT_JOBS
-    assert list(sim.PROFILES) == list(PROFILES)
+    assert list(sim.PROFILES) == list(profiles())
     assert set(api.__all__) == set(api._EXPORTS)
     for name in api.__all__:
         assert getattr(api, name) is not None

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.apply.support import serve_lab
 from tests.helpers import run_hwfw
-
-from .conftest import serve_lab
 
 pytestmark = pytest.mark.slow
 

@@ -7,6 +7,7 @@ executor, scheduler, ledger and checkpoints under test are the real ones.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sys
 from collections import Counter
@@ -16,8 +17,17 @@ import jsonschema
 import pytest
 
 from hwfw.apply.driver import InFlight
-from hwfw.apply.events import (HOST_CONVERGED, HOST_DEFERRED, HOST_FAILED, HOST_INTERRUPTED, HOST_NOT_STARTED,
-                               HOST_REFUSED, HOST_ROLLED_BACK, HOST_SKIPPED, STEP_SKIPPED)
+from hwfw.apply.events import (
+    HOST_CONVERGED,
+    HOST_DEFERRED,
+    HOST_FAILED,
+    HOST_INTERRUPTED,
+    HOST_NOT_STARTED,
+    HOST_REFUSED,
+    HOST_ROLLED_BACK,
+    HOST_SKIPPED,
+    STEP_SKIPPED,
+)
 from hwfw.apply.ledger import intent_log
 from hwfw.apply.scheduler import Rollout, shapes_of
 from hwfw.config.model import HostHooks
@@ -25,8 +35,7 @@ from hwfw.events import CallbackSink, Event
 from hwfw.resources import schema_path
 from hwfw.sim.images import make_image
 from hwfw.state.store import StateStore
-
-from .conftest import Recorder, generic_hosts
+from tests.apply.support import Recorder, generic_hosts
 
 
 def _flashes(fleet, host=None):
@@ -144,6 +153,7 @@ def test_abort_run_starts_nothing_new_after_a_failure(make_rig) -> None:
     assert not rig.fleet.of("flash-started", "edge-002")
 
 
+@pytest.mark.slow
 def test_pre_and_post_host_hooks_run_in_order_and_a_failing_pre_hook_skips_the_host(make_rig, tmp_path: Path) -> None:
     rig = make_rig(generic_hosts(2))
     log = tmp_path / "hooks.log"
@@ -312,8 +322,8 @@ class Killed(BaseException):
     """Stands in for SIGKILL: nothing after it runs in the dying run."""
 
 
-def test_killed_after_the_bmc_accepted_a_staged_image_is_never_flashed_again(make_rig) -> None:
-    rig = make_rig(generic_hosts(1))
+def _killed_once_the_bios_image_was_accepted(rig) -> None:
+    """Run apply until the BMC accepted the staged BIOS image, then kill the run."""
     fleet = rig.fleet
     real_log = fleet.log
 
@@ -327,6 +337,12 @@ def test_killed_after_the_bmc_accepted_a_staged_image_is_never_flashed_again(mak
         asyncio.run(rig.clock.drive(rig.executor(rig.plan()).run()))
     fleet.log = real_log  # type: ignore[method-assign]
     fleet.bmcs["edge-000"].staged["bios"] = ("1.1.0", "host-reboot")   # the BMC had accepted it
+
+
+def test_killed_after_the_bmc_accepted_a_staged_image_is_never_flashed_again(make_rig) -> None:
+    rig = make_rig(generic_hosts(1))
+    fleet = rig.fleet
+    _killed_once_the_bios_image_was_accepted(rig)
     open_ = intent_log(rig.workspace.settings).open_intents()
     assert [(i["component"], i["action"]) for i in open_] == [("bios", "flash")]
     from hwfw.apply.ledger import Ledger
@@ -341,3 +357,31 @@ def test_killed_after_the_bmc_accepted_a_staged_image_is_never_flashed_again(mak
     summary, _ = rig.apply(plan, run_id="run3")
     assert summary.exit_code == 0
     assert Counter(e["key"] for e in fleet.of("flash", "edge-000")) == Counter({"bmc": 1, "bios": 1})
+
+
+def test_a_bmc_still_resetting_when_apply_resumes_is_waited_for(make_rig) -> None:
+    """The interrupted run left the BMC rebooting: resume waits for it (within
+    bmc_ready_timeout) instead of refusing the host as "cannot settle"."""
+    rig = make_rig(generic_hosts(1))
+    fleet = rig.fleet
+    _killed_once_the_bios_image_was_accepted(rig)
+    bmc = fleet.bmcs["edge-000"]
+    bmc.down = True  # and it is resetting when the next apply starts
+    from hwfw.apply.ledger import Ledger
+    from hwfw.apply.resume import settle_open_intents
+
+    ledger = Ledger(rig.workspace.settings, "run2", rig.clock, offload=False)
+    looks: list[float] = []
+
+    def opener(host: str):
+        looks.append(rig.clock.monotonic())
+        if len(looks) == 3:
+            bmc.down = False  # back on the third look
+        return fleet.driver(host)
+
+    report = asyncio.run(rig.clock.drive(settle_open_intents(ledger, opener, settings=rig.workspace.settings,
+                                                             clock=rig.clock)))
+    assert not report.blocked and [v for _, _, v in report.settled] == ["done"]
+    assert ledger.record("edge-000", "bios").status == "pending-activation"
+    poll = rig.workspace.settings.timing.poll_interval
+    assert [round(b - a, 6) for a, b in itertools.pairwise(looks)] == [poll, poll] and fleet.open_drivers == 0

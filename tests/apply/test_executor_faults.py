@@ -104,7 +104,8 @@ def test_a_full_session_table_stops_before_anything_is_sent_and_says_why(tmp_pat
     ws = lab_with(tmp_path, {"lab-dell-03": {"sessions_full": True}}, monkeypatch)
     result = apply(ws, targets=("lab-dell-03", "lab-hpe-02"))
     assert result.exit_code == 1 and result.summary is None       # the plan is errored: nothing applied
-    assert "lab-dell-03: host is unreachable" in result.message and "RAC0218" in result.message  # iDRAC: session table full
+    # RAC0218: the iDRAC's session table is full
+    assert "lab-dell-03: host is unreachable" in result.message and "RAC0218" in result.message
     assert "--target" in result.message
     assert not result.extra["sim"].query(type_="image-received")
 

@@ -57,7 +57,8 @@ async def _raw(srv: ImageServer, request: bytes) -> tuple[int, dict[str, str], b
 
 
 def _get(target: str, *extra: str) -> bytes:
-    return ("\r\n".join([f"GET {target} HTTP/1.1", "Host: 127.0.0.1", "Connection: close", *extra]) + "\r\n\r\n").encode()
+    return ("\r\n".join([f"GET {target} HTTP/1.1", "Host: 127.0.0.1", "Connection: close",
+                         *extra]) + "\r\n\r\n").encode()
 
 
 def test_ranges_of_every_form_and_head(tmp_path: Path) -> None:

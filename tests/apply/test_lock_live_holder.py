@@ -20,9 +20,8 @@ from pathlib import Path
 import pytest
 
 from hwfw.state.lock import read_lock_info
+from tests.apply.support import ServedLab, serve_lab
 from tests.helpers import edit, run_hwfw
-
-from .conftest import ServedLab, serve_lab
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +38,8 @@ def _wait_for_hook(fd: int, apply: subprocess.Popen[str], timeout: float = 120) 
             if data:
                 return data.strip()
         if apply.poll() is not None:
-            raise AssertionError(f"apply ended (exit {apply.returncode}) before its hook: {apply.stderr.read()[-3000:]}")
+            raise AssertionError(f"apply ended (exit {apply.returncode}) before its hook: "
+                                 f"{apply.stderr.read()[-3000:]}")
     raise AssertionError("the pre-host hook never started")
 
 

@@ -23,8 +23,7 @@ import pytest
 
 from hwfw.state.files import read_json_lines
 from hwfw.state.store import StateStore
-
-from .conftest import ServedLab, serve_lab
+from tests.apply.support import ServedLab, serve_lab
 
 pytestmark = pytest.mark.slow
 
@@ -104,7 +103,8 @@ def test_sigkill_at_four_points_then_resume_converges_without_double_flash(tmp_p
         final = subprocess.run([sys.executable, "-m", "hwfw", "apply", str(lab.workspace), "--auto-approve",
                                 "--format", "json"], capture_output=True, text=True, env={**os.environ, **lab.env},
                                timeout=180)
-        assert final.returncode == 0, final.stderr[-3000:] + "\n".join(l for l in final.stdout.splitlines() if "host-finished" in l)
+        finished = "\n".join(line for line in final.stdout.splitlines() if "host-finished" in line)
+        assert final.returncode == 0, final.stderr[-3000:] + finished
         _state_parses(lab)
         events = lab.events()
         flashed = Counter((e["bmc"], e["component"], e.get("instance"), e.get("to"))

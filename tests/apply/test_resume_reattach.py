@@ -11,8 +11,7 @@ from hwfw.apply.events import ApplyEvents
 from hwfw.apply.ledger import Ledger
 from hwfw.apply.resume import settle_open_intents
 from hwfw.apply.scheduler import Rollout
-
-from .conftest import MemoryDriver, Recorder, generic_hosts
+from tests.apply.support import MemoryDriver, Recorder, generic_hosts
 
 
 def test_a_busy_bmc_is_reported_re_attached_once_while_it_is_followed(make_rig) -> None:  # type: ignore[no-untyped-def]

@@ -5,8 +5,15 @@ from __future__ import annotations
 import pytest
 
 from hwfw.apply.events import HOST_CONVERGED, HOST_DEFERRED, HOST_FAILED, HOST_NOT_STARTED
-from hwfw.apply.scheduler import (Rollout, Scheduler, host_shape, is_disruptive, makespan_lower_bound,
-                                  parse_count, shapes_of)
+from hwfw.apply.scheduler import (
+    Rollout,
+    Scheduler,
+    host_shape,
+    is_disruptive,
+    makespan_lower_bound,
+    parse_count,
+    shapes_of,
+)
 from hwfw.clock import FakeClock
 from hwfw.errors import HwfwError
 

@@ -26,9 +26,8 @@ import pytest
 from hwfw.config import load_workspace
 from hwfw.state.backend import open_backend
 from hwfw.state.lock import LockInfo
+from tests.apply.support import serve_lab
 from tests.helpers import use_postgres
-
-from .conftest import serve_lab
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.apply.conftest import serve_lab
+from tests.apply.support import serve_lab
 from tests.helpers import run_hwfw
 
 pytestmark = pytest.mark.slow

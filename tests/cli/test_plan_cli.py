@@ -10,8 +10,11 @@ import json
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from tests.helpers import REPO_ROOT, run_hwfw
+
+pytestmark = pytest.mark.slow
 
 # What the lab must show: (host, component key, from, to) for every change.
 EXPECTED_CHANGES = {

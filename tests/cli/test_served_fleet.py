@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.apply.conftest import ServedLab, serve_lab
+from tests.apply.support import ServedLab, serve_lab
 from tests.helpers import edit, run_hwfw
 
 pytestmark = pytest.mark.slow
@@ -46,10 +46,18 @@ def last_seq(lab: ServedLab) -> int:
 
 
 def sessions(lab: ServedLab) -> dict[str, list[Any]]:
-    url = next(iter(lab.process.urls.values()))
-    r = httpx.get(f"{url}/__sim/sessions", params={"bmc": "*"}, verify=lab._tls(), timeout=10)
-    r.raise_for_status()
-    return {bmc: live for bmc, live in r.json().items() if live}
+    """Open sessions on every BMC. Asked of any BMC that is up (each answers for the whole
+    fleet): the one interrupted while flashing may be resetting itself, refusing connections."""
+    last: Exception | None = None
+    for url in lab.process.urls.values():
+        try:
+            r = httpx.get(f"{url}/__sim/sessions", params={"bmc": "*"}, verify=lab._tls(), timeout=10)
+        except httpx.TransportError as exc:
+            last = exc
+            continue
+        r.raise_for_status()
+        return {bmc: live for bmc, live in r.json().items() if live}
+    raise AssertionError(f"no simulated BMC answers /__sim/sessions: {last}")
 
 
 # ---------------------------------------------------------------- errors by cause

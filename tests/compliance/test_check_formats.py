@@ -21,6 +21,7 @@ SARIF_SHA256 = "c3b4bb2d6093897483348925aaa73af03b3e3f4bd4ca38cef26dcb4212a2682e
 CHECK_SCHEMA = REPO_ROOT / "schemas" / "check.schema.json"
 
 
+@pytest.mark.slow
 def test_the_lab_is_clean() -> None:
     # The real examples/lab, through the console entry point, as an operator runs it.
     result = run_hwfw("check", "examples/lab", cwd=REPO_ROOT)
@@ -63,14 +64,16 @@ def validate_sarif(doc: dict) -> None:  # type: ignore[type-arg]
 
 def test_sarif_schema_fixture_is_the_oasis_copy() -> None:
     assert hashlib.sha256(SARIF_SCHEMA.read_bytes()).hexdigest() == SARIF_SHA256
-    assert json.loads(SARIF_SCHEMA.read_text())["title"].startswith("Static Analysis Results Format (SARIF) Version 2.1.0")
+    title = json.loads(SARIF_SCHEMA.read_text())["title"]
+    assert title.startswith("Static Analysis Results Format (SARIF) Version 2.1.0")
 
 
 def test_sarif_of_a_broken_lab_validates_and_is_complete(lab_copy: Path, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     # An error with related locations, a secret in a file whose name needs
     # percent-encoding, and a warning.
-    edit(lab_copy / "sequences.yaml", "dell: [bios, raid, nic, drive, psu, cpld, bmc]", "dell: [bios, raid, drive, psu, cpld, bmc]")
+    edit(lab_copy / "sequences.yaml", "dell: [bios, raid, nic, drive, psu, cpld, bmc]",
+         "dell: [bios, raid, drive, psu, cpld, bmc]")
     edit(lab_copy / "compatibility.yaml", "minimums:", """  - id: lab-r750-idrac-7-needs-bios-1.12
     vendor: dell
     models: ["PowerEdge R750"]
@@ -105,7 +108,8 @@ minimums:""")
 
 
 def test_sarif_srcroot_makes_paths_repository_relative(lab_copy: Path) -> None:
-    edit(lab_copy / "sequences.yaml", "dell: [bios, raid, nic, drive, psu, cpld, bmc]", "dell: [bios, raid, drive, psu, cpld, bmc]")
+    edit(lab_copy / "sequences.yaml", "dell: [bios, raid, nic, drive, psu, cpld, bmc]",
+         "dell: [bios, raid, drive, psu, cpld, bmc]")
     doc = json.loads(hwfw("check", str(lab_copy), "--format", "sarif", "--srcroot", str(lab_copy.parent)).stdout)
     validate_sarif(doc)
     loc = doc["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
@@ -163,7 +167,8 @@ def test_github_annotations_escape_file_names_and_messages(lab_copy: Path, tmp_p
 # ---------------------------------------------------------------- JSON, Code Quality, --out
 
 def test_json_follows_its_schema(lab_copy: Path, tmp_path: Path) -> None:
-    edit(lab_copy / "sequences.yaml", "dell: [bios, raid, nic, drive, psu, cpld, bmc]", "dell: [bios, raid, drive, psu, cpld, bmc]")
+    edit(lab_copy / "sequences.yaml", "dell: [bios, raid, nic, drive, psu, cpld, bmc]",
+         "dell: [bios, raid, drive, psu, cpld, bmc]")
     schema = json.loads(CHECK_SCHEMA.read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     for extra in ((), ("--strict",)):

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.compliance.support import Expect, assert_everywhere, assert_exit_everywhere, check_all_formats, hwfw
-from tests.conftest import LAB
-from tests.helpers import edit
+from tests.helpers import LAB, edit
+
+pytestmark = pytest.mark.slow
 
 NEW_IMAGE = """  - id: dell-r650-bios-1.9.4
     description: PowerEdge R650 BIOS (rollback build)

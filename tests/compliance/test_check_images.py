@@ -42,6 +42,7 @@ def test_a_deleted_image_file_fails_check_at_its_repository_line(lab: Path, tmp_
     assert valid.code == 1 and f"repository.yaml:{line}:{col}: error:" in valid.stderr + valid.stdout
 
 
+@pytest.mark.slow
 def test_a_deleted_image_that_is_still_cached_is_a_warning_and_apply_says_what_it_flashes(lab: Path) -> None:
     ws = api.open_workspace(lab)
     synced = asyncio.run(ws.sync_repository())  # local sources are copied into the cache

@@ -68,7 +68,8 @@ def test_a_component_missing_from_its_sequence_warns(lab_copy: Path, tmp_path: P
 def test_the_fleet_file_and_references_are_not_secrets(lab_copy: Path) -> None:
     # fleet.yaml holds the simulated BMCs' passwords (like the loader, check skips it).
     assert "password: password" in (lab_copy / "fleet.yaml").read_text()
-    (lab_copy / "ci.yml").write_text("env:\n  password: ${BMC_PASSWORD}\n  token: $TOKEN\n  api_key: '{{ vault_key }}'\n")
+    (lab_copy / "ci.yml").write_text("env:\n  password: ${BMC_PASSWORD}\n  token: $TOKEN\n"
+                                     "  api_key: '{{ vault_key }}'\n")
     run = hwfw("check", str(lab_copy), "--format", "json")
     assert run.code == 0, run.stdout
     assert json.loads(run.stdout)["findings"] == []

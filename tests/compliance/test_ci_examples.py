@@ -150,6 +150,7 @@ def test_actionlint_catches_an_old_action_and_a_shell_bug(tmp_path: Path) -> Non
 
 # ------------------------------------------------------------------ pre-commit
 
+@pytest.mark.slow
 def test_hook_without_a_workspace_says_how_to_set_args(tmp_path: Path) -> None:
     hooked = run_hwfw("check", cwd=tmp_path, env={"PRE_COMMIT": "1"})
     assert hooked.returncode == 1

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import jsonschema
+import pytest
 
 from hwfw.compliance.status import STATUSES
 from tests.compliance.support import hwfw, lab_snapshot
@@ -112,6 +113,7 @@ def render_dom(html_file: Path, tmp_path: Path, fragment: str = "") -> dict[str,
     return dom.root
 
 
+@pytest.mark.slow
 def test_html_report_renders_the_json_numbers_in_chromium(lab_copy: Path, tmp_path: Path) -> None:
     assert CHROMIUM is not None, "needs Chromium: apt-get install chromium chromium-driver (.ci/run does)"
     # Live: every host is sim://, so hwfw starts the lab's simulated BMCs for each command.

@@ -10,8 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwfw.connect import check_workspace
-from tests.conftest import LAB
-from tests.helpers import edit, line_col_of
+from tests.helpers import LAB, edit, line_col_of
 
 
 def test_an_unquoted_version_is_quoted_as_written(lab_copy: Path) -> None:

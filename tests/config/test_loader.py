@@ -27,6 +27,7 @@ def test_lab_is_valid_from_a_copy(lab_copy: Path) -> None:
     assert ws.settings.simulator.speed == 200
 
 
+@pytest.mark.slow
 def test_cli_validate_lab_exits_0(lab_copy: Path, tmp_path: Path) -> None:
     result = run_hwfw("validate", str(lab_copy), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -34,6 +35,7 @@ def test_cli_validate_lab_exits_0(lab_copy: Path, tmp_path: Path) -> None:
     assert "valid" in result.stderr
 
 
+@pytest.mark.slow
 def test_missing_workspace_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(WorkspaceNotFound) as info:
         check_workspace(tmp_path)
@@ -43,6 +45,7 @@ def test_missing_workspace_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr and "no hwfw.yaml" in result.stderr
 
 
+@pytest.mark.slow
 def test_broken_copy_reports_all_five_problems_at_their_positions(lab_copy: Path) -> None:
     # A wrong type, an unknown key, an unknown image id in another file, a literal
     # password and an unclosed bracket, in five different places.
@@ -80,6 +83,7 @@ def test_broken_copy_reports_all_five_problems_at_their_positions(lab_copy: Path
     assert "5 problem(s) found" in err
 
 
+@pytest.mark.slow
 def test_json_format_lists_problems_on_stdout(lab_copy: Path) -> None:
     edit(lab_copy / "baselines.yaml", "image: contoso-os2-bmc-2.15.0}", "image: nope}")
     result = run_hwfw("validate", str(lab_copy), "--json", cwd=lab_copy)
@@ -93,15 +97,21 @@ def test_json_format_lists_problems_on_stdout(lab_copy: Path) -> None:
 @pytest.mark.parametrize(
     ("file", "old", "new", "code", "needle"),
     [
-        ("inventory.yaml", "  - name: lab-dell-02", "  - name: lab-dell-01", "duplicate-host", "lab-dell-01\n    bmc: sim://lab-dell-02"),
-        ("baselines.yaml", "      cpld: {version: \"0x14\"", "      cpdl: {version: \"0x14\"", "unknown-component", "cpdl"),
+        ("inventory.yaml", "  - name: lab-dell-02", "  - name: lab-dell-01", "duplicate-host",
+         "lab-dell-01\n    bmc: sim://lab-dell-02"),
+        ("baselines.yaml", "      cpld: {version: \"0x14\"", "      cpdl: {version: \"0x14\"", "unknown-component",
+         "cpdl"),
         ("baselines.yaml", 'bios: {version: "1.6"', 'bios: {version: ""', "schema", None),
         ("compatibility.yaml", 'version: ">=2.60.60.60"', 'version: ">=>2.60"', "invalid-constraint", '">=>2.60"'),
-        ("sequences.yaml", "dell: [bios, raid, nic, drive, psu, cpld, bmc]", "dell: [bios, raid, nic, bios, cpld, bmc]", "sequence-cycle", None),
-        ("baselines.yaml", 'bios: {version: "1.12.1", image: dell-r750-bios-1.12.1}', 'bios: {version: "1.12.1", image: dell-r750-nic-22.41.1000}', "image-mismatch", None),
+        ("sequences.yaml", "dell: [bios, raid, nic, drive, psu, cpld, bmc]",
+         "dell: [bios, raid, nic, bios, cpld, bmc]", "sequence-cycle", None),
+        ("baselines.yaml", 'bios: {version: "1.12.1", image: dell-r750-bios-1.12.1}',
+         'bios: {version: "1.12.1", image: dell-r750-nic-22.41.1000}', "image-mismatch", None),
         ("inventory.yaml", "bmc: sim://lab-gen-02", "bmc: https://10.0.0.9", "missing-credentials", None),
-        ("baselines.yaml", "select: {vendor: dell, models: [\"PowerEdge R650\"]}", "select: {vendor: dell}", "ambiguous-baseline", None),
-        ("baselines.yaml", 'bmc: {version: "7.10.30.00", image: dell-r750-idrac-7.10.30.00}', 'bmc: {version: "6.10.30.00"}', "matrix-violation", None),
+        ("baselines.yaml", "select: {vendor: dell, models: [\"PowerEdge R650\"]}", "select: {vendor: dell}",
+         "ambiguous-baseline", None),
+        ("baselines.yaml", 'bmc: {version: "7.10.30.00", image: dell-r750-idrac-7.10.30.00}',
+         'bmc: {version: "6.10.30.00"}', "matrix-violation", None),
     ],
 )
 def test_semantic_problems(lab_copy: Path, file: str, old: str, new: str, code: str, needle: str | None) -> None:
@@ -148,7 +158,8 @@ def test_unquoted_version_gets_a_quoting_hint(lab_copy: Path) -> None:
     assert "quote it ('1.6')" in text and "baselines.yaml:" in text
 
 
-def test_files_are_resolved_against_the_workspace_not_cwd(lab_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_files_are_resolved_against_the_workspace_not_cwd(lab_copy: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)

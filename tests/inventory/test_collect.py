@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
+import pytest
 from rich.console import Console
 
 from hwfw.clock import FakeClock
@@ -23,6 +24,8 @@ from hwfw.inventory.collect import CollectStats, ResolvedHost, collect
 from hwfw.inventory.model import Inventory
 from hwfw.render.inventory import render_inventory_text
 from tests.redfish.fakebmc import FakeBmc, Response, serve
+
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -235,3 +238,76 @@ def test_render_text_lists_components_and_unreachable_hosts(tmp_path: Path) -> N
     assert "bios" in text and "1.0.5" in text
     assert "dead  unreachable: dead: connection refused" in text
     assert "1 of 2 host(s) read; 1 unreachable" in text
+
+
+# --------------------------------------------------------------------------- guessed URIs
+
+
+def _paths(server: Any) -> list[tuple[str, str]]:
+    return [(r.method, r.path.split("?")[0]) for r in server.requests]
+
+
+def test_firmware_inventory_away_from_the_standard_uri_is_found_by_discovery(tmp_path: Path) -> None:
+    bmc = FakeBmc()
+    moved = "/redfish/v1/UpdateService/FwInv"
+    standard = "/redfish/v1/UpdateService/FirmwareInventory"
+    for uri in [u for u in bmc.resources if u.startswith(standard)]:
+        doc = json.loads(json.dumps(bmc.resources.pop(uri)).replace(standard, moved))
+        bmc.resources[uri.replace(standard, moved)] = doc
+    bmc.resources["/redfish/v1/UpdateService"]["FirmwareInventory"] = {"@odata.id": moved}
+    stats = CollectStats()
+
+    async def body() -> tuple[Inventory, list[tuple[str, str]]]:
+        async with serve(bmc) as s:
+            inv = await collect([ResolvedHost(host("h", s.url), s.url, "admin", "secret-pw")],
+                                settings=settings(tmp_path), clock=FakeClock(), stats=stats,
+                                needs_preflight=lambda inv: False)
+            return inv, _paths(s)
+
+    inv, paths = asyncio.run(body())
+    assert {c.key: c.version for c in inv.hosts["h"].components} == {"bmc": "2.14.0", "bios": "1.0.5"}
+    # The standard URI answered 404 (expanded, then plain: a 404 may be a refused $expand);
+    # the UpdateService (with the Manager, in the same round) named the real one: three
+    # more round trips, for this BMC only, and $expand still in use for it.
+    assert paths.index(("GET", "/redfish/v1/UpdateService/FirmwareInventory")) < paths.index(("GET", moved))
+    assert ("GET", "/redfish/v1/UpdateService") in paths and ("GET", "/redfish/v1/Managers") in paths
+    assert ("GET", f"{moved}/BMC") not in paths  # read expanded, not member by member
+    assert stats.per_host_rounds["h"] == 6 and bmc.sessions == {}
+
+
+def test_a_preflight_source_guessed_wrong_is_read_where_the_bmc_links_it(tmp_path: Path) -> None:
+    bmc = FakeBmc()
+    bmc.root = lambda: {**FakeBmc.root(bmc), "Vendor": "HPE"}  # type: ignore[method-assign]
+    queue = "/redfish/v1/UpdateService/Queue2"
+    bmc.resources["/redfish/v1/UpdateService"]["Oem"] = {"Hpe": {"UpdateTaskQueue": {"@odata.id": queue}}}
+    bmc.resources[queue] = {"@odata.id": queue, "Members": [{"@odata.id": f"{queue}/1"}]}
+    bmc.resources[f"{queue}/1"] = {"@odata.id": f"{queue}/1", "Id": "1", "Name": "ilo5_290.fwpkg",
+                                   "Command": "ApplyUpdate", "State": "Pending"}
+
+    async def body() -> tuple[Inventory, list[tuple[str, str]]]:
+        async with serve(bmc) as s:
+            inv = await collect([ResolvedHost(host("h", s.url), s.url, "admin", "secret-pw")],
+                                settings=settings(tmp_path), clock=FakeClock(), needs_preflight=lambda inv: True)
+            return inv, _paths(s)
+
+    inv, paths = asyncio.run(body())
+    h = inv.hosts["h"]
+    assert h.vendor == "hpe" and h.preflight is not None
+    assert h.preflight.pending_jobs == ("ilo5_290.fwpkg ApplyUpdate (Pending)",)
+    assert ("GET", "/redfish/v1/UpdateService/UpdateTaskQueue") in paths  # the usual place, tried first
+    assert not any("UpdateTaskQueue" in w for w in h.preflight.warnings)  # its 404 is not a fact
+    assert bmc.sessions == {}
+
+
+def test_eager_login_on_a_service_without_sessions_falls_back_to_basic(tmp_path: Path) -> None:
+    bmc = FakeBmc(session_service=False)  # answers the standard login URI with 401
+
+    async def body() -> Inventory:
+        async with serve(bmc) as s:
+            return await collect([ResolvedHost(host("h", s.url), s.url, "admin", "secret-pw")],
+                                 settings=settings(tmp_path), clock=FakeClock())
+
+    h = asyncio.run(body()).hosts["h"]
+    assert h.reachable, h.error
+    assert {c.key: c.version for c in h.components} == {"bmc": "2.14.0", "bios": "1.0.5"}
+    assert h.capabilities is not None and h.capabilities.session_service is False

@@ -19,6 +19,8 @@ from hwfw.inventory.collect import CollectStats, ResolvedHost, collect
 from hwfw.inventory.model import Inventory
 from tests.redfish.simfleet import CREDENTIALS, NoLeakedSessions, SimClock
 
+pytestmark = pytest.mark.slow
+
 LAB = Path(__file__).resolve().parents[2] / "examples" / "lab" / "fleet.yaml"
 
 

@@ -36,7 +36,8 @@ def test_encode_then_decode_round_trips(major: int, minor: int, tail: str) -> No
 
 
 def test_decode_device_id_fields() -> None:
-    payload = bytes([0x20, 0x81, 0x06, 0x10, 0x51, 0xBF]) + (47196).to_bytes(3, "little") + b"\x20\x20" + b"\x01\x02\x03\x04"
+    payload = (bytes([0x20, 0x81, 0x06, 0x10, 0x51, 0xBF]) + (47196).to_bytes(3, "little") + b"\x20\x20"
+               + b"\x01\x02\x03\x04")
     device = decode_device_id(payload)
     assert device.device_id == 0x20 and device.device_revision == 1 and device.provides_device_sdrs
     assert device.bmc_version == "6.10" and not device.update_in_progress

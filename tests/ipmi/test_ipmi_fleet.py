@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +9,11 @@ import pytest
 
 from hwfw.errors import IpmiError
 from hwfw.ipmi import client
+from hwfw.sim import runtime
 from hwfw.sim.ipmi import IpmiMachine
 from tests.ipmi.ipmi_testkit import eventually, free_udp_port, run
 
-from hwfw.sim import runtime
+pytestmark = pytest.mark.slow
 
 USER, PASSWORD = "admin", "password"
 TIMEOUT = 5.0
@@ -68,10 +68,9 @@ def test_fleet_bmcs_answer_ipmi(tmp_path: Path) -> None:
                 "dell": await client.read_facts(dell, port, USER, PASSWORD, timeout=TIMEOUT, host="ipmi-dell"),
                 "smc": await client.read_facts(sim.addresses["ipmi-smc"], port, USER, PASSWORD, timeout=TIMEOUT),
             }
-            started = time.monotonic()
             with pytest.raises(IpmiError) as info:  # IPMI-over-LAN disabled on this one
                 await client.read_facts(sim.addresses["ipmi-hpe"], port, USER, PASSWORD, timeout=0.5)
-            out["disabled"] = (info.value, time.monotonic() - started)
+            out["disabled"] = info.value
 
             # Power cycle over IPMI: the machine sees it (frozen clock: it stays off).
             await client.power(dell, port, USER, PASSWORD, "cycle", timeout=TIMEOUT)
@@ -86,8 +85,8 @@ def test_fleet_bmcs_answer_ipmi(tmp_path: Path) -> None:
     assert (out["dell"].power_state, out["dell"].bmc_version) == ("On", "6.10")
     assert (out["dell"].manufacturer_id, out["dell"].product_id) == (674, 256)
     assert (out["smc"].power_state, out["smc"].bmc_version, out["smc"].manufacturer_id) == ("Off", "1.01", 10876)
-    error, elapsed = out["disabled"]
-    assert elapsed < 0.5 + 0.75 and "no valid IPMI answer" in str(error)
+    # Silence, ended by the client's own deadline (not by the safety net behind it).
+    assert "no valid IPMI answer within 0.5 s" in str(out["disabled"])
     assert [e["kind"] for e in out["resets"]] == ["power-off"]
     assert out["during"].power_state == "Off"
     assert out["after"].power_state == "On"

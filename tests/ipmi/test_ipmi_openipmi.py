@@ -8,9 +8,9 @@ import shutil
 import signal
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from contextlib import contextmanager
 from typing import Iterator
 
 import pytest
@@ -18,6 +18,8 @@ import pytest
 from hwfw.errors import IpmiError
 from hwfw.ipmi import client
 from tests.ipmi.ipmi_testkit import LOOPBACK, free_udp_port, run
+
+pytestmark = pytest.mark.slow
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ipmi_sim"
 SIM_USER = "hwfw"
@@ -140,8 +142,7 @@ def test_device_id_raw_bytes_from_ipmi_sim(tmp_path: Path) -> None:
 
 def test_wrong_password_against_ipmi_sim(tmp_path: Path) -> None:
     with launched_ipmi_sim(tmp_path) as sim:
-        started = time.monotonic()
         with pytest.raises(IpmiError) as info:
             run(client.read_facts(LOOPBACK, sim.port, SIM_USER, "wrong-password", timeout=2.0))
-        assert time.monotonic() - started < 2.0 + 0.75
+    assert "no valid IPMI answer" not in str(info.value)  # refused by ipmi_sim, not timed out
     assert info.value.url == f"ipmi://127.0.0.1:{sim.port}"

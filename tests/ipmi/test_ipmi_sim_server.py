@@ -6,8 +6,8 @@ import asyncio
 import hashlib
 import socket
 import struct
+import sys
 import threading
-import time
 
 import pyghmi.ipmi.command as pyghmi_command
 import pytest
@@ -25,6 +25,7 @@ def test_stand_in_machine_satisfies_the_protocol() -> None:
     assert isinstance(StandInMachine(), IpmiMachine)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("version", "expected", "power"),
     [
@@ -49,6 +50,7 @@ def test_read_facts_reports_power_state_and_bmc_version(version: str, expected: 
     assert not facts.update_in_progress
 
 
+@pytest.mark.slow
 def test_bmc_version_follows_the_running_firmware() -> None:
     machine = StandInMachine(bmc_version="6.00.30.00")
 
@@ -62,6 +64,7 @@ def test_bmc_version_follows_the_running_firmware() -> None:
     assert run(scenario()) == ("6.00", "7.10")
 
 
+@pytest.mark.slow
 def test_get_device_id_wire_format() -> None:
     """Manufacturer id 3 bytes and product id 2 bytes, little endian (pyghmi's Bmc: 4 + 4)."""
     machine = StandInMachine(bmc_version="2.72", ipmi_ids=(10876, 0x1B11))
@@ -78,6 +81,7 @@ def test_get_device_id_wire_format() -> None:
     assert reply.data[9:11] == (0x1B11).to_bytes(2, "little")
 
 
+@pytest.mark.slow
 def test_power_actions_reach_the_machine() -> None:
     machine = StandInMachine(power_state="On")
 
@@ -95,6 +99,7 @@ def test_power_actions_reach_the_machine() -> None:
     assert states == ["On", "On", "On", "Off", "On", "Off"]
 
 
+@pytest.mark.slow
 def test_refused_power_action_is_a_clean_ipmi_error() -> None:
     machine = StandInMachine(power_state="Off")
 
@@ -111,6 +116,7 @@ def test_refused_power_action_is_a_clean_ipmi_error() -> None:
     assert machine.actions == []
 
 
+@pytest.mark.slow
 def test_machine_is_only_touched_on_the_event_loop_thread() -> None:
     machine = StandInMachine()
 
@@ -124,6 +130,7 @@ def test_machine_is_only_touched_on_the_event_loop_thread() -> None:
     assert machine.threads == {loop_thread}
 
 
+@pytest.mark.slow
 def test_watchdog_through_raw_commands() -> None:
     machine = StandInMachine()
     # SMS/OS timer, hard reset on expiry, no pre-timeout, clear no flags, 60.0 s.
@@ -155,6 +162,7 @@ def test_watchdog_through_raw_commands() -> None:
     assert machine.actions == []
 
 
+@pytest.mark.slow
 def test_watchdog_expiry_applies_its_action_to_the_machine() -> None:
     machine = StandInMachine()
     # OS-load timer, power cycle on expiry, 0.1 s.
@@ -173,16 +181,19 @@ def test_watchdog_expiry_applies_its_action_to_the_machine() -> None:
     assert state.expiration_flags & (1 << 3)  # OS load timer expired
 
 
+@pytest.mark.slow
 def test_unknown_commands_answer_0xc1() -> None:
     async def scenario() -> list[client.RawResponse]:
         async with serving(StandInMachine()) as bmc:
             return await client.raw_commands(
-                LOOPBACK, bmc.port, USER, PASSWORD, [(0x30, 0x99, b""), (6, 0x99, b""), (0x0A, 0x10, b"")], timeout=TIMEOUT
+                LOOPBACK, bmc.port, USER, PASSWORD, [(0x30, 0x99, b""), (6, 0x99, b""), (0x0A, 0x10, b"")],
+                timeout=TIMEOUT
             )
 
     assert [r.code for r in run(scenario())] == [0xC1, 0xC1, 0xC1]
 
 
+@pytest.mark.slow
 def test_cold_reset_reaches_the_machine_and_a_new_session_works() -> None:
     machine = StandInMachine()
 
@@ -196,22 +207,23 @@ def test_cold_reset_reaches_the_machine_and_a_new_session_works() -> None:
     assert machine.resets == 1
 
 
+@pytest.mark.slow
 def test_unreachable_bmc_is_silent_then_answers_again() -> None:
     machine = StandInMachine()
 
     async def scenario() -> client.IpmiFacts:
         async with serving(machine) as bmc:
             bmc.set_reachable(False)
-            started = time.monotonic()
-            with pytest.raises(IpmiError):
+            # Silence ends the conversation at the client's own deadline (not the safety net).
+            with pytest.raises(IpmiError, match=r"no valid IPMI answer within 0\.5 s"):
                 await client.read_facts(LOOPBACK, bmc.port, USER, PASSWORD, timeout=0.5)
-            assert time.monotonic() - started < 0.5 + 1.0
             bmc.set_reachable(True)
             return await client.read_facts(LOOPBACK, bmc.port, USER, PASSWORD, timeout=TIMEOUT)
 
     assert run(scenario()).bmc_version == "6.10"
 
 
+@pytest.mark.slow
 def test_machine_reporting_its_bmc_down_makes_ipmi_silent() -> None:
     """The optional `bmc_available` member (False while the BMC reboots)."""
 
@@ -232,6 +244,7 @@ def test_machine_reporting_its_bmc_down_makes_ipmi_silent() -> None:
     assert run(scenario()).power_state == "On"
 
 
+@pytest.mark.slow
 def test_login_falls_back_to_operator_privilege(monkeypatch: pytest.MonkeyPatch) -> None:
     """A user limited to operator: Set Session Privilege Level 4 answers 0x81 and the
     client retries with 3 (pyghmi's behaviour, kept in hwfw's asynchronous login)."""
@@ -252,6 +265,7 @@ def test_login_falls_back_to_operator_privilege(monkeypatch: pytest.MonkeyPatch)
     assert machine.actions == ["on"]
 
 
+@pytest.mark.slow
 def test_pyghmi_synchronous_client_logs_in_with_sha256() -> None:
     """The known pyghmi 1.6.19 mismatch: its Bmc answers SHA-1 while its client expects
     SHA-256 and then dies in RAKP 2 with struct.error. Our server negotiates."""
@@ -275,6 +289,7 @@ def test_pyghmi_synchronous_client_logs_in_with_sha256() -> None:
     assert hashlib_used is hashlib.sha256
 
 
+@pytest.mark.slow
 def test_client_falls_back_to_sha1_when_the_bmc_only_offers_suite_3(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sim_ipmi._SUITES, (3, 4))  # a BMC with cipher suite 3 only
 
@@ -315,6 +330,7 @@ def _sessionless_request(command: int, data: bytes) -> bytes:
     return b"\x06\x00\xff\x07\x06\x00" + bytes(8) + struct.pack("<H", len(message)) + message
 
 
+@pytest.mark.slow
 def test_sessionless_channel_queries() -> None:
     """Get Channel Authentication Capabilities and Get Channel Cipher Suites answer
     without a session; the cipher suites listed are 17 and 3."""
@@ -340,24 +356,25 @@ def test_sessionless_channel_queries() -> None:
     assert records == bytes([0xC0, 0x11, 0x03, 0x44, 0x81, 0xC0, 0x03, 0x01, 0x41, 0x81])
 
 
+@pytest.mark.slow
 def test_twenty_bmcs_share_one_quiet_thread() -> None:
     machines = [StandInMachine(bmc_version=f"1.{i:02d}") for i in range(20)]
 
     def reactor_threads() -> list[threading.Thread]:
         return [t for t in threading.enumerate() if t.name == "hwfw-ipmi-sim"]
 
-    async def scenario() -> tuple[int, float, list[str]]:
+    async def scenario() -> tuple[int, list[str]]:
         handles = [await start_ipmi(m, LOOPBACK, 0) for m in machines]
         try:
-            threads = len(reactor_threads())
-            # Idle CPU: measure the whole process over a quiet window.
-            cpu_before = time.process_time()
-            await asyncio.sleep(0.5)
-            idle_cpu = time.process_time() - cpu_before
+            (reactor,) = reactor_threads()
+            # Idle, the one thread is parked in select() without a timeout: it uses no CPU
+            # until a datagram (or a BMC added or closed) wakes it, however many BMCs it serves.
+            await eventually(lambda: _blocked_in_select_without_timeout(reactor), what="reactor parked in select()")
             facts = await asyncio.gather(
                 *(client.read_facts(LOOPBACK, h.port, USER, PASSWORD, timeout=TIMEOUT) for h in handles)
             )
-            return threads, idle_cpu, [f.bmc_version for f in facts]
+            await eventually(lambda: _blocked_in_select_without_timeout(reactor), what="reactor parked again")
+            return len(reactor_threads()), [f.bmc_version for f in facts]
         finally:
             for handle in handles:
                 await handle.close()
@@ -371,12 +388,24 @@ def test_twenty_bmcs_share_one_quiet_thread() -> None:
 
             await eventually(reactor_released, what="reactor released our BMCs")
 
-    threads, idle_cpu, versions = run(scenario())
+    threads, versions = run(scenario())
     assert threads == 1
-    assert idle_cpu < 0.05, f"20 idle BMCs used {idle_cpu:.3f} s CPU in 0.5 s"
     assert versions == [f"1.{i:02d}" for i in range(20)]
 
 
+def _blocked_in_select_without_timeout(thread: threading.Thread) -> bool:
+    """Is `thread` inside `selectors.*Selector.select` with no timeout (blocking until
+    an event, no periodic wake-ups)?"""
+    frame = sys._current_frames().get(thread.ident or -1)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "select" and code.co_filename.endswith("selectors.py"):
+            return frame.f_locals.get("timeout") in (None, -1)  # -1: what select() makes of None
+        frame = frame.f_back
+    return False
+
+
+@pytest.mark.slow
 def test_close_releases_the_port() -> None:
     async def scenario() -> int:
         handle = await start_ipmi(StandInMachine(), LOOPBACK, 0)

@@ -50,7 +50,8 @@ class Response:
             headers["Content-Type"] = "application/json"
         headers.update(self.headers)
         headers["Connection"] = "keep-alive" if keep_alive else "close"
-        reason = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 302: "Found", 307: "Temporary Redirect",
+        reason = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 302: "Found",
+                  307: "Temporary Redirect",
                   400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
                   500: "Internal Server Error", 503: "Service Unavailable"}.get(self.status, "Status")
         head = f"{version} {self.status} {reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
@@ -177,10 +178,11 @@ class FakeBmc:
             "/redfish/v1/Managers": _collection("/redfish/v1/Managers", ["/redfish/v1/Managers/BMC"]),
             "/redfish/v1/Managers/BMC": {"@odata.id": "/redfish/v1/Managers/BMC", "Id": "BMC",
                                          "FirmwareVersion": "2.14.0", "Manufacturer": "Contoso"},
-            "/redfish/v1/UpdateService": {"@odata.id": "/redfish/v1/UpdateService",
-                                          "FirmwareInventory": {"@odata.id": "/redfish/v1/UpdateService/FirmwareInventory"},
-                                          "Actions": {"#UpdateService.SimpleUpdate": {
-                                              "target": "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate"}}},
+            "/redfish/v1/UpdateService": {
+                "@odata.id": "/redfish/v1/UpdateService",
+                "FirmwareInventory": {"@odata.id": "/redfish/v1/UpdateService/FirmwareInventory"},
+                "Actions": {"#UpdateService.SimpleUpdate": {
+                    "target": "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate"}}},
             "/redfish/v1/UpdateService/FirmwareInventory": _collection(
                 "/redfish/v1/UpdateService/FirmwareInventory",
                 [f"/redfish/v1/UpdateService/FirmwareInventory/{k}" for k in fw], lie=self.count_lies),
@@ -250,7 +252,8 @@ class FakeBmc:
         body = req.json() or {}
         if body.get("UserName") != self.username or body.get("Password") != self.password:
             return Response(401, {"error": {"code": "Base.1.8.GeneralError", "message": "login failed",
-                                            "@Message.ExtendedInfo": [{"MessageId": "Base.1.8.ResourceAtUriUnauthorized",
+                                            "@Message.ExtendedInfo": [{
+                                                "MessageId": "Base.1.8.ResourceAtUriUnauthorized",
                                                                        "Message": "Invalid credentials."}]}})
         self.logins += 1
         sid = str(self.logins)
@@ -262,6 +265,43 @@ class FakeBmc:
         if self.session_status == 204:
             return Response(204, None, headers)
         return Response(self.session_status, {"@odata.id": uri, "Id": sid, "UserName": self.username}, headers)
+
+
+class GatedBmc(FakeBmc):
+    """A FakeBmc where one read fails while a sibling read is still in flight.
+
+    GET `held` waits (after setting `holding`) until `release` is set; GET `failing`
+    answers 500 once `held` is being held, so a client reading both concurrently sees one
+    read fail while the other is certainly still pending."""
+
+    def __init__(self, *, held: str, failing: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.held, self.failing = held, failing
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self, req: Request) -> Response:
+        path = req.path.partition("?")[0].rstrip("/")
+        if req.method == "GET" and path == self.held:
+            self.holding.set()
+            await self.release.wait()
+        elif req.method == "GET" and path == self.failing:
+            await self.holding.wait()
+            return Response(500, {"error": {"code": "Base.1.8.InternalError", "message": "internal error"}})
+        return await super().__call__(req)
+
+
+def running_hwfw_tasks() -> list[asyncio.Task[Any]]:
+    """Tasks still running code of the hwfw package (not the test's, not the server's)."""
+    package = Path(__file__).resolve().parents[2] / "hwfw"
+    current = asyncio.current_task()
+    found = []
+    for task in asyncio.all_tasks():
+        code = getattr(task.get_coro(), "cr_code", None)
+        if task is not current and not task.done() and code is not None \
+                and Path(code.co_filename).resolve().is_relative_to(package):
+            found.append(task)
+    return found
 
 
 @contextlib.asynccontextmanager

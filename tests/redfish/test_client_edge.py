@@ -25,14 +25,16 @@ from hwfw.redfish.session import RedfishSession
 from hwfw.redfish.transport import ssl_context
 from tests.redfish.fakebmc import (
     FakeBmc,
+    GatedBmc,
     RawHttpServer,
     Request,
     Response,
     make_tls,
+    running_hwfw_tasks,
     serve,
 )
 
-BACKENDS = ["aiohttp", "httpx"]
+BACKENDS = ["aiohttp", "httpx", "native"]
 
 
 def run(coro: Awaitable[Any]) -> Any:
@@ -47,6 +49,7 @@ def session_for(url: str, *, clock: FakeClock | None = None, backend: str = "aio
     return RedfishSession(client, "admin", password)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("status", [201, 200, 204])
 def test_login_uses_token_and_logs_out(backend: str, status: int) -> None:
@@ -65,6 +68,7 @@ def test_login_uses_token_and_logs_out(backend: str, status: int) -> None:
     run(body())
 
 
+@pytest.mark.slow
 def test_absolute_location_is_accepted_for_logout() -> None:
     bmc = FakeBmc(location_absolute=True)
 
@@ -76,6 +80,7 @@ def test_absolute_location_is_accepted_for_logout() -> None:
     run(body())
 
 
+@pytest.mark.slow
 def test_basic_auth_only_when_there_is_no_session_service() -> None:
     bmc = FakeBmc(session_service=False)
 
@@ -89,6 +94,7 @@ def test_basic_auth_only_when_there_is_no_session_service() -> None:
     run(body())
 
 
+@pytest.mark.slow
 def test_failed_login_is_an_error_never_a_switch_to_basic() -> None:
     bmc = FakeBmc()
 
@@ -105,6 +111,7 @@ def test_failed_login_is_an_error_never_a_switch_to_basic() -> None:
     run(body())
 
 
+@pytest.mark.slow
 def test_401_after_bmc_reset_logs_in_again_once() -> None:
     bmc = FakeBmc()
 
@@ -120,6 +127,22 @@ def test_401_after_bmc_reset_logs_in_again_once() -> None:
     run(body())
 
 
+@pytest.mark.slow
+def test_requests_in_flight_together_share_one_relogin() -> None:
+    bmc = FakeBmc()
+
+    async def body() -> None:
+        async with serve(bmc) as server:
+            async with session_for(server.url, max_in_flight=8) as s:
+                bmc.reset_bmc()  # every request in flight now gets a 401
+                docs = await asyncio.gather(*(s.get_json("/redfish/v1/Systems/1") for _ in range(6)))
+                assert all(d["Id"] == "1" for d in docs)
+                assert s.relogins == 1 and bmc.logins == 2
+            assert bmc.sessions == {}
+    run(body())
+
+
+@pytest.mark.slow
 def test_401_again_after_relogin_is_reported() -> None:
     bmc = FakeBmc()
     unauthorised = Response(401, {"error": {"code": "Base.1.8.InsufficientPrivilege", "message": "no"}})
@@ -136,6 +159,7 @@ def test_401_again_after_relogin_is_reported() -> None:
     run(body())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("retry_after", ["7", "date"])
 def test_503_is_retried_honouring_retry_after(retry_after: str) -> None:
     bmc = FakeBmc()
@@ -159,6 +183,7 @@ def test_503_is_retried_honouring_retry_after(retry_after: str) -> None:
     run(body())
 
 
+@pytest.mark.slow
 def test_503_retries_are_bounded_and_reported_with_message_id() -> None:
     bmc = FakeBmc()
     busy = Response(503, {"error": {"code": "Base.1.8.GeneralError", "message": "x", "@Message.ExtendedInfo": [
@@ -179,6 +204,7 @@ def test_503_retries_are_bounded_and_reported_with_message_id() -> None:
     run(body())
 
 
+@pytest.mark.slow
 def test_html_error_page_is_reported_without_crashing() -> None:
     bmc = FakeBmc()
     page = Response(500, raw=b"<html><body><h1>500 Internal Server Error</h1></body></html>",
@@ -196,6 +222,7 @@ def test_html_error_page_is_reported_without_crashing() -> None:
     run(body())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_connection_refused_names_host_and_url(backend: str) -> None:
     async def body() -> None:
@@ -212,6 +239,7 @@ def test_connection_refused_names_host_and_url(backend: str) -> None:
     run(body())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("expand", [True, False])
 def test_members_trusts_members_not_the_count(expand: bool) -> None:
     bmc = FakeBmc(count_lies=True, expand=expand)
@@ -221,13 +249,15 @@ def test_members_trusts_members_not_the_count(expand: bool) -> None:
             async with session_for(server.url) as s:
                 members = await s.members("/redfish/v1/UpdateService/FirmwareInventory")
                 assert sorted(m["Id"] for m in members) == ["BIOS", "BMC"]
-            member_gets = [r for r in server.requests if r.path.startswith("/redfish/v1/UpdateService/FirmwareInventory/")]
+            member_gets = [r for r in server.requests
+                           if r.path.startswith("/redfish/v1/UpdateService/FirmwareInventory/")]
             assert len(member_gets) == (0 if expand else 2)
             assert any("$expand" in r.path for r in server.requests) == expand
             assert bmc.sessions == {}
     run(body())
 
 
+@pytest.mark.slow
 def test_expand_rejected_falls_back_to_member_gets() -> None:
     bmc = FakeBmc()
 
@@ -248,6 +278,7 @@ def test_expand_rejected_falls_back_to_member_gets() -> None:
     run(body())
 
 
+@pytest.mark.slow
 def test_redirect_within_the_bmc_is_followed_elsewhere_refused() -> None:
     bmc = FakeBmc()
     other = FakeBmc()
@@ -267,6 +298,7 @@ def test_redirect_within_the_bmc_is_followed_elsewhere_refused() -> None:
     run(body())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_http10_server_without_keep_alive(backend: str) -> None:
     bmc = FakeBmc()
@@ -282,6 +314,7 @@ def test_http10_server_without_keep_alive(backend: str) -> None:
     run(body())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_tls_verification_is_on_by_default(tmp_path: Path, backend: str) -> None:
     server_ctx, ca = make_tls(tmp_path)
@@ -307,6 +340,7 @@ def test_ssl_context_is_shared() -> None:
     assert ssl_context(insecure=True) is not ssl_context()
 
 
+@pytest.mark.slow
 def test_logout_happens_when_the_body_is_cancelled() -> None:
     bmc = FakeBmc()
     arrived = asyncio.Event()
@@ -338,6 +372,7 @@ def test_logout_happens_when_the_body_is_cancelled() -> None:
     run(body())
 
 
+@pytest.mark.slow
 def test_logout_happens_when_the_body_raises() -> None:
     bmc = FakeBmc()
 
@@ -350,6 +385,7 @@ def test_logout_happens_when_the_body_raises() -> None:
     run(body())
 
 
+@pytest.mark.slow
 def test_per_bmc_deadline_stops_retrying() -> None:
     bmc = FakeBmc()
     clock = FakeClock()
@@ -368,6 +404,7 @@ def test_per_bmc_deadline_stops_retrying() -> None:
     run(body())
 
 
+@pytest.mark.slow
 def test_requests_in_flight_are_bounded_per_bmc() -> None:
     bmc = FakeBmc()
     in_flight = 0
@@ -407,3 +444,25 @@ def test_trailing_slash_uris_are_equal() -> None:
 
 
 Check = Callable[[], None]
+
+
+@pytest.mark.slow
+def test_members_cancels_the_other_member_reads_when_one_fails() -> None:
+    """One member answers 500 while another is still being read: members() raises only
+    after the other read was cancelled (nothing keeps talking to the BMC behind it)."""
+    fi = "/redfish/v1/UpdateService/FirmwareInventory"
+    bmc = GatedBmc(held=f"{fi}/BIOS", failing=f"{fi}/BMC", expand=False)
+
+    async def body() -> None:
+        async with serve(bmc) as server:
+            try:
+                async with session_for(server.url) as s:
+                    with pytest.raises(BmcError) as failure:
+                        await s.members(fi)
+                    assert failure.value.status == 500
+                    assert bmc.holding.is_set()
+                    assert running_hwfw_tasks() == []
+            finally:
+                bmc.release.set()
+            assert bmc.sessions == {}
+    run(body())

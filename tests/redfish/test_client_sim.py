@@ -23,6 +23,8 @@ from hwfw.redfish.tasks import FollowPolicy, follow_task
 from hwfw.redfish.transport import ssl_context
 from tests.redfish.simfleet import CREDENTIALS, NoLeakedSessions, SimClock
 
+pytestmark = pytest.mark.slow
+
 
 def session(sim: Any, name: str, clock: SimClock | None = None, *, verify: Any = None,
             **options: Any) -> RedfishSession:

@@ -28,6 +28,7 @@ def session(url: str, clock: FakeClock, backend: str, password: str = "secret-pw
     return RedfishSession(client, "admin", password)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_tls_verification_failure_is_not_retried_and_says_ca_bundle_or_insecure(tmp_path: Path,
                                                                                backend: str) -> None:
@@ -47,6 +48,7 @@ def test_tls_verification_failure_is_not_retried_and_says_ca_bundle_or_insecure(
     asyncio.run(body())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_wrong_password_is_authentication_failed_for_the_user_never_the_password(backend: str) -> None:
     clock = FakeClock()

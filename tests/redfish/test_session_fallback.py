@@ -22,6 +22,8 @@ from hwfw.redfish.client import ClientOptions, RedfishClient
 from hwfw.redfish.session import RedfishSession
 from tests.redfish.simfleet import CREDENTIALS, NoLeakedSessions, SimClock
 
+pytestmark = pytest.mark.slow
+
 
 def fleet(mode: str) -> str:
     return textwrap.dedent(f"""\

@@ -50,6 +50,7 @@ def follow(bmc: FakeBmc, accepted: Response | TaskRef, *, timeout: float = 600, 
     return asyncio.run(body())
 
 
+@pytest.mark.slow
 def test_spec_monitor_202_then_final_response() -> None:
     bmc = FakeBmc()
     mon = "/redfish/v1/TaskService/TaskMonitors/3"
@@ -62,6 +63,7 @@ def test_spec_monitor_202_then_final_response() -> None:
     assert elapsed == pytest.approx(4)  # honoured Retry-After: 2 twice
 
 
+@pytest.mark.slow
 def test_openbmc_204_once_then_404() -> None:
     bmc = FakeBmc()
     mon = "/redfish/v1/TaskService/TaskMonitors/0"
@@ -70,6 +72,7 @@ def test_openbmc_204_once_then_404() -> None:
     assert outcome.ok is True and outcome.status == 204
 
 
+@pytest.mark.slow
 def test_dell_location_is_a_task_answering_200() -> None:
     bmc = FakeBmc()
     jid = "/redfish/v1/TaskService/Tasks/JID_005950769310"
@@ -82,6 +85,7 @@ def test_dell_location_is_a_task_answering_200() -> None:
     assert elapsed == pytest.approx(20)
 
 
+@pytest.mark.slow
 def test_dell_user_intervention_ends_the_wait() -> None:
     bmc = FakeBmc()
     jid = "/redfish/v1/TaskService/Tasks/JID_1"
@@ -91,6 +95,7 @@ def test_dell_user_intervention_ends_the_wait() -> None:
     assert outcome.ok is True and outcome.needs_action and outcome.state == "UserIntervention"
 
 
+@pytest.mark.slow
 def test_supermicro_task_uri_in_the_body() -> None:
     bmc = FakeBmc()
     t = "/redfish/v1/TaskService/Tasks/4"
@@ -104,6 +109,7 @@ def test_supermicro_task_uri_in_the_body() -> None:
     assert outcome.ok is True and outcome.task_uri == t and outcome.messages == ()
 
 
+@pytest.mark.slow
 def test_supermicro_task_monitor_serves_the_task_to_its_end() -> None:
     """The TaskMonitor answers the Task body: 202 while running, 200 with the final state."""
     bmc = FakeBmc()
@@ -115,6 +121,7 @@ def test_supermicro_task_monitor_serves_the_task_to_its_end() -> None:
     assert outcome.kind == "completed" and outcome.uri == t and outcome.percent == 100 and outcome.status == 200
 
 
+@pytest.mark.slow
 def test_exception_reports_the_failing_message() -> None:
     bmc = FakeBmc()
     t = "/redfish/v1/TaskService/Tasks/9"
@@ -125,6 +132,7 @@ def test_exception_reports_the_failing_message() -> None:
     assert outcome.detail == "Image rejected."
 
 
+@pytest.mark.slow
 def test_completed_with_the_same_version_is_skipped() -> None:
     bmc = FakeBmc()
     t = "/redfish/v1/TaskService/Tasks/3"
@@ -134,6 +142,7 @@ def test_completed_with_the_same_version_is_skipped() -> None:
     assert outcome.kind == "skipped" and outcome.ok is True and outcome.detail == "Already installed."
 
 
+@pytest.mark.slow
 def test_unknown_state_keeps_polling_until_the_deadline() -> None:
     bmc = FakeBmc()
     t = "/redfish/v1/TaskService/Tasks/5"
@@ -158,6 +167,7 @@ def test_unknown_task_states_keep_polling() -> None:
     assert judge_task(obs("Scheduled"), frozenset({"Scheduled"})).kind == "staged"  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_staged_states_end_the_wait_only_when_the_caller_stages() -> None:
     """OnReset: a Pending task is written and waits for the reset (staged); Immediate:
     the same Pending is still running."""
@@ -173,6 +183,7 @@ def test_staged_states_end_the_wait_only_when_the_caller_stages() -> None:
     assert outcome.kind == "completed" and elapsed == pytest.approx(7)
 
 
+@pytest.mark.slow
 def test_monitor_vanishing_falls_back_to_the_task_then_reports_gone() -> None:
     bmc = FakeBmc()
     mon, t = "/redfish/v1/TaskService/TaskMonitors/8", "/redfish/v1/TaskService/Tasks/8"
@@ -182,6 +193,7 @@ def test_monitor_vanishing_falls_back_to_the_task_then_reports_gone() -> None:
     assert outcome.ok is None and outcome.percent == 90 and "verify" in outcome.detail
 
 
+@pytest.mark.slow
 def test_a_new_task_that_404s_is_polled_again_for_the_grace_polls() -> None:
     """A Dell job 404s for its first seconds: `grace_polls` 404s before it counts as gone."""
     t = "/redfish/v1/TaskService/Tasks/JID_2"
@@ -196,6 +208,7 @@ def test_a_new_task_that_404s_is_polled_again_for_the_grace_polls() -> None:
     assert outcome.kind == "vanished" and outcome.ok is None and elapsed == pytest.approx(20)
 
 
+@pytest.mark.slow
 def test_a_purged_task_falls_back_to_the_dell_job() -> None:
     """The Task is purged (404 after it was seen); the job behind it survives and ends the wait."""
     t = "/redfish/v1/TaskService/Tasks/JID_3"
@@ -209,6 +222,7 @@ def test_a_purged_task_falls_back_to_the_dell_job() -> None:
     assert outcome.kind == "completed" and outcome.uri == job and outcome.message_id == "PR19"
 
 
+@pytest.mark.slow
 def test_operation_transitioned_to_job_follows_the_job_with_the_task_messages() -> None:
     t, job = "/redfish/v1/TaskService/Tasks/11", "/redfish/v1/JobService/Jobs/11"
     bmc = FakeBmc()
@@ -220,6 +234,7 @@ def test_operation_transitioned_to_job_follows_the_job_with_the_task_messages() 
     assert outcome.kind == "skipped" and outcome.uri == job  # the job's end, judged with the Task's messages
 
 
+@pytest.mark.slow
 def test_retry_after_is_honoured_within_the_policy_bounds() -> None:
     t = "/redfish/v1/TaskService/Tasks/12"
     bmc = FakeBmc()
@@ -231,6 +246,7 @@ def test_retry_after_is_honoured_within_the_policy_bounds() -> None:
     assert elapsed == pytest.approx(10 + 60 + 20)
 
 
+@pytest.mark.slow
 def test_task_tolerates_a_bmc_outage() -> None:
     bmc = FakeBmc()
     t = "/redfish/v1/TaskService/Tasks/2"
@@ -241,6 +257,7 @@ def test_task_tolerates_a_bmc_outage() -> None:
     assert outcome.ok is True
 
 
+@pytest.mark.slow
 def test_transient_errors_keep_polling_and_a_gateway_error_is_an_outage() -> None:
     """429 and 503 are "busy": keep polling. 500/502/504 mean the BMC went away (it
     resets): keep polling too, and say so in the outcome (the caller then knows a
@@ -257,6 +274,7 @@ def test_transient_errors_keep_polling_and_a_gateway_error_is_an_outage() -> Non
     assert outcome.kind == "completed" and outcome.outage is True
 
 
+@pytest.mark.slow
 def test_an_error_answer_ends_the_task_but_not_an_oem_state_poll() -> None:
     t = "/redfish/v1/TaskService/Tasks/14"
     bmc = FakeBmc()
@@ -282,6 +300,7 @@ def ilo_policy(previous: str | None) -> dict[str, Any]:
             "outage_statuses": frozenset(range(500, 600))}
 
 
+@pytest.mark.slow
 def test_ilo_oem_state_is_followed_to_complete() -> None:
     """iLO 5 has no task: UpdateService.Oem.Hpe.State, proliantutils' rule (a busy state
     seen, then Complete), progress from FlashProgressPercent."""
@@ -293,6 +312,7 @@ def test_ilo_oem_state_is_followed_to_complete() -> None:
     assert [(o.state, o.percent) for o in seen] == [("Verifying", 0), ("Writing", 40), ("Complete", 100)]
 
 
+@pytest.mark.slow
 def test_ilo_complete_left_from_an_earlier_flash_is_not_the_end() -> None:
     """Complete before any busy state, when the iLO was not Idle before: that is the last
     flash's result; keep polling."""
@@ -302,6 +322,7 @@ def test_ilo_complete_left_from_an_earlier_flash_is_not_the_end() -> None:
     assert outcome.kind == "failed" and outcome.polls == 3 and "FirmwareFlashFailed" in outcome.detail
 
 
+@pytest.mark.slow
 def test_ilo_that_reset_and_came_back_idle_has_vanished() -> None:
     bmc = FakeBmc()
     bmc.fault("GET", US, ilo("Writing", 50), Response(503), ilo("Idle"))
@@ -309,6 +330,7 @@ def test_ilo_that_reset_and_came_back_idle_has_vanished() -> None:
     assert outcome.kind == "vanished" and outcome.outage is True and "Idle" in outcome.detail
 
 
+@pytest.mark.slow
 def test_synchronous_answer_needs_no_polling() -> None:
     bmc = FakeBmc()
     outcome, elapsed = follow(bmc, Response(204))

@@ -88,6 +88,7 @@ def test_any_limit_is_respected_and_every_host_is_accounted_for(max_chars: int) 
     assert int(note.group(1) or 0) + hosts_shown(out) == TOTAL_HOSTS
 
 
+@pytest.mark.slow
 def test_the_cli_rejects_max_chars_outside_markdown_and_below_1000() -> None:
     bad = run_hwfw("plan", "--format", "json", "--max-chars", "5000")
     assert bad.returncode == 1 and "--max-chars applies only to --format markdown" in bad.stderr

@@ -61,7 +61,7 @@ class Request:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    owner: "FileServer"
+    owner: FileServer
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -211,7 +211,7 @@ class FileServer:
     def sent(self, name: str) -> int:
         return sum(r.sent for r in self.gets(name))
 
-    def start(self) -> "FileServer":
+    def start(self) -> FileServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
         self._thread.start()
@@ -223,7 +223,7 @@ class FileServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "FileServer":
+    def __enter__(self) -> FileServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -18,8 +18,8 @@ from hwfw.config.model import Settings
 from hwfw.repository import iter_range, parse_range, resolve_cache_dir, sync_entries
 from hwfw.repository.cache import Cache
 from hwfw.repository.fetch import FetchOptions
-from tests.repository.conftest import blob, image, make_workspace, sha
 from tests.repository.fileserver import FileServer
+from tests.repository.support import blob, image, make_workspace, sha
 
 
 def settings(cache_dir: Path | None) -> Settings:
@@ -92,7 +92,7 @@ def test_iter_range(tmp_path: Path) -> None:
 def _self_signed(tmp: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hwfw test mirror")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=1))
@@ -107,6 +107,7 @@ def _self_signed(tmp: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
 def test_https_mirror_is_verified_against_settings_ca_bundle(tmp_path: Path, cache_dir: Path, transport: str) -> None:
     cert, key = _self_signed(tmp_path)

@@ -7,17 +7,19 @@ import os
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from hwfw.resources import schema_path
 from tests.helpers import run_hwfw
-from tests.repository.conftest import REPO_HEADER, blob, image, make_workspace, run_cli, sha
 from tests.repository.fileserver import FileServer
+from tests.repository.support import REPO_HEADER, blob, image, make_workspace, run_cli, sha
 
 
 def jsonl(text: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+@pytest.mark.slow
 def test_sync_json_events_then_idempotent_second_run(tmp_path: Path, server: FileServer, cache_dir: Path) -> None:
     data = blob(300_000, 30)
     url = server.add("/bios.bin", data)
@@ -46,6 +48,7 @@ def test_sync_json_events_then_idempotent_second_run(tmp_path: Path, server: Fil
     assert "already cached bios" in text.stderr and "0 downloaded, 1 already cached, 0 failed" in text.stderr
 
 
+@pytest.mark.slow
 def test_sync_404_fails_one_image_and_exits_1(tmp_path: Path, server: FileServer, cache_dir: Path) -> None:
     a, b = blob(2000, 31), blob(3000, 32)
     ws = make_workspace(tmp_path / "ws", [
@@ -59,6 +62,7 @@ def test_sync_404_fails_one_image_and_exits_1(tmp_path: Path, server: FileServer
     assert (cache_dir / "sha256" / sha(a)).is_file() and (cache_dir / "sha256" / sha(b)).is_file()
 
 
+@pytest.mark.slow
 def test_sync_wrong_checksum_message(tmp_path: Path, server: FileServer, cache_dir: Path) -> None:
     served, declared = blob(5000, 33), blob(5000, 34)
     ws = make_workspace(tmp_path / "ws", [image("bios", server.add("/b.bin", served), declared, allow_http=True)])
@@ -69,6 +73,7 @@ def test_sync_wrong_checksum_message(tmp_path: Path, server: FileServer, cache_d
     assert list((cache_dir / "sha256").iterdir()) == []
 
 
+@pytest.mark.slow
 def test_http_source_without_allow_http_is_refused(tmp_path: Path, server: FileServer, cache_dir: Path) -> None:
     data = blob(100, 35)
     ws = make_workspace(tmp_path / "ws", [image("bios", server.add("/b.bin", data), data)])
@@ -191,6 +196,7 @@ def test_add_that_would_break_validation_leaves_the_file_unchanged(tmp_path: Pat
     assert not (cache_dir / "sha256").exists() or not any((cache_dir / "sha256").iterdir())
 
 
+@pytest.mark.slow
 def test_sync_progress_is_plain_lines_when_stderr_is_not_a_terminal(
         tmp_path: Path, server: FileServer, cache_dir: Path) -> None:
     data = blob(200_000, 42)

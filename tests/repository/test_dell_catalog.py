@@ -13,7 +13,7 @@ from hwfw.errors import RepositoryError
 from hwfw.repository.catalogs import get_reader
 from hwfw.repository.catalogs.dell import component_kind, decode_catalog, parse_catalog
 from tests.helpers import REPO_ROOT, run_hwfw
-from tests.repository.conftest import REPO_HEADER, image, make_workspace, run_cli
+from tests.repository.support import REPO_HEADER, image, make_workspace, run_cli
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "catalogs"
 SOURCE = FIXTURES / "dell-catalog-small.xml"
@@ -99,6 +99,7 @@ def test_catalog_without_base_location_needs_base_url(tmp_path: Path) -> None:
         parse_catalog(b"\x1f\x8bnot really gzip")
 
 
+@pytest.mark.slow
 def test_cli_import_keeps_comments_validates_and_is_idempotent(tmp_path: Path) -> None:
     ws = make_workspace(tmp_path / "ws", [image("bios", "bios.bin", b"abc")])
     (ws / "bios.bin").write_bytes(b"abc")  # validate checks that every referenced image can be obtained

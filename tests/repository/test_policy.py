@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pysequoia as ps
 import pytest
 
 from hwfw.config import load_workspace
@@ -12,13 +13,11 @@ from hwfw.errors import IntegrityError
 from hwfw.repository import ImageStore, PolicyViolation, policy_problems, verify_signature
 from hwfw.repository.cache import Cache
 from hwfw.repository.sync import sync_entries
-from tests.repository.conftest import blob, image, make_workspace, sha
 from tests.repository.fileserver import FileServer
+from tests.repository.support import blob, image, make_workspace, sha
 
-import pysequoia as ps
 
-
-def make_key(tmp: Path, name: str) -> tuple["ps.Tsk", Path]:
+def make_key(tmp: Path, name: str) -> tuple[ps.Tsk, Path]:
     """A fresh signing key; its public certificate (armored) is written to `tmp/name.asc`."""
     key = ps.Tsk.generate(f"{name} <{name}@firmware.test>")
     path = tmp / f"{name}.asc"
@@ -26,13 +25,13 @@ def make_key(tmp: Path, name: str) -> tuple["ps.Tsk", Path]:
     return key, path
 
 
-def sign(key: "ps.Tsk", file: Path, out: Path) -> Path:
+def sign(key: ps.Tsk, file: Path, out: Path) -> Path:
     ps.sign_file(key.signer(), str(file), str(out), mode=ps.SignatureMode.DETACHED)
     return out
 
 
 @pytest.fixture
-def signed_ws(tmp_path: Path) -> tuple[Path, bytes, "ps.Tsk"]:
+def signed_ws(tmp_path: Path) -> tuple[Path, bytes, ps.Tsk]:
     root = tmp_path / "ws"
     (root / "keys").mkdir(parents=True)
     data = blob(50_000, 20)
@@ -44,7 +43,7 @@ def signed_ws(tmp_path: Path) -> tuple[Path, bytes, "ps.Tsk"]:
     return root, data, key
 
 
-def test_good_signature_is_accepted(signed_ws: tuple[Path, bytes, "ps.Tsk"], cache_dir: Path) -> None:
+def test_good_signature_is_accepted(signed_ws: tuple[Path, bytes, ps.Tsk], cache_dir: Path) -> None:
     root, data, _ = signed_ws
     ws = load_workspace(root)
     entry = ws.repository.entries[0]
@@ -55,7 +54,7 @@ def test_good_signature_is_accepted(signed_ws: tuple[Path, bytes, "ps.Tsk"], cac
         assert fh.read() == data
 
 
-def test_signature_from_another_key_is_refused(signed_ws: tuple[Path, bytes, "ps.Tsk"], cache_dir: Path) -> None:
+def test_signature_from_another_key_is_refused(signed_ws: tuple[Path, bytes, ps.Tsk], cache_dir: Path) -> None:
     root, _, _ = signed_ws
     intruder, _ = make_key(root, "intruder")
     sign(intruder, root / "bios.bin", root / "bios.bin.sig")
@@ -70,7 +69,7 @@ def test_signature_from_another_key_is_refused(signed_ws: tuple[Path, bytes, "ps
     assert "'bios'" in text and "does not verify" in text and "vendor.asc" in text
 
 
-def test_signature_over_other_bytes_is_refused(signed_ws: tuple[Path, bytes, "ps.Tsk"], cache_dir: Path) -> None:
+def test_signature_over_other_bytes_is_refused(signed_ws: tuple[Path, bytes, ps.Tsk], cache_dir: Path) -> None:
     root, _, key = signed_ws
     other = root / "other.bin"
     other.write_bytes(b"not the image")
@@ -119,6 +118,7 @@ def test_signature_without_a_key_is_a_policy_problem(tmp_path: Path) -> None:
     assert "no public key is configured" in problem
 
 
+@pytest.mark.slow
 def test_sync_fetches_a_url_signature_and_verifies_it(tmp_path: Path, server: FileServer, cache_dir: Path) -> None:
     root = tmp_path / "ws"
     root.mkdir()

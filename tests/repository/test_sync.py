@@ -19,8 +19,8 @@ from hwfw.repository import ImageStore, SyncReport, referenced_entries, sync_ent
 from hwfw.repository.cache import Cache
 from hwfw.repository.fetch import FetchOptions
 from hwfw.repository.sources import resolve_source
-from tests.repository.conftest import blob, image, make_workspace, sha
 from tests.repository.fileserver import FileServer
+from tests.repository.support import blob, image, make_workspace, sha
 
 FAST = FetchOptions(retries=3, backoff=0.0)
 MiB = 1 << 20
@@ -51,6 +51,7 @@ def run_sync(ws_root: Path, cache_dir: Path, *, all_entries: bool = False, jobs:
     return report, hooks
 
 
+@pytest.mark.slow
 def test_good_image_is_cached_by_digest_and_second_sync_downloads_nothing(
         tmp_path: Path, server: FileServer, cache_dir: Path) -> None:
     data = blob(3 * MiB + 17)
@@ -72,6 +73,7 @@ def test_good_image_is_cached_by_digest_and_second_sync_downloads_nothing(
     assert named == [obj]
 
 
+@pytest.mark.slow
 def test_wrong_checksum_goes_to_quarantine_never_into_the_cache(
         tmp_path: Path, server: FileServer, cache_dir: Path) -> None:
     served, declared = blob(100_000, 1), blob(100_000, 2)
@@ -94,6 +96,7 @@ def test_wrong_checksum_goes_to_quarantine_never_into_the_cache(
     assert failed.event == "failed" and failed.expected == sha(declared) and failed.actual == sha(served)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
 def test_dropped_connection_is_resumed_with_a_range_request(
         tmp_path: Path, server: FileServer, cache_dir: Path, transport: str) -> None:
@@ -114,6 +117,7 @@ def test_dropped_connection_is_resumed_with_a_range_request(
     assert not list((cache_dir / "partial").iterdir())
 
 
+@pytest.mark.slow
 def test_interrupted_run_is_resumed_by_the_next_run(tmp_path: Path, server: FileServer, cache_dir: Path) -> None:
     data = blob(4 * MiB, 4)
     url = server.add("/bios.bin", data, drop_after=MiB + 5)
@@ -137,6 +141,7 @@ def test_interrupted_run_is_resumed_by_the_next_run(tmp_path: Path, server: File
     assert (cache_dir / "sha256" / sha(data)).read_bytes() == data
 
 
+@pytest.mark.slow
 def test_server_without_range_support_restarts_from_zero(tmp_path: Path, server: FileServer, cache_dir: Path) -> None:
     data = blob(2 * MiB, 5)
     url = server.add("/cpld.bin", data, drop_after=MiB, ranges=False)
@@ -147,6 +152,7 @@ def test_server_without_range_support_restarts_from_zero(tmp_path: Path, server:
     assert (cache_dir / "sha256" / sha(data)).read_bytes() == data
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
 def test_transient_5xx_is_retried_and_404_is_not(tmp_path: Path, server: FileServer, cache_dir: Path,
                                                  transport: str) -> None:
@@ -182,6 +188,7 @@ def test_local_sources_relative_absolute_and_file_url(tmp_path: Path, cache_dir:
         assert (cache_dir / "sha256" / sha(data)).read_bytes() == data
 
 
+@pytest.mark.slow
 def test_only_referenced_images_unless_all(tmp_path: Path, server: FileServer, cache_dir: Path) -> None:
     used, spare = blob(100, 10), blob(100, 11)
     ws = make_workspace(tmp_path / "ws", [
@@ -205,6 +212,7 @@ def test_http_source_needs_allow_http() -> None:
         resolve_source(replace(entry, source="ftp://h/x"), Path("/ws"))
 
 
+@pytest.mark.slow
 def test_concurrent_ensure_of_one_image_downloads_once(tmp_path: Path, server: FileServer, cache_dir: Path) -> None:
     data = blob(2 * MiB, 12)
     url = server.add("/bmc.bin", data)
@@ -250,6 +258,7 @@ def test_open_verified_rehashes_and_refuses_a_corrupted_object(tmp_path: Path, c
     assert sha(data) in str(info.value) and "corrupt" in str(info.value)
 
 
+@pytest.mark.slow
 def test_oversized_download_is_cut_short_and_quarantined(tmp_path: Path, server: FileServer, cache_dir: Path) -> None:
     declared = blob(1000, 14)
     served = declared + blob(3 * MiB, 15)

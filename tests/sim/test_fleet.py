@@ -14,11 +14,16 @@ from tests.sim.support import REPO, write_fleet
 
 LAB = REPO / "examples" / "lab"
 EXPECTED = {
-    "lab-dell-01": ("dell", "PowerEdge R750", {"bmc": "6.10.30.00", "bios": "1.10.2", "nic": "22.31.6", "cpld": "1.0.6"}),
-    "lab-dell-02": ("dell", "PowerEdge R750", {"bmc": "7.00.00.00", "bios": "1.12.1", "nic": "22.31.6", "cpld": "1.0.6"}),
-    "lab-dell-03": ("dell", "PowerEdge R650", {"bmc": "7.10.30.00", "bios": "1.9.4", "nic": "22.41.1000", "cpld": "1.0.6"}),
-    "lab-hpe-01": ("hpe", "ProLiant DL380 Gen10", {"bmc": "2.72 Sep 04 2022", "bios": "U30 v2.68 (07/14/2022)", "cpld": "0x11"}),
-    "lab-hpe-02": ("hpe", "ProLiant DL360 Gen10 Plus", {"bmc": "2.81 Mar 27 2023", "bios": "U46 v1.42 (06/20/2022)", "cpld": "0x0C"}),
+    "lab-dell-01": ("dell", "PowerEdge R750", {"bmc": "6.10.30.00", "bios": "1.10.2", "nic": "22.31.6",
+                                               "cpld": "1.0.6"}),
+    "lab-dell-02": ("dell", "PowerEdge R750", {"bmc": "7.00.00.00", "bios": "1.12.1", "nic": "22.31.6",
+                                               "cpld": "1.0.6"}),
+    "lab-dell-03": ("dell", "PowerEdge R650", {"bmc": "7.10.30.00", "bios": "1.9.4", "nic": "22.41.1000",
+                                               "cpld": "1.0.6"}),
+    "lab-hpe-01": ("hpe", "ProLiant DL380 Gen10", {"bmc": "2.72 Sep 04 2022", "bios": "U30 v2.68 (07/14/2022)",
+                                                   "cpld": "0x11"}),
+    "lab-hpe-02": ("hpe", "ProLiant DL360 Gen10 Plus", {"bmc": "2.81 Mar 27 2023", "bios": "U46 v1.42 (06/20/2022)",
+                                                        "cpld": "0x0C"}),
     "lab-smc-01": ("supermicro", "SYS-120U-TNR", {"bmc": "01.01.10", "bios": "1.4", "cpld": "F1.02"}),
     "lab-smc-02": ("supermicro", "SYS-221H-TNR", {"bmc": "01.02.04", "bios": "2.0", "cpld": "F1.02"}),
     "lab-gen-01": ("generic", "Contoso OpenServer 2", {"bmc": "2.14.0", "bios": "1.0.5"}),
@@ -58,7 +63,8 @@ def test_identities_are_derived_from_seed_and_name() -> None:
     one, two = build_fleet(data), build_fleet(data)
     assert one.hosts["a"].serial == two.hosts["a"].serial and len(one.hosts["a"].serial) == 7
     assert one.hosts["a"].uuid == two.hosts["a"].uuid != one.hosts["b"].uuid
-    assert one.hosts["b"].serial == "FIXED1" and one.hosts["b"].serial != build_fleet({**data, "seed": 6}).hosts["a"].serial
+    assert one.hosts["b"].serial == "FIXED1"
+    assert one.hosts["b"].serial != build_fleet({**data, "seed": 6}).hosts["a"].serial
     assert dict(one.hosts["a"].credentials) == {"admin": "password"}
 
 
@@ -74,7 +80,8 @@ def test_schema_accepts_faults_timings_and_options() -> None:
     data = {"seed": 1, "defaults": {"speed": 200, "latency": {"fixed": "50ms", "jitter": "10ms"},
                                     "faults": {"error_rate": 0.1}, "timings": {"post": "3m"}},
             "hosts": {"x": {"profile": "generic", "model": "M", "firmware": {"bmc": "1", "nic": {"NIC.1": "2"}},
-                            "faults": {"down_mode": "html", "bmc_down_extra": "forever", "task_exception": {"at_percent": 30}},
+                            "faults": {"down_mode": "html", "bmc_down_extra": "forever",
+                                       "task_exception": {"at_percent": 30}},
                             "options": {"task_monitor": "bmcweb", "etag_policy": "strong-only"},
                             "ipmi": {"enabled": True, "port": 6230}}}}
     assert validate("fleet", data, None) == []

@@ -10,6 +10,7 @@ from hwfw.sim.vclock import Scheduler, VirtualClock
 from tests.sim.support import host, run, sim_fleet
 
 
+@pytest.mark.slow
 def test_ipmi_facing_machine_api(tmp_path: Path) -> None:
     async def main() -> None:
         hosts = {"d": host("dell"), "h": host("hpe"), "s": host("supermicro"), "g": host("generic")}

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from hwfw.sim.runtime import EmbeddedFleet, loopback_block_for, start_fleet_process
 from tests.sim.support import advance, client, host, image, multipart, run, sim_fleet, write_fleet
@@ -23,6 +24,7 @@ def test_loopback_block_is_deterministic_and_never_127_0_0(tmp_path: Path) -> No
     assert len(blocks) > 250
 
 
+@pytest.mark.slow
 def test_each_bmc_has_its_own_address_on_one_port(tmp_path: Path) -> None:
     async def main() -> None:
         async with sim_fleet(tmp_path, {"a": host("dell"), "b": host("hpe"), "c": host("generic")}) as sim:
@@ -39,6 +41,7 @@ def test_each_bmc_has_its_own_address_on_one_port(tmp_path: Path) -> None:
     run(main())
 
 
+@pytest.mark.slow
 def test_state_persists_across_restarts(tmp_path: Path) -> None:
     """plan/apply/plan: what was flashed and what is pending survives the process."""
     img = image(tmp_path, "dell", "bios", "1.12.1")
@@ -73,6 +76,7 @@ def test_state_persists_across_restarts(tmp_path: Path) -> None:
     run(third())
 
 
+@pytest.mark.slow
 def test_killed_process_restarts_from_last_persisted_state(tmp_path: Path) -> None:
     """SIGKILL mid-run: the next start restores what the BMC had flashed (debounced writes)."""
     img = image(tmp_path, "generic", "bmc", "2.15.0")
@@ -104,6 +108,7 @@ def test_killed_process_restarts_from_last_persisted_state(tmp_path: Path) -> No
     run(again())
 
 
+@pytest.mark.slow
 def test_tls_with_generated_ca(tmp_path: Path) -> None:
     async def main() -> None:
         async with sim_fleet(tmp_path, {"g1": host("generic"), "g2": host("generic")}, tls=True) as sim:
@@ -115,6 +120,7 @@ def test_tls_with_generated_ca(tmp_path: Path) -> None:
     run(main())
 
 
+@pytest.mark.slow
 def test_cli_serve_prints_urls_writes_inventory_and_exits_0_on_sigterm(tmp_path: Path) -> None:
     fleet = write_fleet(tmp_path, {"lab-a": host("dell"), "lab-b": host("supermicro")})
     inventory = tmp_path / "inventory.yaml"
@@ -137,6 +143,7 @@ def test_cli_serve_prints_urls_writes_inventory_and_exits_0_on_sigterm(tmp_path:
     assert json.loads((tmp_path / "st" / "state.json").read_text())["format"] == 1
 
 
+@pytest.mark.slow
 def test_cli_make_image_prints_sha256(tmp_path: Path) -> None:
     out = tmp_path / "x.bin"
     proc = subprocess.run([sys.executable, "-m", "hwfw", "sim", "make-image", "--vendor", "dell", "--model",

@@ -22,10 +22,9 @@ from hwfw.config.model import BackendSettings, Settings
 from hwfw.errors import LockHeldError, StaleStateError, StateError
 from hwfw.state.backend import StateBackend, open_backend
 from hwfw.state.model import ComponentRecord, State
-from tests.apply.conftest import make_rig  # noqa: F401  (fixture)
 
 T = TypeVar("T")
-BACKENDS = ["local", "postgres"]
+BACKENDS = ["local", pytest.param("postgres", marks=pytest.mark.slow)]  # a PostgreSQL server
 
 
 @pytest.fixture(params=BACKENDS)
@@ -79,6 +78,7 @@ def test_a_stale_serial_write_is_refused(settings: Settings) -> None:
     run(settings, body)
 
 
+@pytest.mark.slow
 def test_a_stale_write_from_another_process_is_refused(settings: Settings) -> None:
     """Two processes read serial 1; the second to write fails loudly."""
     run(settings, lambda b: b.write(State(lineage="")))
@@ -121,6 +121,7 @@ def _hold_lock(portable: tuple[Path, Path, BackendSettings], ready: Any) -> None
     asyncio.run(main())
 
 
+@pytest.mark.slow
 def test_second_lock_fails_at_once_naming_the_holder_and_dying_frees_it(settings: Settings) -> None:
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Event()
@@ -215,7 +216,7 @@ class Killed(BaseException):
 
 def test_killed_after_the_bmc_accepted_a_staged_image_is_never_flashed_again(settings: Settings,
                                                                                make_rig: Any) -> None:
-    from tests.apply.conftest import generic_hosts
+    from tests.apply.support import generic_hosts
 
     rig = make_rig(generic_hosts(1))
     rig.with_settings(backend=settings.backend)

@@ -45,10 +45,12 @@ def _recorded_as(path: Path, who: str) -> None:
     path.write_text(json.dumps({**doc, "who": who}) + "\n")
 
 
+@pytest.mark.slow
 def test_the_kernel_names_the_live_holder(tmp_path: Path, holder: multiprocessing.Process) -> None:
     assert lock_holder(tmp_path / "lock") == holder.pid
 
 
+@pytest.mark.slow
 def test_force_unlock_refuses_a_live_holder_even_with_force(tmp_path: Path, holder: multiprocessing.Process) -> None:
     info = read_lock_info(tmp_path / "lock")
     assert info is not None and info.pid == holder.pid
@@ -63,6 +65,7 @@ def test_force_unlock_refuses_a_live_holder_even_with_force(tmp_path: Path, hold
     assert "releases the lock when it exits" in str(second.value)
 
 
+@pytest.mark.slow
 def test_a_holder_on_another_host_needs_force(tmp_path: Path, holder: multiprocessing.Process) -> None:
     _recorded_as(tmp_path / "lock", "ops@control-2")
     info = read_lock_info(tmp_path / "lock")
@@ -78,6 +81,7 @@ def test_a_holder_on_another_host_needs_force(tmp_path: Path, holder: multiproce
     assert not (tmp_path / "lock").exists()
 
 
+@pytest.mark.slow
 def test_a_record_whose_holder_died_is_removed_without_force(tmp_path: Path) -> None:
     proc = _start_holder(tmp_path)
     os.kill(proc.pid, signal.SIGKILL)

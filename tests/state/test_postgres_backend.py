@@ -14,7 +14,9 @@ from typing import Iterator
 from urllib.parse import quote
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from hwfw.config.model import BackendSettings, Settings
 from hwfw.errors import StateError
@@ -28,6 +30,7 @@ def _pg(tmp_path: Path, schema: str) -> Settings:
                     backend=BackendSettings(type="postgres", dsn_env="HWFW_PG_DSN", schema=schema))
 
 
+@pytest.mark.slow
 def test_processes_starting_together_apply_each_migration_once(pg_dsn: str, pg_schema: str) -> None:
     import psycopg
 
@@ -49,6 +52,7 @@ def test_processes_starting_together_apply_each_migration_once(pg_dsn: str, pg_s
     assert rows == [(1, "0001_init.sql")]
 
 
+@pytest.mark.slow
 def test_a_holder_whose_session_was_ended_cannot_write_any_more(tmp_path: Path, pg_dsn: str,
                                                                  pg_schema: str) -> None:
     settings = _pg(tmp_path, pg_schema)
@@ -68,6 +72,7 @@ def test_a_holder_whose_session_was_ended_cannot_write_any_more(tmp_path: Path, 
     asyncio.run(main())
 
 
+@pytest.mark.slow
 def test_workspaces_sharing_a_schema_have_their_own_state_and_lock(tmp_path: Path, pg_dsn: str,
                                                                    pg_schema: str) -> None:
     east = _pg(tmp_path, pg_schema)
@@ -85,6 +90,7 @@ def test_workspaces_sharing_a_schema_have_their_own_state_and_lock(tmp_path: Pat
     asyncio.run(main())
 
 
+@pytest.mark.slow
 def test_the_local_backend_never_imports_psycopg(lab_copy: Path) -> None:
     code = ("import asyncio, sys\n"
             "from pathlib import Path\n"

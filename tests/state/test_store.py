@@ -45,12 +45,13 @@ def test_write_leaves_no_temporary_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
 
 
-def _hold_lock(runtime: str, ready: "multiprocessing.synchronize.Event") -> None:
+def _hold_lock(runtime: str, ready: multiprocessing.synchronize.Event) -> None:
     with WorkspaceLock(Path(runtime), "apply"):
         ready.set()
         signal.pause()
 
 
+@pytest.mark.slow
 def test_second_lock_fails_at_once_naming_the_holder(tmp_path: Path) -> None:
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Event()

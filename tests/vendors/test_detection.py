@@ -11,7 +11,7 @@ import pytest
 
 from hwfw.config.model import Host, Settings
 from hwfw.inventory.collect import ResolvedHost, collect
-from hwfw.sim.profiles import PROFILES
+from hwfw.sim.profiles import profiles
 from hwfw.vendor_registry import DEFAULT_VENDOR, Detection
 from hwfw.vendors import select_adapter
 from hwfw.vendors.base import detection_score
@@ -41,7 +41,7 @@ def test_every_simulated_vendor_is_recognised_as_itself(tmp_path: Path, sim_sess
     fleet = "seed: 3\ndefaults:\n  credentials: {username: admin, password: password}\nhosts:\n" + "".join(
         textwrap.indent(f"{name}-1:\n  profile: {name}\n  model: Test Server\n"
                         f"  firmware: {{bmc: \"1.00.00\", bios: \"1.0.0\"}}\n", "  ")
-        for name in PROFILES)
+        for name in profiles())
 
     async def body() -> dict[str, str | None]:
         async with sim_sessions.fleet(tmp_path, fleet) as sim:
@@ -50,4 +50,4 @@ def test_every_simulated_vendor_is_recognised_as_itself(tmp_path: Path, sim_sess
             inv = await collect(hosts, settings=settings, clock=SimClock(sim.fleet), concurrency=8)
             return {n: h.vendor for n, h in inv.hosts.items()}
 
-    assert asyncio.run(body()) == {f"{name}-1": name for name in PROFILES}
+    assert asyncio.run(body()) == {f"{name}-1": name for name in profiles()}

@@ -1,4 +1,4 @@
-"""Vendor adapters on resource shapes from the protocol brief (sections 1-4).
+"""Vendor adapters on the resource shapes real BMCs serve (docs/vendor-behaviour.md).
 
 These are the documented shapes (Dell ids with embedded versions, HPE Description keys
 and free-text versions, Supermicro Backup_/Golden_/Staging_ copies); test_sim_profiles.py
@@ -111,8 +111,10 @@ HPE = [
     member("3", "U30 v2.60 (01/11/2022)", "Redundant System ROM", Description="SystemRomBackup"),
     member("4", "0x11", "System Programmable Logic Device", Description="SystemProgrammableLogicDevice"),
     member("5", "4.1.4.901", "Intelligent Platform Abstraction Data", Description="IntelligentPlatformAbstractionData"),
-    member("6", "20.14.54", "HPE Ethernet 1Gb 4-port 331i Adapter - NIC", Oem={"Hpe": {"DeviceContext": "Embedded LOM"}}),
-    member("7", "20.14.54", "HPE Ethernet 1Gb 4-port 331i Adapter - NIC", Oem={"Hpe": {"DeviceContext": "PCI-E Slot 1"}}),
+    member("6", "20.14.54", "HPE Ethernet 1Gb 4-port 331i Adapter - NIC",
+           Oem={"Hpe": {"DeviceContext": "Embedded LOM"}}),
+    member("7", "20.14.54", "HPE Ethernet 1Gb 4-port 331i Adapter - NIC",
+           Oem={"Hpe": {"DeviceContext": "PCI-E Slot 1"}}),
     # iLO's key for the SPS (ME) firmware; "SPSFirmwareDescriptor" is the descriptor, kept
     # apart from the ME (tests/vendors/test_field_inventories.py).
     member("8/", "4.11", "Server Platform Services (SPS) Firmware", Description="SPSFirmwareVersionData"),
@@ -212,12 +214,15 @@ def test_capabilities_from_update_service_and_resets() -> None:
           "Actions": {"#UpdateService.SimpleUpdate": {
               "target": "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate",
               "TransferProtocol@Redfish.AllowableValues": ["HTTP", "NFS", "CIFS", "TFTP", "HTTPS"],
-              "@Redfish.OperationApplyTimeSupport": {"SupportedValues": ["Immediate", "OnReset", "OnStartUpdateRequest"]}},
+              "@Redfish.OperationApplyTimeSupport": {
+                  "SupportedValues": ["Immediate", "OnReset", "OnStartUpdateRequest"]}},
               "#UpdateService.StartUpdate": {"target": "/redfish/v1/UpdateService/Actions/UpdateService.StartUpdate"},
               "Oem": {"DellUpdateService.v1_1_0#DellUpdateService.Install": {
                   "target": "/redfish/v1/UpdateService/Actions/Oem/DellUpdateService.Install"}}}}
-    system = {"Actions": {"#ComputerSystem.Reset": {"target": "/x", "ResetType@Redfish.AllowableValues": ["On", "ForceOff"]}}}
-    manager = {"Actions": {"#Manager.Reset": {"target": "/y", "ResetType@Redfish.AllowableValues": ["GracefulRestart"]}}}
+    system = {"Actions": {"#ComputerSystem.Reset": {"target": "/x",
+                                                    "ResetType@Redfish.AllowableValues": ["On", "ForceOff"]}}}
+    manager = {"Actions": {"#Manager.Reset": {"target": "/y",
+                                              "ResetType@Redfish.AllowableValues": ["GracefulRestart"]}}}
     caps = DellAdapter().capabilities(BmcFacts(root={}, systems=(system,), managers=(manager,), update_service=us,
                                                extra={"expand": True}))
     assert caps.update_methods == ("multipart", "simple-update", "http-push", "dell-job")
@@ -234,11 +239,13 @@ def test_apply_time_support_as_property_annotation() -> None:
 
 
 def test_smc_and_hpe_vendor_flows() -> None:
+    actions = "/redfish/v1/UpdateService/Actions"
     smc_us = {"MultipartHttpPushUri": "/redfish/v1/UpdateService/upload",
-              "Actions": {"#UpdateService.StartUpdate": {"target": "/redfish/v1/UpdateService/Actions/UpdateService.StartUpdate"},
-                          "#SmcUpdateService.Install": {"target": "/redfish/v1/UpdateService/Actions/SmcUpdateService.Install"}}}
+              "Actions": {"#UpdateService.StartUpdate": {"target": f"{actions}/UpdateService.StartUpdate"},
+                          "#SmcUpdateService.Install": {"target": f"{actions}/SmcUpdateService.Install"}}}
     assert SupermicroAdapter().update_methods(smc_us) == ["multipart", "smc-startupdate"]
-    hpe_us: dict[str, Any] = {"HttpPushUri": "/cgi-bin/uploadFile", "Actions": {"#UpdateService.SimpleUpdate": {"target": "/t"}},
+    hpe_us: dict[str, Any] = {"HttpPushUri": "/cgi-bin/uploadFile",
+                              "Actions": {"#UpdateService.SimpleUpdate": {"target": "/t"}},
               "Oem": {"Hpe": {"Actions": {"#HpeiLOUpdateServiceExt.AddFromUri": {"target": "/a"}}}}}
     assert HpeAdapter().update_methods(hpe_us) == ["simple-update", "http-push", "hpe-form"]
     assert "HpeiLOUpdateServiceExt.AddFromUri" in action_targets({"Actions": {"Oem": hpe_us["Oem"]["Hpe"]["Actions"]}})

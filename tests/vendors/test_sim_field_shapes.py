@@ -12,12 +12,16 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hwfw.config.model import Host, Settings
 from hwfw.inventory.collect import ResolvedHost, collect
 from hwfw.inventory.model import Inventory
 from hwfw.redfish.client import ClientOptions, RedfishClient
 from hwfw.redfish.session import RedfishSession
 from tests.redfish.simfleet import CREDENTIALS, NoLeakedSessions, SimClock
+
+pytestmark = pytest.mark.slow
 
 INV = "/redfish/v1/UpdateService/FirmwareInventory"
 FLEET = textwrap.dedent("""\

@@ -11,10 +11,14 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hwfw.config.model import Host, Settings
 from hwfw.inventory.collect import ResolvedHost, collect
 from hwfw.inventory.model import HostInventory, Inventory
 from tests.redfish.simfleet import CREDENTIALS, NoLeakedSessions, SimClock
+
+pytestmark = pytest.mark.slow
 
 
 async def read_all(sim: Any, tmp_path: Path) -> Inventory:

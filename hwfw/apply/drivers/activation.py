@@ -26,6 +26,7 @@ from hwfw.errors import ApplyError, BmcError, BmcUnreachable, IpmiError
 from hwfw.logs import get_logger
 from hwfw.redfish.errors import error_for_response, extended_info, is_connect_failure
 from hwfw.redfish.tasks import json_object
+from hwfw.retry import Attempts, polling
 from hwfw.vendors.base import action_targets
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class ResetRequest:
 class Activator:
     """Resets and readiness waits of one host (see the module docstring)."""
 
-    def __init__(self, bmc: Bmc, quirks: "Quirks") -> None:
+    def __init__(self, bmc: Bmc, quirks: Quirks) -> None:
         self.bmc = bmc
         self.quirks = quirks
         self.host = bmc.host
@@ -162,8 +163,7 @@ class Activator:
         again after that reset (it answered 401, the session re-logged in) and so absorbed
         the evidence, while failing itself (the BMC half up): then our session token has
         changed, and the version running decides."""
-        end = self.clock.monotonic() + self._self_reset_grace()
-        interval = max(0.001, min(self.timing.poll_interval, self.timing.stability_interval))
+        polls = self._polls(self._self_reset_grace())
         token = expected.token
         while True:
             if await rd.wait_gone(grace=0.0, progress=progress):
@@ -174,9 +174,17 @@ class Activator:
                     log.info("%s: the BMC already reset itself (a re-login absorbed it; the new version runs)",
                              self.host)
                     return True
-            if self.clock.monotonic() >= end:
+            wait = polls.next_delay()
+            if wait is None:
                 return False
-            await self.clock.sleep(min(interval, max(0.0, end - self.clock.monotonic())))
+            await self.clock.sleep(wait)
+
+    def _polls(self, timeout: float, interval: float | None = None) -> Attempts:
+        """Polls of a state change, `interval` apart (default: the shorter of the poll and
+        stability intervals) for `timeout` seconds from now."""
+        if interval is None:
+            interval = max(0.001, min(self.timing.poll_interval, self.timing.stability_interval))
+        return polling(interval).attempts(self.clock, deadline=self.clock.monotonic() + timeout)
 
     async def wait_bmc_back(self, rd: Readiness, progress: Progress, what: str = "BMC") -> None:
         await rd.wait_back(progress=progress, what=what)
@@ -260,27 +268,25 @@ class Activator:
 
     async def _wait_host(self, rd: Readiness, timeout: float, done: Any, interval: float | None = None) -> bool:
         """Poll the host's state until `done(state)` or `timeout` seconds passed."""
-        end = self.clock.monotonic() + timeout
-        if interval is None:
-            interval = max(0.001, min(self.timing.poll_interval, self.timing.stability_interval))
+        polls = self._polls(timeout, interval)
         while True:
             if done(await rd.host_state()):
                 return True
-            if self.clock.monotonic() >= end:
+            wait = polls.next_delay()
+            if wait is None:
                 return False
-            await self.clock.sleep(min(interval, max(0.0, end - self.clock.monotonic())))
+            await self.clock.sleep(wait)
 
     async def wait_post(self, rd: Readiness, progress: Progress, *, started: bool,
                         grace: float | None = None) -> None:
         """Wait for the host to be On with POST done, `stability_checks` times in a row.
         `started=False`: first wait (up to `grace`) for the reboot to begin."""
         t = self.timing
-        end = self.clock.monotonic() + t.post_timeout + (grace or 0.0)
+        polls = self._polls(t.post_timeout + (grace or 0.0))
         if not started and not await self._wait_host(rd, grace or t.post_timeout, _reboot_started):
             log.info("%s: no reboot observed; checking that the host is up", self.host)
         streak = 0
         last = HostState(None, None, reachable=False)
-        interval = max(0.001, min(t.poll_interval, t.stability_interval))
         while True:
             last = await rd.host_state()
             if last.reachable and last.post_done:
@@ -292,11 +298,12 @@ class Activator:
                     streak = t.stability_checks - 1
             else:
                 streak = 0
-            if self.clock.monotonic() >= end:
+            wait = polls.next_delay(wait=t.stability_interval if streak else None)
+            if wait is None:
                 raise ApplyError(f"{self.host}: the host did not finish POST within {t.post_timeout:g}s "
                                  f"(power {last.power or '?'}, boot progress {last.last_state or '?'})",
                                  hint="check the host console; raise settings.timing.post_timeout if it is slow")
-            await self.clock.sleep(t.stability_interval if streak else interval)
+            await self.clock.sleep(wait)
 
     # ------------------------------------------------------------------ AC cycle
     async def ac_cycle(self, progress: Progress, expected: Expectation | None = None) -> None:
@@ -322,17 +329,17 @@ class Activator:
     async def _wait_cycle_evidence(self, rd: Readiness, grace: float) -> str | None:
         """After a power cycle request: "bmc" when the BMC went away (a real AC cycle),
         "host" when only the host power-cycled (a DC cycle, e.g. IPMI), None if nothing."""
-        end = self.clock.monotonic() + grace
-        interval = max(0.001, min(self.timing.poll_interval, self.timing.stability_interval))
+        polls = self._polls(grace)
         while True:
             quick = await rd.probe_quick()
             if not quick.healthy or quick.session_lost:
                 return "bmc"
             if _reboot_started(await rd.host_state()):
                 return "host"
-            if self.clock.monotonic() >= end:
+            wait = polls.next_delay()
+            if wait is None:
                 return None
-            await self.clock.sleep(min(interval, max(0.0, end - self.clock.monotonic())))
+            await self.clock.sleep(wait)
 
     async def send_ac_cycle(self, progress: Progress, *, reachable: bool) -> bool:
         """Request a full power cycle over Redfish (the vendor's own action first); False

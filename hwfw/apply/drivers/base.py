@@ -100,7 +100,7 @@ class RedfishDriver:
         self.flasher.on_accepted = listener
 
     # ------------------------------------------------------------------ life cycle
-    async def __aenter__(self) -> "RedfishDriver":
+    async def __aenter__(self) -> RedfishDriver:
         await self.open()
         return self
 

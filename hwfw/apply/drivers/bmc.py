@@ -7,9 +7,9 @@ the BMC, and `fresh_login` starts a new session when the old one died with it.
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any, Awaitable, Callable, Coroutine, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
+from hwfw.aio import gather_or_cancel
 from hwfw.apply.readiness import Readiness
 from hwfw.clock import Clock
 from hwfw.config.model import Settings
@@ -114,7 +114,7 @@ class Bmc:
                 self.manager = dict(facts.manager)
             return facts
         root = self.session.root
-        systems, managers, us = await _all_or_none(
+        systems, managers, us = await gather_or_cancel(
             self.members(link(root, "Systems")), self.members(link(root, "Managers")),
             self.optional(link(root, "UpdateService")))
         fi = link(us, "FirmwareInventory")
@@ -200,20 +200,3 @@ class Bmc:
         if "/FirmwareInventory/" in uri:
             return classify(uri.rsplit("/", 1)[-1])
         return None
-
-
-async def _all_or_none(*coros: Coroutine[Any, Any, Any]) -> list[Any]:
-    """Run reads concurrently; when one fails, cancel the others before raising.
-
-    `asyncio.gather` leaves them running: a read still retrying after its sibling
-    failed on a resetting BMC would log in again in the background, deleting the only
-    trace of the reset (our refused session) and racing the readiness wait's own login.
-    """
-    tasks = [asyncio.ensure_future(c) for c in coros]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise

@@ -42,13 +42,18 @@ class UpdateMethod(Protocol):
     `push`: the image travels in the request, so `UpdateService.MaxImageSizeBytes`
     applies (a pull has the BMC fetch it from hwfw's image server)."""
 
-    name: str
-    push: bool
+    @property
+    def name(self) -> str:
+        """The method's name in plans, logs and the vendor's method table."""
+
+    @property
+    def push(self) -> bool:
+        """Whether the image travels in the request."""
 
     def available(self, ctx: FlashContext) -> bool:
         """Whether this BMC's UpdateService offers the method."""
 
-    async def flash(self, kit: "Flasher", request: FlashRequest, ctx: FlashContext,
+    async def flash(self, kit: Flasher, request: FlashRequest, ctx: FlashContext,
                     progress: Progress) -> FlashResult:
         """Send the image and follow the BMC's task, job or state to its real end."""
 

@@ -19,8 +19,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from hwfw.apply.driver import FLASH_ACTIVE, FLASH_PENDING, FLASH_SKIPPED_SAME, FLASH_UNCONFIRMED, FlashRequest, \
-    FlashResult, Progress
+from hwfw.apply.driver import (
+    FLASH_ACTIVE,
+    FLASH_PENDING,
+    FLASH_SKIPPED_SAME,
+    FLASH_UNCONFIRMED,
+    FlashRequest,
+    FlashResult,
+    Progress,
+)
 from hwfw.apply.drivers.activation import Expectation
 from hwfw.apply.drivers.bmc import Bmc
 from hwfw.apply.drivers.context import FlashContext, UpdateMethod, image_filename
@@ -28,9 +35,17 @@ from hwfw.apply.upload import FilePart, FormField, MultipartBody, RawBody, send_
 from hwfw.errors import ApplyError
 from hwfw.logs import get_logger
 from hwfw.redfish.errors import parse_error_info
-from hwfw.redfish.tasks import FollowPolicy, Observation, TaskOutcome, TaskRef, TaskTimeout, follow_task, \
-    task_ref_from_response
+from hwfw.redfish.tasks import (
+    FollowPolicy,
+    Observation,
+    TaskOutcome,
+    TaskRef,
+    TaskTimeout,
+    follow_task,
+    task_ref_from_response,
+)
 from hwfw.redfish.taskstate import RESET_HINTS
+from hwfw.retry import Attempts, polling
 
 if TYPE_CHECKING:
     from hwfw.apply.drivers.quirks import Quirks
@@ -55,7 +70,7 @@ def not_ready(response: httpx.Response) -> bool:
 class Flasher:
     """Flashes one host's BMC with the update methods of its vendor's quirks."""
 
-    def __init__(self, bmc: Bmc, quirks: "Quirks") -> None:
+    def __init__(self, bmc: Bmc, quirks: Quirks) -> None:
         self.bmc = bmc
         self.quirks = quirks
         self.host = bmc.host
@@ -147,13 +162,15 @@ class Flasher:
                              headers: Mapping[str, str] | None = None, what: str = "multipart upload",
                              trailing: list[FormField] | None = None) -> httpx.Response:
         body = MultipartBody(fields, file, trailing=trailing or ())
+        polls = self._not_ready_polls(ctx)
         while True:
             response = await self.send_body(uri, body, ctx, headers=headers, what=what)
-            if not (not_ready(response) and self.clock.monotonic() < ctx.deadline):
+            wait = polls.next_delay() if not_ready(response) else None
+            if wait is None:
                 return response
             log.info("%s: %s refused, BMC not ready yet (%s); retrying", self.host, what,
                      parse_error_info(response).message_id)
-            await self._pause(ctx)
+            await self.clock.sleep(wait)
 
     async def send_body(self, uri: str, body: MultipartBody | RawBody, ctx: FlashContext, *,
                         headers: Mapping[str, str] | None = None, what: str = "upload") -> httpx.Response:
@@ -164,14 +181,18 @@ class Flasher:
 
     async def post_action(self, uri: str, body: Mapping[str, Any], ctx: FlashContext) -> httpx.Response:
         """POST an update action, retrying "not ready yet" refusals until the deadline."""
+        polls = self._not_ready_polls(ctx)
         while True:
             response = await self.session.request("POST", uri, json_body=dict(body), check=False)
-            if not (not_ready(response) and self.clock.monotonic() < ctx.deadline):
+            wait = polls.next_delay() if not_ready(response) else None
+            if wait is None:
                 return response
-            await self._pause(ctx)
+            await self.clock.sleep(wait)
 
-    async def _pause(self, ctx: FlashContext) -> None:
-        await self.clock.sleep(min(self.timing.poll_interval, max(0.0, ctx.deadline - self.clock.monotonic())))
+    def _not_ready_polls(self, ctx: FlashContext) -> Attempts:
+        """Retries of a request the BMC refused as "not ready yet": each poll interval
+        until the flash's deadline."""
+        return polling(self.timing.poll_interval).attempts(self.clock, deadline=ctx.deadline)
 
     def accepted(self, uri: str | None, progress: Progress, method: str) -> None:
         if not uri:

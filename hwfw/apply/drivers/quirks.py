@@ -102,7 +102,7 @@ class Quirks:
         """Vendor services not ready yet after a reset; None when ready."""
         return None
 
-    async def ac_cycle_request(self) -> "ResetRequest | None":
+    async def ac_cycle_request(self) -> ResetRequest | None:
         """The vendor's own (virtual) AC power cycle action, None to use the System's."""
         return None
 

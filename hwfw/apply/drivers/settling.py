@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from hwfw.apply.drivers.bmc import Bmc
 from hwfw.apply.drivers.quirks import Quirks
 from hwfw.errors import BmcAuthError, BmcError, BmcUnreachable
+from hwfw.redfish.errors import bmc_not_back_yet
 from hwfw.redfish.tasks import json_object
 from hwfw.redfish.taskstate import (
     FAILED_STATES,
@@ -25,6 +26,7 @@ from hwfw.redfish.taskstate import (
     judge_messages,
     task_messages,
 )
+from hwfw.retry import Backoff, RetryPolicy
 
 __all__ = ["Settler"]
 
@@ -41,22 +43,26 @@ class Settler:
         interval apart: a job the BMC accepted may 404 for a few seconds (Dell), and
         calling that "not sent" would flash the image twice."""
         verdict = await self._once(intent)
-        polls = 0
-        while verdict == "not-sent" and str(intent.get("action") or "flash") == "flash" \
-                and polls < self.quirks.creation_grace_polls:
-            polls += 1
-            await self.bmc.clock.sleep(self.bmc.timing.poll_interval)
+        looks = RetryPolicy(retries=self.quirks.creation_grace_polls,
+                            backoff=Backoff.constant(self.bmc.timing.poll_interval)).attempts(self.bmc.clock)
+        while verdict == "not-sent" and str(intent.get("action") or "flash") == "flash":
+            wait = looks.next_delay()
+            if wait is None:
+                break
+            await self.bmc.clock.sleep(wait)
             verdict = await self._once(intent)
         return verdict
 
     async def _once(self, intent: Mapping[str, Any]) -> str:
         try:
             return await self._reading(intent)
-        except BmcUnreachable:
-            return self._later()      # the BMC is resetting: look again later
         except BmcAuthError:
             await self.bmc.try_fresh_login()  # half up after a reset: look again later
             return self._later()
+        except BmcError as exc:
+            if bmc_not_back_yet(exc):
+                return self._later()  # the BMC is resetting or starting: look again later
+            raise
 
     def _later(self) -> str:
         return f"in-flight:{self.bmc.client.base_url}"

@@ -39,6 +39,7 @@ from hwfw.logs import get_logger
 from hwfw.redfish.errors import message_id_matches, parse_error_info
 from hwfw.redfish.tasks import task_ref_from_response
 from hwfw.redfish.taskstate import judge_messages
+from hwfw.retry import polling
 from hwfw.vendors.base import BmcFacts, action_targets, link
 
 __all__ = ["LICENCE_NAMES", "SupermicroDriver", "SupermicroQuirks"]
@@ -113,10 +114,13 @@ class SmcStartUpdate(SmcMultipart):
         fields = [FormField("UpdateParameters", json.dumps(params), "application/json")]
         response = await kit.send_multipart(uri, fields, kit.file(request, ctx, "UpdateFile"), ctx,
                                             what=self.what)
-        while response.status_code == 405 and _already_in_update_mode(response) \
-                and kit.clock.monotonic() < ctx.deadline:
+        polls = polling(kit.max_poll_wait()).attempts(kit.clock, deadline=ctx.deadline)
+        while response.status_code == 405 and _already_in_update_mode(response):
+            wait = polls.next_delay()
+            if wait is None:
+                break
             progress(None, "BMC busy in update mode; waiting")
-            await kit.clock.sleep(min(kit.max_poll_wait(), max(0.0, ctx.deadline - kit.clock.monotonic())))
+            await kit.clock.sleep(wait)
             response = await kit.send_multipart(uri, fields, kit.file(request, ctx, "UpdateFile"), ctx,
                                                 what=self.what)
         if response.status_code >= 400:

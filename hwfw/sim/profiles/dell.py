@@ -1,20 +1,23 @@
-"""Dell iDRAC9 (PowerEdge 14G-16G): ids System.Embedded.1 / iDRAC.Embedded.1 (brief 2).
+"""Dell iDRAC9 (PowerEdge 14G-16G): ids System.Embedded.1 / iDRAC.Embedded.1.
 
 Update paths: multipart (MultipartUpload, 202 + JID_ Task), SimpleUpdate pull or
 rollback (ImageURI = a Previous-/Available- inventory URI), legacy HttpPushUri push
 (If-Match required, 201 Available-) + DellUpdateService.Install. Inventory ids embed
-the version, so a component's URI changes after every update (brief 2.1).
+the version, so a component's URI changes after every update. What a real iDRAC does:
+docs/vendor-behaviour.md, "Dell iDRAC9".
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from hwfw.sim.firmware import ImageInfo, not_applicable_reason
 from hwfw.sim.http import Request, Response
 from hwfw.sim.machine import Component
 from hwfw.sim.messages import Dialect
-from hwfw.sim.profiles.dell_jobs import MGR, DellJobs
+from hwfw.sim.profiles import SimProfile
+from hwfw.sim.profiles.dell_bios import DellBios
+from hwfw.sim.profiles.dell_jobs import MGR
 from hwfw.sim.service import params
 from hwfw.sim.service.base import etag_of
 from hwfw.sim.service.resources import R, ref
@@ -22,9 +25,12 @@ from hwfw.sim.service.router import route
 from hwfw.sim.service.tasks import Task
 from hwfw.sim.service.updateflow import FAILURES
 
-# Defaults per brief 2 (flows, ids, states) and 2.5 / performance anchors 1-2 (timing:
-# job appears 1-10 s after the POST, iDRAC back "within a few minutes", LC Ready ~60 s
-# later, Task purged ~60 s after completion on pre-5.00, ~8 sessions then RAC0218).
+# What a real Dell iDRAC9 server has burnt in: IPMI ids (IANA manufacturer, product), serial form.
+PROFILE = SimProfile("dell", ipmi_ids=(674, 256), serial_prefix="", serial_length=7)  # 7-character service tag
+
+# Defaults from docs/vendor-behaviour.md, "Dell iDRAC9": a job appears 1-10 s after the
+# POST, the iDRAC is back "within a few minutes" and its Lifecycle Controller ready ~60 s
+# later, a Task is purged ~60 s after completion (before 5.00), ~8 sessions then RAC0218.
 DELL_TABLE: dict[str, Any] = {
     "vendor": "Dell", "manufacturer": "Dell Inc.", "product": "Integrated Dell Remote Access Controller",
     "manager_name": "Manager", "manager_model": "14G Monolithic", "redfish_version": "1.17.0",
@@ -40,20 +46,22 @@ DELL_TABLE: dict[str, Any] = {
                    "cpld": "ac-cycle"},
     "bmc_boot": 120.0, "bmc_partial": 60.0, "post": 180.0, "os_boot": 60.0, "ac_off": 20.0, "down_mode": "refused",
     "job_404": 3.0, "task_purge": 60.0, "max_image_size": None, "bmc_reset_delay": 5.0,
-    "etag_policy": "ignore", "bios_settings": "Settings",
+    "etag_policy": "ignore", "bios_settings": "Settings", "bios_validation": "early",
+    "bios_apply_times": ["Immediate", "OnReset", "AtMaintenanceWindowStart", "InMaintenanceWindowOnReset"],
     "component_ids": {"bmc": "25227", "bios": "159", "nic": "102573", "cpld": "27763", "raid": "101994"},
     "fqdd": {"bmc": "iDRAC.Embedded.1-1", "bios": "BIOS.Setup.1-1", "cpld": "CPLD.Embedded.1"},
     "names": {"bmc": "Integrated Dell Remote Access Controller", "bios": "BIOS", "cpld": "System CPLD",
               "nic": "Broadcom Adv. Dual 25Gb Ethernet", "raid": "PERC H755 Front"},
     "job_names": {"bmc": "Firmware Update: iDRAC with Lifecycle Controller", "bios": "Firmware Update: BIOS",
-                  "nic": "Firmware Update: Network", "raid": "Firmware Update: SAS RAID", "cpld": "Firmware Update: CPLD"},
+                  "nic": "Firmware Update: Network", "raid": "Firmware Update: SAS RAID",
+                  "cpld": "Firmware Update: CPLD"},
 }
 DELL_DIALECT = Dialect(versions={"Base": "1.12", "Update": "1.0", "TaskEvent": "1.0", "IDRAC": "2.8"},
                        severity="both", odata_type=True)
 INV = f"{R}/UpdateService/FirmwareInventory"
 
 
-class DellService(DellJobs):
+class DellService(DellBios):
     VENDOR = "dell"
     IDS = {"S": "System.Embedded.1", "M": "iDRAC.Embedded.1", "C": "System.Embedded.1"}
     TABLE = DELL_TABLE
@@ -62,8 +70,10 @@ class DellService(DellJobs):
     INVENTORY_TYPE = "#SoftwareInventory.v1_10_0.SoftwareInventory"
     OEM_CSDL = {"DellOem_v1.xml": ["DellOem", "DellOem.v1_3_0", "DellSoftwareInventory", "DellSoftwareInventory.v1_1_0",
                                    "DellJob", "DellJob.v1_5_0", "DellJobCollection", "DellJobService",
-                                   "DellJobService.v1_1_0", "DellLCService", "DellLCService.v1_1_0", "DellUpdateService",
-                                   "DellUpdateService.v1_1_0", "DellOemChassis", "DellOemChassis.v1_0_0"]}
+                                   "DellJobService.v1_1_0", "DellLCService", "DellLCService.v1_1_0",
+                                   "DellUpdateService", "DellUpdateService.v1_1_0",
+                                   "DellOemChassis", "DellOemChassis.v1_0_0",
+                                   "DellManager", "DellManager.v1_0_0"]}
     EXTRA_NAMESPACES = {"JobService": ["JobService", "JobService.v1_0_6"], "JobCollection": ["JobCollection"]}
 
     def setup(self) -> None:
@@ -71,11 +81,10 @@ class DellService(DellJobs):
         self.available: dict[str, dict[str, Any]] = {}
 
     def extra_state(self) -> dict[str, Any]:
-        return {"available": self.available, "bios": self.bios}
+        return {"available": self.available}
 
-    def restore_extra(self, d: dict[str, Any]) -> None:
+    def restore_extra(self, d: Mapping[str, Any]) -> None:
         self.available = dict(d.get("available", {}))
-        self.bios = d.get("bios", self.bios)
 
     def session_limit_response(self) -> Response:
         return self.error(503, "IDRAC", "RAC0218")
@@ -99,7 +108,8 @@ class DellService(DellJobs):
             if comp.kind == "bios":  # a real R650 lists Current- for the BIOS only
                 out[f"Current-{tail}"] = ("Current", comp, comp.active)
             if comp.previous and comp.kind != "cpld":
-                out[f"Previous-{self._cid(comp.kind)}-{comp.previous}__{self._fqdd(comp)}"] = ("Previous", comp, comp.previous)
+                aid = f"Previous-{self._cid(comp.kind)}-{comp.previous}__{self._fqdd(comp)}"
+                out[aid] = ("Previous", comp, comp.previous)
         for aid, item in self.available.items():
             out[aid] = ("Available", None, item["version"])
         return out
@@ -123,7 +133,8 @@ class DellService(DellJobs):
         return self.inv_body(fid, str(self.table["names"].get(kind, kind)), version, updateable=installed,
                              software_id=self._cid(kind), related=self.related_for(kind) if comp else None,
                              Description="Represents Firmware Inventory", Manufacturer="Dell Inc.",
-                             Oem={"Dell": {"@odata.type": "#DellOem.v1_3_0.DellOemResources", "DellSoftwareInventory": soft}})
+                             Oem={"Dell": {"@odata.type": "#DellOem.v1_3_0.DellOemResources",
+                                           "DellSoftwareInventory": soft}})
 
     # ------------------------------------------------------------ UpdateService
     def update_service_extra(self, body: dict[str, Any]) -> None:
@@ -143,7 +154,8 @@ class DellService(DellJobs):
     def chassis_extra(self, body: dict[str, Any]) -> None:
         body["Actions"] = {"Oem": {"#DellOemChassis.ExtendedReset": {
             "target": f"{self.chassis_uri}/Actions/Oem/DellOemChassis.ExtendedReset",
-            "ResetType@Redfish.AllowableValues": ["PowerCycle"], "FinalPowerState@Redfish.AllowableValues": ["On", "Off"]}}}
+            "ResetType@Redfish.AllowableValues": ["PowerCycle"],
+            "FinalPowerState@Redfish.AllowableValues": ["On", "Off"]}}}
 
     def manager_extra(self, body: dict[str, Any]) -> None:
         body["Links"]["Oem"] = {"Dell": {"@odata.type": "#DellOem.v1_3_0.DellOemLinks",
@@ -153,7 +165,7 @@ class DellService(DellJobs):
 
     def system_reset(self, reset_type: str) -> None:
         if reset_type == "PowerCycle":
-            self.after_answer(lambda: self.machine.ac_cycle("redfish"))  # a virtual AC cycle (brief 2.4)
+            self.after_answer(lambda: self.machine.ac_cycle("redfish"))  # a virtual AC cycle
         else:
             self.machine.reset_host(reset_type)
 
@@ -161,7 +173,8 @@ class DellService(DellJobs):
     async def post_extended_reset(self, req: Request) -> Response:
         data = params.json_object(await req.json())
         if data.get("ResetType") != "PowerCycle":
-            raise self.fail(400, "Base", "ActionParameterValueNotInList", (data.get("ResetType"), "ResetType", "ExtendedReset"))
+            raise self.fail(400, "Base", "ActionParameterValueNotInList",
+                            (data.get("ResetType"), "ResetType", "ExtendedReset"))
         final = str(data.get("FinalPowerState", "On"))
         self.reset_requested("DellOemChassis.ExtendedReset", "PowerCycle")
         self.after_answer(lambda: self.machine.ac_cycle("dell-extended-reset", final_power=final))
@@ -200,7 +213,7 @@ class DellService(DellJobs):
 
     @route("POST", INV)
     async def post_legacy_push(self, req: Request) -> Response:
-        """Deprecated HttpPushUri: If-Match with the collection's ETag, 201 Available- (brief 2.2)."""
+        """Deprecated HttpPushUri: If-Match with the collection's ETag, 201 Available-."""
         current = etag_of(await self.get_firmware_inventory(req))
         given = req.headers.get("if-match")
         if given is None:
@@ -246,7 +259,8 @@ class DellService(DellJobs):
         if uri.startswith("/redfish/"):
             op, name = self.op_from_inventory_uri(uri, when)
             return self.accepted_job(self.create_update_job(op, name))
-        task = self.new_job("Firmware Update: pending download", self.make_op(None, None, "simple-update", when, uri=uri))
+        task = self.new_job("Firmware Update: pending download",
+                            self.make_op(None, None, "simple-update", when, uri=uri))
         self.tasks.schedule(task, [self.job_step(self.now(), "Downloading", percent=0)])
 
         def done(info: ImageInfo | None, error: str | None, detail: str | None) -> None:
@@ -279,9 +293,11 @@ class DellService(DellJobs):
         uris = data.get("SoftwareIdentityURIs")
         upon = data.get("InstallUpon", "Now")
         if not isinstance(uris, list) or not uris:
-            raise self.fail(400, "Base", "ActionParameterMissing", ("DellUpdateService.Install", "SoftwareIdentityURIs"))
+            raise self.fail(400, "Base", "ActionParameterMissing",
+                            ("DellUpdateService.Install", "SoftwareIdentityURIs"))
         if upon not in ("Now", "NowAndReboot", "NextReboot"):
-            raise self.fail(400, "Base", "ActionParameterValueNotInList", (upon, "InstallUpon", "DellUpdateService.Install"))
+            raise self.fail(400, "Base", "ActionParameterValueNotInList",
+                            (upon, "InstallUpon", "DellUpdateService.Install"))
         when = {"Now": "Now", "NowAndReboot": "Immediate", "NextReboot": "OnReset"}[upon]
         jobs = [self.create_update_job(*self.op_from_inventory_uri(str(u), when)) for u in uris]
         return self.accepted_job(jobs[0])
@@ -300,7 +316,8 @@ class DellService(DellJobs):
     def plan_update(self, task: Task) -> list[dict[str, Any]]:
         now = self.now()
         end = now + float(self.table["download"])
-        head = [self.job_step(now + 0.5, "Downloading", percent=0), self.job_step(end, "Downloaded", "RED002", percent=0)]
+        head = [self.job_step(now + 0.5, "Downloading", percent=0),
+                self.job_step(end, "Downloaded", "RED002", percent=0)]
         return head + self.after_download(task, end)
 
     def after_download(self, task: Task, end: float) -> list[dict[str, Any]]:
@@ -311,7 +328,8 @@ class DellService(DellJobs):
             registry, key, args = bad
             msg = self.msg(registry, key, *args)
             if key in FAILURES:
-                return [self.job_step(end, "Failed", "RED106" if key == "VerificationFailed" else "SUP029", add_messages=[msg])]
+                code = "RED106" if key == "VerificationFailed" else "SUP029"
+                return [self.job_step(end, "Failed", code, add_messages=[msg])]
             return [self.job_step(end, "Completed", "RED052", percent=100, add_messages=[msg])]
         kind, when = op["component"], op["apply_time"]
         if self.activation(kind) == "bmc-reset" and when != "OnStartUpdateRequest":
@@ -328,16 +346,6 @@ class DellService(DellJobs):
         if when == "Immediate":
             step["effect"] = "dell_auto_reboot"
         return [step]
-
-    def effect_dell_auto_reboot(self, task: Task) -> None:
-        """Immediate host-side update: iDRAC schedules and performs the reboot itself (brief 2.4)."""
-        pending = [t for t in self.tasks.active() if t.kind == "reboot" and t.oem.get("JobState") != "Scheduled"]
-        if pending:
-            return
-        rid = self.new_job("Reboot Job", {"reboot": "GracefulRebootWithForcedShutdown"}, job_type="RebootForce", prefix="RID")
-        rid.kind = "reboot"
-        rid.visible_at = self.now()
-        self.run_reboot_job(rid)
 
     def effect_flash_done(self, task: Task, activation: str | None = None) -> None:
         super().effect_flash_done(task, activation)

@@ -1,11 +1,11 @@
-"""Dell iDRAC9 jobs: JID_/RID_ jobs, their three views, the job queue, LC readiness (brief 2.3-2.4).
+"""Dell iDRAC9 jobs: JID_/RID_ jobs, their three views, the job queue, LC readiness.
 
 A Dell job is a task in the engine whose Dell fields live in `task.oem` (JobState,
 Message, MessageId). Views: /redfish/v1/TaskService/Tasks/JID_ (a Task, purged soon
 after completion, and gone after an iDRAC reboot), /redfish/v1/Managers/
 iDRAC.Embedded.1/Oem/Dell/Jobs/JID_ and /redfish/v1/JobService/Jobs/JID_ (the job,
 which survives both). Scheduled jobs run during the next host POST, whatever caused
-the reboot (brief 6.13, 6.25).
+the reboot. (docs/vendor-behaviour.md, "Dell iDRAC9: jobs".)
 """
 
 from __future__ import annotations
@@ -93,19 +93,37 @@ class DellJobs(ODataResources):
             return None
         return task
 
-    @route("GET", f"{MGR}/Oem/Dell/Jobs")
-    async def get_dell_jobs(self, req: Request) -> dict[str, Any]:
+    # The job queue is served at Oem/Dell/Jobs and at the older Managers/iDRAC.Embedded.1/Jobs
+    # alias. (Handlers never take URIs from `req.path`: $expand calls them with the
+    # collection's request.)
+    def job_queue(self, base: str) -> dict[str, Any]:
         jobs = [t.id for t in self.tasks.tasks.values() if self.job(t.id)]
-        body = collection(f"{MGR}/Oem/Dell/Jobs", "DellJobCollection", "JobQueue", [f"{MGR}/Oem/Dell/Jobs/{j}" for j in jobs])
+        body = collection(base, "DellJobCollection", "JobQueue", [f"{base}/{j}" for j in jobs])
         body["Description"] = "Collection of Job Instances"
         return body
 
+    def job_at(self, req: Request, jid: str, base: str) -> dict[str, Any] | Response:
+        task = self.job(jid)
+        return self.job_body(task, f"{base}/{jid}") if task else self.not_found(req)
+
+    @route("GET", f"{MGR}/Oem/Dell/Jobs")
+    async def get_dell_jobs(self, req: Request) -> dict[str, Any]:
+        return self.job_queue(f"{MGR}/Oem/Dell/Jobs")
+
+    @route("GET", f"{MGR}/Jobs")
+    async def get_jobs_alias(self, req: Request) -> dict[str, Any]:
+        return self.job_queue(f"{MGR}/Jobs")
+
     @route("GET", f"{MGR}/Oem/Dell/Jobs/{{jid}}")
     async def get_dell_job(self, req: Request, jid: str) -> dict[str, Any] | Response:
-        task = self.job(jid)
-        return self.job_body(task, f"{MGR}/Oem/Dell/Jobs/{jid}") if task else self.not_found(req)
+        return self.job_at(req, jid, f"{MGR}/Oem/Dell/Jobs")
+
+    @route("GET", f"{MGR}/Jobs/{{jid}}")
+    async def get_job_alias(self, req: Request, jid: str) -> dict[str, Any] | Response:
+        return self.job_at(req, jid, f"{MGR}/Jobs")
 
     @route("DELETE", f"{MGR}/Oem/Dell/Jobs/{{jid}}")
+    @route("DELETE", f"{MGR}/Jobs/{{jid}}")
     async def delete_dell_job(self, req: Request, jid: str) -> Response:
         task = self.job(jid)
         if task is None:
@@ -135,13 +153,18 @@ class DellJobs(ODataResources):
     def dell_job_service_body(self) -> dict[str, Any]:
         base = f"{MGR}/Oem/Dell/DellJobService"
         return {"@odata.id": base, "@odata.type": "#DellJobService.v1_1_0.DellJobService", "Id": "Job Service",
-                "Name": "DellJobService", "Description": "The DellJobService resource provides some actions to support Job management functionality.",
-                "Actions": {"#DellJobService.DeleteJobQueue": {"target": f"{base}/Actions/DellJobService.DeleteJobQueue"},
+                "Name": "DellJobService",
+                "Description": "The DellJobService resource provides some actions to support Job management "
+                               "functionality.",
+                "Actions": {"#DellJobService.DeleteJobQueue": {
+                                "target": f"{base}/Actions/DellJobService.DeleteJobQueue"},
                             "#DellJobService.CreateRebootJob": {
                                 "target": f"{base}/Actions/DellJobService.CreateRebootJob",
-                                "RebootJobType@Redfish.AllowableValues": ["GracefulRebootWithForcedShutdown",
-                                                                           "GracefulRebootWithoutForcedShutdown", "PowerCycle"]},
-                            "#DellJobService.SetupJobQueue": {"target": f"{base}/Actions/DellJobService.SetupJobQueue"}}}
+                                "RebootJobType@Redfish.AllowableValues": [
+                                    "GracefulRebootWithForcedShutdown", "GracefulRebootWithoutForcedShutdown",
+                                    "PowerCycle"]},
+                            "#DellJobService.SetupJobQueue": {
+                                "target": f"{base}/Actions/DellJobService.SetupJobQueue"}}}
 
     @route("GET", f"{MGR}/Oem/Dell/DellJobService")
     async def get_dell_job_service(self, req: Request) -> dict[str, Any]:
@@ -206,8 +229,20 @@ class DellJobs(ODataResources):
         self.tasks.schedule(task, [self.job_step(now, "RebootPending"),
                                    self.job_step(now + 1, "RebootCompleted"),
                                    self.job_step(now + 2, "Completed", "PR19", percent=100)])
-        reset = {"PowerCycle": "PowerCycle", "GracefulRebootWithoutForcedShutdown": "GracefulRestart"}.get(kind, "ForceRestart")
+        reset = {"PowerCycle": "PowerCycle",
+                 "GracefulRebootWithoutForcedShutdown": "GracefulRestart"}.get(kind, "ForceRestart")
         self.world.scheduler.after(1.0, lambda: self.machine.reset_host(reset, cause=f"dell-reboot-job {task.id}"))
+
+    def effect_dell_auto_reboot(self, task: Task) -> None:
+        """Immediate host-side update: iDRAC schedules and performs the reboot itself."""
+        pending = [t for t in self.tasks.active() if t.kind == "reboot" and t.oem.get("JobState") != "Scheduled"]
+        if pending:
+            return
+        rid = self.new_job("Reboot Job", {"reboot": "GracefulRebootWithForcedShutdown"}, job_type="RebootForce",
+                           prefix="RID")
+        rid.kind = "reboot"
+        rid.visible_at = self.now()
+        self.run_reboot_job(rid)
 
     # ------------------------------------------------------------ LC readiness
     @route("POST", f"{R}/Dell/Managers/iDRAC.Embedded.1/DellLCService/Actions/DellLCService.GetRemoteServicesAPIStatus")
@@ -228,7 +263,7 @@ class DellJobs(ODataResources):
 
     # ------------------------------------------------------------ host events
     def on_bmc_down(self) -> None:
-        """iDRAC reboot: sessions and Task views go, Dell jobs stay (brief 2.3)."""
+        """iDRAC reboot: sessions and Task views go, Dell jobs stay."""
         self.cleared_faults.update(("stuck_jobs", "update_mode_stuck"))
         self.sessions.drop_all("bmc-reset")
         now = self.now()
@@ -252,6 +287,8 @@ class DellJobs(ODataResources):
             return 0.0
         total = 0.0
         for task in self.tasks.waiting_for("reset"):
+            if task.kind != "update":
+                continue
             start = flash_at + total
             total += self.flash_time(task.data["component"])
             self.tasks.schedule(task, self.post_flash_steps(task, start))

@@ -1,12 +1,12 @@
 """Plain DMTF Redfish BMC (OpenBMC-like ids: Systems/system, Managers/bmc).
 
-SimpleUpdate pull + MultipartHttpPushUri, Immediate and OnReset apply times, spec task
-monitor semantics (brief 1.7: 202 while running, the final response when done, then
-404 after a while) or, with `options: {task_monitor: bmcweb}`, 204 once then 404. With
-`options: {simple_update_targets: false}` the SimpleUpdate ActionInfo lists no
-`Targets` parameter and a request carrying one is refused (400
-ActionParameterNotSupported), as services that pick the target from the image do.
-The "minimal" variant is in generic_minimal.py.
+SimpleUpdate pull + MultipartHttpPushUri, Immediate and OnReset apply times, task
+monitors as DSP0266 describes them (202 while running, the final response when done,
+then 404 after a while) or, with `options: {task_monitor: bmcweb}`, as OpenBMC's bmcweb
+answers (204 once, then 404). With `options: {simple_update_targets: false}` the
+SimpleUpdate ActionInfo lists no `Targets` parameter and a request carrying one is
+refused (400 ActionParameterNotSupported), as services that pick the target from the
+image do. The "minimal" variant is in generic_minimal.py.
 """
 
 from __future__ import annotations
@@ -15,14 +15,19 @@ from typing import Any
 
 from hwfw.sim.http import Request, Response
 from hwfw.sim.machine import component_key
+from hwfw.sim.profiles import SimProfile
 from hwfw.sim.service import params
 from hwfw.sim.service.odata import ODataResources
 from hwfw.sim.service.resources import R, ref
 from hwfw.sim.service.router import route
 from hwfw.sim.service.tasks import Task
 
-# Defaults (virtual seconds) per brief 1.7 (monitor semantics), 1.11 (DMTF mockups),
-# performance anchors 2 (OpenBMC reset -> Redfish ready 90-120 s; 503 right after reboot).
+# What the plain DMTF server has burnt in (no IPMI vendor): IPMI ids (IANA manufacturer, product), serial form.
+PROFILE = SimProfile("generic", ipmi_ids=(0, 0), serial_prefix="CSO", serial_length=8, fallback=True,
+                     variants=("minimal",))
+
+# Defaults (virtual seconds) from docs/vendor-behaviour.md, "Timing of a plain DMTF
+# service": OpenBMC reset -> Redfish ready 90-120 s; 503 right after a reboot.
 GENERIC_TABLE: dict[str, Any] = {
     "vendor": "Contoso", "manufacturer": "Contoso", "product": "Contoso OpenBMC",
     "manager_name": "Contoso BMC", "manager_model": "OpenBMC",
@@ -37,6 +42,7 @@ GENERIC_TABLE: dict[str, Any] = {
     "monitor_purge": 300.0, "max_tasks": 32, "max_image_size": 256 * 1024 * 1024,
     "ac_reset_type": "FullPowerCycle", "retry_after": 2,
     "options": {"task_monitor": "spec"},
+    "bios_validation": "deferred", "bios_apply_times": ["OnReset", "Immediate"],
 }
 
 
@@ -99,7 +105,8 @@ class GenericService(ODataResources):
 
     @route("GET", f"{R}/UpdateService/SimpleUpdateActionInfo")
     async def get_simple_update_info(self, req: Request) -> dict[str, Any]:
-        return {"@odata.id": f"{R}/UpdateService/SimpleUpdateActionInfo", "@odata.type": "#ActionInfo.v1_3_0.ActionInfo",
+        return {"@odata.id": f"{R}/UpdateService/SimpleUpdateActionInfo",
+                "@odata.type": "#ActionInfo.v1_3_0.ActionInfo",
                 "Id": "SimpleUpdateActionInfo", "Name": "SimpleUpdate Action Info",
                 "Parameters": [
                     {"Name": "ImageURI", "Required": True, "DataType": "String"},
@@ -171,7 +178,7 @@ class GenericService(ODataResources):
         return self.accepted(task)
 
     def busy(self) -> bool:
-        """Another push is arriving or a flash is writing (brief 6.4)."""
+        """Another push is arriving or a flash is writing: a new push gets 503."""
         return self.busy_uploads > 0 or any(t.data.get("flashing") for t in self.tasks.active())
 
     # ------------------------------------------------------------ task monitors
@@ -183,7 +190,8 @@ class GenericService(ODataResources):
             return self.not_found(req)
         if not task.terminal:
             return self.ok(self.task_body(task), 202, headers=[
-                ("location", task.monitor or ""), ("retry-after", str(self.table["retry_after"])), ("allow", "GET, DELETE")])
+                ("location", task.monitor or ""), ("retry-after", str(self.table["retry_after"])),
+                ("allow", "GET, DELETE")])
         if self.options.get("task_monitor") == "bmcweb":
             if task.monitor_204_served:
                 return self.not_found(req)

@@ -1,4 +1,4 @@
-"""HPE iLO 5/6 (ProLiant Gen10/Gen10 Plus/Gen11): ids 1 (brief 3).
+"""HPE iLO 5/6 (ProLiant Gen10/Gen10 Plus/Gen11): ids 1 (docs/vendor-behaviour.md, "HPE iLO").
 
 No Task for uploads or SimpleUpdate: progress lives in `UpdateService.Oem.Hpe`
 (State, FlashProgressPercent, Result.MessageId). Successes come back as HTTP 200 with
@@ -12,24 +12,28 @@ an error-shaped envelope (`iLO.0.10.ExtendedInfo` + `Base.1.4.Success` or
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Mapping
 
 from hwfw.sim.firmware import ImageInfo
 from hwfw.sim.http import Request, Response
 from hwfw.sim.messages import Dialect, hpe_envelope
-from hwfw.sim.profiles import hpe_inventory
+from hwfw.sim.profiles import SimProfile, hpe_inventory
+from hwfw.sim.profiles.hpe_bios import HpeBios
 from hwfw.sim.profiles.hpe_queue import QUEUE, REPO, HpeQueue
 from hwfw.sim.service import params
 from hwfw.sim.service.resources import R, collection, ref
 from hwfw.sim.service.router import route
 from hwfw.sim.service.tasks import Task
 
-# Defaults per brief 3.2-3.5 (states, iLO-flashable types, Result ids) and performance
-# anchors 2 (iLO 5 self-update ~3 min 54 s incl. upload, iLO reboot ~1 min).
+# What a real HPE iLO server has burnt in: IPMI ids (IANA manufacturer, product), serial form.
+PROFILE = SimProfile("hpe", ipmi_ids=(47196, 8224), serial_prefix="CZ", serial_length=8)
+
+# Defaults from docs/vendor-behaviour.md, "HPE iLO": update states, iLO-flashable kinds,
+# Result ids; iLO 5 self-update ~3 min 54 s including the upload, iLO reboot ~1 min.
 HPE_TABLE: dict[str, Any] = {
     "vendor": "HPE", "manufacturer": "HPE", "product": "ProLiant", "manager_name": "Manager",
     "manager_model": "iLO 5", "redfish_version": "1.6.0",
-    "session_limit": 10, "session_timeout": 1800.0,   # exact iLO cap unverified (anchors 1)
+    "session_limit": 10, "session_timeout": 1800.0,   # HPE publishes no exact session limit
     "system_reset_types": ["On", "ForceOff", "GracefulShutdown", "ForceRestart", "Nmi", "PushPowerButton",
                            "GracefulRestart"],
     "manager_reset_types": ["GracefulRestart", "ForceRestart"],
@@ -38,8 +42,9 @@ HPE_TABLE: dict[str, Any] = {
     "activation": {"bmc": "bmc-reset", "bios": "host-reboot", "cpld": "ac-cycle", "nic": "host-reboot"},
     "ilo_flashable": ["bmc", "bios", "cpld"],
     "bmc_boot": 60.0, "bmc_partial": 20.0, "post": 240.0, "os_boot": 60.0, "down_mode": "refused",
-    "max_image_size": 32 * 1024 * 1024,  # one upload section (brief 3.3: >32 MiB needs sections)
+    "max_image_size": 32 * 1024 * 1024,  # one upload section: larger images go in 32 MiB sections
     "cookie_auth": True, "bios_settings": "settings", "nic_when_host_down": "400", "bmc_reset_delay": 5.0,
+    "bios_put": True, "bios_validation": "deferred", "bios_apply_times": ["OnReset"],
 }
 HPE_DIALECT = Dialect(versions={"Base": "1.4", "Update": "1.1", "TaskEvent": "1.0", "iLO": "2.25",
                                 "iLO.ExtendedInfo": "0.10"}, severity="none")
@@ -48,7 +53,7 @@ STATE_OF = {"Uploading": "Running", "Verifying": "Running", "Writing": "Running"
             "Complete": "Completed", "Error": "Exception"}
 
 
-class HpeService(HpeQueue):
+class HpeService(HpeBios, HpeQueue):
     VENDOR = "hpe"
     IDS = {"S": "1", "M": "1", "C": "1"}
     TABLE = HPE_TABLE
@@ -75,13 +80,12 @@ class HpeService(HpeQueue):
         return self.spec.model
 
     def extra_state(self) -> dict[str, Any]:
-        return {"repo": self.repo, "queue": self.queue, "flash_id": self.flash_id, "bios": self.bios}
+        return {"repo": self.repo, "queue": self.queue, "flash_id": self.flash_id}
 
-    def restore_extra(self, d: dict[str, Any]) -> None:
+    def restore_extra(self, d: Mapping[str, Any]) -> None:
         self.repo = dict(d.get("repo", {}))
         self.queue = list(d.get("queue", []))
         self.flash_id = d.get("flash_id")
-        self.bios = d.get("bios", self.bios)
 
     # ------------------------------------------------------------ iLO answer shapes
     def action_ok(self) -> Response:
@@ -91,13 +95,6 @@ class HpeService(HpeQueue):
         if req.method == "GET" or req.path == f"{R}/SessionService/Sessions":
             return None
         return self.error(400, "iLO", "InvalidOperationForSystemState")
-
-    def bios_patch_gate(self) -> None:
-        if self.machine.in_post:
-            raise self.fail(400, "iLO", "UnableToModifyDuringSystemPOST")
-
-    def bios_patched(self) -> Response:
-        return self.ok(hpe_envelope("iLO", "SystemResetRequired", (), self.dialect))
 
     def system_extra(self, body: dict[str, Any]) -> None:
         m = self.machine
@@ -155,7 +152,8 @@ class HpeService(HpeQueue):
     @route("GET", f"{R}/Systems/{{S}}/Storage")
     async def get_storage_collection(self, req: Request) -> dict[str, Any]:
         return collection(f"{self.sys_uri}/Storage", "StorageCollection", "Storage Collection",
-                          [f"{self.sys_uri}/Storage/{hpe_inventory.STORAGE_ID}"] if self.machine.of_kind("drive") else [])
+                          [f"{self.sys_uri}/Storage/{hpe_inventory.STORAGE_ID}"]
+                          if self.machine.of_kind("drive") else [])
 
     @route("GET", f"{R}/Systems/{{S}}/Storage/{{sid}}")
     async def get_storage(self, req: Request, sid: str) -> dict[str, Any] | Response:
@@ -201,7 +199,8 @@ class HpeService(HpeQueue):
     def start_flash(self, op: dict[str, Any], in_post_at: float | None = None) -> Task:
         """Run one iLO flash, reported only through UpdateService.Oem.Hpe (no visible Task)."""
         task = Task(id=f"flash-{self.next_id()}", name=f"iLO flash {op.get('image')}", created=self.now(),
-                    data=op, hidden=True, oem={"State": "Verifying", "Result": self.dialect.message_id("Base", "Success")})
+                    data=op, hidden=True,
+                    oem={"State": "Verifying", "Result": self.dialect.message_id("Base", "Success")})
         self.tasks.add(task)
         self.flash_id = task.id
         self.tasks.schedule(task, self.flash_plan(task, in_post_at))

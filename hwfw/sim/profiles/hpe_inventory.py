@@ -104,11 +104,8 @@ def _number(instance: str, default: int = 1) -> int:
 
 
 def _device(kind: str, comp: Component) -> Member:
-    for prefix, context, name, pci, updateable in _DEVICES[kind]:
-        if comp.instance.startswith(prefix):
-            break
-    else:
-        context, name, pci, updateable = _DEVICES[kind][-1][1:]
+    devices = _DEVICES[kind]
+    _, context, name, pci, updateable = next((d for d in devices if comp.instance.startswith(d[0])), devices[-1])
     context = context.format(n=_number(comp.instance))
     # Description carries the PCI ids; an adapter iLO names by its marketing name only
     # (seen on FlexibleLOM cards) repeats the name instead.
@@ -129,7 +126,8 @@ def _distinct_places(devices: list[Member]) -> list[Member]:
 
 def drives_of(components: dict[str, Component]) -> list[Component]:
     """The drives in bay order; a drive's index is its Drive resource id."""
-    return sorted((c for c in components.values() if c.kind == "drive"), key=lambda c: (_number(c.instance, 0), c.instance))
+    return sorted((c for c in components.values() if c.kind == "drive"),
+                  key=lambda c: (_number(c.instance, 0), c.instance))
 
 
 def _drives(comp: Component, index: int) -> list[Member]:

@@ -1,4 +1,4 @@
-"""HPE iLO ComponentRepository and UpdateTaskQueue (brief 3.3 items 4-5, 6.24).
+"""HPE iLO ComponentRepository and UpdateTaskQueue (docs/vendor-behaviour.md, "HPE iLO: update flows").
 
 The queue is strictly ordered: the updater never skips a Pending, InProgress,
 Exception or Expired head item. A `Uefi` item at the head waits for the next host
@@ -87,7 +87,8 @@ class HpeQueue(ODataResources):
 
     # ------------------------------------------------------------ task queue
     def queue_body(self, item: dict[str, Any]) -> dict[str, Any]:
-        body = {"@odata.id": f"{QUEUE}/{item['Id']}", "@odata.type": "#HpeComponentUpdateTask.v1_1_0.HpeComponentUpdateTask",
+        body = {"@odata.id": f"{QUEUE}/{item['Id']}",
+                "@odata.type": "#HpeComponentUpdateTask.v1_1_0.HpeComponentUpdateTask",
                 "Id": item["Id"], "Name": item["Name"], "Command": item["Command"], "State": item["State"],
                 "UpdatableBy": list(item["UpdatableBy"]), "Created": item["Created"],
                 "TPMOverride": item["TPMOverride"], "WaitTimeSeconds": item["WaitTimeSeconds"],

@@ -1,4 +1,6 @@
-"""Supermicro X12/X13: ids 1, multipart push at /redfish/v1/UpdateService/upload (brief 4).
+"""Supermicro X12/X13: ids 1, multipart push at /redfish/v1/UpdateService/upload.
+
+What a real one does: docs/vendor-behaviour.md, "Supermicro X12/X13".
 
 Flow: upload with UpdateParameters Targets (Managers/1, Systems/1/Bios,
 FirmwareInventory/CPLD_Motherboard) -> 202 + Location + `Accepted` body naming the
@@ -10,19 +12,24 @@ uploads, SmcUpdateService.Install) answer 405 OemLicenseNotPassed without DCMS.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from hwfw.sim.firmware import ImageInfo
 from hwfw.sim.http import Request, Response
 from hwfw.sim.messages import Dialect, message
+from hwfw.sim.profiles import SimProfile
 from hwfw.sim.service import params
 from hwfw.sim.service.odata import ODataResources
 from hwfw.sim.service.resources import R
 from hwfw.sim.service.router import route
 from hwfw.sim.service.tasks import Task
 
-# Defaults per brief 4.1-4.5 (ids, flows, Verify ~6 s from the guide capture, BMC flash
-# "several minutes", 16 sessions) and performance anchors 2 (xCAT waits 2 min for SMC BMC).
+# What a real Supermicro server has burnt in: IPMI ids (IANA manufacturer, product), serial form.
+PROFILE = SimProfile("supermicro", ipmi_ids=(10876, 6929), serial_prefix="S", serial_length=9,
+                     serial_digits_only=True)
+
+# Defaults from docs/vendor-behaviour.md, "Supermicro X12/X13": verify task ~6 s, BMC
+# flash "several minutes" (xCAT waits 2 min), at most 16 sessions.
 SMC_TABLE: dict[str, Any] = {
     "vendor": "Supermicro", "manufacturer": "Supermicro", "product": "Supermicro Redfish Service",
     "manager_name": "Manager", "manager_model": "ASPEED", "redfish_version": "1.11.0",
@@ -35,6 +42,7 @@ SMC_TABLE: dict[str, Any] = {
     "activation": {"bmc": "bmc-reset", "bios": "host-reboot", "cpld": "ac-cycle", "nic": "host-reboot"},
     "bmc_boot": 120.0, "bmc_partial": 20.0, "post": 120.0, "os_boot": 45.0, "down_mode": "refused",
     "max_image_size": 128 * 1024 * 1024, "bios_settings": "SD", "bios_auto_restart": True, "bmc_reset_delay": 5.0,
+    "bios_validation": "early", "bios_if_match": "require", "bios_apply_times": ["OnReset"],
     "unlicensed_kinds": ["nic", "raid", "gpu", "psu", "drive"],
     "preserve_flags": ["PreserveCfg", "PreserveSdr", "PreserveSsl", "BackupBMC", "PreserveME", "PreserveNVRAM",
                        "PreserveSMBIOS", "BackupBIOS", "PreserveOA", "PreserveSETUPCONF", "PreserveSETUPPWD",
@@ -63,12 +71,11 @@ class SupermicroService(ODataResources):
         self.golden = {c.key: c.factory for c in self.machine.components.values()}
 
     def extra_state(self) -> dict[str, Any]:
-        return {"staged": self.staged, "golden": self.golden, "bios": self.bios}
+        return {"staged": self.staged, "golden": self.golden}
 
-    def restore_extra(self, d: dict[str, Any]) -> None:
+    def restore_extra(self, d: Mapping[str, Any]) -> None:
         self.staged = d.get("staged")
         self.golden = dict(d.get("golden", self.golden))
-        self.bios = d.get("bios", self.bios)
 
     def pending_summary(self) -> list[dict[str, Any]]:
         out = super().pending_summary()
@@ -101,6 +108,20 @@ class SupermicroService(ODataResources):
             self.after_answer(lambda: self.machine.ac_cycle("redfish"))  # [hedge] a full cycle: CPLD activates
         else:
             self.machine.reset_host(reset_type)
+
+    # ------------------------------------------------------------ BIOS (settings object Bios/SD)
+    def bios_patched(self) -> Response:
+        return self.action_ok()
+
+    def registry_member_id(self, registry: Any) -> str:
+        return "BiosAttributeRegistry"
+
+    def registry_location(self, registry: Any) -> str:
+        return "/registries/BiosAttributeRegistry.1.0.0.json"
+
+    @route("GET", "/registries/BiosAttributeRegistry.1.0.0.json")
+    async def get_registry_json(self, req: Request) -> dict[str, Any] | Response:
+        return self.registry_document(req, "/registries/BiosAttributeRegistry.1.0.0.json")
 
     # ------------------------------------------------------------ inventory
     def _inventory(self) -> dict[str, tuple[Any, str]]:
@@ -140,7 +161,8 @@ class SupermicroService(ODataResources):
     def update_service_extra(self, body: dict[str, Any]) -> None:
         body["MultipartHttpPushUri"] = f"{R}/UpdateService/upload"
         body["MultipartHttpPushUri@Redfish.OperationApplyTimeSupport"] = {
-            "@odata.type": "#Settings.v1_3_5.OperationApplyTimeSupport", "SupportedValues": list(self.table["apply_times"])}
+            "@odata.type": "#Settings.v1_3_5.OperationApplyTimeSupport",
+            "SupportedValues": list(self.table["apply_times"])}
         body["MaxImageSizeBytes"] = self.max_image_size()
         actions = body["Actions"]
         actions["#UpdateService.SimpleUpdate"]["TransferProtocol@Redfish.AllowableValues"] = ["FTP", "HTTP", "HTTPS"]
@@ -152,7 +174,8 @@ class SupermicroService(ODataResources):
     @route("GET", f"{R}/UpdateService/Oem/Supermicro/InstallActionInfo")
     async def get_install_info(self, req: Request) -> dict[str, Any]:
         return {"@odata.id": f"{R}/UpdateService/Oem/Supermicro/InstallActionInfo",
-                "@odata.type": "#ActionInfo.v1_3_0.ActionInfo", "Id": "InstallActionInfo", "Name": "Install Action Info",
+                "@odata.type": "#ActionInfo.v1_3_0.ActionInfo", "Id": "InstallActionInfo",
+                "Name": "Install Action Info",
                 "Parameters": [{"Name": "Targets", "Required": True, "DataType": "StringArray",
                                 "AllowableValues": [self.mgr_uri]},
                                {"Name": "InstallOptions", "Required": True, "DataType": "StringArray",
@@ -253,7 +276,7 @@ class SupermicroService(ODataResources):
         kind = task.data["component"]
         if kind == "bios" and self.table.get("bios_auto_restart"):
             self.world.scheduler.after(2.0, lambda: self.machine.reset_host("ForceRestart", cause="smc-bios-update"))
-        if kind == "cpld":  # the BMC resets after a CPLD flash (brief 4.2)
+        if kind == "cpld":  # the BMC resets after a CPLD_Motherboard flash
             self.world.scheduler.after(float(self.table["bmc_reset_delay"]), lambda: self.machine.bmc_reset("smc-cpld"))
 
     # ------------------------------------------------------------ licensed actions
@@ -273,7 +296,8 @@ class SupermicroService(ODataResources):
         def done(info: ImageInfo | None, error: str | None, detail: str | None) -> None:
             self.world.scheduler.run_due()
             if info is None:
-                self.tasks.finish(task, "Exception", [self.msg("Update", "TransferFailed", uri, self.target_uri(kinds[0] or "bios"))])
+                failed = self.msg("Update", "TransferFailed", uri, self.target_uri(kinds[0] or "bios"))
+                self.tasks.finish(task, "Exception", [failed])
                 return
             task.data.update(self.make_op(info, kinds[0], "simple-update", "Immediate", uri=uri))
             self.schedule_update(task)

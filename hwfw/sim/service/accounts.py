@@ -1,17 +1,19 @@
-"""Sessions, accounts and the task views every simulated BMC has (brief 1.7, 1.10)."""
+"""Sessions, accounts and the task views every simulated BMC has (DSP0266 sessions and
+asynchronous operations; docs/vendor-behaviour.md)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from hwfw.sim.http import HttpError, Request, Response
-from hwfw.sim.service.resources import R, CommonResources, collection, ref
+from hwfw.sim.service.bios import BiosResources
+from hwfw.sim.service.resources import R, collection, ref
 from hwfw.sim.service.router import route
 from hwfw.sim.service.sessions import SessionLimit
 from hwfw.sim.service.tasks import Task
 
 
-class AccessResources(CommonResources):
+class AccessResources(BiosResources):
     """SessionService, AccountService and TaskService routes."""
 
     # ------------------------------------------------------------ sessions and accounts
@@ -71,8 +73,8 @@ class AccessResources(CommonResources):
         if not self.password_changed:
             from hwfw.sim.messages import message
 
-            body["@Message.ExtendedInfo"] = [message("Base", "PasswordChangeRequired",
-                                                     (f"{R}/AccountService/Accounts/{self.account_id(user)}",), self.dialect)]
+            account = f"{R}/AccountService/Accounts/{self.account_id(user)}"
+            body["@Message.ExtendedInfo"] = [message("Base", "PasswordChangeRequired", (account,), self.dialect)]
         return self.ok(body, 201, headers=[("x-auth-token", session.token), ("location", uri)])
 
     def session_limit_response(self) -> Response:

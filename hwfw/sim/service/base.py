@@ -45,13 +45,13 @@ class BmcService:
         "/redfish/v1", "/redfish", "/redfish/v1/UpdateService/FirmwareInventory", "/redfish/v1/Systems",
         "/redfish/v1/Managers", "/redfish/v1/Chassis", "/redfish/v1/$metadata", "/redfish/v1/odata"})
 
-    def __init__(self, world: "Fleet", machine: Machine) -> None:
+    def __init__(self, world: Fleet, machine: Machine) -> None:
         self.world = world
         self.machine = machine
         self.spec = machine.spec
         self.name = machine.name
         self.ids = dict(self.IDS)
-        self.table = {**self.TABLE, **dict(self.spec.timings)}
+        self.table: dict[str, Any] = {**self.TABLE, **dict(self.spec.timings)}
         self.options = {**self.TABLE.get("options", {}), **dict(self.spec.options)}
         self.dialect = self.DIALECT
         self.profile = self
@@ -160,6 +160,10 @@ class BmcService:
         """Work waiting on this BMC (queued jobs, staged images) for /__sim/state."""
         return [{"task": t.id, "name": t.name, "waiting": t.waiting} for t in self.tasks.active() if t.waiting]
 
+    def bios_summary(self) -> dict[str, Any]:
+        """BIOS configuration facts for /__sim/state (service/bios.py fills it in)."""
+        return {}
+
     def extra_state(self) -> dict[str, Any]:
         return {}
 
@@ -240,7 +244,8 @@ class BmcService:
         if self.machine.bmc_state == "partial" and req.path not in PUBLIC_ROOTS:
             return self.partial_response(req)
         if not self.password_changed and req.user is not None and not self.password_change_allowed(req):
-            return self.error(403, "Base", "PasswordChangeRequired", (f"/redfish/v1/AccountService/Accounts/{self.account_id(req.user)}",))
+            account = f"/redfish/v1/AccountService/Accounts/{self.account_id(req.user)}"
+            return self.error(403, "Base", "PasswordChangeRequired", (account,))
         return None
 
     def partial_response(self, req: Request) -> Response | None:

@@ -1,7 +1,7 @@
 """`$expand` (one level): `*` all links, `.` subordinate links only, `~` only `Links`.
 
 Dell scripts and HPE ilorest read whole inventories with `$expand=*($levels=1)` or
-`$expand=.` (brief 1.1). Collections expand their Members; other resources expand
+`$expand=.`. Collections expand their Members; other resources expand
 their reference objects. Levels above 1 are served as 1 (MaxLevels advertises 1).
 """
 
@@ -19,12 +19,12 @@ def _is_ref(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and "@odata.id" in value
 
 
-async def _load(service: "BmcService", ref: dict[str, Any], req: Request) -> dict[str, Any]:
+async def _load(service: BmcService, ref: dict[str, Any], req: Request) -> dict[str, Any]:
     body = await service.internal_get(ref["@odata.id"], req)
     return body if body is not None else ref
 
 
-async def expand(service: "BmcService", req: Request, body: dict[str, Any]) -> dict[str, Any]:
+async def expand(service: BmcService, req: Request, body: dict[str, Any]) -> dict[str, Any]:
     spec = req.query.get("$expand", "").strip()
     kind = spec[:1] or "*"
     if kind not in "*.~":

@@ -1,4 +1,4 @@
-"""`$metadata`, the OData service document and the OEM CSDL files (brief 1.1).
+"""`$metadata`, the OData service document and the OEM CSDL files.
 
 `$metadata` references every DMTF namespace the BMC's resources use, plus the OEM
 CSDL documents under hwfw/sim/csdl/ (DellJob, HpeiLOUpdateServiceExt, Smc...), served
@@ -25,7 +25,11 @@ COMMON_NAMESPACES = {
     "ComputerSystemCollection": ["ComputerSystemCollection"], "ManagerCollection": ["ManagerCollection"],
     "ChassisCollection": ["ChassisCollection"], "SessionCollection": ["SessionCollection"],
     "TaskCollection": ["TaskCollection"], "ManagerAccountCollection": ["ManagerAccountCollection"],
-    "SoftwareInventoryCollection": ["SoftwareInventoryCollection"], "NetworkAdapterCollection": ["NetworkAdapterCollection"],
+    "SoftwareInventoryCollection": ["SoftwareInventoryCollection"],
+    "NetworkAdapterCollection": ["NetworkAdapterCollection"],
+    "MessageRegistryFileCollection": ["MessageRegistryFileCollection"],
+    "MessageRegistryFile": ["MessageRegistryFile", "MessageRegistryFile.v1_1_3"],
+    "AttributeRegistry": ["AttributeRegistry", "AttributeRegistry.v1_2_1", "AttributeRegistry.v1_3_0"],
 }
 
 

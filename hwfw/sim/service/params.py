@@ -1,4 +1,4 @@
-"""Validation of update request parameters: apply time, Targets, ImageURI (brief 6.15, 6.20).
+"""Validation of update request parameters: apply time, Targets, ImageURI.
 
 Errors are the ones sushy-tools and real BMCs give: 400 with
 `ActionParameterValueNotInList` / `PropertyValueNotInList` / `ActionParameterMissing`.
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 SIMPLE_UPDATE = "#UpdateService.SimpleUpdate"
 
 
-def apply_time(service: "UpdateFlow", data: dict[str, Any], allowed: Sequence[str], default: str,
+def apply_time(service: UpdateFlow, data: dict[str, Any], allowed: Sequence[str], default: str,
                action: str | None = SIMPLE_UPDATE) -> str:
     """`@Redfish.OperationApplyTime` from a body; 400 if the vendor does not support it."""
     value = data.get("@Redfish.OperationApplyTime", default)
@@ -27,7 +27,7 @@ def apply_time(service: "UpdateFlow", data: dict[str, Any], allowed: Sequence[st
     return str(value)
 
 
-def targets(service: "UpdateFlow", data: dict[str, Any], mapping: dict[str, str | None],
+def targets(service: UpdateFlow, data: dict[str, Any], mapping: dict[str, str | None],
             action: str = SIMPLE_UPDATE, required: bool = False) -> list[str | None]:
     """Component kinds named by `Targets` (None = decided by the image); 400 for unknown URIs.
 
@@ -50,14 +50,14 @@ def targets(service: "UpdateFlow", data: dict[str, Any], mapping: dict[str, str 
     return out
 
 
-def image_uri(service: "UpdateFlow", data: dict[str, Any], action: str = SIMPLE_UPDATE) -> str:
+def image_uri(service: UpdateFlow, data: dict[str, Any], action: str = SIMPLE_UPDATE) -> str:
     value = data.get("ImageURI")
     if not isinstance(value, str) or not value:
         raise service.fail(400, "Base", "ActionParameterMissing", (action, "ImageURI"))
     return value
 
 
-def check_target_fits(service: "UpdateFlow", kinds: list[str | None], image_component: str | None) -> str | None:
+def check_target_fits(service: UpdateFlow, kinds: list[str | None], image_component: str | None) -> str | None:
     """The component to update given Targets and the image; 400 when they contradict."""
     named = {k for k in kinds if k is not None}
     if not named:

@@ -1,5 +1,5 @@
-"""Resources every simulated BMC has: service root, systems, managers, chassis, BIOS and
-NICs (brief 1.1, 1.8, 1.9); sessions, accounts and tasks are in accounts.py.
+"""Resources every simulated BMC has: service root, systems, managers, chassis and NICs;
+BIOS configuration is in bios.py, sessions, accounts and tasks in accounts.py.
 
 Vendor profiles override the small `*_extra` hooks and the reset behaviour instead of
 re-writing whole resources.
@@ -10,12 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from hwfw.sim.http import Request, Response
-from hwfw.sim.service.base import BmcService, etag_of
+from hwfw.sim.service.base import BmcService
 from hwfw.sim.service.router import route
 
 R = "/redfish/v1"
-BIOS_DEFAULTS = {"BootMode": "Uefi", "ProcTurboMode": "Enabled", "SriovGlobalEnable": "Disabled",
-                 "SysProfile": "PerfOptimized", "LogicalProc": "Enabled"}
 
 
 def ref(uri: str) -> dict[str, str]:
@@ -34,10 +32,6 @@ class CommonResources(BmcService):
              "Task": "v1_7_4", "TaskService": "v1_2_0", "SessionService": "v1_1_8", "Session": "v1_7_0",
              "AccountService": "v1_12_0", "ManagerAccount": "v1_10_0", "Bios": "v1_2_0",
              "NetworkAdapter": "v1_9_0"}
-
-    def setup(self) -> None:
-        super().setup()
-        self.bios = {"attributes": dict(BIOS_DEFAULTS), "pending": {}, "applied": self.now(), "messages": []}
 
     def t(self, ns: str) -> str:
         return f"#{ns}.{self.TYPES[ns]}.{ns}"
@@ -70,6 +64,7 @@ class CommonResources(BmcService):
                 "Systems": ref(f"{R}/Systems"), "Managers": ref(f"{R}/Managers"), "Chassis": ref(f"{R}/Chassis"),
                 "SessionService": ref(f"{R}/SessionService"), "AccountService": ref(f"{R}/AccountService"),
                 "UpdateService": ref(f"{R}/UpdateService"), "Tasks": ref(f"{R}/TaskService"),
+                "Registries": ref(f"{R}/Registries"),
                 "Links": {"Sessions": ref(f"{R}/SessionService/Sessions")}}
         body.update(self.root_extra())
         return body
@@ -130,72 +125,9 @@ class CommonResources(BmcService):
         """Log an accepted reset request, as a client sent it (the resets it causes follow)."""
         self.world.events.emit(self.name, "reset-requested", action=action, reset_type=reset_type, via="redfish")
 
-    # ------------------------------------------------------------ BIOS and pending settings
-    @route("GET", f"{R}/Systems/{{S}}/Bios")
-    async def get_bios(self, req: Request) -> dict[str, Any]:
-        b = self.bios
-        settings_uri = f"{self.sys_uri}/Bios/{self.table.get('bios_settings', 'Settings')}"
-        body = {"@odata.id": f"{self.sys_uri}/Bios", "@odata.type": self.t("Bios"), "Id": "Bios",
-                "Name": "BIOS Configuration Current Settings", "AttributeRegistry": "BiosAttributeRegistry.v1_0_0",
-                "Attributes": dict(b["attributes"]),
-                "@Redfish.Settings": {"@odata.type": "#Settings.v1_3_5.Settings", "SettingsObject": ref(settings_uri),
-                                      "Time": self.world.clock.iso(b["applied"]),
-                                      "ETag": etag_of(b["attributes"]).strip('"'),
-                                      "SupportedApplyTimes": ["OnReset"], "Messages": list(b["messages"])}}
-        return body
-
-    @route("GET", f"{R}/Systems/{{S}}/Bios/{{settings}}")
-    async def get_bios_settings(self, req: Request, settings: str) -> dict[str, Any] | Response:
-        if settings != self.table.get("bios_settings", "Settings"):
-            return self.not_found(req)
-        body = {"@odata.id": f"{self.sys_uri}/Bios/{settings}", "@odata.type": self.t("Bios"), "Id": settings,
-                "Name": "BIOS Configuration Pending Settings", "AttributeRegistry": "BiosAttributeRegistry.v1_0_0",
-                "Attributes": {**self.bios["attributes"], **self.bios["pending"]}}
-        body["@odata.etag"] = etag_of(body)
-        return body
-
-    @route("PATCH", f"{R}/Systems/{{S}}/Bios/{{settings}}")
-    async def patch_bios_settings(self, req: Request, settings: str) -> Response:
-        if settings != self.table.get("bios_settings", "Settings"):
-            return self.not_found(req)
-        current = await self.get_bios_settings(req, settings)
-        assert isinstance(current, dict)
-        self.check_if_match(req, current["@odata.etag"])
-        data = await req.json()
-        attrs = data.get("Attributes") if isinstance(data, dict) else None
-        if not isinstance(attrs, dict):
-            raise self.fail(400, "Base", "PropertyMissing", ("Attributes",))
-        self.bios_patch_gate()
-        self.bios["pending"].update(attrs)
-        self.touch()
-        return self.bios_patched()
-
-    def bios_patch_gate(self) -> None:
-        """Profiles refuse pending BIOS changes in some states (HPE during POST)."""
-
-    def bios_patched(self) -> Response:
-        return Response.empty(204)
-
-    def apply_bios_pending(self) -> None:
-        """At POST: pending values move to current; unknown attributes fail with a message."""
-        b = self.bios
-        if not b["pending"]:
-            return
-        messages = []
-        for key, value in b["pending"].items():
-            if key in b["attributes"]:
-                b["attributes"][key] = value
-            else:
-                from hwfw.sim.messages import message
-
-                messages.append(message("Base", "PropertyUnknown", (key,), self.dialect, related=[f"#/Attributes/{key}"]))
-        b["pending"] = {}
-        b["messages"] = messages
-        b["applied"] = self.now()
-        self.touch()
-
     def check_if_match(self, req: Request, current: str) -> None:
-        """ETag policy (brief 1.3): ignore, require (428), strong-only (412 on W/)."""
+        """ETag policy: ignore, require (428), strong-only (412 on W/), as real BMCs differ
+        (docs/vendor-behaviour.md, "ETags")."""
         policy = self.options.get("etag_policy", self.table.get("etag_policy", "ignore"))
         given = req.headers.get("if-match")
         if given is None:
@@ -220,8 +152,9 @@ class CommonResources(BmcService):
             "FirmwareVersion": self.machine.bmc_version, "UUID": self.spec.uuid,
             "Status": {"State": "Enabled", "Health": "OK"},
             "Links": {"ManagerForServers": [ref(self.sys_uri)], "ManagerForChassis": [ref(self.chassis_uri)]},
-            "Actions": {"#Manager.Reset": {"target": f"{self.mgr_uri}/Actions/Manager.Reset",
-                                           "ResetType@Redfish.AllowableValues": list(self.table["manager_reset_types"])}}}
+            "Actions": {"#Manager.Reset": {
+                "target": f"{self.mgr_uri}/Actions/Manager.Reset",
+                "ResetType@Redfish.AllowableValues": list(self.table["manager_reset_types"])}}}
         self.manager_extra(body)
         return body
 
@@ -261,9 +194,10 @@ class CommonResources(BmcService):
         if self.machine.in_post or self.machine.power_state == "Off":
             if self.table.get("nic_when_host_down") == "400":
                 raise self.fail(400, "iLO", "InvalidOperationForSystemState")
-            nics = []  # adapters vanish while the host is off or in POST (brief 6.2)
+            nics = []  # adapters vanish while the host is off or in POST
         return collection(f"{self.chassis_uri}/NetworkAdapters", "NetworkAdapterCollection",
-                          "Network Adapter Collection", [f"{self.chassis_uri}/NetworkAdapters/{self.nic_adapter_id(c.instance)}" for c in nics])
+                          "Network Adapter Collection",
+                          [f"{self.chassis_uri}/NetworkAdapters/{self.nic_adapter_id(c.instance)}" for c in nics])
 
     def nic_adapter_id(self, instance: str) -> str:
         return instance.split("-")[0]
@@ -275,4 +209,5 @@ class CommonResources(BmcService):
             return self.not_found(req)
         return {"@odata.id": f"{self.chassis_uri}/NetworkAdapters/{nic}", "@odata.type": self.t("NetworkAdapter"),
                 "Id": nic, "Name": f"Network Adapter {nic}", "Manufacturer": "Contoso NIC Inc.",
-                "Controllers": [{"FirmwarePackageVersion": comp.active}], "Status": {"State": "Enabled", "Health": "OK"}}
+                "Controllers": [{"FirmwarePackageVersion": comp.active}],
+                "Status": {"State": "Enabled", "Health": "OK"}}

@@ -56,7 +56,8 @@ class Router:
                         continue  # a subclass overrode this route
                     seen.add((spec.method, path))
                     if "{" in path:
-                        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", re.escape(path).replace(r"\{", "{").replace(r"\}", "}")) + "$")
+                        escaped = re.escape(path).replace(r"\{", "{").replace(r"\}", "}")
+                        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", escaped) + "$")
                         self.dynamic.append((spec.method, regex, attr, spec.public))
                     else:
                         self.static[(spec.method, path)] = (attr, spec.public)

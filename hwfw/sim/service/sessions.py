@@ -1,6 +1,6 @@
 """Redfish sessions of one BMC: tokens, a per-BMC limit, idle expiry in virtual time.
 
-Sessions live in BMC memory: they are dropped on every BMC reset (brief 1.10, 6.6) and
+Sessions live in BMC memory: they are dropped on every BMC reset, as real BMCs drop them, and
 are not persisted across simulator restarts.
 """
 
@@ -29,7 +29,7 @@ class SessionLimit(Exception):
 
 
 class SessionTable:
-    def __init__(self, service: "BmcService", limit: int, timeout: float) -> None:
+    def __init__(self, service: BmcService, limit: int, timeout: float) -> None:
         self.service = service
         self.limit = limit
         self.timeout = timeout

@@ -59,7 +59,7 @@ class Task:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Task":
+    def from_dict(cls, d: dict[str, Any]) -> Task:
         return cls(**d)
 
 
@@ -76,7 +76,7 @@ def steps_from(start: float, *items: tuple[float, dict[str, Any]]) -> list[dict[
 class TaskEngine:
     """Runs every task of one BMC; the service supplies effects and persistence."""
 
-    def __init__(self, service: "BmcService", max_tasks: int = 64) -> None:
+    def __init__(self, service: BmcService, max_tasks: int = 64) -> None:
         self.service = service
         self.max_tasks = max_tasks
         self.tasks: dict[str, Task] = {}
@@ -220,7 +220,7 @@ class TaskEngine:
 
     # ------------------------------------------------------------ life cycle
     def wipe(self) -> None:
-        """The BMC rebooted: its task list is gone (brief 0.2)."""
+        """The BMC rebooted: its task list is gone, as after a real BMC reset."""
         self._gen += 1
         self.tasks.clear()
 

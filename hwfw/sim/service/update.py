@@ -1,4 +1,4 @@
-"""UpdateService, FirmwareInventory and image intake shared by the profiles (brief 1.4-1.6).
+"""UpdateService, FirmwareInventory and image intake shared by the profiles.
 
 Intake is the same everywhere: the body streams to a spool file (multipart) or is
 pulled from `ImageURI` with httpx, the image is verified streaming, and an
@@ -132,7 +132,7 @@ class UpdateResources(AccessResources):
         return self.world.spool_dir / self.name
 
     def check_push_headers(self, req: Request) -> None:
-        """411 without Content-Length, 413 above MaxImageSizeBytes (brief 6.4)."""
+        """411 without Content-Length, 413 above MaxImageSizeBytes."""
         length = req.content_length
         if length is None and self.table.get("require_content_length", True):
             raise HttpError(self.error(411, "Base", "GeneralError", ("Content-Length is required",)))

@@ -1,4 +1,4 @@
-"""Update operations as tasks: verdicts, step plans, flash effects (brief 6.9-6.18).
+"""Update operations as tasks: verdicts, step plans, flash effects.
 
 An *op* (stored in `task.data`) names the component, its instances, the image version
 and the apply time. `verdict` decides what a real BMC would say about it
@@ -41,8 +41,9 @@ class UpdateFlow(UpdateResources):
         return dict(self.table.get("activation", {})).get(kind, DEFAULT_ACTIVATION.get(kind, "host-reboot"))
 
     def flash_time(self, kind: str) -> float:
-        times = dict(self.table.get("flash", {}))
-        return float(self.table.get(f"flash_{kind}", times.get(kind, times.get("default", 60.0))))
+        times: dict[str, Any] = dict(self.table.get("flash", {}))
+        seconds: Any = self.table.get(f"flash_{kind}", times.get(kind, times.get("default", 60.0)))
+        return float(seconds)
 
     # ------------------------------------------------------------ ops
     def make_op(self, info: ImageInfo | None, kind: str | None, method: str, apply_time: str,
@@ -74,7 +75,8 @@ class UpdateFlow(UpdateResources):
             return ("Update", "UpdateNotApplicable", (image, target))
         if op["component"] == "nic" and self.options.get("pldm_nic_needs_reboot_after_bmc") and \
                 self.machine.bmc_updated_since_host_boot:
-            return ("Update", "ApplyFailed", (image, target))  # ironic bug 2141574 (brief 6.2)
+            # PLDM NIC updates fail until the host rebooted after a BMC update (OpenStack ironic bug 2141574)
+            return ("Update", "ApplyFailed", (image, target))
         lowest = {**dict(self.table.get("lowest_supported", {})),
                   **dict(self.options.get("lowest_supported", {}))}.get(op["component"])
         if lowest and _below(op["version"], lowest) and not op.get("force"):
@@ -98,8 +100,9 @@ class UpdateFlow(UpdateResources):
         image, target = op.get("image") or "image", self.target_uri(op["component"])
         head = steps_from(now, (0.5, {"state": "Running", "percent": 5,
                                       "message": self.msg("Update", "TargetDetermined", target, image)}),
-                          (float(self.table.get("verify", 10)), {"percent": 20, "ramp": True,
-                                                                  "message": self.msg("Update", "VerifyingAtComponent", image, target)}))
+                          (float(self.table.get("verify", 10)), {
+                              "percent": 20, "ramp": True,
+                              "message": self.msg("Update", "VerifyingAtComponent", image, target)}))
         end = head[-1]["at"]
         bad = self.verdict(op)
         if bad is not None:
@@ -161,7 +164,7 @@ class UpdateFlow(UpdateResources):
         return total
 
     def on_post_end(self) -> None:
-        self.apply_bios_pending()
+        self.bios_on_post_end()
 
     # ------------------------------------------------------------ effects
     def effect_flash_start(self, task: Task) -> None:

@@ -41,8 +41,14 @@ from hwfw.state.lock import LockInfo, operator
 from hwfw.state.model import State
 from hwfw.state.postgres.dsn import mask_dsn, resolve_dsn
 from hwfw.state.postgres.schema import ensure_schema
-from hwfw.state.store import (check_successor, encode_state, next_state, parse_state_document, state_from_json,
-                              state_to_json)
+from hwfw.state.store import (
+    check_successor,
+    encode_state,
+    next_state,
+    parse_state_document,
+    state_from_json,
+    state_to_json,
+)
 
 log = get_logger("state.postgres")
 
@@ -364,6 +370,7 @@ class PostgresBackend:
 
         wid = await self._ready()
         rows = list(records)
+        params: list[tuple[Any, ...]]
         if name == "intents":
             sql = "INSERT INTO intents (workspace_id, intent_id, resolves, record) VALUES (%s, %s, %s, %s)"
             params = [(wid, r.get("intent") or r.get("resolves"), "resolves" in r, Jsonb(r)) for r in rows]

@@ -7,14 +7,17 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from hwfw.apply.drivers import make_driver
 from hwfw.apply.drivers.activation import Expectation
 from hwfw.clock import FakeClock
 from hwfw.config.model import Host
 from hwfw.inventory.collect import ResolvedHost
-
 from tests.apply.drivers.support import scaled_settings
 from tests.redfish.fakebmc import FakeBmc, Response, serve
+
+pytestmark = pytest.mark.slow
 
 FI_BMC = "/redfish/v1/UpdateService/FirmwareInventory/BMC"
 

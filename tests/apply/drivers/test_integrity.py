@@ -12,11 +12,10 @@ import httpx
 import pytest
 
 from hwfw.apply.imageserver import BLOCK, ImageServer
-from hwfw.apply.upload import HashingReader, ImageChanged, MultipartBody, FilePart, FormField
+from hwfw.apply.upload import FilePart, FormField, HashingReader, ImageChanged, MultipartBody
 from hwfw.clock import SystemClock
 from hwfw.config.model import ImageServerSettings
 from hwfw.errors import IntegrityError
-
 from tests.apply.drivers.support import DELL, GEN, HPE, SMC, Rig, flash_request, run, with_rig, write_fleet
 
 
@@ -26,6 +25,7 @@ def _corrupt(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("vendor, spec, component, version, current", [
     ("dell", DELL, "bios", "1.12.1", "1.10.2"),
     ("hpe", HPE, "bios", "U30 v2.80 (10/03/2023)", "U30 v2.68 (07/14/2022)"),
@@ -93,6 +93,7 @@ def _server_settings(**kw: object) -> ImageServerSettings:
     return ImageServerSettings(listen="127.0.0.1:0", **kw)  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_image_server_publishes_unguessable_urls_serves_ranges_and_logs(tmp_path: Path) -> None:
     path = tmp_path / "bios.bin"
     data = os.urandom(2 * BLOCK + 1234)
@@ -129,6 +130,7 @@ def test_image_server_publishes_unguessable_urls_serves_ranges_and_logs(tmp_path
     run(body())
 
 
+@pytest.mark.slow
 def test_image_server_refuses_wrong_hash_and_cuts_changed_files(tmp_path: Path) -> None:
     path = tmp_path / "img.bin"
     data = os.urandom(3 * BLOCK)
@@ -156,6 +158,7 @@ def test_image_server_refuses_wrong_hash_and_cuts_changed_files(tmp_path: Path) 
     run(body())
 
 
+@pytest.mark.slow
 def test_image_server_limits_concurrent_transfers(tmp_path: Path) -> None:
     path = tmp_path / "img.bin"
     data = os.urandom(8 * BLOCK)

@@ -5,15 +5,28 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from hwfw.apply.driver import FLASH_PENDING
 from hwfw.apply.drivers import make_driver
 from hwfw.clock import SystemClock
 from hwfw.config.model import Host
 from hwfw.inventory.collect import ResolvedHost
-
-from tests.apply.drivers.support import DELL, GEN, HPE, LAB_FLEET, SMC, Rig, flash_request, primary_resets, \
-    with_rig, write_fleet
+from tests.apply.drivers.support import (
+    DELL,
+    GEN,
+    HPE,
+    LAB_FLEET,
+    SMC,
+    Rig,
+    flash_request,
+    primary_resets,
+    with_rig,
+    write_fleet,
+)
 from tests.inventory.test_collect_lab import HPE_PLATFORM
+
+pytestmark = pytest.mark.slow
 
 
 def test_vendor_detection_and_read_versions_match_the_planner_keys(tmp_path: Path) -> None:

@@ -8,9 +8,20 @@ import pytest
 
 from hwfw.apply.driver import FLASH_ACTIVE, FLASH_PENDING, FLASH_SKIPPED_SAME
 from hwfw.errors import ApplyError, BmcUnreachable
+from tests.apply.drivers.support import (
+    DELL,
+    GEN,
+    HPE,
+    SMC,
+    Rig,
+    Stopwatch,
+    flash_request,
+    primary_resets,
+    with_rig,
+    write_fleet,
+)
 
-from tests.apply.drivers.support import DELL, GEN, HPE, SMC, Rig, Stopwatch, flash_request, primary_resets, \
-    with_rig, write_fleet
+pytestmark = pytest.mark.slow
 
 
 def test_vanished_task_monitor_falls_back_to_the_version(tmp_path: Path) -> None:

@@ -16,8 +16,9 @@ import pytest
 
 from hwfw.apply.driver import FLASH_PENDING
 from hwfw.apply.drivers.base import RedfishDriver
-
 from tests.apply.drivers.support import DELL, GEN, HPE, SMC, Rig, flash_request, with_rig, write_fleet
+
+pytestmark = pytest.mark.slow
 
 
 def intent(host: str, key: str, to: str, frm: str, activation: str, **details: Any) -> dict[str, Any]:

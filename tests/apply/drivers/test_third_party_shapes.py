@@ -11,10 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hwfw.apply.driver import FLASH_PENDING, FLASH_UNCONFIRMED
 from hwfw.apply.imageserver import ImageServer
 from hwfw.clock import SystemClock
 from tests.apply.drivers.support import GEN, Rig, flash_request, primary_resets, with_rig, write_fleet
+
+pytestmark = pytest.mark.slow
 
 CONTOSO = GEN["model"]
 

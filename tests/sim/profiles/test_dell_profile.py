@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.sim.support import advance, client, control, events, host, image, multipart, run, sim_fleet, until
+
+pytestmark = pytest.mark.slow
 
 SYS = "/redfish/v1/Systems/System.Embedded.1"
 MGR = "/redfish/v1/Managers/iDRAC.Embedded.1"
@@ -27,7 +30,8 @@ def test_complete_idrac_update_then_lc_ready(tmp_path: Path) -> None:
         async with sim_fleet(tmp_path, {"d1": host("dell")}) as sim, client(sim, "d1") as c, control(sim) as ctl:
             assert "Installed-25227-6.10.30.00__iDRAC.Embedded.1-1" in await inventory_ids(c)
             r = await c.post("/redfish/v1/UpdateService/MultipartUpload",
-                             files=multipart({"Targets": [], "@Redfish.OperationApplyTime": "Immediate", "Oem": {}}, img))
+                             files=multipart({"Targets": [], "@Redfish.OperationApplyTime": "Immediate", "Oem": {}},
+                                             img))
             assert r.status_code == 202
             task_uri = r.headers["location"]
             jid = task_uri.rsplit("/", 1)[1]
@@ -136,7 +140,8 @@ def test_legacy_http_push_needs_if_match_and_gives_available(tmp_path: Path) -> 
             assert r.json()["Oem"]["Dell"]["DellSoftwareInventory"]["Status"] == "AvailableForInstallation"
             assert (await events(c, "image-received"))[0]["method"] == "http-push"
             r = await c.post("/redfish/v1/UpdateService/Actions/Oem/DellUpdateService.Install",
-                             json={"SoftwareIdentityURIs": [f"{INV}/Available-159-1.12.1"], "InstallUpon": "NextReboot"})
+                             json={"SoftwareIdentityURIs": [f"{INV}/Available-159-1.12.1"],
+                                   "InstallUpon": "NextReboot"})
             assert r.status_code == 202
             await advance(c, 20)  # the job is Scheduled once its package is handled (~10 s)
             await c.post(f"{SYS}/Actions/ComputerSystem.Reset", json={"ResetType": "ForceRestart"})

@@ -6,9 +6,13 @@ import asyncio
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
+
 from hwfw.sim.profiles import service_class
 from hwfw.sim.profiles.generic import GenericService
 from tests.sim.support import client, events, host, run, sim_fleet
+
+pytestmark = pytest.mark.slow
 
 MINIMAL = host("generic", options={"variant": "minimal"})
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.sim.support import advance, client, events, host, image, multipart, run, sim_fleet, until
+
+pytestmark = pytest.mark.slow
 
 INV = "/redfish/v1/UpdateService/FirmwareInventory"
 
@@ -17,7 +21,8 @@ def test_complete_bmc_update_by_multipart_push(tmp_path: Path) -> None:
         async with sim_fleet(tmp_path, {"g1": host("generic")}) as sim, client(sim, "g1") as c:
             svc = (await c.get("/redfish/v1/UpdateService")).json()
             push = svc["MultipartHttpPushUri"]
-            assert svc["MultipartHttpPushUri@Redfish.OperationApplyTimeSupport"]["SupportedValues"] == ["Immediate", "OnReset"]
+            apply_times = svc["MultipartHttpPushUri@Redfish.OperationApplyTimeSupport"]["SupportedValues"]
+            assert apply_times == ["Immediate", "OnReset"]
             r = await c.post(push, files=multipart({"Targets": ["/redfish/v1/Managers/bmc"],
                                                     "@Redfish.OperationApplyTime": "Immediate"}, img))
             assert r.status_code == 202
@@ -70,7 +75,8 @@ def test_bios_onreset_by_simple_update_pull(tmp_path: Path) -> None:
             assert task["Messages"][-1]["MessageId"].endswith("AwaitToActivate")
             await advance(c, 3600)
             assert (await c.get("/redfish/v1/Systems/system")).json()["BiosVersion"] == "1.0.5"
-            r = await c.post("/redfish/v1/Systems/system/Actions/ComputerSystem.Reset", json={"ResetType": "ForceRestart"})
+            r = await c.post("/redfish/v1/Systems/system/Actions/ComputerSystem.Reset",
+                             json={"ResetType": "ForceRestart"})
             assert r.status_code == 204
             await until(c, lambda: _state(c, monitor, "Completed"), step=30)
             await until(c, lambda: _bios(c, "1.1.0"), step=10)  # the new BIOS runs once POST gets there

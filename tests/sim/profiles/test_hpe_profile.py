@@ -21,6 +21,8 @@ from tests.sim.support import (
     until,
 )
 
+pytestmark = pytest.mark.slow
+
 US = "/redfish/v1/UpdateService"
 INV = f"{US}/FirmwareInventory"
 
@@ -50,7 +52,8 @@ def test_complete_system_rom_update_with_active_backup_swap(tmp_path: Path) -> N
             c.headers["X-Auth-Token"] = token
             assert (await hpe_state(c))["State"] == "Idle"
             c.cookies.set("sessionKey", token)
-            r = await c.post("/cgi-bin/uploadFile", files=form(token, img, {"UpdateRepository": True, "UpdateTarget": True}))
+            r = await c.post("/cgi-bin/uploadFile",
+                             files=form(token, img, {"UpdateRepository": True, "UpdateTarget": True}))
             assert r.status_code == 200
             envelope = r.json()["error"]
             assert envelope["code"] == "iLO.0.10.ExtendedInfo"
@@ -68,7 +71,8 @@ def test_complete_system_rom_update_with_active_backup_swap(tmp_path: Path) -> N
             repo = (await c.get(f"{US}/ComponentRepository", params={"$expand": "."})).json()["Members"]
             assert [m["Filename"] for m in repo] == [img.name]
             r = await c.post("/redfish/v1/Systems/1/Actions/ComputerSystem.Reset", json={"ResetType": "ForceRestart"})
-            assert r.status_code == 200 and r.json()["error"]["@Message.ExtendedInfo"][0]["MessageId"] == "Base.1.4.Success"
+            assert r.status_code == 200
+            assert r.json()["error"]["@Message.ExtendedInfo"][0]["MessageId"] == "Base.1.4.Success"
             await until(c, lambda: _rom(c, "U30 v2.80 (10/03/2023)"), step=30)
             after = await by_description(c)
             assert after["SystemRomBackup"] == "U30 v2.68 (07/14/2022)"  # active/backup swapped

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.sim.support import advance, client, control, events, host, image, multipart, run, sim_fleet, until
+
+pytestmark = pytest.mark.slow
 
 US = "/redfish/v1/UpdateService"
 INV = f"{US}/FirmwareInventory"
@@ -62,9 +65,9 @@ def test_complete_bmc_update_immediate(tmp_path: Path) -> None:
 
     async def main() -> None:
         async with sim_fleet(tmp_path, {"s1": host("supermicro")}) as sim, client(sim, "s1") as c, control(sim) as ctl:
-            r = await c.post(f"{US}/upload", files=multipart({"Targets": ["/redfish/v1/Managers/1"],
-                                                              "@Redfish.OperationApplyTime": "Immediate",
-                                                              "Oem": {"Supermicro": {"BMC": {"PreserveCfg": True}}}}, img))
+            params = {"Targets": ["/redfish/v1/Managers/1"], "@Redfish.OperationApplyTime": "Immediate",
+                      "Oem": {"Supermicro": {"BMC": {"PreserveCfg": True}}}}
+            r = await c.post(f"{US}/upload", files=multipart(params, img))
             task_uri = r.headers["location"]
             await advance(ctl, 10)
             assert (await c.get(task_uri)).json()["Name"] == "BMC Update"
@@ -75,7 +78,8 @@ def test_complete_bmc_update_immediate(tmp_path: Path) -> None:
             await advance(ctl, 300)
             async with client(sim, "s1") as back:
                 assert (await back.get("/redfish/v1/Managers/1")).json()["FirmwareVersion"] == "01.03.12"
-                r = await back.post("/redfish/v1/Managers/1/Actions/Manager.Reset", json={"ResetType": "GracefulRestart"})
+                r = await back.post("/redfish/v1/Managers/1/Actions/Manager.Reset",
+                                    json={"ResetType": "GracefulRestart"})
                 assert r.status_code == 200 and "Success" in r.json()
 
     run(main())

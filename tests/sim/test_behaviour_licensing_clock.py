@@ -1,18 +1,23 @@
-"""Brief section 6, licensing (item 26) and clock/determinism/fault API (item 27), raw HTTP."""
+"""The simulator over raw HTTP: the Supermicro licence gate, seeded replay, the fault API and the
+virtual clock's speed."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.sim.fileserver import serve_files
 from tests.sim.support import advance, client, control, events, host, image, login, multipart, run, sim_fleet
+
+pytestmark = pytest.mark.slow
 
 SMC_FW = {"bmc": "01.02.04", "bios": "2.0", "cpld": "F1.02", "nic": {"NIC1": "1.0"}}
 
 
-def test_item26_supermicro_licence_gate(tmp_path: Path) -> None:
-    """6.26: without DCMS: SimpleUpdate, NIC uploads and the push-URI probe answer 405
+def test_supermicro_licence_gate(tmp_path: Path) -> None:
+    """Without DCMS: SimpleUpdate, NIC uploads and the push-URI probe answer 405
     SMC OemLicenseNotPassed; BMC/BIOS uploads stay Standard. Licensed boards are not gated."""
     bios = image(tmp_path, "supermicro", "bios", "2.1", model="SYS-221H-TNR")
     nic = image(tmp_path, "supermicro", "nic", "2.0", model="SYS-221H-TNR")
@@ -50,8 +55,8 @@ def _replay_signature(evts: list[dict]) -> list[tuple]:  # type: ignore[type-arg
     return [(e["t"], e["bmc"], e["type"], tuple(e.get(k) for k in keep)) for e in evts]
 
 
-def test_item27_seeded_replay_is_identical(tmp_path: Path) -> None:
-    """6.27: the same fleet and the same requests give the same ids, tokens and event log."""
+def test_seeded_replay_is_identical(tmp_path: Path) -> None:
+    """The same fleet and the same requests give the same ids, tokens and event log."""
     img = image(tmp_path, "dell", "bmc", "7.10.30.00")
 
     async def scenario(state: str) -> tuple[list[tuple], dict[str, str]]:  # type: ignore[type-arg]
@@ -79,8 +84,8 @@ def test_item27_seeded_replay_is_identical(tmp_path: Path) -> None:
     run(main())
 
 
-def test_item27_fault_api_and_virtual_speed(tmp_path: Path) -> None:
-    """6.27: faults scheduled at run time (a longer outage, a task failing at a chosen %), and a
+def test_fault_api_and_virtual_speed(tmp_path: Path) -> None:
+    """Faults scheduled at run time (a longer outage, a task failing at a chosen %), and a
     fast clock: at speed 1000 a 6-minute BIOS flash takes well under a second of real time."""
     img = image(tmp_path, "generic", "bios", "1.1.0")
 
@@ -98,14 +103,16 @@ def test_item27_fault_api_and_virtual_speed(tmp_path: Path) -> None:
             await ctl.post("/__sim/faults", json={"bmc": "g2", "task_exception": {"at_percent": 40,
                                                                                   "message": "VerificationFailed"}})
             async with client(sim, "g2") as c:
-                monitor = (await c.post("/redfish/v1/UpdateService/update", files=multipart({}, img))).headers["location"]
+                pushed = await c.post("/redfish/v1/UpdateService/update", files=multipart({}, img))
+                monitor = pushed.headers["location"]
                 await advance(ctl, 400)
                 task = (await c.get(monitor)).json()
                 assert (task["TaskState"], task["PercentComplete"]) == ("Exception", 40)
                 assert task["Messages"][-1]["MessageId"].endswith("VerificationFailed")
                 assert [e["result"] for e in await events(c, "flash-finished")] == ["failed"]
                 await ctl.delete("/__sim/faults")
-                monitor = (await c.post("/redfish/v1/UpdateService/update", files=multipart({}, img))).headers["location"]
+                pushed = await c.post("/redfish/v1/UpdateService/update", files=multipart({}, img))
+                monitor = pushed.headers["location"]
                 await ctl.post("/__sim/clock", json={"speed": 1000})
                 started = time.monotonic()
                 for _ in range(5000):  # bounded poll, no sleeps: virtual time runs at 1000x

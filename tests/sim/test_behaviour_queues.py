@@ -1,17 +1,22 @@
-"""Brief section 6, concurrency and queues (items 23-25), over raw HTTP."""
+"""The simulator over raw HTTP: a second update while one runs, vendor queues (HPE task queue,
+Dell job queue)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.sim.support import advance, client, control, events, host, image, login, multipart, run, sim_fleet
+
+pytestmark = pytest.mark.slow
 
 QUEUE = "/redfish/v1/UpdateService/UpdateTaskQueue"
 
 
-def test_item23_second_update_refused_and_stuck_update_mode(tmp_path: Path) -> None:
-    """6.23: Dell RED014 for a second job on the same component; iLO busy while flashing;
+def test_second_update_refused_and_stuck_update_mode(tmp_path: Path) -> None:
+    """Dell RED014 for a second job on the same component; iLO busy while flashing;
     Supermicro stuck "update mode" (405) that only a BMC cold reset clears."""
     dell = image(tmp_path, "dell", "bios", "1.12.1")
     hpe = image(tmp_path, "hpe", "bmc", "2.81 Mar 27 2023")
@@ -39,17 +44,19 @@ def test_item23_second_update_refused_and_stuck_update_mode(tmp_path: Path) -> N
                 r = await c.post("/redfish/v1/UpdateService/upload", files=multipart(params, smc))
                 assert r.status_code == 405 and r.json()["error"]["code"] == "SMC.1.0.OemFirmwareAlreadyInUpdateMode"
                 await advance(ctl, 3600)
-                assert (await c.post("/redfish/v1/UpdateService/upload", files=multipart(params, smc))).status_code == 405
+                pushed = await c.post("/redfish/v1/UpdateService/upload", files=multipart(params, smc))
+                assert pushed.status_code == 405
                 await c.post("/redfish/v1/Managers/1/Actions/Manager.Reset", json={"ResetType": "GracefulRestart"})
             await advance(ctl, 300)
             async with client(sim, "s1") as c:
-                assert (await c.post("/redfish/v1/UpdateService/upload", files=multipart(params, smc))).status_code == 202
+                pushed = await c.post("/redfish/v1/UpdateService/upload", files=multipart(params, smc))
+                assert pushed.status_code == 202
 
     run(main())
 
 
-def test_item24_hpe_task_queue_strict_order(tmp_path: Path) -> None:
-    """6.24: strict order; a Uefi head item blocks until reboot (then runs in POST); an Exception
+def test_hpe_task_queue_strict_order(tmp_path: Path) -> None:
+    """Strict order; a Uefi head item blocks until reboot (then runs in POST); an Exception
     blocks until deleted; a Pending item past its Expire becomes Expired."""
     rom = image(tmp_path, "hpe", "bios", "U30 v2.80 (10/03/2023)")
     ilo = image(tmp_path, "hpe", "bmc", "2.81 Mar 27 2023")
@@ -83,7 +90,8 @@ def test_item24_hpe_task_queue_strict_order(tmp_path: Path) -> None:
                 r = await c.post(QUEUE, json={"Name": "bad", "Filename": wrong.name, "UpdatableBy": ["Bmc"]})
                 assert r.status_code == 201
                 await c.post(QUEUE, json={"Name": "wait", "Command": "Wait", "WaitTimeSeconds": 10})
-                await c.post(QUEUE, json={"Name": "late", "Filename": rom.name, "UpdatableBy": ["Uefi"], "ExpireAfter": "10m"})
+                await c.post(QUEUE, json={"Name": "late", "Filename": rom.name, "UpdatableBy": ["Uefi"],
+                                          "ExpireAfter": "10m"})
                 await advance(ctl, 1200)
                 states = await _states(c)
                 assert (states["bad"], states["wait"]) == ("Exception", "Pending")  # the Exception blocks
@@ -104,8 +112,8 @@ def test_item24_hpe_task_queue_strict_order(tmp_path: Path) -> None:
     run(main())
 
 
-def test_item25_dell_job_queue(tmp_path: Path) -> None:
-    """6.25: RID reboot jobs; scheduled jobs run on any host reboot (here an IPMI-style power cycle
+def test_dell_job_queue(tmp_path: Path) -> None:
+    """RID reboot jobs; scheduled jobs run on any host reboot (here an IPMI-style power cycle
     for another reason); jobs survive an iDRAC reboot; JID_CLEARALL empties the queue."""
     bios = image(tmp_path, "dell", "bios", "1.12.1")
     nic = image(tmp_path, "dell", "nic", "22.41.1000")

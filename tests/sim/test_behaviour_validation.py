@@ -1,4 +1,5 @@
-"""Brief section 6, validation/errors (items 18-22), over raw HTTP."""
+"""The simulator over raw HTTP: wrong, corrupt or same-version images, bad ImageURIs and
+Targets, each vendor's error envelope, ETag policies."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from tests.sim.support import (
     sim_fleet,
 )
 
+pytestmark = pytest.mark.slow
+
 PUSH = "/redfish/v1/UpdateService/update"
 SIMPLE = "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate"
 
@@ -30,8 +33,8 @@ async def _final(c, monitor: str) -> dict:  # type: ignore[no-untyped-def, type-
 
 # Raw protocol test of the simulator itself: it fills or abandons session slots on purpose.
 @pytest.mark.leaves_sessions
-def test_item18_wrong_corrupt_same_and_too_low_images(tmp_path: Path) -> None:
-    """6.18: other model -> UpdateNotApplicable; corrupt -> VerificationFailed; same version ->
+def test_wrong_corrupt_same_and_too_low_images(tmp_path: Path) -> None:
+    """Other model -> UpdateNotApplicable; corrupt -> VerificationFailed; same version ->
     Completed UpdateSkippedSameVersion unless ForceUpdate; below LowestSupportedVersion ->
     UpdateSkippedVersionTooLow; HPE Smart Component without compsig -> 400."""
     other_model = image(tmp_path, "generic", "bios", "1.1.0", model="Contoso OpenServer 3")
@@ -67,8 +70,8 @@ def test_item18_wrong_corrupt_same_and_too_low_images(tmp_path: Path) -> None:
     run(main())
 
 
-def test_item19_bad_image_uri_and_credentials(tmp_path: Path) -> None:
-    """6.19: 202 then Exception TransferFailed (404), CouldNotEstablishConnection (nobody listening),
+def test_bad_image_uri_and_credentials(tmp_path: Path) -> None:
+    """202 then Exception TransferFailed (404), CouldNotEstablishConnection (nobody listening),
     ResourceAtUriUnauthorized (image server refuses the credentials)."""
     img = image(tmp_path, "generic", "bios", "1.1.0")
 
@@ -96,8 +99,8 @@ def test_item19_bad_image_uri_and_credentials(tmp_path: Path) -> None:
     run(main())
 
 
-def test_item20_invalid_targets(tmp_path: Path) -> None:
-    """6.20: target not in inventory, malformed Targets, Manager target on a BIOS image (generic);
+def test_invalid_targets(tmp_path: Path) -> None:
+    """Target not in inventory, malformed Targets, Manager target on a BIOS image (generic);
     missing Targets on Supermicro -> 400 with @Message.ExtendedInfo."""
     bios = image(tmp_path, "generic", "bios", "1.1.0")
     smc = image(tmp_path, "supermicro", "bios", "1.6")
@@ -105,10 +108,12 @@ def test_item20_invalid_targets(tmp_path: Path) -> None:
     async def main() -> None:
         async with sim_fleet(tmp_path, {"g1": host("generic"), "s1": host("supermicro")}) as sim:
             async with client(sim, "g1") as c:
-                r = await c.post(SIMPLE, json={"ImageURI": "http://127.0.0.1:9/x", "Targets": ["/redfish/v1/Systems/nope"]})
+                r = await c.post(SIMPLE, json={"ImageURI": "http://127.0.0.1:9/x",
+                                               "Targets": ["/redfish/v1/Systems/nope"]})
                 assert r.status_code == 400 and r.json()["error"]["@Message.ExtendedInfo"][0]["MessageId"].endswith(
                     "ActionParameterValueNotInList")
-                r = await c.post(SIMPLE, json={"ImageURI": "http://127.0.0.1:9/x", "Targets": "/redfish/v1/Systems/system"})
+                r = await c.post(SIMPLE, json={"ImageURI": "http://127.0.0.1:9/x",
+                                               "Targets": "/redfish/v1/Systems/system"})
                 assert r.status_code == 400
                 r = await c.post(PUSH, files=multipart({"Targets": ["/redfish/v1/Managers/bmc"]}, bios))
                 assert r.status_code == 400 and r.json()["error"]["code"].endswith("UpdateNotApplicable")
@@ -121,8 +126,8 @@ def test_item20_invalid_targets(tmp_path: Path) -> None:
     run(main())
 
 
-def test_item21_error_envelopes_per_vendor(tmp_path: Path) -> None:
-    """6.21: standard envelope (MessageSeverity), Dell IDRAC ids with both severities, HPE success
+def test_error_envelopes_per_vendor(tmp_path: Path) -> None:
+    """Standard envelope (MessageSeverity), Dell IDRAC ids with both severities, HPE success
     wrapped in `error` with HTTP 200, Supermicro `Success`/`Accepted` objects and legacy `Severity`."""
 
     async def main() -> None:
@@ -133,7 +138,8 @@ def test_item21_error_envelopes_per_vendor(tmp_path: Path) -> None:
                 async with client(sim, name) as c:
                     bodies[name] = (await c.get("/redfish/v1/NoSuchThing")).json()["error"]["@Message.ExtendedInfo"][0]
             assert "MessageSeverity" in bodies["g1"] and "Severity" not in bodies["g1"]
-            assert {"MessageSeverity", "Severity"} <= set(bodies["d1"]) and bodies["d1"]["MessageId"].startswith("Base.1.12")
+            assert {"MessageSeverity",
+                    "Severity"} <= set(bodies["d1"]) and bodies["d1"]["MessageId"].startswith("Base.1.12")
             assert "Severity" in bodies["s1"] and "MessageSeverity" not in bodies["s1"]
             assert set(bodies["h1"]) >= {"MessageId"} and "MessageSeverity" not in bodies["h1"]
             async with client(sim, "h1") as c:
@@ -153,8 +159,8 @@ def test_item21_error_envelopes_per_vendor(tmp_path: Path) -> None:
     run(main())
 
 
-def test_item22_etag_policies(tmp_path: Path) -> None:
-    """6.22: ignore / require If-Match (428) / strong-only (412 on W/); a stale ETag -> 412.
+def test_etag_policies(tmp_path: Path) -> None:
+    """Ignore / require If-Match (428) / strong-only (412 on W/); a stale ETag -> 412.
     (Dell's legacy push requiring If-Match: test_dell_profile.)"""
 
     async def main() -> None:

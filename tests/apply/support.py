@@ -1,4 +1,5 @@
-"""Test doubles of the apply seam: in-memory BMCs on a discrete-event clock.
+"""Test doubles of the apply seam: in-memory BMCs on a discrete-event clock (the
+`make_rig` fixture in tests/apply/conftest.py builds a `Rig` of them).
 
 Time is `hwfw.clock.DiscreteClock`: concurrent waits overlap as they would in real
 time, and a 15-minute AC cycle costs nothing. `MemoryFleet` holds in-memory BMCs that implement
@@ -9,29 +10,32 @@ request) and log every change with its virtual time: the ground truth for assert
 from __future__ import annotations
 
 import asyncio
-import itertools
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
-import pytest
-
-from hwfw.apply.driver import (FLASH_ACTIVE, FLASH_PENDING, FlashRequest, FlashResult, InFlight, PreflightReport,
-                               Progress)
-from hwfw.apply.executor import ExecOptions, Executor
+from hwfw.apply.driver import (
+    FLASH_ACTIVE,
+    FLASH_PENDING,
+    FlashRequest,
+    FlashResult,
+    InFlight,
+    PreflightReport,
+    Progress,
+)
 from hwfw.apply.events import HostOutcome, StepOutcome
+from hwfw.apply.executor import ExecOptions, Executor
 from hwfw.apply.ledger import Ledger
 from hwfw.apply.scheduler import Rollout
 from hwfw.clock import DiscreteClock
-from hwfw.config import load_workspace
 from hwfw.config.model import RepositoryEntry, Workspace
 from hwfw.errors import ApplyError, BmcUnreachable
 from hwfw.events import Event
 from hwfw.inventory.model import Capabilities, ComponentState, HostInventory, Inventory, PreflightFacts
 from hwfw.plan import plan as make_plan
 from hwfw.plan.activation import COVERS
-from hwfw.plan.model import Plan, Step
+from hwfw.plan.model import Plan
 from hwfw.state.backend import open_backend
 
 LAB = Path(__file__).resolve().parents[2] / "examples" / "lab"
@@ -67,7 +71,7 @@ class MemoryFleet:
     def log(self, host: str, type_: str, **fields: Any) -> None:
         self.events.append({"t": self.clock.now, "host": host, "type": type_, **fields})
 
-    def driver(self, host: str) -> "MemoryDriver":
+    def driver(self, host: str) -> MemoryDriver:
         return MemoryDriver(self, self.bmcs[host])
 
     def of(self, type_: str, host: str | None = None) -> list[dict[str, Any]]:
@@ -107,7 +111,7 @@ class MemoryDriver:
         self.fleet, self.bmc, self.host = fleet, bmc, bmc.name
         self.clock = fleet.clock
 
-    async def __aenter__(self) -> "MemoryDriver":
+    async def __aenter__(self) -> MemoryDriver:
         self._check()
         self.fleet.open_drivers += 1
         return self
@@ -316,21 +320,6 @@ class Rig:
                 return await backend.open_intents()
 
         return asyncio.run(run())
-
-
-@pytest.fixture
-def make_rig(tmp_path: Path) -> Callable[..., Rig]:
-    counter = itertools.count()
-
-    def build(hosts: Mapping[str, tuple[str, str, dict[str, str]]] | None = None,
-              reset_seconds: Mapping[str, float] | None = None) -> Rig:
-        hosts = dict(hosts or LAB_HOSTS)
-        ws = load_workspace(write_workspace(tmp_path / f"ws{next(counter)}", hosts))
-        clock = DiscreteClock()
-        fleet = MemoryFleet(clock, {h: fw for h, (_, _, fw) in hosts.items()}, reset_seconds)
-        return Rig(ws, fleet, clock, hosts)
-
-    return build
 
 
 class Recorder:

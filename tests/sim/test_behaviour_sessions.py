@@ -1,4 +1,5 @@
-"""Brief section 6, auth/sessions (items 5-7), over raw HTTP."""
+"""The simulator over raw HTTP: sessions, their limit and idle expiry, sessions dropped by a BMC
+reset, PasswordChangeRequired."""
 
 from __future__ import annotations
 
@@ -19,13 +20,15 @@ from tests.sim.support import (
     sim_fleet,
 )
 
+pytestmark = pytest.mark.slow
+
 SESSIONS = "/redfish/v1/SessionService/Sessions"
 
 
 # Raw protocol test of the simulator itself: it fills or abandons session slots on purpose.
 @pytest.mark.leaves_sessions
-def test_item05_session_life_cycle_limits_and_idle_expiry(tmp_path: Path) -> None:
-    """6.5: 201 + token + Location; Dell limit 8 -> 503 RAC0218; SMC limit 16 -> SessionLimitExceeded;
+def test_session_life_cycle_limits_and_idle_expiry(tmp_path: Path) -> None:
+    """201 + token + Location; Dell limit 8 -> 503 RAC0218; SMC limit 16 -> SessionLimitExceeded;
     idle timeout in virtual time; DELETE logs out."""
 
     async def main() -> None:
@@ -45,7 +48,8 @@ def test_item05_session_life_cycle_limits_and_idle_expiry(tmp_path: Path) -> Non
             r = await d.get("/redfish/v1/Systems", headers={"X-Auth-Token": token})
             assert r.status_code == 401 and r.json()["error"]["code"].endswith("NoValidSession")
             other = tokens[1][0]
-            timeout = (await d.get("/redfish/v1/SessionService", headers={"X-Auth-Token": other})).json()["SessionTimeout"]
+            timeout = (await d.get("/redfish/v1/SessionService",
+                                   headers={"X-Auth-Token": other})).json()["SessionTimeout"]
             await advance(d, timeout + 1)
             assert (await d.get("/redfish/v1/Systems", headers={"X-Auth-Token": other})).status_code == 401
             closed = await events(d, "session-closed")
@@ -58,8 +62,8 @@ def test_item05_session_life_cycle_limits_and_idle_expiry(tmp_path: Path) -> Non
 
 # Raw protocol test of the simulator itself: it fills or abandons session slots on purpose.
 @pytest.mark.leaves_sessions
-def test_item06_sessions_dropped_on_bmc_reset_and_random_expiry(tmp_path: Path) -> None:
-    """6.6: a BMC reset drops every session (401 NoValidSession); random expiry fault; HPE upload
+def test_sessions_dropped_on_bmc_reset_and_random_expiry(tmp_path: Path) -> None:
+    """A BMC reset drops every session (401 NoValidSession); random expiry fault; HPE upload
     refused without the sessionKey form part or cookie."""
     img = image(tmp_path, "hpe", "bios", "U30 v2.80 (10/03/2023)")
 
@@ -90,8 +94,8 @@ def test_item06_sessions_dropped_on_bmc_reset_and_random_expiry(tmp_path: Path) 
 
 # Raw protocol test of the simulator itself: it fills or abandons session slots on purpose.
 @pytest.mark.leaves_sessions
-def test_item07_password_change_required_on_first_login(tmp_path: Path) -> None:
-    """6.7: default account must change its password before anything else works."""
+def test_password_change_required_on_first_login(tmp_path: Path) -> None:
+    """Default account must change its password before anything else works."""
 
     async def main() -> None:
         creds = {"username": "admin", "password": "password", "password_change_required": True}

@@ -1,4 +1,5 @@
-"""Brief section 6, async/tasks (items 8-11), over raw HTTP."""
+"""The simulator over raw HTTP: task monitors, task states, tasks that disappear, messages
+that ask for an action (docs/vendor-behaviour.md, "Asynchronous operations and tasks")."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import pytest
 
 from tests.sim.support import advance, client, control, events, host, image, multipart, run, sim_fleet
 
+pytestmark = pytest.mark.slow
+
 PUSH = {"generic": "/redfish/v1/UpdateService/update", "dell": "/redfish/v1/UpdateService/MultipartUpload",
         "supermicro": "/redfish/v1/UpdateService/upload"}
 BIOS_TARGET = {"generic": [], "dell": [], "supermicro": ["/redfish/v1/Systems/1/Bios"]}
@@ -15,8 +18,8 @@ VERSIONS = {"generic": "1.1.0", "dell": "1.12.1", "supermicro": "1.6"}
 
 
 @pytest.mark.parametrize("variant", ["spec", "bmcweb", "dell", "supermicro"])
-def test_item08_accepted_monitor_and_completion_variants(tmp_path: Path, variant: str) -> None:
-    """6.8: 202 + Location; while running the monitor says 202 + Retry-After (spec); completion:
+def test_accepted_monitor_and_completion_variants(tmp_path: Path, variant: str) -> None:
+    """202 + Location; while running the monitor says 202 + Retry-After (spec); completion:
     (a) spec 200 + Task, (b) bmcweb 204 once then 404, (c) Dell Task URI 200 throughout,
     (d) Supermicro task named in the 202 body."""
     profile = "generic" if variant in ("spec", "bmcweb") else variant
@@ -68,10 +71,10 @@ def test_item08_accepted_monitor_and_completion_variants(tmp_path: Path, variant
     run(main())
 
 
-def test_item09_task_state_sequences(tmp_path: Path) -> None:
-    """6.9: New -> Running (rising %, Update.* messages) -> Completed/OK; corrupt image ->
+def test_task_state_sequences(tmp_path: Path) -> None:
+    """New -> Running (rising %, Update.* messages) -> Completed/OK; corrupt image ->
     Exception/Critical VerificationFailed; injected ApplyFailed; DELETE on the monitor -> Cancelled.
-    (Dell UserIntervention: test_s6_availability item 3; SMC placeholder: test_supermicro_profile.)"""
+    (Dell UserIntervention: test_behaviour_availability's AC-cycle test; SMC placeholder: test_supermicro_profile.)"""
     good = image(tmp_path, "generic", "bios", "1.1.0")
     bad = tmp_path / "corrupt.bin"
     raw = bytearray(good.read_bytes())
@@ -118,8 +121,8 @@ def test_item09_task_state_sequences(tmp_path: Path) -> None:
     run(main())
 
 
-def test_item10_task_disappearance(tmp_path: Path) -> None:
-    """6.10: Dell Task purged ~60 s after completion while the job stays; 404 right after creation;
+def test_task_disappearance(tmp_path: Path) -> None:
+    """Dell Task purged ~60 s after completion while the job stays; 404 right after creation;
     bounded task list evicts the oldest; the task list is wiped by a BMC reboot."""
     bios = image(tmp_path, "dell", "bmc", "7.10.30.00")
     gen = image(tmp_path, "generic", "bios", "1.1.0")
@@ -156,8 +159,8 @@ def test_item10_task_disappearance(tmp_path: Path) -> None:
     run(main())
 
 
-def test_item11_completion_messages_that_require_action(tmp_path: Path) -> None:
-    """6.11: Base.ResetRequired [reset URI, ResetType] + Update.AwaitToActivate (generic BIOS);
+def test_completion_messages_that_require_action(tmp_path: Path) -> None:
+    """Base.ResetRequired [reset URI, ResetType] + Update.AwaitToActivate (generic BIOS);
     OperationTransitionedToJob with the Dell Job URI; iLO Result SystemResetRequired."""
     gen = image(tmp_path, "generic", "bios", "1.1.0")
     dell = image(tmp_path, "dell", "bios", "1.12.1")

@@ -1,4 +1,5 @@
-"""Brief section 6, availability/transport (items 1-4), over raw HTTP on loopback sockets."""
+"""The simulator over raw HTTP on loopback sockets: a resetting BMC (down modes, partly up,
+flapping), the POST window, AC cycles, slow and oversized uploads."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import httpx
 import pytest
 
 from tests.sim.support import advance, client, control, events, host, image, multipart, run, sim_fleet
+
+pytestmark = pytest.mark.slow
 
 RESET = "/redfish/v1/Managers/bmc/Actions/Manager.Reset"
 
@@ -20,8 +23,8 @@ async def _reset_bmc(c: httpx.AsyncClient, ctl: httpx.AsyncClient, mode: str) ->
 
 
 @pytest.mark.parametrize("mode", ["refused", "timeout", "hang", "503", "500", "html"])
-def test_item01_bmc_reset_down_sub_modes(tmp_path: Path, mode: str) -> None:
-    """6.1: after Manager.Reset the BMC is down in the configured way, then back."""
+def test_bmc_reset_down_sub_modes(tmp_path: Path, mode: str) -> None:
+    """After Manager.Reset the BMC is down in the configured way, then back."""
 
     async def main() -> None:
         async with sim_fleet(tmp_path, {"g1": host("generic")}) as sim, client(sim, "g1") as c, control(sim) as ctl:
@@ -39,7 +42,8 @@ def test_item01_bmc_reset_down_sub_modes(tmp_path: Path, mode: str) -> None:
                     if mode == "html":
                         assert r.headers["content-type"].startswith("text/html") and "<html>" in r.text
                     elif mode == "503":
-                        assert r.headers["retry-after"] and r.json()["error"]["code"].endswith("ServiceTemporarilyUnavailable")
+                        assert r.headers["retry-after"]
+                        assert r.json()["error"]["code"].endswith("ServiceTemporarilyUnavailable")
             await advance(ctl, 200)
             async with client(sim, "g1") as back:
                 assert (await back.get("/redfish/v1/Managers/bmc")).status_code == 200
@@ -49,8 +53,8 @@ def test_item01_bmc_reset_down_sub_modes(tmp_path: Path, mode: str) -> None:
     run(main())
 
 
-def test_item01_partially_up_vendor_answers(tmp_path: Path) -> None:
-    """6.1: root answers while vendor services are not ready (iLO InvalidOperationForSystemState,
+def test_partially_up_vendor_answers(tmp_path: Path) -> None:
+    """Root answers while vendor services are not ready (iLO InvalidOperationForSystemState,
     generic 503 Retry-After); Dell SYS518 + LCStatus is covered in test_dell_profile."""
 
     async def main() -> None:
@@ -71,8 +75,8 @@ def test_item01_partially_up_vendor_answers(tmp_path: Path) -> None:
     run(main())
 
 
-def test_item01_flapping_bmc(tmp_path: Path) -> None:
-    """6.1: up/down/up after a reset when the `flap` fault is set."""
+def test_flapping_bmc(tmp_path: Path) -> None:
+    """Up/down/up after a reset when the `flap` fault is set."""
 
     async def main() -> None:
         async with sim_fleet(tmp_path, {"g1": host("generic", faults={"flap": 2})}) as sim, control(sim) as ctl:
@@ -84,14 +88,15 @@ def test_item01_flapping_bmc(tmp_path: Path) -> None:
     run(main())
 
 
-def test_item02_post_window_and_network_adapters(tmp_path: Path) -> None:
-    """6.2: BootProgress advances; iLO refuses PATCH during POST; Dell NICs vanish while in POST."""
+def test_post_window_and_network_adapters(tmp_path: Path) -> None:
+    """BootProgress advances; iLO refuses PATCH during POST; Dell NICs vanish while in POST."""
 
     async def main() -> None:
         async with sim_fleet(tmp_path, {"h1": host("hpe"), "d1": host("dell")}) as sim, \
                 client(sim, "h1") as h, client(sim, "d1") as d:
             await h.post("/redfish/v1/Systems/1/Actions/ComputerSystem.Reset", json={"ResetType": "ForceRestart"})
-            await d.post("/redfish/v1/Systems/System.Embedded.1/Actions/ComputerSystem.Reset", json={"ResetType": "ForceRestart"})
+            await d.post("/redfish/v1/Systems/System.Embedded.1/Actions/ComputerSystem.Reset",
+                         json={"ResetType": "ForceRestart"})
             seen = set()
             for _ in range(10):
                 seen.add((await h.get("/redfish/v1/Systems/1")).json()["BootProgress"]["LastState"])
@@ -102,21 +107,23 @@ def test_item02_post_window_and_network_adapters(tmp_path: Path) -> None:
             assert (await h.get("/redfish/v1/Systems/1")).json()["Oem"]["Hpe"]["PostState"] == "InPost"
             r = await h.patch("/redfish/v1/Systems/1/Bios/settings", json={"Attributes": {"ProcTurboMode": "Disabled"}})
             assert r.status_code == 400 and r.json()["error"]["code"].endswith("UnableToModifyDuringSystemPOST")
-            await d.post("/redfish/v1/Systems/System.Embedded.1/Actions/ComputerSystem.Reset", json={"ResetType": "ForceRestart"})
+            await d.post("/redfish/v1/Systems/System.Embedded.1/Actions/ComputerSystem.Reset",
+                         json={"ResetType": "ForceRestart"})
             nics = (await d.get("/redfish/v1/Chassis/System.Embedded.1/NetworkAdapters")).json()
             assert nics["Members"] == []
             await advance(h, 600)
             assert (await h.get("/redfish/v1/Systems/1")).json()["BootProgress"]["LastState"] == "OSRunning"
             r = await h.patch("/redfish/v1/Systems/1/Bios/settings", json={"Attributes": {"ProcTurboMode": "Disabled"}})
-            assert r.status_code == 200 and r.json()["error"]["@Message.ExtendedInfo"][0]["MessageId"].endswith("SystemResetRequired")
+            assert r.status_code == 200
+            assert r.json()["error"]["@Message.ExtendedInfo"][0]["MessageId"].endswith("SystemResetRequired")
             nics = (await d.get("/redfish/v1/Chassis/System.Embedded.1/NetworkAdapters")).json()
             assert len(nics["Members"]) == 1
 
     run(main())
 
 
-def test_item02_pldm_nic_update_fails_until_host_reboot_after_bmc_update(tmp_path: Path) -> None:
-    """6.2 (ironic bug 2141574): with the option on, a NIC update right after a BMC update fails."""
+def test_pldm_nic_update_fails_until_host_reboot_after_bmc_update(tmp_path: Path) -> None:
+    """With the option on, a NIC update right after a BMC update fails (OpenStack ironic bug 2141574)."""
     bmc = image(tmp_path, "generic", "bmc", "2.15.0")
     nic = image(tmp_path, "generic", "nic", "2.0")
 
@@ -133,7 +140,8 @@ def test_item02_pldm_nic_update_fails_until_host_reboot_after_bmc_update(tmp_pat
                 await advance(ctl, 30)
                 task = (await c.get(monitor)).json()
                 assert task["TaskState"] == "Exception" and task["Messages"][-1]["MessageId"].endswith("ApplyFailed")
-                await c.post("/redfish/v1/Systems/system/Actions/ComputerSystem.Reset", json={"ResetType": "ForceRestart"})
+                await c.post("/redfish/v1/Systems/system/Actions/ComputerSystem.Reset",
+                             json={"ResetType": "ForceRestart"})
                 await advance(ctl, 300)
                 r = await c.post("/redfish/v1/UpdateService/update", files=multipart({}, nic))
                 await advance(ctl, 30)
@@ -142,8 +150,8 @@ def test_item02_pldm_nic_update_fails_until_host_reboot_after_bmc_update(tmp_pat
     run(main())
 
 
-def test_item03_ac_cycle_drops_host_and_bmc_and_activates_cpld(tmp_path: Path) -> None:
-    """6.3 + 6.9: Dell CPLD job ends in UserIntervention@100 %; the virtual AC cycle drops
+def test_ac_cycle_drops_host_and_bmc_and_activates_cpld(tmp_path: Path) -> None:
+    """Dell CPLD job ends in UserIntervention@100 %; the virtual AC cycle drops
     Redfish, turns the host back On and only then shows the new CPLD version."""
     img = image(tmp_path, "dell", "cpld", "1.0.9")
 
@@ -153,7 +161,8 @@ def test_item03_ac_cycle_drops_host_and_bmc_and_activates_cpld(tmp_path: Path) -
                              files=multipart({"@Redfish.OperationApplyTime": "OnReset"}, img))
             task_uri = r.headers["location"]
             await advance(ctl, 20)
-            await c.post("/redfish/v1/Systems/System.Embedded.1/Actions/ComputerSystem.Reset", json={"ResetType": "ForceRestart"})
+            await c.post("/redfish/v1/Systems/System.Embedded.1/Actions/ComputerSystem.Reset",
+                         json={"ResetType": "ForceRestart"})
             await advance(ctl, 400)
             task = (await c.get(task_uri)).json()
             assert task["TaskState"] == "UserIntervention" and task["PercentComplete"] == 100
@@ -171,7 +180,8 @@ def test_item03_ac_cycle_drops_host_and_bmc_and_activates_cpld(tmp_path: Path) -
             async with client(sim, "d1") as back:
                 system = (await back.get("/redfish/v1/Systems/System.Embedded.1")).json()
                 assert system["PowerState"] == "On"
-                ids = [m["@odata.id"] for m in (await back.get("/redfish/v1/UpdateService/FirmwareInventory")).json()["Members"]]
+                inventory = (await back.get("/redfish/v1/UpdateService/FirmwareInventory")).json()
+                ids = [m["@odata.id"] for m in inventory["Members"]]
                 assert any("Installed-27763-1.0.9" in i for i in ids)
                 job = (await back.get(f"/redfish/v1/JobService/Jobs/{task_uri.rsplit('/', 1)[1]}")).json()
                 assert job["JobState"] == "Completed"
@@ -181,8 +191,8 @@ def test_item03_ac_cycle_drops_host_and_bmc_and_activates_cpld(tmp_path: Path) -
     run(main())
 
 
-def test_item04_upload_limits_and_busy(tmp_path: Path) -> None:
-    """6.4: 411 without Content-Length, 413 above MaxImageSizeBytes, 503 while another flash runs,
+def test_upload_limits_and_busy(tmp_path: Path) -> None:
+    """411 without Content-Length, 413 above MaxImageSizeBytes, 503 while another flash runs,
     and a slow upload (upload_rate fault) runs into the client's timeout."""
     small = image(tmp_path, "generic", "bios", "1.1.0", size=4096)
     big = image(tmp_path, "generic", "bmc", "2.15.0", size=600_000)

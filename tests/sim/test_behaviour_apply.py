@@ -1,4 +1,5 @@
-"""Brief section 6, apply time, staging and versions (items 12-17), over raw HTTP."""
+"""The simulator over raw HTTP: apply times (Immediate, OnReset, OnStartUpdateRequest), staging,
+when versions change, pending BIOS settings."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 
 from tests.sim.support import advance, client, control, events, host, image, login, multipart, run, sim_fleet, until
 
+pytestmark = pytest.mark.slow
+
 SYS = {"generic": "/redfish/v1/Systems/system", "dell": "/redfish/v1/Systems/System.Embedded.1",
        "hpe": "/redfish/v1/Systems/1", "supermicro": "/redfish/v1/Systems/1"}
 BIOS = {"generic": "1.1.0", "dell": "1.12.1", "hpe": "U30 v2.80 (10/03/2023)", "supermicro": "1.6"}
@@ -17,7 +20,8 @@ BIOS = {"generic": "1.1.0", "dell": "1.12.1", "hpe": "U30 v2.80 (10/03/2023)", "
 async def _push_bios(c, profile: str, img: Path) -> None:  # type: ignore[no-untyped-def]
     if profile == "hpe":
         token, _ = await login(c)
-        files = {"sessionKey": (None, token), "parameters": (None, json.dumps({"UpdateTarget": True}), "application/json"),
+        files = {"sessionKey": (None, token), "parameters": (None, json.dumps({"UpdateTarget": True}),
+                                                             "application/json"),
                  "file": (img.name, img.read_bytes(), "application/octet-stream")}
         assert (await c.post("/cgi-bin/uploadFile", files=files)).status_code == 200
         return
@@ -31,8 +35,8 @@ async def _push_bios(c, profile: str, img: Path) -> None:  # type: ignore[no-unt
 # Raw protocol test of the simulator itself: it fills or abandons session slots on purpose.
 @pytest.mark.leaves_sessions
 @pytest.mark.parametrize("profile", ["generic", "dell", "hpe", "supermicro"])
-def test_item12_immediate_bios_is_vendor_specific(tmp_path: Path, profile: str) -> None:
-    """6.12: Immediate BIOS: Dell reboots the host itself (RID job), Supermicro flashes then restarts
+def test_immediate_bios_is_vendor_specific(tmp_path: Path, profile: str) -> None:
+    """Immediate BIOS: Dell reboots the host itself (RID job), Supermicro flashes then restarts
     the host, HPE (type B) and plain DMTF flash now and activate at the next (client) reboot."""
     img = image(tmp_path, profile, "bios", BIOS[profile])
 
@@ -56,8 +60,8 @@ def test_item12_immediate_bios_is_vendor_specific(tmp_path: Path, profile: str) 
     run(main())
 
 
-def test_item13_onreset_waits_then_flashes_during_post_and_cancel_by_delete(tmp_path: Path) -> None:
-    """6.13: Dell OnReset job sits Scheduled (JCP001, 0 %) until a reset; the flash runs in POST
+def test_onreset_waits_then_flashes_during_post_and_cancel_by_delete(tmp_path: Path) -> None:
+    """Dell OnReset job sits Scheduled (JCP001, 0 %) until a reset; the flash runs in POST
     (POST takes longer); deleting the job cancels it (no flash at the next reboot)."""
     img = image(tmp_path, "dell", "bios", "1.12.1")
 
@@ -72,7 +76,8 @@ def test_item13_onreset_waits_then_flashes_during_post_and_cancel_by_delete(tmp_
             await advance(ctl, 5000)
             async with client(sim, "d1") as c:
                 job = (await c.get(f"/redfish/v1/JobService/Jobs/{jobs['d1']}")).json()
-                assert (job["JobState"], job["MessageId"].split(".")[-1], job["PercentComplete"]) == ("Scheduled", "JCP001", 0)
+                seen = (job["JobState"], job["MessageId"].split(".")[-1], job["PercentComplete"])
+                assert seen == ("Scheduled", "JCP001", 0)
             async with client(sim, "d2") as c:
                 r = await c.delete(f"/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/Jobs/{jobs['d2']}")
                 assert r.status_code == 200
@@ -88,8 +93,8 @@ def test_item13_onreset_waits_then_flashes_during_post_and_cancel_by_delete(tmp_
     run(main())
 
 
-def test_item14_on_start_update_request(tmp_path: Path) -> None:
-    """6.14: Dell SimpleUpdate with OnStartUpdateRequest stays Scheduled until StartUpdate;
+def test_on_start_update_request(tmp_path: Path) -> None:
+    """Dell SimpleUpdate with OnStartUpdateRequest stays Scheduled until StartUpdate;
     StartUpdate with nothing staged is an error (Dell 400, Supermicro 400 SMC message)."""
     img = image(tmp_path, "dell", "bmc", "7.10.30.00")
 
@@ -98,19 +103,22 @@ def test_item14_on_start_update_request(tmp_path: Path) -> None:
 
         async with sim_fleet(tmp_path, {"d1": host("dell"), "s1": host("supermicro")}) as sim, \
                 client(sim, "d1") as d, client(sim, "s1") as s:
-            assert (await d.post("/redfish/v1/UpdateService/Actions/UpdateService.StartUpdate", json={})).status_code == 400
+            assert (await d.post("/redfish/v1/UpdateService/Actions/UpdateService.StartUpdate",
+                                 json={})).status_code == 400
             r = await s.post("/redfish/v1/UpdateService/Actions/UpdateService.StartUpdate", json={})
             assert r.status_code == 400 and r.json()["error"]["code"].startswith("SMC.")
             async with serve_files(img.parent) as base:
                 r = await d.post("/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate",
-                                 json={"ImageURI": f"{base}/{img.name}", "@Redfish.OperationApplyTime": "OnStartUpdateRequest"})
+                                 json={"ImageURI": f"{base}/{img.name}",
+                                       "@Redfish.OperationApplyTime": "OnStartUpdateRequest"})
                 assert r.status_code == 202
                 task = r.headers["location"]
                 await until(d, lambda: _job_state(d, task, "Scheduled"), step=2)
             await advance(d, 3000)
             assert (await d.get(task)).json()["Oem"]["Dell"]["JobState"] == "Scheduled"
             assert await events(d, "flash-started") == []
-            assert (await d.post("/redfish/v1/UpdateService/Actions/UpdateService.StartUpdate", json={})).status_code == 204
+            assert (await d.post("/redfish/v1/UpdateService/Actions/UpdateService.StartUpdate",
+                                 json={})).status_code == 204
             await advance(d, 30)
             assert (await d.get(task)).json()["Oem"]["Dell"]["JobState"] == "Running"
 
@@ -121,8 +129,8 @@ def test_item14_on_start_update_request(tmp_path: Path) -> None:
     run(main())
 
 
-def test_item15_unsupported_apply_time_and_advertised_support(tmp_path: Path) -> None:
-    """6.15: unsupported apply times get 400; each vendor advertises exactly what it supports."""
+def test_unsupported_apply_time_and_advertised_support(tmp_path: Path) -> None:
+    """Unsupported apply times get 400; each vendor advertises exactly what it supports."""
     img = image(tmp_path, "supermicro", "bmc", "01.03.12")
 
     async def main() -> None:
@@ -136,7 +144,8 @@ def test_item15_unsupported_apply_time_and_advertised_support(tmp_path: Path) ->
                 svc = (await c.get("/redfish/v1/UpdateService")).json()
                 assert "@Redfish.OperationApplyTimeSupport" not in json.dumps(svc)
                 r = await c.post("/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate",
-                                 json={"ImageURI": "http://127.0.0.1:9/x.bin", "@Redfish.OperationApplyTime": "OnReset"})
+                                 json={"ImageURI": "http://127.0.0.1:9/x.bin",
+                                       "@Redfish.OperationApplyTime": "OnReset"})
                 assert r.status_code == 400 and r.json()["error"]["code"].endswith("ActionParameterValueNotInList")
             async with client(sim, "s1") as c:
                 svc = (await c.get("/redfish/v1/UpdateService")).json()
@@ -154,8 +163,8 @@ def test_item15_unsupported_apply_time_and_advertised_support(tmp_path: Path) ->
     run(main())
 
 
-def test_item16_versions_flip_only_on_activation(tmp_path: Path) -> None:
-    """6.16: inventory, Manager.FirmwareVersion and the IPMI-facing bmc_version change only when the
+def test_versions_flip_only_on_activation(tmp_path: Path) -> None:
+    """Inventory, Manager.FirmwareVersion and the IPMI-facing bmc_version change only when the
     BMC is back; Dell Installed-/Previous- ids change (HPE ROM swap: test_hpe_profile)."""
     img = image(tmp_path, "dell", "bmc", "7.10.30.00")
 
@@ -183,8 +192,8 @@ def test_item16_versions_flip_only_on_activation(tmp_path: Path) -> None:
     run(main())
 
 
-def test_item17_pending_bios_settings_apply_at_reboot(tmp_path: Path) -> None:
-    """6.17: pending values survive (even a BMC reset) until a host reboot; then @Redfish.Settings
+def test_pending_bios_settings_apply_at_reboot(tmp_path: Path) -> None:
+    """Pending values survive (even a BMC reset) until a host reboot; then @Redfish.Settings
     Time/ETag change and the unknown attribute fails in Messages."""
 
     async def main() -> None:
@@ -199,8 +208,10 @@ def test_item17_pending_bios_settings_apply_at_reboot(tmp_path: Path) -> None:
                 await ctl.post("/__sim/machine", json={"bmc": "g1", "action": "bmc-reset"})
             await advance(ctl, 300)
             async with client(sim, "g1") as c:
-                assert (await c.get("/redfish/v1/Systems/system/Bios")).json()["Attributes"]["ProcTurboMode"] == "Enabled"
-                await c.post("/redfish/v1/Systems/system/Actions/ComputerSystem.Reset", json={"ResetType": "ForceRestart"})
+                bios = (await c.get("/redfish/v1/Systems/system/Bios")).json()
+                assert bios["Attributes"]["ProcTurboMode"] == "Enabled"
+                await c.post("/redfish/v1/Systems/system/Actions/ComputerSystem.Reset",
+                             json={"ResetType": "ForceRestart"})
                 await advance(ctl, 300)
                 after = (await c.get("/redfish/v1/Systems/system/Bios")).json()
                 assert after["Attributes"]["ProcTurboMode"] == "Disabled"
