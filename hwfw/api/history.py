@@ -12,6 +12,7 @@ Temporal rollout (a local run's events go to the terminal that started it).
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
 import signal
@@ -125,8 +126,8 @@ class RunsAccess:
         return RunRow(run_id=r.run_id, engine=r.engine, status=status, started=r.started, finished=r.finished,
                       started_by=f"pid {r.owner['pid']}" if r.owner else "")
 
-    async def _with_temporal(self, config: Config, rows: list[RunRow], limit: int,
-                             target: TemporalTarget | None) -> list[RunRow]:
+    async def _with_temporal(self, config: Config, rows: builtins.list[RunRow], limit: int,
+                             target: TemporalTarget | None) -> builtins.list[RunRow]:
         from hwfw.engine.temporal.client import list_rollouts
 
         try:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.apply.conftest import ServedLab, serve_lab
+from tests.apply.support import ServedLab, serve_lab
 from tests.temporalserver import DevServer, start_dev_server
 
 SITES = {"lab-dell-01": "a", "lab-dell-02": "b", "lab-dell-03": "a", "lab-hpe-01": "b", "lab-hpe-02": "a",

@@ -1,6 +1,6 @@
 """Both engines over the same in-memory BMCs, for tests and benchmarks that compare them.
 
-The BMCs are tests/apply/conftest.py's `MemoryFleet` on a real-time clock that runs
+The BMCs are tests/apply/support.py's `MemoryFleet` on a real-time clock that runs
 `scale` times faster than the plan's estimates (a 10-minute reboot takes 10/scale
 minutes), so the Temporal engine's real timers and the executor see the same time.
 `run_local` runs the executor (the local engine); `run_temporal` hands the same plan to
@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from hwfw.config import load_workspace
 from hwfw.config.model import Workspace
 from hwfw.plan import plan as make_plan
 from hwfw.plan.model import Plan
-from tests.apply.conftest import MemoryFleet, MemoryImages, write_workspace
+from tests.apply.support import MemoryFleet, MemoryImages, write_workspace
 
 
 class ScaledClock:
@@ -47,7 +47,7 @@ class ScaledClock:
         return time.monotonic()
 
     def wall(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds) / self.scale)

@@ -18,7 +18,7 @@ import pytest
 
 from hwfw.apply.events import HOST_CONVERGED, HOST_DEFERRED, HOST_FAILED, HOST_NOT_STARTED
 from hwfw.apply.scheduler import shapes_of
-from tests.apply.conftest import generic_hosts
+from tests.apply.support import generic_hosts
 from tests.temporalserver import DevServer
 
 from .rigs import MemoryRig, memory_rig, rollout, run_local, run_temporal, temporal_client
@@ -47,7 +47,8 @@ def _canary(rig: MemoryRig, out: dict[str, tuple[str, str]], plan: Any) -> None:
 
 def _failing_canary(rig: MemoryRig, out: dict[str, tuple[str, str]], plan: Any) -> None:
     assert out["edge-000"][0] == HOST_FAILED
-    assert {out[f"edge-00{i}"] for i in range(1, 4)} == {(HOST_NOT_STARTED, "canary edge-000 did not converge (failed)")}
+    not_started = (HOST_NOT_STARTED, "canary edge-000 did not converge (failed)")
+    assert {out[f"edge-00{i}"] for i in range(1, 4)} == {not_started}
     assert {e["host"] for e in rig.fleet.events} == {"edge-000"}
 
 

@@ -24,7 +24,7 @@ import pytest
 
 from hwfw.resources import schema_path
 from hwfw.state.store import StateStore
-from tests.apply.conftest import ServedLab
+from tests.apply.support import ServedLab
 from tests.helpers import run_hwfw
 from tests.temporalserver import DevServer, start_dev_server
 
@@ -121,7 +121,8 @@ def test_the_lab_split_across_two_sites_converges(tmp_path: Path, temporal_serve
             assert {(a["host"], a["component"]) for a in audit if a["action"] == "flash" and a["run_id"] == run_id} \
                 == {(s["host"], s["component"]) for s in plan["steps"] if s["kind"] == "flash"}
             # every intent the workers opened was resolved after the state was written
-            intents = [json.loads(line) for line in (lab.workspace / ".hwfw" / "intents.jsonl").read_text().splitlines()]
+            intent_log = lab.workspace / ".hwfw" / "intents.jsonl"
+            intents = [json.loads(line) for line in intent_log.read_text().splitlines()]
             opened = {i["intent"] for i in intents if "intent" in i and i["run_id"] == run_id}
             assert opened and opened <= {i["resolves"] for i in intents if "resolves" in i}
             # the steps of each host ran on its site's queue, picked up by that site's worker only

@@ -193,8 +193,9 @@ async def list_rollouts(client: Client, *, workspace: str | None = None, limit: 
         if workspace is not None and memo.get("workspace") != workspace:
             continue
         code = await _exit_code(client, run_id) if ex.status == WorkflowExecutionStatus.COMPLETED else None
-        out.append(RolloutInfo(run_id=run_id, status=_status(ex.status, code), started=_first_start(memo, ex.start_time),
-                               finished=ex.close_time, hosts=int(memo.get("hosts", 0)),
+        out.append(RolloutInfo(run_id=run_id, status=_status(ex.status, code),
+                               started=_first_start(memo, ex.start_time), finished=ex.close_time,
+                               hosts=int(memo.get("hosts", 0)),
                                workspace=str(memo.get("workspace", "")), started_by=str(memo.get("started_by", "")),
                                exit_code=code))
         if len(out) >= limit:
@@ -238,7 +239,8 @@ async def describe_rollout(client: Client, run_id: str) -> RolloutInfo:
         result: RolloutResult = await handle.result()
         counts, exit_code, detail = result.counts, result.exit_code, result.error
     return RolloutInfo(run_id=run_id, status=_status(desc.status, exit_code),
-                       started=_first_start(memo, desc.start_time), finished=desc.close_time, hosts=int(memo.get("hosts", 0)),
+                       started=_first_start(memo, desc.start_time), finished=desc.close_time,
+                       hosts=int(memo.get("hosts", 0)),
                        workspace=str(memo.get("workspace", "")), started_by=str(memo.get("started_by", "")),
                        exit_code=exit_code, counts=counts, detail=detail)
 

@@ -117,7 +117,7 @@ class StateKeeper:
 
 
 def _runs(ledger: Ledger) -> list[dict[str, Any]]:
-    return ledger.checkpoints.setdefault("runs", [])  # type: ignore[no-any-return]
+    return ledger.checkpoints.setdefault("runs", [])
 
 
 def _entry(ledger: Ledger, run_id: str) -> dict[str, Any]:

@@ -43,7 +43,7 @@ from hwfw.apply.run import StoreImages, drivers_for
 from hwfw.clock import Clock, SystemClock
 from hwfw.config.model import Workspace
 from hwfw.connect import SIM_SCHEME, connect
-from hwfw.errors import ConfigError, HwfwError
+from hwfw.errors import HwfwError
 from hwfw.logs import get_logger
 from hwfw.state.backend import StateBackend, open_backend
 
@@ -148,7 +148,7 @@ class Site:
         if opener is None:
             simulated = [h.name for h in self.workspace.hosts if h.name in self.hosts and h.bmc.startswith(SIM_SCHEME)]
             if simulated:
-                raise ConfigError(f"host(s) {', '.join(simulated[:3])} are sim:// hosts: the embedded simulator "
+                raise HwfwError(f"host(s) {', '.join(simulated[:3])} are sim:// hosts: the embedded simulator "
                                   "lives inside one hwfw process, and workers are other processes",
                                   hint="serve the fleet with `hwfw sim serve --write-inventory FILE` and use "
                                        "that inventory (https:// addresses) in the workspace")
