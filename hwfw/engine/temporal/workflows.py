@@ -94,6 +94,7 @@ with workflow.unsafe.imports_passed_through():
     from hwfw.plan.model import Step
 
 RECORD_BATCH = 500        # hosts written to the state in one activity, at most
+START_BATCH = 50          # host workflows started in one workflow task, at most
 FATAL = ("StalePlan", "WorkspaceLocked", "NoHostFile")
 
 
@@ -545,6 +546,10 @@ class RolloutWorkflow:
             if await self.admit(loaded[0]):
                 loaded.popleft()
                 self.offset += 1
+                if sum(1 for f in self.starting if not f.done()) >= START_BATCH:
+                    # end this workflow task: Temporal fails one that runs for seconds
+                    # (it takes that for a deadlock), and admitting a host costs milliseconds
+                    await asyncio.gather(*self.starting)
         while self.running:
             await workflow.wait_condition(lambda: not self.running or self.too_long())
             await self.continue_if_long()
