@@ -33,6 +33,7 @@ HOSTS = 5000
 PENDING = 200            # the server's pending-children limit for this test (default 2,000)
 HISTORY_SUGGEST = 3000   # continue-as-new suggested from here (default about 4,000)
 HISTORY_ERROR = 8000     # a run's history may not grow beyond this (default 51,200)
+HISTORY_BYTES = 500_000  # the rollout's own size trigger (default 1 MB)
 SCALE = 100_000.0        # a host's plan (a BMC flash and reset, about 8 minutes) takes a few ms
 
 OPENED = "start_child_workflow_execution_initiated_event_attributes"
@@ -88,7 +89,8 @@ def test_a_5000_host_plan_runs_as_one_rollout_within_temporals_limits(tmp_path: 
             client = await temporal_client(server.address)
             out, result = await run_temporal(
                 rig, plan, rollout(rig, parallelism=HOSTS), client, run_id="scale1",
-                tuning={"children": PENDING, "history": HISTORY_SUGGEST}, on_start=started.append, timeout=1700)
+                tuning={"children": PENDING, "history": HISTORY_SUGGEST, "history_bytes": HISTORY_BYTES},
+                on_start=started.append, timeout=3500)
             handle = started[0]
             return out, result, await _runs(client, handle.id, handle.first_execution_run_id)
 

@@ -33,6 +33,10 @@ PENDING_CHILDREN_LIMIT = 2000
 HISTORY_EVENTS_LIMIT = 51200
 CHILDREN_IN_FLIGHT = 1000        # default cap of hosts running at once in one rollout
 CONTINUE_AS_NEW_EVENTS = 10000   # continue as new beyond this many history events
+# ... or this many bytes of history: a worker that lost the rollout from its cache replays
+# the whole history in one workflow task, and hosts' steps and records make it heavy (a
+# replay of 2.7 MB took longer than Temporal's 10 s workflow task timeout on two busy cores)
+CONTINUE_AS_NEW_BYTES = 1_000_000
 HOSTS_PER_LOAD = 250             # hosts read from the run's host file per activity
 EVENTS_KEPT = 2000               # rollout events kept for followers (and carried over)
 SUMMARY_HOSTS = 5000             # host outcomes a rollout's result lists in full
@@ -120,6 +124,7 @@ class RolloutInput:
     names: list[str] = field(default_factory=list)   # the hosts, for the run-started event (up to SUMMARY_HOSTS)
     children: int = CHILDREN_IN_FLIGHT
     history: int = CONTINUE_AS_NEW_EVENTS
+    history_bytes: int = CONTINUE_AS_NEW_BYTES
     per_load: int = HOSTS_PER_LOAD
     carry: dict[str, Any] | None = None
 

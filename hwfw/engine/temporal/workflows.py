@@ -391,6 +391,9 @@ class RolloutWorkflow:
         self.result: dict[str, Any] | None = None
         self.outgoing: list[asyncio.Future[Any]] = []
         self.starting: list[asyncio.Future[None]] = []
+        # what the run starts with (its input carries the previous run's state): not
+        # counted against history_bytes, or a large carry would continue as new at once
+        self.start_bytes = workflow.info().get_current_history_size()
         # children this run started that have not closed yet (what the server counts as
         # pending against its limit; children of earlier runs count there no more)
         self.children_open = 0
@@ -617,7 +620,8 @@ class RolloutWorkflow:
 
     def too_long(self) -> bool:
         info = workflow.info()
-        return info.is_continue_as_new_suggested() or info.get_current_history_length() > self.inp.history
+        return (info.is_continue_as_new_suggested() or info.get_current_history_length() > self.inp.history
+                or info.get_current_history_size() - self.start_bytes > self.inp.history_bytes)
 
     async def continue_if_long(self) -> None:
         if not self.too_long():
@@ -634,7 +638,8 @@ class RolloutWorkflow:
         workflow.continue_as_new(RolloutInput(
             run_id=inp.run_id, lineage=inp.lineage, serial=inp.serial, hosts=inp.hosts, knobs=inp.knobs,
             on_failure=inp.on_failure, allow_pending=inp.allow_pending, sync=inp.sync, timing=inp.timing,
-            steps=inp.steps, names=[], children=inp.children, history=inp.history, per_load=inp.per_load,
+            steps=inp.steps, names=[], children=inp.children, history=inp.history,
+            history_bytes=inp.history_bytes, per_load=inp.per_load,
             carry=carry))
 
     async def end(self) -> RolloutResult:
