@@ -114,7 +114,16 @@ async def run_temporal(rig: MemoryRig, plan: Plan, rules: Rollout, client: Any, 
         handle = await start_rollout(client, inp, memo={"run_id": run_id, "hosts": inp.hosts})
         if on_start is not None:
             on_start(handle)
-        done = await asyncio.wait_for(handle.result(), timeout)
+        # the worker task ends only on a fatal worker error: then no one runs the rollout
+        result = asyncio.ensure_future(handle.result())
+        await asyncio.wait([result, worker], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if not result.done():
+            result.cancel()
+            if worker.done():
+                why = "cancelled" if worker.cancelled() else repr(worker.exception())
+                raise AssertionError(f"the worker stopped: {why}")
+            raise TimeoutError(f"the rollout did not end within {timeout} s")
+        done = result.result()
     finally:
         stop.set()
         await asyncio.wait_for(worker, 60)

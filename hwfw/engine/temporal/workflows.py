@@ -516,6 +516,17 @@ class RolloutWorkflow:
     async def flush(self) -> None:
         await workflow.wait_condition(lambda: not self.to_record and not self.recording)
 
+    async def settle_down(self) -> None:
+        """Before this run closes: every host that ended recorded, every signal sent and
+        handled; again while handling signals brought more to record (a batch still
+        being written when the run closes would be cancelled, and lost)."""
+        while True:
+            await self.flush()
+            await asyncio.gather(*self.outgoing, return_exceptions=True)
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            if not self.to_record and not self.recording:
+                return
+
     # ------------------------------------------------------------------ the run
     @workflow.run
     async def run(self, inp: RolloutInput) -> RolloutResult:
@@ -627,9 +638,7 @@ class RolloutWorkflow:
         if not self.too_long():
             return
         await asyncio.gather(*self.starting)   # every admitted host started before this run closes
-        await self.flush()
-        await asyncio.gather(*self.outgoing, return_exceptions=True)
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self.settle_down()
         carry = {"scheduler": scheduler_snapshot(self.sched), "log": self.log.carry(), "running": self.running,
                  "slot_waiting": self.slot_waiting, "outcomes": self.outcomes, "counts": self.counts,
                  "complete": self.complete, "interrupted": self.interrupted, "aborted": self.aborted,
@@ -643,8 +652,7 @@ class RolloutWorkflow:
             carry=carry))
 
     async def end(self) -> RolloutResult:
-        await self.flush()
-        await asyncio.gather(*self.outgoing, return_exceptions=True)
+        await self.settle_down()
         outcomes = {h: HostOutcome.from_json(o) for h, o in self.outcomes.items()}
         took = self.clock.monotonic() - self.t0
         summary, code = summary_of(self.inp.run_id, outcomes, self.counts, interrupted=self.interrupted,
