@@ -129,7 +129,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--hosts", type=int, default=200)
     ap.add_argument("--speedup", type=float, default=50.0)
-    ap.add_argument("--max-unavailable", type=int, default=20)
+    ap.add_argument("--max-unavailable", type=int, default=20, help="0: no limit")
     ap.add_argument("--temporal-address", default=None)
     args = ap.parse_args()
 
@@ -152,8 +152,8 @@ def main() -> None:
             address = server.address
         results = {}
         for engine in ("local", "temporal"):
-            took, out, times = asyncio.run(_run(engine, tmp, hosts, plan, args.speedup, args.max_unavailable,
-                                                address))
+            took, out, times = asyncio.run(_run(engine, tmp, hosts, plan, args.speedup,
+                                                args.max_unavailable or None, address))
             converged = sum(1 for status, _ in out.values() if status == HOST_CONVERGED)
             results[engine] = took
             print(f"{engine:>8}: makespan {took:.1f} s, {converged}/{len(shapes)} converged; orchestration "

@@ -40,6 +40,9 @@ CONTINUE_AS_NEW_BYTES = 1_000_000
 HOSTS_PER_LOAD = 250             # hosts read from the run's host file per activity
 EVENTS_KEPT = 2000               # rollout events kept for followers (and carried over)
 SUMMARY_HOSTS = 5000             # host outcomes a rollout's result lists in full
+# Shortest heartbeat timeout: an event loop busy for seconds (two loaded cores) must not
+# pass for a dead worker (2 s did: spurious retries, each settling its host first)
+HEARTBEAT_FLOOR = 10.0
 
 
 def site_queue(site: str | None) -> str:
@@ -92,13 +95,13 @@ class StepTiming:
 def step_timing(settings: Any) -> StepTiming:
     """Temporal's timeouts from the workspace's own: an attempt may take the longest
     component deadline plus a BMC reboot and POST, twice over; a worker that dies is
-    noticed after ten poll intervals without a heartbeat (2 s to 1 min); retries back
+    noticed after ten poll intervals without a heartbeat (10 s to 1 min); retries back
     off from one poll interval to the BMC-ready timeout, `retries + 1` attempts in all."""
     t = settings.timing
     longest = max([*t.component_deadlines.values(), t.deadline_for("")])
     step = 2 * (longest + t.bmc_ready_timeout + t.post_timeout)
     hooks = 2 * settings.hooks.timeout if (settings.hooks.pre_host or settings.hooks.post_host) else 0.0
-    return StepTiming(heartbeat=min(60.0, max(2.0, 10 * t.poll_interval)), step=step, host=2 * step + hooks,
+    return StepTiming(heartbeat=min(60.0, max(HEARTBEAT_FLOOR, 10 * t.poll_interval)), step=step, host=2 * step + hooks,
                       retry_first=max(0.05, t.poll_interval), retry_most=max(t.poll_interval, t.bmc_ready_timeout),
                       attempts=settings.retries + 1)
 
