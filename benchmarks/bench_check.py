@@ -41,7 +41,7 @@ def phases(root: Path) -> list[tuple[str, float]]:
     assert ws is not None, "the benchmark workspace must be valid"
     loc = Locator(ws)
     steps = [
-        ("secrets in other YAML files", lambda: scan.scan_secrets(root, gate._already_scanned(root))),
+        ("secrets in other YAML files", lambda: scan.scan_secrets(root, *gate._already_scanned(root))),
         ("scenarios", lambda: scenarios(ws)),
     ]
     for name, step in steps:

@@ -50,11 +50,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-# (hosts, latency, inventory latency, TLS) -> target wall seconds, from issue 19 and the README.
+# (hosts, latency, inventory latency, TLS) -> target wall seconds, from issue 19: the
+# 300 ms and 1 s targets were set for plain HTTP (the baseline, 7.09 s, was measured so),
+# the 50 ms ones are the figures before it (no worse than those).
 TARGETS: dict[tuple[int, str, str | None, bool], float] = {
     (1000, "50ms", None, False): 3.2, (1000, "50ms", None, True): 4.5,
-    (1000, "300ms", None, False): 2.0, (1000, "300ms", None, True): 2.0,
-    (1000, "1s", None, False): 6.0, (1000, "1s", None, True): 6.0,
+    (1000, "300ms", None, False): 2.0, (1000, "1s", None, False): 6.0,
     (10000, "300ms", None, False): 15.0,
 }
 PEAK_RSS_TARGET_MIB = 1024  # 10,000 BMCs at 300 ms, plain HTTP
@@ -254,7 +255,7 @@ def run_point(args: argparse.Namespace, work: Path, hosts: int, latency: str, in
             res = measure(args, urls_file, sims.cas, work)
             res["server_cpu"] = sims.cpu() - s0
             res["sessions_open"] = sims.sessions_open()
-            res.update(tls=tls, latency=latency, inventory_latency=inventory_latency, load=load,
+            res.update(tls=tls, latency=latency, inventory_latency=inventory_latency, load=load, changes=args.changes,
                        server_start=sims.started, simulators=len(sims.procs))
             rows.append(res)
             print_row(res, flush=True)
@@ -318,13 +319,15 @@ def run(args: argparse.Namespace) -> int:
 
 def print_markdown(rows: list[dict[str, Any]]) -> None:
     """The runs as the README's table (`--markdown`)."""
-    print("\n| BMCs | latency | TLS | target | wall | closed | round trips in a row | requests/host | waves "
-          "| client CPU | peak RSS | sessions left | load |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| BMCs | latency | TLS | hosts with changes | target | wall | closed | round trips in a row "
+          "| requests/host | waves | client CPU | peak RSS | sessions left | load |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         lat = r["latency"] + (f" + {r['inventory_latency']} expanded FirmwareInventory" if r["inventory_latency"]
                               else "")
         target = target_of(r["hosts"], r["latency"], r["inventory_latency"], r["tls"])
-        print(f"| {r['hosts']:,} | {lat} | {'yes' if r['tls'] else 'no'} | "
+        changes = {"1.0": "all", "1": "all", "0": "none"}.get(str(r["changes"]), str(r["changes"]))
+        print(f"| {r['hosts']:,} | {lat} | {'yes' if r['tls'] else 'no'} | {changes} | "
               f"{f'<= {target:g} s' if target else '-'} | {r['wall']:.2f} s | {r['closed']:.2f} s | "
               f"{r['rounds_max']} | {r['requests'] / r['hosts']:.1f} | {r['waves']} | {r['cpu']:.2f} s | "
               f"{r['peak_rss_mib']:.0f} MiB | {r['sessions_open']} | {r['load']:.1f} |")

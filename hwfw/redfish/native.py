@@ -61,6 +61,19 @@ def _expire(waiter: asyncio.Future[Any]) -> None:
         waiter.set_exception(_Expired())
 
 
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Mark a failed future's exception as seen: a handshake that fails after its
+    connect timed out (nobody awaits it any more) is not an error to log at exit."""
+    if not future.cancelled():
+        future.exception()
+
+
+def _succeeded(future: asyncio.Future[Any]) -> bool:
+    """Done with a result: not pending, not failed, and not cancelled (a connect timeout
+    cancels the handshake it was waiting for)."""
+    return future.done() and not future.cancelled() and future.exception() is None
+
+
 class _Connection(asyncio.Protocol):
     """One HTTP/1.1 connection (TLS on memory BIOs when given a context): send a
     request, collect its response."""
@@ -68,6 +81,7 @@ class _Connection(asyncio.Protocol):
     def __init__(self, tls: ssl.SSLContext | None = None, server_hostname: str | None = None) -> None:
         self.transport: asyncio.Transport | None = None
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.ready.add_done_callback(_retrieved)  # whoever awaits it still gets the exception
         self._tls: ssl.SSLObject | None = None
         self._tls_in: ssl.MemoryBIO | None = None
         self._tls_out: ssl.MemoryBIO | None = None
@@ -223,7 +237,7 @@ class _Connection(asyncio.Protocol):
             and not self.transport.is_closing()
 
     def close(self) -> None:
-        if self._tls is not None and self.ready.done() and not self.ready.exception() and not self.closed:
+        if self._tls is not None and _succeeded(self.ready) and not self.closed:
             try:  # close_notify, as TLS asks; the BMC's own answer to it is not waited for
                 self._tls.unwrap()
             except ssl.SSLError:

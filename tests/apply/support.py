@@ -379,17 +379,29 @@ class ServedLab:
         raise AssertionError(f"no simulated BMC answers /__sim/events: {last}")
 
     def faults(self, bmc: str, **faults: Any) -> None:
-        import httpx
-
-        url = self.process.urls[bmc]
-        r = httpx.post(f"{url}/__sim/faults", json=faults, verify=self._tls(), timeout=10)
-        r.raise_for_status()
+        self._control("POST", bmc, json=faults)
 
     def clear_faults(self, bmc: str) -> None:
+        self._control("DELETE", bmc)
+
+    def _control(self, method: str, bmc: str, **kwargs: Any) -> None:
+        """`method` /__sim/faults for `bmc`, through its own socket or, while that BMC is
+        resetting (its socket refuses connections), through any other BMC that is up: the
+        simulator's control endpoints act on the BMC the `bmc` query names."""
         import httpx
 
-        r = httpx.delete(f"{self.process.urls[bmc]}/__sim/faults", verify=self._tls(), timeout=10)
-        r.raise_for_status()
+        last: Exception | None = None
+        urls = [self.process.urls[bmc]] + [u for name, u in self.process.urls.items() if name != bmc]
+        for url in urls:
+            try:
+                r = httpx.request(method, f"{url}/__sim/faults", params={"bmc": bmc}, verify=self._tls(),
+                                  timeout=10, **kwargs)
+            except httpx.TransportError as exc:
+                last = exc
+                continue
+            r.raise_for_status()
+            return
+        raise AssertionError(f"no simulated BMC answers {method} /__sim/faults for {bmc}: {last}")
 
 
 def serve_lab(tmp_path: Path, hosts: list[str] | None = None, password: str = "password",
