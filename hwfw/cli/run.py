@@ -74,6 +74,7 @@ def run_list(output_format: str, temporal_address: str | None, namespace: str | 
         out.print(_line(r), highlight=False, soft_wrap=True)
 
 
+@examples("hwfw run show 3f2a9c0d1e4b -C examples/lab", "hwfw run show 3f2a9c0d1e4b --format json")
 @run_group.command("show")
 @workspace_option
 @temporal_options
@@ -89,6 +90,7 @@ def run_show(output_format: str, temporal_address: str | None, namespace: str | 
     app_context().out.print(_line(row), highlight=False, soft_wrap=True)
 
 
+@examples("hwfw run cancel 3f2a9c0d1e4b -C examples/lab", "hwfw run cancel 3f2a9c0d1e4b --force")
 @run_group.command("cancel")
 @workspace_option
 @temporal_options
@@ -101,6 +103,8 @@ def run_cancel(temporal_address: str | None, namespace: str | None, force: bool,
     stderr_console().print(escape(message))
 
 
+@examples("hwfw run attach 3f2a9c0d1e4b -C examples/lab",
+          "hwfw run attach 3f2a9c0d1e4b --temporal-address 10.0.0.5:7233 --format json")
 @run_group.command("attach")
 @workspace_option
 @temporal_options
