@@ -15,8 +15,13 @@ inventory, pre-flight reads for hosts "with changes", logout for every BMC). Per
 
     python benchmarks/bench_plan_live.py [--hosts 1000] [--latency 300ms] [--tls both|on|off]
         [--inventory-latency 3s] [--changes 1.0] [--backend native|aiohttp|httpx] [--repeat 2] [--check]
-        [--markdown]
+        [--markdown] [--bios]
     python benchmarks/bench_plan_live.py --sweep [--repeat 2] [--markdown]
+
+`--bios` also reads every host's BIOS settings and the attribute registry of its running
+BIOS, as `hwfw plan` does for hosts whose baseline declares settings (in the pre-flight
+round; one registry read per vendor, model and BIOS version: `registries` in the JSON
+line each run prints).
 
 `--hosts` and `--latency` take comma-separated lists. `--changes F` treats a fraction F
 of the hosts as having changes (their pre-flight facts are read in one or two more
@@ -149,7 +154,8 @@ def child(args: argparse.Namespace) -> None:
         t0 = time.perf_counter()
         try:
             inv = await collect(hosts, settings=settings, clock=SystemClock(), concurrency=args.concurrency,
-                                backend=args.backend, stats=stats, needs_preflight=needs, closer=closer)
+                                backend=args.backend, stats=stats, needs_preflight=needs, closer=closer,
+                                bios_hosts=[h.host.name for h in hosts] if args.bios else ())
             times["wall"] = time.perf_counter() - t0
         finally:
             await closer.aclose()
@@ -172,13 +178,14 @@ def child(args: argparse.Namespace) -> None:
         "hosts": len(hosts), "unreachable": len(bad), "errors": bad[:3], "peak_rss_mib": r1.ru_maxrss / 1024,
         "rounds_max": max(rounds, default=0), "rounds_mean": statistics.fmean(rounds) if rounds else 0,
         "waves": sizing.waves, "in_flight": sizing.in_flight, "per_bmc": sizing.per_bmc,
-        "open_files": sizing.files.soft, "preflight_hosts": stats.preflight_hosts}))
+        "open_files": sizing.files.soft, "preflight_hosts": stats.preflight_hosts,
+        "registries": stats.registry_reads}))
 
 
 def measure(args: argparse.Namespace, urls_file: Path, cas: dict[str, str], workdir: Path) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", "--backend", args.backend, "--loop", args.loop,
            "--urls", str(urls_file), "--workdir", str(workdir), "--changes", str(args.changes),
-           "--per-bmc", str(args.per_bmc)]
+           "--per-bmc", str(args.per_bmc)] + (["--bios"] if args.bios else [])
     if args.concurrency:
         cmd += ["--concurrency", str(args.concurrency)]
     if cas:
@@ -351,6 +358,7 @@ def main() -> None:
     p.add_argument("--profile", choices=["dell", "hpe", "supermicro", "generic"],
                    help="give every simulated BMC this profile instead of the lab mix")
     p.add_argument("--keep", help="keep the generated fleets and state in this directory")
+    p.add_argument("--bios", action="store_true", help="also read BIOS settings and attribute registries")
     p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     p.add_argument("--markdown", action="store_true", help="also print the runs as a markdown table")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

@@ -1,3 +1,20 @@
-from hwfw.cli import main
+"""The `hwfw` program: the command line plus the commands of the other front ends.
 
-main()
+The CLI (hwfw.cli) and the HTTP server (hwfw.server) are both front ends and never
+import each other; this entry point puts them together: `hwfw serve` is the server's
+own command, added to the CLI's group here.
+"""
+
+from __future__ import annotations
+
+
+def run() -> None:
+    from hwfw.cli import cli, main
+    from hwfw.server.command import serve
+
+    cli.add_command(serve)
+    main()
+
+
+if __name__ == "__main__":
+    run()

@@ -191,13 +191,17 @@ async def read_inventory(conn: Connection, *, needs_preflight: NeedsPreflight | 
     apply logs in)."""
     from hwfw.inventory.collect import collect
 
-    settings = conn.workspace.settings
+    ws = conn.workspace
+    settings = ws.settings
+    # Hosts whose baseline may declare BIOS settings get their settings and the attribute
+    # registry of their running BIOS read too, in the pre-flight round.
+    bios_hosts = {name for name, rh in conn.hosts.items() if ws.may_declare_settings(rh.host)}
     # The embedded simulator serves its BMCs from this process: each connection is two
     # open files here, and its listening sockets are already counted as open.
     inventory = await collect(list(conn.hosts.values()), settings=settings, clock=conn.clock,
                               insecure=conn.insecure, concurrency=settings.plan_concurrency,
                               needs_preflight=needs_preflight, closer=conn.closer,
-                              files_per_connection=2 if conn.fleet is not None else 1)
+                              files_per_connection=2 if conn.fleet is not None else 1, bios_hosts=bios_hosts)
     if wait_for_logouts and conn.closer is not None:
         await conn.closer.aclose()
     return inventory

@@ -225,3 +225,23 @@ class RepositoryError(HwfwError):
 
 class IntegrityError(RepositoryError):
     """An image's bytes do not match its declared sha256, size or signature."""
+
+
+class RequestError(HwfwError):
+    """A request to a service (`hwfw serve`, hwfw.api's service) that cannot be done as asked."""
+
+
+class NotFoundError(RequestError):
+    """The plan, run, host or token asked for does not exist."""
+
+
+class ConflictError(RequestError):
+    """Not now: another run holds the workspace, the plan is not approved or is stale."""
+
+
+class PermissionDeniedError(RequestError):
+    """The principal's role does not allow it (or the two-person rule forbids it)."""
+
+
+class InvalidRequestError(RequestError):
+    """The request's body or parameters are not what the API takes."""

@@ -34,15 +34,28 @@ class Redactor:
     def __init__(self) -> None:
         self._secrets: set[str] = set()
         self._lock = Lock()
+        self._ordered: tuple[str, ...] = ()   # longest first; rebuilt when the set changes
 
     def register(self, secret: str | None) -> None:
         # Very short values would redact ordinary words; BMC passwords are longer.
         if secret and len(secret) >= 4:
             with self._lock:
-                self._secrets.add(secret)
+                if secret not in self._secrets:
+                    self._secrets.add(secret)
+                    self._ordered = tuple(sorted(self._secrets, key=len, reverse=True))
+
+    def forget(self, secret: str | None) -> None:
+        """Stop looking for a secret that is no longer valid (a session token after logout):
+        a long-running process (hwfw serve) opens a session per BMC on every scan and run,
+        and every text redacted pays for each secret held."""
+        if secret:
+            with self._lock:
+                if secret in self._secrets:
+                    self._secrets.discard(secret)
+                    self._ordered = tuple(sorted(self._secrets, key=len, reverse=True))
 
     def __call__(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
+        for secret in self._ordered:
             if secret in text:
                 text = text.replace(secret, REDACTED)
         for pattern in _FIELD_PATTERNS:

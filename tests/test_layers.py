@@ -33,7 +33,7 @@ from tests.helpers import REPO_ROOT
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozenset(units)) for name, units in (
     ("foundation (base)", {"hwfw", "errors"}),
     ("foundation", {"logs", "clock", "versions", "resources", "gcpause", "ipmi_deviceid", "vendor_registry",
-                    "cancel", "invocation", "aio"}),
+                    "cancel", "invocation", "bmcstats", "aio"}),
     ("foundation (on logs and clock)", {"events", "retry"}),
     ("config", {"config"}),
     ("services", {"state", "repository", "redfish", "ipmi", "sim"}),
@@ -42,6 +42,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozenset(units)) 
     ("connect", {"connect"}),
     ("plan", {"plan"}),
     ("operations", {"apply", "compliance"}),
+    ("observers", {"notify", "metrics"}),
     # Engines other than the local one run the operations elsewhere (Temporal workflows).
     ("engines", {"engine"}),
     ("api", {"api"}),

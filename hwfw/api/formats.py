@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 from hwfw import __version__
 from hwfw.config.loader import display_path
@@ -18,7 +18,7 @@ from hwfw.config.model import ACTIVATIONS, parse_duration
 if TYPE_CHECKING:
     from hwfw.compliance.gate import CheckReport
 
-__all__ = ["ACTIVATIONS", "CHECK_FORMATS", "display_path", "format_check_report", "parse_duration"]
+__all__ = ["ACTIVATIONS", "CHECK_FORMATS", "body_validator", "display_path", "format_check_report", "parse_duration"]
 
 CHECK_FORMATS = ("json", "sarif", "junit", "github", "codequality")
 
@@ -43,3 +43,23 @@ def format_check_report(report: CheckReport, fmt: str, srcroot: Path | None = No
 
 def _dumps(doc: object) -> str:
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def body_validator(schema: dict[str, Any]) -> Callable[[Any], list[str]]:
+    """A function listing why a JSON value does not match `schema` (JSON Schema 2020-12,
+    patterns read as ECMA-262 like every schema of hwfw); empty when it matches. Each
+    reason reads `at PATH: MESSAGE`."""
+    import jsonschema
+
+    from hwfw.config.schema import python_patterns
+
+    validator = jsonschema.Draft202012Validator(python_patterns(schema))
+
+    def check(value: Any) -> list[str]:
+        out = []
+        for err in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))[:20]:
+            where = "/".join(str(p) for p in err.absolute_path) or "(the body)"
+            out.append(f"at {where}: {err.message[:300]}")
+        return out
+
+    return check

@@ -1,9 +1,10 @@
 """`Workspace.runs`: the runs of a workspace, whatever engine ran them (`hwfw run ...`).
 
-Every apply records itself in the workspace's run log (hwfw.state.serverstore.RunLog,
-kept by hwfw.state.runlog until `hwfw serve`'s stores take it over): a local run with
-the process running it (`owner`), a Temporal run once its rollout started. `list` and
-`show` read the log and, for Temporal runs, ask the Temporal service how they stand
+Runs are recorded in the workspace's run store (hwfw.state.serverstore, the one `hwfw
+serve` keeps its runs in): a local run started by the CLI with the process running it
+(`owner`; hwfw.api.service.record), a Temporal run once its rollout started (here,
+`recorder`). `list` and `show` read the store and, for Temporal runs, ask the Temporal
+service how they stand
 (also rollouts of the namespace started elsewhere); `cancel` stops a run: a Temporal
 rollout by its `stop` signal, a local run by SIGTERM to its process (its own cancel
 semantics: first, nothing new starts; again, in-flight steps stop); `attach` follows a
@@ -17,21 +18,23 @@ import contextlib
 import os
 import signal
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from hwfw.cancel import CancelToken
 from hwfw.clock import Clock, utc_now_iso
 from hwfw.errors import HwfwError, StaleStateError
+from hwfw.state.lock import operator
+from hwfw.state.serverstore import RunRecord, ServerStore, open_server_store
 
+from .engines import process_identity
 from .runs import EventTarget, event_sink
 from .temporal import TemporalTarget, follow_rollout, temporal_client
 
 if TYPE_CHECKING:
     from hwfw.apply.run import ApplyResult
     from hwfw.config.model import Workspace as Config
-    from hwfw.state.serverstore import RunRecord
 
 __all__ = ["RunRow", "RunsAccess", "run_status"]
 
@@ -60,21 +63,10 @@ class RunRow:
                 "started_by": self.started_by, "detail": self.detail}
 
 
-def _process_start(pid: int) -> str | None:
-    """The start time of process `pid` (clock ticks since boot), None when there is none:
-    with the pid it names one process, even after the pid is reused."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            fields = fh.read().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return fields[19] if len(fields) > 19 else None
-
-
 def _alive(owner: dict[str, Any] | None) -> bool:
     if not owner or owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
         return False
-    return _process_start(owner["pid"]) == owner.get("started")
+    return process_identity(owner["pid"]) == owner.get("started")
 
 
 class RunsAccess:
@@ -84,36 +76,44 @@ class RunsAccess:
         self._load = load
         self.clock = clock
 
-    def _log(self, config: Config) -> Any:
-        from hwfw.state.runlog import FileRunLog
-
-        return FileRunLog(config.settings.runtime_dir)
+    @contextlib.asynccontextmanager
+    async def _store(self, config: Config) -> AsyncIterator[ServerStore]:
+        store = open_server_store(config.settings)
+        try:
+            yield store
+        finally:
+            await store.aclose()
 
     def recorder(self, run_id: str) -> Callable[..., Awaitable[None]]:
         """`record(status, engine, finished=None)`: create or update this run's record."""
-        from hwfw.state.serverstore import RunRecord
 
         async def record(status: str, engine: str, *, finished: str | None = None) -> None:
-            log = self._log(self._load())
-            current = await log.get_run(run_id)
-            if current is None:
-                pid = os.getpid()
-                owner = {"pid": pid, "host": socket.gethostname(), "started": _process_start(pid)} \
-                    if engine == "local" else None
-                await log.create_run(RunRecord(run_id=run_id, plan_id=None, status=status,
-                                               started=utc_now_iso(self.clock), engine=engine, owner=owner))
-                return
-            with contextlib.suppress(StaleStateError):
-                await log.update_run(replace(current, status=status, finished=finished, engine=engine),
-                                     expected_version=current.version)
+            async with self._store(self._load()) as store:
+                current = await store.get_run(run_id)
+                if current is None:
+                    now = utc_now_iso(self.clock)
+                    pid = os.getpid()
+                    owner = {"pid": pid, "host": socket.gethostname(), "started": process_identity(pid) or ""} \
+                        if engine == "local" else None
+                    await store.create_run(RunRecord(run_id=run_id, plan_id=None, status=status, started=now,
+                                                     created=now, created_by=operator(), engine=engine, owner=owner))
+                    return
+                with contextlib.suppress(StaleStateError):
+                    await store.update_run(replace(current, status=status, finished=finished, engine=engine),
+                                           expected_version=current.version)
 
         return record
+
+    async def _get(self, config: Config, run_id: str) -> RunRecord | None:
+        async with self._store(config) as store:
+            return await store.get_run(run_id)
 
     async def list(self, *, limit: int = 50, temporal: TemporalTarget | None = None) -> list[RunRow]:
         """Newest first: the run log, Temporal rollouts' states refreshed from the service
         (and rollouts of its namespace this log does not know)."""
         config = self._load()
-        records = await self._log(config).list_runs(limit=limit)
+        async with self._store(config) as store:
+            records = await store.list_runs(limit=limit)
         rows = [self._row(r) for r in records]
         if any(r.engine == "temporal" for r in records) or config.settings.engine == "temporal" or temporal:
             rows = await self._with_temporal(config, rows, limit, temporal)
@@ -144,7 +144,7 @@ class RunsAccess:
 
     async def show(self, run_id: str, *, temporal: TemporalTarget | None = None) -> RunRow:
         config = self._load()
-        record = await self._log(config).get_run(run_id)
+        record = await self._get(config, run_id)
         if record is not None and record.engine == "local":
             return self._row(record)
         from hwfw.engine.temporal.client import describe_rollout
@@ -155,7 +155,7 @@ class RunsAccess:
     async def cancel(self, run_id: str, *, force: bool = False, temporal: TemporalTarget | None = None) -> str:
         """Stop a run (see the module docstring); what was done, for people."""
         config = self._load()
-        record = await self._log(config).get_run(run_id)
+        record = await self._get(config, run_id)
         if record is not None and record.engine == "local":
             return self._cancel_local(record, force)
         from hwfw.engine.temporal.client import stop_rollout
@@ -178,7 +178,7 @@ class RunsAccess:
         """Follow a Temporal rollout from its retained events to its end; `cancel` stops
         following only."""
         config = self._load()
-        record = await self._log(config).get_run(run_id)
+        record = await self._get(config, run_id)
         if record is not None and record.engine == "local":
             raise HwfwError(f"run {run_id} runs on the local engine: its events go to the terminal that started it",
                             hint="attach follows runs on Temporal (hwfw apply --engine temporal)")

@@ -67,6 +67,17 @@ class PlanDocument:
     def to_json(self) -> dict[str, Any]:
         return dict(self.document)
 
+    @staticmethod
+    def from_json(doc: Mapping[str, Any], path: Path | None = None) -> PlanDocument:
+        """A plan document already read and checked (a plan saved in a server's store)."""
+        from hwfw.plan.model import Plan
+
+        try:
+            plan = Plan.from_json(doc)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise HwfwError(f"not a plan this hwfw can apply: {exc}", hint="make a new plan") from exc
+        return PlanDocument(plan, dict(doc), path)
+
     def for_workspace(self, workspace: Path, plan_file: Path) -> PlanDocument:
         """The document as saved at `plan_file`, recording `workspace` relative to it."""
         doc = dict(self.document)

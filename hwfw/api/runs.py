@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from hwfw.cancel import CancelToken
 from hwfw.errors import Interrupted
@@ -24,9 +24,12 @@ from hwfw.events import CallbackSink, Event, EventSink
 if TYPE_CHECKING:
     from hwfw.apply.run import ApplyResult
 
-__all__ = ["ApplyRun", "EventTarget", "RunHandle", "cancellable", "event_sink", "new_run_id"]
+    from .repository import SyncResult
+
+__all__ = ["ApplyRun", "EventTarget", "RunHandle", "SyncRun", "cancellable", "event_sink", "new_run_id"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 # What `on_event=` accepts: a sink (hwfw/events.py) or a plain function of one event.
 EventTarget = EventSink | Callable[[Event], None]
@@ -76,8 +79,8 @@ class RunHandle(Protocol):
     """A run started in the background, whatever engine runs it."""
 
     run_id: str
-    kind: str        # "apply", later "sync"
-    engine: str      # "local": this process
+    kind: str        # "apply" or "sync"
+    engine: str      # "local": this process (hwfw.api.engines)
 
     def cancel(self, *, force: bool = False) -> None:
         """First call: nothing new starts, in-flight steps reach a safe point; second
@@ -87,21 +90,26 @@ class RunHandle(Protocol):
     @property
     def done(self) -> bool: ...
 
+    @property
+    def status(self) -> str:
+        """`running`, then `succeeded`, `failed` or `interrupted`."""
+        ...
+
     async def wait(self) -> Any:
         """The run's result (`ApplyResult` for an apply); raises what the run raised."""
         ...
 
 
-class ApplyRun:
-    """An apply running in this process, as an asyncio task (the local engine)."""
+class _LocalRun(Generic[R]):
+    """An operation running in this process, as an asyncio task (the local engine)."""
 
-    kind = "apply"
+    kind = ""
     engine = "local"
 
-    def __init__(self, run_id: str, token: CancelToken, start: Callable[[], Awaitable[ApplyResult]]) -> None:
+    def __init__(self, run_id: str, token: CancelToken, start: Callable[[], Awaitable[R]]) -> None:
         self.run_id = run_id
         self.token = token
-        self._task: asyncio.Task[ApplyResult] = asyncio.ensure_future(start())
+        self._task: asyncio.Task[R] = asyncio.ensure_future(start())
 
     def cancel(self, *, force: bool = False) -> None:
         self.token.cancel(force=force)
@@ -112,16 +120,37 @@ class ApplyRun:
 
     @property
     def status(self) -> str:
-        """`running`, `interrupted`, `failed` (an error, or a host that did not converge)
-        or `succeeded`."""
+        """`running`, `interrupted`, `failed` (an error, or a result that is not a
+        success) or `succeeded`."""
         if not self._task.done():
             return "running"
         if self._task.cancelled() or isinstance(self._task.exception(), Interrupted):
             return "interrupted"
         if self._task.exception() is not None:
             return "failed"
-        code = self._task.result().exit_code
+        return self._result_status(self._task.result())
+
+    def _result_status(self, result: R) -> str:
+        raise NotImplementedError
+
+    async def wait(self) -> R:
+        return await asyncio.shield(self._task)
+
+
+class ApplyRun(_LocalRun["ApplyResult"]):
+    """An apply running in this process (the local engine)."""
+
+    kind = "apply"
+
+    def _result_status(self, result: ApplyResult) -> str:
+        code = result.exit_code
         return "succeeded" if code == 0 else "interrupted" if code == 130 else "failed"
 
-    async def wait(self) -> ApplyResult:
-        return await asyncio.shield(self._task)
+
+class SyncRun(_LocalRun["SyncResult"]):
+    """A repository sync running in this process (the local engine)."""
+
+    kind = "sync"
+
+    def _result_status(self, result: SyncResult) -> str:
+        return "succeeded" if result.ok else "failed"

@@ -39,7 +39,8 @@ def read_inventory_snapshot(path: Path, *, targets: Sequence[str] = (), exclude:
     if patterns or exclude:
         inventory = Inventory(hosts={k: v for k, v in inventory.hosts.items()
                                      if (not patterns or any(fnmatch.fnmatchcase(k, p) for p in patterns))
-                                     and not any(fnmatch.fnmatchcase(k, x) for x in exclude)})
+                                     and not any(fnmatch.fnmatchcase(k, x) for x in exclude)},
+                              registries=inventory.registries)
     return inventory
 
 

@@ -9,6 +9,7 @@ method is a coroutine: a remote backend answers over the network.
 
 from __future__ import annotations
 
+import builtins
 import fnmatch
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
@@ -46,6 +47,15 @@ class StateRow:
         return {"host": self.host, "component": self.component, **self.record.to_json()}
 
 
+# (key in `state show`, section of the state document) for the per-host records apply
+# keeps beside the components (schemas/state.schema.json).
+HOST_SECTIONS = (("bios_settings", "bios_settings"), ("validation", "validations"), ("watchdog", "watchdog"))
+
+
+def _section_hosts(st: State) -> set[str]:
+    return {h for _, section in HOST_SECTIONS for h in st.extra.get(section) or {}}
+
+
 @dataclass(frozen=True)
 class StateView:
     """The state (or what it says about the hosts matching `host`) and the lock, if held."""
@@ -62,17 +72,30 @@ class StateView:
         cp = (self.state.checkpoints.get("hosts") or {}).get(host)
         return dict(cp) if cp else None
 
+    def host_sections(self, host: str) -> dict[str, Any]:
+        """What the state holds about `host` besides its components: the BIOS settings
+        hwfw staged or applied, the last post-configuration validation, the watchdog."""
+        out = {}
+        for key, section in HOST_SECTIONS:
+            value = (self.state.extra.get(section) or {}).get(host)
+            if value is not None:
+                out[key] = value
+        return out
+
     def to_json(self) -> dict[str, Any]:
-        """The whole state document; for one host name, that host's records and checkpoint;
-        for a glob, those of every host it matches."""
+        """The whole state document; for one host name, that host's records, checkpoint and
+        BIOS settings, validation and watchdog records; for a glob, those of every host it
+        matches."""
         doc = state_to_json(self.state)
         if self.host is None:
             return doc
         if self.hosts == (self.host,):
             return {"lineage": self.state.lineage, "serial": self.state.serial, "host": self.host,
-                    "components": doc["hosts"].get(self.host, {}), "checkpoint": self.checkpoint(self.host)}
+                    "components": doc["hosts"].get(self.host, {}), "checkpoint": self.checkpoint(self.host),
+                    **self.host_sections(self.host)}
         return {"lineage": self.state.lineage, "serial": self.state.serial, "hosts": {
-            h: {"components": doc["hosts"].get(h, {}), "checkpoint": self.checkpoint(h)} for h in self.hosts}}
+            h: {"components": doc["hosts"].get(h, {}), "checkpoint": self.checkpoint(h), **self.host_sections(h)}
+            for h in self.hosts}}
 
 
 @dataclass(frozen=True)
@@ -112,14 +135,23 @@ class StateAccess:
         async with open_backend(self._load().settings) as backend:
             st, lock = await backend.load(), await backend.lock_info()
         if host is None:
-            return StateView(st, None, lock, tuple(sorted(st.hosts)))
-        known = sorted(set(st.hosts) | set(st.checkpoints.get("hosts") or {}))
+            return StateView(st, None, lock, tuple(sorted(set(st.hosts) | _section_hosts(st))))
+        known = sorted(set(st.hosts) | set(st.checkpoints.get("hosts") or {}) | _section_hosts(st))
         matching = tuple(h for h in known if fnmatch.fnmatchcase(h, host))
         if not matching:
             raise HwfwError(f"the state has no host {host}",
                             hint="hwfw state list shows the hosts hwfw has recorded; a host gets records the "
                                  "first time apply touches it")
         return StateView(st, host, lock, matching)
+
+    async def audit_entries(self, *, host: str | None = None, limit: int = 200) -> builtins.list[dict[str, Any]]:
+        """The newest `limit` entries of the audit log (schemas/audit.schema.json), of
+        one host or of all, newest first."""
+        async with open_backend(self._load().settings) as backend:
+            entries = await backend.journal("audit")
+        if host is not None:
+            entries = [e for e in entries if e.get("host") == host]
+        return list(reversed(entries[-limit:])) if limit > 0 else []
 
     async def lock_info(self) -> LockInfo | None:
         async with open_backend(self._load().settings) as backend:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
 
 from hwfw import __version__, invocation
 from hwfw.cancel import CancelToken
@@ -24,6 +24,7 @@ from hwfw.config.loader import display_path, find_root
 from hwfw.config.model import Workspace as Config
 from hwfw.connect import check_workspace, load_workspace, read_live_inventory, select_hosts
 from hwfw.errors import HwfwError, Interrupted, Problem
+from hwfw.events import EventSink, FanOutSink
 
 from .history import RunsAccess, run_status
 from .plans import PlanDocument, load_plan
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from hwfw.inventory.model import Inventory
     from hwfw.plan.model import Plan
 
-__all__ = ["ValidationReport", "Workspace", "open_workspace"]
+__all__ = ["RecordRun", "RunRecording", "ValidationReport", "Workspace", "open_workspace"]
 
 T = TypeVar("T")
 # Where a command gets the fleet: None reads the BMCs, a Path is a snapshot file.
@@ -75,6 +76,38 @@ def open_workspace(path: str | Path = ".", *, insecure: bool = False, ca_bundle:
     ws = Workspace(path, insecure=insecure, ca_bundle=ca_bundle, clock=clock)
     find_root(ws.path)
     return ws
+
+
+class RunRecording(Protocol):
+    """Records one run somewhere (hwfw.api.service.record: the workspace's run store).
+    Entering gives the event sink to add to the run's (None: not recorded)."""
+
+    async def __aenter__(self) -> EventSink | None: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+    async def finish(self, status: str, *, message: str = "") -> None: ...
+
+
+# `record=` of apply: (the loaded workspace, the run's id, the clock) -> its recording.
+RecordRun: TypeAlias = "Callable[[Config, str, Clock], RunRecording]"
+
+
+async def _recorded(recording: RunRecording, events: EventSink | None,
+                    execute: Callable[[EventSink | None], Awaitable[ApplyResult]]) -> ApplyResult:
+    """`execute` with its events and its end also given to `recording`."""
+    from hwfw.events import FanOutSink
+
+    async with recording as recorder:
+        sinks = [s for s in (events, recorder) if s is not None]
+        try:
+            result = await execute(FanOutSink(*sinks) if sinks else None)
+        except Interrupted as exc:
+            await recording.finish("interrupted", message=exc.message)
+            raise
+        except HwfwError as exc:
+            await recording.finish("failed", message=exc.message)
+            raise
+        await recording.finish(run_status(result.exit_code), message=result.message)
+        return result
 
 
 def _exactly(options: ApplyOptions) -> None:
@@ -231,8 +264,8 @@ class Workspace:
     def start_apply(self, plan: PlanDocument | Path | None = None, options: ApplyOptions | None = None, *,
                     on_event: EventTarget | None = None, on_plan: Callable[[Plan], None] | None = None,
                     confirm: Confirm | None = None, cancel: CancelToken | None = None,
-                    observe: Callable[[Any], None] | None = None, engine: str | None = None,
-                    temporal: TemporalTarget | None = None, detach: bool = False,
+                    observe: Callable[[Any], None] | None = None, record: RecordRun | None = None,
+                    engine: str | None = None, temporal: TemporalTarget | None = None, detach: bool = False,
                     tuning: dict[str, Any] | None = None) -> ApplyRun | TemporalApplyRun:
         """Start an apply in the background (on the running event loop); returns its
         handle at once. See `apply` for the arguments; `engine` (default settings.engine),
@@ -247,7 +280,6 @@ class Workspace:
         if saved is not None:
             options = dataclasses.replace(options, plan_file=saved.path or options.plan_file)
             _exactly(options)
-        record = self.runs.recorder(run_id)
         engine = engine or self._engine_setting()
         if detach and engine != "temporal":
             raise HwfwError("--detach needs the temporal engine: a local apply runs in this process",
@@ -259,51 +291,80 @@ class Workspace:
             with invocation.using(self.path):
                 return start_temporal_apply(load, run_id, options, token, saved=saved, sink=event_sink(on_event),
                                             on_plan=on_plan, confirm=confirm, observe=observe, clock=self.clock,
-                                            target=temporal, detach=detach, record=record, tuning=tuning)
+                                            target=temporal, detach=detach, record=self.runs.recorder(run_id),
+                                            tuning=tuning)
 
-        async def start() -> ApplyResult:
-            config = await self._in_thread(self.load)
-            await record("running", "local")
+        async def execute(config: Config, events: EventSink | None) -> ApplyResult:
             with invocation.using(self.path):
                 task = asyncio.ensure_future(run_apply(
-                    config, options, events=event_sink(on_event), confirm=confirm, show=on_plan, clock=self.clock,
+                    config, options, events=events, confirm=confirm, show=on_plan, clock=self.clock,
                     cancel=token, saved_plan=saved.document if saved is not None else None, observe=observe))
                 try:
-                    result = await task
+                    return await task
                 except asyncio.CancelledError:
                     me = asyncio.current_task()
                     if task.cancelled() and token.cancelled and (me is None or not me.cancelling()):
-                        await record("interrupted", "local", finished=utc_now_iso(self.clock))
                         raise Interrupted("apply interrupted before any update was sent; nothing changed on "
                                           "the BMCs", hint="run it again when you are ready") from None
                     raise
-                except BaseException:
-                    await record("failed", "local", finished=utc_now_iso(self.clock))
-                    raise
-                await record(run_status(result.exit_code), "local", finished=utc_now_iso(self.clock))
-                return result
+
+        async def start() -> ApplyResult:
+            config = await self._in_thread(self.load)
+            if record is None:
+                return await execute(config, event_sink(on_event))
+            return await _recorded(record(config, run_id, self.clock), event_sink(on_event),
+                                   lambda events: execute(config, events))
 
         return ApplyRun(run_id, token, start)
 
     async def apply(self, plan: PlanDocument | Path | None = None, options: ApplyOptions | None = None, *,
                     on_event: EventTarget | None = None, on_plan: Callable[[Plan], None] | None = None,
                     confirm: Confirm | None = None, cancel: CancelToken | None = None,
-                    observe: Callable[[Any], None] | None = None, engine: str | None = None,
+                    observe: Callable[[Any], None] | None = None, record: RecordRun | None = None,
+                    metrics_file: Path | None = None, engine: str | None = None,
                     temporal: TemporalTarget | None = None, detach: bool = False) -> ApplyResult:
         """Bring the fleet to its baselines: settle what an interrupted run left open,
         plan (or take `plan`, a saved plan, checked for staleness), show it to `on_plan`,
         ask `confirm` (unless `options.auto_approve`; None: no question), flash, reset,
         verify. Events (hwfw/events.py) go to `on_event`, a sink or a function. `cancel`
         stops it with the semantics of SIGTERM (hwfw/cancel.py); before anything is sent
-        a cancel raises Interrupted. Returns the run's result (`exit_code`, `summary`).
+        a cancel raises Interrupted. `record` also records the run and its events (the CLI
+        passes hwfw.api.service.record.record_apply: the workspace's run store, where
+        `hwfw serve` and `hwfw run` list it). Returns the run's result (`exit_code`, `summary`).
 
         `engine="temporal"` (or settings.engine) hands the confirmed plan to a rollout
         workflow on the Temporal service `temporal` names (default settings.temporal)
         and follows it to its end; `detach` returns once it started. There, `cancel`
-        only stops following: the rollout goes on (hwfw.api.temporal)."""
-        run = self.start_apply(plan, options, on_event=on_event, on_plan=on_plan, confirm=confirm, cancel=cancel,
-                               observe=observe, engine=engine, temporal=temporal, detach=detach)
-        return await run.wait()
+        only stops following: the rollout goes on (hwfw.api.temporal); the run is
+        recorded in the run store whatever `record` is.
+
+        settings.notifications get the run's alerts (hwfw.api.observe; queued ones are
+        waited for at most the longest target timeout); `metrics_file` receives the
+        run's metrics in node_exporter's textfile format when it ends."""
+        from .observe import RunObservers
+
+        config = await self._in_thread(self.load)
+        observers = RunObservers(config, clock=self.clock, workspace_name=self.display, metrics_file=metrics_file)
+        mine = event_sink(on_event)
+        sinks = ([mine] if mine is not None else []) + observers.sinks
+        observers.start()
+        try:
+            run = self.start_apply(plan, options, on_event=FanOutSink(*sinks) if len(sinks) > 1 else mine,
+                                   on_plan=on_plan, confirm=confirm, cancel=cancel, observe=observe, record=record,
+                                   engine=engine, temporal=temporal, detach=detach)
+            return await run.wait()
+        finally:
+            await observers.close()
+
+    async def notify_test(self, target: str | None = None) -> list[dict[str, Any]]:
+        """Send a test message to every target of settings.notifications (or the one
+        named): [{"target", "url" (privacy form), "ok", "error"}]; a failure is also an
+        audit log entry. NotFoundError for no such target, CredentialError when its URL
+        cannot be resolved."""
+        from .observe import send_test
+
+        config = await self._in_thread(self.load)
+        return await send_test(config, clock=self.clock, workspace_name=self.display, target=target)
 
     # ------------------------------------------------------------------ repository, gate, report
 
@@ -330,9 +391,11 @@ class Workspace:
                                                        verify_images=verify_images))
 
     async def compliance(self, *, targets: Sequence[str] = (), exclude: Sequence[str] = (),
-                         inventory: InventorySource = None, cancel: CancelToken | None = None) -> ComplianceReport:
+                         inventory: InventorySource = None, cancel: CancelToken | None = None,
+                         notify: bool = True) -> ComplianceReport:
         """Per baseline and component: hosts compliant, behind, ahead, unknown, missing,
-        unreachable. Reads every selected BMC, or uses `inventory` (a snapshot)."""
+        unreachable. Reads every selected BMC, or uses `inventory` (a snapshot). With
+        `notify` (and settings.notifications), hosts behind a critical image are alerted."""
         from hwfw.compliance.report import build_report
 
         config = await self._in_thread(self.load)
@@ -340,6 +403,11 @@ class Workspace:
             chosen = [h.name for h in select_hosts(config, targets, exclude)] if targets or exclude else []
             fleet = await self._fleet(config, inventory, targets, exclude, cancel, "compliance report")
             snapshot = display_path(inventory) if isinstance(inventory, Path) else None
-            return build_report(config, fleet, generated_at=utc_now_iso(self.clock), workspace_name=self.display,
-                                source="snapshot" if snapshot else "live", snapshot=snapshot, targets=chosen)
+            report = build_report(config, fleet, generated_at=utc_now_iso(self.clock), workspace_name=self.display,
+                                  source="snapshot" if snapshot else "live", snapshot=snapshot, targets=chosen)
+        if config.settings.notifications and notify:
+            from .observe import notify_report
+
+            await notify_report(config, report.to_json(__version__), clock=self.clock, workspace_name=self.display)
+        return report
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, Protocol
 
 from hwfw.config.model import RepositoryEntry
+from hwfw.errors import ApplyError
+from hwfw.inventory.bios import SettingsMessage
 from hwfw.plan.model import Step
 
 # progress(percent or None, short human message)
@@ -69,6 +71,55 @@ class PreflightReport:
     facts: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class BiosReading:
+    """A fresh read of `…/Bios` and its settings object."""
+
+    attributes: Mapping[str, Any]
+    pending: Mapping[str, Any]                  # staged values that differ from the current ones
+    bios_uri: str
+    settings_uri: str | None
+    apply_times: tuple[str, ...] = ()
+    applied_at: str | None = None
+    messages: tuple[SettingsMessage, ...] = ()
+    settings_etag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StagedSettings:
+    """What staging did: the mechanism, the vendor job carrying the values (Dell)."""
+
+    method: str
+    job_uri: str | None = None
+    message: str = ""
+
+
+class SettingsRejected(ApplyError):
+    """The BMC refused staged values; `messages` name the attributes and MessageIds."""
+
+    def __init__(self, message: str, messages: tuple[SettingsMessage, ...] = (), hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.messages = messages
+
+
+@dataclass(frozen=True, slots=True)
+class HostStatus:
+    """Power, POST and health of the host, as post-configuration validation reads them."""
+
+    power: str | None
+    post_done: bool
+    last_state: str | None = None
+    health: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationReport:
+    """What happened around a reset besides the reset: the IPMI watchdog, if armed."""
+
+    watchdog: Mapping[str, Any] | None = None
+    warnings: tuple[str, ...] = ()
+
+
 class HostDriver(Protocol):
     """What the executor needs from one host's BMC. Implementations must be safe to
     call again after a crash: every method re-reads the BMC instead of trusting memory."""
@@ -79,10 +130,12 @@ class HostDriver(Protocol):
 
     async def __aexit__(self, *exc_info: object) -> None: ...
 
-    async def preflight(self, *, known_tasks: tuple[str, ...], allow_pending: bool) -> PreflightReport:
+    async def preflight(self, *, known_tasks: tuple[str, ...], allow_pending: bool,
+                        known_settings: Mapping[str, Any] | None = None) -> PreflightReport:
         """Power, health, pending jobs / BIOS settings not created by this workspace
-        (`known_tasks` are the task/job URIs the state knows), running updates,
-        licence and image-size limits."""
+        (`known_tasks` are the task/job URIs the state knows, `known_settings` the BIOS
+        values it staged and has not seen applied), running updates, licence and
+        image-size limits."""
 
     async def read_versions(self) -> dict[str, str | None]:
         """A fresh read of the running version per component key (plan keys: `bios`,
@@ -91,15 +144,32 @@ class HostDriver(Protocol):
     async def flash(self, request: FlashRequest, progress: Progress) -> FlashResult:
         """Send the image and follow the BMC's task/job/state to its real end."""
 
-    async def activate(self, activation: str, progress: Progress) -> None:
+    async def activate(self, activation: str, progress: Progress) -> ActivationReport | None:
         """Perform a `bmc-reset`, `host-reboot` or `ac-cycle` and wait until the BMC (and
-        the host, for reboots) is back: N consecutive healthy answers, re-login, POST done."""
+        the host, for reboots) is back: N consecutive healthy answers, re-login, POST done.
+        With `settings.watchdog`, a host reboot runs under the BMC's IPMI watchdog."""
 
     async def set_power(self, state: str, progress: Progress) -> None:
         """Power the host `On` or `Off` (to leave power as found)."""
 
     async def in_flight(self) -> list[InFlight]:
         """Update tasks/jobs the BMC currently runs or has scheduled."""
+
+    async def read_bios_settings(self) -> BiosReading:
+        """A fresh read of the BIOS attributes, the staged values and the last outcome."""
+
+    async def stage_bios_settings(self, values: Mapping[str, Any], progress: Progress) -> StagedSettings:
+        """Stage every value in one request with the vendor's mechanism (Dell: one
+        configuration job); raises SettingsRejected naming attributes and MessageIds."""
+
+    async def discard_bios_settings(self, job_uri: str | None) -> None:
+        """Drop values hwfw staged that must not be applied (rollback; Dell: delete the job)."""
+
+    async def staged_settings_job(self) -> str | None:
+        """The vendor job holding staged BIOS values (Dell's configuration job), if any."""
+
+    async def host_status(self) -> HostStatus:
+        """Power state, POST completion (BootProgress or the vendor's equivalent) and health."""
 
     async def settle_intent(self, intent: Mapping[str, Any]) -> str:
         """Decide what became of an intent recorded before a crash, from the BMC's own

@@ -55,6 +55,18 @@ HOST_OUTCOMES = (HOST_CONVERGED, HOST_FAILED, HOST_ROLLED_BACK, HOST_REFUSED, HO
                  HOST_NOT_STARTED, HOST_INTERRUPTED)
 FAILED_OUTCOMES = frozenset({HOST_FAILED, HOST_ROLLED_BACK})
 
+# What a host left not started by a halted rollout says (hwfw/apply/scheduler.py and
+# Executor.begin_abort write these): observers tell a halt from other not-started hosts.
+HALT_REASONS = ("failure budget exceeded", "canary", "run aborted")
+
+
+def halted_by(outcome: Mapping[str, Any]) -> str | None:
+    """The halt reason when a host outcome (its JSON) is a host a halted rollout did not start."""
+    message = str(outcome.get("message") or "")
+    if outcome.get("status") == HOST_NOT_STARTED and any(r in message for r in HALT_REASONS):
+        return message
+    return None
+
 
 @dataclass(frozen=True, slots=True)
 class StepOutcome:

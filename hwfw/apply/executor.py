@@ -66,6 +66,7 @@ from hwfw.apply.events import (
 from hwfw.apply.hostcmd import run_host_hook
 from hwfw.apply.ledger import Ledger
 from hwfw.apply.scheduler import DISRUPTIVE_ACTIVATIONS, Gate, HostShape, Rollout, Scheduler, shapes_of
+from hwfw.apply.settings_run import CHECKPOINT_KEY, SettingsSteps, own_staged, record, record_activation
 from hwfw.clock import Clock, SystemClock
 from hwfw.config.model import RepositoryEntry, Workspace
 from hwfw.errors import HwfwError
@@ -231,6 +232,7 @@ class HostRun:
         self.t0 = self.clock.monotonic()
         hp = ex.plan.host(self.host)
         self.vendor, self.model = (hp.vendor, hp.model) if hp else (None, None)
+        self.settings = SettingsSteps(self)
 
     # ------------------------------------------------------------------ life cycle
     async def run(self) -> HostOutcome:
@@ -283,7 +285,10 @@ class HostRun:
         return await self._step(step, asyncio.Lock())
 
     async def conclude(self) -> HostOutcome:
-        """After the walk: roll back (on_failure rollback-host), else the outcome."""
+        """After the walk: validate declared settings, then roll back (on_failure
+        rollback-host), else the outcome."""
+        if not self.failure and not self.halt and self.settings.declared:
+            self.failure = await self.settings.validate()
         if self.failure and self.ex.options.on_failure == "rollback-host" and not self.ex._hard:
             return await self._rollback()
         return self._decide()
@@ -338,9 +343,13 @@ class HostRun:
     # ------------------------------------------------------------------ pre-flight, checkpoint
     async def _preflight(self) -> str | None:
         assert self.driver is not None
-        known = tuple(sorted({r.task_uri for r in self.ledger.hosts.get(self.host, {}).values() if r.task_uri}))
+        uris = {r.task_uri for r in self.ledger.hosts.get(self.host, {}).values() if r.task_uri}
+        settings_job = (record(self.ledger, self.host) or {}).get("job")
+        known = tuple(sorted(uris | ({settings_job} if settings_job else set())))
+        own = own_staged(self.ledger, self.host)
         report: PreflightReport = await self.driver.preflight(known_tasks=known,
-                                                              allow_pending=self.ex.options.allow_pending)
+                                                              allow_pending=self.ex.options.allow_pending,
+                                                              known_settings=own)
         for w in report.warnings:
             self.events.warning(redactor(w), self.host)
         if report.blocking:
@@ -371,6 +380,8 @@ class HostRun:
         if cp is None or cp.get("status") != cpmod.OPEN:
             cp = cpmod.new_checkpoint(run_id=self.ex.options.run_id, created=now, running=running,
                                       steps=self.shape.steps, power_state=self.power_state)
+            if self.settings.wanted:
+                cp[CHECKPOINT_KEY] = await self.settings.checkpoint_values()
             self.ledger.set_checkpoint(self.host, cp)
         await self.ledger.commit()
 
@@ -491,10 +502,13 @@ class HostRun:
         t0 = self.clock.monotonic()
         try:
             if step.kind == "verify":
-                out = await self._verify(step)
+                out = await (self.settings.verify(step) if self._is_settings(step) else self._verify(step))
             else:
                 async with lock:
-                    out = await (self._flash(step) if step.kind == "flash" else self._activate(step))
+                    if step.kind == "configure":
+                        out = await self.settings.configure(step)
+                    else:
+                        out = await (self._flash(step) if step.kind == "flash" else self._activate(step))
         except asyncio.CancelledError:
             out = StepOutcome(STEP_INTERRUPTED, "interrupted; its intent stays open for the next run",
                               seconds=self.clock.monotonic() - t0)
@@ -593,11 +607,18 @@ class HostRun:
                                                         task_uri=uri, **base))
         await self.ledger.commit()
 
+    def _is_settings(self, step: Step) -> bool:
+        """A verify step of BIOS settings (it follows a configure step)."""
+        return self.steps.get(step.id.replace("/verify/", "/configure/", 1)) is not None
+
     def _activated(self, step: Step) -> list[tuple[str, str, str | None]]:
-        """(component key, version expected to run, scheme) for each image the reset activates."""
+        """(component key, version expected to run, scheme) for each image the reset activates
+        (BIOS settings it applies are not versions: see `settings.staged_by`)."""
         out = []
         for sid in step.activates:
             s = self.steps.get(sid)
+            if s is not None and s.kind == "configure":
+                continue
             if s is not None and s.component and s.to_version:
                 out.append((s.component, s.to_version, self._scheme(s.image)))
             elif "/pending/" in sid:
@@ -612,7 +633,11 @@ class HostRun:
         assert self.driver is not None and step.activation
         kind = step.activation
         targets = self._activated(step)
-        if targets:
+        settings = self.settings.staged_by(step)
+        if not targets and not settings and step.activates and all(
+                self.steps.get(a) is not None and self.steps[a].kind == "configure" for a in step.activates):
+            return StepOutcome(STEP_NOT_NEEDED, f"the BIOS settings already read as declared; no {kind} sent")
+        if targets and not settings:
             try:
                 running = await self.driver.read_versions()
             except HwfwError:  # e.g. the BMC is resetting itself right now: the driver waits for it
@@ -629,7 +654,7 @@ class HostRun:
         if kind in DISRUPTIVE_ACTIVATIONS and (self.checkpoint.get("power_state") or "").lower() == "off":
             self.ledger.set_checkpoint(self.host, {**self.checkpoint, "powered_on": True})
         try:
-            await self.driver.activate(kind, self._progress(step))
+            report = await self.driver.activate(kind, self._progress(step))
         except HwfwError as exc:
             message = describe(exc)
             await self.ledger.commit()
@@ -638,6 +663,7 @@ class HostRun:
                                     message=message)
             return StepOutcome(STEP_FAILED, message)
         self.resets[kind] += 1
+        await record_activation(self, kind, report)
         now = self.ledger.now()
         for key in keys:
             rec = self.ledger.record(self.host, key)
@@ -701,6 +727,12 @@ class HostRun:
         self.halt = (HOST_ROLLED_BACK, SKIP_ROLLED_BACK)
         self.finish_outcome(HOST_ROLLED_BACK, "")  # mark the rest of the plan skipped
         kinds = set()
+        try:
+            if await self.settings.stage_restore(self.checkpoint):
+                kinds.add("host-reboot")
+        except HwfwError as exc:
+            return self.finish_outcome(HOST_FAILED, f"{first_failure}; rollback of the BIOS settings failed: "
+                                                    f"{describe(exc)}")
         for r in todo:
             step = self._rollback_step(r)
             self.events.step_started(self.host, step)
@@ -745,6 +777,7 @@ class HostRun:
                     previous_version=r.current, updated_at=now, run_id=self.ex.options.run_id, error=first_failure))
             else:
                 bad.append(f"{r.key} runs {running.get(r.key)!r}, checkpoint {r.version!r}")
+        bad += await self.settings.restore_problems(self.checkpoint)
         if bad:
             await self.ledger.commit()
             return self.finish_outcome(HOST_FAILED, f"{first_failure}; rollback did not verify: " + "; ".join(bad))

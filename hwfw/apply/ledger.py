@@ -26,22 +26,15 @@ from hwfw.clock import Clock, utc_now_iso
 from hwfw.config.model import Settings
 from hwfw.errors import StateError
 from hwfw.state.backend import StateBackend
-from hwfw.state.files import atomic_write_bytes
+from hwfw.state.files import GITIGNORE, make_runtime_dir  # noqa: F401 (GITIGNORE: re-exported)
 from hwfw.state.journal import AuditLog, IntentLog
 from hwfw.state.local import LocalBackend
 from hwfw.state.model import ComponentRecord, State
 
-GITIGNORE = "# hwfw run-time files (lock, intents, audit, simulator state): never commit\n*\n"
-
 
 def ensure_runtime_dir(settings: Settings) -> Path:
     """Create `.hwfw/` (settings.runtime_dir) with a `.gitignore` holding `*`."""
-    rd = settings.runtime_dir
-    rd.mkdir(parents=True, exist_ok=True)
-    gi = rd / ".gitignore"
-    if not gi.exists():
-        atomic_write_bytes(gi, GITIGNORE.encode(), 0o644)
-    return rd
+    return make_runtime_dir(settings.runtime_dir)
 
 
 def intent_log(settings: Settings) -> IntentLog:

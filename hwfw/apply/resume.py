@@ -30,6 +30,7 @@ from hwfw.apply.checkpoint import same_version, split_key
 from hwfw.apply.driver import HostDriver
 from hwfw.apply.events import ApplyEvents
 from hwfw.apply.ledger import Ledger
+from hwfw.apply.settings_run import settle_configure
 from hwfw.clock import Clock
 from hwfw.config.model import Settings
 from hwfw.errors import HwfwError
@@ -68,12 +69,12 @@ async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings
     async def one(host: str, intents: list[dict[str, Any]]) -> None:
         async with limit:
             try:
-                driver = await _when_back(functools.partial(_opened, drivers, host), host, settings, clock)
+                driver = await _when_back(functools.partial(_opened, drivers, host), host, settings, clock, events)
                 async with contextlib.AsyncExitStack() as stack:
                     stack.push_async_exit(driver)
                     for intent in intents:
                         settle = functools.partial(_settle, ledger, driver, intent, settings, clock, events)
-                        verdict = await _when_back(settle, host, settings, clock)
+                        verdict = await _when_back(settle, host, settings, clock, events)
                         report.settled.append((host, intent["intent"], verdict))
                         if verdict.startswith("in-flight:"):
                             report.blocked[host] = (f"an update hwfw started is still running on the BMC "
@@ -97,22 +98,31 @@ async def settle_intent(ledger: Ledger, driver: HostDriver, intent: Mapping[str,
     may lack (a step retried after its process died just after resolving it)."""
     events = events or ApplyEvents(None, clock, ledger.run_id)
     settle = functools.partial(_settle, ledger, driver, intent, settings, clock, events)
-    verdict = await _when_back(settle, str(intent["host"]), settings, clock)
+    verdict = await _when_back(settle, str(intent["host"]), settings, clock, events)
     if verdict.startswith("in-flight:"):
         await _record_in_flight(ledger, intent, verdict)
         await ledger.commit()
     return verdict
 
 
-async def _when_back(op: Callable[[], Awaitable[T]], host: str, settings: Settings, clock: Clock) -> T:
+async def _when_back(op: Callable[[], Awaitable[T]], host: str, settings: Settings, clock: Clock,
+                     events: ApplyEvents) -> T:
     """`op()`, again each poll interval for up to bmc_ready_timeout while the BMC is not
     back: the interrupted run may have left it resetting (refusing connections,
-    answering 503), or it may reset at any moment (its own update, our reset request)."""
+    answering 503), or it may reset at any moment (its own update, our reset request).
+    The first wait is said once as a warning event (a live view shows why the host waits)."""
     timing = settings.timing
+
+    def waiting(exc: Exception, attempt: int, delay: float) -> None:
+        log.info("%s: BMC not back yet (%s); retry %d in %.1fs", host, exc, attempt, delay)
+        if attempt == 1:
+            why = redactor((str(exc).splitlines() or [type(exc).__name__])[0])
+            events.warning(f"the BMC does not answer ({why}); waiting up to {timing.bmc_ready_timeout:g} s for it "
+                           "to come back before settling what the interrupted run left open", host)
+
     return await retry(op, clock=clock, policy=polling(timing.poll_interval),
                        deadline=clock.monotonic() + timing.bmc_ready_timeout, retryable=bmc_not_back_yet,
-                       on_retry=lambda exc, n, delay: log.info("%s: BMC not back yet (%s); retry %d in %.1fs", host,
-                                                               exc, n, delay))
+                       on_retry=waiting)
 
 
 async def _opened(drivers: DriverOpener, host: str) -> HostDriver:
@@ -187,6 +197,8 @@ async def _apply_verdict(ledger: Ledger, driver: HostDriver, intent: Mapping[str
                 ledger.put(host, key, ComponentRecord(
                     version=rec.version, status="ok", image_sha256=rec.image_sha256, image_id=rec.image_id,
                     previous_version=rec.previous_version, updated_at=now, run_id=rec.run_id))
+    elif action == "configure":
+        await settle_configure(ledger, driver, intent, verdict)
     elif verdict.startswith("failed") and action == "flash" and d.get("to_version"):
         ledger.put(host, intent["component"], ComponentRecord(
             version=d["to_version"], status="failed", image_sha256=intent.get("image_sha256"),

@@ -108,8 +108,40 @@ def _show_text(view: StateView, out: Any) -> None:
             comps = ", ".join(f"{k} {v.get('version')}" for k, v in sorted(cp.get("components", {}).items()))
             out.print(f"  [dim]checkpoint {cp.get('status')} (run {cp.get('run_id')}, {cp.get('created')}, "
                       f"power {cp.get('power_state')}): {escape(comps)}[/dim]")
+        for line in _section_lines(view.host_sections(h)):
+            out.print(f"  {escape(line)}")
     if view.lock is not None:
         out.print(f"[yellow]locked:[/yellow] {escape(view.lock.describe())}")
+
+
+def _values(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(values.items()))
+
+
+def _section_lines(sections: dict[str, Any]) -> list[str]:
+    """BIOS settings, post-configuration validation and watchdog records, one line each."""
+    lines = []
+    bios = sections.get("bios_settings")
+    if bios:
+        rejected = ", ".join(f"{r.get('attribute') or ','.join(r.get('attributes') or ())} [{r.get('message_id')}]"
+                             for r in bios.get("rejected") or ())
+        lines.append(f"bios-settings {bios.get('status')}: {_values(bios.get('attributes') or {})}"
+                     + (f" (job {bios['job']})" if bios.get("job") else "")
+                     + (f"; rejected {rejected}" if rejected else "")
+                     + f"; run id {bios.get('run_id')}, updated at {bios.get('updated_at')}")
+    check = sections.get("validation")
+    if check:
+        lines.append(f"validation {'ok' if check.get('ok') else 'failed'} (run id {check.get('run_id')}, "
+                     f"{check.get('at')}): power {check.get('power_state')}, POST "
+                     f"{'complete' if check.get('post_complete') else 'not complete'}, health {check.get('health')}, "
+                     f"{len(check.get('firmware') or {})} firmware version(s), {len(check.get('settings') or {})} "
+                     "BIOS setting(s) read back" + "".join(f"; {p}" for p in check.get("problems") or ()))
+    dog = sections.get("watchdog")
+    if dog:
+        what = "fired" if dog.get("fired") else ("armed, did not fire" if dog.get("armed") else "not armed")
+        lines.append(f"watchdog {what} ({dog.get('reset')}, run id {dog.get('run_id')}, {dog.get('at')})"
+                     + (f": {dog['problem']}" if dog.get("problem") else ""))
+    return lines
 
 
 def _details(rec: dict[str, Any]) -> str:

@@ -57,7 +57,9 @@ def satisfiability(ws: Workspace, loc: Locator, scens: list[Scenario]) -> list[F
         comps = tuple(ComponentState(kind=t.kind, instance=_instance(t), version=None) for t in sc.baseline.components)
         inv[name] = HostInventory(host=name, reachable=True, vendor=sc.vendor, model=sc.model, components=comps)
         accept += [(name, t.id) for t in sc.baseline.components]
-        baselines.append(replace(sc.baseline, name=name, select=Selector(hosts=(name,))))
+        # BIOS settings need a host's attribute registry: `check --inventory` checks them.
+        baselines.append(replace(sc.baseline, name=name, select=Selector(hosts=(name,)), bios_settings=(),
+                                 overrides=()))
     if not hosts:
         return []
     synthetic = replace(ws, hosts=tuple(hosts), fleet_path=None, baselines=tuple(baselines),

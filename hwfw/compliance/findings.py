@@ -138,7 +138,25 @@ RULES: dict[str, Rule] = {r.id: r for r in [
              "Check the hardware, or narrow the component's match: pattern."),
             ("drift-unreachable", "A host was unreachable when the snapshot was taken.",
              "Take a new snapshot (hwfw inventory --out) once the BMC answers."),
-            ("host-problem", "The plan for a host reports an error.", "See the message.")),
+            ("host-problem", "The plan for a host reports an error.", "See the message."),
+            ("drift-setting", "A host's BIOS attribute differs from what its baseline declares.",
+             "Run hwfw plan / hwfw apply.")),
+    *_rules("fleet", "error",
+            ("bios-unknown-attribute", "A declared BIOS attribute is not in the host's attribute registry.",
+             "Use the attribute name the registry gives (see the suggestion), or the BIOS version that has it."),
+            ("bios-wrong-type", "A declared BIOS value has the wrong type for its attribute.",
+             "Enumeration and String values are strings, Integer values integers, Boolean values true/false."),
+            ("bios-value-not-allowed", "A declared BIOS value is not allowed (not listed, out of range, bad format).",
+             "Use one of the values the registry lists."),
+            ("bios-read-only", "A declared BIOS attribute is read-only.", "Remove it from bios_settings."),
+            ("bios-password", "A BIOS password attribute is declared.",
+             "hwfw does not manage BIOS passwords; remove it (set passwords with Bios.ChangePassword)."),
+            ("bios-removed-by-target", "The BIOS version the baseline installs no longer has a declared attribute.",
+             "Remove the attribute or pick the name the new BIOS uses.")),
+    *_rules("fleet", "warning",
+            ("bios-unchecked", "A host's BIOS settings or attribute registry are not in the snapshot.",
+             "Take a new snapshot (hwfw inventory --output) with this hwfw: it reads them for hosts that declare "
+             "settings.")),
 ]}
 
 # Loader codes that become `image-sha256` (an images finding) when they are about an image's sha256.

@@ -5,7 +5,9 @@ and every change is read back: drift (behind, ahead, unknown, missing, unreachab
 a warning; a target below what a host runs without `allow_downgrade` is a `downgrade`
 error, and whatever else the plan refuses (no upgrade path, no image, a rule that
 cannot hold) is an error naming the host, as `hwfw plan` would report it.
-Every finding is placed at the baseline target it is about.
+Every finding is placed at the baseline target it is about; BIOS settings (checked
+against the snapshot's attribute registries, compliance/settings.py) at the line that
+declares them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 
 from hwfw.compliance.findings import Finding
 from hwfw.compliance.locate import Locator
+from hwfw.compliance.settings import setting_findings
 from hwfw.compliance.status import status_of
 from hwfw.config.model import Workspace
 from hwfw.inventory.model import Inventory
@@ -54,6 +57,7 @@ def fleet_findings(ws: Workspace, loc: Locator, inventory: Inventory) -> tuple[l
                 out.append(_f("host-problem", "error", hp, f.message, here))
         for c in hp.changes:
             out += _change(loc, hp, c)
+        out += setting_findings(ws, loc, hp)
     return out, [hp.name for hp in result.hosts]
 
 

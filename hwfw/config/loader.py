@@ -15,11 +15,11 @@ from types import MappingProxyType
 from typing import Any, Callable, Sequence
 
 from hwfw import versions
+from hwfw.config import biosdecl, paths
 from hwfw.config import model as m
-from hwfw.config import paths
 from hwfw.config.excerpt import dotted
 from hwfw.config.schema import validate
-from hwfw.config.secrets import find_literal_secrets, may_hold_secret
+from hwfw.config.secrets import find_literal_secrets, literal_secret_in_url, may_hold_secret
 from hwfw.config.yamlio import YamlSource, YamlSyntaxError, load_yaml
 from hwfw.errors import ConfigError, Problem, SourceLocation, WorkspaceNotFound
 from hwfw.resources import default_config, schema_path
@@ -223,6 +223,7 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
 
 def _build(ctx: LoadContext, files: dict[str, Path], root_data: dict[str, Any]) -> m.Workspace:
     settings = _settings(ctx.root, root_data.get("settings") or {})
+    _check_notifications(ctx, root_data.get("settings") or {})
     backend = (root_data.get("settings") or {}).get("backend")
     if isinstance(backend, dict):
         settings = replace(settings, backend=_backend(ctx, backend))
@@ -262,6 +263,8 @@ def _settings(root: Path, s: dict[str, Any]) -> m.Settings:
     hooks = s.get("hooks") or {}
     img = s.get("image_server") or {}
     sim = s.get("simulator") or {}
+    srv = s.get("server") or {}
+
     def opt_path(value: str | None) -> Path | None:
         return (root / value) if value else None
 
@@ -294,9 +297,58 @@ def _settings(root: Path, s: dict[str, Any]) -> m.Settings:
                                       latency=m.parse_duration(sim.get("latency", 0))),
         allowed_sha256=tuple(s["allowed_sha256"]) if "allowed_sha256" in s else None,
         signing_keys=tuple(root / p for p in s.get("signing_keys", ())),
+        server=m.ServerSettings(
+            listen=srv.get("listen", "127.0.0.1:8080"), tls_cert=opt_path(srv.get("tls_cert")),
+            tls_key=opt_path(srv.get("tls_key")), two_person_rule=bool(srv.get("two_person_rule", False)),
+            max_request_bytes=int(srv.get("max_request_bytes", 1024 * 1024)),
+            session_lifetime=m.parse_duration(srv.get("session_lifetime", "8h")),
+            watch_interval=m.parse_duration(srv.get("watch_interval", "2s")),
+            auth_failures_per_minute=int(srv.get("auth_failures_per_minute", 10)), engine=srv.get("engine", "local"),
+            scan_interval=m.parse_duration(srv.get("scan_interval", "1h")),
+            scan_jitter=m.parse_duration(srv.get("scan_jitter", "5m")), public_url=srv.get("public_url"),
+            lock_alert_after=m.parse_duration(srv.get("lock_alert_after", "2h"))),
+        notifications=tuple(_notification_target(root, t) for t in s.get("notifications") or ()
+                            if isinstance(t, dict) and "name" in t),
+        watchdog=_watchdog(s.get("watchdog")),
         engine=s.get("engine", "local"),
         temporal=m.TemporalSettings(**(s.get("temporal") or {})),
     )
+
+
+def _notification_target(root: Path, t: dict[str, Any]) -> m.NotificationTarget:
+    return m.NotificationTarget(
+        name=str(t["name"]), url=t.get("url"), url_env=t.get("url_env"),
+        url_file=(root / t["url_file"]) if t.get("url_file") else None,
+        events=tuple(t["events"]) if t.get("events") else None, min_severity=t.get("min_severity", "info"),
+        timeout=m.parse_duration(t.get("timeout", "10s")), retries=int(t.get("retries", 3)),
+        dedup_window=m.parse_duration(t.get("dedup_window", "1h")), queue_size=int(t.get("queue_size", 100)))
+
+
+def _check_notifications(ctx: LoadContext, s: dict[str, Any]) -> None:
+    """Target names are unique; a `url` holds no literal secret (only `${ENV}` references)."""
+    seen: set[str] = set()
+    for i, t in enumerate(s.get("notifications") or ()):
+        if not isinstance(t, dict):
+            continue
+        name = t.get("name")
+        if name in seen:
+            ctx.error("hwfw", ["settings", "notifications", i, "name"], f"notification target {name!r} is defined "
+                      "twice", code="duplicate-name", expected="a name used by one target")
+        seen.add(str(name))
+        why = literal_secret_in_url(t["url"]) if isinstance(t.get("url"), str) else None
+        if why:
+            ctx.error("hwfw", ["settings", "notifications", i, "url"], f"literal secret in a notification URL: "
+                      f"{why}", code="literal-secret",
+                      expected="a reference: ${ENV_VAR} inside the URL, or url_env: VAR / url_file: PATH")
+
+
+def _watchdog(w: Any) -> m.WatchdogSettings:
+    if isinstance(w, bool):
+        return m.WatchdogSettings(enabled=w)
+    if not isinstance(w, dict):
+        return m.WatchdogSettings()
+    return m.WatchdogSettings(enabled=w.get("enabled", True), action=w.get("action", "power-cycle"),
+                              timeout=m.parse_duration(w["timeout"]) if "timeout" in w else None)
 
 
 def _backend(ctx: LoadContext, b: dict[str, Any]) -> m.BackendSettings:
@@ -350,7 +402,10 @@ def _baselines(data: dict[str, Any]) -> tuple[m.Baseline, ...]:
         out.append(m.Baseline(
             name=name, description=b.get("description", ""), components=comps,
             select=m.Selector(vendor=sel.get("vendor"), models=tuple(sel.get("models", ())),
-                              labels=m.frozen_map(sel.get("labels")), hosts=tuple(sel.get("hosts", ())))))
+                              labels=m.frozen_map(sel.get("labels")), hosts=tuple(sel.get("hosts", ()))),
+            bios_settings=biosdecl.settings_of(b.get("bios_settings"), ("baselines", name, "bios_settings"),
+                                               "baseline"),
+            overrides=biosdecl.overrides_of(name, b.get("overrides"))))
     return tuple(out)
 
 
@@ -564,6 +619,8 @@ SEMANTIC_CHECKS: list[tuple[set[str], Callable[[LoadContext, m.Workspace], None]
     ({"sequences"}, _check_sequences),
     ({"baselines", "compatibility"}, _check_baseline_matrix),
     ({"inventory", "baselines"}, _check_host_baselines),
+    ({"inventory", "baselines"}, biosdecl.check_settings),
+    ({"baselines"}, biosdecl.check_passwords),
 ]
 
 

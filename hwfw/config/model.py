@@ -95,6 +95,17 @@ class Selector:
             return False
         return True
 
+    def could_match(self, host: Host) -> bool:
+        """Might this selector pick `host` once its BMC reports vendor and model? A
+        missing vendor or model hint matches anything."""
+        if self.vendor and host.vendor and host.vendor != self.vendor:
+            return False
+        if self.models and host.model and not any(fnmatch.fnmatchcase(host.model, p) for p in self.models):
+            return False
+        if any(host.labels.get(k) != val for k, val in self.labels.items()):
+            return False
+        return not self.hosts or any(fnmatch.fnmatchcase(host.name, pat) for pat in self.hosts)
+
 
 @dataclass(frozen=True, slots=True)
 class ComponentTarget:
@@ -113,6 +124,49 @@ class ComponentTarget:
         return self.match is None or fnmatch.fnmatchcase(instance, self.match)
 
 
+SettingScalar = str | int | bool
+
+
+@dataclass(frozen=True, slots=True)
+class SettingValue:
+    """One declared BIOS attribute value and where it was declared.
+
+    `path` is the YAML path of the value in the baselines file (for locating problems);
+    `origin` says in words which declaration it is (`baseline`, `labels role=gpu`,
+    `hosts lab-dell-03`)."""
+
+    name: str
+    value: SettingScalar
+    origin: str = "baseline"
+    path: tuple[str | int, ...] = field(default=(), compare=False)
+
+
+# How specific a declaration is: a more specific one wins (README, "BIOS settings").
+BASELINE_LEVEL, LABELS_LEVEL, HOSTS_LEVEL = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsOverride:
+    """An entry of a baseline's `overrides`: settings for the hosts it selects.
+
+    Selecting by `hosts` (names or globs) is more specific than by `labels`; an entry
+    with both counts as a `hosts` entry (it names hosts)."""
+
+    index: int
+    bios_settings: tuple[SettingValue, ...]
+    hosts: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=frozen_map)
+
+    @property
+    def level(self) -> int:
+        return HOSTS_LEVEL if self.hosts else LABELS_LEVEL
+
+    def selects(self, host: Host) -> bool:
+        if self.hosts and not any(fnmatch.fnmatchcase(host.name, pat) for pat in self.hosts):
+            return False
+        return all(host.labels.get(k) == v for k, v in self.labels.items())
+
+
 @dataclass(frozen=True, slots=True)
 class Baseline:
     name: str
@@ -120,6 +174,29 @@ class Baseline:
     components: tuple[ComponentTarget, ...]
     description: str = ""
     location: SourceLocation | None = field(default=None, compare=False)
+    bios_settings: tuple[SettingValue, ...] = ()
+    overrides: tuple[SettingsOverride, ...] = ()
+
+    @property
+    def declares_settings(self) -> bool:
+        return bool(self.bios_settings) or any(o.bios_settings for o in self.overrides)
+
+    def settings_layers(self, host: Host) -> list[tuple[int, tuple[SettingValue, ...]]]:
+        """The declarations that apply to `host`, least specific first: (level, values)."""
+        layers = [(BASELINE_LEVEL, self.bios_settings)] if self.bios_settings else []
+        chosen = [o for o in self.overrides if o.selects(host)]
+        layers += [(o.level, o.bios_settings) for o in sorted(chosen, key=lambda o: (o.level, o.index))]
+        return layers
+
+    def settings_for(self, host: Host) -> dict[str, SettingValue]:
+        """The BIOS settings declared for `host`: the baseline's, then `labels` overrides,
+        then `hosts` overrides, a more specific declaration replacing a less specific one.
+        (Two declarations of one level that disagree are a validation error.)"""
+        out: dict[str, SettingValue] = {}
+        for _, values in self.settings_layers(host):
+            for v in values:
+                out[v.name] = v
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +382,22 @@ class SimulatorSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WatchdogSettings:
+    """The IPMI watchdog hwfw arms while a host reboots for an update (off by default).
+
+    `timeout` None: `timing.graceful_shutdown_timeout + timing.post_timeout`."""
+
+    enabled: bool = False
+    action: str = "power-cycle"
+    timeout: float | None = None
+
+    def countdown(self, timing: Timing) -> float:
+        """Seconds from the reset request until the BMC acts, as real hardware counts them."""
+        base = self.timeout if self.timeout is not None else timing.graceful_shutdown_timeout + timing.post_timeout
+        return base * timing.time_scale
+
+
+@dataclass(frozen=True, slots=True)
 class BackendSettings:
     """Where state, lock, intents and audit live: `local` files (default) or `postgres`.
 
@@ -331,6 +424,42 @@ class TemporalSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """`hwfw serve` (settings.server): where it listens, TLS, approvals and limits."""
+
+    listen: str = "127.0.0.1:8080"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    two_person_rule: bool = False
+    max_request_bytes: int = 1024 * 1024
+    session_lifetime: float = 8 * 3600.0
+    watch_interval: float = 2.0
+    auth_failures_per_minute: int = 10
+    engine: str = "local"
+    scan_interval: float = 3600.0       # 0: no scheduled scan
+    scan_jitter: float = 300.0
+    public_url: str | None = None
+    lock_alert_after: float = 2 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationTarget:
+    """One place alerts go (settings.notifications). Holds where the Apprise URL comes
+    from, never a secret: `url` may only reference secrets as `${ENV_VAR}`."""
+
+    name: str
+    url: str | None = None
+    url_env: str | None = None
+    url_file: Path | None = None
+    events: tuple[str, ...] | None = None   # None: every kind
+    min_severity: str = "info"
+    timeout: float = 10.0
+    retries: int = 3
+    dedup_window: float = 3600.0
+    queue_size: int = 100
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     state_path: Path
     runtime_dir: Path
@@ -348,6 +477,9 @@ class Settings:
     allowed_sha256: tuple[str, ...] | None = None
     signing_keys: tuple[Path, ...] = ()
     backend: BackendSettings = field(default_factory=BackendSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+    notifications: tuple[NotificationTarget, ...] = ()
+    watchdog: WatchdogSettings = field(default_factory=WatchdogSettings)
     engine: str = "local"            # what executes an apply: this process, or Temporal workflows
     temporal: TemporalSettings = field(default_factory=TemporalSettings)
 
@@ -371,6 +503,11 @@ class Workspace:
             if h.name == name:
                 return h
         return None
+
+    def may_declare_settings(self, host: Host) -> bool:
+        """Could a baseline that declares BIOS settings select `host`? (Inventory reads
+        the BIOS settings and registry of those hosts only.)"""
+        return any(b.declares_settings and b.select.could_match(host) for b in self.baselines)
 
     def baselines_for(self, host: Host, vendor: str | None = None,
                       model: str | None = None) -> list[Baseline]:

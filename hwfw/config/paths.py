@@ -96,12 +96,16 @@ def named_paths(kind: str, data: Any) -> Iterator[Named]:
         for key in ("cache_dir", "ca_bundle"):
             if isinstance(settings.get(key), str):
                 yield ["settings", key], settings[key]
-        server = settings.get("image_server") or {}
-        for key in ("tls_cert", "tls_key"):
-            if isinstance(server.get(key), str):
-                yield ["settings", "image_server", key], server[key]
+        for section in ("image_server", "server"):
+            server = settings.get(section) or {}
+            for key in ("tls_cert", "tls_key"):
+                if isinstance(server.get(key), str):
+                    yield ["settings", section, key], server[key]
         for i, key_file in enumerate(settings.get("signing_keys") or ()):
             yield ["settings", "signing_keys", i], key_file
+        for i, target in enumerate(settings.get("notifications") or ()):
+            if isinstance(target, dict) and isinstance(target.get("url_file"), str):
+                yield ["settings", "notifications", i, "url_file"], target["url_file"]
     elif kind == "inventory":
         defaults = data.get("defaults") or {}
         yield from _host_paths(["defaults"], defaults)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from hwfw.clock import Clock, utc_now_iso
 from hwfw.config.model import Host, Settings
 from hwfw.errors import BmcError, BmcUnreachable, HwfwError, IpmiError
 from hwfw.gcpause import no_gc
+from hwfw.inventory.bios_read import RegistryCache
 from hwfw.inventory.model import (
     Capabilities,
     ComponentState,
@@ -42,7 +43,14 @@ from hwfw.inventory.model import (
     PreflightFacts,
     VersionSource,
 )
-from hwfw.inventory.redfish_read import PREFLIGHT, UPDATE_SERVICE, Reading, read_facts, read_reading
+from hwfw.inventory.redfish_read import (
+    BIOS_SETTINGS_READ,
+    PREFLIGHT,
+    UPDATE_SERVICE,
+    Reading,
+    read_facts,
+    read_reading,
+)
 from hwfw.inventory.sizing import Sizing, size_for_this_process
 from hwfw.logs import get_logger
 from hwfw.redfish.client import ClientOptions, RedfishClient
@@ -105,6 +113,7 @@ class CollectStats:
     preflight_hosts: int = 0
     per_host_requests: dict[str, int] = field(default_factory=dict)
     per_host_rounds: dict[str, int] = field(default_factory=dict)
+    registry_reads: int = 0   # BIOS attribute registries read (one per vendor/model/BIOS version)
     sizing: Sizing | None = None
 
     @property
@@ -145,7 +154,8 @@ class _Slot:
 async def collect(hosts: Sequence[ResolvedHost], *, settings: Settings, clock: Clock, insecure: bool = False,
                   concurrency: int | None = None, backend: Backend | None = None,
                   stats: CollectStats | None = None, needs_preflight: NeedsPreflight | None = None,
-                  closer: SessionCloser | None = None, files_per_connection: int = 1) -> Inventory:
+                  closer: SessionCloser | None = None, files_per_connection: int = 1,
+                  bios_hosts: Collection[str] = ()) -> Inventory:
     """Inventory of every host; failures are recorded per host, never raised.
 
     `concurrency` caps hosts in flight (default `settings.plan_concurrency`; unset:
@@ -154,8 +164,12 @@ async def collect(hosts: Sequence[ResolvedHost], *, settings: Settings, clock: C
     to read; `closer` takes the logouts to finish later (default: before returning);
     `files_per_connection` is 2 when this process also serves the BMCs (the embedded
     simulator), so both ends of each connection count against the open-files limit.
+    `bios_hosts` names the hosts whose BIOS settings and attribute registry are read
+    too (those whose baseline declares settings), in the pre-flight round, which they
+    always get; each registry is read once per vendor, model and BIOS version.
     """
     stats = stats if stats is not None else CollectStats()
+    registries = RegistryCache()
     cap = concurrency or settings.plan_concurrency
     tls = any(rh.url.startswith("https:") for rh in hosts)
     sizing = size_for_this_process(len(hosts), requests_per_bmc=settings.requests_per_bmc, cap=cap, tls=tls,
@@ -174,7 +188,8 @@ async def collect(hosts: Sequence[ResolvedHost], *, settings: Settings, clock: C
         slot = _Slot(limit)
         try:
             return await read_host(rh, settings=settings, clock=clock, insecure=insecure, options=options,
-                                   stats=stats, needs_preflight=needs_preflight, closer=closer, slot=slot)
+                                   stats=stats, needs_preflight=needs_preflight, closer=closer, slot=slot,
+                                   bios=registries if rh.name in bios_hosts else None)
         finally:
             if not slot.handed_off:
                 slot.release()
@@ -184,20 +199,22 @@ async def collect(hosts: Sequence[ResolvedHost], *, settings: Settings, clock: C
             results = await asyncio.gather(*(one(rh) for rh in hosts))
         stats.hosts += len(results)
         stats.unreachable += sum(1 for r in results if not r.reachable)
+        stats.registry_reads += registries.reads
     finally:
         if own_closer:
             await closer.aclose()
-    return Inventory(hosts={r.host: r for r in results})
+    return Inventory(hosts={r.host: r for r in results}, registries=dict(registries.registries))
 
 
 async def read_host(rh: ResolvedHost, *, settings: Settings, clock: Clock, insecure: bool = False,
                     options: ClientOptions | None = None, stats: CollectStats | None = None,
                     needs_preflight: NeedsPreflight | None = None, closer: SessionCloser | None = None,
-                    slot: _Slot | None = None) -> HostInventory:
+                    slot: _Slot | None = None, bios: RegistryCache | None = None) -> HostInventory:
     """One host's inventory by its protocol (redfish, ipmi, auto); never raises HwfwError.
 
     A Redfish host hands its logout (and `slot`) to `closer`; without one, this waits
-    for the logout."""
+    for the logout. With `bios`, its BIOS settings and registry too (registries shared
+    through it)."""
     name = rh.name
     protocol = rh.host.protocol
     own_closer = closer is None
@@ -208,7 +225,7 @@ async def read_host(rh: ResolvedHost, *, settings: Settings, clock: Clock, insec
         try:
             return await _bounded(read_redfish_host(rh, settings=settings, clock=clock, insecure=insecure,
                                                     options=options, stats=stats, needs_preflight=needs_preflight,
-                                                    closer=closer, slot=slot), settings)
+                                                    closer=closer, slot=slot, bios=bios), settings)
         except BmcUnreachable as exc:
             if protocol != "auto" or not exc.retryable:  # an untrusted certificate: say so, not IPMI's timeout
                 raise
@@ -264,9 +281,10 @@ async def _bounded(aw: Awaitable[HostInventory], settings: Settings) -> HostInve
 async def read_redfish_host(rh: ResolvedHost, *, settings: Settings, clock: Clock, insecure: bool = False,
                             options: ClientOptions | None = None, stats: CollectStats | None = None,
                             needs_preflight: NeedsPreflight | None = None, closer: SessionCloser | None = None,
-                            slot: _Slot | None = None) -> HostInventory:
+                            slot: _Slot | None = None, bios: RegistryCache | None = None) -> HostInventory:
     """Log in, read what the planner (and, where it asks for them, apply's pre-flight)
-    needs, log out: in the background when `closer` is given, else before returning."""
+    needs, log out: in the background when `closer` is given, else before returning.
+    With `bios`, the BIOS settings and registry too, in the pre-flight round."""
     options = options or ClientOptions.from_settings(settings, backend=READ_BACKEND)
     verify = ssl_context(rh.ca_bundle or rh.host.ca_bundle or settings.ca_bundle, insecure=insecure)
     client = RedfishClient(rh.url, host=rh.name, clock=clock, options=options, verify=verify)
@@ -289,7 +307,8 @@ async def read_redfish_host(rh: ResolvedHost, *, settings: Settings, clock: Cloc
 
     try:
         await session.open()
-        reading = await read_reading(session, wants_preflight=None if needs_preflight is None else wants_preflight)
+        reading = await read_reading(session, wants_preflight=None if needs_preflight is None else wants_preflight,
+                                     bios=bios)
     finally:
         closer.close(session, then=closed)
         if own_closer:
@@ -329,7 +348,8 @@ def _host_inventory(rh: ResolvedHost, reading: Reading, clock: Clock) -> HostInv
         manufacturer=_text(system.get("Manufacturer")),
         bmc_firmware=_text(bmc_fw), components=components,
         capabilities=adapter.capabilities(facts) if UPDATE_SERVICE in reading.read else None,
-        preflight=adapter.preflight(facts), collected_at=utc_now_iso(clock))
+        preflight=adapter.preflight(facts), collected_at=utc_now_iso(clock),
+        bios=facts.extra.get(BIOS_SETTINGS_READ))
 
 
 def _short_error(exc: BmcError) -> str:

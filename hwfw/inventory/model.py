@@ -12,12 +12,27 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
+# BIOS settings and attribute registries are inventory data types too (bios.py holds them
+# with the one check of a declared value); the planner imports them from here.
+from hwfw.inventory.bios import (
+    NOT_ALLOWED,
+    PASSWORD_ATTR,
+    READ_ONLY,
+    UNKNOWN,
+    WRONG_TYPE,
+    AttributeRegistry,
+    BiosSettings,
+    SettingProblem,
+    shown,
+)
+
 # The per-component and per-BMC parts are built by the vendor adapters, below this
 # package; they are part of the inventory's public types and imported from here.
 from hwfw.vendors.model import Capabilities, ComponentState, PreflightFacts, VersionSource
 
-__all__ = ["ERROR_KINDS", "SNAPSHOT_FORMAT", "Capabilities", "ComponentState", "HostInventory", "Inventory",
-           "PreflightFacts", "VersionSource", "component_from_json"]
+__all__ = ["ERROR_KINDS", "NOT_ALLOWED", "PASSWORD_ATTR", "READ_ONLY", "SNAPSHOT_FORMAT", "UNKNOWN", "WRONG_TYPE",
+           "AttributeRegistry", "BiosSettings", "Capabilities", "ComponentState", "HostInventory", "Inventory",
+           "PreflightFacts", "SettingProblem", "VersionSource", "component_from_json", "shown"]
 
 SNAPSHOT_FORMAT = 1
 
@@ -43,22 +58,30 @@ class HostInventory:
     collected_at: str | None = None
     # Why the host could not be read, as a class (ERROR_KINDS); None when it was read.
     error_kind: str | None = None
+    bios: BiosSettings | None = None   # read only for hosts whose baseline declares BIOS settings
 
     def components_of(self, kind: str) -> list[ComponentState]:
         return [c for c in self.components if c.kind == kind]
 
     def fingerprint(self) -> str:
         """Digest of what identifies this hardware's firmware state: serial, BMC
-        firmware and every component version. A saved plan is stale when it changes."""
-        doc = {
+        firmware and every component version, and the BIOS attributes when they were
+        read. A saved plan is stale when it changes."""
+        doc: dict[str, Any] = {
             "serial": self.serial,
             "bmc_firmware": self.bmc_firmware,
             "components": sorted((c.key, c.version or "") for c in self.components),
         }
+        if self.bios is not None:
+            doc["bios"] = {"attributes": dict(self.bios.attributes), "pending": dict(self.bios.pending)}
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
+        if self.bios is None:
+            del out["bios"]
+        else:
+            out["bios"] = self.bios.to_json()
         out["fingerprint"] = self.fingerprint()
         return out
 
@@ -74,7 +97,8 @@ class HostInventory:
             components=tuple(component_from_json(c) for c in doc.get("components", ())),
             capabilities=Capabilities(**_tuples(caps)) if caps else None,
             preflight=PreflightFacts(**_tuples(pre)) if pre else None,
-            collected_at=doc.get("collected_at"), error_kind=doc.get("error_kind"))
+            collected_at=doc.get("collected_at"), error_kind=doc.get("error_kind"),
+            bios=BiosSettings.from_json(doc["bios"]) if doc.get("bios") else None)
 
 
 def component_from_json(doc: Mapping[str, Any]) -> ComponentState:
@@ -91,14 +115,21 @@ def _tuples(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Inventory:
+    """Every host's inventory, and the BIOS attribute registries they run, once per
+    vendor/model/BIOS version (`AttributeRegistry.key`)."""
+
     hosts: Mapping[str, HostInventory] = field(default_factory=dict)
+    registries: Mapping[str, AttributeRegistry] = field(default_factory=dict)
 
     def get(self, name: str) -> HostInventory | None:
         return self.hosts.get(name)
 
     def to_json(self, created_at: str) -> dict[str, Any]:
-        return {"format_version": SNAPSHOT_FORMAT, "created_at": created_at,
-                "hosts": [self.hosts[name].to_json() for name in sorted(self.hosts)]}
+        out: dict[str, Any] = {"format_version": SNAPSHOT_FORMAT, "created_at": created_at,
+                               "hosts": [self.hosts[name].to_json() for name in sorted(self.hosts)]}
+        if self.registries:
+            out["registries"] = {k: self.registries[k].to_json() for k in sorted(self.registries)}
+        return out
 
     @staticmethod
     def from_json(doc: Mapping[str, Any]) -> Inventory:
@@ -106,4 +137,5 @@ class Inventory:
         for h in doc.get("hosts", ()):
             h = {k: v for k, v in h.items() if k != "fingerprint"}
             hosts[h["host"]] = HostInventory.from_json(h)
-        return Inventory(hosts=hosts)
+        registries = {k: AttributeRegistry.from_json(r) for k, r in (doc.get("registries") or {}).items()}
+        return Inventory(hosts=hosts, registries=registries)

@@ -34,6 +34,7 @@ from typing import Any
 
 from hwfw.aio import gather_or_cancel
 from hwfw.errors import BmcError, BmcUnreachable
+from hwfw.inventory.bios_read import RegistryCache, read_bios
 from hwfw.logs import get_logger
 from hwfw.redfish.client import same_uri
 from hwfw.redfish.errors import error_for_response, message_id_matches, parse_error_info
@@ -50,13 +51,14 @@ from hwfw.vendors.base import (
 )
 from hwfw.vendors.model import ComponentState
 
-__all__ = ["Reading", "read_facts", "read_reading"]
+__all__ = ["BIOS_SETTINGS_READ", "Reading", "read_facts", "read_reading"]
 
 log = get_logger("inventory.collect")
 
 MANAGERS = "managers"
 UPDATE_SERVICE = "update_service"
 PREFLIGHT = "preflight"
+BIOS_SETTINGS_READ = "bios-settings-read"  # BmcFacts.extra key of the BiosSettings read with `bios`
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,14 +87,19 @@ async def read_facts(session: RedfishSession) -> BmcFacts:
 
 
 async def read_reading(session: RedfishSession, *,
-                       wants_preflight: Callable[[Reading], bool] | None = None) -> Reading:
+                       wants_preflight: Callable[[Reading], bool] | None = None,
+                       bios: RegistryCache | None = None) -> Reading:
     """The inventory of one BMC; pre-flight sources only when `wants_preflight` says
-    so for what the inventory round found (all of it, Managers included, when None)."""
+    so for what the inventory round found (all of it, Managers included, when None).
+    With `bios` (a host whose baseline declares BIOS settings) the pre-flight round is
+    always read, and its BIOS source reads the attributes, the staged values and the
+    running BIOS's attribute registry (`extra[BIOS_SETTINGS_READ]`; registries shared
+    through the cache)."""
     full = wants_preflight is None
     reading = await _inventory_round(session, full=full)
-    if wants_preflight is not None and not wants_preflight(reading):
+    if wants_preflight is not None and bios is None and not wants_preflight(reading):
         return reading
-    return await _preflight_round(session, reading)
+    return await _preflight_round(session, reading, bios)
 
 
 # --------------------------------------------------------------------------- round 2
@@ -144,7 +151,7 @@ async def _firmware_as_linked(session: RedfishSession, update_service: dict[str,
 # --------------------------------------------------------------------------- round 3
 
 
-async def _preflight_round(session: RedfishSession, reading: Reading) -> Reading:
+async def _preflight_round(session: RedfishSession, reading: Reading, bios: RegistryCache | None = None) -> Reading:
     """UpdateService and the pre-flight sources together (sources the UpdateService or
     the Manager would name are guessed), then whatever a guess missed."""
     facts, adapter = reading.facts, reading.adapter
@@ -153,7 +160,7 @@ async def _preflight_round(session: RedfishSession, reading: Reading) -> Reading
     errors: dict[str, str] = {}
     read = reading.read | {UPDATE_SERVICE, PREFLIGHT, MANAGERS}
     if UPDATE_SERVICE in reading.read:
-        await _read_sources(session, adapter, sources, extra, errors)
+        await _read_sources(session, adapter, sources, extra, errors, facts, bios)
     else:
         # The Manager too, when the inventory round did not read it: its Reset action
         # is what the plan checks a BMC-reset activation against.
@@ -161,7 +168,7 @@ async def _preflight_round(session: RedfishSession, reading: Reading) -> Reading
         update_service, managers, _ = await gather_or_cancel(
             _optional_json(session, link(facts.root, "UpdateService")),
             _value(facts.managers) if MANAGERS in reading.read else _members_or_empty(session, managers_link),
-            _read_sources(session, adapter, sources, extra, errors))
+            _read_sources(session, adapter, sources, extra, errors, facts, bios))
         facts = dataclasses.replace(facts, update_service=update_service, managers=tuple(managers))
         named = adapter.preflight_sources(facts)
         missed = {n: u for n, u in named.items() if n not in sources or not same_uri(u, sources[n])}
@@ -169,16 +176,22 @@ async def _preflight_round(session: RedfishSession, reading: Reading) -> Reading
             _forget(name, extra, errors)
         if missed:
             log.debug("%s: pre-flight sources not where guessed, reading %s", session.host, missed)
-            await _read_sources(session, adapter, missed, extra, errors)
+            await _read_sources(session, adapter, missed, extra, errors, facts, bios)
     facts = dataclasses.replace(facts, extra=extra, errors=tuple(sorted(errors.items())))
     return Reading(facts, adapter, reading.components, read)
 
 
 async def _read_sources(session: RedfishSession, adapter: VendorAdapter, sources: dict[str, str],
-                        extra: dict[str, Any], errors: dict[str, str]) -> None:
+                        extra: dict[str, Any], errors: dict[str, str], facts: BmcFacts,
+                        bios: RegistryCache | None = None) -> None:
     async def source(name: str, uri: str) -> None:
         try:
-            if name == SOURCE_BIOS_SETTINGS:
+            if name == SOURCE_BIOS_SETTINGS and bios is not None:
+                system = facts.system
+                read = await read_bios(session, uri, bios, vendor=adapter.name, model=_text(system.get("Model")),
+                                       bios_version=_text(system.get("BiosVersion")))
+                extra[name], extra[BIOS_SETTINGS_READ] = read.pending, read.settings
+            elif name == SOURCE_BIOS_SETTINGS:
                 extra[name] = await _pending_bios(session, uri, adapter.bios_settings_uri(uri))
             elif name.startswith(PROBE):
                 await _probe(session, uri, name, extra)
@@ -198,6 +211,8 @@ def _forget(name: str, extra: dict[str, Any], errors: dict[str, str]) -> None:
     """Drop what a source read at a wrongly guessed URI left behind."""
     extra.pop(name, None)
     extra.pop(f"licence:{name}", None)
+    if name == SOURCE_BIOS_SETTINGS:
+        extra.pop(BIOS_SETTINGS_READ, None)
     errors.pop(name, None)
 
 
@@ -273,3 +288,7 @@ async def _firmware_inventory(session: RedfishSession, uri: str | None) -> tuple
 
 def _short_error(exc: BmcError) -> str:
     return exc.message.removeprefix(f"{exc.host}: ")
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None

@@ -44,6 +44,14 @@ applies them:
    run and before the host's next reset; a flash that waits on a rule or a hop waits
    for that verification, so a version that did not come up stops its dependents.
 
+7. **BIOS settings.** A host's BIOS settings are one configure step, scheduled like an
+   `OnReset` image of activation `host-reboot` (so an `ac-cycle` applies them too).
+   Where it goes in the flash order decides whether it shares a reset; that placement
+   is hwfw/plan/settings.py's: right before the last flash whose own reset reboots the
+   host, or after every flash; after the new BIOS is active (a `wait` on the BIOS flash,
+   which rule 4 turns into a reset) when an attribute exists only in the target BIOS or
+   the target's registry is unknown.
+
 Examples (tests/plan/test_activation.py): BIOS, NIC and CPLD behind, all staged
 OnReset, CPLD needing an AC power cycle, no rules: 0 host reboots + 1 AC power cycle.
 The same with a rule "NIC needs the new BIOS active": 1 host reboot (before the NIC

@@ -9,7 +9,7 @@ current version is `UNKNOWN` (`?`) and refused unless accepted.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ from hwfw.config.model import Baseline, ComponentTarget, Host, RepositoryEntry, 
 from hwfw.inventory.model import ComponentState, HostInventory, Inventory
 from hwfw.plan import activation as act
 from hwfw.plan import estimate
-from hwfw.plan.model import Action, Change, Finding, Image, Reason
+from hwfw.plan.model import Action, Change, Finding, Image, Reason, SettingChange
 from hwfw.plan.profile import NoPath, Profile, TargetInfo
 from hwfw.state.model import State
 from hwfw.versions import IncomparableVersions, InvalidConstraint, InvalidVersion, Version
@@ -58,7 +58,7 @@ class Item:
     entry: RepositoryEntry | None
     activation: str
     apply_time: str
-    rollback: str
+    rollback: str | None
     flash_seconds: float
     rank: tuple[int, str, str, int]
     preflashed: bool = False
@@ -66,6 +66,7 @@ class Item:
     activated_by: Reset | None = None
     node: str = ""
     verify: str = ""
+    step_kind: str = "flash"   # "configure": staging BIOS settings (plan/settings.py)
 
 
 @dataclass(slots=True, eq=False)
@@ -96,6 +97,8 @@ class HostDiff:
     items: list[Item] = field(default_factory=list)
     tracks: dict[str, list[Track]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    settings: list[SettingChange] = field(default_factory=list)
+    configure: Item | None = None   # the step staging this host's BIOS settings (plan/settings.py)
 
     def error(self, code: str, message: str) -> None:
         self.findings.append(Finding("error", code, message))
@@ -105,7 +108,8 @@ class HostDiff:
 
     @property
     def errored(self) -> bool:
-        return any(f.severity == "error" for f in self.findings) or any(c.refused for c in self.changes)
+        return any(f.severity == "error" for f in self.findings) or any(c.refused for c in self.changes) \
+            or any(s.refused for s in self.settings)
 
 
 # ---------------------------------------------------------------- selection helpers
@@ -479,8 +483,9 @@ def _add_untracked(hd: HostDiff, prof: Profile) -> None:
             hd.tracks.setdefault(c.kind, []).append(Track(c.kind, c.key, v, c.version, final=v, final_text=c.version))
 
 
-def preflight(inv: HostInventory) -> list[Finding]:
-    """Pre-flight facts the BMC reported, as warnings listed under the host."""
+def preflight(inv: HostInventory, own_settings: Mapping[str, Any] | None = None) -> list[Finding]:
+    """Pre-flight facts the BMC reported, as warnings listed under the host. BIOS values
+    hwfw staged itself (`own_settings`, from the state) are not reported as pending."""
     pf = inv.preflight
     if pf is None:
         return []
@@ -495,7 +500,9 @@ def preflight(inv: HostInventory) -> list[Finding]:
         out.append(("power-off", "host is powered off; its host reboots will power it on"))
     if pf.health and pf.health.lower() not in ("ok", "healthy"):
         out.append(("health", f"BMC reports health {pf.health}"))
-    if pf.pending_bios_settings:
+    staged = inv.bios.pending if inv.bios is not None else None
+    own = own_settings or {}
+    if pf.pending_bios_settings and not (staged and all(k in own and own[k] == v for k, v in staged.items())):
         out.append(("pending-bios-settings", "pending BIOS settings will be applied by the first host reboot"))
     out += [("licence", f"licence: {e}") for e in pf.licence_errors]
     out += [("bmc-warning", w) for w in pf.warnings]

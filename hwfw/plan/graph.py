@@ -1,7 +1,9 @@
 """The apply DAG, built by an ordered list of small transformers `(g, ctx) -> None`.
 
 Nodes are steps: `flash/KEY` (an intermediate stepping-stone hop is
-`flash/KEY@VERSION`), `activate/KIND#N` and `verify/KEY`, relative to a host: the graph
+`flash/KEY@VERSION`), `configure/bios-settings` (staging the host's BIOS settings, which
+the graph treats like a staged image activated by a host reboot), `activate/KIND#N` and
+`verify/KEY`, relative to a host: the graph
 is built once per host *shape* (shape.py) and the plan prefixes the host name
 (`lab-dell-01/flash/bios`). Every node carries the same attributes: host, kind
 (flash|activate|verify), component, from_version, to_version, image, sha256,
@@ -69,7 +71,8 @@ def _edges(g: StepGraph, per_host: Iterable[tuple[HostWork, list[tuple[str, str]
 
 
 def add_flash_steps(g: StepGraph, ctx: GraphContext) -> None:
-    """One node per image flash (activate-only images have none: they are flashed)."""
+    """One node per image flash and per configure step (activate-only images have none:
+    they are flashed)."""
     nodes: list[tuple[str, dict[str, Any]]] = []
     for hw in ctx.hosts:
         for it in hw.items:
@@ -77,7 +80,7 @@ def add_flash_steps(g: StepGraph, ctx: GraphContext) -> None:
                 continue
             e = it.entry
             _node(hw, nodes, it.node, {
-                "host": hw.name, "kind": "flash", "component": it.key, "from_version": it.from_version,
+                "host": hw.name, "kind": it.step_kind, "component": it.key, "from_version": it.from_version,
                 "to_version": it.to_version, "image": e.id if e else None, "sha256": e.sha256 if e else None,
                 "apply_time": it.apply_time, "activation": it.activation,
                 "estimate_seconds": it.flash_seconds, "rollback": it.rollback, "activates": (), "cause": None})

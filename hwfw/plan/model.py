@@ -119,6 +119,56 @@ class Change:
                       message=d["message"])
 
 
+class SettingReason(str, enum.Enum):
+    """Why a declared BIOS attribute is set, left alone or refused."""
+
+    AS_DECLARED = "as-declared"              # reads as declared: `=`
+    DIFFERS = "differs"                      # set at the next reboot: `~`
+    NEEDS_TARGET_BIOS = "needs-target-bios"  # only the target BIOS has it: set once that BIOS runs
+    UNKNOWN_ATTRIBUTE = "unknown-attribute"  # neither the running nor the target BIOS has it
+    REMOVED_BY_TARGET = "removed-by-target"  # the target BIOS no longer has it
+    WRONG_TYPE = "wrong-type"
+    NOT_ALLOWED = "not-allowed"              # not an allowed value, out of range, bad format
+    READ_ONLY = "read-only"
+    PASSWORD = "password"                    # password attributes are never managed
+    UNREADABLE = "unreadable"                # the BMC's settings or registry could not be read
+    NO_REBOOT = "no-reboot"                  # the BMC cannot reboot the host, which applies settings
+
+
+@dataclass(frozen=True, slots=True)
+class SettingChange:
+    """One declared BIOS attribute of one host: `set` (`~`) or `noop` (`=`), or refused.
+
+    `current` is None when the running BIOS does not report the attribute; `needs_bios`
+    names the BIOS version that must run before it is set (the plan orders it after
+    that BIOS is active); `origin` says which declaration the value comes from."""
+
+    attribute: str
+    action: str                       # "set" | "noop"
+    reason: SettingReason
+    current: str | int | bool | None
+    target: str | int | bool
+    refused: bool = False
+    origin: str = "baseline"
+    needs_bios: str | None = None
+    message: str = ""
+
+    @property
+    def does_work(self) -> bool:
+        return self.action == "set" and not self.refused
+
+    def to_json(self) -> dict[str, Any]:
+        return {"attribute": self.attribute, "action": self.action, "reason": self.reason.value,
+                "refused": self.refused, "from": self.current, "to": self.target, "origin": self.origin,
+                "needs_bios": self.needs_bios, "message": self.message}
+
+    @staticmethod
+    def from_json(d: Mapping[str, Any]) -> SettingChange:
+        return SettingChange(attribute=d["attribute"], action=d["action"], reason=SettingReason(d["reason"]),
+                             current=d["from"], target=d["to"], refused=d["refused"], origin=d["origin"],
+                             needs_bios=d["needs_bios"], message=d["message"])
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """Something the operator should read: `error` blocks apply, `warning` does not."""
@@ -165,11 +215,18 @@ class HostPlan:
     estimate_seconds: float = 0.0
     critical_path: tuple[str, ...] = ()
     findings: tuple[Finding, ...] = ()
+    settings: tuple[SettingChange, ...] = ()
 
     @property
     def errored(self) -> bool:
-        """An error finding or a refused change: this host blocks apply."""
-        return any(f.severity == "error" for f in self.findings) or any(c.refused for c in self.changes)
+        """An error finding or a refused change or setting: this host blocks apply."""
+        return any(f.severity == "error" for f in self.findings) or any(c.refused for c in self.changes) \
+            or any(s.refused for s in self.settings)
+
+    @property
+    def settings_to_apply(self) -> dict[str, str | int | bool]:
+        """The BIOS attributes apply stages for this host (name -> declared value)."""
+        return {s.attribute: s.target for s in self.settings if s.does_work}
 
     @property
     def updates(self) -> int:
@@ -186,7 +243,7 @@ class HostPlan:
                 "fingerprint": self.fingerprint, "inventory": dict(sorted(self.inventory.items())),
                 "changes": [c.to_json() for c in self.changes], "resets": self.resets.to_json(),
                 "estimate": {"seconds": self.estimate_seconds, "critical_path": list(self.critical_path)},
-                "findings": [f.to_json() for f in self.findings]}
+                "findings": [f.to_json() for f in self.findings], "settings": [s.to_json() for s in self.settings]}
 
     @staticmethod
     def from_json(d: Mapping[str, Any]) -> HostPlan:
@@ -195,7 +252,8 @@ class HostPlan:
             vendor=d["vendor"], model=d["model"], fingerprint=d["fingerprint"], inventory=dict(d["inventory"]),
             changes=tuple(Change.from_json(c) for c in d["changes"]), resets=Resets(**d["resets"]),
             estimate_seconds=d["estimate"]["seconds"], critical_path=tuple(d["estimate"]["critical_path"]),
-            findings=tuple(Finding(**f) for f in d["findings"]))
+            findings=tuple(Finding(**f) for f in d["findings"]),
+            settings=tuple(SettingChange.from_json(s) for s in d.get("settings", ())))
 
 
 class Step(NamedTuple):
@@ -303,11 +361,15 @@ class Summary:
     ac_cycles: int = 0
     estimate_seconds: float = 0.0
     parallelism: int = 1
+    settings: int = 0
 
     def line(self) -> str:
         """The summary line, e.g. `Plan: 8 hosts, 19 component updates, 0 refused, 9 host
-        reboots, 1 AC power cycle, est. 41 min at parallelism 8` (one line)."""
-        return (f"Plan: {_n(self.hosts, 'host')}, {_n(self.updates, 'component update')}, {self.refused} refused, "
+        reboots, 1 AC power cycle, est. 41 min at parallelism 8` (one line); BIOS
+        settings to apply are counted after the component updates when there are some."""
+        settings = f", {_n(self.settings, 'BIOS setting')}" if self.settings else ""
+        return (f"Plan: {_n(self.hosts, 'host')}, {_n(self.updates, 'component update')}{settings}, "
+                f"{self.refused} refused, "
                 f"{_n(self.host_reboots, 'host reboot')}, {_n(self.ac_cycles, 'AC power cycle')}, "
                 f"est. {minutes_text(self.estimate_seconds)} at parallelism {self.parallelism}")
 
@@ -410,6 +472,7 @@ class Plan:
         for h in self.hosts:
             out += [f"{h.name}: {f.message}" for f in h.findings if f.severity == "error"]
             out += [f"{h.name}: {c.key}: {c.message}" for c in h.changes if c.refused]
+            out += [f"{h.name}: bios-settings {s.attribute}: {s.message}" for s in h.settings if s.refused]
         return out
 
     def to_json(self, created_at: str, inputs: Mapping[str, str], hwfw_version: str) -> dict[str, Any]:

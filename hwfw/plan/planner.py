@@ -72,7 +72,7 @@ def _plan(ws: Workspace, inventory: Inventory, state: State, options: Options) -
             sh = shapes[key] = shape.build(ctx, host, inv, vendor, model, baseline)
         changes, findings, host_steps, path = shape.instantiate(sh, host.name)
         if inv.preflight is not None:
-            findings += tuple(_relevant(preflight(inv), vendor, inv, host_steps))
+            findings += tuple(_relevant(preflight(inv, _own_settings(state, host.name)), vendor, inv, host_steps))
         steps += host_steps
         if host_steps:
             totals.append(sh.estimate_seconds)
@@ -82,7 +82,7 @@ def _plan(ws: Workspace, inventory: Inventory, state: State, options: Options) -
             fingerprint=inv.fingerprint(), inventory=dict(sh.inventory),
             changes=changes, resets=sh.resets if host_steps else Resets(),
             estimate_seconds=sh.estimate_seconds if host_steps else 0.0, critical_path=path,
-            findings=findings))
+            findings=findings, settings=sh.settings))
     errored = any(h.errored for h in hosts)
     unplanned = any(h.status == "unreachable" for h in hosts)
     return Plan(hosts=tuple(hosts), steps=tuple(steps), summary=_summary(hosts, steps, totals, options.parallelism),
@@ -91,6 +91,12 @@ def _plan(ws: Workspace, inventory: Inventory, state: State, options: Options) -
                 state_lineage=state.lineage, state_serial=state.serial, options=options,
                 drift=tuple(_drift(inventory, state, [h.name for h in hosts])),
                 _graph=lambda: graph.stamp((name, sh.ids, sh.attrs, sh.pairs) for name, sh in stamped))
+
+
+def _own_settings(state: State, host: str) -> dict[str, object]:
+    """BIOS values hwfw staged on `host` and has not yet seen applied (the state's record)."""
+    rec = (state.extra.get("bios_settings") or {}).get(host)
+    return dict(rec.get("attributes") or {}) if isinstance(rec, dict) and rec.get("status") == "staged" else {}
 
 
 def _relevant(findings: list[Finding], vendor: str | None, inv: HostInventory,
@@ -124,13 +130,15 @@ def _plain_host(hd: HostDiff, options: Options) -> HostPlan:
 
 def _summary(hosts: list[HostPlan], steps: list[Step], totals: list[float], parallelism: int) -> Summary:
     counts: dict[int, list[int]] = {}  # the changes tuple of a shape is shared: count it once
-    updates = refused = noops = unknown = missing = 0
+    updates = refused = noops = unknown = missing = settings = 0
     for h in hosts:
         c = counts.get(id(h.changes))
         if c is None:
             c = counts[id(h.changes)] = _counts(h.changes)
         updates, refused, noops = updates + c[0], refused + c[1], noops + c[2]
         unknown, missing = unknown + c[3], missing + c[4]
+        settings += sum(1 for s in h.settings if s.does_work)
+        refused += sum(1 for s in h.settings if s.refused)
     return Summary(
         hosts=len(hosts), updates=updates, refused=refused, noops=noops, unknown=unknown, missing=missing,
         unreachable=sum(1 for h in hosts if h.status == "unreachable"),
@@ -139,7 +147,7 @@ def _summary(hosts: list[HostPlan], steps: list[Step], totals: list[float], para
         warnings=sum(1 for h in hosts for f in h.findings if f.severity == "warning"),
         steps=len(steps), host_reboots=sum(h.resets.host_reboots for h in hosts),
         bmc_resets=sum(h.resets.bmc_resets for h in hosts), ac_cycles=sum(h.resets.ac_cycles for h in hosts),
-        estimate_seconds=estimate.makespan(totals, parallelism), parallelism=parallelism)
+        estimate_seconds=estimate.makespan(totals, parallelism), parallelism=parallelism, settings=settings)
 
 
 def _counts(changes: tuple[Change, ...]) -> list[int]:

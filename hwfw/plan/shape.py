@@ -20,10 +20,10 @@ import networkx as nx
 
 from hwfw.config.model import Baseline, Host
 from hwfw.inventory.model import HostInventory
-from hwfw.plan import compat, estimate, graph
+from hwfw.plan import compat, estimate, graph, settings
 from hwfw.plan.activation import count_resets
 from hwfw.plan.diff import HOST, DiffContext, HostDiff, diff_managed
-from hwfw.plan.model import Change, Finding, Image, Resets, Step
+from hwfw.plan.model import Change, Finding, Image, Resets, SettingChange, Step
 
 _new_step = tuple.__new__  # Step(...) through NamedTuple's generated __new__ costs 2.5x more
 
@@ -50,6 +50,7 @@ class Shape:
     causes: tuple[str | None, ...]               # Step.cause, per step
     attrs: tuple[dict[str, Any], ...]            # node attributes (host "", relative ids), per step
     pairs: tuple[tuple[int, int], ...]           # edges as indices into `ids`
+    settings: tuple[SettingChange, ...] = ()     # the declared BIOS attributes (plan/settings.py)
 
 
 def shape_key(ctx: DiffContext, host: Host, inv: HostInventory, vendor: str | None, model: str | None,
@@ -61,7 +62,8 @@ def shape_key(ctx: DiffContext, host: Host, inv: HostInventory, vendor: str | No
     caps = (cap.apply_times, bool(cap.update_methods), cap.activations) if cap is not None else None
     records = ctx.state.hosts.get(host.name)
     state_sig = tuple(sorted((k, r.status, r.version, r.activation) for k, r in records.items())) if records else ()
-    return (baseline.name, vendor, model, inv.protocol, comps, caps, state_sig, ctx.selection.signature(host.name))
+    return (baseline.name, vendor, model, inv.protocol, comps, caps, state_sig, ctx.selection.signature(host.name),
+            settings.shape_signature(host, baseline, inv.bios))
 
 
 def build(ctx: DiffContext, host: Host, inv: HostInventory, vendor: str | None, model: str | None,
@@ -71,6 +73,10 @@ def build(ctx: DiffContext, host: Host, inv: HostInventory, vendor: str | None, 
     if hd.items:
         compat.analyse(hd)
     order = compat.flash_order(hd) if hd.items and not hd.errored else None
+    if ctx.selection.component(host.name, (settings.CONFIGURE_KEY,)):
+        settings.diff_settings(ctx, hd, host, baseline)
+    if not hd.errored:
+        order = settings.place(order or [], hd.configure)
     if not order or hd.errored:
         return _shape(hd, Resets(), 0.0, (), nx.DiGraph(), [])
     gctx = graph.GraphContext([graph.HostWork("", vendor, order)])
@@ -99,12 +105,12 @@ def _shape(hd: HostDiff, resets: Resets, seconds: float, path: tuple[str, ...], 
                        a["activation"], a["estimate_seconds"], a["rollback"]))
         activates.append(tuple(a["activates"]))
         after.append(_picker(tuple(index[p] for p in sorted(pred[n]))))
-    texts = [c.message for c in hd.changes] + [f.message for f in hd.findings]
+    texts = [c.message for c in hd.changes] + [f.message for f in hd.findings] + [c.message for c in hd.settings]
     inventory = {c.key: c.version for c in hd.inv.components} if hd.inv else {}
     return Shape(hd, tuple(hd.changes), tuple(hd.findings), any(HOST in t for t in texts), inventory,
                  resets, seconds, path, tuple(ids), tuple(values), tuple(activates), tuple(after),
                  tuple(nodes[n]["cause"] for n in ids), tuple(nodes[n] for n in ids),
-                 tuple((index[u], index[v]) for u, v in g.edges))
+                 tuple((index[u], index[v]) for u, v in g.edges), tuple(hd.settings))
 
 
 def _picker(indices: tuple[int, ...]) -> Callable[[Sequence[str]], tuple[str, ...]]:

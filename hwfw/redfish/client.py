@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from hwfw.bmcstats import note_request
 from hwfw.clock import Clock
 from hwfw.config.model import Settings
 from hwfw.errors import BmcError, BmcUnreachable
@@ -264,20 +265,27 @@ class RedfishClient:
         async with self._gate:
             self.request_count += 1
             started = self.trace.start()  # after the gate: waiting for a turn is a round trip in a row
+            began = self.clock.monotonic()
+            outcome: str | None = None     # for hwfw.bmcstats: ok, error (an HTTP error), unreachable
             try:
                 if self._fetch is not None:  # native and aiohttp transports: no httpx.Request up front
-                    return await self._fetch(method, url, hdrs, content, ext["timeout"])
-                request = httpx.Request(method, url, headers=hdrs, content=content, extensions=ext)
-                response = await self._transport.handle_async_request(request)
-                try:
-                    await response.aread()
-                finally:
-                    await response.aclose()
+                    response = await self._fetch(method, url, hdrs, content, ext["timeout"])
+                else:
+                    request = httpx.Request(method, url, headers=hdrs, content=content, extensions=ext)
+                    response = await self._transport.handle_async_request(request)
+                    try:
+                        await response.aread()
+                    finally:
+                        await response.aclose()
+                    response.request = request
+                outcome = "ok" if response.status_code < 400 else "error"
             except TRANSPORT_ERRORS as exc:
+                outcome = "unreachable"
                 raise transport_failure(self.host, url, exc) from exc
             finally:
                 self.trace.done(method, url, started)
-        response.request = request
+                if outcome is not None:
+                    note_request(self.host, outcome, self.clock.monotonic() - began)
         return response
 
     def _check_deadline(self, url: str, ignore: bool) -> None:

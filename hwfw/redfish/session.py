@@ -211,6 +211,7 @@ class RedfishSession:
         except BmcError as exc:
             log.warning("%s: logout failed: %s", self.host, exc.message)
         finally:
+            redactor.forget(self.token)   # dead now; a server would otherwise hold every token it ever had
             self.token = None
             self.client.auth_headers = {}
 

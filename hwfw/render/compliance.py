@@ -10,11 +10,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from hwfw.compliance.report import ComplianceReport, HostRow, pct_text
+from hwfw.compliance.report import SETTING_STATUSES, ComplianceReport, HostRow, pct_text
 from hwfw.compliance.status import STATUSES
+from hwfw.inventory.model import shown as _shown
 
 STYLES = {"compliant": "green", "behind": "yellow", "ahead": "blue", "unknown": "magenta", "missing": "red",
-          "unreachable": "red", "unmanaged": "dim"}
+          "unreachable": "red", "unmanaged": "dim", "drift": "yellow"}
 
 
 def headline(report: ComplianceReport) -> str:
@@ -50,6 +51,9 @@ def render_text(report: ComplianceReport, console: Console) -> None:
                           r.compliant_text, end_section=r is b.rows[-1])
     console.print()
     console.print(table)
+    if any(b.settings for b in report.baselines):
+        console.print()
+        console.print(_settings_table(report))
     attention = [h for h in report.hosts if h.status != "compliant"]
     if attention:
         console.print()
@@ -74,12 +78,37 @@ def fallback_lines(report: ComplianceReport) -> list[str]:
             for h in report.hosts if h.fallbacks]
 
 
+def _settings_table(report: ComplianceReport) -> Table:
+    """BIOS settings beside the firmware: per baseline and declared attribute, hosts per status."""
+    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    table.add_column("baseline / BIOS setting", no_wrap=True)
+    table.add_column("declared", no_wrap=True)
+    for st in SETTING_STATUSES:
+        table.add_column(st, justify="right", style=STYLES[st])
+    table.add_column("% compliant", justify="right")
+    for b in report.baselines:
+        if not b.settings:
+            continue
+        table.add_row(f"[bold]{escape(b.name)}[/bold]", "", *([""] * (len(SETTING_STATUSES) + 1)), end_section=False)
+        for row in b.settings:
+            table.add_row("  " + escape(row.attribute), escape(row.target),
+                          *(str(row.counts[st]) for st in SETTING_STATUSES), row.compliant_text,
+                          end_section=row is b.settings[-1])
+    return table
+
+
+def _host_details(h: HostRow, arrow: str) -> list[str]:
+    parts = [f"{c.key} {c.current or '?'} {arrow} {c.target}" for c in h.components if c.status != "compliant"]
+    parts += [f"BIOS {s.attribute} {_shown(s.current) if s.current is not None else '?'} {arrow} {_shown(s.target)}"
+              for s in h.settings if s.status != "compliant"]
+    return parts
+
+
 def _host_line(h: HostRow) -> str:
     crit = "CRITICAL " if h.critical_behind else ""
     if h.status in ("unreachable", "unmanaged"):
         return f"{crit}{h.name}" + (f": {h.error}" if h.error else "")
-    parts = [f"{c.key} {c.current or '?'} -> {c.target}" for c in h.components if c.status != "compliant"]
-    return f"{crit}{h.name} ({h.baseline}): " + "; ".join(parts)
+    return f"{crit}{h.name} ({h.baseline}): " + "; ".join(_host_details(h, "->"))
 
 
 def _cell(text: str) -> str:
@@ -99,13 +128,20 @@ def render_markdown(report: ComplianceReport) -> str:
             out.append(f"| {_cell(b.name)} | {_cell(r.component)}{crit} | {_cell(r.target)} | "
                        + " | ".join(str(r.counts[st]) for st in STATUSES)
                        + f" | {r.compliant_text} |")
+    if any(b.settings for b in report.baselines):
+        out += ["", "### BIOS settings", "",
+                "| baseline | BIOS setting | declared | " + " | ".join(SETTING_STATUSES) + " | compliant % |",
+                "|---|---|---|" + "---:|" * (len(SETTING_STATUSES) + 1)]
+        for b in report.baselines:
+            for row in b.settings:
+                out.append(f"| {_cell(b.name)} | {_cell(row.attribute)} | {_cell(row.target)} | "
+                           + " | ".join(str(row.counts[st]) for st in SETTING_STATUSES) + f" | {row.compliant_text} |")
     attention = [h for h in report.hosts if h.status != "compliant"]
     if attention:
         out += ["", "### Hosts needing attention", "", "| host | status | baseline | details |", "|---|---|---|---|"]
         for h in attention:
             status = f"**{h.status}, critical**" if h.critical_behind else h.status
-            details = "; ".join(f"{c.key} {c.current or '?'} → {c.target}" for c in h.components
-                                if c.status != "compliant") or (h.error or "")
+            details = "; ".join(_host_details(h, "→")) or (h.error or "")
             out.append(f"| {_cell(h.name)} | {status} | {_cell(h.baseline or '—')} | {_cell(details)} |")
     fallbacks = fallback_lines(report)
     if fallbacks:

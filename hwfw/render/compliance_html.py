@@ -18,8 +18,9 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from hwfw.compliance.report import ComplianceReport, ComponentRow, HostRow, pct_text, percent
+from hwfw.compliance.report import SETTING_STATUSES, ComplianceReport, ComponentRow, HostRow, pct_text, percent
 from hwfw.compliance.status import STATUSES
+from hwfw.inventory.model import shown
 
 COLOURS = {"compliant": "#1a7f37", "behind": "#bc4c00", "ahead": "#0969da", "unknown": "#6e7781",
            "missing": "#8250df", "unreachable": "#cf222e", "unmanaged": "#57606a"}
@@ -135,6 +136,7 @@ def render_html(report: ComplianceReport, hwfw_version: str) -> str:
         '<section aria-labelledby="by-component">',
         '<h2 id="by-component">Compliance by baseline and component</h2>',
         _legend(), _chart(report), _component_table(report), "</section>",
+        _settings_section(report),
         '<section aria-labelledby="host-heading">',
         '<h2 id="host-heading">Hosts</h2>',
         ('<p class="muted" id="sort-status" aria-live="polite">Hosts behind on critical images first, '
@@ -272,6 +274,27 @@ def _component_table(report: ComplianceReport) -> str:
             f"<tbody>{''.join(rows)}</tbody></table></details>")
 
 
+def _settings_section(report: ComplianceReport) -> str:
+    """BIOS settings beside the firmware: per baseline and declared attribute."""
+    if not any(b.settings for b in report.baselines):
+        return ""
+    head = "".join(f'<th class="num" scope="col">{st}</th>' for st in SETTING_STATUSES)
+    rows = []
+    for b in report.baselines:
+        for r in b.settings:
+            cells = "".join(f'<td class="num" data-status="{st}">{r.counts[st]}</td>' for st in SETTING_STATUSES)
+            rows.append(f'<tr data-baseline="{escape(b.name)}" data-setting="{escape(r.attribute)}">'
+                        f'<th scope="row">{escape(b.name)}</th><td>{escape(r.attribute)}</td>'
+                        f"<td><code>{escape(r.target)}</code></td>{cells}"
+                        f'<td class="num" data-status="percent">{r.compliant_text}</td></tr>')
+    return ('<section aria-labelledby="by-setting"><h2 id="by-setting">BIOS settings by baseline</h2>'
+            '<table id="settings"><caption class="muted" style="text-align:left">Hosts whose attribute reads as '
+            "declared (compliant), differs (drift) or could not be checked (unknown)</caption><thead><tr>"
+            '<th scope="col">baseline</th><th scope="col">BIOS setting</th><th scope="col">declared</th>'
+            f'{head}<th class="num" scope="col">compliant</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+            "</section>")
+
+
 def _fallback_note(report: ComplianceReport) -> str:
     """Components read from a fallback (not FirmwareInventory), listed under the hosts."""
     rows = [f"<li>{escape(h.name)}: " + ", ".join(f"{escape(c.key)} {escape(c.current or '?')} "
@@ -296,8 +319,10 @@ def _host_table(report: ComplianceReport) -> str:
 
 def _host_row(h: HostRow, order: int) -> str:
     off = [c for c in h.components if c.status != "compliant"]
-    detail = "; ".join(f"{c.key} {c.current or '?'} → {c.target}" + (" (critical)" if c.critical else "")
-                       for c in off) or (h.error or "—")
+    parts = [f"{c.key} {c.current or '?'} → {c.target}" + (" (critical)" if c.critical else "") for c in off]
+    parts += [f"BIOS {s.attribute} {shown(s.current) if s.current is not None else '?'} → {shown(s.target)}"
+              for s in h.settings if s.status != "compliant"]
+    detail = "; ".join(parts) or (h.error or "—")
     status_rank = _ORDER[h.status] - (1 if h.critical_behind else 0)
     badge = f'<span class="badge" style="background:{COLOURS[h.status]}">{h.status}</span>'
     crit = '<span class="crit">yes</span>' if h.critical_behind else '<span class="muted">no</span>'

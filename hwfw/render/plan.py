@@ -2,8 +2,10 @@
 
 Renderers read actions, reasons and counts from the plan and never recompute them.
 Symbols (Terraform-like): `~` upgrade, `<` downgrade, `?` unknown version, `=` already
-at target (dim, collapsed per host), `!` activation, `x` missing or unreachable.
-Refused changes are red. Order is the plan's: hosts by name, changes as planned.
+at target (dim, collapsed per host), `!` activation, `x` missing or unreachable. BIOS
+settings follow the firmware: `~ bios-settings ProcTurboMode Disabled -> Enabled`, `=`
+for attributes that read as declared (collapsed per host). Refused changes are red.
+Order is the plan's: hosts by name, changes as planned.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.text import Text
 
-from hwfw.plan.model import Action, Change, HostPlan, Plan, Resets, minutes_text
+from hwfw.inventory.model import shown
+from hwfw.plan.model import Action, Change, HostPlan, Plan, Resets, SettingChange, minutes_text
 
 ResetLines = dict[str, list[tuple[str, list[str]]]]  # host -> (reset name, activated keys)
 
@@ -63,6 +66,37 @@ def _note(c: Change) -> str:
     return c.message
 
 
+SETTINGS_KEY = "bios-settings"
+
+
+def _setting_key(s: SettingChange) -> str:
+    return f"{SETTINGS_KEY} {s.attribute}"
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "(absent)"
+    return '""' if value == "" else shown(value)
+
+
+def _setting_values(s: SettingChange) -> str:
+    return f"{_value(s.current)} -> {_value(s.target)}"
+
+
+def _setting_note(s: SettingChange) -> str:
+    if s.refused:
+        return f"refused: {s.message}"
+    return s.message or ("" if s.origin == "baseline" else f"from {s.origin}")
+
+
+def _setting_work(h: HostPlan) -> list[SettingChange]:
+    return [s for s in h.settings if s.action != "noop" or s.refused]
+
+
+def _setting_noops(h: HostPlan) -> list[str]:
+    return [s.attribute for s in h.settings if s.action == "noop" and not s.refused]
+
+
 def _host_title(h: HostPlan) -> str:
     what = " ".join(x for x in (h.vendor, h.model) if x)
     base = f"baseline {h.baseline}" if h.baseline else "no baseline"
@@ -85,7 +119,7 @@ def render_text(plan: Plan, console: Console) -> None:
             lines.append(Text(f"  {h.name}  no baseline selects this host ({_host_title(h)})", style="dim"))
             continue
         work = [c for c in h.changes if c.action is not Action.NOOP or c.refused]
-        if not work and not h.findings and h.status == "managed":
+        if not work and not _setting_work(h) and not h.findings and h.status == "managed":
             noop_hosts.append(h)
             continue
         lines += _host_text(h, work, resets)
@@ -114,7 +148,8 @@ def _host_text(h: HostPlan, work: list[Change], resets: ResetLines) -> list[Text
         head.append(h.name, style="bold")
         head.append(f"  {_host_title(h)}", style="dim")
     out = [head]
-    width = max((len(c.key) for c in work), default=0)
+    settings = _setting_work(h)
+    width = max([len(c.key) for c in work] + [len(_setting_key(s)) for s in settings], default=0)
     for c in work:
         line = Text("  ")
         line.append(f"{symbol(c)} {c.key.ljust(width)}", style="red" if c.refused else STYLES[c.action])
@@ -127,8 +162,19 @@ def _host_text(h: HostPlan, work: list[Change], resets: ResetLines) -> list[Text
     noops = [c.key for c in h.changes if c.action is Action.NOOP and not c.refused]
     if noops:
         out.append(Text(f"  = {_n(len(noops), 'component')} at target: {', '.join(noops)}", style="dim"))
+    for st in settings:
+        line = Text("  ")
+        line.append(f"~ {_setting_key(st).ljust(width)}", style="red" if st.refused else "yellow")
+        line.append(f"  {_setting_values(st)}")
+        note = _setting_note(st)
+        if note:
+            line.append(f"  {note}", style="red" if st.refused else "dim")
+        out.append(line)
+    same = _setting_noops(h)
+    if same:
+        out.append(Text(f"  = {_n(len(same), 'BIOS setting')} as declared: {', '.join(same)}", style="dim"))
     out += [Text(f"  ! {name} activates {', '.join(keys)}", style="cyan") for name, keys in resets.get(h.name, ())]
-    if h.status == "managed" and any(c.does_work for c in h.changes):
+    if h.status == "managed" and (any(c.does_work for c in h.changes) or any(s.does_work for s in h.settings)):
         est = f", est. {minutes_text(h.estimate_seconds)}" if h.estimate_seconds else ""
         out.append(Text(f"  resets: {resets_text(h.resets)}{est}", style="dim"))
     for f in h.findings:
@@ -171,7 +217,7 @@ def render_markdown(plan: Plan, max_chars: int | None = None) -> str:
             unmanaged.append(h.name)
             continue
         work = [c for c in h.changes if c.action is not Action.NOOP or c.refused]
-        if not work and not h.findings and h.status == "managed":
+        if not work and not _setting_work(h) and not h.findings and h.status == "managed":
             noop_hosts.append(h)
             continue
         sections.append(_Section(_host_markdown(h, work, resets), hosts=1))
@@ -246,6 +292,13 @@ def _host_markdown(h: HostPlan, work: list[Change], resets: ResetLines) -> list[
     noops = [c.key for c in h.changes if c.action is Action.NOOP and not c.refused]
     if noops:
         rows.append(f"| `=` | {_cell(', '.join(noops))} | | | at target |")
+    for st in _setting_work(h):
+        sym = "`~`" + (" **refused**" if st.refused else "")
+        rows.append(f"| {sym} | {_cell(_setting_key(st))} | {_cell(_value(st.current))} | {_cell(_value(st.target))} | "
+                    f"{_cell(_setting_note(st))} |")
+    same = _setting_noops(h)
+    if same:
+        rows.append(f"| `=` | {_cell(SETTINGS_KEY + ' ' + ', '.join(same))} | | | as declared |")
     for name, keys in resets.get(h.name, ()):
         rows.append(f"| `!` | {_cell(name)} | | | activates {_cell(', '.join(keys))} |")
     if rows:

@@ -11,6 +11,7 @@ another one (`"*"` = fleet-wide for faults). Endpoints:
                                         $defs.faults, e.g. {"bmc": "h1", "hang_in_post": true})
 - GET|POST /__sim/clock                 {"advance": seconds} and/or {"speed": factor}
 - POST /__sim/machine                   {"action": "bmc-reset"|"ac-cycle"|"reset", "reset_type": ...}
+- POST /__sim/firmware                  {"component": KEY, "version": V}: what runs now, changed out of band
 """
 
 from __future__ import annotations
@@ -129,4 +130,17 @@ class Control:
             machine.reset_host(str(body.get("reset_type", "ForceRestart")), cause="control")
         else:
             return _json(400, {"error": "action must be bmc-reset, ac-cycle or reset"})
+        return _json(200, self.fleet.host_state(target))
+
+    async def post_firmware(self, req: Request, body: dict[str, Any], target: str | None) -> Response:
+        """A component's running version changed behind hwfw's back (a technician's
+        downgrade, a board swap): it runs `version` now, nothing pending."""
+        if target in (None, "*"):
+            return _json(400, {"error": "name the BMC with 'bmc'"})
+        machine = self.fleet.machines[target]
+        key, version = body.get("component"), body.get("version")
+        if not isinstance(version, str) or not version or key not in machine.components:
+            return _json(400, {"error": "give 'component' (one of " + ", ".join(sorted(machine.components)) +
+                                        ") and 'version' (text)"})
+        machine.set_running(machine.components[key], version)
         return _json(200, self.fleet.host_state(target))

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from hwfw.config.model import parse_duration
 from hwfw.config.schema import validate
 from hwfw.config.yamlio import YamlSyntaxError, load_yaml
-from hwfw.errors import ConfigError
+from hwfw.errors import ConfigError, Problem
 from hwfw.sim.profiles import profile_named
 
 DEFAULT_CREDENTIALS = MappingProxyType({"admin": "password"})
@@ -85,6 +85,7 @@ class HostSpec:
     ipmi_enabled: bool
     ipmi_port: int
     index: int
+    bios: Mapping[str, Any] = field(default_factory=dict)  # stored BIOS attribute values it starts with
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +139,8 @@ def build_fleet(data: Mapping[str, Any], path: Path | None = None) -> FleetSpec:
             faults=MappingProxyType(dict(h.get("faults") or {})),
             timings=MappingProxyType(timings), options=MappingProxyType(dict(h.get("options") or {})),
             credentials=creds, password_change_required=pcr,
-            ipmi_enabled=bool(ipmi.get("enabled", False)), ipmi_port=int(ipmi.get("port", 623)), index=index)
+            ipmi_enabled=bool(ipmi.get("enabled", False)), ipmi_port=int(ipmi.get("port", 623)), index=index,
+            bios=MappingProxyType(dict(h.get("bios") or {})))
     return FleetSpec(path=path, seed=seed, speed=float(defaults.get("speed", 1.0)),
                      latency=Latency.parse(defaults.get("latency")),
                      faults=MappingProxyType(dict(defaults.get("faults") or {})), hosts=MappingProxyType(hosts))
@@ -154,4 +156,26 @@ def load_fleet(path: Path) -> FleetSpec:
     problems = validate("fleet", data, source)
     if problems:
         raise ConfigError(problems, hint=f"fix the fleet file {path}")
-    return build_fleet(data, path.resolve())
+    fleet = build_fleet(data, path.resolve())
+    problems = [Problem(f"hosts.{spec.name}.bios.{name}: {text}", source.location(["hosts", spec.name, "bios", name]),
+                        code="invalid-value", expected="a value the host's BIOS attribute registry allows")
+                for spec in fleet.hosts.values() for name, text in bios_problems(spec)]
+    if problems:
+        raise ConfigError(problems, hint=f"fix the fleet file {path}")
+    return fleet
+
+
+def bios_problems(spec: HostSpec) -> list[tuple[str, str]]:
+    """(attribute, why) for each starting BIOS value the host's registry refuses."""
+    if not spec.bios:
+        return []
+    from hwfw.sim.bios.catalogs import CATALOGS
+    from hwfw.sim.bios.registry import Registry
+
+    registry = Registry(CATALOGS[spec.profile], spec.model, spec.firmware.get("bios", {}).get("", ""))
+    out = []
+    for name, value in spec.bios.items():
+        problem = registry.problem(name, value)
+        if problem is not None:
+            out.append((name, f"{problem[0]} for BIOS {registry.bios_version} ({', '.join(map(str, problem[1]))})"))
+    return out

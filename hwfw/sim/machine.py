@@ -163,6 +163,11 @@ class Machine:
             comp.pending = (version, activation)
         self.changed()
 
+    def set_running(self, comp: Component, version: str) -> None:
+        """The control API's out-of-band change: `version` runs now (an event says so)."""
+        self._activate(comp, version, "control")
+        self.changed()
+
     def _activate(self, comp: Component, version: str, via: str) -> None:
         old = comp.active
         comp.pending = None

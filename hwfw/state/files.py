@@ -13,6 +13,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+GITIGNORE = "# hwfw run-time files (lock, intents, audit, simulator state, server database): never commit\n*\n"
+
+
+def make_runtime_dir(directory: Path) -> Path:
+    """Create a workspace's run-time directory (`.hwfw/`) with a `.gitignore` holding `*`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    gi = directory / ".gitignore"
+    if not gi.exists():
+        atomic_write_bytes(gi, GITIGNORE.encode(), 0o644)
+    return directory
+
 
 def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))

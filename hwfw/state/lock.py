@@ -16,6 +16,8 @@ whether that process still runs cannot be seen from here.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import errno
 import fcntl
 import getpass
@@ -27,6 +29,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Iterator
 
 from hwfw.clock import utc_now_iso
 from hwfw.errors import LockHeldError, StateError
@@ -52,8 +55,32 @@ class LockInfo:
         return self.host == socket.gethostname()
 
 
+# Who asked for the work, when it is not the local user: `hwfw serve` runs applies for
+# the holder of an API token. Set for a task and the tasks it starts (contextvars).
+_principal: contextvars.ContextVar[str | None] = contextvars.ContextVar("hwfw_principal", default=None)
+
+
+@contextlib.contextmanager
+def acting_as(principal: str | None) -> Iterator[None]:
+    """Within the block (and tasks started in it), locks and audit entries name
+    `principal` (e.g. "alice (operator)") before the user@host that runs hwfw."""
+    token = _principal.set(principal)
+    try:
+        yield
+    finally:
+        _principal.reset(token)
+
+
 def operator() -> str:
-    """user@host of whoever runs hwfw, recorded in locks and the audit log."""
+    """user@host of whoever runs hwfw, recorded in locks and the audit log; "P via
+    user@host" while acting for a principal P (see acting_as)."""
+    principal = _principal.get()
+    if principal:
+        return f"{principal} via {_local_operator()}"
+    return _local_operator()
+
+
+def _local_operator() -> str:
     try:
         user = getpass.getuser()
     except (KeyError, OSError):

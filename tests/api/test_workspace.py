@@ -67,6 +67,8 @@ def test_plan_save_load_apply_and_state_through_the_api(lab: Path, tmp_path: Pat
     rows, view, again = asyncio.run(after())
     assert {(r.host, r.component, r.record.status) for r in rows} >= {("lab-gen-01", "bios", "ok")}
     assert view.hosts == ("lab-gen-01",) and set(view.to_json()["hosts"]) == {"lab-gen-01"}
+    gen1 = view.to_json()["hosts"]["lab-gen-01"]          # the host's BIOS settings and validation beside its firmware
+    assert gen1["bios_settings"]["status"] == "applied" and gen1["validation"]["ok"] is True
     assert not again.plan.has_changes
     # no Supermicro licence warning: BMC and BIOS update without it, and lab-smc-01 is done
     assert not any(f.code == "licence" for h in again.plan.hosts for f in h.findings)

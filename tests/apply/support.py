@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+import yaml
+
 from hwfw.apply.driver import (
     FLASH_ACTIVE,
     FLASH_PENDING,
@@ -123,7 +125,8 @@ class MemoryDriver:
         if self.bmc.down:
             raise BmcUnreachable("no answer", host=self.host, url=f"memory://{self.host}")
 
-    async def preflight(self, *, known_tasks: tuple[str, ...], allow_pending: bool) -> PreflightReport:
+    async def preflight(self, *, known_tasks: tuple[str, ...], allow_pending: bool,
+                        known_settings: Mapping[str, Any] | None = None) -> PreflightReport:
         self._check()
         blocking = () if allow_pending or not self.bmc.pending_jobs else (
             f"unrelated pending job(s): {', '.join(self.bmc.pending_jobs)} (use --allow-pending)",)
@@ -233,8 +236,15 @@ def generic_hosts(n: int, prefix: str = "edge") -> dict[str, tuple[str, str, dic
 
 
 def write_workspace(dest: Path, hosts: Mapping[str, tuple[str, str, dict[str, str]]]) -> Path:
-    """A copy of the lab whose inventory (and simulated fleet) lists `hosts`."""
+    """A copy of the lab whose inventory (and simulated fleet) lists `hosts`. Its baselines
+    declare no BIOS settings: in-memory BMCs have no BIOS attributes (the settings flow
+    is tested on the simulator, tests/apply/test_bios_settings_sim.py)."""
     shutil.copytree(LAB, dest, ignore=shutil.ignore_patterns(".hwfw", ".hwfw-sim"))
+    baselines = yaml.safe_load((dest / "baselines.yaml").read_text())
+    for b in baselines["baselines"].values():
+        b.pop("bios_settings", None)
+        b.pop("overrides", None)
+    (dest / "baselines.yaml").write_text(yaml.safe_dump(baselines, sort_keys=False))
     inv = ["hosts:"]
     fleet = ["seed: 1", "defaults: {credentials: {username: admin, password: password}}", "hosts:"]
     for name, (vendor, model, fw) in hosts.items():
@@ -404,12 +414,24 @@ class ServedLab:
         raise AssertionError(f"no simulated BMC answers {method} /__sim/faults for {bmc}: {last}")
 
 
+def assert_nothing_flashed_twice(events: list[dict[str, Any]], started: set[tuple[str, str, str]]) -> None:
+    """The simulator's event log shows no image flashed twice on any BMC, and what the
+    BMCs had started flashing (`started`: (bmc, component, version) at the kill) was
+    followed, never sent again (an upload the kill cut short, which the BMC dropped,
+    may be sent again)."""
+    from collections import Counter
+
+    flashed = Counter((e["bmc"], e["component"], e.get("instance"), e.get("to"))
+                      for e in events if e["type"] == "flash-started")
+    assert flashed and max(flashed.values()) == 1, flashed
+    received = Counter((e["bmc"], e["component"], e["version"]) for e in events if e["type"] == "image-received")
+    assert started and all(received[s] == 1 for s in started), (started, received)
+
+
 def serve_lab(tmp_path: Path, hosts: list[str] | None = None, password: str = "password",
               speed: float = 200) -> ServedLab:
     """Start `hwfw sim serve` (TLS, `speed`) for the lab's fleet (or `hosts` of it) with
     `password` as every BMC's password, and a workspace copy pointing at it."""
-    import yaml
-
     from hwfw.sim.runtime import start_fleet_process
 
     ws = tmp_path / "lab"

@@ -83,6 +83,14 @@ def test_apply_converges_the_lab(lab: Path) -> None:
     assert {e["method"] for e in sim.query("lab-gen-01", "image-received")} == {"simple-update"}
     dell_jobs = [e for e in sim.query("lab-dell-03", "task") if str(e["id"]).startswith("JID_")]
     assert "Scheduled" in {e["state"] for e in dell_jobs}   # BIOS job staged for the next reboot
+    # the declared BIOS settings: staged once and applied once on every host that had any to set
+    assert sum(len(hp.settings_to_apply) for hp in plan.hosts) == 19
+    for hp in plan.hosts:
+        expected = 1 if hp.settings_to_apply else 0
+        assert len(sim.query(hp.name, "bios-settings-staged")) == expected, hp.name
+        assert [e["rejected"] for e in sim.query(hp.name, "bios-settings-applied")] == [[]] * expected, hp.name
+        assert (state.extra.get("bios_settings") or {}).get(hp.name, {}).get("status") == \
+            ("applied" if expected else None), hp.name
     # planning again finds nothing to do
     again = run_hwfw("plan", str(lab), "--detailed-exitcode", env={"HWFW_CACHE": os.environ["HWFW_CACHE"]})
     assert again.returncode == 0, again.stdout + again.stderr

@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,7 +25,7 @@ import pytest
 from hwfw.config import load_workspace
 from hwfw.state.backend import open_backend
 from hwfw.state.lock import LockInfo
-from tests.apply.support import serve_lab
+from tests.apply.support import assert_nothing_flashed_twice, serve_lab
 from tests.helpers import use_postgres
 
 pytestmark = pytest.mark.slow
@@ -98,14 +97,7 @@ def test_two_checkouts_one_database_one_apply_at_a_time_and_kill_9_resumes_elsew
         out, err = final.communicate(timeout=240)
         assert final.returncode == 0, err[-3000:]
         assert view() == (None, [])                         # every intent of the killed run settled
-        events = lab.events()
-        flashed = Counter((e["bmc"], e["component"], e.get("instance"), e.get("to"))
-                          for e in events if e["type"] == "flash-started")
-        assert flashed and max(flashed.values()) == 1, flashed
-        # what the BMCs had started flashing before the kill was followed, never sent again
-        # (an upload the kill cut short, which the BMC dropped, may be sent again)
-        received = Counter((e["bmc"], e["component"], e["version"]) for e in events if e["type"] == "image-received")
-        assert started and all(received[s] == 1 for s in started), (started, received)
+        assert_nothing_flashed_twice(lab.events(), started)
 
         async def audit() -> list[dict[str, Any]]:
             async with open_backend(load_workspace(second).settings) as backend:

@@ -51,12 +51,19 @@ def test_lab_plan_shows_every_change_with_reset_counts(lab_copy: Path) -> None:
     assert changes == EXPECTED_CHANGES
     resets = {h["name"]: h["resets"] for h in doc["hosts"]}
     # The R750's new BIOS needs iDRAC 7 active (lab rule): BMC reset first, then one
-    # host reboot activates BIOS and NIC together.
-    assert resets["lab-dell-01"] == {"host_reboots": 1, "bmc_resets": 1, "ac_cycles": 0}
+    # host reboot activates BIOS and NIC together; its BIOS settings include PcieAspmL1,
+    # which only that new BIOS has: a second host reboot applies them once it runs.
+    assert resets["lab-dell-01"] == {"host_reboots": 2, "bmc_resets": 1, "ac_cycles": 0}
     assert resets["lab-hpe-01"] == {"host_reboots": 1, "bmc_resets": 1, "ac_cycles": 1}
     assert resets["lab-gen-02"] == {"host_reboots": 0, "bmc_resets": 0, "ac_cycles": 0}
     assert doc["summary"]["updates"] == len(EXPECTED_CHANGES)
     assert doc["applyable"] and not doc["errored"]
+    # BIOS settings: one entry per declared attribute; the one only the target BIOS has says why
+    dell1 = {s["attribute"]: s for s in next(h for h in doc["hosts"] if h["name"] == "lab-dell-01")["settings"]}
+    assert (dell1["ProcCStates"]["action"], dell1["ProcCStates"]["from"], dell1["ProcCStates"]["to"]) == \
+        ("set", "Enabled", "Disabled")
+    assert dell1["LogicalProc"]["action"] == "noop"
+    assert dell1["PcieAspmL1"]["reason"] == "needs-target-bios" and dell1["PcieAspmL1"]["needs_bios"] == "1.12.1"
     dell = [s["id"] for s in doc["steps"] if s["host"] == "lab-dell-01"]
     assert dell.index("lab-dell-01/activate/bmc-reset#1") < dell.index("lab-dell-01/flash/bios")
 
@@ -70,14 +77,21 @@ def test_same_input_gives_identical_json_but_created_at(lab_copy: Path) -> None:
 def test_detailed_exitcode_and_human_output(lab_copy: Path) -> None:
     result = run_hwfw("plan", str(lab_copy), "--detailed-exitcode")
     assert result.returncode == 2, result.stderr
-    assert "Plan: 9 hosts, 16 component updates, 0 refused, 8 host reboots, 1 AC power cycle" in result.stdout
+    assert ("Plan: 9 hosts, 16 component updates, 19 BIOS settings, 0 refused, 14 host reboots, 1 AC power cycle"
+            in result.stdout)
     assert "lab-hpe-01" in result.stdout and "resets: 1 host reboot, 1 BMC reset, 1 AC power cycle" in result.stdout
+    assert "~ bios-settings ProcCStates  Enabled -> Disabled" in result.stdout
+    assert "~ bios-settings PcieAspmL1   (absent) -> Enabled  only BIOS 1.12.1 has it: set once that BIOS is active" \
+        in result.stdout
+    assert "= 1 BIOS setting as declared: LogicalProc" in result.stdout
 
 
 def test_markdown_for_pull_requests(lab_copy: Path) -> None:
     result = run_hwfw("plan", str(lab_copy), "--format", "markdown")
     assert result.returncode == 0, result.stderr
     assert "16 component updates" in result.stdout and "|" in result.stdout
+    assert "| `~` | bios-settings ProcCStates | Enabled | Disabled |" in result.stdout
+    assert "| `=` | bios-settings LogicalProc | | | as declared |" in result.stdout
 
 
 def test_saved_plan_and_offline_snapshot(lab_copy: Path, tmp_path: Path) -> None:

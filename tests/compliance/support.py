@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from hwfw.cli import cli
 from hwfw.errors import HwfwError
-from hwfw.inventory.model import ComponentState, HostInventory, Inventory
+from hwfw.inventory.model import AttributeRegistry, BiosSettings, ComponentState, HostInventory, Inventory
 from tests.helpers import line_col_of
 
 FORMATS = ("text", "json", "junit", "sarif", "github")
@@ -118,10 +118,17 @@ def junit_failures(xml_text: str) -> tuple[int, int]:
 
 def lab_snapshot(lab: Path, **overrides: dict[str, str]) -> dict[str, Any]:
     """An inventory snapshot of the lab as its simulator would report it (from fleet.yaml),
-    without starting the simulator. `overrides[host] = {component key: version}`."""
+    without starting the simulator. `overrides[host] = {component key: version}`.
+
+    BIOS settings are those of configured hosts: each host's attributes read as its
+    baseline declares them, where its BIOS has them (others keep their defaults), with
+    the attribute registry of each BIOS version from the simulator's catalogs."""
+    from hwfw.config import load_workspace
+
+    ws = load_workspace(lab)
     fleet = yaml_rs.loads((lab / "fleet.yaml").read_text())
     inventory = yaml_rs.loads((lab / "inventory.yaml").read_text())
-    hosts = {}
+    hosts, registries = {}, {}
     for h in inventory["hosts"]:
         spec = fleet["hosts"][h["bmc"].removeprefix("sim://")]
         comps = []
@@ -132,6 +139,23 @@ def lab_snapshot(lab: Path, **overrides: dict[str, str]) -> dict[str, Any]:
                 comps.append(ComponentState(kind, kind, version))
         changes = overrides.get(h["name"], {})
         comps = [ComponentState(c.kind, c.instance, changes.get(c.key, c.version)) for c in comps]
+        bios = _configured_bios(ws, h["name"], h["vendor"], h["model"], spec["firmware"]["bios"], registries)
         hosts[h["name"]] = HostInventory(host=h["name"], reachable=True, vendor=h["vendor"], model=h["model"],
-                                         serial=f"SN-{h['name']}", components=tuple(comps))
-    return Inventory(hosts=hosts).to_json("2025-01-01T00:00:00Z")
+                                         serial=f"SN-{h['name']}", components=tuple(comps), bios=bios)
+    return Inventory(hosts=hosts, registries=registries).to_json("2025-01-01T00:00:00Z")
+
+
+def _configured_bios(ws: Any, name: str, vendor: str, model: str, version: str,
+                     registries: dict[str, AttributeRegistry]) -> BiosSettings:
+    from hwfw.sim.bios.catalogs import CATALOGS
+    from hwfw.sim.bios.registry import Registry
+
+    host = ws.host(name)
+    baseline = next(b for b in ws.baselines if b.select.matches(host))
+    sim = Registry(CATALOGS[vendor], model, version)
+    declared = {k: v.value for k, v in baseline.settings_for(host).items() if k in sim.attrs}
+    current = sim.current(declared, {"model": model, "bios_version": version, "serial": f"SN-{name}"})
+    registry = AttributeRegistry.from_redfish(sim.body("/registry", current), vendor=vendor, model=model,
+                                              bios_version=version)
+    registries[registry.key] = registry
+    return BiosSettings(attributes=current, registry=registry.key, registry_id=registry.registry_id)

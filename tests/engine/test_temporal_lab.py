@@ -94,6 +94,26 @@ def _wait_for(what: str, cond: Callable[[], bool], proc: subprocess.Popen[str] |
     raise AssertionError(f"never saw {what}")
 
 
+def test_a_plan_that_sets_bios_settings_is_refused_before_any_bmc_is_touched(
+        tmp_path: Path, temporal_server: DevServer) -> None:
+    """The host workflows do not carry BIOS settings yet: such a plan is refused, not run
+    without them (the lab's baselines declare settings)."""
+    from tests.apply.support import serve_lab
+
+    lab = serve_lab(tmp_path, ["lab-dell-01", "lab-gen-01"])
+    try:
+        r = _hwfw(lab, "apply", str(lab.workspace), "--engine", "temporal", "--auto-approve",
+                  "--temporal-address", temporal_server.address)
+        assert r.returncode != 0
+        assert "does not apply BIOS settings yet" in r.stderr and "lab-dell-01" in r.stderr, r.stderr[-2000:]
+        sent = [e for e in lab.events() if e["type"] in ("image-received", "flash-started", "reset")]
+        assert sent == []
+        again = _hwfw(lab, "plan", str(lab.workspace), "--detailed-exitcode")
+        assert again.returncode == 2, again.stderr[-2000:]   # lock released, nothing changed
+    finally:
+        lab.process.stop()
+
+
 def test_the_lab_split_across_two_sites_converges(tmp_path: Path, temporal_server: DevServer) -> None:
     lab = split_lab(tmp_path)
     try:

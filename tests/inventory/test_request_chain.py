@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from hwfw.config.model import Host, Settings
 from hwfw.inventory.collect import CollectStats, NeedsPreflight, ResolvedHost, collect
@@ -183,6 +184,14 @@ def test_plan_reads_preflight_facts_only_for_hosts_it_changes(lab_copy: Path) ->
     text = fleet.read_text()
     start = text.index("  lab-dell-03:")
     fleet.write_text(text[:start] + text[start:].replace('bios: "1.9.4"', 'bios: "1.10.2"', 1))
+    # Firmware only: a host whose baseline declares BIOS settings always gets the
+    # pre-flight round (its Bios resource says whether the settings differ; tested in
+    # test_a_host_declaring_bios_settings_gets_the_preflight_round_even_at_its_baseline).
+    baselines = yaml.safe_load((lab_copy / "baselines.yaml").read_text())
+    for b in baselines["baselines"].values():
+        b.pop("bios_settings", None)
+        b.pop("overrides", None)
+    (lab_copy / "baselines.yaml").write_text(yaml.safe_dump(baselines, sort_keys=False))
     ws = load_workspace(lab_copy)
     state = StateStore(ws.settings.state_path).load()
 
@@ -227,3 +236,35 @@ def test_a_plan_is_made_while_the_sessions_log_out_and_none_is_left(lab_copy: Pa
     assert pending >= 1 and during >= 1  # the inventory was in hand before the last logout was answered
     assert after == 0 and at_close == 0
     assert asyncio.run(read_live_inventory(ws, then=lambda inventory: sorted(inventory.hosts)))[0] == "lab-dell-01"
+
+
+def test_a_host_declaring_bios_settings_gets_the_preflight_round_even_at_its_baseline(lab_copy: Path) -> None:
+    """lab-dell-03 at its firmware and BIOS settings baseline: the triage would skip its
+    pre-flight round, but only its Bios resource can say the settings are as declared."""
+    from hwfw.connect import connect, load_workspace, read_inventory
+    from hwfw.plan import needs_preflight, plan
+    from hwfw.state.store import StateStore
+
+    fleet = lab_copy / "fleet.yaml"
+    text = fleet.read_text()
+    start = text.index("  lab-dell-03:")
+    text = text[:start] + text[start:].replace('bios: "1.9.4"', 'bios: "1.10.2"', 1).replace(
+        '    power: "On"\n', '    power: "On"\n    bios: {SriovGlobalEnable: Enabled, AcPwrRcvryUserDelay: 120}\n', 1)
+    fleet.write_text(text)
+    ws = load_workspace(lab_copy)
+    state = StateStore(ws.settings.state_path).load()
+
+    async def body() -> tuple[Inventory, dict[str, list[tuple[str, str]]]]:
+        async with connect(ws) as conn:
+            conn.fleet.app.request_log = []
+            triaged = await read_inventory(conn, needs_preflight=needs_preflight(ws, state))
+            await conn.closer.aclose()
+            return triaged, {n: requests_of(conn.fleet, n) for n in conn.hosts}
+
+    triaged, log = asyncio.run(body())
+    dell3 = triaged.get("lab-dell-03")
+    assert dell3 is not None and dell3.bios is not None and dell3.bios.registry is not None
+    assert UPDATE_SERVICE in log["lab-dell-03"]                 # the pre-flight round ran
+    p = plan(ws, triaged, state)
+    assert not [s for s in p.steps if s.host == "lab-dell-03"]   # and found nothing to change
+    assert {s.action for s in p.host("lab-dell-03").settings} == {"noop"}  # type: ignore[union-attr]

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from hwfw.errors import BmcError, BmcUnreachable
+from hwfw.logs import REDACTED, redactor
 from hwfw.redfish.client import ClientOptions, RedfishClient
 from hwfw.redfish.session import RedfishSession
 from hwfw.redfish.tasks import FollowPolicy, follow_task
@@ -43,12 +44,17 @@ def test_login_and_logout_on_every_profile(tmp_path: Path, sim_sessions: NoLeake
         async with sim_sessions.fleet(tmp_path) as sim:
             async with session(sim, name) as s:
                 assert s.token and not s.basic
+                token = s.token
+                assert redactor(f"X {token} Y") == f"X {REDACTED} Y"          # the live token is redacted
                 assert len(sim.fleet.bmcs[name].sessions.live()) == 1
                 systems = await s.members("/redfish/v1/Systems")
                 assert systems and systems[0].get("SerialNumber")
             assert sim.fleet.bmcs[name].sessions.live() == []
             closed = events(sim, name, "session-closed")
             assert [e["reason"] for e in closed] == ["logout"]
+            # a dead token is forgotten: a server holding every token it ever had would pay
+            # for each of them in every text it redacts
+            assert token not in redactor._ordered and redactor(f"X {token} Y") == f"X {token} Y"
     asyncio.run(body())
 
 

@@ -258,3 +258,27 @@ def test_fleet_options_switch_validation_and_if_match(tmp_path: Path) -> None:
             assert r.status_code == 412  # an If-Match that is sent is still checked
 
     run(main())
+
+
+def test_a_fleet_host_may_start_with_bios_values_checked_against_its_registry(tmp_path: Path) -> None:
+    from hwfw.errors import ConfigError
+    from hwfw.sim.fleet import load_fleet
+    from tests.sim.support import write_fleet
+
+    async def main() -> None:
+        values = {"NumaNodes": 4, "MemoryEncryption": "Enabled", "AdminName": "edge-ops"}
+        spec = host("generic", firmware={"bmc": "2.15.0", "bios": "1.1.0"}, bios=values)
+        async with sim_fleet(tmp_path, {"g1": spec}) as sim, client(sim, "g1") as c:
+            attrs = (await c.get(f"{SYS['generic']}/Bios")).json()["Attributes"]
+            assert {k: attrs[k] for k in values} == values and attrs["LogicalProc"] == "Enabled"  # others: defaults
+
+    run(main())
+    # the registry of the host's BIOS decides: 1.0.5 has no MemoryEncryption, NumaNodes stops at 8
+    (tmp_path / "bad").mkdir()
+    bad = write_fleet(tmp_path / "bad", {"g1": host("generic", bios={"NumaNodes": 9, "MemoryEncryption": "Enabled"})})
+    with pytest.raises(ConfigError) as info:
+        load_fleet(bad)
+    messages = [p.message for p in info.value.problems]
+    assert any("NumaNodes: PropertyValueOutOfRange" in m for m in messages)
+    assert any("MemoryEncryption: PropertyUnknown" in m for m in messages)
+    assert all(p.location is not None and p.location.line > 1 for p in info.value.problems)

@@ -34,7 +34,7 @@ def _pg(tmp_path: Path, schema: str) -> Settings:
 def test_processes_starting_together_apply_each_migration_once(pg_dsn: str, pg_schema: str) -> None:
     import psycopg
 
-    from hwfw.state.postgres.schema import ensure_schema, latest_version
+    from hwfw.state.postgres.schema import ensure_schema, latest_version, migrations
 
     async def one() -> int:
         conn = await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True)
@@ -49,7 +49,7 @@ def test_processes_starting_together_apply_each_migration_once(pg_dsn: str, pg_s
     assert asyncio.run(many()) == [latest_version()] * 6
     with psycopg.connect(pg_dsn) as conn:
         rows = conn.execute(f"SELECT version, name FROM {pg_schema}.schema_version ORDER BY version").fetchall()
-    assert rows == [(1, "0001_init.sql")]
+    assert rows == [(1, "0001_init.sql"), (2, "0002_server.sql")] == [(v, name) for v, name, _ in migrations()]
 
 
 @pytest.mark.slow
@@ -109,7 +109,9 @@ def test_the_local_backend_never_imports_psycopg(lab_copy: Path) -> None:
 
 
 userinfo = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=4,
-                   max_size=24).filter(lambda s: s.strip() == s)
+                   max_size=24).filter(lambda s: s.strip() == s and "*" not in s)
+# (no "*": a password made of the mask's own characters, such as "***@", is found in
+# any redacted text by coincidence, not because it leaked)
 
 
 @hsettings(max_examples=150, deadline=None)
@@ -132,8 +134,8 @@ def _scratch_redactor() -> Iterator[None]:
     try:
         yield
     finally:
-        redactor._secrets.clear()
-        redactor._secrets.update(saved)
+        for secret in set(redactor._secrets) - saved:
+            redactor.forget(secret)
 
 
 def test_a_malformed_dsn_is_an_error_that_does_not_echo_it() -> None:

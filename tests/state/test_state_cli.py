@@ -169,9 +169,9 @@ def test_a_newer_schema_version_is_refused_with_a_clear_message(lab_copy: Path, 
     assert run_hwfw("-C", str(lab_copy), "state", "list").returncode == 0     # creates the schema
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         versions = conn.execute(f"SELECT version, name FROM {pg_schema}.schema_version").fetchall()
-        assert versions == [(1, "0001_init.sql")]
+        assert versions == [(1, "0001_init.sql"), (2, "0002_server.sql")]
         conn.execute(f"INSERT INTO {pg_schema}.schema_version (version, name) VALUES (99, '0099_future.sql')")
     r = run_hwfw("-C", str(lab_copy), "state", "list")
     assert r.returncode == 1
-    assert f"schema '{pg_schema}'" in r.stderr and "version 99, newer than this hwfw knows (version 1)" in r.stderr
+    assert f"schema '{pg_schema}'" in r.stderr and "version 99, newer than this hwfw knows (version 2)" in r.stderr
     assert "upgrade hwfw" in r.stderr

@@ -71,6 +71,9 @@ class Activator:
         self.host = bmc.host
         self.clock = bmc.clock
         self.timing = bmc.timing
+        # Extra seconds a POST wait allows while the IPMI watchdog guards the reboot: a
+        # hang is power-cycled by the BMC at the end of its countdown, then POSTs again.
+        self.post_allowance = 0.0
 
     def readiness(self) -> Readiness:
         return self.bmc.readiness(vendor_check=self.quirks.ready_problem)
@@ -282,7 +285,7 @@ class Activator:
         """Wait for the host to be On with POST done, `stability_checks` times in a row.
         `started=False`: first wait (up to `grace`) for the reboot to begin."""
         t = self.timing
-        polls = self._polls(t.post_timeout + (grace or 0.0))
+        polls = self._polls(t.post_timeout + (grace or 0.0) + self.post_allowance)
         if not started and not await self._wait_host(rd, grace or t.post_timeout, _reboot_started):
             log.info("%s: no reboot observed; checking that the host is up", self.host)
         streak = 0

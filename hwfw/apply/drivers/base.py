@@ -5,6 +5,8 @@
     Flasher     update methods from the vendor's table, task following (flashing.py)
     Activator   resets, power and readiness waits (activation.py)
     Settler     what became of an intent a crash left open (settling.py)
+    Configurator BIOS settings: read, stage with the vendor's mechanism (settings.py)
+    Watchdog    the IPMI watchdog around update reboots, when enabled (watchdog.py)
 
 Each vendor driver class is this core with its vendor's `Quirks` class. Every poll
 tolerates 401 (re-login), 404 (fallback), 5xx and connection errors (the BMC may be
@@ -17,13 +19,25 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Callable, Mapping
 
-from hwfw.apply.driver import FlashRequest, FlashResult, InFlight, PreflightReport, Progress
+from hwfw.apply.driver import (
+    ActivationReport,
+    BiosReading,
+    FlashRequest,
+    FlashResult,
+    HostStatus,
+    InFlight,
+    PreflightReport,
+    Progress,
+    StagedSettings,
+)
 from hwfw.apply.drivers import preflight as pre
 from hwfw.apply.drivers.activation import Activator, Expectation
 from hwfw.apply.drivers.bmc import Bmc
 from hwfw.apply.drivers.flashing import Flasher
 from hwfw.apply.drivers.quirks import Quirks
+from hwfw.apply.drivers.settings import Configurator
 from hwfw.apply.drivers.settling import Settler
+from hwfw.apply.drivers.watchdog import Watchdog
 from hwfw.clock import Clock
 from hwfw.config.model import Settings
 from hwfw.inventory.collect import ResolvedHost
@@ -66,6 +80,8 @@ class RedfishDriver:
         self.flasher = Flasher(self.bmc, self.quirks)
         self.activator = Activator(self.bmc, self.quirks)
         self.settler = Settler(self.bmc, self.quirks)
+        self.configurator = Configurator(self.bmc, self.quirks)
+        self.watchdog = Watchdog(self.bmc, settings.watchdog) if settings.watchdog.enabled else None
         self.host = rh.name
         self.settings = settings
         self.timing = settings.timing
@@ -113,8 +129,10 @@ class RedfishDriver:
             self._opened = True
 
     # ------------------------------------------------------------------ HostDriver
-    async def preflight(self, *, known_tasks: tuple[str, ...], allow_pending: bool) -> PreflightReport:
-        return await pre.preflight(self.bmc, self.quirks, known_tasks=known_tasks, allow_pending=allow_pending)
+    async def preflight(self, *, known_tasks: tuple[str, ...], allow_pending: bool,
+                        known_settings: Mapping[str, Any] | None = None) -> PreflightReport:
+        return await pre.preflight(self.bmc, self.quirks, known_tasks=known_tasks, allow_pending=allow_pending,
+                                   known_settings=known_settings)
 
     @staticmethod
     def image_size_problem(report: PreflightReport, size: int) -> str | None:
@@ -134,14 +152,61 @@ class RedfishDriver:
         self._expect = self.flasher.expectation
         return result
 
-    async def activate(self, activation: str, progress: Progress) -> None:
+    async def activate(self, activation: str, progress: Progress) -> ActivationReport | None:
         expected, self._expect = self._expect, None
-        await self.activator.activate(activation, progress, expected)
+        if self.watchdog is None or activation != "host-reboot":
+            await self.activator.activate(activation, progress, expected)
+            return None
+        armed = await self.watchdog.arm()
+        if armed.armed:
+            progress(None, f"IPMI watchdog armed ({armed.action} after {armed.timeout:g}s)")
+            # A hang is power-cycled by the BMC at the end of the countdown; the POST wait
+            # allows for that and one more POST.
+            self.activator.post_allowance = armed.timeout / max(self.timing.time_scale, 1e-9)
+        try:
+            await self.activator.activate(activation, progress, expected)
+        finally:
+            self.activator.post_allowance = 0.0
+            report = await self.watchdog.disarm(armed)
+        warnings: tuple[str, ...] = (report.problem,) if report.problem else ()
+        if report.fired:
+            warnings += ("the BMC's watchdog expired and power-cycled the host during the reboot (a hang in POST?)",)
+        return ActivationReport(watchdog=report.to_json(), warnings=warnings)
 
     async def set_power(self, state: str, progress: Progress) -> None:
         await self.activator.set_power(state, progress)
 
+    async def read_bios_settings(self) -> BiosReading:
+        return await self.configurator.read()
+
+    async def stage_bios_settings(self, values: Mapping[str, Any], progress: Progress) -> StagedSettings:
+        await self.activator.ensure_ready(progress)
+        return await self.configurator.stage(values, progress)
+
+    async def discard_bios_settings(self, job_uri: str | None) -> None:
+        await self.configurator.mechanism.discard(self.configurator, job_uri)
+
+    async def staged_settings_job(self) -> str | None:
+        return await self.configurator.mechanism.staged_job(self.configurator)
+
+    async def host_status(self) -> HostStatus:
+        st = await self.activator.readiness().host_state()
+        system = await self.bmc.optional(self.system_uri)
+        doc = system or {}
+        status = found if isinstance(found := doc.get("Status"), dict) else {}
+        health = status.get("HealthRollup") or status.get("Health")
+        post_done = bool(st.reachable and st.post_done)
+        hpe = (doc.get("Oem") or {}).get("Hpe") if isinstance(doc.get("Oem"), dict) else None
+        if isinstance(hpe, dict) and isinstance(hpe.get("PostState"), str):
+            # iLO's own POST state (HPE iLO RESTful API, ComputerSystem Oem.Hpe.PostState)
+            post_done = post_done and hpe["PostState"] in ("FinishedPost", "InPostDiscoveryComplete")
+        return HostStatus(power=st.power, post_done=post_done, last_state=st.last_state,
+                          health=str(health) if health else None)
+
     async def settle_intent(self, intent: Mapping[str, Any]) -> str:
         """See HostDriver.settle_intent. Intent `details` used: `to_version` (or `to`/
-        `version`), `task_uri` (when the run recorded `on_accepted`), `filename`."""
+        `version`), `task_uri` (when the run recorded `on_accepted`), `filename`; for a
+        `configure` intent, `values` (the BIOS attributes it staged)."""
+        if intent.get("action") == "configure":
+            return await self.configurator.settle(intent)
         return await self.settler.settle(intent)

@@ -26,7 +26,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
-from hwfw.apply.driver import FlashRequest, FlashResult, InFlight, PreflightReport, Progress
+from hwfw.apply.driver import (
+    BiosReading,
+    FlashRequest,
+    FlashResult,
+    InFlight,
+    PreflightReport,
+    Progress,
+    SettingsRejected,
+    StagedSettings,
+)
 from hwfw.apply.drivers.activation import ResetRequest
 from hwfw.apply.drivers.base import RedfishDriver
 from hwfw.apply.drivers.bmc import Bmc
@@ -34,7 +43,9 @@ from hwfw.apply.drivers.context import FlashContext
 from hwfw.apply.drivers.flashing import Flasher
 from hwfw.apply.drivers.methods import HttpPush, MultipartPush, SimpleUpdatePull, apply_time_for, supported_values
 from hwfw.apply.drivers.quirks import Quirks, method_table
+from hwfw.apply.drivers.settings import Configurator, DmtfSettings, rejection_messages
 from hwfw.errors import ApplyError, BmcError
+from hwfw.redfish.errors import message_id_matches
 from hwfw.redfish.tasks import json_object
 from hwfw.redfish.taskstate import FAILED_STATES
 from hwfw.vendors.base import BmcFacts, action_targets, link
@@ -88,6 +99,64 @@ class DellHttpPush(HttpPush):
         return await kit.after_push(request, ctx, progress, response, self.name)
 
 
+@dataclass(frozen=True)
+class DellConfigJob(DmtfSettings):
+    """iDRAC takes BIOS settings through a configuration job (iDRAC9 Redfish API guide;
+    Dell's GetSetBiosAttributesREDFISH.py): the PATCH of `Bios/Settings` with
+    `@Redfish.SettingsApplyTime: OnReset` answers 202 + Location JID, a `BIOSConfiguration`
+    job that runs at the next reboot. Without an apply time the values would only be
+    parked (a reboot applies nothing), so older iDRACs that answer 200 get the legacy job
+    `POST Managers/iDRAC.Embedded.1/Jobs {TargetSettingsURI}`. One staged BIOS job at a
+    time: while one exists, a PATCH fails with SYS011 (dell/iDRAC-Redfish-Scripting
+    issue #249), so all attributes go in one PATCH."""
+
+    name: str = "dell-config-job"
+    needs_job: bool = True
+
+    async def stage(self, kit: Configurator, reading: BiosReading, values: Mapping[str, Any],
+                    progress: Progress) -> StagedSettings:
+        quirks = _dell(kit)
+        body = {"Attributes": dict(values), "@Redfish.SettingsApplyTime": {"ApplyTime": "OnReset"}}
+        response = await kit.patch_settings(reading, body, if_match=False)
+        if response.status_code == 400 and any(message_id_matches(m.message_id, "SYS011")
+                                               for m in rejection_messages(response)):
+            job = await self.staged_job(kit)
+            raise SettingsRejected(
+                f"{kit.host}: a BIOS configuration job already holds staged values "
+                f"({job or 'job unknown'}), so iDRAC refuses more (SYS011)",
+                rejection_messages(response),
+                hint="delete that job on the iDRAC (its values are dropped) or let a reboot run it, then apply again")
+        kit.check_staged(response, values)
+        location = response.headers.get("location")
+        if response.status_code != 202 or not location:
+            response = await kit.bmc.session.request(
+                "POST", quirks.jobs_uri(),
+                json_body={"TargetSettingsURI": reading.settings_uri}, check=False, retries=0)
+            kit.check_staged(response, values)
+            location = response.headers.get("location")
+        job = quirks.job_uri_for(location) if location else None
+        progress(None, f"BIOS configuration job {job.rsplit('/', 1)[-1] if job else '?'} scheduled for the next "
+                       "reboot")
+        return StagedSettings(self.name, job_uri=job, message=f"job {job}" if job else "job created")
+
+    async def staged_job(self, kit: Configurator) -> str | None:
+        for job in await _dell(kit)._jobs():
+            if str(job.get("JobType") or "") == "BIOSConfiguration" and str(job.get("JobState") or "") in _JOB_PENDING:
+                return str(job.get("@odata.id"))
+        return None
+
+    async def discard(self, kit: Configurator, job_uri: str | None) -> None:
+        """Deleting the job drops its staged values (issue #249)."""
+        job = job_uri or await self.staged_job(kit)
+        if job:
+            await kit.bmc.session.request("DELETE", job, check=False, retries=0)
+
+
+def _dell(kit: Configurator) -> DellQuirks:
+    assert isinstance(kit.quirks, DellQuirks)
+    return kit.quirks
+
+
 class DellQuirks(Quirks):
     vendor = "dell"
     native_method = "multipart"
@@ -95,6 +164,7 @@ class DellQuirks(Quirks):
     creation_grace_polls = 4  # sushy retries a 404 job three times, ten seconds apart
     tasks_show_in_flight = False  # the TaskService shows the same jobs; the job queue is the complete view
     methods = method_table(MultipartPush(extra={"Oem": {}}), SimpleUpdatePull(), DellHttpPush())
+    settings_mechanism = DellConfigJob()
 
     def __init__(self, bmc: Bmc) -> None:
         super().__init__(bmc)

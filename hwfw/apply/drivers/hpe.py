@@ -35,6 +35,7 @@ from hwfw.apply.drivers.context import FlashContext
 from hwfw.apply.drivers.flashing import Flasher
 from hwfw.apply.drivers.methods import HttpPush, MultipartPush, image_url
 from hwfw.apply.drivers.quirks import Quirks, method_table
+from hwfw.apply.drivers.settings import DmtfSettings
 from hwfw.apply.upload import FormField
 from hwfw.errors import ApplyError, BmcError
 from hwfw.redfish.errors import RedfishMessage, extended_info, message_id_matches
@@ -226,6 +227,10 @@ class HpeQuirks(Quirks):
     vendor = "hpe"
     native_method = "hpe-form"
     methods = method_table(HpeForm(), MultipartPush(), HpeSimpleUpdate(), HttpPush())
+    # iLO applies `…/bios/settings` at the next reboot, validating the names only then:
+    # its 200 + SystemResetRequired answers any name, and the outcome is read afterwards
+    # from @Redfish.Settings.Messages (HPE iLO RESTful API, "Error responses").
+    settings_mechanism = DmtfSettings(name="hpe-bios-settings", apply_time=False)
 
     def default_method(self, request: FlashRequest, ctx: FlashContext, available: list[str],
                        can_pull: bool) -> str:

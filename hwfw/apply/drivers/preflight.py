@@ -2,18 +2,21 @@
 
 Blocking: an update already running on the BMC; pending jobs/tasks or BIOS settings
 this workspace did not create (unless allowed: a reboot by hwfw would apply them).
+BIOS values hwfw staged itself (the state's `bios_settings` record, `known_settings`)
+are not foreign: the next reboot applies them as planned.
 Warnings: health, odd power states, missing licences (they gate some updates, not the
 host). Facts: the update methods, apply times, reset types and image size limit.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from hwfw.apply.driver import InFlight, PreflightReport
 from hwfw.apply.drivers.bmc import Bmc
 from hwfw.apply.drivers.quirks import Quirks
 from hwfw.redfish.taskstate import FAILED_STATES, NEEDS_ACTION_STATES, OK_STATES, RUNNING_STATES
+from hwfw.vendors.base import SOURCE_BIOS_SETTINGS
 
 __all__ = ["in_flight", "preflight"]
 
@@ -35,8 +38,8 @@ async def in_flight(bmc: Bmc, quirks: Quirks) -> list[InFlight]:
     return out
 
 
-async def preflight(bmc: Bmc, quirks: Quirks, *, known_tasks: tuple[str, ...],
-                    allow_pending: bool) -> PreflightReport:
+async def preflight(bmc: Bmc, quirks: Quirks, *, known_tasks: tuple[str, ...], allow_pending: bool,
+                    known_settings: Mapping[str, Any] | None = None) -> PreflightReport:
     facts = await bmc.facts(full=True)
     pf = bmc.adapter.preflight(facts)
     caps = bmc.adapter.capabilities(facts)
@@ -55,7 +58,15 @@ async def preflight(bmc: Bmc, quirks: Quirks, *, known_tasks: tuple[str, ...],
     pending = [f"pending job/task not created by this workspace: {f.description or f.uri} ({f.state})"
                for f in queued]
     if pf.pending_bios_settings:
-        pending.append("pending BIOS settings wait for the next reboot (a reboot by hwfw would apply them)")
+        staged = facts.extra.get(SOURCE_BIOS_SETTINGS) or {}
+        own = known_settings or {}
+        others = sorted(k for k, v in staged.items() if k not in own or own[k] != v) if isinstance(staged, dict) \
+            else ["?"]
+        if others or not staged:
+            pending.append(f"pending BIOS settings ({', '.join(others) or 'unknown'}) wait for the next reboot "
+                           "(a reboot by hwfw would apply them)")
+        else:
+            warnings.append("BIOS settings staged by this workspace wait for the next reboot")
     if allow_pending:
         warnings += pending
     else:

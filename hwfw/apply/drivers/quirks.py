@@ -1,7 +1,7 @@
 """What one vendor's BMC does differently from the DMTF behaviour, in one object.
 
 A vendor module (dell.py, hpe.py, supermicro.py, generic.py) defines a `Quirks`
-subclass: its update-method table, its policy data (native method, grace polls for
+subclass: its update-method table, its BIOS settings mechanism, its policy data (native method, grace polls for
 a new task, staged states, whether the BMC reboots the host by itself) and a few rules
 (targets, readiness, AC cycle, in-flight work, pre-flight facts, crash settling).
 The driver core (base.py), flashing, activation and settling read them; nothing else
@@ -16,6 +16,7 @@ from hwfw.apply.driver import FlashRequest, InFlight, PreflightReport
 from hwfw.apply.drivers.bmc import Bmc
 from hwfw.apply.drivers.context import FlashContext, UpdateMethod
 from hwfw.apply.drivers.methods import HttpPush, MultipartPush, SimpleUpdatePull
+from hwfw.apply.drivers.settings import DmtfSettings, SettingsMechanism
 from hwfw.errors import ApplyError
 from hwfw.vendors.base import BmcFacts
 
@@ -51,6 +52,8 @@ class Quirks:
     # Whether the TaskService lists the update work (else only `vendor_in_flight` does).
     tasks_show_in_flight = True
     methods: Mapping[str, UpdateMethod] = STANDARD_METHODS
+    # How the BMC takes BIOS settings (drivers/settings.py).
+    settings_mechanism: SettingsMechanism = DmtfSettings()
 
     def __init__(self, bmc: Bmc) -> None:
         self.bmc = bmc

@@ -33,6 +33,7 @@ from hwfw.apply.drivers.context import FlashContext
 from hwfw.apply.drivers.flashing import Flasher
 from hwfw.apply.drivers.methods import HttpPush, MultipartPush, SimpleUpdatePull, supported_values
 from hwfw.apply.drivers.quirks import Quirks, method_table
+from hwfw.apply.drivers.settings import DmtfSettings
 from hwfw.apply.upload import FormField
 from hwfw.errors import ApplyError, BmcError
 from hwfw.logs import get_logger
@@ -174,6 +175,9 @@ class SupermicroQuirks(Quirks):
     native_method = "smc-startupdate"
     immediate_host_reboot_by_bmc = True  # the BMC restarts the host after a BIOS update
     methods = method_table(SmcStartUpdate(), SmcMultipart(), SmcSimpleUpdate(), HttpPush())
+    # `Bios/SD` with If-Match: the settings object's ETag from a fresh GET (AMI-based BMCs
+    # serving the same object refuse a PATCH without it; docs/bios-settings.md).
+    settings_mechanism = DmtfSettings(name="smc-bios-sd", if_match=True)
 
     def default_method(self, request: FlashRequest, ctx: FlashContext, available: list[str],
                        can_pull: bool) -> str:

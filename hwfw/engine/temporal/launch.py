@@ -16,6 +16,7 @@ from hwfw.apply.events import HOST_REFUSED, HOST_SKIPPED, HostOutcome
 from hwfw.apply.run import ApplyOptions, ApplyResult, Handover
 from hwfw.apply.scheduler import shapes_of
 from hwfw.config.model import Workspace
+from hwfw.errors import HwfwError
 
 from .control import write_host_file
 from .model import SUMMARY_HOSTS, HostSpec, Knobs, RolloutInput, step_timing
@@ -31,8 +32,22 @@ def _deadline(handover: Handover) -> float | None:
     return time.time() + (deadline - handover.clock.monotonic())
 
 
+def _no_bios_settings(handover: Handover) -> None:
+    """The host workflows do not carry BIOS settings (the plan's settings, the state's
+    `bios_settings` records) between activities yet: refuse such a plan rather than run
+    it without them."""
+    blocked = set(handover.settled.blocked)
+    hosts = sorted(hp.name for hp in handover.plan.hosts if hp.name not in blocked and hp.settings_to_apply)
+    if hosts:
+        shown = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")
+        raise HwfwError(f"the Temporal engine does not apply BIOS settings yet, and the plan sets some on {shown}; "
+                        "nothing was sent to any BMC",
+                        hint="apply them with --engine local, or leave --target out of those hosts")
+
+
 def host_specs(workspace: Workspace, handover: Handover) -> list[HostSpec]:
     plan = handover.plan
+    _no_bios_settings(handover)
     specs = [HostSpec(host=h, site=None, vendor=None, model=None, steps=[],
                       preset=HostOutcome(HOST_REFUSED, why).to_json())
              for h, why in sorted(handover.settled.blocked.items())]

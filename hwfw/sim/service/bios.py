@@ -38,7 +38,8 @@ class BiosResources(CommonResources):
 
     def setup(self) -> None:
         super().setup()
-        self.bios = BiosState(applied_at=self.now())
+        # The fleet file may give the host stored values to start with (a configured host).
+        self.bios = BiosState(stored=dict(self.spec.bios), applied_at=self.now())
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "bios": self.bios.to_dict()}

@@ -74,6 +74,13 @@ def test_preflight_reports_foreign_jobs_pending_bios_and_limits(tmp_path: Path) 
         await g.session.patch(g.system_uri + "/Bios/Settings", {"Attributes": {"ProcTurboMode": "Disabled"}})
         pending = await g.preflight(known_tasks=(), allow_pending=False)
         assert any("pending BIOS settings" in b for b in pending.blocking)
+        # the same values staged by this workspace (its state record) are not foreign ...
+        own = await g.preflight(known_tasks=(), allow_pending=False, known_settings={"ProcTurboMode": "Disabled"})
+        assert own.blocking == () and any("staged by this workspace" in w for w in own.warnings)
+        # ... but a staged value that differs from what hwfw staged is
+        other_value = await g.preflight(known_tasks=(), allow_pending=False,
+                                        known_settings={"ProcTurboMode": "Enabled"})
+        assert any("pending BIOS settings (ProcTurboMode)" in b for b in other_value.blocking)
         assert pending.facts["max_image_size"] == 256 * 1024 * 1024
         assert g.image_size_problem(pending, 300 * 1024 * 1024)
         assert g.image_size_problem(pending, 1024) is None

@@ -1,0 +1,174 @@
+"""Engines: what executes a run. The server (and later `hwfw run`) starts runs through
+this interface only, so a run on another engine looks the same as a local one.
+
+An `Engine` starts an apply of a saved plan or a repository sync and returns a
+`RunHandle` (hwfw.api.runs: run id, kind, engine, cancel, done, wait). It also says
+whether a run recorded as running is still alive (`alive(record)`): when the server
+starts, a run whose engine says no is marked interrupted and can be resumed.
+
+`LocalEngine` runs the operation in this process, as an asyncio task; a run belongs to
+the process (`owner`: pid, host and the process's start time, so a reused pid is not
+mistaken for it). With `own_loop` (what `hwfw serve` uses) an apply runs on an event loop
+of its own, in a worker thread: its BMC traffic (hundreds of hosts at once) never queues
+the server's requests and streams behind it; its events come back to the server's loop
+in order, and a cancel reaches it as it would in the server's loop. Another engine (a
+workflow service) registers under its own name and keeps its runs alive across restarts
+of the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import os
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from hwfw.cancel import CancelToken
+from hwfw.errors import Interrupted
+from hwfw.events import CallbackSink, Event
+from hwfw.state.lock import acting_as
+from hwfw.state.serverstore import RunRecord
+
+from .runs import ApplyRun, EventTarget, RunHandle, SyncRun, event_sink
+
+if TYPE_CHECKING:
+    from hwfw.apply.run import ApplyOptions, ApplyResult
+
+    from .plans import PlanDocument
+    from .workspace import Workspace
+
+__all__ = ["Engine", "LocalEngine", "ThreadedApply", "default_engines", "process_identity"]
+
+
+class Engine(Protocol):
+    name: str
+
+    def owner(self) -> dict[str, Any] | None:
+        """What a run record's `owner` is set to for runs this engine starts here."""
+        ...
+
+    def start_apply(self, workspace: Workspace, plan: PlanDocument | None, options: ApplyOptions, *,
+                    on_event: EventTarget | None, cancel: CancelToken, principal: str) -> RunHandle: ...
+
+    def start_sync(self, workspace: Workspace, *, run_id: str, all_images: bool, on_event: EventTarget | None,
+                   cancel: CancelToken, principal: str) -> RunHandle: ...
+
+    def alive(self, run: RunRecord) -> bool:
+        """Is the run recorded as running still executing somewhere?"""
+        ...
+
+
+def process_identity(pid: int) -> str | None:
+    """The start time of process `pid` (clock ticks since boot, from /proc), or None when
+    there is no such process: a pid plus this names one process, even after pid reuse."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+class ThreadedApply:
+    """An apply on an event loop of its own in a worker thread (`LocalEngine(own_loop=True)`);
+    the same handle as `ApplyRun`, used from the loop that started it."""
+
+    kind = "apply"
+    engine = "local"
+
+    def __init__(self, run_id: str, token: CancelToken, begin: Callable[[], ApplyRun]) -> None:
+        self.run_id = run_id
+        self.token = token
+        self._outcome: concurrent.futures.Future[ApplyResult] = concurrent.futures.Future()
+        self._waiter = asyncio.wrap_future(self._outcome)    # resolved on the starting loop, after every event
+        context = contextvars.copy_context()                 # the principal the run acts for (acting_as)
+
+        def main() -> None:
+            try:
+                result = asyncio.run(self._go(begin))
+            except BaseException as exc:   # noqa: BLE001 - handed to whoever waits, as ApplyRun would
+                self._outcome.set_exception(exc)
+            else:
+                self._outcome.set_result(result)
+
+        self._thread = threading.Thread(target=context.run, args=(main,), name=f"hwfw-apply-{run_id}", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    async def _go(begin: Callable[[], ApplyRun]) -> ApplyResult:
+        return await begin().wait()
+
+    def cancel(self, *, force: bool = False) -> None:
+        self.token.cancel(force=force)      # thread-safe: delivered on the run's own loop
+
+    @property
+    def done(self) -> bool:
+        return self._outcome.done()
+
+    @property
+    def status(self) -> str:
+        if not self._outcome.done():
+            return "running"
+        exc = self._outcome.exception()
+        if isinstance(exc, (Interrupted, asyncio.CancelledError)):
+            return "interrupted"
+        if exc is not None:
+            return "failed"
+        code = self._outcome.result().exit_code
+        return "succeeded" if code == 0 else "interrupted" if code == 130 else "failed"
+
+    async def wait(self) -> ApplyResult:
+        return await asyncio.shield(self._waiter)
+
+
+class LocalEngine:
+    """Runs in this process (see the module docstring)."""
+
+    name = "local"
+
+    def __init__(self, *, own_loop: bool = False) -> None:
+        self.own_loop = own_loop
+
+    def owner(self) -> dict[str, Any] | None:
+        pid = os.getpid()
+        return {"pid": pid, "host": socket.gethostname(), "started": process_identity(pid) or ""}
+
+    def start_apply(self, workspace: Workspace, plan: PlanDocument | None, options: ApplyOptions, *,
+                    on_event: EventTarget | None, cancel: CancelToken, principal: str) -> ApplyRun | ThreadedApply:
+        with acting_as(principal):   # the run's task inherits it: its locks and audit entries name the principal
+            if not self.own_loop:
+                return workspace.start_apply(plan, options, on_event=on_event, cancel=cancel)
+            home = asyncio.get_running_loop()
+            target = event_sink(on_event)
+
+            def relay(event: Event) -> None:
+                if target is not None:
+                    home.call_soon_threadsafe(target.emit, event)   # in order, on the loop that started the run
+
+            return ThreadedApply(options.run_id or "", cancel, lambda: workspace.start_apply(
+                plan, options, on_event=CallbackSink(relay), cancel=cancel))
+
+    def start_sync(self, workspace: Workspace, *, run_id: str, all_images: bool, on_event: EventTarget | None,
+                   cancel: CancelToken, principal: str) -> SyncRun:
+        async def start() -> Any:
+            return await workspace.sync_repository(all_images=all_images, on_event=on_event, cancel=cancel,
+                                                   run_id=run_id)
+
+        with acting_as(principal):
+            return SyncRun(run_id, cancel, start)
+
+    def alive(self, run: RunRecord) -> bool:
+        owner = run.owner or {}
+        if owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
+            return False
+        return process_identity(owner["pid"]) == owner.get("started")
+
+
+def default_engines() -> Mapping[str, Engine]:
+    """The engines this hwfw has, by name."""
+    return {"local": LocalEngine(own_loop=True)}
