@@ -211,12 +211,12 @@ def test_a_worker_killed_while_its_host_flashes_resumes_without_flashing_twice(
             proc = _start(lab, "apply", "--plan", str(plan_path), "--engine", "temporal", "--auto-approve",
                           "--format", "json", "--temporal-address", temporal_server.address)
             site_b = {h for h, s in SITES.items() if s == "b"}
-            # the BMC of a site-b host is running its flash task: its worker dies
+            # the BMC of a site-b host is flashing (it has the image: a running task alone may
+            # still be a SimpleUpdate's download from the worker's image server): its worker dies
             _wait_for("a site-b BMC flashing", lambda: any(
-                e["type"] == "task" and e.get("state") == "Running" and e["bmc"] in site_b
-                for e in lab.events(since)), proc)
+                e["type"] == "flash-started" and e["bmc"] in site_b for e in lab.events(since)), proc)
             sites.workers["b"].kill()
-            flashing = {e["bmc"] for e in lab.events(since) if e["type"] == "task" and e["bmc"] in site_b}
+            flashing = {e["bmc"] for e in lab.events(since) if e["type"] == "flash-started" and e["bmc"] in site_b}
             sites.workers["b"].start()
             out, err = proc.communicate(timeout=300)
             assert proc.returncode == 0, err[-3000:]
