@@ -93,12 +93,12 @@ def timing_block(speed: float) -> str:
 
 
 def build(work: Path, hosts: int, speed: float) -> tuple[Any, Path, dict[str, str]]:
-    from bench_plan_live import generate_fleet
+    from bench_plan_live import generate_fleet, host_names
 
     from hwfw.sim.runtime import start_fleet_process
 
     fleet = work / "fleet.yaml"
-    generate_fleet(fleet, hosts)
+    generate_fleet(fleet, host_names(hosts))
     inventory = work / "served-inventory.yaml"
     env = {"HWFW_CACHE": str(work / "cache"), "HWFW_SIM_PASSWORD": "password"}
     sim = start_fleet_process(fleet, work / "sim-state", args=["--speed", f"{speed:g}", "--write-inventory",

@@ -117,9 +117,10 @@ class CredentialError(HwfwError):
 class BmcError(HwfwError):
     """A BMC answered with an error or could not be talked to.
 
-    Carries the host name, the URL, the HTTP status and the Redfish MessageId when known.
-    `kind` names the class of failure for machine-readable output (inventory
-    snapshots): `bmc` (the BMC answered with an error), `auth`, `tls`, `connection`.
+    Carries the host name, the URL, the HTTP status and the Redfish MessageId when known,
+    and the answer's `Retry-After` header (as sent) when it had one. `kind` names the
+    class of failure for machine-readable output (inventory snapshots): `bmc` (the BMC
+    answered with an error), `auth`, `tls`, `connection`, `session-limit`.
     """
 
     kind = "bmc"
@@ -133,11 +134,13 @@ class BmcError(HwfwError):
         status: int | None = None,
         message_id: str | None = None,
         hint: str | None = None,
+        retry_after: str | None = None,
     ) -> None:
         self.host = host
         self.url = url
         self.status = status
         self.message_id = message_id
+        self.retry_after = retry_after
         parts = [f"{host}: {message}"]
         if url:
             parts.append(f"({url}")
@@ -182,6 +185,13 @@ class BmcAuthError(BmcError):
                  message_id: str | None = None, hint: str | None = None, username: str | None = None) -> None:
         self.username = username
         super().__init__(message, host=host, url=url, status=status, message_id=message_id, hint=hint)
+
+
+class BmcSessionLimit(BmcError):
+    """The BMC refused a login because its session table is full: it answers, and the
+    credentials may be fine; sessions must be logged out or expire first."""
+
+    kind = "session-limit"
 
 
 class IpmiError(BmcError):

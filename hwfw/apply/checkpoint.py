@@ -8,7 +8,11 @@ previous image; `repository`: the repository holds the replaced version;
 back), so a resumed run keeps the *original* pre-state, not a half-updated one.
 
 `restores(...)` turns a checkpoint and a fresh version read into the flashes that put
-the host back, in reverse flash-sequence order (what was flashed last is undone first).
+the host back, in reverse flash-sequence order (what was flashed last is undone first):
+the repository's image of the checkpoint version where there is one (the surest way
+back), else the BMC's own previous image where the vendor keeps one (Dell's
+`Previous-` members); the driver installs that one only if it is the checkpoint
+version.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from hwfw.config.model import RepositoryEntry, Workspace
 from hwfw.plan.activation import activation_kind
 from hwfw.plan.model import Step
 from hwfw.state.model import ComponentRecord
+from hwfw.vendor_registry import record_for
 
 OPEN = "open"
 CLOSED = "closed"
@@ -73,8 +78,16 @@ class Restore:
     version: str              # the checkpoint version to restore
     current: str | None       # what runs now
     mode: str | None          # the plan's rollback mode
-    entry: RepositoryEntry
+    entry: RepositoryEntry | None   # the repository image; None: the BMC's own previous image
     activation: str           # the reset that makes the restored image run
+
+    @property
+    def via(self) -> str:
+        return "repository" if self.entry is not None else "bmc-previous"
+
+    @property
+    def scheme(self) -> str | None:
+        return self.entry.scheme if self.entry is not None else None
 
 
 def _rank(kind: str, key: str, sequence: Sequence[str]) -> tuple[int, str, str]:
@@ -92,7 +105,8 @@ def restores(checkpoint: Mapping[str, Any], running: Mapping[str, str | None],
     A component needs restoring when its running version differs from the checkpoint,
     or when hwfw staged another version on it that a later reset would activate.
     Images come from the repository (any mode: a copy of the replaced version is the
-    surest way back); without one the component cannot be restored here.
+    surest way back), else from the BMC itself where the vendor keeps the replaced
+    image (only for a version that became active: a staged one cannot be withdrawn so).
     """
     out: list[Restore] = []
     problems: list[str] = []
@@ -109,7 +123,8 @@ def restores(checkpoint: Mapping[str, Any], running: Mapping[str, str | None],
             continue
         kind, instance = split_key(key)
         entry = find_image(workspace, vendor, model, kind, old)
-        if entry is None:
+        active = not same_version(running.get(key), old)
+        if entry is None and not (active and _keeps_previous(vendor, kind, cp.get("rollback"))):
             mode = cp.get("rollback") or "irreversible"
             problems.append(f"{key}: no image of {old} in the repository to restore it (rollback mode {mode})")
             continue
@@ -117,6 +132,11 @@ def restores(checkpoint: Mapping[str, Any], running: Mapping[str, str | None],
                            activation_kind(kind, vendor, entry)))
     out.sort(key=lambda r: _rank(r.kind, r.key, sequence), reverse=True)
     return out, problems
+
+
+def _keeps_previous(vendor: str | None, kind: str, mode: str | None) -> bool:
+    record = record_for(vendor)
+    return mode == "bmc-previous" or (record is not None and record.keeps_previous_image(kind))
 
 
 def find_image(workspace: Workspace, vendor: str | None, model: str | None, kind: str,

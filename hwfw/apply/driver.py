@@ -144,6 +144,11 @@ class HostDriver(Protocol):
     async def flash(self, request: FlashRequest, progress: Progress) -> FlashResult:
         """Send the image and follow the BMC's task/job/state to its real end."""
 
+    async def flash_previous(self, step: Step, progress: Progress) -> FlashResult:
+        """Install the image the BMC itself kept of `step.component` (version
+        `step.to_version`: a rollback without a repository copy), where the vendor keeps
+        one; raises ApplyError when the BMC holds no such image. Followed like `flash`."""
+
     async def activate(self, activation: str, progress: Progress) -> ActivationReport | None:
         """Perform a `bmc-reset`, `host-reboot` or `ac-cycle` and wait until the BMC (and
         the host, for reboots) is back: N consecutive healthy answers, re-login, POST done.
@@ -170,6 +175,10 @@ class HostDriver(Protocol):
 
     async def host_status(self) -> HostStatus:
         """Power state, POST completion (BootProgress or the vendor's equivalent) and health."""
+    async def task_failure(self, task_uri: str | None, key: str) -> str | None:
+        """Why the BMC's task (or job) that carried `key`'s image failed, quoted from it
+        (`task_uri` as the state recorded it); None when it did not fail or is gone.
+        Used when a staged image did not take."""
 
     async def settle_intent(self, intent: Mapping[str, Any]) -> str:
         """Decide what became of an intent recorded before a crash, from the BMC's own

@@ -35,7 +35,15 @@ from typing import Any, Awaitable, Callable, Protocol
 import networkx as nx
 
 from hwfw.apply import checkpoint as cpmod
-from hwfw.apply.driver import FLASH_PENDING, FLASH_UNCONFIRMED, FlashRequest, HostDriver, PreflightReport
+from hwfw.apply.driver import (
+    FLASH_PENDING,
+    FLASH_SKIPPED_SAME,
+    FLASH_UNCONFIRMED,
+    FlashRequest,
+    FlashResult,
+    HostDriver,
+    PreflightReport,
+)
 from hwfw.apply.events import (
     HOST_CONVERGED,
     HOST_DEFERRED,
@@ -48,7 +56,6 @@ from hwfw.apply.events import (
     SKIP_ABORTED,
     SKIP_HALTED,
     SKIP_INTERRUPTED,
-    SKIP_ROLLED_BACK,
     SKIP_UPSTREAM,
     SKIP_WINDOW,
     STEP_FAILED,
@@ -65,19 +72,23 @@ from hwfw.apply.events import (
 )
 from hwfw.apply.hostcmd import run_host_hook
 from hwfw.apply.ledger import Ledger
+from hwfw.apply.rollback import rollback_host
 from hwfw.apply.scheduler import DISRUPTIVE_ACTIVATIONS, Gate, HostShape, Rollout, Scheduler, shapes_of
 from hwfw.apply.settings_run import CHECKPOINT_KEY, SettingsSteps, own_staged, record, record_activation
 from hwfw.clock import Clock, SystemClock
 from hwfw.config.model import RepositoryEntry, Workspace
-from hwfw.errors import HwfwError
+from hwfw.errors import BmcSessionLimit, HwfwError
 from hwfw.events import EventSink
 from hwfw.logs import get_logger, redactor
-from hwfw.plan.activation import _resets_for
 from hwfw.plan.model import Image, Plan, Step
 from hwfw.retry import Backoff, RetryPolicy
 from hwfw.state.model import ComponentRecord
 
 log = get_logger("apply.executor")
+
+# An optional hook of a driver (not part of HostDriver): awaited once a reset has been
+# requested. Drivers that cannot tell (IPMI, in-memory) simply never call it.
+_RESET_LISTENER = "on_reset_requested"
 
 ON_FAILURE = ("halt-host", "rollback-host", "abort-run")
 
@@ -134,6 +145,7 @@ class Executor:
         self.interrupted = False
         self.aborted = False
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._runs: dict[str, HostRun] = {}
         self._hard = False
 
     # ------------------------------------------------------------------ run
@@ -172,8 +184,11 @@ class Executor:
         if not self.interrupted:
             self.interrupted = True
             self.scheduler.stop(HOST_INTERRUPTED, "interrupted")
-            self.events.warning("interrupted: starting nothing new; in-flight steps finish "
-                               "(interrupt again to leave them running on the BMCs)")
+            self.events.warning("interrupted: starting nothing new; in-flight steps finish, waits for resets "
+                               "already requested are left to the next run (interrupt again to leave every "
+                               "step running on the BMCs)")
+            for run in list(self._runs.values()):
+                run.leave_safe_point()
             asyncio.get_running_loop().create_task(self.gate.changed())
             return
         if not self._hard:
@@ -193,7 +208,7 @@ class Executor:
         asyncio.get_running_loop().create_task(self.gate.changed())
 
     async def _host(self, shape: HostShape) -> None:
-        run = HostRun(self, shape)
+        run = self._runs[shape.host] = HostRun(self, shape)
         try:
             outcome = await run.run()
         except asyncio.CancelledError:
@@ -212,6 +227,8 @@ class Executor:
         d = self.drivers(host)
         if inspect.isawaitable(d):
             d = await d
+        if hasattr(d, "on_wait"):  # a BMC still resetting when the host starts: say why we wait
+            d.on_wait = lambda message: self.events.warning(message, host)
         return d
 
 
@@ -229,6 +246,7 @@ class HostRun:
         self.failure: str | None = None
         self.power_state: str | None = None
         self.driver: HostDriver | None = None
+        self.safe_point: asyncio.Task[Any] | None = None   # a step only waiting for a requested reset
         self.t0 = self.clock.monotonic()
         hp = ex.plan.host(self.host)
         self.vendor, self.model = (hp.vendor, hp.model) if hp else (None, None)
@@ -255,6 +273,9 @@ class HostRun:
                 if outcome.status == HOST_CONVERGED:
                     outcome = await self._close()
         except HwfwError as exc:
+            if isinstance(exc, BmcSessionLimit) and not self.results:
+                # Nothing was sent: the host is refused on its own, like a pre-flight refusal.
+                return self.finish_outcome(HOST_REFUSED, describe(exc), reason="host refused: session limit")
             message = describe(exc)
             outcome = self.finish_outcome(HOST_FAILED, message, reason=SKIP_HALTED)
             if hooks.post_host:
@@ -290,7 +311,7 @@ class HostRun:
         if not self.failure and not self.halt and self.settings.declared:
             self.failure = await self.settings.validate()
         if self.failure and self.ex.options.on_failure == "rollback-host" and not self.ex._hard:
-            return await self._rollback()
+            return await rollback_host(self)
         return self._decide()
 
     async def close(self) -> HostOutcome:
@@ -430,7 +451,11 @@ class HostRun:
                     break
                 done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
-                    self._finished(running.pop(task), task.result())
+                    step = running.pop(task)
+                    if task.cancelled():  # left at a safe point (an interrupt during a reset wait)
+                        self._finished(step, StepOutcome(STEP_INTERRUPTED, "interrupted while waiting"))
+                    else:
+                        self._finished(step, task.result())
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if current is not None:
@@ -550,22 +575,33 @@ class HostRun:
             return StepOutcome(STEP_OK, f"{to} already runs (not flashed again)", version=to)
         return await self._send_flash(step, key, to, entry, rollback=False)
 
-    async def _send_flash(self, step: Step, key: str, to: str, entry: RepositoryEntry, *,
+    async def _send_flash(self, step: Step, key: str, to: str, entry: RepositoryEntry | None, *,
                           rollback: bool) -> StepOutcome:
+        """Flash `entry` (None: the BMC's own previous image, for a rollback), bracketed by
+        the ledger: intent -> driver -> state -> resolve -> audit."""
         assert self.driver is not None
-        kind, instance = cpmod.split_key(key)
-        path, url = await self.ex.images.prepare(entry)
-        request = FlashRequest(run_id=self.ex.options.run_id, step=step, kind=kind, instance=instance,
-                               entry=entry, image_path=path, image_url=url)
+        driver = self.driver
+        send: Callable[[Callable[[float | None, str], None]], Awaitable[FlashResult]]
+        if entry is not None:
+            kind, instance = cpmod.split_key(key)
+            path, url = await self.ex.images.prepare(entry)
+            request = FlashRequest(run_id=self.ex.options.run_id, step=step, kind=kind, instance=instance,
+                                   entry=entry, image_path=path, image_url=url)
+            send = lambda progress: driver.flash(request, progress)  # noqa: E731
+        else:
+            send = lambda progress: driver.flash_previous(step, progress)  # noqa: E731
+        sha, image_id = (entry.sha256, entry.id) if entry is not None else (None, None)
         iid = await self.ledger.open_intent(
-            host=self.host, component=key, action="flash", image_sha256=entry.sha256, step=step.id,
-            image_id=entry.id, from_version=step.from_version, to_version=to, activation=step.activation,
-            apply_time=step.apply_time, rollback=rollback, filename=_source_name(entry))
-        base: dict[str, Any] = dict(version=to, image_sha256=entry.sha256, image_id=entry.id,
+            host=self.host, component=key, action="flash", image_sha256=sha, step=step.id,
+            image_id=image_id, from_version=step.from_version, to_version=to, activation=step.activation,
+            apply_time=step.apply_time, rollback=rollback,
+            **({"filename": _source_name(entry)} if entry is not None else {"via": "bmc-previous"}))
+        base: dict[str, Any] = dict(version=to, image_sha256=sha, image_id=image_id,
                                     previous_version=step.from_version, run_id=self.ex.options.run_id,
                                     activation=step.activation)
+        action = "rollback" if rollback else "flash"
         try:
-            result = await self.driver.flash(request, self._progress(step))
+            result = await send(self._progress(step))
         except asyncio.CancelledError:
             await self._record_in_flight(key, base)
             raise
@@ -575,22 +611,24 @@ class HostRun:
                                                             error=message, **base))
             await self.ledger.commit()
             await self.ledger.resolve(iid, "failed", message=message)
-            await self.ledger.audit(host=self.host, component=key, action="rollback" if rollback else "flash",
-                                    outcome="failed", before=step.from_version, after=to,
-                                    image_sha256=entry.sha256, message=message)
+            await self.ledger.audit(host=self.host, component=key, action=action, outcome="failed",
+                                    before=step.from_version, after=to, image_sha256=sha, message=message)
             return StepOutcome(STEP_FAILED, message)
-        status = "pending-activation" if result.status == FLASH_PENDING else "in-progress"
+        skipped = result.status == FLASH_SKIPPED_SAME   # the driver saw the version run: nothing to activate
+        status = "pending-activation" if result.status == FLASH_PENDING else "ok" if skipped else "in-progress"
         # An unconfirmed flash stays in-progress (the next plan flashes it again) and keeps
         # why, for the verification to say the flash did not take.
         note = redactor(result.message) if result.status == FLASH_UNCONFIRMED else None
         self.ledger.put(self.host, key, ComponentRecord(status=status, updated_at=self.ledger.now(),
-                                                        task_uri=result.task_uri, error=note, **base))
+                                                        task_uri=None if skipped else result.task_uri, error=note,
+                                                        **{**base, "activation": None} if skipped else base))
         await self.ledger.commit()
         await self.ledger.resolve(iid, result.status, method=result.method, task_uri=result.task_uri)
-        await self.ledger.audit(host=self.host, component=key, action="rollback" if rollback else "flash",
-                                outcome=result.status, before=step.from_version, after=to,
-                                image_sha256=entry.sha256, message=f"method {result.method}")
-        out = STEP_PENDING if result.status == FLASH_PENDING else STEP_OK
+        await self.ledger.audit(host=self.host, component=key, action=action,
+                                outcome="skipped" if skipped else result.status, before=step.from_version, after=to,
+                                image_sha256=sha,
+                                message=redactor(result.message) if skipped else f"method {result.method}")
+        out = STEP_PENDING if result.status == FLASH_PENDING else STEP_NOT_NEEDED if skipped else STEP_OK
         return StepOutcome(out, redactor(result.message), version=to, method=result.method, task_uri=result.task_uri)
 
     async def _record_in_flight(self, key: str, base: dict[str, Any]) -> None:
@@ -645,20 +683,25 @@ class HostRun:
             if all(cpmod.same_version(running.get(k), v, sc) for k, v, sc in targets):
                 # Not counted in the host's resets: they count what hwfw sent.
                 return StepOutcome(STEP_NOT_NEEDED, f"every image it activates already runs; no {kind} sent")
-        return await self._reset(step, kind, [k for k, _, _ in targets])
+        return await self._reset(step, kind, [k for k, _, _ in targets], {k: v for k, v, _ in targets})
 
-    async def _reset(self, step: Step, kind: str, keys: list[str]) -> StepOutcome:
+    async def _reset(self, step: Step, kind: str, keys: list[str], expect: dict[str, str] | None = None) -> StepOutcome:
         assert self.driver is not None
-        iid = await self.ledger.open_intent(host=self.host, component=",".join(keys) or "host", action="activate",
-                                            step=step.id, activation=kind, components=keys)
+        fields: dict[str, Any] = dict(host=self.host, component=",".join(keys) or "host", action="activate",
+                                      step=step.id, activation=kind, components=keys, versions=expect or {})
+        intent = {"id": await self.ledger.open_intent(**fields)}
         if kind in DISRUPTIVE_ACTIVATIONS and (self.checkpoint.get("power_state") or "").lower() == "off":
             self.ledger.set_checkpoint(self.host, {**self.checkpoint, "powered_on": True})
+        self._listen_for_reset(intent, fields)
         try:
-            report = await self.driver.activate(kind, self._progress(step))
+            try:
+                report = await self.driver.activate(kind, self._progress(step))
+            finally:
+                self._stop_listening()
         except HwfwError as exc:
             message = describe(exc)
             await self.ledger.commit()
-            await self.ledger.resolve(iid, "failed", message=message)
+            await self.ledger.resolve(intent["id"], "failed", message=message)
             await self.ledger.audit(host=self.host, component="host", action=f"activate:{kind}", outcome="failed",
                                     message=message)
             return StepOutcome(STEP_FAILED, message)
@@ -670,10 +713,45 @@ class HostRun:
             if rec is not None and rec.status == "pending-activation":
                 self.ledger.update(self.host, key, status="in-progress", updated_at=now)
         await self.ledger.commit()
-        await self.ledger.resolve(iid, "done")
+        await self.ledger.resolve(intent["id"], "done")
         await self.ledger.audit(host=self.host, component="host", action=f"activate:{kind}", outcome="ok",
                                 message=", ".join(keys))
         return StepOutcome(STEP_OK, f"{kind} done")
+
+    def _listen_for_reset(self, intent: dict[str, str], fields: dict[str, Any]) -> None:
+        """Once the driver says the reset is under way, the intent says so (a new intent
+        marked `requested` supersedes it): the rest of the activation is only waiting, a
+        safe point an interrupt may leave; the next run settles it from the BMC and never
+        sends the reset again."""
+        step_task = asyncio.current_task()
+
+        async def requested(what: str) -> None:
+            if "requested" not in intent:
+                intent["requested"] = what
+                old = intent["id"]
+                intent["id"] = await self.ledger.open_intent(**fields, requested=True, reset=redactor(what),
+                                                             supersedes=old)
+                await self.ledger.resolve(old, "superseded", by=intent["id"])
+            self.safe_point = step_task
+            if self.ex.interrupted:
+                self.leave_safe_point()
+
+        setattr(self.driver, _RESET_LISTENER, requested)
+
+    def _stop_listening(self) -> None:
+        self.safe_point = None
+        if self.driver is not None and getattr(self.driver, _RESET_LISTENER, None) is not None:
+            setattr(self.driver, _RESET_LISTENER, None)
+
+    def leave_safe_point(self) -> bool:
+        """Interrupted: stop waiting for a reset already requested (see `_listen_for_reset`)."""
+        task, self.safe_point = self.safe_point, None
+        if task is None or task.done():
+            return False
+        self.events.warning("interrupted while waiting for a reset that was already requested: leaving the "
+                            "wait; the next hwfw apply checks what runs and does not reset again", self.host)
+        task.cancel()
+        return True
 
     async def _verify(self, step: Step) -> StepOutcome:
         assert self.driver is not None and step.component and step.to_version
@@ -703,6 +781,9 @@ class HostRun:
         message = f"{key}: the BMC reports {got!r}, expected {want!r}"
         if rec is not None and rec.status == "in-progress" and rec.error:
             message = f"{key}: the flash did not take: the BMC reports {got!r}, expected {want!r} ({rec.error})"
+        why = await self._task_failure(rec.task_uri if rec else None, key)
+        if why:
+            message += f"; {why}"
         if rec is not None and rec.status != "pending-activation":
             self.ledger.put(self.host, key, ComponentRecord(
                 version=want, status="failed", image_sha256=rec.image_sha256, image_id=rec.image_id,
@@ -713,77 +794,13 @@ class HostRun:
                                 before=step.from_version, after=got, message=message)
         return StepOutcome(STEP_FAILED, message, version=got)
 
-    # ------------------------------------------------------------------ rollback
-    async def _rollback(self) -> HostOutcome:
-        """Flash every changed component back to its checkpoint version (reverse flash
-        order), reset as few times as those images need, and verify."""
+    async def _task_failure(self, task_uri: str | None, key: str) -> str | None:
+        """The BMC's own words for a flash that did not take (a staged job that failed
+        during the reboot), for the host's final error; None when it has none."""
         assert self.driver is not None
-        first_failure = self.failure or ""
-        running = await self.driver.read_versions()
-        todo, problems = cpmod.restores(self.checkpoint, running, self.ledger.hosts.get(self.host, {}),
-                                        self.ex.workspace, self.vendor, self.model)
-        if problems:
-            return self.finish_outcome(HOST_FAILED, f"{first_failure}; rollback impossible: " + "; ".join(problems))
-        self.halt = (HOST_ROLLED_BACK, SKIP_ROLLED_BACK)
-        self.finish_outcome(HOST_ROLLED_BACK, "")  # mark the rest of the plan skipped
-        kinds = set()
         try:
-            if await self.settings.stage_restore(self.checkpoint):
-                kinds.add("host-reboot")
+            why = await self.driver.task_failure(task_uri, key)
         except HwfwError as exc:
-            return self.finish_outcome(HOST_FAILED, f"{first_failure}; rollback of the BIOS settings failed: "
-                                                    f"{describe(exc)}")
-        for r in todo:
-            step = self._rollback_step(r)
-            self.events.step_started(self.host, step)
-            out = await self._send_flash(step, r.key, r.version, r.entry, rollback=True)
-            self.events.step_finished(self.host, step, out)
-            if out.status == STEP_FAILED:
-                return self.finish_outcome(HOST_FAILED, f"{first_failure}; rollback of {r.key} failed: {out.message}")
-            if out.status == STEP_PENDING and r.activation != "none":
-                kinds.add(r.activation)
-        for kind in _resets_for(kinds):
-            if kind in DISRUPTIVE_ACTIVATIONS and not self.holds_slot:
-                decision = await self.ex.gate.slot(self.host)
-                if not decision.go:
-                    return self.finish_outcome(HOST_FAILED,
-                                               f"{first_failure}; rollback needs a {kind}: {decision.reason}")
-                self.holds_slot = True
-            step = Step(id=f"{self.host}/rollback/activate/{kind}", host=self.host, kind="activate", component=None,
-                        from_version=None, to_version=None, image=None, apply_time=None, activation=kind,
-                        estimate_seconds=0.0, rollback=None)
-            self.events.step_started(self.host, step)
-            out = await self._reset(step, kind, [r.key for r in todo])
-            self.events.step_finished(self.host, step, out)
-            if out.status == STEP_FAILED:
-                return self.finish_outcome(HOST_FAILED, f"{first_failure}; rollback {kind} failed: {out.message}")
-        return await self._verify_rollback(todo, first_failure)
-
-    def _rollback_step(self, r: cpmod.Restore) -> Step:
-        return Step(id=f"{self.host}/rollback/flash/{r.key}", host=self.host, kind="flash", component=r.key,
-                    from_version=r.current, to_version=r.version, image=Image(r.entry.id, r.entry.sha256),
-                    apply_time="Immediate" if r.activation in ("none", "bmc-reset") else "OnReset",
-                    activation=r.activation, estimate_seconds=0.0, rollback=None)
-
-    async def _verify_rollback(self, todo: list[cpmod.Restore], first_failure: str) -> HostOutcome:
-        assert self.driver is not None
-        running = await self.driver.read_versions()
-        now = self.ledger.now()
-        bad = []
-        for r in todo:
-            if cpmod.same_version(running.get(r.key), r.version, r.entry.scheme):
-                self.ledger.put(self.host, r.key, ComponentRecord(
-                    version=r.version, status="rolled-back", image_sha256=r.entry.sha256, image_id=r.entry.id,
-                    previous_version=r.current, updated_at=now, run_id=self.ex.options.run_id, error=first_failure))
-            else:
-                bad.append(f"{r.key} runs {running.get(r.key)!r}, checkpoint {r.version!r}")
-        bad += await self.settings.restore_problems(self.checkpoint)
-        if bad:
-            await self.ledger.commit()
-            return self.finish_outcome(HOST_FAILED, f"{first_failure}; rollback did not verify: " + "; ".join(bad))
-        self._close_checkpoint(HOST_ROLLED_BACK)
-        await self.ledger.commit()
-        await self.ledger.audit(host=self.host, component="host", action="rollback", outcome="rolled-back",
-                                message=first_failure)
-        self.failure = None
-        return self.finish_outcome(HOST_ROLLED_BACK, f"rolled back to the checkpoint after: {first_failure}")
+            log.info("%s: the task of %s is unreadable: %s", self.host, key, exc.message)
+            return None
+        return redactor(why) if why else None

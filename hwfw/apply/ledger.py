@@ -12,6 +12,11 @@ So a reader after a crash finds either an open intent (settled from the BMC itse
 on resume) or a state that already says what happened. Where it is written is the
 workspace's state backend (hwfw.state.backend: local files or PostgreSQL); local file
 writes run in a worker thread, so a 200-host run does not stall the event loop on fsync.
+
+The BMC sessions a run holds open are journalled the same way in a local file of
+their own (`sessions.jsonl` under the run-time directory, whatever the backend: the
+machine that ran hwfw is the one that can log them out), so the intent log keeps
+meaning "requests that change a BMC".
 """
 
 from __future__ import annotations
@@ -41,6 +46,13 @@ def intent_log(settings: Settings) -> IntentLog:
     return IntentLog(settings.runtime_dir / "intents.jsonl")
 
 
+def session_log(settings: Settings) -> IntentLog:
+    """The sessions a run holds open on BMCs (hwfw/apply/sessions.py), in intent-log form.
+    Written at once, in the event loop and without fsync: a session exists on the BMC
+    from its login until this record is written, and a kill in between leaks it."""
+    return IntentLog(settings.runtime_dir / "sessions.jsonl", durable=False)
+
+
 def audit_log(settings: Settings) -> AuditLog:
     return AuditLog(settings.runtime_dir / "audit.jsonl")
 
@@ -54,6 +66,8 @@ class Ledger:
     def __init__(self, settings: Settings, run_id: str, clock: Clock, state: State | None = None, *,
                  offload: bool = True, backend: StateBackend | None = None) -> None:
         ensure_runtime_dir(settings)
+        self.settings = settings
+        self.sessions = session_log(settings)
         if backend is None:
             if settings.backend.type != "local":
                 raise StateError(f"the {settings.backend.type} state backend is read inside the event loop",
@@ -151,6 +165,12 @@ class Ledger:
 
     async def open_intents(self) -> list[dict[str, Any]]:
         return await self.backend.open_intents()
+
+    async def session_opened(self, host: str, **details: Any) -> str:
+        return self.sessions.open(run_id=self.run_id, host=host, component="session", action="session", **details)
+
+    async def session_closed(self, record_id: str, outcome: str, **details: Any) -> None:
+        self.sessions.resolve(record_id, outcome, **details)
 
     async def audit(self, *, host: str, component: str, action: str, outcome: str, before: str | None = None,
                     after: str | None = None, image_sha256: str | None = None, message: str | None = None) -> None:

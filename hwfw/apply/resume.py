@@ -12,8 +12,15 @@ decides what became of it from the BMC's own tasks, jobs and inventory
 * `not-sent`: the BMC never got it: resolved; the new plan does it again;
 * `failed:MESSAGE`: recorded as failed.
 
-Hosts whose intents cannot be settled (BMC unreachable, task still running at the
-deadline) are returned as blocked: the run must not touch them.
+A BMC that does not answer when the run starts (killed right after a firmware task
+completed, while the BMC resets itself) is waited for with the readiness rules used
+after hwfw's own resets, bounded by `bmc_ready_timeout` (the driver's
+`open_when_ready`). An activation the interrupted run had already requested (an
+intent marked `requested`, which superseded the first one) is never sent again:
+settling waits for the BMC and the host to be back, then reads what runs.
+
+Hosts whose intents cannot be settled (BMC still unreachable after that, task still
+running at the deadline) are returned as blocked: the run must not touch them.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping, TypeVar
 
-from hwfw.apply.checkpoint import same_version, split_key
+from hwfw.apply.checkpoint import CLOSED, OPEN, same_version, split_key
 from hwfw.apply.driver import HostDriver
 from hwfw.apply.events import ApplyEvents
 from hwfw.apply.ledger import Ledger
@@ -34,7 +41,10 @@ from hwfw.apply.settings_run import settle_configure
 from hwfw.clock import Clock
 from hwfw.config.model import Settings
 from hwfw.errors import HwfwError
+from hwfw.inventory.collect import ResolvedHost, collect
+from hwfw.inventory.model import Inventory
 from hwfw.logs import get_logger, redactor
+from hwfw.plan.model import Plan
 from hwfw.redfish.errors import bmc_not_back_yet
 from hwfw.retry import polling, retry
 from hwfw.state.model import ComponentRecord
@@ -58,8 +68,14 @@ async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings
     """Settle the open intents of `hosts` (all when None); returns what happened."""
     events = events or ApplyEvents(None, clock, ledger.run_id)
     by_host: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for intent in await ledger.open_intents():
-        if hosts is None or intent["host"] in hosts:
+    pending = await ledger.open_intents()
+    # A kill between an intent and the one that supersedes it (a reset noted as
+    # requested) leaves both open: the newer one says more.
+    superseded = {str((i.get("details") or {}).get("supersedes")) for i in pending}
+    for intent in pending:
+        if intent["intent"] in superseded:
+            await ledger.resolve(intent["intent"], "superseded", settled=True)
+        elif hosts is None or intent["host"] in hosts:
             by_host[intent["host"]].append(intent)
     report = SettleReport()
     if not by_host:
@@ -69,12 +85,12 @@ async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings
     async def one(host: str, intents: list[dict[str, Any]]) -> None:
         async with limit:
             try:
-                driver = await _when_back(functools.partial(_opened, drivers, host), host, settings, clock, events)
+                driver = await _when_back(functools.partial(_opened, drivers, host, events), host, settings, clock,
+                                          events)
                 async with contextlib.AsyncExitStack() as stack:
                     stack.push_async_exit(driver)
                     for intent in intents:
-                        settle = functools.partial(_settle, ledger, driver, intent, settings, clock, events)
-                        verdict = await _when_back(settle, host, settings, clock, events)
+                        verdict = await _settle(ledger, driver, intent, settings, clock, events)
                         report.settled.append((host, intent["intent"], verdict))
                         if verdict.startswith("in-flight:"):
                             report.blocked[host] = (f"an update hwfw started is still running on the BMC "
@@ -109,8 +125,9 @@ async def _when_back(op: Callable[[], Awaitable[T]], host: str, settings: Settin
                      events: ApplyEvents) -> T:
     """`op()`, again each poll interval for up to bmc_ready_timeout while the BMC is not
     back: the interrupted run may have left it resetting (refusing connections,
-    answering 503), or it may reset at any moment (its own update, our reset request).
-    The first wait is said once as a warning event (a live view shows why the host waits)."""
+    answering 503). The first wait is said once as a warning event (a live view shows
+    why the host waits). (A Redfish driver already waits for its BMC with the readiness
+    rules when it opens, within the same deadline; this covers any HostDriver.)"""
     timing = settings.timing
 
     def waiting(exc: Exception, attempt: int, delay: float) -> None:
@@ -125,21 +142,39 @@ async def _when_back(op: Callable[[], Awaitable[T]], host: str, settings: Settin
                        on_retry=waiting)
 
 
-async def _opened(drivers: DriverOpener, host: str) -> HostDriver:
-    """The host's driver, logged in."""
+async def _opened(drivers: DriverOpener, host: str, events: ApplyEvents) -> HostDriver:
+    """The host's driver, logged in (saying so when it has to wait for the BMC)."""
     d = drivers(host)
     driver = await d if inspect.isawaitable(d) else d
+    if hasattr(driver, "on_wait"):
+        driver.on_wait = lambda message: events.warning(message, host)
     return await driver.__aenter__()
 
 
 async def _settle(ledger: Ledger, driver: HostDriver, intent: Mapping[str, Any], settings: Settings, clock: Clock,
                   events: ApplyEvents) -> str:
     """Settle one intent and record its verdict (unless the BMC still works on it). The
-    reads come before any write, so a BMC going away midway leaves nothing half done."""
-    verdict = await _follow(driver, intent, settings, clock, events)
-    if not verdict.startswith("in-flight:"):
-        await _apply_verdict(ledger, driver, intent, verdict)
-    return verdict
+    reads come before any write, so a BMC going away midway leaves nothing half done.
+    A BMC that stops answering meanwhile (it resets itself: the update the killed run
+    started ends that way) is waited for with the readiness rules, and the intent
+    settled again, until `bmc_ready_timeout`."""
+
+    async def attempt() -> str:
+        verdict = await _follow(driver, intent, settings, clock, events)
+        if not verdict.startswith("in-flight:"):
+            await _apply_verdict(ledger, driver, intent, verdict)
+        return verdict
+
+    async def wait_for_it(exc: Exception, n: int, delay: float) -> None:
+        events.warning(f"the BMC stopped answering while settling ({redactor(getattr(exc, 'message', str(exc)))}); "
+                       "waiting for it", intent["host"])
+        wait_ready = getattr(driver, "wait_ready", None)
+        if wait_ready is not None:
+            await wait_ready()
+
+    timing = settings.timing
+    return await retry(attempt, clock=clock, policy=polling(timing.poll_interval), retryable=bmc_not_back_yet,
+                       deadline=clock.monotonic() + timing.bmc_ready_timeout, on_retry=wait_for_it)
 
 
 async def _follow(driver: HostDriver, intent: Mapping[str, Any], settings: Settings, clock: Clock,
@@ -221,3 +256,55 @@ async def _adopt_task(driver: HostDriver, key: str) -> str | None:
     except HwfwError:
         return None
     return next((t.uri for t in tasks if t.component in (key, kind)), None)
+
+
+# Read failures a resetting BMC causes (no connection, no answer, 5xx); not refused
+# credentials, certificates or a full session table.
+_RESETTING = ("connection", "timeout", "bmc", None)
+
+
+async def reread_resetting(inventory: Inventory, ledger: Ledger, drivers: DriverOpener,
+                           hosts: Mapping[str, ResolvedHost], *, insecure: bool, events: ApplyEvents) -> Inventory:
+    """Hosts an interrupted run was working on (open checkpoint) that did not answer the
+    inventory read are most likely resetting (killed right after a firmware task, before
+    the BMC was back): wait for each as after hwfw's own resets, then read it again."""
+    names = sorted(h for h, inv in inventory.hosts.items()
+                   if not inv.reachable and inv.error_kind in _RESETTING and h in hosts
+                   and (ledger.checkpoint(h) or {}).get("status") == OPEN)
+    if not names:
+        return inventory
+
+    async def back(name: str) -> bool:
+        try:
+            d = drivers(name)
+            driver = await d if inspect.isawaitable(d) else d
+            if hasattr(driver, "on_wait"):
+                driver.on_wait = lambda message: events.warning(message, name)
+            async with driver:
+                return True
+        except HwfwError as exc:
+            log.info("%s: still not answering: %s", name, exc.message)
+            return False
+
+    ready = [n for n, ok in zip(names, await asyncio.gather(*(back(n) for n in names)), strict=True) if ok]
+    if not ready:
+        return inventory
+    fresh = await collect([hosts[n] for n in ready], settings=ledger.settings, clock=ledger.clock, insecure=insecure)
+    return Inventory({**inventory.hosts, **fresh.hosts})
+
+
+def close_converged_checkpoints(ledger: Ledger, plan: Plan, run_id: str) -> list[str]:
+    """Close the open checkpoints of hosts that need nothing more: an interrupted run left
+    them open and settling finished their work. (An open checkpoint is reused by the next
+    run as the host's pre-state; a stale one would send a later rollback to old versions.)"""
+    steps = {s.host for s in plan.steps}
+    closed = []
+    for h in plan.hosts:
+        cp = ledger.checkpoint(h.name)
+        if cp is None or cp.get("status") != OPEN or h.name in steps or not h.reachable or h.errored \
+                or h.status != "managed":
+            continue
+        ledger.set_checkpoint(h.name, {**cp, "status": CLOSED, "closed": ledger.now(), "outcome": "converged",
+                                       "closed_by": run_id})
+        closed.append(h.name)
+    return closed

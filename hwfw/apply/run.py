@@ -1,7 +1,8 @@
 """`run_apply`: everything an apply does, in order, for hwfw.api (and tests) to call.
 
-    lock -> connect -> settle open intents (resume) -> inventory -> plan (or saved
-    plan + staleness) -> show + confirm -> images ready -> execute -> record the run
+    lock -> connect -> log out sessions a killed run left open -> settle open intents
+    (resume) -> inventory (waiting for BMCs a killed run left resetting) -> plan (or
+    saved plan + staleness) -> show + confirm -> images ready -> execute -> record the run
 
 Nothing here prints: the plan is handed to `show`, the question to `confirm`, and
 progress, as events (hwfw/events.py), to the `events` sink. The workspace lock is held
@@ -9,6 +10,8 @@ from the first read of the state to the last write; a second apply fails at once
 naming the holder. State, lock and journals live in the backend `settings.backend`
 names (hwfw.state.backend). A cancel token (hwfw/cancel.py) stops it with the
 semantics of SIGINT/SIGTERM: nothing new starts, in-flight steps reach a safe point.
+Every BMC session the run opens is journalled while it is open (sessions.py); every
+image transfer from the run's image server is in its audit log (transfers.py).
 """
 
 from __future__ import annotations
@@ -31,19 +34,22 @@ from hwfw.apply.drivers import make_driver
 from hwfw.apply.events import HOST_REFUSED, HOST_SKIPPED, ApplyEvents, HostOutcome, RunSummary
 from hwfw.apply.executor import ExecOptions, Executor
 from hwfw.apply.ledger import Ledger, ensure_runtime_dir
-from hwfw.apply.resume import SettleReport, settle_open_intents
+from hwfw.apply.resume import SettleReport, close_converged_checkpoints, reread_resetting, settle_open_intents
 from hwfw.apply.scheduler import Rollout, parse_count, shapes_of
+from hwfw.apply.sessions import RunSessions, logout_leftovers
+from hwfw.apply.transfers import TransferAudit
 from hwfw.cancel import CancelToken
 from hwfw.clock import Clock, SystemClock, utc_now_iso
 from hwfw.config.digests import input_digests
 from hwfw.config.model import RepositoryEntry, Workspace
 from hwfw.connect import Connection, connect, read_inventory
 from hwfw.errors import HwfwError, StalePlanError
-from hwfw.events import EventSink, guarded
+from hwfw.events import EventSink, FanOutSink, guarded
 from hwfw.inventory.model import Inventory
 from hwfw.invocation import command
 from hwfw.logs import get_logger
 from hwfw.plan.model import Plan
+from hwfw.redfish.journal import journal_sessions
 from hwfw.state.backend import open_backend
 
 log = get_logger("apply.run")
@@ -223,31 +229,46 @@ async def run_apply(workspace: Workspace, options: ApplyOptions, *, events: Even
         saved = dict(saved_plan) if saved_plan is not None else \
             _read_plan_file(options.plan_file) if options.plan_file else None
         targets = options.targets or (_plan_hosts(saved) if saved else ())
-        async with connect(workspace, insecure=options.insecure, targets=targets,
-                           exclude=options.exclude if saved is None else (), clock=clock) as conn:
-            if observe is not None:
-                observe(conn)
-            settled = await settle_open_intents(ledger, drivers_for(conn), settings=settings, clock=clock,
-                                                hosts=set(conn.hosts), events=report)
-            inventory = await read_inventory(conn)
-            plan = _make_plan(workspace, options, saved, ledger, inventory, targets)
-            if show is not None:
-                show(plan)
-            early = _refuse_early(workspace, plan, settled, options)
-            if early is not None:
-                early.settled, early.run_id = settled, run_id
-                return early
-            if not options.auto_approve and confirm is not None and not await _ask(confirm, plan):
-                return ApplyResult(1, "Apply cancelled.", plan=plan, settled=settled, run_id=run_id)
-            rollout = resolve_rollout(workspace, options, len(shapes_of(plan.steps)), clock,
-                                      settings.timing.time_scale)
-            if hand_over is not None:
-                result = await hand_over(Handover(plan, rollout, settled, _skipped_unreachable(plan), ledger.state,
-                                                  run_id, clock))
-                result.settled = settled
-                return result
-            summary = await _execute(workspace, options, plan, ledger, conn, sink, clock, rollout, settled,
-                                     stopper, run_id)
+        with journal_sessions(RunSessions(ledger)):
+            async with connect(workspace, insecure=options.insecure, targets=targets,
+                               exclude=options.exclude if saved is None else (), clock=clock) as conn:
+                if observe is not None:
+                    observe(conn)
+                return await _connected(workspace, options, ledger, conn, saved, targets, report, sink, clock,
+                                        confirm, show, stopper, run_id, hand_over)
+
+
+async def _connected(workspace: Workspace, options: ApplyOptions, ledger: Ledger, conn: Connection,
+                     saved: dict[str, Any] | None, targets: Sequence[str], report: ApplyEvents, sink: EventSink,
+                     clock: Clock, confirm: Confirm | None, show: Callable[[Plan], None] | None,
+                     stopper: _Stopper, run_id: str, hand_over: HandOver | None) -> ApplyResult:
+    """What run_apply does once the hosts are connected (see the module docstring)."""
+    settings = workspace.settings
+    await logout_leftovers(ledger, conn.hosts, insecure=conn.insecure, events=report)
+    settled = await settle_open_intents(ledger, drivers_for(conn), settings=settings, clock=clock,
+                                        hosts=set(conn.hosts), events=report)
+    inventory = await reread_resetting(await read_inventory(conn), ledger, drivers_for(conn), conn.hosts,
+                                       insecure=conn.insecure, events=report)
+    plan = _make_plan(workspace, options, saved, ledger, inventory, targets)
+    if close_converged_checkpoints(ledger, plan, run_id):
+        await ledger.commit()
+    if show is not None:
+        show(plan)
+    early = _refuse_early(workspace, plan, settled, options)
+    if early is not None:
+        early.settled, early.run_id = settled, run_id
+        return early
+    if not options.auto_approve and confirm is not None and not await _ask(confirm, plan):
+        return ApplyResult(1, "Apply cancelled.", plan=plan, settled=settled, run_id=run_id)
+    rollout = resolve_rollout(workspace, options, len(shapes_of(plan.steps)), clock,
+                              settings.timing.time_scale)
+    if hand_over is not None:
+        result = await hand_over(Handover(plan, rollout, settled, _skipped_unreachable(plan), ledger.state,
+                                          run_id, clock))
+        result.settled = settled
+        return result
+    summary = await _execute(workspace, options, plan, ledger, conn, sink, clock, rollout, settled,
+                             stopper, run_id)
     return ApplyResult(summary.exit_code, summary.line(), plan=plan, summary=summary, settled=settled, run_id=run_id)
 
 
@@ -331,7 +352,7 @@ def _make_plan(workspace: Workspace, options: ApplyOptions, saved: dict[str, Any
     if saved is None:
         return make_plan(workspace, inventory, state, targets=targets, exclude=options.exclude,
                          accept_unknown=options.accept_unknown, allow_unreachable=options.allow_unreachable,
-                         parallelism=options.parallelism)
+                         parallelism=options.parallelism, on_failure=options.on_failure)
     from hwfw.plan.planfile import staleness
 
     try:
@@ -352,7 +373,8 @@ def _make_plan(workspace: Workspace, options: ApplyOptions, saved: dict[str, Any
     if any(not r.startswith("host ") for r in reasons):
         drifted = set(targets)
     fresh = make_plan(workspace, inventory, state, targets=sorted(drifted), parallelism=options.parallelism,
-                      accept_unknown=old.options.accept_unknown, allow_unreachable=old.options.allow_unreachable)
+                      accept_unknown=old.options.accept_unknown, allow_unreachable=old.options.allow_unreachable,
+                      on_failure=options.on_failure)
     return merge_plans(old, fresh, drifted)
 
 
@@ -432,7 +454,8 @@ async def _execute(workspace: Workspace, options: ApplyOptions, plan: Plan, ledg
     runnable = replace(plan, steps=tuple(s for s in plan.steps if s.host not in blocked), _graph=None)
     entries = _entries(workspace, runnable)
     started = utc_now_iso(clock)
-    async with ImageServer(workspace.settings, clock, events=sink, run_id=run_id) as server:
+    transfers = TransferAudit(ledger, conn.hosts)
+    async with ImageServer(workspace.settings, clock, events=FanOutSink(sink, transfers), run_id=run_id) as server:
         images = StoreImages(workspace, fetch=options.sync, server=server,
                              warn=ApplyEvents(sink, clock, run_id).warning)
         await images.ensure_all(entries)
@@ -449,6 +472,7 @@ async def _execute(workspace: Workspace, options: ApplyOptions, plan: Plan, ledg
             executor.events.host_finished(host, executor.outcomes[host])
         with stopper.executing(executor):
             summary = await executor.run()
+    await transfers.flush()
     _record_run(ledger, run_id, started, utc_now_iso(clock), summary)
     await ledger.commit()
     return summary

@@ -48,6 +48,8 @@ from hwfw.render.plan import render_markdown, render_text
 @click.option("--inventory", "snapshot", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               metavar="SNAPSHOT", help="Plan offline against a snapshot written by `hwfw inventory --output`.")
 @accept_options
+@click.option("--strict", is_flag=True,
+              help="Warnings are errors (e.g. a change that could not be rolled back under on_failure: rollback-host).")
 @click.option("--lock/--no-lock", default=True, show_default=True,
               help="Hold the workspace lock while reading state and the simulated fleet.")
 @click.option("--max-chars", type=click.IntRange(min=1000), metavar="N",
@@ -55,12 +57,12 @@ from hwfw.render.plan import render_markdown, render_text
                    "saying how many hosts were left out (a pull-request comment holds 65,536).")
 def plan(output_format: str, targets: tuple[str, ...], exclude: tuple[str, ...], insecure: bool,
          ca_bundle: Path | None, out: Path | None, detailed_exitcode: bool, parallelism: int | None,
-         snapshot: Path | None, accept_unknown: tuple[str, ...], allow_unreachable: bool, lock: bool,
-         max_chars: int | None) -> None:
+         snapshot: Path | None, accept_unknown: tuple[str, ...], allow_unreachable: bool, strict: bool,
+         lock: bool, max_chars: int | None) -> None:
     """Compare the live fleet with the workspace and show the update plan. Read-only.
 
-    Exit codes: 0 ok, 1 error (refused items, hosts that cannot be read), 2 changes
-    pending with --detailed-exitcode.
+    Exit codes: 0 ok, 1 error (refused items, hosts that cannot be read; with --strict
+    also any warning), 2 changes pending with --detailed-exitcode.
     """
     if max_chars is not None and output_format != "markdown":
         raise click.UsageError("--max-chars applies only to --format markdown")
@@ -86,6 +88,10 @@ def plan(output_format: str, targets: tuple[str, ...], exclude: tuple[str, ...],
         app.err.print(f"Saved the plan to {out}; apply it with: {command('apply', '--plan', str(out))}",
                       markup=False)
     if result.errored:
+        raise click.exceptions.Exit(EXIT_ERROR)
+    warnings = [f"{h.name}: {f.message}" for h in result.hosts for f in h.findings if f.severity == "warning"]
+    if strict and warnings:
+        app.err.print(f"--strict: {len(warnings)} warning(s) count as errors.", style="red")
         raise click.exceptions.Exit(EXIT_ERROR)
     if detailed_exitcode and result.has_changes:
         raise click.exceptions.Exit(EXIT_CHANGES)

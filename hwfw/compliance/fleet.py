@@ -4,7 +4,9 @@ The planner is run on the snapshot with an empty state (a CI gate has no state f
 and every change is read back: drift (behind, ahead, unknown, missing, unreachable) is
 a warning; a target below what a host runs without `allow_downgrade` is a `downgrade`
 error, and whatever else the plan refuses (no upgrade path, no image, a rule that
-cannot hold) is an error naming the host, as `hwfw plan` would report it.
+cannot hold) is an error naming the host, as `hwfw plan` would report it. Under
+`on_failure: rollback-host`, a change that could not be rolled back is a
+`rollback-impossible` error: the gate fails before a failed flash finds out.
 Every finding is placed at the baseline target it is about; BIOS settings (checked
 against the snapshot's attribute registries, compliance/settings.py) at the line that
 declares them.
@@ -50,7 +52,9 @@ def fleet_findings(ws: Workspace, loc: Locator, inventory: Inventory) -> tuple[l
             out.append(_f("drift-unreachable", "warning", hp, f"{why} (in the snapshot)", here))
             continue
         for f in hp.findings:
-            if f.code in _FINDING_RULES and (f.severity == "error" or f.code == "rule-warning"):
+            if f.code == "rollback-impossible":
+                out.append(_f("rollback-impossible", "error", hp, f.message, here))
+            elif f.code in _FINDING_RULES and (f.severity == "error" or f.code == "rule-warning"):
                 where = loc.at("baselines", ["baselines", hp.baseline]) if hp.baseline else here
                 out.append(_f(_FINDING_RULES[f.code], f.severity, hp, f.message, where))
             elif f.severity == "error" and f.code not in UNREADABLE_CODES:

@@ -343,6 +343,9 @@ class Timing:
         "bmc": 1800.0, "bios": 2700.0, "cpld": 2700.0, "nic": 1800.0}))
     hook_timeout: float = 600.0
     time_scale: float = 1.0
+    # How long a login may wait for a free slot on a BMC whose session table is full
+    # (0: report the host at once). Idle sessions expire after the BMC's SessionTimeout.
+    session_limit_wait: float = 0.0
 
     def deadline_for(self, kind: str) -> float:
         return self.component_deadlines.get(kind, 3600.0)

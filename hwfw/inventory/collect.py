@@ -288,7 +288,8 @@ async def read_redfish_host(rh: ResolvedHost, *, settings: Settings, clock: Cloc
     options = options or ClientOptions.from_settings(settings, backend=READ_BACKEND)
     verify = ssl_context(rh.ca_bundle or rh.host.ca_bundle or settings.ca_bundle, insecure=insecure)
     client = RedfishClient(rh.url, host=rh.name, clock=clock, options=options, verify=verify)
-    session = RedfishSession(client, rh.username, rh.password, eager_login=True)
+    session = RedfishSession(client, rh.username, rh.password, eager_login=True,
+                             session_limit_wait=settings.timing.session_limit_wait)
     own_closer = closer is None
     closer = closer if closer is not None else SessionCloser()
     release = slot.hand_off() if slot is not None else None

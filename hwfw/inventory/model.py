@@ -37,8 +37,9 @@ __all__ = ["ERROR_KINDS", "NOT_ALLOWED", "PASSWORD_ATTR", "READ_ONLY", "SNAPSHOT
 SNAPSHOT_FORMAT = 1
 
 # Why a host could not be read: the BMC refused the credentials, its certificate did not
-# verify, no connection, no answer in time, the BMC answered with an error, or a bug.
-ERROR_KINDS = ("auth", "tls", "connection", "timeout", "bmc", "internal")
+# verify, no connection, no answer in time, the BMC answered with an error, a bug, or
+# the BMC answers but its session table is full.
+ERROR_KINDS = ("auth", "tls", "connection", "timeout", "bmc", "internal", "session-limit")
 
 
 @dataclass(frozen=True, slots=True)

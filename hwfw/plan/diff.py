@@ -240,6 +240,8 @@ UNREADABLE: dict[str | None, tuple[str, str]] = {
                           "signed it, or pass --insecure for a lab"),
     "bmc": ("unreachable", "host is unreachable: {why}"),
     "internal": ("unreachable", "host is unreachable: {why}"),
+    # It answers, but its session table is full (other tools' sessions, or a killed run's).
+    "session-limit": ("session-limit", "host cannot be read (session limit): {why}"),
 }
 UNREADABLE_CODES = frozenset(code for code, _ in UNREADABLE.values())
 
@@ -336,9 +338,10 @@ def _diff_instance(ctx: DiffContext, hd: HostDiff, prof: Profile, info: TargetIn
         return
     track.items, track.final, track.final_text = items, target, t.version
     hd.items.extend(items)
+    mode, back = prof.change_rollback(t.kind, current, [it.entry for it in items])
     hd.changes.append(change(reason, image=Image(info.entry.id, info.entry.sha256),
                              hops=tuple(it.to_version for it in items), activation=items[-1].activation,
-                             apply_time=items[-1].apply_time, rollback=items[0].rollback))
+                             apply_time=items[-1].apply_time, rollback=mode, rollback_image=back))
 
 
 def _refusal(info: TargetInfo, c: ComponentState, action: Action, reason: Reason, detail: str,
@@ -459,9 +462,10 @@ def _activate_only(prof: Profile, info: TargetInfo, c: ComponentState, track: Tr
     it.node = f"pending/{c.key}"
     it.verify = f"verify/{c.key}"
     track.items, track.final, track.final_text = [it], target, info.target.version
+    mode, back = prof.change_rollback(c.kind, track.current, [info.entry])
     return change(Reason.PENDING_ACTIVATION, Action.ACTIVATE_ONLY,
                   image=Image(info.entry.id, info.entry.sha256) if info.entry else None,
-                  activation=activation, apply_time="OnReset", rollback=it.rollback,
+                  activation=activation, apply_time="OnReset", rollback=mode, rollback_image=back,
                   message=f"{info.target.version} is flashed and awaits a {activation}")
 
 

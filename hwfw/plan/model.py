@@ -96,6 +96,7 @@ class Change:
     apply_time: str | None = None
     rollback: str | None = None
     message: str = ""
+    rollback_image: str | None = None   # the repository image that restores `current`, if any
 
     @property
     def does_work(self) -> bool:
@@ -108,7 +109,7 @@ class Change:
                 "from": self.current, "to": self.target,
                 "image": self.image.to_json() if self.image else None, "hops": list(self.hops),
                 "activation": self.activation, "apply_time": self.apply_time, "rollback": self.rollback,
-                "message": self.message}
+                "rollback_image": self.rollback_image, "message": self.message}
 
     @staticmethod
     def from_json(d: Mapping[str, Any]) -> Change:
@@ -116,7 +117,7 @@ class Change:
                       action=Action(d["action"]), reason=Reason(d["reason"]), refused=d["refused"],
                       current=d["from"], target=d["to"], image=_image(d["image"]), hops=tuple(d["hops"]),
                       activation=d["activation"], apply_time=d["apply_time"], rollback=d["rollback"],
-                      message=d["message"])
+                      message=d["message"], rollback_image=d.get("rollback_image"))
 
 
 class SettingReason(str, enum.Enum):
@@ -386,17 +387,19 @@ class Options:
     allow_unreachable: bool = False
     parallelism: int = 1
     exclude: tuple[str, ...] = ()
+    on_failure: str = "halt-host"   # the failure policy the plan was checked against (rollback readiness)
 
     def to_json(self) -> dict[str, Any]:
         return {"targets": list(self.targets), "exclude": list(self.exclude),
                 "accept_unknown": [list(a) for a in self.accept_unknown],
-                "allow_unreachable": self.allow_unreachable, "parallelism": self.parallelism}
+                "allow_unreachable": self.allow_unreachable, "parallelism": self.parallelism,
+                "on_failure": self.on_failure}
 
     @staticmethod
     def from_json(d: Mapping[str, Any]) -> Options:
         return Options(targets=tuple(d["targets"]), accept_unknown=tuple((a[0], a[1]) for a in d["accept_unknown"]),
                        allow_unreachable=d["allow_unreachable"], parallelism=d["parallelism"],
-                       exclude=tuple(d.get("exclude", ())))
+                       exclude=tuple(d.get("exclude", ())), on_failure=d.get("on_failure", "halt-host"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from hwfw.vendor_registry import record_or_default
 
 def plan(workspace: Workspace, inventory: Inventory, state: State, *, targets: Sequence[str] = (),
          accept_unknown: Iterable[tuple[str, str]] = (), allow_unreachable: bool = False,
-         parallelism: int | None = None, exclude: Sequence[str] = ()) -> Plan:
+         parallelism: int | None = None, exclude: Sequence[str] = (), on_failure: str | None = None) -> Plan:
     """Diff every host against its baseline and order the work into a DAG of steps.
 
     `targets` limits the plan to `HOST` or `HOST/COMPONENT` globs and `exclude` leaves
@@ -41,12 +41,16 @@ def plan(workspace: Workspace, inventory: Inventory, state: State, *, targets: S
     holds (host glob, component id, kind or key) pairs whose unknown current version
     may be flashed over; `allow_unreachable` turns
     unreachable hosts from errors into warnings; `parallelism` (default: the
-    workspace setting) sizes the fleet estimate. Per-host problems (refused changes,
-    rules that cannot hold, cycles) are reported in the plan, which is then `errored`.
+    workspace setting) sizes the fleet estimate; `on_failure` (default: the workspace
+    policy) is the failure policy apply will use: under `rollback-host`, a change that
+    could not be rolled back is a `rollback-impossible` warning on its host. Per-host
+    problems (refused changes, rules that cannot hold, cycles) are reported in the
+    plan, which is then `errored`.
     """
     accepted = tuple(sorted((str(h), str(c)) for h, c in accept_unknown))
     options = Options(targets=tuple(targets), accept_unknown=accepted, allow_unreachable=allow_unreachable,
-                      parallelism=max(1, parallelism or workspace.settings.parallelism), exclude=tuple(exclude))
+                      parallelism=max(1, parallelism or workspace.settings.parallelism), exclude=tuple(exclude),
+                      on_failure=on_failure or workspace.settings.policies.on_failure)
     with no_gc():
         return _plan(workspace, inventory, state, options)
 
@@ -73,6 +77,8 @@ def _plan(ws: Workspace, inventory: Inventory, state: State, options: Options) -
         changes, findings, host_steps, path = shape.instantiate(sh, host.name)
         if inv.preflight is not None:
             findings += tuple(_relevant(preflight(inv, _own_settings(state, host.name)), vendor, inv, host_steps))
+        if options.on_failure == ROLLBACK_POLICY:
+            findings += rollback_findings(ws, changes, vendor)
         steps += host_steps
         if host_steps:
             totals.append(sh.estimate_seconds)
@@ -97,6 +103,27 @@ def _own_settings(state: State, host: str) -> dict[str, object]:
     """BIOS values hwfw staged on `host` and has not yet seen applied (the state's record)."""
     rec = (state.extra.get("bios_settings") or {}).get(host)
     return dict(rec.get("attributes") or {}) if isinstance(rec, dict) and rec.get("status") == "staged" else {}
+ROLLBACK_POLICY = "rollback-host"
+
+
+def rollback_findings(ws: Workspace, changes: Sequence[Change], vendor: str | None) -> tuple[Finding, ...]:
+    """Under `on_failure: rollback-host`: each change that could not be undone, and why."""
+    out = []
+    for c in changes:
+        if not c.does_work or c.rollback != "irreversible":
+            continue
+        entry = ws.repository.get(c.image.id) if c.image else None
+        if entry is not None and entry.rollback == "irreversible":
+            why, fix = f"the repository marks {entry.id} irreversible", "flash it under another failure policy"
+        else:
+            why = f"the repository has no image of {c.current}, and " + (
+                f"the BMC's previous image would undo only the last of its {len(c.hops)} hops" if len(c.hops) > 1
+                else f"{f'a {vendor}' if vendor else 'this'} BMC keeps no previous {c.kind} image")
+            fix = f"add the {c.current} image to the repository"
+        out.append(Finding("warning", "rollback-impossible",
+                           f"{c.key} {c.current} -> {c.target} could not be rolled back ({why}): with on_failure: "
+                           f"rollback-host, a failure would leave this host part-updated; {fix}"))
+    return tuple(out)
 
 
 def _relevant(findings: list[Finding], vendor: str | None, inv: HostInventory,

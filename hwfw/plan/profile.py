@@ -129,6 +129,23 @@ class Profile:
             return "repository"
         return "irreversible"
 
+    def change_rollback(self, kind: str, current: Version | None,
+                        entries: list[RepositoryEntry | None]) -> tuple[str, str | None]:
+        """How a whole change (every hop) would be undone, back to `current`, and the
+        repository image that restores it if there is one. An image marked irreversible
+        makes the change irreversible; the BMC's previous image undoes one hop only."""
+        rules = {e.rollback for e in entries if e is not None and e.rollback}
+        if "irreversible" in rules:
+            return "irreversible", None
+        back = next((e for v, e in self.candidates(kind) if current is not None and v == current), None)
+        keeps = len(entries) == 1 and ("bmc-previous" in rules or (
+            self.record is not None and self.record.keeps_previous_image(kind)))
+        if keeps and "repository" not in rules:
+            return "bmc-previous", back.id if back else None
+        if back is not None:
+            return "repository", back.id
+        return ("bmc-previous", None) if keeps else ("irreversible", None)
+
     def path(self, kind: str, current: Version, target: Version,
              entry: RepositoryEntry | None) -> list[tuple[Version, RepositoryEntry | None]]:
         """Versions to flash in order (the last is `target`): the shortest route that

@@ -158,7 +158,8 @@ def error_for_response(host: str, method: str, url: str, response: httpx.Respons
     if status in _AUTH_STATUSES:
         return BmcAuthError(summary, host=host, url=url, status=status, message_id=info.message_id,
                             hint=hint or "check the credentials reference for this host and the account's privileges")
-    return BmcError(summary, host=host, url=url, status=status, message_id=info.message_id, hint=hint)
+    return BmcError(summary, host=host, url=url, status=status, message_id=info.message_id, hint=hint,
+                    retry_after=response.headers.get("retry-after"))
 
 
 class RedirectRefused(BmcError):

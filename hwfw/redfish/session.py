@@ -13,6 +13,16 @@ A refused login (401, 403, ...) is an error, never a silent switch to Basic (sus
 release note reauthentication-session-fallback-failure-fixes). A 401 on a request
 made with a token means the BMC dropped its sessions (reset, self-update): log in
 again once and retry that request.
+
+A login refused because the BMC's session table is full raises `BmcSessionLimit`
+(naming the MessageId: Base `SessionLimitExceeded`, iDRAC `RAC0218`, iLO
+`CreateLimitReachedForResource`). With `session_limit_wait` > 0 the login is retried
+until a slot frees (idle sessions expire after the BMC's `SessionTimeout`), at most
+that many seconds, honouring the BMC's Retry-After (hwfw/retry.py).
+
+While a session journal is installed (hwfw/redfish/journal.py; apply installs one for
+its run), every session opened and closed here is reported to it by URI (never the
+token), so the next run can log out what a killed run left open (stale.py).
 """
 
 from __future__ import annotations
@@ -26,13 +36,16 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from hwfw.aio import gather_or_cancel
-from hwfw.errors import BmcAuthError, BmcError
+from hwfw.errors import BmcAuthError, BmcError, BmcSessionLimit
 from hwfw.logs import get_logger, redactor
 from hwfw.redfish.client import RedfishClient
 from hwfw.redfish.client import same_uri as _same_uri
 from hwfw.redfish.errors import error_for_response, message_id_matches, parse_error_info
+from hwfw.redfish.journal import journal_closed as _journal_closed
+from hwfw.redfish.journal import journal_opened as _journal_opened
+from hwfw.retry import Backoff, RetryPolicy, parse_retry_after, retry
 
-__all__ = ["DEFAULT_SESSIONS_URI", "ROOT", "RedfishSession"]
+__all__ = ["DEFAULT_SESSIONS_URI", "ROOT", "RedfishSession", "SESSION_LIMIT_IDS", "session_limit_error"]
 
 log = get_logger("redfish.session")
 
@@ -47,6 +60,30 @@ _LOGOUT_RETRIES = 3
 _EXPAND_REJECTED = (400, 403, 404, 405, 500, 501)
 # A login POST answered with these means "no sessions here", not "wrong credentials".
 _NO_SESSIONS = (404, 405, 501)
+# MessageIds of a login refused because the session table is full: the Base registry's
+# (DSP8011), iDRAC's, and iLO's (a Sessions collection that cannot take another member).
+SESSION_LIMIT_IDS = ("Base.SessionLimitExceeded", "SessionLimitExceeded", "RAC0218", "CreateLimitReachedForResource")
+# Between login attempts on a full session table (seconds): a slot frees when an idle
+# session expires, minutes apart on real BMCs.
+_LIMIT_POLL_CAP = 60.0
+
+
+def session_limit_error(host: str, url: str, response: httpx.Response) -> BmcSessionLimit | None:
+    """The error for a login refused because the session table is full; None for any other answer."""
+    if response.status_code < 400:
+        return None
+    info = parse_error_info(response)
+    ids = [info.message_id] + [m.message_id for m in info.messages]
+    mid = next((i for i in ids if i and any(message_id_matches(i, p) or i.endswith("." + p.rsplit(".", 1)[-1])
+                                            for p in SESSION_LIMIT_IDS)), None)
+    if mid is None:
+        return None
+    return BmcSessionLimit(
+        f"session limit reached: the BMC's session table is full, so it refused a new login "
+        f"({info.message or 'no detail'})", host=host, url=url, status=response.status_code, message_id=mid,
+        retry_after=response.headers.get("retry-after"),
+        hint="log out unused sessions on the BMC (or wait until they expire), or let hwfw wait for a free "
+             "slot with settings.timing.session_limit_wait")
 T = TypeVar("T")
 
 
@@ -54,8 +91,9 @@ class RedfishSession:
     """An authenticated view of one BMC. Owns (and closes) its client by default."""
 
     def __init__(self, client: RedfishClient, username: str | None, password: str | None,
-                 *, owns_client: bool = True, eager_login: bool = False) -> None:
+                 *, owns_client: bool = True, eager_login: bool = False, session_limit_wait: float = 0.0) -> None:
         self.client = client
+        self.session_limit_wait = max(0.0, session_limit_wait)
         self.host = client.host
         self._username = username
         self._password = password
@@ -128,10 +166,14 @@ class RedfishSession:
             log.info("%s: no SessionService advertised; using HTTP Basic", self.host)
             self._use_basic()
             return
-        if refused is None or not _same_uri(sessions_uri, DEFAULT_SESSIONS_URI):
-            refused = await _to_completion(self._login(sessions_uri))
-        if refused is not None:
-            self._login_refused(refused)
+        if refused is not None and _same_uri(sessions_uri, DEFAULT_SESSIONS_URI):
+            try:
+                self._login_refused(refused)    # no sessions here (Basic instead), or an error
+                return
+            except BmcSessionLimit:
+                if self.session_limit_wait <= 0:
+                    raise
+        await self._login_when_free(sessions_uri)
 
     def _login_refused(self, response: httpx.Response) -> None:
         """A login POST that created no session: no sessions here (Basic), or an error."""
@@ -141,7 +183,8 @@ class RedfishSession:
             return
         if response.status_code in (401, 403):
             raise self._auth_error("POST", url, response, login=True)
-        raise error_for_response(self.host, "POST", url, response, what="login failed")
+        raise session_limit_error(self.host, url, response) or \
+            error_for_response(self.host, "POST", url, response, what="login failed")
 
     def _use_basic(self) -> None:
         if self._username is None or self._password is None:
@@ -149,6 +192,34 @@ class RedfishSession:
         raw = f"{self._username}:{self._password}".encode()
         self.client.auth_headers = {"Authorization": "Basic " + base64.b64encode(raw).decode()}
         self.basic = True
+
+    async def _login_when_free(self, sessions_uri: str) -> None:
+        """Log in; on a full session table, try again until `session_limit_wait` has passed."""
+        async def once() -> None:
+            # A login cancelled in flight would leave a session we never learn about:
+            # let it finish (the caller's cancellation is re-raised after).
+            refused = await _to_completion(self._login(sessions_uri))
+            if refused is not None:
+                self._login_refused(refused)
+
+        if self.session_limit_wait <= 0:
+            await once()
+            return
+        clock = self.client.clock
+        base = max(0.05, min(_LIMIT_POLL_CAP, self.session_limit_wait / 10))
+        policy = RetryPolicy(retries=None, backoff=Backoff(base=base, factor=1.5, cap=_LIMIT_POLL_CAP, jitter=0.2),
+                             retry_after_max=_LIMIT_POLL_CAP, clamp_to_deadline=True)
+
+        def waiting(exc: Exception, n: int, delay: float) -> None:
+            if n == 1:
+                log.warning("%s: %s; waiting up to %.0fs for a free session slot", self.host,
+                            getattr(exc, "message", exc), self.session_limit_wait)
+
+        await retry(once, clock=clock, policy=policy,
+                    retryable=lambda exc: isinstance(exc, BmcSessionLimit),
+                    deadline=clock.monotonic() + self.session_limit_wait,
+                    retry_after_of=lambda exc: parse_retry_after(getattr(exc, "retry_after", None), clock),
+                    on_retry=waiting)
 
     async def _login(self, sessions_uri: str) -> httpx.Response | None:
         """POST the credentials; None when a session was created, else the refusing answer."""
@@ -177,6 +248,8 @@ class RedfishSession:
         if self.session_uri is None:
             log.warning("%s: login returned no session URI; the session cannot be deleted and will time out",
                         self.host)
+        else:
+            await _journal_opened(self.host, self.session_uri, self._username, _string_field(response, "CreatedTime"))
         return None
 
     def _basic_instead(self, url: str, status: int) -> None:
@@ -203,17 +276,22 @@ class RedfishSession:
         uri, self.session_uri = self.session_uri, None
         if uri is None or self.token is None:
             return
+        outcome = "logged-out"
         try:
             response = await self.client.request("DELETE", uri, check=False, retries=_LOGOUT_RETRIES,
                                                  timeout=_LOGOUT_TIMEOUT, ignore_deadline=True)
             if response.status_code >= 400 and response.status_code not in (401, 404):
                 log.warning("%s: logout answered HTTP %d", self.host, response.status_code)
+                outcome = "logout-failed"
         except BmcError as exc:
             log.warning("%s: logout failed: %s", self.host, exc.message)
+            outcome = "logout-failed"
         finally:
             redactor.forget(self.token)   # dead now; a server would otherwise hold every token it ever had
             self.token = None
             self.client.auth_headers = {}
+        if outcome == "logged-out":  # a session we could not delete stays in the journal for the next run
+            await _journal_closed(self.host, uri, outcome)
 
     async def _close(self) -> None:
         try:
@@ -304,16 +382,17 @@ class RedfishSession:
             log.info("%s: session no longer valid (BMC reset?); logging in again", self.host)
             old_uri = self.session_uri
             self.token, self.session_uri = None, None
-            refused = await _to_completion(self._login(sessions_uri_of(self.root) or DEFAULT_SESSIONS_URI))
-            if refused is not None:
-                self._login_refused(refused)
-            if old_uri and old_uri != self.session_uri and not already_gone:
-                # Usually already gone (404); but a 401 for another reason must not
-                # leave the old session behind.
-                try:
-                    await self.client.request("DELETE", old_uri, check=False, retries=0, timeout=_LOGOUT_TIMEOUT)
-                except BmcError:
-                    pass
+            await self._login_when_free(sessions_uri_of(self.root) or DEFAULT_SESSIONS_URI)
+            if old_uri and old_uri != self.session_uri:
+                if not already_gone:
+                    # Usually already gone (404); but a 401 for another reason must not
+                    # leave the old session behind.
+                    try:
+                        await self.client.request("DELETE", old_uri, check=False, retries=0,
+                                                  timeout=_LOGOUT_TIMEOUT)
+                    except BmcError:
+                        pass
+                await _journal_closed(self.host, old_uri, "replaced")
 
     async def get(self, uri: str, *, check: bool = True) -> httpx.Response:
         return await self.request("GET", uri, check=check)
@@ -437,13 +516,18 @@ def _is_expanded(member: Any) -> bool:
     return isinstance(member, dict) and any(k != "@odata.id" for k in member)
 
 
-def _odata_id(response: httpx.Response) -> str | None:
+def _string_field(response: httpx.Response, key: str) -> str | None:
+    """A string property of a JSON answer's body, None when there is none."""
     try:
         doc = response.json() if response.content else None
     except ValueError:
         return None
-    value = doc.get("@odata.id") if isinstance(doc, dict) else None
+    value = doc.get(key) if isinstance(doc, dict) else None
     return value if isinstance(value, str) else None
+
+
+def _odata_id(response: httpx.Response) -> str | None:
+    return _string_field(response, "@odata.id")
 
 
 def _session_gone(response: httpx.Response) -> bool:

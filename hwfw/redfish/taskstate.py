@@ -4,8 +4,11 @@ A task follower (tasks.py) reads one observation per poll; a *verdict* function 
 into an outcome or None (keep polling). The default verdict follows these rules:
 
 - `Completed` ends the wait; its messages decide between success, "the BMC already
-  has this image" (`UpdateSkippedSameVersion` and vendor twins: a success) and a
-  failure reported inside a completed task (`VerificationFailed`, ...);
+  has this image" (`UpdateSkippedSameVersion` and vendor twins: `skipped`, which the
+  driver checks against the running version), a skip for any other reason
+  (`UpdateSkipped`, `UpdateSkippedVersionTooLow`: nothing was installed, a failure
+  whatever its severity) and a failure reported inside a completed task
+  (`VerificationFailed`, ...);
 - `Exception`/`Killed`/`Cancelled`/... (and vendor spellings) fail, with the most
   specific message;
 - `UserIntervention` (Dell) means "written, needs a reboot or an AC cycle";
@@ -32,6 +35,7 @@ __all__ = [
     "OK_STATES",
     "RESET_HINTS",
     "RUNNING_STATES",
+    "SKIPPED_OTHER",
     "SKIPPED_SAME",
     "Observation",
     "TaskOutcome",
@@ -56,6 +60,8 @@ NEEDS_ACTION_STATES = frozenset({"UserIntervention"})
 # Messages that mean "the BMC already has this image": success.
 SKIPPED_SAME = ("Update.UpdateSkippedSameVersion", "UpdateSkippedSameVersion", "ComponentUpToDate",
                 "UpdateSkippedSame", "RED052")
+# Messages of a skip for another reason: nothing was installed (a failure, even at OK severity).
+SKIPPED_OTHER = ("UpdateSkippedVersionTooLow", "UpdateSkipped")
 FAILURE_IDS = ("VerificationFailed", "ApplyFailed", "ActivateFailed", "TransferFailed", "UpdateNotApplicable",
                "UpdateSkippedVersionTooLow", "UpdateSkipped", "CouldNotEstablishConnection",
                "ResourceAtUriUnauthorized", "RED106")
@@ -155,6 +161,10 @@ def judge_messages(msgs: tuple[RedfishMessage, ...], state: str, uri: str | None
     skipped = any_message(msgs, *SKIPPED_SAME)
     if skipped:
         return TaskOutcome("skipped", state, uri, msgs, skipped.message_id, skipped.message, outage)
+    other = next((m for m in msgs if any(message_id_matches(m.message_id, k) for k in SKIPPED_OTHER)), None)
+    if other:
+        return TaskOutcome("failed", state, uri, msgs, other.message_id,
+                           f"the BMC skipped the update: {other.message or other.message_id}", outage)
     bad = any_message(msgs, *FAILURE_IDS)
     if bad and (bad.severity or "").lower() in ("critical", "warning", "") and \
             not message_id_matches(bad.message_id, "UpdateSuccessful"):

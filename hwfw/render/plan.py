@@ -53,7 +53,9 @@ def _versions(c: Change) -> str:
     return text
 
 
-def _note(c: Change) -> str:
+def _note(c: Change, rollback: bool = False) -> str:
+    """The change's note; `rollback`: say how every change would be rolled back (the plan
+    was made for `on_failure: rollback-host`), else only name the irreversible ones."""
     if c.refused:
         return f"refused: {c.message}"
     if c.action is Action.ACTIVATE_ONLY:
@@ -61,7 +63,7 @@ def _note(c: Change) -> str:
     if c.action is Action.UNKNOWN:
         return f"accepted unknown version; {c.apply_time}, {c.activation}"
     if c.apply_time:
-        extra = f", rollback: {c.rollback}" if c.rollback == "irreversible" else ""
+        extra = f", rollback: {_rollback(c)}" if rollback or c.rollback == "irreversible" else ""
         return f"{c.apply_time}, {c.activation}{extra}"
     return c.message
 
@@ -95,6 +97,16 @@ def _setting_work(h: HostPlan) -> list[SettingChange]:
 
 def _setting_noops(h: HostPlan) -> list[str]:
     return [s.attribute for s in h.settings if s.action == "noop" and not s.refused]
+def _rollback(c: Change) -> str:
+    if c.rollback == "bmc-previous":
+        return "the BMC's previous image" + (f" (or {c.rollback_image})" if c.rollback_image else "")
+    if c.rollback == "repository":
+        return f"repository image {c.rollback_image}" if c.rollback_image else "repository"
+    return str(c.rollback)
+
+
+def _shows_rollback(plan: Plan) -> bool:
+    return plan.options.on_failure == "rollback-host"
 
 
 def _host_title(h: HostPlan) -> str:
@@ -122,7 +134,7 @@ def render_text(plan: Plan, console: Console) -> None:
         if not work and not _setting_work(h) and not h.findings and h.status == "managed":
             noop_hosts.append(h)
             continue
-        lines += _host_text(h, work, resets)
+        lines += _host_text(h, work, resets, rollback=_shows_rollback(plan))
     if noop_hosts:
         names = ", ".join(h.name for h in noop_hosts)
         lines.append(Text(f"= {_n(len(noop_hosts), 'host')} already at target: {names}", style="dim"))
@@ -139,7 +151,7 @@ def render_text(plan: Plan, console: Console) -> None:
     console.print(Text("\n").join(lines), soft_wrap=True)
 
 
-def _host_text(h: HostPlan, work: list[Change], resets: ResetLines) -> list[Text]:
+def _host_text(h: HostPlan, work: list[Change], resets: ResetLines, *, rollback: bool = False) -> list[Text]:
     head = Text()
     if h.status == "unreachable":
         head.append(f"x {h.name}", style="bold red")
@@ -155,7 +167,7 @@ def _host_text(h: HostPlan, work: list[Change], resets: ResetLines) -> list[Text
         line.append(f"{symbol(c)} {c.key.ljust(width)}", style="red" if c.refused else STYLES[c.action])
         if c.action is not Action.UNREACHABLE:
             line.append(f"  {_versions(c)}")
-        note = _note(c)
+        note = _note(c, rollback)
         if note:
             line.append(f"  {note}", style="red" if c.refused else "dim")
         out.append(line)
@@ -220,7 +232,7 @@ def render_markdown(plan: Plan, max_chars: int | None = None) -> str:
         if not work and not _setting_work(h) and not h.findings and h.status == "managed":
             noop_hosts.append(h)
             continue
-        sections.append(_Section(_host_markdown(h, work, resets), hosts=1))
+        sections.append(_Section(_host_markdown(h, work, resets, rollback=_shows_rollback(plan)), hosts=1))
     if plan.drift:
         drift = ["#### Drift (changed outside hwfw)", "", "| Host | Component | Recorded | Running |",
                  "|---|---|---|---|"]
@@ -276,7 +288,7 @@ def _cut_note(left_out: list[_Section], max_chars: int) -> str:
             "run `hwfw plan` for the full plan.")
 
 
-def _host_markdown(h: HostPlan, work: list[Change], resets: ResetLines) -> list[str]:
+def _host_markdown(h: HostPlan, work: list[Change], resets: ResetLines, *, rollback: bool = False) -> list[str]:
     if h.status == "unreachable":
         head = f"#### `x` {h.name}: unreachable"
     else:
@@ -288,7 +300,7 @@ def _host_markdown(h: HostPlan, work: list[Change], resets: ResetLines) -> list[
         sym = f"`{symbol(c)}`" + (" **refused**" if c.refused else "")
         cur = c.current if c.current is not None else "?"
         to = c.target if len(c.hops) <= 1 else f"{c.target} (via {', '.join(c.hops[:-1])})"
-        rows.append(f"| {sym} | {_cell(c.key)} | {_cell(cur)} | {_cell(to)} | {_cell(_note(c))} |")
+        rows.append(f"| {sym} | {_cell(c.key)} | {_cell(cur)} | {_cell(to)} | {_cell(_note(c, rollback))} |")
     noops = [c.key for c in h.changes if c.action is Action.NOOP and not c.refused]
     if noops:
         rows.append(f"| `=` | {_cell(', '.join(noops))} | | | at target |")

@@ -60,6 +60,7 @@ class SimApp:
 
     def bind(self, name: str, address: str, url: str) -> None:
         self.by_addr[address] = self.fleet.bmcs[name]
+        self.fleet.bmcs[name].address = address   # a BMC's own pulls leave from its address
         self.urls[name] = url
         if self.fleet.bmcs[name].HTTP_VERSION == "1.0":
             self.http10_addresses.add(address)

@@ -82,10 +82,12 @@ _INSECURE.verify_mode = ssl.CERT_NONE
 
 
 async def fetch(uri: str, spool_dir: Path, username: str | None = None, password: str | None = None,
-                timeout: float = 60.0) -> tuple[Path, str, int]:
+                timeout: float = 60.0, local_address: str | None = None) -> tuple[Path, str, int]:
     """Download `uri` to a spool file; return (path, sha256, size) or raise FetchError.
 
-    Like most BMCs, the simulator does not verify the image server's certificate.
+    Like most BMCs, the simulator does not verify the image server's certificate. The
+    connection leaves from `local_address` (the BMC's own loopback address) when the
+    image server is on IPv4 loopback too, so the server sees which BMC fetched.
     """
     spool_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix="pull-", suffix=".bin", dir=spool_dir)
@@ -94,7 +96,8 @@ async def fetch(uri: str, spool_dir: Path, username: str | None = None, password
     size = 0
     auth = (username, password or "") if username else None
     try:
-        async with httpx.AsyncClient(verify=_INSECURE, timeout=timeout, auth=auth) as client:
+        transport = httpx.AsyncHTTPTransport(verify=_INSECURE, local_address=_source_for(uri, local_address))
+        async with httpx.AsyncClient(verify=_INSECURE, timeout=timeout, auth=auth, transport=transport) as client:
             async with client.stream("GET", uri) as resp:
                 if resp.status_code in (401, 403):
                     raise FetchError("ResourceAtUriUnauthorized", f"HTTP {resp.status_code}")
@@ -119,3 +122,18 @@ async def fetch(uri: str, spool_dir: Path, username: str | None = None, password
         if fd >= 0:
             os.close(fd)
     return path, digest.hexdigest(), size
+
+
+def _source_for(uri: str, local_address: str | None) -> str | None:
+    """`local_address` when both it and the URI's host are IPv4 loopback, else None."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    try:
+        here = ipaddress.ip_address(local_address or "")
+        there = urlsplit(uri).hostname or ""
+        target = ipaddress.ip_address("127.0.0.1" if there == "localhost" else there)
+    except ValueError:
+        return None
+    both_v4_loopback = here.version == target.version == 4 and here.is_loopback and target.is_loopback
+    return local_address if both_v4_loopback else None

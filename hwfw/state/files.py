@@ -57,15 +57,18 @@ def atomic_write_json(path: Path, doc: Any, mode: int = 0o600) -> None:
     atomic_write_bytes(path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode(), mode)
 
 
-def append_json_line(path: Path, record: Any) -> None:
+def append_json_line(path: Path, record: Any, *, fsync: bool = True) -> None:
     """Append one JSON object as a line and fsync before returning (an intent or audit
-    record must be on disk before the change it describes is sent)."""
+    record must be on disk before the change it describes is sent). `fsync=False`: in
+    the page cache when this returns, which survives the process being killed (not the
+    machine losing power), at the cost of one write."""
     path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n").encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         os.write(fd, line)
-        os.fsync(fd)
+        if fsync:
+            os.fsync(fd)
     finally:
         os.close(fd)
 

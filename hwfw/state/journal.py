@@ -53,18 +53,23 @@ def unresolved(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class IntentLog:
-    def __init__(self, path: Path) -> None:
+    """`durable=False`: records reach the page cache, not the disk, before a call returns
+    (they survive hwfw being killed, not a power loss): for records written where a
+    wait for the disk would widen the window they are meant to close."""
+
+    def __init__(self, path: Path, *, durable: bool = True) -> None:
         self.path = path
+        self.durable = durable
 
     def open(self, *, run_id: str, host: str, component: str, action: str,
              image_sha256: str | None = None, **details: Any) -> str:
         record = intent_record(run_id=run_id, host=host, component=component, action=action,
                                image_sha256=image_sha256, **details)
-        append_json_line(self.path, record)
+        append_json_line(self.path, record, fsync=self.durable)
         return str(record["intent"])
 
     def resolve(self, intent_id: str, outcome: str, **details: Any) -> None:
-        append_json_line(self.path, resolution_record(intent_id, outcome, **details))
+        append_json_line(self.path, resolution_record(intent_id, outcome, **details), fsync=self.durable)
 
     def open_intents(self) -> list[dict[str, Any]]:
         """Intents with no resolution yet, oldest first."""

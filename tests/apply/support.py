@@ -37,7 +37,7 @@ from hwfw.events import Event
 from hwfw.inventory.model import Capabilities, ComponentState, HostInventory, Inventory, PreflightFacts
 from hwfw.plan import plan as make_plan
 from hwfw.plan.activation import COVERS
-from hwfw.plan.model import Plan
+from hwfw.plan.model import Plan, Step
 from hwfw.state.backend import open_backend
 
 LAB = Path(__file__).resolve().parents[2] / "examples" / "lab"
@@ -192,6 +192,12 @@ class MemoryDriver:
 
     async def in_flight(self) -> list[InFlight]:
         return list(self.bmc.foreign_tasks)
+
+    async def task_failure(self, task_uri: str | None, key: str) -> str | None:
+        return None
+
+    async def flash_previous(self, step: Step, progress: Progress) -> FlashResult:
+        raise ApplyError(f"{self.host}: this in-memory BMC keeps no previous images")
 
     async def settle_intent(self, intent: Mapping[str, Any]) -> str:
         self._check()
@@ -389,29 +395,36 @@ class ServedLab:
         raise AssertionError(f"no simulated BMC answers /__sim/events: {last}")
 
     def faults(self, bmc: str, **faults: Any) -> None:
-        self._control("POST", bmc, json=faults)
+        self._control("POST", "faults", bmc=bmc, **faults)
 
-    def clear_faults(self, bmc: str) -> None:
-        self._control("DELETE", bmc)
-
-    def _control(self, method: str, bmc: str, **kwargs: Any) -> None:
-        """`method` /__sim/faults for `bmc`, through its own socket or, while that BMC is
-        resetting (its socket refuses connections), through any other BMC that is up: the
-        simulator's control endpoints act on the BMC the `bmc` query names."""
+    def _control(self, method: str, endpoint: str, params: dict[str, Any] | None = None,
+                 **body: Any) -> dict[str, Any]:
+        """A control request through any BMC socket that is up (each answers for the whole
+        fleet; a BMC resetting itself may refuse connections, e.g. the simulated iDRAC)."""
         import httpx
 
         last: Exception | None = None
-        urls = [self.process.urls[bmc]] + [u for name, u in self.process.urls.items() if name != bmc]
-        for url in urls:
+        for url in self.process.urls.values():
             try:
-                r = httpx.request(method, f"{url}/__sim/faults", params={"bmc": bmc}, verify=self._tls(),
-                                  timeout=10, **kwargs)
+                r = httpx.request(method, f"{url}/__sim/{endpoint}", params=params, json=body or None,
+                                  verify=self._tls(), timeout=10)
             except httpx.TransportError as exc:
                 last = exc
                 continue
             r.raise_for_status()
-            return
-        raise AssertionError(f"no simulated BMC answers {method} /__sim/faults for {bmc}: {last}")
+            return r.json()  # type: ignore[no-any-return]
+        raise AssertionError(f"no simulated BMC answers /__sim/{endpoint}: {last}")
+
+    def set_speed(self, speed: float) -> None:
+        """0 freezes the simulator's clock: nothing a BMC does in virtual time moves on."""
+        self._control("POST", "clock", speed=speed)
+
+    def sessions(self) -> dict[str, list[dict[str, Any]]]:
+        """Live sessions per BMC."""
+        return self._control("GET", "sessions", params={"bmc": "*"})
+
+    def clear_faults(self, bmc: str) -> None:
+        self._control("DELETE", "faults", params={"bmc": bmc})
 
 
 def assert_nothing_flashed_twice(events: list[dict[str, Any]], started: set[tuple[str, str, str]]) -> None:
@@ -429,9 +442,14 @@ def assert_nothing_flashed_twice(events: list[dict[str, Any]], started: set[tupl
 
 
 def serve_lab(tmp_path: Path, hosts: list[str] | None = None, password: str = "password",
-              speed: float = 200) -> ServedLab:
+              speed: float = 200, timing: Mapping[str, str] | None = None,
+              options: Mapping[str, Any] | None = None) -> ServedLab:
     """Start `hwfw sim serve` (TLS, `speed`) for the lab's fleet (or `hosts` of it) with
-    `password` as every BMC's password, and a workspace copy pointing at it."""
+    `password` as every BMC's password, and a workspace copy pointing at it. `timing`
+    overrides settings.timing values of the workspace; `options` is merged into every
+    simulated host's `options`."""
+    import yaml
+
     from hwfw.sim.runtime import start_fleet_process
 
     ws = tmp_path / "lab"
@@ -439,6 +457,8 @@ def serve_lab(tmp_path: Path, hosts: list[str] | None = None, password: str = "p
     fleet = yaml.safe_load((LAB / "fleet.yaml").read_text())
     if hosts is not None:
         fleet["hosts"] = {h: fleet["hosts"][h] for h in hosts}
+    for spec in fleet["hosts"].values():
+        spec["options"] = {**(spec.get("options") or {}), **(options or {})}
     fleet["defaults"]["credentials"] = {"username": "admin", "password": password}
     fleet_path = tmp_path / "served-fleet.yaml"
     fleet_path.write_text(yaml.safe_dump(fleet, sort_keys=False))
@@ -452,5 +472,9 @@ def serve_lab(tmp_path: Path, hosts: list[str] | None = None, password: str = "p
     hwfw_yaml = ws / "hwfw.yaml"
     hwfw_yaml.write_text(hwfw_yaml.read_text().replace(
         "\nsettings:\n", f"\nsettings:\n  allowed_roots: [{tmp_path / 'sim-state'}]\n", 1))
+    if timing:
+        doc = yaml.safe_load(hwfw_yaml.read_text())
+        doc["settings"]["timing"].update(timing)
+        hwfw_yaml.write_text(yaml.safe_dump(doc, sort_keys=False))
     # the workspace no longer has sim:// hosts; its wait settings stay scaled for speed 200
     return ServedLab(ws, proc, tmp_path / "sim-state" / "ca.pem", env)

@@ -385,3 +385,42 @@ def test_a_bmc_still_resetting_when_apply_resumes_is_waited_for(make_rig) -> Non
     assert ledger.record("edge-000", "bios").status == "pending-activation"
     poll = rig.workspace.settings.timing.poll_interval
     assert [round(b - a, 6) for a, b in itertools.pairwise(looks)] == [poll, poll] and fleet.open_drivers == 0
+
+
+def test_a_bmc_that_goes_away_while_an_intent_is_settled_is_waited_for_and_settled_again(make_rig) -> None:
+    """The BMC answers when resume opens it, then resets (the update the killed run
+    started ends that way): settling waits for it and settles the intent again,
+    instead of refusing the host as "cannot settle"."""
+    rig = make_rig(generic_hosts(1))
+    fleet = rig.fleet
+    _killed_once_the_bios_image_was_accepted(rig)
+    bmc = fleet.bmcs["edge-000"]
+    from hwfw.apply.events import ApplyEvents
+    from hwfw.apply.ledger import Ledger
+    from hwfw.apply.resume import settle_open_intents
+
+    ledger = Ledger(rig.workspace.settings, "run2", rig.clock, offload=False)
+    looks: list[float] = []
+
+    def opener(host: str):
+        driver = fleet.driver(host)
+        settle = driver.settle_intent
+
+        async def looked_at(intent):  # type: ignore[no-untyped-def]
+            looks.append(rig.clock.monotonic())
+            bmc.down = len(looks) < 3      # gone at the first look, back at the third
+            return await settle(intent)
+
+        driver.settle_intent = looked_at  # type: ignore[method-assign]
+        return driver
+
+    recorder = Recorder()
+    report = asyncio.run(rig.clock.drive(settle_open_intents(
+        ledger, opener, settings=rig.workspace.settings, clock=rig.clock,
+        events=ApplyEvents(recorder, rig.clock, "run2"))))
+    assert not report.blocked and [v for _, _, v in report.settled] == ["done"]
+    assert ledger.record("edge-000", "bios").status == "pending-activation"
+    poll = rig.workspace.settings.timing.poll_interval
+    assert [round(b - a, 6) for a, b in itertools.pairwise(looks)] == [poll, poll] and fleet.open_drivers == 0
+    warned = [m for h, m in recorder.of("warning") if h == "edge-000" and "stopped answering while settling" in m]
+    assert len(warned) == 2

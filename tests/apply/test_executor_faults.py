@@ -30,9 +30,16 @@ pytestmark = pytest.mark.slow
 
 
 def lab_with(tmp_path: Path, faults: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch,
-             **host_extra: dict[str, Any]) -> Path:
+             settings: dict[str, dict[str, Any]] | None = None, **host_extra: dict[str, Any]) -> Path:
+    """A lab copy whose fleet injects `faults` per host; `settings` sections (timing,
+    policies) are merged into hwfw.yaml's."""
     dest = tmp_path / "lab"
     shutil.copytree(LAB, dest, ignore=shutil.ignore_patterns(".hwfw", ".hwfw-sim"))
+    if settings:
+        doc = yaml.safe_load((dest / "hwfw.yaml").read_text())
+        for section, values in settings.items():
+            doc["settings"].setdefault(section, {}).update(values)
+        (dest / "hwfw.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     fleet = yaml.safe_load((dest / "fleet.yaml").read_text())
     for host, f in faults.items():
         fleet["hosts"][host]["faults"] = f
@@ -104,9 +111,10 @@ def test_a_full_session_table_stops_before_anything_is_sent_and_says_why(tmp_pat
     ws = lab_with(tmp_path, {"lab-dell-03": {"sessions_full": True}}, monkeypatch)
     result = apply(ws, targets=("lab-dell-03", "lab-hpe-02"))
     assert result.exit_code == 1 and result.summary is None       # the plan is errored: nothing applied
-    # RAC0218: the iDRAC's session table is full
-    assert "lab-dell-03: host is unreachable" in result.message and "RAC0218" in result.message
-    assert "--target" in result.message
+    # named for what it is (issue 17 item 8): the BMC answers, its session table is full (iDRAC RAC0218)
+    assert "lab-dell-03: host cannot be read (session limit)" in result.message and "RAC0218" in result.message
+    assert "unreachable" not in result.message.split("Fix them")[0]
+    assert "--target" in result.message and "--allow-unreachable" in result.message
     assert not result.extra["sim"].query(type_="image-received")
 
 

@@ -23,7 +23,8 @@ def test_text_groups_changes_per_host_with_symbols_resets_and_summary() -> None:
     out = text(make())
     lines = out.splitlines()
     assert lines[0].startswith("lab-dell-01  baseline r750, dell PowerEdge R750")
-    assert "  ~ bmc               6.00 -> 7.10 via 6.10  Immediate, bmc-reset" in lines
+    # two hops: iDRAC's previous image would undo only the last one, and the repository has no 6.00
+    assert "  ~ bmc               6.00 -> 7.10 via 6.10  Immediate, bmc-reset, rollback: irreversible" in lines
     assert any(line.startswith("  ? raid") and "accepted unknown version" in line for line in lines)
     assert "  ! ac-cycle#1 activates bios, raid, nic:NIC.Slot.1-1, cpld" in lines
     assert "  resets: 0 host reboots, 2 BMC resets, 1 AC power cycle, est. 36 min" in lines
@@ -56,7 +57,7 @@ def test_markdown_has_the_summary_a_table_per_changed_host_and_folds_noop_hosts(
     assert lines[0] == f"**{make().summary.line()}**"
     assert ("#### lab-dell-01 (baseline r750, dell PowerEdge R750): 0 host reboots, 2 BMC resets, "
             "1 AC power cycle, est. 36 min") in lines
-    assert "| `~` | bmc | 6.00 | 7.10 (via 6.10) | Immediate, bmc-reset |" in lines
+    assert "| `~` | bmc | 6.00 | 7.10 (via 6.10) | Immediate, bmc-reset, rollback: irreversible |" in lines
     assert "| `!` | ac-cycle#1 | | | activates bios, raid, nic:NIC.Slot.1-1, cpld |" in lines
     assert "<details><summary>1 host already at target</summary>" in lines
     assert "- lab-dell-02 (baseline r750, dell PowerEdge R750): 5 components at target" in lines

@@ -98,6 +98,18 @@ class Activator:
             raise ApplyError(f"{self.host}: unknown activation {activation!r}")
         await steps[activation](progress, expected)
 
+    async def wait_requested(self, activation: str, progress: Progress) -> None:
+        """A reset an interrupted run already requested: wait for it to end, sending
+        nothing (the BMC stably back after a BMC reset or AC cycle; the host through POST
+        after a host-side one, once its reboot started within the graceful-shutdown time)."""
+        rd = self.readiness()
+        if activation in ("bmc-reset", "ac-cycle"):
+            await self.wait_bmc_back(rd, progress)
+        if activation in ("host-reboot", "ac-cycle"):
+            if not await self._wait_host(rd, self.timing.graceful_shutdown_timeout, _reboot_started):
+                log.info("%s: no reboot under way; checking that the host is up", self.host)
+            await self.wait_post(rd, progress, started=True)
+
     # ------------------------------------------------------------------ BMC reset
     def _self_reset_grace(self) -> float:
         t = self.timing
@@ -107,30 +119,36 @@ class Activator:
         t = self.timing
         return max(t.poll_interval, min(t.bmc_ready_timeout / 2, max(10 * t.stability_interval, 60.0)))
 
-    async def _expectation_met(self, expected: Expectation) -> bool:
+    async def _expectation_met(self, expected: Expectation) -> bool | None:
         """Did the self-reset already happen (the new version runs)? Someone may have read
-        the BMC between the flash and this activation and absorbed the evidence."""
+        the BMC between the flash and this activation and absorbed the evidence. None
+        when the BMC did not say (the read failed: busy, 503, still starting)."""
         if not expected.key or not expected.target:
             return False
         try:
             versions = await self.bmc.read_versions()
-        except BmcError:
-            return False
+        except BmcError as exc:
+            log.info("%s: cannot read the running version yet: %s", self.host, exc.message)
+            return None
         current = versions.get(expected.key)
         return current is not None and current.strip() == expected.target.strip()
 
     async def bmc_reset(self, progress: Progress, expected: Expectation | None) -> None:
         rd = self.readiness()
         mine = expected if expected is not None and expected.kind == "bmc-reset" else None
-        if mine is not None and not mine.done and not mine.seen and await self._expectation_met(mine):
-            mine.done = True
+        unsure = False
+        if mine is not None and not mine.done and not mine.seen:
+            met = await self._expectation_met(mine)
+            mine.done, unsure = bool(met), met is None
         if mine is not None and mine.done:
             progress(None, "the BMC already reset itself during the update; checking it is stable")
+            await self.bmc.reset_requested("the BMC's own reset after its update")
             await self.wait_bmc_back(rd, progress)
             return
         if mine is not None:
             progress(None, "the BMC applies its new firmware and resets itself; waiting")
-            if mine.seen or await self._self_reset_seen(rd, mine, progress):
+            if mine.seen or await self._self_reset_seen(rd, mine, progress, unsure=unsure):
+                await self.bmc.reset_requested("the BMC's own reset after its update")
                 await self.wait_bmc_back(rd, progress)
                 return
             log.info("%s: the BMC did not reset itself within %.1fs; resetting it", self.host,
@@ -141,6 +159,7 @@ class Activator:
                 # Already going down (e.g. a self-update finishing after a resumed run): that
                 # reset is the activation; a Manager.Reset on top would be a second one.
                 progress(None, f"the BMC is already resetting ({quick.reason}); waiting")
+                await self.bmc.reset_requested("a BMC reset already under way")
                 await self.wait_bmc_back(rd, progress)
                 return
         try:
@@ -153,6 +172,7 @@ class Activator:
             if quick.healthy:
                 raise
             progress(None, f"the BMC went down before the reset request reached it ({quick.reason}); waiting")
+            await self.bmc.reset_requested("a BMC reset already under way")
             await self.wait_bmc_back(rd, progress)
             return
         if not await rd.wait_gone(grace=self._went_away_grace(), progress=progress):
@@ -160,23 +180,27 @@ class Activator:
                              hint="check the BMC; the new firmware may not be active")
         await self.wait_bmc_back(rd, progress)
 
-    async def _self_reset_seen(self, rd: Readiness, expected: Expectation, progress: Progress) -> bool:
+    async def _self_reset_seen(self, rd: Readiness, expected: Expectation, progress: Progress, *,
+                               unsure: bool = False) -> bool:
         """Wait up to the self-reset grace for evidence that the BMC reset itself: it went
         away or refused our session. A read between the flash and now may have logged in
         again after that reset (it answered 401, the session re-logged in) and so absorbed
         the evidence, while failing itself (the BMC half up): then our session token has
-        changed, and the version running decides."""
+        changed, and the version running decides; a version the BMC would not tell
+        (`unsure`, e.g. a 503) is asked again each poll, never taken as "not yet"."""
         polls = self._polls(self._self_reset_grace())
         token = expected.token
         while True:
             if await rd.wait_gone(grace=0.0, progress=progress):
                 return True
-            if self.bmc.session.token != token:
+            if unsure or self.bmc.session.token != token:
                 token = self.bmc.session.token
-                if await self._expectation_met(expected):
+                met = await self._expectation_met(expected)
+                if met:
                     log.info("%s: the BMC already reset itself (a re-login absorbed it; the new version runs)",
                              self.host)
                     return True
+                unsure = met is None
             wait = polls.next_delay()
             if wait is None:
                 return False
@@ -218,6 +242,7 @@ class Activator:
                 raise
             log.warning("%s: %s: the answer was lost (%s); assuming the BMC acted on it", self.host, what,
                         exc.message)
+            await self.bmc.reset_requested(what)
             return None
         if response.status_code >= 400:
             raise error_for_response(self.host, "POST", str(response.request.url), response, what=f"{what} refused")
@@ -226,6 +251,7 @@ class Activator:
         if bad:
             raise ApplyError(f"{self.host}: {what} refused: {bad.message or bad.message_id} [{bad.message_id}]")
         log.info("%s: %s sent", self.host, what)
+        await self.bmc.reset_requested(what)
         return response
 
     # ------------------------------------------------------------------ host reboot
@@ -233,7 +259,8 @@ class Activator:
         rd = self.readiness()
         if expected is not None and expected.kind == "host-reboot":
             if not expected.done and await self._expectation_met(expected):
-                expected.done = True
+                expected.done = True   # (None, not read: the POST wait below decides)
+            await self.bmc.reset_requested("the host reboot the BMC performs for its update")
             if expected.done:
                 progress(None, "the BMC already rebooted the host during the update; checking POST is done")
                 await self.wait_post(rd, progress, started=True)
@@ -378,6 +405,7 @@ class Activator:
                              f"{exc.message}", hint="enable IPMI-over-LAN on the BMC or power-cycle it by hand") \
                 from exc
         progress(None, f"IPMI chassis power {action} sent")
+        await self.bmc.reset_requested(f"IPMI chassis power {action}")
 
     # ------------------------------------------------------------------ power
     async def set_power(self, state: str, progress: Progress) -> None:

@@ -16,9 +16,12 @@ from `settings.timing`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
-from typing import Any, Callable, Mapping
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Mapping
 
+from hwfw.apply.checkpoint import split_key
 from hwfw.apply.driver import (
     ActivationReport,
     BiosReading,
@@ -39,8 +42,10 @@ from hwfw.apply.drivers.settings import Configurator
 from hwfw.apply.drivers.settling import Settler
 from hwfw.apply.drivers.watchdog import Watchdog
 from hwfw.clock import Clock
-from hwfw.config.model import Settings
+from hwfw.config.model import RepositoryEntry, Settings
+from hwfw.errors import ApplyError
 from hwfw.inventory.collect import ResolvedHost
+from hwfw.plan.model import Step
 from hwfw.redfish.client import ClientOptions, RedfishClient
 from hwfw.redfish.session import RedfishSession
 from hwfw.vendors.base import VendorAdapter
@@ -62,6 +67,10 @@ def driver_client_options(settings: Settings) -> ClientOptions:
                    backoff_max=max(0.05, min(30.0, 3 * t.poll_interval)))
 
 
+def _quiet(percent: float | None, message: str) -> None:
+    pass
+
+
 class RedfishDriver:
     """A `HostDriver` for one Redfish BMC; `quirks_class` names the vendor's quirks."""
 
@@ -79,7 +88,7 @@ class RedfishDriver:
         self.quirks = self.quirks_class(self.bmc)
         self.flasher = Flasher(self.bmc, self.quirks)
         self.activator = Activator(self.bmc, self.quirks)
-        self.settler = Settler(self.bmc, self.quirks)
+        self.settler = Settler(self.bmc, self.quirks, self.activator)
         self.configurator = Configurator(self.bmc, self.quirks)
         self.watchdog = Watchdog(self.bmc, settings.watchdog) if settings.watchdog.enabled else None
         self.host = rh.name
@@ -88,6 +97,8 @@ class RedfishDriver:
         self.clock = clock
         self._expect: Expectation | None = None
         self._opened = False
+        # Told (one line) when opening has to wait for a BMC that is still resetting.
+        self.on_wait: Callable[[str], None] | None = None
 
     # ------------------------------------------------------------------ what tests and callers read
     @property
@@ -115,6 +126,15 @@ class RedfishDriver:
     def on_accepted(self, listener: Callable[[str], None] | None) -> None:
         self.flasher.on_accepted = listener
 
+    @property
+    def on_reset_requested(self) -> Callable[[str], Awaitable[None]] | None:
+        """Awaited once an activation's reset is under way (the rest is only waiting)."""
+        return self.bmc.on_reset_requested
+
+    @on_reset_requested.setter
+    def on_reset_requested(self, listener: Callable[[str], Awaitable[None]] | None) -> None:
+        self.bmc.on_reset_requested = listener
+
     # ------------------------------------------------------------------ life cycle
     async def __aenter__(self) -> RedfishDriver:
         await self.open()
@@ -124,9 +144,18 @@ class RedfishDriver:
         await self.bmc.close(*exc_info)
 
     async def open(self) -> None:
-        if not self._opened:
-            await self.bmc.open()
-            self._opened = True
+        """Log in and discover; a BMC that is still coming back from a reset is waited for
+        with the readiness rules used after hwfw's own resets (stable, then a fresh login)."""
+        if self._opened:
+            return
+        waited = await self.bmc.open_when_ready(self.on_wait)
+        try:
+            if waited:
+                await self.activator.wait_bmc_back(self.activator.readiness(), _quiet)
+        except BaseException:
+            await self.bmc.close(None, None, None)
+            raise
+        self._opened = True
 
     # ------------------------------------------------------------------ HostDriver
     async def preflight(self, *, known_tasks: tuple[str, ...], allow_pending: bool,
@@ -149,6 +178,27 @@ class RedfishDriver:
         self._expect = None  # an expectation belongs to the flash right before its activation
         await self.activator.ensure_ready(progress)
         result = await self.flasher.flash(request, progress)
+        self._expect = self.flasher.expectation
+        return result
+
+    async def flash_previous(self, step: Step, progress: Progress) -> FlashResult:
+        """See HostDriver.flash_previous: the vendor's quirks find the image
+        (`Quirks.previous_image`); SimpleUpdate installs it, like an uploaded one."""
+        self._expect = None
+        key = step.component or ""
+        kind, instance = split_key(key)
+        version = step.to_version or ""
+        await self.activator.ensure_ready(progress)
+        uri = await self.quirks.previous_image(key, kind, version)
+        if uri is None:
+            raise ApplyError(f"{self.host}: {key}: the BMC keeps no previous image of {version}",
+                             hint="add that version's image to the repository to roll back from it")
+        entry = RepositoryEntry(id=f"the BMC's previous image {uri.rstrip('/').rsplit('/', 1)[-1]}",
+                                vendor=self.vendor, component=kind, version=version, models=(), source=uri,
+                                sha256="", method="simple-update")
+        request = FlashRequest(run_id="", step=step, kind=kind, instance=instance, entry=entry,
+                               image_path=Path(os.devnull))
+        result = await self.flasher.install_held(request, uri, progress, method="bmc-previous")
         self._expect = self.flasher.expectation
         return result
 
@@ -202,6 +252,14 @@ class RedfishDriver:
             post_done = post_done and hpe["PostState"] in ("FinishedPost", "InPostDiscoveryComplete")
         return HostStatus(power=st.power, post_done=post_done, last_state=st.last_state,
                           health=str(health) if health else None)
+    async def task_failure(self, task_uri: str | None, key: str) -> str | None:
+        """See HostDriver.task_failure."""
+        return await self.settler.failure_of(task_uri, key)
+
+    async def wait_ready(self) -> None:
+        """Wait until the BMC is stably back (the readiness rules used after a reset),
+        then log in again; raises BmcUnreachable after `bmc_ready_timeout`."""
+        await self.activator.wait_bmc_back(self.activator.readiness(), _quiet)
 
     async def settle_intent(self, intent: Mapping[str, Any]) -> str:
         """See HostDriver.settle_intent. Intent `details` used: `to_version` (or `to`/

@@ -3,17 +3,21 @@
 
 A BMC resets under our feet (self-updates, activations): every read here goes back to
 the BMC, and `fresh_login` starts a new session when the old one died with it.
+`open_when_ready` logs in even when the BMC is still coming back from a reset (a run
+resumed right after one, or started while a BMC resets for someone else): it asks
+again, honouring Retry-After, until `bmc_ready_timeout`.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Awaitable, Callable, Mapping
 
 from hwfw.aio import gather_or_cancel
 from hwfw.apply.readiness import Readiness
 from hwfw.clock import Clock
 from hwfw.config.model import Settings
-from hwfw.errors import BmcAuthError, BmcError
+from hwfw.errors import BmcAuthError, BmcError, BmcSessionLimit, BmcUnreachable
 from hwfw.inventory.collect import ResolvedHost, read_facts
 from hwfw.inventory.model import ComponentState
 from hwfw.logs import get_logger
@@ -21,6 +25,7 @@ from hwfw.redfish.client import RedfishClient
 from hwfw.redfish.errors import error_for_response
 from hwfw.redfish.session import RedfishSession
 from hwfw.redfish.taskstate import task_messages
+from hwfw.retry import Backoff, RetryPolicy, parse_retry_after, retry
 from hwfw.vendors.base import BmcFacts, VendorAdapter, action_targets, classify, link
 
 __all__ = ["Bmc"]
@@ -41,20 +46,82 @@ class Bmc:
         self.client = client
         self.adapter = adapter
         self.image_server = image_server
-        self.session = RedfishSession(client, rh.username, rh.password)
+        self.session = RedfishSession(client, rh.username, rh.password,
+                                      session_limit_wait=settings.timing.session_limit_wait)
         self.system_uri: str | None = None
         self.manager_uri: str | None = None
         self.chassis_uri: str | None = None
         self.system: dict[str, Any] = {}
         self.manager: dict[str, Any] = {}
+        # Awaited once a reset has been requested (or the BMC was seen to reset itself):
+        # from then on the rest of the activation is only waiting (a safe point).
+        self.on_reset_requested: Callable[[str], Awaitable[None]] | None = None
+
+    async def reset_requested(self, what: str) -> None:
+        """Tell the listener a reset is under way (see `on_reset_requested`)."""
+        if self.on_reset_requested is not None:
+            await self.on_reset_requested(what)
 
     # ------------------------------------------------------------------ session
     async def open(self) -> None:
         try:
+            await self._attempt()
+        except BaseException:
+            await self.session.__aexit__(None, None, None)
+            raise
+
+    async def open_when_ready(self, on_wait: Callable[[str], None] | None = None) -> bool:
+        """`open`, waiting for a BMC that does not answer yet (see the module docstring):
+        connection failures and 5xx answers are asked again every poll interval (or
+        after the BMC's Retry-After, within the client's cap), a refused login too once
+        the BMC was seen down (BMCs refuse logins for a while after a reset). Returns
+        whether it had to wait; raises BmcUnreachable after `bmc_ready_timeout`."""
+        t = self.timing
+        interval = max(0.001, min(t.poll_interval, t.stability_interval))
+        policy = RetryPolicy(retries=None, backoff=Backoff(base=interval, factor=1.0, cap=interval, jitter=0.0),
+                             retry_after_max=max(interval, self.client.options.retry_after_max),
+                             clamp_to_deadline=True)
+        seen_down = False
+
+        def not_ready(exc: Exception) -> bool:
+            nonlocal seen_down
+            if isinstance(exc, BmcSessionLimit) or not isinstance(exc, BmcError):
+                return False
+            if isinstance(exc, BmcUnreachable) or (exc.status or 0) >= 500:
+                seen_down = True
+                return True
+            return seen_down and isinstance(exc, BmcAuthError)
+
+        def waiting(exc: Exception, n: int, delay: float) -> None:
+            if n == 1:
+                text = (f"the BMC does not answer yet ({getattr(exc, 'message', exc)}); waiting up to "
+                        f"{t.bmc_ready_timeout:g}s for it, as after a reset")
+                log.info("%s: %s", self.host, text)
+                if on_wait is not None:
+                    on_wait(text)
+
+        try:
+            await retry(self._attempt, clock=self.clock, policy=policy, retryable=not_ready,
+                        deadline=self.clock.monotonic() + t.bmc_ready_timeout,
+                        retry_after_of=lambda exc: parse_retry_after(getattr(exc, "retry_after", None), self.clock),
+                        on_retry=waiting)
+        except BaseException as exc:
+            await self.session.__aexit__(None, None, None)
+            if seen_down and isinstance(exc, BmcError) and not isinstance(exc, BmcUnreachable):
+                raise BmcUnreachable(f"the BMC did not come back within {t.bmc_ready_timeout:g}s (last: "
+                                     f"{exc.message})", host=self.host, url=str(self.client.base_url),
+                                     hint="check the BMC's console or power; raise "
+                                          "settings.timing.bmc_ready_timeout if it is just slow") from exc
+            raise
+        return seen_down
+
+    async def _attempt(self) -> None:
+        """One login and discovery; a half-made session is logged out (the client stays open)."""
+        try:
             await self.session.open()
             await self._discover()
         except BaseException:
-            await self.session.__aexit__(None, None, None)
+            await asyncio.shield(self.session.logout())
             raise
 
     async def close(self, *exc_info: object) -> None:

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 from urllib.parse import urlsplit
 
 from hwfw.apply.driver import FlashRequest, FlashResult, Progress
+from hwfw.errors import ApplyError
 from hwfw.inventory.model import ComponentState
 from hwfw.vendors.base import BmcFacts
 
 if TYPE_CHECKING:
     from hwfw.apply.drivers.flashing import Flasher
 
-__all__ = ["FlashContext", "UpdateMethod", "image_filename"]
+__all__ = ["FlashContext", "UpdateMethod", "apply_time_for", "image_filename", "supported_values"]
 
 
 @dataclass
@@ -64,3 +65,26 @@ def image_filename(request: FlashRequest) -> str:
     source = request.entry.source or ""
     name = Path(urlsplit(source).path).name if "://" in source else Path(source).name
     return name or request.image_path.name
+
+
+def supported_values(annotation: Any) -> list[str]:
+    """`SupportedValues` of an `@Redfish.OperationApplyTimeSupport` annotation."""
+    if not isinstance(annotation, Mapping):
+        return []
+    return [str(v) for v in annotation.get("SupportedValues") or ()]
+
+
+def apply_time_for(host: str, request: FlashRequest, support: list[str]) -> str | None:
+    """The plan's apply time if the BMC supports it; None to leave it out (the service
+    default, Immediate). Never silently turns OnReset into Immediate (an Immediate
+    apply time can reboot a host unexpectedly)."""
+    wanted = request.step.apply_time or "Immediate"
+    if not support:
+        return wanted if wanted != "Immediate" else None
+    if wanted in support:
+        return wanted
+    if wanted == "Immediate":
+        return None
+    raise ApplyError(f"{host}: the plan stages {request.step.component} with apply time {wanted}, but the "
+                     f"BMC supports only {', '.join(support)}",
+                     hint="re-run `hwfw plan`: the BMC's capabilities changed since the plan was made")

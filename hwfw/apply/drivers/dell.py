@@ -41,7 +41,7 @@ from hwfw.apply.drivers.base import RedfishDriver
 from hwfw.apply.drivers.bmc import Bmc
 from hwfw.apply.drivers.context import FlashContext
 from hwfw.apply.drivers.flashing import Flasher
-from hwfw.apply.drivers.methods import HttpPush, MultipartPush, SimpleUpdatePull, apply_time_for, supported_values
+from hwfw.apply.drivers.methods import HttpPush, MultipartPush, SimpleUpdatePull
 from hwfw.apply.drivers.quirks import Quirks, method_table
 from hwfw.apply.drivers.settings import Configurator, DmtfSettings, rejection_messages
 from hwfw.errors import ApplyError, BmcError
@@ -49,6 +49,7 @@ from hwfw.redfish.errors import message_id_matches
 from hwfw.redfish.tasks import json_object
 from hwfw.redfish.taskstate import FAILED_STATES
 from hwfw.vendors.base import BmcFacts, action_targets, link
+from hwfw.vendors.dell import parse_id
 
 __all__ = ["DellDriver", "DellQuirks"]
 
@@ -88,15 +89,7 @@ class DellHttpPush(HttpPush):
             raise ApplyError(f"{kit.host}: the iDRAC accepted the push but named no Available- inventory member")
         available = kit.bmc.client.uri_of(str(available))
         progress(1.0, f"pushed as {available.rsplit('/', 1)[-1]}")
-        action = action_targets(us).get("SimpleUpdate")
-        if not action:
-            raise ApplyError(f"{kit.host}: the iDRAC has no SimpleUpdate to install {available}")
-        params: dict[str, Any] = {"ImageURI": available}
-        at = apply_time_for(kit.host, request, supported_values(action.get("@Redfish.OperationApplyTimeSupport")))
-        if at:
-            params["@Redfish.OperationApplyTime"] = at
-        response = await kit.post_action(str(action["target"]), params, ctx)
-        return await kit.after_push(request, ctx, progress, response, self.name)
+        return await kit.install_held(request, available, progress, method=self.name, ctx=ctx)
 
 
 @dataclass(frozen=True)
@@ -255,6 +248,25 @@ class DellQuirks(Quirks):
 
     async def amend_preflight(self, facts: BmcFacts, report: PreflightReport) -> PreflightReport:
         return replace(report, facts={**report.facts, "job_queue": self.jobs_uri()})
+
+    # ------------------------------------------------------------------ rollback
+    async def previous_image(self, key: str, kind: str, version: str) -> str | None:
+        """iDRAC keeps the replaced image of each device (not the CPLD's) as a
+        `Previous-<component id>-<version>__<FQDD>` member: the one of the same
+        component id and FQDD as the running (`Installed-`) image, of `version`."""
+        facts = await self.bmc.facts(full=False)
+        comp = next((c for c in self.bmc.adapter.components(facts) if c.key == key), None)
+        running = parse_id(str(comp.uri or "").rstrip("/").rsplit("/", 1)[-1]) if comp else None
+        if running is None:
+            return None
+        for member in facts.firmware_inventory or ():
+            parsed = parse_id(str(member.get("Id") or ""))
+            if parsed is None or parsed["state"] != "Previous" or parsed["component"] != running["component"] \
+                    or parsed.get("fqdd") != running.get("fqdd"):
+                continue
+            if str(member.get("Version") or parsed["version"]).strip() == version.strip():
+                return str(member.get("@odata.id") or "") or None
+        return None
 
     # ------------------------------------------------------------------ settling
     async def settle(self, intent: Mapping[str, Any], key: str, target: Any,

@@ -5,8 +5,11 @@ outcome into a FlashResult).
 - **Task state is a hint; the version is the truth.** A task that vanishes (404, wiped
   by a BMC reset) falls back to reading the inventory; `Completed` with
   `ResetRequired`/`AwaitToActivate` means "written, runs after a reset"
-  (FLASH_PENDING); `UpdateSkippedSameVersion` means success (FLASH_SKIPPED_SAME). An
-  answer with no task and no message that changed nothing is FLASH_UNCONFIRMED.
+  (FLASH_PENDING). `UpdateSkippedSameVersion` ("already installed") is taken at its
+  word only once a version read confirms it (FLASH_SKIPPED_SAME: nothing to activate);
+  otherwise the flash fails with the BMC's message, before any reset. Skips for other
+  reasons fail with theirs (taskstate.py). An answer with no task and no message that
+  changed nothing is FLASH_UNCONFIRMED.
 - **A BMC that resets itself is remembered** (`expectation`): the activation right
   after the flash then waits for that reset instead of sending a second one.
 - **Images are checked while they stream** (upload.py).
@@ -30,7 +33,7 @@ from hwfw.apply.driver import (
 )
 from hwfw.apply.drivers.activation import Expectation
 from hwfw.apply.drivers.bmc import Bmc
-from hwfw.apply.drivers.context import FlashContext, UpdateMethod, image_filename
+from hwfw.apply.drivers.context import FlashContext, UpdateMethod, apply_time_for, image_filename, supported_values
 from hwfw.apply.upload import FilePart, FormField, MultipartBody, RawBody, send_stream, upload_timeout
 from hwfw.errors import ApplyError
 from hwfw.logs import get_logger
@@ -46,6 +49,7 @@ from hwfw.redfish.tasks import (
 )
 from hwfw.redfish.taskstate import RESET_HINTS
 from hwfw.retry import Attempts, polling
+from hwfw.vendors.base import action_targets, apply_time_support
 
 if TYPE_CHECKING:
     from hwfw.apply.drivers.quirks import Quirks
@@ -212,6 +216,24 @@ class Flasher:
                           f"({method}, HTTP {response.status_code}): {text}{mid}",
                           hint=info.resolution or _refusal_hint(response.status_code))
 
+    async def install_held(self, request: FlashRequest, uri: str, progress: Progress, *,
+                           method: str, ctx: FlashContext | None = None) -> FlashResult:
+        """Install an image the BMC itself holds (an uploaded `Available-` or a kept
+        `Previous-` inventory member) with SimpleUpdate, and follow it like a flash."""
+        ctx = ctx or await self.context(request)
+        us = ctx.update_service
+        action = action_targets(us).get("SimpleUpdate")
+        if not action:
+            raise ApplyError(f"{self.host}: the BMC has no SimpleUpdate to install {uri}")
+        params: dict[str, Any] = {"ImageURI": uri}
+        at = apply_time_for(self.host, request, supported_values(action.get("@Redfish.OperationApplyTimeSupport"))
+                            or apply_time_support(us))
+        if at:
+            params["@Redfish.OperationApplyTime"] = at
+        progress(0.0, f"installing {uri.rstrip('/').rsplit('/', 1)[-1]} (held by the BMC)")
+        response = await self.post_action(str(action["target"]), params, ctx)
+        return await self.after_push(request, ctx, progress, response, method)
+
     # ------------------------------------------------------------------ following
     async def after_push(self, request: FlashRequest, ctx: FlashContext, progress: Progress,
                          response: httpx.Response, method: str) -> FlashResult:
@@ -263,8 +285,7 @@ class Flasher:
             raise ApplyError(f"{self.host}: {comp}: flashing {request.entry.id} failed ({outcome.state}): "
                              f"{outcome.detail or 'no detail'}{mid}", hint=_failure_hint(outcome))
         if outcome.kind == "skipped":
-            progress(100.0, "the BMC already runs this version")
-            return FlashResult(FLASH_SKIPPED_SAME, method, outcome.uri, outcome.detail or "skipped: same version")
+            return await self._skipped(request, outcome, method, progress)
         if outcome.kind == "staged":
             progress(100.0, f"staged; runs after {request.step.activation or 'the next reset'}")
             return FlashResult(FLASH_PENDING, method, outcome.uri, outcome.detail or "staged")
@@ -294,6 +315,23 @@ class Flasher:
         message = note or ("written; " + (", ".join(hints) if hints else "waits for activation"))
         progress(100.0, message)
         return FlashResult(FLASH_PENDING, method, outcome.uri, message)
+
+    async def _skipped(self, request: FlashRequest, outcome: TaskOutcome, method: str,
+                       progress: Progress) -> FlashResult:
+        """"Skipped: already installed": true when the version runs (nothing to activate);
+        else a failure quoting the BMC (a reset would change nothing)."""
+        comp = request.step.component or request.kind
+        said = f"{outcome.detail or 'skipped: same version'} [{outcome.message_id}]"
+        current = await self.bmc.version_of(comp, request.kind, request.instance)
+        target = request.step.to_version
+        if target is not None and current is not None and current.strip() == target.strip():
+            progress(100.0, f"the BMC already runs {current}")
+            return FlashResult(FLASH_SKIPPED_SAME, method, outcome.uri, f"the BMC skipped the update: {said}; "
+                               f"{current} runs")
+        raise ApplyError(f"{self.host}: {comp}: the BMC skipped {request.entry.id}, saying it is already installed "
+                         f"({said}), but it reports {current or 'no version'} running, not {target}",
+                         hint="an image of that version may be staged on the BMC, waiting for a reset nobody "
+                              "requested: check its update queue or jobs before trying again")
 
     def note_self_reset(self, request: FlashRequest, outcome: TaskOutcome) -> None:
         """Remember that the BMC resets itself (BMC images applied Immediate) or reboots the

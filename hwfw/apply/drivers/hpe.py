@@ -40,7 +40,7 @@ from hwfw.apply.upload import FormField
 from hwfw.errors import ApplyError, BmcError
 from hwfw.redfish.errors import RedfishMessage, extended_info, message_id_matches
 from hwfw.redfish.tasks import FollowPolicy, Observation, TaskOutcome, TaskRef, TaskTimeout, follow_task, json_object
-from hwfw.redfish.taskstate import judge_messages
+from hwfw.redfish.taskstate import SKIPPED_OTHER, judge_messages
 from hwfw.vendors.base import BmcFacts, action_targets, link
 
 __all__ = ["HpeDriver", "HpeQuirks", "IloVerdict", "ilo_view"]
@@ -302,7 +302,7 @@ class HpeQuirks(Quirks):
                         return "done" if item.get("State") == "Pending" else f"in-flight:{item.get('@odata.id')}"
             except BmcError:
                 pass
-        if state == "Complete" and mid and not message_id_matches(mid, "UpdateSkippedVersionTooLow"):
+        if state == "Complete" and mid and not any(message_id_matches(mid, k) for k in SKIPPED_OTHER):
             return "done"
         if state == "Error":
             return f"failed:iLO flash ended in Error ({mid})"

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from hwfw.apply.driver import FlashRequest, FlashResult, Progress
-from hwfw.apply.drivers.context import FlashContext
+from hwfw.apply.drivers.context import FlashContext, apply_time_for, supported_values
 from hwfw.apply.drivers.flashing import Flasher
 from hwfw.apply.upload import FormField, RawBody
 from hwfw.errors import ApplyError, BmcError
@@ -27,29 +27,6 @@ from hwfw.redfish.errors import parse_error_info
 from hwfw.vendors.base import action_targets, apply_time_support
 
 __all__ = ["HttpPush", "MultipartPush", "SimpleUpdatePull", "apply_time_for", "supported_values"]
-
-
-def supported_values(annotation: Any) -> list[str]:
-    """`SupportedValues` of an `@Redfish.OperationApplyTimeSupport` annotation."""
-    if not isinstance(annotation, Mapping):
-        return []
-    return [str(v) for v in annotation.get("SupportedValues") or ()]
-
-
-def apply_time_for(host: str, request: FlashRequest, support: list[str]) -> str | None:
-    """The plan's apply time if the BMC supports it; None to leave it out (the service
-    default, Immediate). Never silently turns OnReset into Immediate (an Immediate
-    apply time can reboot a host unexpectedly)."""
-    wanted = request.step.apply_time or "Immediate"
-    if not support:
-        return wanted if wanted != "Immediate" else None
-    if wanted in support:
-        return wanted
-    if wanted == "Immediate":
-        return None
-    raise ApplyError(f"{host}: the plan stages {request.step.component} with apply time {wanted}, but the "
-                     f"BMC supports only {', '.join(support)}",
-                     hint="re-run `hwfw plan`: the BMC's capabilities changed since the plan was made")
 
 
 @dataclass(frozen=True)

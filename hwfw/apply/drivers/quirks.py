@@ -118,6 +118,12 @@ class Quirks:
         """Vendor facts and warnings added to the pre-flight report."""
         return report
 
+    # ------------------------------------------------------------------ rollback
+    async def previous_image(self, key: str, kind: str, version: str) -> str | None:
+        """The URI of the image of `version` the BMC kept for `key` when it was replaced
+        (installable with SimpleUpdate); None when the vendor keeps none."""
+        return None
+
     # ------------------------------------------------------------------ settling
     async def settle(self, intent: Mapping[str, Any], key: str, target: Any,
                      details: Mapping[str, Any]) -> str | None:

@@ -6,12 +6,18 @@ running: re-attach), `not-sent` (safe to redo), `failed:<message>`. Evidence, in
 the running version; the task or job the intent recorded; the vendor's own evidence
 (`Quirks.settle`: Dell jobs, the iLO repository and queue, Supermicro staging); any
 task on the BMC naming the component or our image file.
+
+An activation whose intent is marked `requested` (the reset was sent, or the BMC was
+seen resetting itself, before the run stopped) is never sent again: settling waits for that
+reset to end (`Activator.wait_requested`) and is `done`; the versions read afterwards
+say what it activated.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
+from hwfw.apply.drivers.activation import Activator
 from hwfw.apply.drivers.bmc import Bmc
 from hwfw.apply.drivers.quirks import Quirks
 from hwfw.errors import BmcAuthError, BmcError, BmcUnreachable
@@ -22,9 +28,12 @@ from hwfw.redfish.taskstate import (
     FAILURE_IDS,
     NEEDS_ACTION_STATES,
     OK_STATES,
+    Observation,
     any_message,
     judge_messages,
+    judge_task,
     task_messages,
+    task_view,
 )
 from hwfw.retry import Backoff, RetryPolicy
 
@@ -34,9 +43,10 @@ __all__ = ["Settler"]
 class Settler:
     """Settles open intents of one host."""
 
-    def __init__(self, bmc: Bmc, quirks: Quirks) -> None:
+    def __init__(self, bmc: Bmc, quirks: Quirks, activator: Activator | None = None) -> None:
         self.bmc = bmc
         self.quirks = quirks
+        self.activator = activator or Activator(bmc, quirks)
 
     async def settle(self, intent: Mapping[str, Any]) -> str:
         """"Not sent" is only concluded after `creation_grace_polls` more looks a poll
@@ -61,7 +71,7 @@ class Settler:
             return self._later()
         except BmcError as exc:
             if bmc_not_back_yet(exc):
-                return self._later()  # the BMC is resetting or starting: look again later
+                return self._later()  # the BMC is resetting or starting (503 + Retry-After): look again later
             raise
 
     def _later(self) -> str:
@@ -79,6 +89,11 @@ class Settler:
         running = versions.get(key)
         if target and running and running.strip() == str(target).strip():
             return "done"
+        if action == "activate" and details.get("requested"):
+            expect = details.get("versions") or {}
+            if not (expect and all(_runs(versions.get(k), v) for k, v in expect.items())):
+                await self.activator.wait_requested(str(details.get("activation") or ""), _quiet)
+            return "done"
         if action != "flash":
             return "not-sent"
         task_uri = details.get("task_uri")
@@ -93,18 +108,36 @@ class Settler:
 
     async def _task(self, uri: str) -> str | None:
         try:
-            response = await self.bmc.session.request("GET", uri, check=False, retries=1)
+            found = await self._task_body(uri)
         except BmcError:
             return f"in-flight:{uri}"
+        return verdict_of_task_body(found[1], found[0]) if found else None
+
+    async def _task_body(self, uri: str) -> tuple[str, dict[str, Any]] | None:
+        """(URI, body) of a task, or of the vendor job behind it once the task is purged."""
+        response = await self.bmc.session.request("GET", uri, check=False, retries=1)
         if response.status_code == 404:
             job = self.quirks.job_uri_for(uri)
-            if job and job != uri:
-                return await self._task(job)
-            return None
+            return await self._task_body(job) if job and job != uri else None
         body = json_object(response)
         if response.status_code >= 400 or body is None:
             return None
-        return verdict_of_task_body(body, uri)
+        return uri, body
+
+    async def failure_of(self, uri: str | None, key: str) -> str | None:
+        """Why the BMC's task or job that carried `key`'s image (the one the state
+        recorded) failed, in its own words; None when it did not, or is gone. (Another
+        task naming the component could be an older run's: never quoted.)"""
+        found = await self._task_body(uri) if uri else None
+        if found is None:
+            return None
+        where, body = found
+        state, percent, msgs = task_view(body)
+        outcome = judge_task(Observation(where, state, percent, msgs, body), frozenset())
+        if outcome is None or outcome.kind != "failed":
+            return None
+        mid = f" [{outcome.message_id}]" if outcome.message_id else ""
+        return f"the BMC's task {where} ended {state}: {outcome.detail or 'no detail'}{mid}"
 
     async def _from_tasks(self, key: str, details: Mapping[str, Any]) -> str | None:
         """A task on the BMC that names this component (or our image file) decides."""
@@ -123,6 +156,14 @@ class Settler:
             if verdict == "done" or best is None:
                 best = verdict
         return best
+
+
+def _runs(running: str | None, version: Any) -> bool:
+    return running is not None and running.strip() == str(version).strip()
+
+
+def _quiet(percent: float | None, message: str) -> None:
+    pass
 
 
 def verdict_of_task_body(body: Mapping[str, Any], uri: str) -> str:

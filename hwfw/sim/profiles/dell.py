@@ -330,7 +330,9 @@ class DellService(DellBios):
             if key in FAILURES:
                 code = "RED106" if key == "VerificationFailed" else "SUP029"
                 return [self.job_step(end, "Failed", code, add_messages=[msg])]
-            return [self.job_step(end, "Completed", "RED052", percent=100, add_messages=[msg])]
+            if key == "UpdateSkippedSameVersion":  # iDRAC's own words for "already installed"
+                return [self.job_step(end, "Completed", "RED052", percent=100, add_messages=[msg])]
+            return [self.job_step(end, "Completed", percent=100, add_messages=[msg])]
         kind, when = op["component"], op["apply_time"]
         if self.activation(kind) == "bmc-reset" and when != "OnStartUpdateRequest":
             f = self.flash_time(kind)

@@ -61,6 +61,7 @@ class BmcService:
         self.revision = 0
         self._cache: dict[tuple[str, str | None], tuple[tuple[int, int], Response]] = {}
         self.id_counter = 0
+        self.address: str | None = None   # the loopback address the BMC answers on, once bound
         self.cleared_faults: set[str] = set()
         self.sessions = SessionTable(self, int(self.options.get("session_limit", self.table["session_limit"])),
                                      float(self.options.get("session_timeout", self.table["session_timeout"])))

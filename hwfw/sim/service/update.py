@@ -179,7 +179,7 @@ class UpdateResources(AccessResources):
 
     async def pull(self, uri: str, username: str | None, password: str | None) -> ImageInfo:
         """Fetch ImageURI for real and verify it; raise FetchError on transfer problems."""
-        path, sha, size = await fetch(uri, self.spool_dir(), username, password)
+        path, sha, size = await fetch(uri, self.spool_dir(), username, password, local_address=self.address)
         try:
             info = await inspect_file(path, uri.rsplit("/", 1)[-1] or "image.bin", sha, size)
         finally:

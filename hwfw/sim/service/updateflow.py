@@ -22,6 +22,9 @@ DEFAULT_ACTIVATION = {"bmc": "bmc-reset", "bios": "host-reboot", "nic": "host-re
 
 
 FAILURES = ("VerificationFailed", "UpdateNotApplicable", "ApplyFailed")
+# The `update_skip` fault's reasons, as the DMTF Update registry names them.
+SKIP_KEYS = {"same-version": "UpdateSkippedSameVersion", "version-too-low": "UpdateSkippedVersionTooLow",
+             "skipped": "UpdateSkipped"}
 
 
 def _below(version: str, lowest: str) -> bool:
@@ -73,6 +76,9 @@ class UpdateFlow(UpdateResources):
         info.header = ImageHeader(op["image_vendor"], op["image_model"], op["image_component"], op["version"], 0, "")
         if not self.components_of(op) or not_applicable_reason(info, self.VENDOR, self.spec.model, op["component"]):
             return ("Update", "UpdateNotApplicable", (image, target))
+        skip = self.faults.get("update_skip")
+        if isinstance(skip, dict) and skip.get("component") in (None, op["component"]):
+            return ("Update", SKIP_KEYS[str(skip.get("reason", "same-version"))], (target, image))
         if op["component"] == "nic" and self.options.get("pldm_nic_needs_reboot_after_bmc") and \
                 self.machine.bmc_updated_since_host_boot:
             # PLDM NIC updates fail until the host rebooted after a BMC update (OpenStack ironic bug 2141574)
