@@ -517,14 +517,18 @@ class RolloutWorkflow:
         await workflow.wait_condition(lambda: not self.to_record and not self.recording)
 
     async def settle_down(self) -> None:
-        """Before this run closes: every host that ended recorded, every signal sent and
-        handled; again while handling signals brought more to record (a batch still
-        being written when the run closes would be cancelled, and lost)."""
+        """Before this run closes: every host that ended recorded, every signal sent
+        delivered and every signal received handled; again while handling signals
+        brought more to record or to send. A batch still being written when the run
+        closes would be cancelled, and lost; so would a signal not yet delivered
+        (Temporal drops what a closed run sent): a slot decision lost that way leaves
+        its host waiting for ever, while this run's scheduler counts it as a holder."""
         while True:
             await self.flush()
             await asyncio.gather(*self.outgoing, return_exceptions=True)
             await workflow.wait_condition(workflow.all_handlers_finished)
-            if not self.to_record and not self.recording:
+            self.outgoing = [f for f in self.outgoing if not f.done()]
+            if not self.to_record and not self.recording and not self.outgoing:
                 return
 
     # ------------------------------------------------------------------ the run
