@@ -10,12 +10,15 @@ that holds the workspace state, then serves the queue `hwfw.state`:
   refused at once, naming the holder, as with the local engine. It refuses a state
   that changed since the plan (lineage and serial), and records the run in the state's
   run list with the outcomes decided before the run (refused, skipped hosts).
-* `load_hosts` reads the host file a slice at a time, with each host's component
-  records and checkpoint as the state holds them now.
-* `record_hosts` writes what the pieces of hosts that ended did into the state (the
-  rollout sends the hosts that ended meanwhile together: one write for all), then
+* `load_hosts` reads the host file a slice at a time for the rollout, as briefs (what
+  its rules read: a host's estimate and out-of-service time, not its plan); `load_host`
+  reads one host for its host workflow, with its component records and checkpoint as
+  the state holds them now.
+* `record_hosts` writes what the pieces of hosts that ended did into the state, then
   resolves the intents those pieces resolved, then appends their audit entries: the
-  ledger's own order.
+  ledger's own order. Each host workflow records its own host; calls that arrive while
+  a write is under way are written together by the next one (group commit: one write
+  for all of them, not one per host).
 * `finish_run` closes the run's entry and releases the lock.
 
 If this worker restarts mid-run, the next of these activities takes the lock again and
@@ -39,15 +42,17 @@ from temporalio.exceptions import ApplicationError
 
 from hwfw.apply.ledger import Ledger
 from hwfw.apply.run import RUNS_KEPT
+from hwfw.apply.scheduler import host_shape
 from hwfw.clock import Clock, SystemClock
 from hwfw.config.model import Workspace
 from hwfw.errors import HwfwError, LockHeldError
 from hwfw.logs import get_logger
+from hwfw.plan.model import Step
 from hwfw.state.backend import make_backend
 from hwfw.state.files import atomic_write_bytes
 from hwfw.state.model import ComponentRecord
 
-from .model import BeginRun, FinishRun, HostSpec, LoadHosts, RecordHosts
+from .model import HOST_EXTRA, BeginRun, FinishRun, HostBrief, HostSpec, LoadHost, LoadHosts, RecordHosts
 
 __all__ = ["StateActivities", "StateKeeper", "host_file", "write_host_file"]
 
@@ -71,12 +76,50 @@ def write_host_file(workspace: Workspace, run_id: str, specs: list[HostSpec]) ->
     return path
 
 
+class GroupCommit:
+    """Commits of one ledger by many callers: a caller's changes are written by the first
+    commit that starts after it asked, and a commit under way takes along every caller
+    that asked meanwhile (one write for all)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self._asked: list[asyncio.Future[None]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def commit(self) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._asked.append(done)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write())
+        await asyncio.shield(done)
+
+    async def _write(self) -> None:
+        while self._asked:
+            batch, self._asked = self._asked, []
+            try:
+                await self.ledger.commit()
+            except BaseException as exc:  # noqa: BLE001 - each caller gets it (its activity is retried)
+                for f in batch:
+                    if not f.done():
+                        f.set_exception(exc)
+                continue
+            for f in batch:
+                if not f.done():
+                    f.set_result(None)
+
+
 @dataclass
 class _OpenRun:
     run_id: str
     ledger: Ledger
     stack: AsyncExitStack
     offsets: list[int] | None = None      # byte offset of each line of the host file
+    group: GroupCommit | None = None
+
+    def writer(self) -> GroupCommit:
+        if self.group is None:
+            self.group = GroupCommit(self.ledger)
+        return self.group
 
 
 class StateKeeper:
@@ -168,14 +211,29 @@ class StateActivities:
         await ledger.commit()
 
     @activity.defn(name="hwfw.load_hosts")
-    async def load_hosts(self, call: LoadHosts) -> list[HostSpec]:
+    async def load_hosts(self, call: LoadHosts) -> list[HostBrief]:
         run = await self.keeper.open(call.run_id)
         out = []
-        for spec in self._read(run, call.offset, call.limit):
-            spec.records = {k: r.to_json() for k, r in run.ledger.hosts.get(spec.host, {}).items()}
-            spec.checkpoint = run.ledger.checkpoint(spec.host)
-            out.append(spec)
+        for index, spec in enumerate(self._read(run, call.offset, call.limit), start=call.offset):
+            shape = host_shape(spec.host, [Step.from_json(s) for s in spec.steps])
+            out.append(HostBrief(host=spec.host, index=index, steps=len(spec.steps),
+                                 estimate=shape.estimate_seconds, downtime=shape.downtime_seconds,
+                                 preset=spec.preset))
         return out
+
+    @activity.defn(name="hwfw.load_host")
+    async def load_host(self, call: LoadHost) -> HostSpec:
+        run = await self.keeper.open(call.run_id)
+        specs = self._read(run, call.index, 1)
+        if not specs:
+            raise ApplicationError(f"the run's host file has no line {call.index}", type="NoHostFile",
+                                   non_retryable=True)
+        spec = specs[0]
+        spec.records = {k: r.to_json() for k, r in run.ledger.hosts.get(spec.host, {}).items()}
+        spec.checkpoint = run.ledger.checkpoint(spec.host)
+        spec.extra = {section: (run.ledger.extra.get(section) or {})[spec.host] for section in HOST_EXTRA
+                      if spec.host in (run.ledger.extra.get(section) or {})}
+        return spec
 
     def _read(self, run: _OpenRun, offset: int, limit: int | None) -> list[HostSpec]:
         path = host_file(self.workspace, run.run_id)
@@ -203,9 +261,11 @@ class StateActivities:
                 ledger.put(item.host, key, ComponentRecord(**doc))
             if item.checkpoint is not None:
                 ledger.set_checkpoint(item.host, item.checkpoint)
+            for section, value in item.extra.items():
+                ledger.put_extra(section, {**(ledger.extra.get(section) or {}), item.host: value})
             outcomes[item.host] = item.outcome["status"]
         ledger.touch()
-        await ledger.commit()
+        await run.writer().commit()
         # each entry is its own durable append; a batch's are independent of one another,
         # so they go together (the order that matters: the records above, then the
         # resolutions, then the audit entries)
@@ -223,7 +283,7 @@ class StateActivities:
         await self.keeper.close(call.run_id)
 
     def activities(self) -> list[Callable[..., Any]]:
-        return [self.begin_run, self.load_hosts, self.record_hosts, self.finish_run]
+        return [self.begin_run, self.load_hosts, self.load_host, self.record_hosts, self.finish_run]
 
 
 def _line_offsets(fh: Any) -> list[int]:

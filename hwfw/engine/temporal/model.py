@@ -38,11 +38,19 @@ CONTINUE_AS_NEW_EVENTS = 10000   # continue as new beyond this many history even
 # replay of 2.7 MB took longer than Temporal's 10 s workflow task timeout on two busy cores)
 CONTINUE_AS_NEW_BYTES = 1_000_000
 HOSTS_PER_LOAD = 250             # hosts read from the run's host file per activity
-EVENTS_KEPT = 2000               # rollout events kept for followers (and carried over)
-SUMMARY_HOSTS = 5000             # host outcomes a rollout's result lists in full
+EVENTS_KEPT = 2000               # rollout events kept for followers
+EVENTS_CARRIED = 100             # ... of which a run continuing as new hands on (its input is in the history)
+# Host outcomes a rollout's result lists in full; beyond, converged hosts are counted only
+# (every run carries the outcomes to its continuation, and replays them from its input)
+SUMMARY_HOSTS = 1000
 # Shortest heartbeat timeout: an event loop busy for seconds (two loaded cores) must not
 # pass for a dead worker (2 s did: spurious retries, each settling its host first)
 HEARTBEAT_FLOOR = 10.0
+
+
+# The state's sections keyed by host (besides component records): BIOS settings records,
+# post-configuration validations, watchdog (hwfw.apply.settings_run; schemas/state.schema.json)
+HOST_EXTRA = ("bios_settings", "validations", "watchdog")
 
 
 def site_queue(site: str | None) -> str:
@@ -144,15 +152,38 @@ class HostSpec:
     preset: dict[str, Any] | None = None     # an outcome decided before the run (refused, skipped)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     checkpoint: dict[str, Any] | None = None
+    plan: dict[str, Any] | None = None       # the host's HostPlan (its changes and BIOS settings; see host_plan)
+    extra: dict[str, Any] = field(default_factory=dict)   # its entries of the state's host sections (HOST_EXTRA)
+
+
+@dataclass
+class HostBrief:
+    """What the rollout knows of a host of the run's host file: what its rules read, not
+    the plan (the host workflow loads its own HostSpec: the rollout's history, replayed
+    whenever a worker lost it, stays small whatever the plan)."""
+
+    host: str
+    index: int                   # its line in the run's host file
+    steps: int = 0
+    estimate: float = 0.0        # HostShape.estimate_seconds
+    downtime: float = 0.0        # HostShape.downtime_seconds
+    preset: dict[str, Any] | None = None
+
+
+@dataclass
+class LoadHost:
+    run_id: str
+    index: int
 
 
 @dataclass
 class HostInput:
-    """The host workflow's input."""
+    """The host workflow's input (its plan it loads itself: hwfw.load_host)."""
 
     run_id: str
     rollout: str                 # the rollout's workflow id (signals go there)
-    spec: HostSpec
+    host: str
+    index: int                   # its line in the run's host file
     on_failure: str
     allow_pending: bool
     sync: bool
@@ -187,6 +218,8 @@ class HostCall:
     hard: bool = False            # the run was stopped hard: no rollback, no hooks
     resolved: list[str] = field(default_factory=list)   # intents earlier pieces of this host account for
     elapsed: float = 0.0          # seconds since the host started (its outcome's duration)
+    plan: dict[str, Any] | None = None      # HostSpec.plan
+    extra: dict[str, Any] = field(default_factory=dict)   # the host's state sections as its pieces left them
 
 
 @dataclass
@@ -206,6 +239,7 @@ class HostReply:
     failure: str | None = None
     settled: list[str] = field(default_factory=list)   # verdicts of intents a retry settled first
     resolutions: list[dict[str, Any]] = field(default_factory=list)   # for the state writer, after the records
+    extra: dict[str, Any] = field(default_factory=dict)   # host sections the piece wrote (section -> value)
 
 
 @dataclass
@@ -235,6 +269,7 @@ class RecordHost:
     checkpoint: dict[str, Any] | None = None
     audit: list[dict[str, Any]] = field(default_factory=list)
     resolutions: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)   # host sections its pieces wrote (section -> value)
 
 
 @dataclass

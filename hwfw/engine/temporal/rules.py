@@ -68,8 +68,10 @@ class EventLog:
         start = max(0, seq + 1 - self.first)
         return self.docs[start:start + limit]
 
-    def carry(self) -> dict[str, Any]:
-        return {"docs": list(self.docs), "first": self.first}
+    def carry(self, last: int | None = None) -> dict[str, Any]:
+        """The last `last` documents (all: None), for a run continuing as new."""
+        docs = self.docs if last is None or last >= len(self.docs) else self.docs[len(self.docs) - last:]
+        return {"docs": list(docs), "first": self.last - len(docs) + 1}
 
 
 def scheduler_snapshot(s: Scheduler) -> dict[str, Any]:

@@ -60,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
     from hwfw.apply.scheduler import Rollout, Scheduler, host_shape
     from hwfw.engine.temporal.model import (
         CONTROL_QUEUE,
+        EVENTS_CARRIED,
         EVENTS_KEPT,
         HOST_WORKFLOW,
         ROLLOUT_WORKFLOW,
@@ -67,10 +68,12 @@ with workflow.unsafe.imports_passed_through():
         SUMMARY_HOSTS,
         BeginRun,
         FinishRun,
+        HostBrief,
         HostCall,
         HostInput,
         HostReply,
         HostSpec,
+        LoadHost,
         LoadHosts,
         RecordHost,
         RecordHosts,
@@ -157,26 +160,44 @@ class HostWorkflow:
         return {"events": self.log.after(after), "last": self.log.last}
 
     @workflow.run
-    async def run(self, inp: HostInput) -> dict[str, Any]:
-        return await _HostWalk(self, inp).run()
+    async def run(self, inp: HostInput) -> str:
+        """The host's outcome status (the outcome itself went to the rollout by signal;
+        the rollout's history holds this result too, so it stays one word)."""
+        try:
+            spec: HostSpec = await _state("hwfw.load_host", LoadHost(inp.run_id, inp.index), inp.timing,
+                                          result_type=HostSpec)
+        except ActivityError as exc:
+            outcome = HostOutcome(HOST_FAILED, f"could not load its plan: {_cause(exc)}").to_json()
+            await _report(inp, RecordHost(host=inp.host, outcome=outcome), keep_slot=False)
+            return str(outcome["status"])
+        return str((await _HostWalk(self, inp, spec).run())["status"])
+
+
+async def _report(inp: HostInput, record: RecordHost, *, keep_slot: bool) -> None:
+    """The host's end: its records to the state writer (written before the rollout hears
+    of it, so a rollout that ended has every host recorded), then its outcome, alone, to
+    the rollout (its history stays small: no records, no audit entries)."""
+    await _state("hwfw.record_hosts", RecordHosts(inp.run_id, [record]), inp.timing)
+    await workflow.get_external_workflow_handle(inp.rollout).signal("host_finished", {
+        "host": inp.host, "outcome": record.outcome, "keep_slot": keep_slot})
 
 
 class _HostWalk:
     """One host's run (see the module docstring)."""
 
-    def __init__(self, wf: HostWorkflow, inp: HostInput) -> None:
-        self.wf, self.inp, self.spec = wf, inp, inp.spec
-        self.host = inp.spec.host
-        self.steps = [Step.from_json(s) for s in inp.spec.steps]
+    def __init__(self, wf: HostWorkflow, inp: HostInput, spec: HostSpec) -> None:
+        self.wf, self.inp, self.spec = wf, inp, spec
+        self.host = spec.host
+        self.steps = [Step.from_json(s) for s in spec.steps]
         self.by_id = {s.id: s for s in self.steps}
         self.shape = host_shape(self.host, self.steps)
         self.clock = _clock()
         self.t0 = self.clock.monotonic()
         self.events = ApplyEvents(wf.log, self.clock, inp.run_id)
         self.rules = Scheduler(Rollout(deadline=inp.deadline, time_scale=inp.time_scale), [], self.clock)
-        self.queue = site_queue(inp.spec.site)
-        self.records: dict[str, dict[str, Any]] = dict(inp.spec.records)
-        self.checkpoint = inp.spec.checkpoint
+        self.queue = site_queue(spec.site)
+        self.records: dict[str, dict[str, Any]] = dict(spec.records)
+        self.checkpoint = spec.checkpoint
         self.results: dict[str, dict[str, Any]] = {}
         self.resets: dict[str, int] = {}
         self.audit: list[dict[str, Any]] = []
@@ -231,10 +252,9 @@ class _HostWalk:
         outcome = await self.finish(decided)
         keep = outcome["status"] == HOST_FAILED and self.holds_slot
         await asyncio.gather(*self.sent)
-        # the rollout hands the record to the state writer (with the other hosts ending meanwhile)
-        await workflow.get_external_workflow_handle(self.inp.rollout).signal("host_finished", {
-            "host": self.host, "outcome": outcome, "keep_slot": keep, "records": self.records,
-            "checkpoint": self.checkpoint, "audit": self.audit, "resolutions": self.resolutions})
+        await _report(self.inp, RecordHost(host=self.host, outcome=outcome, records=self.records,
+                                           checkpoint=self.checkpoint, audit=self.audit,
+                                           resolutions=self.resolutions), keep_slot=keep)
         return outcome
 
     async def finish(self, decided: dict[str, Any] | None) -> dict[str, Any]:
@@ -417,9 +437,8 @@ class RolloutWorkflow:
         self.slot_waiting.pop(host, None)
         self.sched.host_finished(host, outcome.status, keep_slot=bool(doc.get("keep_slot")))
         self.note(host, outcome)
-        self.to_record.append(RecordHost(host=host, outcome=doc["outcome"], records=doc.get("records") or {},
-                                         checkpoint=doc.get("checkpoint"), audit=doc.get("audit") or [],
-                                         resolutions=doc.get("resolutions") or []))
+        if doc.get("unrecorded"):   # it never ran: the rollout records its outcome
+            self.to_record.append(RecordHost(host=host, outcome=doc["outcome"]))
         if outcome.status in (HOST_FAILED, HOST_ROLLED_BACK) and self.inp.on_failure == "abort-run":
             self.begin_abort(f"run aborted: {host} {outcome.status}")
         self.grant()
@@ -553,12 +572,12 @@ class RolloutWorkflow:
                 max_unavailable=r.max_unavailable, canary=r.canary, failure_budget=r.failure_budget,
                 on_failure=inp.on_failure, time_scale=r.time_scale,
                 deadline_seconds=None if r.deadline is None else max(0.0, (r.deadline - self.t0) * r.time_scale)))
-        loaded: deque[HostSpec] = deque()
+        loaded: deque[HostBrief] = deque()
         while self.offset < inp.hosts:
             await self.continue_if_long()
             if not loaded:
                 loaded.extend(await _state("hwfw.load_hosts", LoadHosts(inp.run_id, self.offset, inp.per_load),
-                                           inp.timing, result_type=list[HostSpec]))
+                                           inp.timing, result_type=list[HostBrief]))
                 if not loaded:
                     break
             if await self.admit(loaded[0]):
@@ -573,42 +592,41 @@ class RolloutWorkflow:
             await self.continue_if_long()
         return await self.end()
 
-    async def admit(self, spec: HostSpec) -> bool:
+    async def admit(self, brief: HostBrief) -> bool:
         """Start (or decide) the host at the offset; False when the rollout must
         continue as new first (the host is then admitted by the next run)."""
-        if spec.preset is not None:   # refused or skipped before the run: recorded by begin_run
-            self.note(spec.host, HostOutcome.from_json(spec.preset))
+        if brief.preset is not None:   # refused or skipped before the run: recorded by begin_run
+            self.note(brief.host, HostOutcome.from_json(brief.preset))
             return True
-        steps = [Step.from_json(s) for s in spec.steps]
-        shape = host_shape(spec.host, steps)
-        if len(self.sched.canaries) < self.rollout.canary and spec.host not in self.sched.canaries:
-            self.sched.canaries.append(spec.host)
+        if len(self.sched.canaries) < self.rollout.canary and brief.host not in self.sched.canaries:
+            self.sched.canaries.append(brief.host)
         await workflow.wait_condition(
             lambda: (self.children_open < self.inp.children
-                     and self.sched.admit(spec.host, shape.estimate_seconds).verdict != "wait") or self.too_long())
-        decision = self.sched.admit(spec.host, shape.estimate_seconds)
+                     and self.sched.admit(brief.host, brief.estimate).verdict != "wait") or self.too_long())
+        decision = self.sched.admit(brief.host, brief.estimate)
         if decision.verdict == "wait" or self.children_open >= self.inp.children:
             return False
         if not decision.go:
-            self.decided(spec.host, HostOutcome(decision.outcome or HOST_NOT_STARTED, decision.reason, 0, len(steps)))
+            self.decided(brief.host, HostOutcome(decision.outcome or HOST_NOT_STARTED, decision.reason, 0, brief.steps))
             return True
-        self.sched.host_started(spec.host)
-        self.sched.downtime[spec.host] = shape.downtime_seconds
-        child = host_workflow_id(self.inp.run_id, spec.host)
-        self.running[spec.host] = child
+        self.sched.host_started(brief.host)
+        self.sched.downtime[brief.host] = brief.downtime
+        child = host_workflow_id(self.inp.run_id, brief.host)
+        self.running[brief.host] = child
         self.peak = max(self.peak, len(self.running))
         # not awaited here: the hosts admitted in one workflow task start together (awaiting
         # each start would admit one host per round trip to the server)
         self.starting = [f for f in self.starting if not f.done()]
         self.children_open += 1
-        self.starting.append(asyncio.ensure_future(self.start_host(spec, child, len(steps))))
+        self.starting.append(asyncio.ensure_future(self.start_host(brief, child)))
         return True
 
-    async def start_host(self, spec: HostSpec, child: str, steps: int) -> None:
+    async def start_host(self, brief: HostBrief, child: str) -> None:
         k = self.rollout
         try:
             handle = await workflow.start_child_workflow(
-                HOST_WORKFLOW, HostInput(run_id=self.inp.run_id, rollout=workflow.info().workflow_id, spec=spec,
+                HOST_WORKFLOW, HostInput(run_id=self.inp.run_id, rollout=workflow.info().workflow_id, host=brief.host,
+                                         index=brief.index,
                                          on_failure=self.inp.on_failure, allow_pending=self.inp.allow_pending,
                                          sync=self.inp.sync, timing=self.inp.timing, deadline=k.deadline,
                                          time_scale=k.time_scale, slots_limited=k.max_unavailable is not None),
@@ -616,8 +634,8 @@ class RolloutWorkflow:
         except (WorkflowAlreadyStartedError, FailureError) as exc:
             # the host never ran here (its id is taken by another execution): it failed to start
             self.children_open -= 1
-            self.host_finished({"host": spec.host, "outcome": HostOutcome(
-                HOST_FAILED, f"its host workflow could not start: {exc}", 0, steps).to_json()})
+            self.host_finished({"host": brief.host, "unrecorded": True, "outcome": HostOutcome(
+                HOST_FAILED, f"its host workflow could not start: {exc}", 0, brief.steps).to_json()})
             return
         closed = asyncio.ensure_future(self.child_closed(handle))
         self.closing.add(closed)
@@ -643,8 +661,9 @@ class RolloutWorkflow:
             return
         await asyncio.gather(*self.starting)   # every admitted host started before this run closes
         await self.settle_down()
-        carry = {"scheduler": scheduler_snapshot(self.sched), "log": self.log.carry(), "running": self.running,
-                 "slot_waiting": self.slot_waiting, "outcomes": self.outcomes, "counts": self.counts,
+        carry = {"scheduler": scheduler_snapshot(self.sched), "log": self.log.carry(EVENTS_CARRIED),
+                 "running": self.running, "slot_waiting": self.slot_waiting, "outcomes": self.outcomes,
+                 "counts": self.counts,
                  "complete": self.complete, "interrupted": self.interrupted, "aborted": self.aborted,
                  "hard": self.hard, "offset": self.offset, "t0": self.t0, "runs": self.runs + 1, "peak": self.peak}
         inp = self.inp
