@@ -89,6 +89,9 @@ log = get_logger("apply.executor")
 # An optional hook of a driver (not part of HostDriver): awaited once a reset has been
 # requested. Drivers that cannot tell (IPMI, in-memory) simply never call it.
 _RESET_LISTENER = "on_reset_requested"
+# Another optional hook: a driver that remembers a reset its last flash made the BMC do
+# forgets it when the executor sends no activation for that flash.
+_FORGET_EXPECTED = "forget_expected_reset"
 
 ON_FAILURE = ("halt-host", "rollback-host", "abort-run")
 
@@ -681,7 +684,11 @@ class HostRun:
             except HwfwError:  # e.g. the BMC is resetting itself right now: the driver waits for it
                 running = {}
             if all(cpmod.same_version(running.get(k), v, sc) for k, v, sc in targets):
-                # Not counted in the host's resets: they count what hwfw sent.
+                # Not counted in the host's resets: they count what hwfw sent. The reset the
+                # BMC did by itself is over: the driver must not credit it to a later one.
+                forget = getattr(self.driver, _FORGET_EXPECTED, None)
+                if forget is not None:
+                    forget()
                 return StepOutcome(STEP_NOT_NEEDED, f"every image it activates already runs; no {kind} sent")
         return await self._reset(step, kind, [k for k, _, _ in targets], {k: v for k, v, _ in targets})
 

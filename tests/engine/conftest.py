@@ -99,23 +99,7 @@ def split_lab(tmp_path: Path, hosts: list[str] | None = None) -> ServedLab:
     for host in inv["hosts"]:
         host["site"] = SITES[host["name"]]
     inv_path.write_text(yaml.safe_dump(inv, sort_keys=False))
-    _without_bios_settings(lab.workspace / "baselines.yaml")
     return lab
-
-
-def _without_bios_settings(path: Path) -> None:
-    """The lab's baselines without their BIOS settings: the Temporal engine refuses plans
-    that set some (hwfw/engine/temporal/launch.py; test_temporal_lab checks the refusal)."""
-    doc = yaml.safe_load(path.read_text())
-    for baseline in doc["baselines"].values():
-        baseline.pop("bios_settings", None)
-        overrides = [{k: v for k, v in o.items() if k != "bios_settings"} for o in baseline.get("overrides", ())]
-        overrides = [o for o in overrides if set(o) - {"hosts", "labels"}]
-        if overrides:
-            baseline["overrides"] = overrides
-        else:
-            baseline.pop("overrides", None)
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
 class Sites:

@@ -48,9 +48,12 @@ class HostLedger(Ledger):
 
     def __init__(self, workspace: Workspace, call: HostCall, clock: Clock, backend: StateBackend) -> None:
         checkpoints = {"hosts": {call.host: dict(call.checkpoint)}} if call.checkpoint else {}
-        state = State(lineage="", serial=0, hosts={call.host: records_of(call.records)}, checkpoints=checkpoints)
+        extra = {section: {call.host: value} for section, value in call.extra.items()}
+        state = State(lineage="", serial=0, hosts={call.host: records_of(call.records)}, checkpoints=checkpoints,
+                      extra=extra)
         super().__init__(workspace.settings, call.run_id, clock, state, backend=backend)
         self.changed: set[str] = set()
+        self.extra_changed: set[str] = set()
         self.checkpoint_changed = False
         self.audits: list[dict[str, Any]] = []
         self.resolutions: list[dict[str, Any]] = []
@@ -58,6 +61,10 @@ class HostLedger(Ledger):
     def put(self, host: str, key: str, record: ComponentRecord) -> None:
         super().put(host, key, record)
         self.changed.add(key)
+
+    def put_extra(self, key: str, value: Any) -> None:
+        super().put_extra(key, value)
+        self.extra_changed.add(key)
 
     def set_checkpoint(self, host: str, checkpoint: Mapping[str, Any]) -> None:
         super().set_checkpoint(host, checkpoint)
@@ -103,7 +110,8 @@ class HostPiece:
         self.steps = [Step.from_json(s) for s in call.steps]
         self.ledger = HostLedger(workspace, call, clock, backend)
         self.collector = Collector()
-        host_plan = HostPlan(name=call.host, status="managed", reachable=True, vendor=call.vendor, model=call.model)
+        host_plan = HostPlan.from_json(call.plan) if call.plan else \
+            HostPlan(name=call.host, status="managed", reachable=True, vendor=call.vendor, model=call.model)
         plan = Plan(hosts=(host_plan,), steps=tuple(self.steps), summary=Summary(hosts=1, steps=len(self.steps)),
                     errored=False, applyable=True, complete=False, state_lineage="", state_serial=0)
         self.executor = Executor(plan, workspace, self.ledger, _no_opener, images, clock=clock, events=self.collector,
@@ -143,7 +151,9 @@ class HostPiece:
         return HostReply(records=records, checkpoint=ledger.checkpoint(host) if ledger.checkpoint_changed else None,
                          audit=list(ledger.audits), events=list(self.collector.docs), resets=resets, results=results,
                          refusal=self.refusal, power_state=run.power_state, outcome=self.outcome,
-                         failure=run.failure, settled=list(self.settled), resolutions=list(ledger.resolutions))
+                         failure=run.failure, settled=list(self.settled), resolutions=list(ledger.resolutions),
+                         extra={s: (ledger.extra.get(s) or {}).get(host) for s in sorted(ledger.extra_changed)
+                                if host in (ledger.extra.get(s) or {})})
 
 
 def _no_opener(host: str) -> Any:

@@ -10,13 +10,14 @@ the caller starts it once `run_apply` has released the lock.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from hwfw.apply.events import HOST_REFUSED, HOST_SKIPPED, HostOutcome
 from hwfw.apply.run import ApplyOptions, ApplyResult, Handover
 from hwfw.apply.scheduler import shapes_of
 from hwfw.config.model import Workspace
-from hwfw.errors import HwfwError
+from hwfw.plan.model import HostPlan
 
 from .control import write_host_file
 from .model import SUMMARY_HOSTS, HostSpec, Knobs, RolloutInput, step_timing
@@ -32,22 +33,17 @@ def _deadline(handover: Handover) -> float | None:
     return time.time() + (deadline - handover.clock.monotonic())
 
 
-def _no_bios_settings(handover: Handover) -> None:
-    """The host workflows do not carry BIOS settings (the plan's settings, the state's
-    `bios_settings` records) between activities yet: refuse such a plan rather than run
-    it without them."""
-    blocked = set(handover.settled.blocked)
-    hosts = sorted(hp.name for hp in handover.plan.hosts if hp.name not in blocked and hp.settings_to_apply)
-    if hosts:
-        shown = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")
-        raise HwfwError(f"the Temporal engine does not apply BIOS settings yet, and the plan sets some on {shown}; "
-                        "nothing was sent to any BMC",
-                        hint="apply them with --engine local, or leave --target out of those hosts")
+def host_plan(hp: HostPlan | None) -> dict[str, Any] | None:
+    """What a site's pieces read of the host's plan (its changes: rollback and the
+    post-configuration read-back; its BIOS settings: configure, verify, validate, restore),
+    without the inventory snapshot and findings the planner kept."""
+    if hp is None:
+        return None
+    return replace(hp, inventory={}, findings=(), fingerprint=None, critical_path=()).to_json()
 
 
 def host_specs(workspace: Workspace, handover: Handover) -> list[HostSpec]:
     plan = handover.plan
-    _no_bios_settings(handover)
     specs = [HostSpec(host=h, site=None, vendor=None, model=None, steps=[],
                       preset=HostOutcome(HOST_REFUSED, why).to_json())
              for h, why in sorted(handover.settled.blocked.items())]
@@ -58,7 +54,8 @@ def host_specs(workspace: Workspace, handover: Handover) -> list[HostSpec]:
     for host, shape in shapes_of(s for s in plan.steps if s.host not in blocked).items():
         hp, cfg = plan.host(host), workspace.host(host)
         specs.append(HostSpec(host=host, site=cfg.site if cfg else None, vendor=hp.vendor if hp else None,
-                              model=hp.model if hp else None, steps=[s.to_json() for s in shape.steps]))
+                              model=hp.model if hp else None, steps=[s.to_json() for s in shape.steps],
+                              plan=host_plan(hp)))
     return specs
 
 

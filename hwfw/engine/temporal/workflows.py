@@ -198,6 +198,8 @@ class _HostWalk:
         self.queue = site_queue(spec.site)
         self.records: dict[str, dict[str, Any]] = dict(spec.records)
         self.checkpoint = spec.checkpoint
+        self.extra: dict[str, Any] = dict(spec.extra)   # the host's BIOS settings, validation, watchdog records
+        self.extra_changed: set[str] = set()
         self.results: dict[str, dict[str, Any]] = {}
         self.resets: dict[str, int] = {}
         self.audit: list[dict[str, Any]] = []
@@ -218,7 +220,7 @@ class _HostWalk:
                         halt=list(self.halt) if self.halt else None, holds_slot=self.holds_slot,
                         power_state=self.power_state, hard=self.wf.hard,
                         resolved=[r["intent"] for r in self.resolutions], elapsed=self.clock.monotonic() - self.t0,
-                        **extra)
+                        plan=self.spec.plan, extra=dict(self.extra), **extra)
 
     async def piece(self, name: str, call: HostCall, *, long: bool = False) -> HostReply:
         t = self.inp.timing
@@ -227,6 +229,8 @@ class _HostWalk:
             start_to_close_timeout=seconds(t.host if long else t.step), heartbeat_timeout=seconds(t.heartbeat),
             retry_policy=_retry(t))
         self.records.update(reply.records)
+        self.extra.update(reply.extra)
+        self.extra_changed.update(reply.extra)
         if reply.checkpoint is not None:
             self.checkpoint = reply.checkpoint
         self.audit += reply.audit
@@ -253,8 +257,9 @@ class _HostWalk:
         keep = outcome["status"] == HOST_FAILED and self.holds_slot
         await asyncio.gather(*self.sent)
         await _report(self.inp, RecordHost(host=self.host, outcome=outcome, records=self.records,
-                                           checkpoint=self.checkpoint, audit=self.audit,
-                                           resolutions=self.resolutions), keep_slot=keep)
+                                           checkpoint=self.checkpoint, audit=self.audit, resolutions=self.resolutions,
+                                           extra={k: self.extra[k] for k in sorted(self.extra_changed)}),
+                      keep_slot=keep)
         return outcome
 
     async def finish(self, decided: dict[str, Any] | None) -> dict[str, Any]:
