@@ -10,8 +10,9 @@ This is a foundation module (no hwfw imports) because the lowest layer that need
 `config`, and the facts are product knowledge, not workspace configuration. The
 simulator (`hwfw/sim`) keeps its own list on purpose, so that a wrong fact here is caught
 by a test against the simulator instead of being copied into it
-(tests/test_vendor_registry.py compares the two). The JSON Schemas in `schemas/` hold
-copies of `VENDOR_NAMES` for editors; the same test keeps them equal.
+(tests/test_vendor_registry.py compares the two). The JSON Schemas in `schemas/` list
+no vendor: their vendor fields are plain strings, and the workspace loader checks each
+name against `VENDOR_NAMES` (`hwfw.config.vendorfields`).
 
 Adding a vendor: docs/adding-a-vendor.md.
 """
@@ -71,6 +72,11 @@ class VendorRecord:
     these component kinds without the licence, through the update method
     `licence_free_method`; a missing licence matters only to a plan that flashes another
     kind (or to a BMC without that method). None: the vendor licenses no update.
+    `session_context`: its BMCs keep a client-supplied `Context` given at login (Session
+    v1.5) and show it with the session (True), are documented not to (False), or there
+    is no public record either way (None: hwfw decides from the Session schema version
+    the BMC's login answers name, and from what the BMC did with it;
+    hwfw/redfish/login_context.py). Sources: docs/vendor-behaviour.md, "Sessions".
     """
 
     name: str
@@ -83,6 +89,7 @@ class VendorRecord:
     no_previous_image: frozenset[str] = frozenset()
     licence_free: frozenset[str] | None = None
     licence_free_method: str | None = None
+    session_context: bool | None = None
 
     def needs_licence(self, kinds: frozenset[str] | set[str], update_methods: tuple[str, ...]) -> bool:
         """Would flashing these component kinds need the vendor's optional licence?"""
@@ -115,6 +122,9 @@ VENDORS: tuple[VendorRecord, ...] = (
         # iDRAC keeps the replaced image of each device as a "Previous-" inventory member
         # and installs it again on request; CPLD images are not kept.
         previous_image=True, no_previous_image=frozenset({"cpld"}),
+        # Dell's published session answers carry no Context, and its Redfish guide lists
+        # 400 PropertyUnknown among the answers to a login POST.
+        session_context=False,
     ),
     VendorRecord(
         name="hpe",
@@ -139,7 +149,9 @@ VENDORS: tuple[VendorRecord, ...] = (
         licence_free=frozenset({"bmc", "bios", "cpld"}), licence_free_method="smc-startupdate",
     ),
     # DMTF Redfish only (OpenBMC bmcweb, the DMTF mockups, anything no record claims).
-    VendorRecord(name="generic"),
+    # OpenBMC bmcweb keeps a login's Context since 2022 (older builds refuse it: hwfw
+    # then logs in without and remembers).
+    VendorRecord(name="generic", session_context=True),
 )
 
 VENDOR_NAMES: tuple[str, ...] = tuple(v.name for v in VENDORS)

@@ -6,9 +6,21 @@ URI, user and creation time; never its token), resolved when the session is logg
 out. A run killed mid-way leaves those records open, and its sessions open on the
 BMCs until they expire (up to 30 minutes, taking slots of a small session table).
 
+Each login is journalled before its POST too (a pending login: host, Sessions URI,
+user, the nonce its `Context` carried or why it carried none; hwfw/redfish/login_context.py),
+and resolved by the answer. A pending login left open is a login whose answer never
+arrived: the BMC may hold a session nobody can name by URI.
+
 `logout_leftovers` runs first thing in the next apply: it deletes each such session
-by its URI with fresh credentials (stale.py) and resolves its record. A BMC that does
-not answer keeps the record for the run after.
+by its URI with fresh credentials (stale.py) and resolves its record; then, per host
+with pending logins, it lists the BMC's sessions and deletes exactly those whose
+Context is one of those logins' (`deleted`; `no-session` when none carries it). A
+pending login without a nonce is resolved `unidentifiable` with the reason it
+carried none: nothing is deleted on a guess. A BMC that does not answer keeps the
+records for the run after.
+
+The journal also remembers what each BMC did with a login's Context (`stored`,
+`ignored`, `refused`), so later runs decide without asking again.
 """
 
 from __future__ import annotations
@@ -23,7 +35,9 @@ from hwfw.errors import BmcError
 from hwfw.inventory.collect import ResolvedHost
 from hwfw.logs import get_logger
 from hwfw.redfish.client import ClientOptions, RedfishClient
-from hwfw.redfish.stale import delete_stale_session
+from hwfw.redfish.login_context import IGNORED, REFUSED, STORED, context_value
+from hwfw.redfish.session import DEFAULT_SESSIONS_URI
+from hwfw.redfish.stale import delete_sessions_with_context, delete_stale_session
 from hwfw.redfish.transport import ssl_context
 
 __all__ = ["LeftoverReport", "RunSessions", "logout_leftovers"]
@@ -36,6 +50,7 @@ class RunSessions:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self._open: dict[tuple[str, str], str] = {}
+        self._verdicts = context_verdicts(ledger.sessions.records())
 
     async def opened(self, host: str, uri: str, *, user: str | None, created: str | None) -> None:
         self._open[(host, uri)] = await self.ledger.session_opened(host, uri=uri, user=user, created=created)
@@ -45,9 +60,39 @@ class RunSessions:
         if record is not None:
             await self.ledger.session_closed(record, outcome)
 
+    async def login_started(self, host: str, *, uri: str, user: str | None, nonce: str | None,
+                            reason: str | None) -> str | None:
+        return self.ledger.sessions.open(run_id=self.ledger.run_id, host=host, component="session",
+                                         action=LOGIN, uri=uri, user=user, nonce=nonce, reason=reason)
+
+    async def login_ended(self, host: str, record: str, outcome: str, **details: str | None) -> None:
+        verdict = details.get("context")
+        if verdict in _VERDICTS:
+            self._verdicts[host] = str(verdict)
+        self.ledger.sessions.resolve(record, outcome, **{k: v for k, v in details.items() if v is not None})
+
+    def context_verdict(self, host: str) -> str | None:
+        return self._verdicts.get(host)
+
     @property
     def live(self) -> int:
         return len(self._open)
+
+
+LOGIN = "login"
+_VERDICTS = (STORED, IGNORED, REFUSED)
+
+
+def context_verdicts(records: list[dict[str, Any]]) -> dict[str, str]:
+    """What each BMC did with a login's Context, as the journal last recorded it."""
+    host_of = {r["intent"]: r.get("host") for r in records if "intent" in r}
+    verdicts: dict[str, str] = {}
+    for r in records:
+        verdict = (r.get("details") or {}).get("context") if "resolves" in r else None
+        host = host_of.get(r["resolves"]) if verdict in _VERDICTS else None
+        if host:
+            verdicts[host] = str(verdict)
+    return verdicts
 
 
 @dataclass
@@ -62,9 +107,10 @@ async def logout_leftovers(ledger: Ledger, hosts: Mapping[str, ResolvedHost], *,
                            events: ApplyEvents, concurrency: int = 16) -> LeftoverReport:
     """Delete the sessions earlier runs left open on `hosts` (see the module docstring)."""
     by_host: dict[str, list[dict[str, Any]]] = {}
+    logins: dict[str, list[dict[str, Any]]] = {}
     for intent in await asyncio.to_thread(ledger.sessions.open_intents):
-        if intent.get("host") in hosts:
-            by_host.setdefault(intent["host"], []).append(intent)
+        if intent.get("host") in hosts and intent.get("run_id") != ledger.run_id:  # never this run's own
+            (logins if intent.get("action") == LOGIN else by_host).setdefault(intent["host"], []).append(intent)
     report = LeftoverReport()
     limit = asyncio.Semaphore(max(1, concurrency))
 
@@ -90,8 +136,45 @@ async def logout_leftovers(ledger: Ledger, hosts: Mapping[str, ResolvedHost], *,
                     if outcome == "deleted":
                         events.warning(f"logged out a session run {intent.get('run_id')} left open "
                                        f"({d.get('uri')})", name)
+                if logins.get(name):
+                    await _unanswered_logins(ledger, client, rh, logins[name], report, events)
             finally:
                 await client.aclose()
 
+    for name in logins:
+        by_host.setdefault(name, [])
     await asyncio.gather(*(one(h, i) for h, i in sorted(by_host.items())))
     return report
+
+
+async def _unanswered_logins(ledger: Ledger, client: RedfishClient, rh: ResolvedHost,
+                             pending: list[dict[str, Any]], report: LeftoverReport, events: ApplyEvents) -> None:
+    """Delete the sessions pending logins of earlier runs created, found by their Context."""
+    name = rh.name
+    named = {context_value(str(i["details"]["nonce"])): i for i in pending if (i.get("details") or {}).get("nonce")}
+    for intent in pending:
+        if (intent.get("details") or {}).get("nonce"):
+            continue
+        reason = (intent.get("details") or {}).get("reason") or "the login carried no Context"
+        report.outcomes.setdefault(name, []).append("unidentifiable")
+        await ledger.session_closed(intent["intent"], "unidentifiable", settled=True,
+                                    why=f"a session this login may have created cannot be told apart: {reason}")
+    if not named:
+        return
+    by_uri: dict[str, list[str]] = {}
+    for context, intent in named.items():
+        by_uri.setdefault(str(intent["details"].get("uri") or DEFAULT_SESSIONS_URI), []).append(context)
+    for sessions_uri, contexts in by_uri.items():
+        try:
+            found = await delete_sessions_with_context(client, rh.username, rh.password, sessions_uri, contexts)
+        except BmcError as exc:
+            log.info("%s: could not look for sessions of unanswered logins: %s", name, exc.message)
+            continue  # the BMC does not answer now: try again next run
+        for context in contexts:
+            intent = named[context]
+            outcome = found.get(context, "no-session")
+            report.outcomes.setdefault(name, []).append(outcome)
+            await ledger.session_closed(intent["intent"], outcome, settled=True)
+            if outcome == "deleted":
+                events.warning(f"logged out a session whose login answer run {intent.get('run_id')} never "
+                               f"received (Context {context})", name)

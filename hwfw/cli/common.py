@@ -282,6 +282,15 @@ def cancel_on_signals(token: CancelToken) -> Iterator[None]:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+            # The operation is over (its sessions closed, its result in hand): a signal
+            # from now on, while the loop shuts down and the result is printed, has
+            # nothing left to cancel. Python's default would turn it into a traceback or
+            # a death by signal that hides the result.
+            signal.signal(sig, _nothing_left_to_cancel)
+
+
+def _nothing_left_to_cancel(signum: int, frame: object) -> None:
+    """Ignores the signal (no logging: a handler may interrupt the logging module's lock)."""
 
 
 @contextmanager

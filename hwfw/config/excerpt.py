@@ -8,7 +8,8 @@ of printing them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hwfw.logs import redactor
@@ -58,6 +59,15 @@ def dotted(path: Sequence[str | int]) -> str:
             name = item if len(item) <= MAX_CHARS else f"{item[:MAX_CHARS]}…"
             out += f".{name}" if out else name
     return out
+
+
+def one_of(value: str, options: Iterable[str]) -> str:
+    """`expected` text for a name that is not among `options`, with the closest match."""
+    names = sorted(set(options))
+    close = difflib.get_close_matches(value, names, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+    return f"{hint}one of: {shown}" if names else "a defined name"
 
 
 def kind_of(value: Any) -> str:

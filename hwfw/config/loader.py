@@ -6,7 +6,6 @@ and column of the node that is wrong.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -14,12 +13,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Sequence
 
-from hwfw import versions
+from hwfw import vendor_registry, versions
 from hwfw.config import biosdecl, paths
 from hwfw.config import model as m
-from hwfw.config.excerpt import dotted
+from hwfw.config.excerpt import dotted, one_of
 from hwfw.config.schema import validate
 from hwfw.config.secrets import find_literal_secrets, literal_secret_in_url, may_hold_secret
+from hwfw.config.vendorfields import vendor_problems
 from hwfw.config.yamlio import YamlSource, YamlSyntaxError, load_yaml
 from hwfw.errors import ConfigError, Problem, SourceLocation, WorkspaceNotFound
 from hwfw.resources import default_config, schema_path
@@ -144,7 +144,9 @@ def _load(ctx: LoadContext, kind: str, path: Path) -> Any:
     if data is None:
         data = {}
     ctx.data[kind] = data
-    problems = validate(kind, data, source)
+    # Vendor names are plain strings to the schemas; the registry says which exist
+    # (read at each load: a record added at run time, as a test does, is known at once).
+    problems = validate(kind, data, source) + vendor_problems(kind, data, source, vendor_registry.VENDOR_NAMES)
     if problems:
         ctx.problems.extend(problems)
         # A literal secret is also an unknown key to the schema. It is reported (once,
@@ -683,12 +685,3 @@ def _parse_constraint(ctx: LoadContext, kind: str, path: list[Any], text: str) -
     except (versions.InvalidConstraint, versions.InvalidVersion) as exc:
         ctx.error(kind, path, f"unparseable version constraint {text!r}: {exc}", code="invalid-constraint",
                   expected="clauses like '>=7.00,<8', '==2.10', '7.00 - 7.99'")
-
-
-def one_of(value: str, options: Any) -> str:
-    """`expected` text for a name that is not among `options`, with the closest match."""
-    options = sorted(set(options))
-    close = difflib.get_close_matches(value, options, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    shown = ", ".join(options[:12]) + (", ..." if len(options) > 12 else "")
-    return f"{hint}one of: {shown}" if options else "a defined name"

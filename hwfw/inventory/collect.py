@@ -58,7 +58,7 @@ from hwfw.redfish.closer import SessionCloser
 from hwfw.redfish.session import RedfishSession
 from hwfw.redfish.trace import describe, longest_chain
 from hwfw.redfish.transport import READ_BACKEND, Backend, ssl_context
-from hwfw.vendor_registry import vendor_for_iana
+from hwfw.vendor_registry import record_for, vendor_for_iana
 
 __all__ = ["CollectStats", "NeedsPreflight", "ResolvedHost", "collect", "read_facts", "read_ipmi_host",
            "read_redfish_host"]
@@ -288,8 +288,10 @@ async def read_redfish_host(rh: ResolvedHost, *, settings: Settings, clock: Cloc
     options = options or ClientOptions.from_settings(settings, backend=READ_BACKEND)
     verify = ssl_context(rh.ca_bundle or rh.host.ca_bundle or settings.ca_bundle, insecure=insecure)
     client = RedfishClient(rh.url, host=rh.name, clock=clock, options=options, verify=verify)
+    declared = record_for(rh.host.vendor)   # the inventory's vendor hint: the BMC is not read yet
     session = RedfishSession(client, rh.username, rh.password, eager_login=True,
-                             session_limit_wait=settings.timing.session_limit_wait)
+                             session_limit_wait=settings.timing.session_limit_wait,
+                             login_context=declared.session_context if declared is not None else None)
     own_closer = closer is None
     closer = closer if closer is not None else SessionCloser()
     release = slot.hand_off() if slot is not None else None

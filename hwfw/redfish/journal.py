@@ -4,6 +4,11 @@ A `SessionJournal` is installed for a stretch of work with `journal_sessions` (a
 context variable, so every task started inside sees it); `RedfishSession` reports each
 session it opens and closes to it, by URI, never by token. Apply writes them into its
 intent log, so the next run can log out what a killed run left open (stale.py).
+
+Each login is journalled before its POST as a pending login (host, the Sessions URI, a
+random nonce sent as the session's `Context` where the BMC keeps one; never the
+credentials): a login whose answer never arrived may still have created a session,
+which the next run finds by that Context (login_context.py). The answer resolves it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from typing import Protocol
 
 from hwfw.logs import get_logger
 
-__all__ = ["SessionJournal", "journal_closed", "journal_opened", "journal_sessions", "no_journal"]
+__all__ = ["SessionJournal", "journal_closed", "journal_context_verdict", "journal_login_ended",
+           "journal_login_started", "journal_opened", "journal_sessions", "no_journal"]
 
 log = get_logger("redfish.session")
 
@@ -26,6 +32,18 @@ class SessionJournal(Protocol):
     async def opened(self, host: str, uri: str, *, user: str | None, created: str | None) -> None: ...
 
     async def closed(self, host: str, uri: str, outcome: str) -> None: ...
+
+    async def login_started(self, host: str, *, uri: str, user: str | None, nonce: str | None,
+                            reason: str | None) -> str | None:
+        """A login POST is about to go out (with Context `hwfw:<nonce>`, or none and why);
+        returns the record's id."""
+        ...
+
+    async def login_ended(self, host: str, record: str, outcome: str, **details: str | None) -> None: ...
+
+    def context_verdict(self, host: str) -> str | None:
+        """What this BMC did with a login's Context before (`stored`, `ignored`, `refused`)."""
+        ...
 
 
 _JOURNAL: ContextVar[SessionJournal | None] = ContextVar("hwfw_session_journal", default=None)
@@ -64,3 +82,30 @@ async def journal_closed(host: str, uri: str, outcome: str) -> None:
         await journal.closed(host, uri, outcome)
     except Exception as exc:  # noqa: BLE001 - a journal failure must not fail the logout
         log.warning("%s: could not record the end of session %s: %s", host, uri, exc)
+
+
+async def journal_login_started(host: str, *, uri: str, user: str | None, nonce: str | None,
+                                reason: str | None) -> str | None:
+    journal = _JOURNAL.get()
+    if journal is None:
+        return None
+    try:  # before the POST: from then on the BMC may hold a session we cannot name yet
+        return await journal.login_started(host, uri=uri, user=user, nonce=nonce, reason=reason)
+    except Exception as exc:  # noqa: BLE001 - a journal failure must not fail the login
+        log.warning("%s: could not record the login: %s", host, exc)
+        return None
+
+
+async def journal_login_ended(host: str, record: str | None, outcome: str, **details: str | None) -> None:
+    journal = _JOURNAL.get()
+    if journal is None or record is None:
+        return
+    try:
+        await journal.login_ended(host, record, outcome, **details)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("%s: could not record the end of a login: %s", host, exc)
+
+
+def journal_context_verdict(host: str) -> str | None:
+    journal = _JOURNAL.get()
+    return journal.context_verdict(host) if journal is not None else None

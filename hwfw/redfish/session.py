@@ -22,7 +22,10 @@ that many seconds, honouring the BMC's Retry-After (hwfw/retry.py).
 
 While a session journal is installed (hwfw/redfish/journal.py; apply installs one for
 its run), every session opened and closed here is reported to it by URI (never the
-token), so the next run can log out what a killed run left open (stale.py).
+token), so the next run can log out what a killed run left open (stale.py); so is each
+login before its POST, with the `Context` nonce that names its session where the BMC
+keeps one (login_context.py; `login_context` is the caller's hint from the vendor
+registry: True, False, or None for "decide from what the BMC shows").
 """
 
 from __future__ import annotations
@@ -38,10 +41,12 @@ import httpx
 from hwfw.aio import gather_or_cancel
 from hwfw.errors import BmcAuthError, BmcError, BmcSessionLimit
 from hwfw.logs import get_logger, redactor
+from hwfw.redfish import login_context as ctx
 from hwfw.redfish.client import RedfishClient
 from hwfw.redfish.client import same_uri as _same_uri
 from hwfw.redfish.errors import error_for_response, message_id_matches, parse_error_info
 from hwfw.redfish.journal import journal_closed as _journal_closed
+from hwfw.redfish.journal import journal_context_verdict, journal_login_ended, journal_login_started
 from hwfw.redfish.journal import journal_opened as _journal_opened
 from hwfw.retry import Backoff, RetryPolicy, parse_retry_after, retry
 
@@ -91,8 +96,12 @@ class RedfishSession:
     """An authenticated view of one BMC. Owns (and closes) its client by default."""
 
     def __init__(self, client: RedfishClient, username: str | None, password: str | None,
-                 *, owns_client: bool = True, eager_login: bool = False, session_limit_wait: float = 0.0) -> None:
+                 *, owns_client: bool = True, eager_login: bool = False, session_limit_wait: float = 0.0,
+                 login_context: bool | None = None) -> None:
         self.client = client
+        self.login_context = login_context
+        self._context_verdict: str | None = None         # what this BMC did with our Context
+        self._session_version: tuple[int, int] | None = None
         self.session_limit_wait = max(0.0, session_limit_wait)
         self.host = client.host
         self._username = username
@@ -228,18 +237,44 @@ class RedfishSession:
                                url=str(self.client.url_for(sessions_uri)),
                                hint="give the host a credentials reference")
         self.client.auth_headers = {}
-        # Never retried blindly: a login the BMC processed but whose answer we lost
-        # would leak a session; only connection failures before sending are retried.
-        response = await self.client.request(
-            "POST", sessions_uri, json_body={"UserName": self._username, "Password": self._password},
-            check=False)
+        why_not = self._why_no_context()
+        nonce = ctx.new_nonce() if why_not is None else None
+        body = {"UserName": self._username, "Password": self._password}
+        if nonce is not None:
+            body["Context"] = ctx.context_value(nonce)
+        pending = await journal_login_started(self.host, uri=sessions_uri, user=self._username, nonce=nonce,
+                                              reason=why_not)
+        try:
+            # Never retried blindly: a login the BMC processed but whose answer we lost
+            # would leak a session; only connection failures before sending are retried.
+            response = await self.client.request("POST", sessions_uri, json_body=body, check=False)
+        except BmcError as exc:
+            if _never_sent(exc):  # else the BMC may hold a session: the record stays for the next run
+                await journal_login_ended(self.host, pending, "not-sent")
+            raise
+        if nonce is not None and ctx.refuses_context(response):
+            log.info("%s: the BMC refused a login with a Context (HTTP %d); logging in without",
+                     self.host, response.status_code)
+            self._context_verdict = ctx.REFUSED
+            await journal_login_ended(self.host, pending, "refused", context=ctx.REFUSED)
+            return await self._login(sessions_uri)
         if response.status_code >= 400:
+            await journal_login_ended(self.host, pending, "refused")
             return response
+        await self._logged_in(response, pending, nonce)
+        return None
+
+    async def _logged_in(self, response: httpx.Response, pending: str | None, nonce: str | None) -> None:
+        """The login created a session: take its token and journal it (then resolve the pending login)."""
         token = response.headers.get("x-auth-token")
         location = response.headers.get("location") or _odata_id(response)
         self.session_uri = self.client.uri_of(location) if location else None
+        self._session_version = ctx.session_version(response) or self._session_version
+        verdict = ctx.verdict_of(response, ctx.context_value(nonce)) if nonce is not None else None
+        self._context_verdict = verdict or self._context_verdict
         if not token:
             await self._delete_session_without_token()
+            await journal_login_ended(self.host, pending, "no-token", context=verdict)
             raise BmcAuthError(f"login answered {response.status_code} without an X-Auth-Token",
                                host=self.host, url=str(response.request.url), status=response.status_code)
         redactor.register(token)
@@ -250,7 +285,21 @@ class RedfishSession:
                         self.host)
         else:
             await _journal_opened(self.host, self.session_uri, self._username, _string_field(response, "CreatedTime"))
-        return None
+        # only now: a kill in between leaves both records, and the next run deletes by URI first
+        await journal_login_ended(self.host, pending, "opened", session=self.session_uri, context=verdict)
+
+    def _why_no_context(self) -> str | None:
+        """None when this login carries a Context nonce, else why not (for the journal)."""
+        verdict = self._context_verdict or journal_context_verdict(self.host)
+        if verdict == ctx.STORED:
+            return None
+        if verdict in (ctx.IGNORED, ctx.REFUSED):
+            return f"the BMC {verdict} a login's Context before"
+        if self.login_context is not None:
+            return None if self.login_context else "the vendor's BMCs are not known to keep a login's Context"
+        if ctx.defines_context(self._session_version):
+            return None
+        return "not known yet whether this BMC keeps a login's Context (Session v1.5 or later)"
 
     def _basic_instead(self, url: str, status: int) -> None:
         if not self._basic_noted:
@@ -528,6 +577,19 @@ def _string_field(response: httpx.Response, key: str) -> str | None:
 
 def _odata_id(response: httpx.Response) -> str | None:
     return _string_field(response, "@odata.id")
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """Did a request fail before reaching the BMC (no connection was made)?"""
+    cause: BaseException | None = exc
+    seen: set[int] = set()
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, (httpx.ConnectError, ConnectionRefusedError)) or \
+                type(cause).__name__ == "ClientConnectorError":
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _session_gone(response: httpx.Response) -> bool:

@@ -2,21 +2,24 @@
 
 A BMC holds a session until it is deleted or expires (often 30 minutes); a run that
 was killed could not delete its own. The next run deletes them by URI with fresh
-credentials, where the BMC allows it.
+credentials, where the BMC allows it; and a session whose login answer never arrived
+(no URI known) by the `Context` its login carried (login_context.py), nothing else.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable, Callable, Collection
 
 import httpx
 
 from hwfw.errors import BmcError
 from hwfw.redfish.client import RedfishClient
 from hwfw.redfish.journal import no_journal
+from hwfw.redfish.login_context import context_of
 from hwfw.redfish.session import RedfishSession
 
-__all__ = ["delete_stale_session"]
+__all__ = ["delete_sessions_with_context", "delete_stale_session"]
 
 _TIMEOUT = 10.0
 
@@ -77,3 +80,71 @@ async def _delete_with_session(client: RedfishClient, username: str, password: s
                 return await _delete_if_ours(client, uri, response, username, created)
     except BmcError:
         return "refused"
+
+
+Request = Callable[[str, str], Awaitable[httpx.Response]]
+
+
+async def delete_sessions_with_context(client: RedfishClient, username: str | None, password: str | None,
+                                       sessions_uri: str, contexts: Collection[str]) -> dict[str, str]:
+    """Delete every session of the BMC whose `Context` is one of `contexts`, and only those.
+
+    Lists the Sessions collection (HTTP Basic; a fresh session of its own where Basic
+    is refused) and reads each member's Context. Returns, per context found, `deleted`
+    or `refused`; a context no session carries is absent (the login created none, or
+    it is gone). Raises BmcError when the BMC does not answer.
+    """
+    if username is None or password is None or not contexts:
+        return {}
+    raw = f"{username}:{password}".encode()
+    client.auth_headers = {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+    async def basic(method: str, uri: str) -> httpx.Response:
+        return await client.request(method, uri, check=False, retries=1, timeout=_TIMEOUT)
+
+    try:
+        listing = await basic("GET", sessions_uri)
+        if listing.status_code not in (401, 403):
+            return await _delete_matching(client.host, basic, sessions_uri, listing, set(contexts))
+    finally:
+        client.auth_headers = {}
+    session = RedfishSession(client, username, password, owns_client=False)
+    with no_journal():  # this helper session is logged out below; nothing to journal
+        async with session:
+            async def with_token(method: str, uri: str) -> httpx.Response:
+                return await session.request(method, uri, check=False, retries=1)
+            listing = await with_token("GET", sessions_uri)
+            return await _delete_matching(client.host, with_token, sessions_uri, listing, set(contexts))
+
+
+async def _delete_matching(host: str, request: Request, sessions_uri: str, listing: httpx.Response,
+                           contexts: set[str]) -> dict[str, str]:
+    if listing.status_code >= 400:
+        raise BmcError(f"listing the sessions answered HTTP {listing.status_code}", host=host, url=sessions_uri,
+                       status=listing.status_code)
+    try:
+        doc = listing.json()
+    except ValueError:
+        doc = {}
+    members = doc.get("Members") if isinstance(doc, dict) else None
+    outcomes: dict[str, str] = {}
+    for member in members if isinstance(members, list) else []:
+        uri = member.get("@odata.id") if isinstance(member, dict) else None
+        if not isinstance(uri, str):
+            continue
+        found = context_of(member) or await _context_at(request, uri)
+        if found is None or found not in contexts:
+            continue   # not a session of ours: never touched
+        deleted = await request("DELETE", uri)
+        outcomes[found] = "deleted" if deleted.status_code < 400 or deleted.status_code == 404 else "refused"
+    return outcomes
+
+
+async def _context_at(request: Request, uri: str) -> str | None:
+    response = await request("GET", uri)
+    if response.status_code >= 400:
+        return None
+    try:
+        return context_of(response.json())
+    except ValueError:
+        return None

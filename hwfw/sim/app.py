@@ -6,7 +6,8 @@ per-BMC address) select the BMC with the `X-Hwfw-Sim-Bmc` header or with
 `SimApp.for_bmc(name)`.
 
 Transport-level faults (a BMC that is down, dropped connections, added latency, error
-rates) are applied here, before the Redfish service sees the request.
+rates) are applied here, before the Redfish service sees the request; `lose_answer`
+after it (the request is carried out, its answer never arrives).
 The `inventory_latency` fault adds its delay to expanded FirmwareInventory reads only:
 some iDRAC and iLO generations take seconds to assemble that one answer.
 
@@ -128,7 +129,13 @@ class SimApp:
             args = ["5"] if status == 503 else []
             return Response.json(status, error_body("Base", key, args, svc.dialect),
                                  [("retry-after", "5")] if status == 503 else None)
-        return await svc.handle(req)
+        response = await svc.handle(req)
+        if faults.get("lose_answer") == f"{req.method} {req.path.rstrip('/')}":
+            # carried out, then the answer is lost: the client never learns what it caused
+            fleet.events.emit(svc.name, "fault", kind="lose-answer", path=req.path, status=response.status)
+            await self._drop(scope, req)
+            return None
+        return response
 
     async def _latency(self, faults: Any, req: Request) -> None:
         """Real-time delay: network latency is never scaled by the virtual clock."""

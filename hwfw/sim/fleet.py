@@ -17,9 +17,10 @@ from typing import Any, Mapping
 
 from hwfw.config.model import parse_duration
 from hwfw.config.schema import validate
+from hwfw.config.vendorfields import vendor_problems
 from hwfw.config.yamlio import YamlSyntaxError, load_yaml
 from hwfw.errors import ConfigError, Problem
-from hwfw.sim.profiles import profile_named
+from hwfw.sim.profiles import profile_named, profiles
 
 DEFAULT_CREDENTIALS = MappingProxyType({"admin": "password"})
 MULTI_INSTANCE = ("nic", "raid", "psu", "drive", "backplane", "gpu")
@@ -153,7 +154,8 @@ def load_fleet(path: Path) -> FleetSpec:
     except YamlSyntaxError as exc:
         raise ConfigError(list(exc.problems)) from None
     data = data or {}
-    problems = validate("fleet", data, source)
+    # The schema takes any profile name; the simulator's own list says which exist.
+    problems = validate("fleet", data, source) + vendor_problems("fleet", data, source, profiles())
     if problems:
         raise ConfigError(problems, hint=f"fix the fleet file {path}")
     fleet = build_fleet(data, path.resolve())
@@ -169,10 +171,10 @@ def bios_problems(spec: HostSpec) -> list[tuple[str, str]]:
     """(attribute, why) for each starting BIOS value the host's registry refuses."""
     if not spec.bios:
         return []
-    from hwfw.sim.bios.catalogs import CATALOGS
+    from hwfw.sim.bios.catalogs import catalog_for
     from hwfw.sim.bios.registry import Registry
 
-    registry = Registry(CATALOGS[spec.profile], spec.model, spec.firmware.get("bios", {}).get("", ""))
+    registry = Registry(catalog_for(spec.profile), spec.model, spec.firmware.get("bios", {}).get("", ""))
     out = []
     for name, value in spec.bios.items():
         problem = registry.problem(name, value)

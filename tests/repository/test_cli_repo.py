@@ -9,6 +9,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from hwfw.errors import ConfigError
+from hwfw.repository.add import add_image
 from hwfw.resources import schema_path
 from tests.helpers import run_hwfw
 from tests.repository.fileserver import FileServer
@@ -192,6 +194,23 @@ def test_add_that_would_break_validation_leaves_the_file_unchanged(tmp_path: Pat
     result = run_cli("repo", "add", str(f), str(ws), "--vendor", "dell", "--component", "bmc",
                       "--version", "1.0", "--models", "PowerEdge R750", "--source", "ftp://h/x.bin")
     assert result.returncode == 1 and "unsupported source scheme ftp" in result.stderr
+    assert (ws / "repository.yaml").read_text() == before
+    assert not (cache_dir / "sha256").exists() or not any((cache_dir / "sha256").iterdir())
+
+
+def test_adding_an_image_of_a_vendor_the_registry_does_not_know_names_it_and_changes_nothing(
+        tmp_path: Path, cache_dir: Path) -> None:
+    """The CLI offers only the registry's vendors; the API (no click choices) is stopped by
+    the loader's vendor check, with the line of the entry it would have written."""
+    ws = make_workspace(tmp_path / "ws", [])
+    before = (ws / "repository.yaml").read_text()
+    f = tmp_path / "x.bin"
+    f.write_bytes(b"x")
+    with pytest.raises(ConfigError) as info:
+        add_image(ws, f, vendor="lenovoo", component="bmc", version="1.0", models=["SR650"])
+    (problem,) = info.value.problems
+    assert problem.code == "unknown-vendor" and problem.message == "images[0].vendor: unknown vendor 'lenovoo'"
+    assert problem.location is not None and problem.location.file.endswith("repository.yaml")
     assert (ws / "repository.yaml").read_text() == before
     assert not (cache_dir / "sha256").exists() or not any((cache_dir / "sha256").iterdir())
 

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwfw.sim.bios.catalogs import CATALOGS
+from hwfw.sim.bios.catalogs import CATALOGS, GENERIC, catalog_for
 from hwfw.sim.bios.registry import BOOLEAN, ENUM, INTEGER, PASSWORD, STRING, Registry, at_least
 from hwfw.sim.bios.state import BiosState
+from hwfw.sim.profiles import profiles
 
 PLATFORMS = {"dell": [("PowerEdge R750", "1.10.2"), ("PowerEdge R750", "1.12.1"), ("PowerEdge R650", "1.9.4")],
              "hpe": [("ProLiant DL380 Gen10", "U30 v2.68 (07/14/2022)"),
@@ -22,6 +23,11 @@ PLATFORMS = {"dell": [("PowerEdge R750", "1.10.2"), ("PowerEdge R750", "1.12.1")
 FACTS = {"model": "M", "bios_version": "1.0", "serial": "S1"}
 REGISTRIES = [Registry(CATALOGS[vendor], model, version) for vendor, platforms in PLATFORMS.items()
               for model, version in platforms]
+
+
+def test_every_profile_has_its_catalog_and_a_new_one_serves_the_generic_catalog() -> None:
+    assert {name: catalog_for(name) for name in profiles()} == CATALOGS
+    assert catalog_for("lenovo") is GENERIC
 
 
 @pytest.mark.parametrize("registry", REGISTRIES, ids=lambda r: f"{r.catalog.vendor}-{r.bios_version}")

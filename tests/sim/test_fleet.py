@@ -10,6 +10,7 @@ from hwfw.config.schema import validate
 from hwfw.errors import ConfigError
 from hwfw.sim.fleet import build_fleet, load_fleet
 from hwfw.sim.images import verify_image_file
+from hwfw.sim.profiles import profiles
 from tests.sim.support import REPO, write_fleet
 
 LAB = REPO / "examples" / "lab"
@@ -74,6 +75,20 @@ def test_schema_reports_problems_at_their_location(tmp_path: Path) -> None:
         load_fleet(bad)
     text = str(info.value)
     assert "lenovo" in text and "typo" in text and "fleet.yaml:" in text
+
+
+def test_an_unknown_profile_is_named_at_its_line_with_the_closest_profile(tmp_path: Path) -> None:
+    """The schema takes any profile name; the simulator's own profiles decide (the
+    simulator does not read the client's vendor registry)."""
+    bad = write_fleet(tmp_path, {"x": {"profile": "generic", "model": "M", "firmware": {"bmc": "1"}},
+                                 "y": {"profile": "hpee", "model": "M", "firmware": {"bmc": "1"}}})
+    with pytest.raises(ConfigError) as info:
+        load_fleet(bad)
+    (problem,) = info.value.problems
+    line = bad.read_text().splitlines().index("  y:") + 2
+    assert (problem.location.line if problem.location else None) == line
+    assert problem.message == "hosts.y.profile: unknown simulator profile 'hpee'"
+    assert problem.expected == "did you mean 'hpe'? one of: " + ", ".join(sorted(profiles()))
 
 
 def test_schema_accepts_faults_timings_and_options() -> None:

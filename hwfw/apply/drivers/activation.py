@@ -119,7 +119,7 @@ class Activator:
         t = self.timing
         return max(t.poll_interval, min(t.bmc_ready_timeout / 2, max(10 * t.stability_interval, 60.0)))
 
-    async def _expectation_met(self, expected: Expectation) -> bool | None:
+    async def expectation_met(self, expected: Expectation) -> bool | None:
         """Did the self-reset already happen (the new version runs)? Someone may have read
         the BMC between the flash and this activation and absorbed the evidence. None
         when the BMC did not say (the read failed: busy, 503, still starting)."""
@@ -138,7 +138,7 @@ class Activator:
         mine = expected if expected is not None and expected.kind == "bmc-reset" else None
         unsure = False
         if mine is not None and not mine.done and not mine.seen:
-            met = await self._expectation_met(mine)
+            met = await self.expectation_met(mine)
             mine.done, unsure = bool(met), met is None
         if mine is not None and mine.done:
             progress(None, "the BMC already reset itself during the update; checking it is stable")
@@ -195,7 +195,7 @@ class Activator:
                 return True
             if unsure or self.bmc.session.token != token:
                 token = self.bmc.session.token
-                met = await self._expectation_met(expected)
+                met = await self.expectation_met(expected)
                 if met:
                     log.info("%s: the BMC already reset itself (a re-login absorbed it; the new version runs)",
                              self.host)
@@ -258,7 +258,7 @@ class Activator:
     async def host_reboot(self, progress: Progress, expected: Expectation | None) -> None:
         rd = self.readiness()
         if expected is not None and expected.kind == "host-reboot":
-            if not expected.done and await self._expectation_met(expected):
+            if not expected.done and await self.expectation_met(expected):
                 expected.done = True   # (None, not read: the POST wait below decides)
             await self.bmc.reset_requested("the host reboot the BMC performs for its update")
             if expected.done:

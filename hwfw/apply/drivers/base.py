@@ -172,7 +172,7 @@ class RedfishDriver:
         return await self.bmc.read_versions()
 
     async def in_flight(self) -> list[InFlight]:
-        return await pre.in_flight(self.bmc, self.quirks)
+        return await self.quirks.in_flight()
 
     async def flash(self, request: FlashRequest, progress: Progress) -> FlashResult:
         self._expect = None  # an expectation belongs to the flash right before its activation
@@ -236,6 +236,12 @@ class RedfishDriver:
         return await self.configurator.read()
 
     async def stage_bios_settings(self, values: Mapping[str, Any], progress: Progress) -> StagedSettings:
+        if self._expect is not None and (self._expect.done or await self.activator.expectation_met(self._expect)):
+            # The reset the BMC made by itself for the flash before is over (its image
+            # runs): settings staged now need a reboot of their own. (That flash's
+            # activation step found the image running and sent nothing, so the
+            # expectation is still here; the next activation must not take it.)
+            self._expect = None
         await self.activator.ensure_ready(progress)
         return await self.configurator.stage(values, progress)
 

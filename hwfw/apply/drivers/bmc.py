@@ -26,6 +26,7 @@ from hwfw.redfish.errors import error_for_response
 from hwfw.redfish.session import RedfishSession
 from hwfw.redfish.taskstate import task_messages
 from hwfw.retry import Backoff, RetryPolicy, parse_retry_after, retry
+from hwfw.vendor_registry import record_or_default
 from hwfw.vendors.base import BmcFacts, VendorAdapter, action_targets, classify, link
 
 __all__ = ["Bmc"]
@@ -47,7 +48,8 @@ class Bmc:
         self.adapter = adapter
         self.image_server = image_server
         self.session = RedfishSession(client, rh.username, rh.password,
-                                      session_limit_wait=settings.timing.session_limit_wait)
+                                      session_limit_wait=settings.timing.session_limit_wait,
+                                      login_context=record_or_default(adapter.name).session_context)
         self.system_uri: str | None = None
         self.manager_uri: str | None = None
         self.chassis_uri: str | None = None

@@ -156,6 +156,7 @@ class DellQuirks(Quirks):
     immediate_host_reboot_by_bmc = True
     creation_grace_polls = 4  # sushy retries a 404 job three times, ten seconds apart
     tasks_show_in_flight = False  # the TaskService shows the same jobs; the job queue is the complete view
+    busy_ids = ("RED014",)  # "a firmware update for the same component is already scheduled or running"
     methods = method_table(MultipartPush(extra={"Oem": {}}), SimpleUpdatePull(), DellHttpPush())
     settings_mechanism = DellConfigJob()
 

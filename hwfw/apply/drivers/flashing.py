@@ -35,7 +35,7 @@ from hwfw.apply.drivers.activation import Expectation
 from hwfw.apply.drivers.bmc import Bmc
 from hwfw.apply.drivers.context import FlashContext, UpdateMethod, apply_time_for, image_filename, supported_values
 from hwfw.apply.upload import FilePart, FormField, MultipartBody, RawBody, send_stream, upload_timeout
-from hwfw.errors import ApplyError
+from hwfw.errors import ApplyError, BmcError
 from hwfw.logs import get_logger
 from hwfw.redfish.errors import parse_error_info
 from hwfw.redfish.tasks import (
@@ -239,12 +239,55 @@ class Flasher:
                          response: httpx.Response, method: str) -> FlashResult:
         """The BMC's answer to a push or pull request, followed to the operation's end."""
         if response.status_code >= 400:
-            raise self.refused(request, response, method)
+            running = await self._update_already_running(request, parse_error_info(response).message_id)
+            if running is None:
+                raise self.refused(request, response, method)
+            return await self._follow_running(request, ctx, progress, running, method)
         ref = task_ref_from_response(self.session, response)
         if ref:
             self.accepted(ref.task or ref.monitor, progress, method)
         outcome = await self.await_task(ref if ref else response, request, ctx, progress)
+        if outcome.kind == "failed":   # a job the BMC accepted, then failed for the same reason
+            running = await self._update_already_running(request, outcome.message_id)
+            if running is not None:
+                return await self._follow_running(request, ctx, progress, running, method)
         return await self.result_of(request, ctx, outcome, method, progress)
+
+    async def _follow_running(self, request: FlashRequest, ctx: FlashContext, progress: Progress, running: str,
+                              method: str) -> FlashResult:
+        progress(None, f"the BMC is already updating {request.step.component or request.kind} ({running}): "
+                       "following that update instead of sending a second one")
+        self.accepted(running, progress, method)   # recorded with the intent: a crash from here settles it
+        outcome = await self.await_task(TaskRef(task=running), request, ctx, progress)
+        return await self.result_of(request, ctx, outcome, method, progress)
+
+    def refused_as_busy(self, response: httpx.Response) -> bool:
+        """Did the BMC refuse because an update of the same component is still on it?
+        (`after_push` then follows that update.)"""
+        return self._busy(parse_error_info(response).message_id)
+
+    def _busy(self, message_id: str | None) -> bool:
+        return bool(message_id) and any(b in str(message_id) for b in self.quirks.busy_ids)
+
+    async def _update_already_running(self, request: FlashRequest, message_id: str | None) -> str | None:
+        """The update of this component the BMC is still working on, when it refused ours
+        for that reason (`Quirks.busy_ids`); None otherwise. The BMC may well be finishing
+        an image of an interrupted run: the socket buffers of a killed process still
+        deliver its upload after the next run found nothing on the BMC. Followed, and
+        verified by version like ours, it is never flashed a second time."""
+        if not self._busy(message_id):
+            return None
+        kind = request.kind
+        key = request.step.component or kind
+        try:
+            work = await self.quirks.in_flight()
+        except BmcError:
+            return None
+        running = [w.uri for w in work if w.component in (key, kind)]
+        if running:
+            log.warning("%s: %s: the BMC refused a second update [%s]; following its update %s",
+                        self.host, key, message_id, running[-1])
+        return running[-1] if running else None
 
     def policy(self, request: FlashRequest, ctx: FlashContext, *, staged: frozenset[str] | None = None,
                **overrides: Any) -> FollowPolicy:

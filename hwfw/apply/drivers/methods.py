@@ -64,7 +64,7 @@ class MultipartPush:
         response = await kit.send_multipart(
             uri, [FormField("UpdateParameters", json.dumps(params), "application/json")],
             kit.file(request, ctx, "UpdateFile"), ctx, what=self.what)
-        if response.status_code >= 400:
+        if response.status_code >= 400 and not kit.refused_as_busy(response):
             raise self.refusal(kit, request, response)
         return await kit.after_push(request, ctx, progress, response, self.name)
 

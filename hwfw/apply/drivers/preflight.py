@@ -12,30 +12,15 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from hwfw.apply.driver import InFlight, PreflightReport
+from hwfw.apply.driver import PreflightReport
 from hwfw.apply.drivers.bmc import Bmc
 from hwfw.apply.drivers.quirks import Quirks
-from hwfw.redfish.taskstate import FAILED_STATES, NEEDS_ACTION_STATES, OK_STATES, RUNNING_STATES
 from hwfw.vendors.base import SOURCE_BIOS_SETTINGS
 
-__all__ = ["in_flight", "preflight"]
+__all__ = ["preflight"]
 
 _HEALTHY = ("OK",)
 _RUNNING = ("Running", "Starting", "InProgress", "Downloading", "Updating", "Verifying", "Writing", "Uploading")
-
-
-async def in_flight(bmc: Bmc, quirks: Quirks) -> list[InFlight]:
-    """Update tasks/jobs the BMC currently runs or has scheduled."""
-    out: list[InFlight] = []
-    if quirks.tasks_show_in_flight:
-        for task in await bmc.task_members():
-            state = str(task.get("TaskState") or task.get("JobState") or "")
-            if state in RUNNING_STATES or state not in (OK_STATES | FAILED_STATES | NEEDS_ACTION_STATES):
-                out.append(InFlight(uri=str(task.get("@odata.id")), state=state or "unknown",
-                                    component=bmc.component_of_task(task),
-                                    description=str(task.get("Name") or task.get("Id") or "")))
-    out += await quirks.vendor_in_flight()
-    return out
 
 
 async def preflight(bmc: Bmc, quirks: Quirks, *, known_tasks: tuple[str, ...], allow_pending: bool,
@@ -43,7 +28,7 @@ async def preflight(bmc: Bmc, quirks: Quirks, *, known_tasks: tuple[str, ...], a
     facts = await bmc.facts(full=True)
     pf = bmc.adapter.preflight(facts)
     caps = bmc.adapter.capabilities(facts)
-    work = await in_flight(bmc, quirks)
+    work = await quirks.in_flight()
     known = {k.rstrip("/") for k in known_tasks} | {k.rstrip("/").rsplit("/", 1)[-1] for k in known_tasks}
     foreign = [f for f in work
                if f.uri.rstrip("/") not in known and f.uri.rstrip("/").rsplit("/", 1)[-1] not in known]

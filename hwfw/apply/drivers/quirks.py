@@ -18,6 +18,7 @@ from hwfw.apply.drivers.context import FlashContext, UpdateMethod
 from hwfw.apply.drivers.methods import HttpPush, MultipartPush, SimpleUpdatePull
 from hwfw.apply.drivers.settings import DmtfSettings, SettingsMechanism
 from hwfw.errors import ApplyError
+from hwfw.redfish.taskstate import FAILED_STATES, NEEDS_ACTION_STATES, OK_STATES, RUNNING_STATES
 from hwfw.vendors.base import BmcFacts
 
 if TYPE_CHECKING:
@@ -49,6 +50,9 @@ class Quirks:
     immediate_host_reboot_by_bmc = False
     # 404s of a task or job just created before it counts as gone.
     creation_grace_polls = 3
+    # MessageIds of a refusal because an update of the same component is still running
+    # (the update that runs is followed instead: flashing.Flasher.after_push).
+    busy_ids: tuple[str, ...] = ()
     # Whether the TaskService lists the update work (else only `vendor_in_flight` does).
     tasks_show_in_flight = True
     methods: Mapping[str, UpdateMethod] = STANDARD_METHODS
@@ -110,6 +114,19 @@ class Quirks:
         return None
 
     # ------------------------------------------------------------------ pre-flight, in flight
+    async def in_flight(self) -> list[InFlight]:
+        """Update tasks/jobs the BMC currently runs or has scheduled."""
+        out: list[InFlight] = []
+        if self.tasks_show_in_flight:
+            for task in await self.bmc.task_members():
+                state = str(task.get("TaskState") or task.get("JobState") or "")
+                if state in RUNNING_STATES or state not in (OK_STATES | FAILED_STATES | NEEDS_ACTION_STATES):
+                    out.append(InFlight(uri=str(task.get("@odata.id")), state=state or "unknown",
+                                        component=self.bmc.component_of_task(task),
+                                        description=str(task.get("Name") or task.get("Id") or "")))
+        out += await self.vendor_in_flight()
+        return out
+
     async def vendor_in_flight(self) -> list[InFlight]:
         """Update work the BMC keeps outside the TaskService (jobs, queues, OEM state)."""
         return []

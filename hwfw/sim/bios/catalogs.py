@@ -206,3 +206,9 @@ GENERIC = Catalog(
 )
 
 CATALOGS = {c.vendor: c for c in (DELL, HPE, SUPERMICRO, GENERIC)}
+
+
+def catalog_for(profile: str) -> Catalog:
+    """The BIOS attributes a profile's hosts know. A profile without its own catalog here
+    (a vendor just added) serves the plain DMTF one until it gets one."""
+    return CATALOGS.get(profile, GENERIC)

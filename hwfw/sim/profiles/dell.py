@@ -35,6 +35,7 @@ DELL_TABLE: dict[str, Any] = {
     "vendor": "Dell", "manufacturer": "Dell Inc.", "product": "Integrated Dell Remote Access Controller",
     "manager_name": "Manager", "manager_model": "14G Monolithic", "redfish_version": "1.17.0",
     "session_limit": 8, "session_timeout": 1800.0,
+    "session_context": "refused",   # a Session POST with an unknown property: 400 PropertyUnknown
     "system_reset_types": ["On", "ForceOff", "ForceRestart", "GracefulRestart", "GracefulShutdown",
                            "PushPowerButton", "Nmi", "PowerCycle"],
     "manager_reset_types": ["GracefulRestart"],

@@ -32,6 +32,7 @@ GENERIC_TABLE: dict[str, Any] = {
     "vendor": "Contoso", "manufacturer": "Contoso", "product": "Contoso OpenBMC",
     "manager_name": "Contoso BMC", "manager_model": "OpenBMC",
     "session_limit": 16, "session_timeout": 1800.0,
+    "session_context": "stored",   # OpenBMC bmcweb keeps a login's Context (Session v1.5) since 2022
     "system_reset_types": ["On", "ForceOff", "GracefulShutdown", "GracefulRestart", "ForceRestart", "Nmi",
                            "PowerCycle", "FullPowerCycle"],
     "manager_reset_types": ["ForceRestart", "GracefulRestart"],

@@ -34,6 +34,7 @@ HPE_TABLE: dict[str, Any] = {
     "vendor": "HPE", "manufacturer": "HPE", "product": "ProLiant", "manager_name": "Manager",
     "manager_model": "iLO 5", "redfish_version": "1.6.0",
     "session_limit": 10, "session_timeout": 1800.0,   # HPE publishes no exact session limit
+    "session_context": "ignored",   # no public record of iLO storing a login's Context
     "system_reset_types": ["On", "ForceOff", "GracefulShutdown", "ForceRestart", "Nmi", "PushPowerButton",
                            "GracefulRestart"],
     "manager_reset_types": ["GracefulRestart", "ForceRestart"],

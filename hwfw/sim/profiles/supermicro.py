@@ -34,6 +34,7 @@ SMC_TABLE: dict[str, Any] = {
     "vendor": "Supermicro", "manufacturer": "Supermicro", "product": "Supermicro Redfish Service",
     "manager_name": "Manager", "manager_model": "ASPEED", "redfish_version": "1.11.0",
     "session_limit": 16, "session_timeout": 1800.0,
+    "session_context": "ignored",   # no public record of the BMC storing a login's Context
     "system_reset_types": ["On", "ForceOff", "GracefulShutdown", "GracefulRestart", "ForceRestart", "Nmi",
                            "ForceOn", "PowerCycle"],
     "manager_reset_types": ["GracefulRestart"],

@@ -61,10 +61,16 @@ class AccessResources(BiosResources):
         password = data.get("Password") if isinstance(data, dict) else None
         if not isinstance(user, str) or not isinstance(password, str):
             raise self.fail(400, "Base", "PropertyMissing", ("UserName" if not isinstance(user, str) else "Password",))
+        context = data.get("Context")
+        mode = self.session_context_mode()
+        if context is not None and mode == "refused":
+            raise self.fail(400, "Base", "PropertyUnknown", ("Context",))
+        if context is not None and not isinstance(context, str):
+            raise self.fail(400, "Base", "PropertyValueTypeError", (str(context), "Context"))
         if self.accounts.get(user) != password:
             return self.unauthorized()
         try:
-            session = self.sessions.create(user)
+            session = self.sessions.create(user, context if mode == "stored" else None)
         except SessionLimit:
             return self.session_limit_response()
         uri = f"{R}/SessionService/Sessions/{session.id}"
@@ -80,12 +86,19 @@ class AccessResources(BiosResources):
     def session_limit_response(self) -> Response:
         return self.error(503, "Base", "SessionLimitExceeded")
 
+    def session_context_mode(self) -> str:
+        """What the login POST does with a client's `Context` (Session v1.5): `stored`
+        (kept and shown with the session), `ignored`, or `refused` (400 PropertyUnknown);
+        per profile (`session_context` in its table), overridable per BMC in `options`."""
+        return str(self.options.get("session_context", self.table.get("session_context", "ignored")))
+
     def session_body(self, sid: str) -> dict[str, Any] | None:
         s = self.sessions.by_id.get(sid)
         if s is None:
             return None
         return {"@odata.id": f"{R}/SessionService/Sessions/{sid}", "@odata.type": self.t("Session"), "Id": sid,
-                "Name": "User Session", "UserName": s.user, "CreatedTime": self.world.clock.iso(s.created)}
+                "Name": "User Session", "UserName": s.user, "CreatedTime": self.world.clock.iso(s.created),
+                **({"Context": s.context} if s.context is not None else {})}
 
     @route("GET", f"{R}/SessionService/Sessions/{{sid}}")
     async def get_session(self, req: Request, sid: str) -> dict[str, Any] | Response:

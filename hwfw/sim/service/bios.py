@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from hwfw.sim.bios.catalogs import CATALOGS
+from hwfw.sim.bios.catalogs import catalog_for
 from hwfw.sim.bios.registry import PASSWORD, Registry
 from hwfw.sim.bios.state import BiosState, Outcome
 from hwfw.sim.http import HttpError, Request, Response
@@ -70,7 +70,7 @@ class BiosResources(CommonResources):
         return list(self.bios_option("bios_apply_times", ["OnReset"]))
 
     def bios_registry(self) -> Registry:
-        return Registry(CATALOGS[self.VENDOR], self.spec.model, self.machine.version("bios"))
+        return Registry(catalog_for(self.VENDOR), self.spec.model, self.machine.version("bios"))
 
     def bios_current(self, registry: Registry | None = None) -> dict[str, Any]:
         facts = {"model": self.spec.model, "bios_version": self.machine.version("bios"), "serial": self.spec.serial}

@@ -22,6 +22,7 @@ class Session:
     user: str
     created: float
     last_used: float
+    context: str | None = None   # the client's Session.Context (v1.5), where the profile stores it
 
 
 class SessionLimit(Exception):
@@ -42,6 +43,8 @@ class SessionTable:
         return self.service.world.clock.now()
 
     def _emit(self, type_: str, s: Session, **extra: str) -> None:
+        if s.context is not None:
+            extra["context"] = s.context
         self.service.world.events.emit(self.service.name, type_, id=s.id, user=s.user, **extra)
 
     def sweep(self) -> None:
@@ -50,7 +53,7 @@ class SessionTable:
         for s in [s for s in self.by_id.values() if now - s.last_used > self.timeout]:
             self.delete(s.id, "expired")
 
-    def create(self, user: str) -> Session:
+    def create(self, user: str, context: str | None = None) -> Session:
         self.sweep()
         if len(self.by_id) >= self.limit or self.service.faults.get("sessions_full"):
             raise SessionLimit()
@@ -59,7 +62,7 @@ class SessionTable:
         token = rng.randbytes(16).hex()
         sid = self.service.profile.session_id(self._counter, rng)
         now = self._now()
-        s = Session(sid, token, user, now, now)
+        s = Session(sid, token, user, now, now, context)
         self.by_id[sid] = s
         self.by_token[token] = s
         self._emit("session-opened", s)
