@@ -14,7 +14,7 @@ run goes on:
 
 Targets: status p99 <= 50 ms; WebSocket lag p99 <= 200 ms. Prints the figures.
 
-    python benchmarks/bench_serve.py [--hosts 1000] [--apply 200] [--clients 100] [--check]
+    python benchmarks/bench_serve.py [--hosts 1000] [--apply 200] [--clients 100] [--apply-in thread] [--check]
 
 On a shared machine, `nice -n -10 python benchmarks/bench_serve.py` gives the benchmark
 (server, simulator and clients alike) the CPU it asks for; the figures in docs/server.md
@@ -92,7 +92,7 @@ def timing_block(speed: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build(work: Path, hosts: int, speed: float) -> tuple[Any, Path, dict[str, str]]:
+def build(work: Path, hosts: int, speed: float, apply_in: str) -> tuple[Any, Path, dict[str, str]]:
     from bench_plan_live import generate_fleet, host_names
 
     from hwfw.sim.runtime import start_fleet_process
@@ -109,7 +109,7 @@ def build(work: Path, hosts: int, speed: float) -> tuple[Any, Path, dict[str, st
     text = (workspace / "hwfw.yaml").read_text()
     text = text[:text.index("  simulator:")] + timing_block(speed)      # the lab's waits are for speed 200
     text = text.replace("\nsettings:\n", f"\nsettings:\n  allowed_roots: [{work / 'sim-state'}]\n"
-                                         "  plan_concurrency: 200\n", 1)
+                                         f"  plan_concurrency: 200\n  server:\n    apply_in: {apply_in}\n", 1)
     (workspace / "hwfw.yaml").write_text(text)
     return sim, workspace, env
 
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     from tests.server.harness import make_tokens, start_server, wait_for
 
     work = Path(tempfile.mkdtemp(prefix="hwfw-bench-serve-"))
-    sim, workspace, env = build(work, args.hosts, args.speed)
+    sim, workspace, env = build(work, args.hosts, args.speed, args.apply_in)
     os.environ.update(env)
     served = None
     try:
@@ -177,8 +177,8 @@ def run(args: argparse.Namespace) -> int:
         events = view["progress"]["last_seq"]
         status_ms = [x * 1000 for x in latencies]
         lag_ms = [x * 1000 for x in lags]
-        print(f"run {run_id}: {view['run']['status']}, {view['progress']['counts']}, {events} events, "
-              f"{elapsed:.1f} s")
+        print(f"run {run_id} (apply in a {args.apply_in}): {view['run']['status']}, {view['progress']['counts']}, "
+              f"{events} events, {elapsed:.1f} s")
         print(f"hwfw serve used {cpu:.0f} s of CPU in {elapsed:.0f} s ({cpu / elapsed:.0%} of a core); machine load "
               f"average {load0:.1f} -> {load1:.1f} on {os.cpu_count()} CPUs (figures need the CPU the server asks for)")
         print(f"GET /api/firmware/status during the run: {len(status_ms)} requests, p50 {pct(status_ms, 50):.1f} ms, "
@@ -209,6 +209,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--speed", type=float, default=50,
                         help="simulator speed (the workspace's waits are scaled to it); default 50")
+    parser.add_argument("--apply-in", choices=("process", "thread"), default="process",
+                        help="settings.server.apply_in: the apply in a worker process (default) or a thread")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (server log, workspace)")
     sys.exit(run(parser.parse_args()))

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from hwfw.redfish.closer import SessionCloser
 
 __all__ = ["SIM_SCHEME", "Connection", "check_workspace", "connect", "load_workspace", "read_inventory",
-           "read_live_inventory", "select_hosts", "simulator_port", "target_hosts"]
+           "read_live_inventory", "select_hosts", "settings_hosts", "simulator_port", "target_hosts"]
 
 log = get_logger("connect")
 SIM_SCHEME = "sim://"
@@ -180,6 +180,12 @@ async def connect(workspace: Workspace, *, insecure: bool = False, targets: Sequ
         yield conn
 
 
+def settings_hosts(conn: Connection) -> set[str]:
+    """Hosts whose baseline may declare BIOS settings: their settings and the attribute
+    registry of their running BIOS are read too, in the pre-flight round."""
+    return {name for name, rh in conn.hosts.items() if conn.workspace.may_declare_settings(rh.host)}
+
+
 async def read_inventory(conn: Connection, *, needs_preflight: NeedsPreflight | None = None,
                          wait_for_logouts: bool = True) -> Inventory:
     """The live inventory of every host of an open connection; never changes a BMC.
@@ -191,11 +197,8 @@ async def read_inventory(conn: Connection, *, needs_preflight: NeedsPreflight | 
     apply logs in)."""
     from hwfw.inventory.collect import collect
 
-    ws = conn.workspace
-    settings = ws.settings
-    # Hosts whose baseline may declare BIOS settings get their settings and the attribute
-    # registry of their running BIOS read too, in the pre-flight round.
-    bios_hosts = {name for name, rh in conn.hosts.items() if ws.may_declare_settings(rh.host)}
+    settings = conn.workspace.settings
+    bios_hosts = settings_hosts(conn)
     # The embedded simulator serves its BMCs from this process: each connection is two
     # open files here, and its listening sockets are already counted as open.
     inventory = await collect(list(conn.hosts.values()), settings=settings, clock=conn.clock,

@@ -51,7 +51,7 @@ _EXPORTS: dict[str, str] = {
     "FirmwareManager": "hwfw.api.manager",
     "TemporalTarget": "hwfw.api.temporal", "TemporalApplyRun": "hwfw.api.temporal",
     "RunsAccess": "hwfw.api.history", "RunRow": "hwfw.api.history",
-    "serve_worker": "hwfw.api.worker", "WorkerInfo": "hwfw.api.worker",
+    "serve_worker": "hwfw.api.site_worker", "WorkerInfo": "hwfw.api.site_worker",
     # cancellation and events
     "CancelToken": "hwfw.cancel", "Event": "hwfw.events", "EventSink": "hwfw.events",
     "JsonLinesSink": "hwfw.events", "CallbackSink": "hwfw.events", "FanOutSink": "hwfw.events",
@@ -109,7 +109,7 @@ if TYPE_CHECKING:
     from hwfw.api.snapshots import read_inventory_snapshot, write_document, write_inventory_snapshot
     from hwfw.api.state import Migrated, StateAccess, StateRow, StateView
     from hwfw.api.temporal import TemporalApplyRun, TemporalTarget
-    from hwfw.api.worker import WorkerInfo, serve_worker
+    from hwfw.api.site_worker import WorkerInfo, serve_worker
     from hwfw.api.workspace import InventorySource, ValidationReport, Workspace, open_workspace
     from hwfw.apply.events import HostOutcome, RunSummary, StepOutcome
     from hwfw.apply.run import ApplyOptions, ApplyResult

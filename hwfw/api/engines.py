@@ -6,14 +6,18 @@ An `Engine` starts an apply of a saved plan or a repository sync and returns a
 whether a run recorded as running is still alive (`alive(record)`): when the server
 starts, a run whose engine says no is marked interrupted and can be resumed.
 
-`LocalEngine` runs the operation in this process, as an asyncio task; a run belongs to
-the process (`owner`: pid, host and the process's start time, so a reused pid is not
-mistaken for it). With `own_loop` (what `hwfw serve` uses) an apply runs on an event loop
-of its own, in a worker thread: its BMC traffic (hundreds of hosts at once) never queues
-the server's requests and streams behind it; its events come back to the server's loop
-in order, and a cancel reaches it as it would in the server's loop. Another engine (a
-workflow service) registers under its own name and keeps its runs alive across restarts
-of the server.
+`LocalEngine` runs the operation from this process; a run belongs to the process
+(`owner`: pid, host and the process's start time, so a reused pid is not mistaken for
+it). By default an apply is an asyncio task of the caller's loop. With `apply_in`
+(what `hwfw serve` uses, from settings.server.apply_in) its BMC traffic (hundreds of
+hosts at once) never queues the server's requests and streams behind it:
+"process" runs it in a worker process (hwfw.api.worker: an interpreter of its own,
+killed with the server), "thread" on an event loop of its own in a worker thread of
+this process (`own_loop=True` says the same). Either way its events come back to the
+loop that started it in order, and a cancel reaches it as it would there. A workspace
+with an injected clock (tests) runs its applies in a thread: a clock does not cross a
+process. Another engine (a workflow service) registers under its own name and keeps
+its runs alive across restarts of the server.
 """
 
 from __future__ import annotations
@@ -28,12 +32,13 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hwfw.cancel import CancelToken
-from hwfw.errors import Interrupted
+from hwfw.clock import SystemClock
 from hwfw.events import CallbackSink, Event
 from hwfw.state.lock import acting_as
 from hwfw.state.serverstore import RunRecord
 
-from .runs import ApplyRun, EventTarget, RunHandle, SyncRun, event_sink
+from .runs import ApplyRun, ElsewhereApply, EventTarget, RunHandle, SyncRun, event_sink
+from .worker import ProcessApply, start_message
 
 if TYPE_CHECKING:
     from hwfw.apply.run import ApplyOptions, ApplyResult
@@ -74,12 +79,9 @@ def process_identity(pid: int) -> str | None:
     return fields[19] if len(fields) > 19 else None
 
 
-class ThreadedApply:
+class ThreadedApply(ElsewhereApply):
     """An apply on an event loop of its own in a worker thread (`LocalEngine(own_loop=True)`);
     the same handle as `ApplyRun`, used from the loop that started it."""
-
-    kind = "apply"
-    engine = "local"
 
     def __init__(self, run_id: str, token: CancelToken, begin: Callable[[], ApplyRun]) -> None:
         self.run_id = run_id
@@ -106,42 +108,32 @@ class ThreadedApply:
     def cancel(self, *, force: bool = False) -> None:
         self.token.cancel(force=force)      # thread-safe: delivered on the run's own loop
 
-    @property
-    def done(self) -> bool:
-        return self._outcome.done()
-
-    @property
-    def status(self) -> str:
-        if not self._outcome.done():
-            return "running"
-        exc = self._outcome.exception()
-        if isinstance(exc, (Interrupted, asyncio.CancelledError)):
-            return "interrupted"
-        if exc is not None:
-            return "failed"
-        code = self._outcome.result().exit_code
-        return "succeeded" if code == 0 else "interrupted" if code == 130 else "failed"
-
-    async def wait(self) -> ApplyResult:
-        return await asyncio.shield(self._waiter)
-
 
 class LocalEngine:
     """Runs in this process (see the module docstring)."""
 
     name = "local"
 
-    def __init__(self, *, own_loop: bool = False) -> None:
-        self.own_loop = own_loop
+    def __init__(self, *, own_loop: bool = False, apply_in: str | None = None) -> None:
+        self.apply_in = apply_in or ("thread" if own_loop else "task")
+        if self.apply_in not in ("task", "thread", "process"):
+            raise ValueError(f"apply_in: task, thread or process, not {self.apply_in!r}")
 
     def owner(self) -> dict[str, Any] | None:
         pid = os.getpid()
         return {"pid": pid, "host": socket.gethostname(), "started": process_identity(pid) or ""}
 
     def start_apply(self, workspace: Workspace, plan: PlanDocument | None, options: ApplyOptions, *,
-                    on_event: EventTarget | None, cancel: CancelToken, principal: str) -> ApplyRun | ThreadedApply:
+                    on_event: EventTarget | None, cancel: CancelToken,
+                    principal: str) -> ApplyRun | ThreadedApply | ProcessApply:
+        where = self.apply_in
+        if where == "process" and not isinstance(getattr(workspace, "clock", None), SystemClock):
+            where = "thread"
+        if where == "process":
+            return ProcessApply(options.run_id or "", cancel, start_message(workspace, plan, options, principal),
+                                event_sink(on_event))
         with acting_as(principal):   # the run's task inherits it: its locks and audit entries name the principal
-            if not self.own_loop:
+            if where == "task":
                 return workspace.start_apply(plan, options, on_event=on_event, cancel=cancel)
             home = asyncio.get_running_loop()
             target = event_sink(on_event)
@@ -169,6 +161,6 @@ class LocalEngine:
         return process_identity(owner["pid"]) == owner.get("started")
 
 
-def default_engines() -> Mapping[str, Engine]:
-    """The engines this hwfw has, by name."""
-    return {"local": LocalEngine(own_loop=True)}
+def default_engines(apply_in: str = "process") -> Mapping[str, Engine]:
+    """The engines this hwfw has, by name; `apply_in` is settings.server.apply_in."""
+    return {"local": LocalEngine(apply_in=apply_in)}

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
     from .repository import SyncResult
 
-__all__ = ["ApplyRun", "EventTarget", "RunHandle", "SyncRun", "cancellable", "event_sink", "new_run_id"]
+__all__ = ["ApplyRun", "EventTarget", "RunHandle", "ElsewhereApply", "SyncRun", "cancellable", "event_sink",
+           "new_run_id"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -143,8 +144,48 @@ class ApplyRun(_LocalRun["ApplyResult"]):
     kind = "apply"
 
     def _result_status(self, result: ApplyResult) -> str:
-        code = result.exit_code
-        return "succeeded" if code == 0 else "interrupted" if code == 130 else "failed"
+        return _exit_status(result.exit_code)
+
+
+def _exit_status(code: int) -> str:
+    return "succeeded" if code == 0 else "interrupted" if code == 130 else "failed"
+
+
+class _Outcome(Protocol):
+    def done(self) -> bool: ...
+    def exception(self) -> BaseException | None: ...
+    def result(self) -> Any: ...
+
+
+class ElsewhereApply:
+    """The `RunHandle` of an apply running elsewhere (on another loop, in another
+    process), used from the loop that started it: `_outcome` is the future of its
+    result (asyncio's or concurrent.futures'), `_waiter` an asyncio future resolved with
+    it once every event has been re-emitted here."""
+
+    kind = "apply"
+    engine = "local"
+    run_id: str
+    _outcome: _Outcome
+    _waiter: asyncio.Future[ApplyResult]
+
+    @property
+    def done(self) -> bool:
+        return self._outcome.done()
+
+    @property
+    def status(self) -> str:
+        if not self._outcome.done():
+            return "running"
+        exc = self._outcome.exception()
+        if isinstance(exc, (Interrupted, asyncio.CancelledError)):
+            return "interrupted"
+        if exc is not None:
+            return "failed"
+        return _exit_status(self._outcome.result().exit_code)
+
+    async def wait(self) -> ApplyResult:
+        return await asyncio.shield(self._waiter)
 
 
 class SyncRun(_LocalRun["SyncResult"]):

@@ -89,9 +89,6 @@ log = get_logger("apply.executor")
 # An optional hook of a driver (not part of HostDriver): awaited once a reset has been
 # requested. Drivers that cannot tell (IPMI, in-memory) simply never call it.
 _RESET_LISTENER = "on_reset_requested"
-# Another optional hook: a driver that remembers a reset its last flash made the BMC do
-# forgets it when the executor sends no activation for that flash.
-_FORGET_EXPECTED = "forget_expected_reset"
 
 ON_FAILURE = ("halt-host", "rollback-host", "abort-run")
 
@@ -152,6 +149,13 @@ class Executor:
         self._hard = False
 
     # ------------------------------------------------------------------ run
+    def _estimate(self, host: str, shape: HostShape) -> float:
+        """The host's estimate as the plan shows it (its steps plus the per-host session
+        and pre-checks): the window admits a host on the figure the operator reviewed."""
+        planned = self.plan.host(host)
+        return planned.estimate_seconds if planned is not None and planned.estimate_seconds else \
+            shape.estimate_seconds
+
     async def run(self) -> RunSummary:
         t0 = self.clock.monotonic()
         r = self.options.rollout
@@ -162,7 +166,7 @@ class Executor:
             deadline_seconds=None if r.deadline is None else max(0.0, (r.deadline - t0) * r.time_scale),
             time_scale=r.time_scale))
         for host, shape in self.shapes.items():
-            decision = await self.gate.admit(host, shape.estimate_seconds)
+            decision = await self.gate.admit(host, self._estimate(host, shape))
             if not decision.go:
                 self._not_started(host, decision.outcome or HOST_NOT_STARTED, decision.reason)
                 continue
@@ -684,11 +688,7 @@ class HostRun:
             except HwfwError:  # e.g. the BMC is resetting itself right now: the driver waits for it
                 running = {}
             if all(cpmod.same_version(running.get(k), v, sc) for k, v, sc in targets):
-                # Not counted in the host's resets: they count what hwfw sent. The reset the
-                # BMC did by itself is over: the driver must not credit it to a later one.
-                forget = getattr(self.driver, _FORGET_EXPECTED, None)
-                if forget is not None:
-                    forget()
+                # Not counted in the host's resets: they count what hwfw sent.
                 return StepOutcome(STEP_NOT_NEEDED, f"every image it activates already runs; no {kind} sent")
         return await self._reset(step, kind, [k for k, _, _ in targets], {k: v for k, v, _ in targets})
 

@@ -31,7 +31,7 @@ import functools
 import inspect
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping, TypeVar
+from typing import Any, Awaitable, Callable, Collection, Mapping, TypeVar
 
 from hwfw.apply.checkpoint import CLOSED, OPEN, same_version, split_key
 from hwfw.apply.driver import HostDriver
@@ -264,10 +264,13 @@ _RESETTING = ("connection", "timeout", "bmc", None)
 
 
 async def reread_resetting(inventory: Inventory, ledger: Ledger, drivers: DriverOpener,
-                           hosts: Mapping[str, ResolvedHost], *, insecure: bool, events: ApplyEvents) -> Inventory:
+                           hosts: Mapping[str, ResolvedHost], *, insecure: bool, events: ApplyEvents,
+                           bios_hosts: Collection[str] = ()) -> Inventory:
     """Hosts an interrupted run was working on (open checkpoint) that did not answer the
     inventory read are most likely resetting (killed right after a firmware task, before
-    the BMC was back): wait for each as after hwfw's own resets, then read it again."""
+    the BMC was back): wait for each as after hwfw's own resets, then read it again, as
+    the first read did (`bios_hosts`: their BIOS settings and attribute registries too;
+    the registries already read are kept)."""
     names = sorted(h for h, inv in inventory.hosts.items()
                    if not inv.reachable and inv.error_kind in _RESETTING and h in hosts
                    and (ledger.checkpoint(h) or {}).get("status") == OPEN)
@@ -289,8 +292,9 @@ async def reread_resetting(inventory: Inventory, ledger: Ledger, drivers: Driver
     ready = [n for n, ok in zip(names, await asyncio.gather(*(back(n) for n in names)), strict=True) if ok]
     if not ready:
         return inventory
-    fresh = await collect([hosts[n] for n in ready], settings=ledger.settings, clock=ledger.clock, insecure=insecure)
-    return Inventory({**inventory.hosts, **fresh.hosts})
+    fresh = await collect([hosts[n] for n in ready], settings=ledger.settings, clock=ledger.clock, insecure=insecure,
+                          bios_hosts=[n for n in ready if n in bios_hosts])
+    return Inventory({**inventory.hosts, **fresh.hosts}, {**inventory.registries, **fresh.registries})
 
 
 def close_converged_checkpoints(ledger: Ledger, plan: Plan, run_id: str) -> list[str]:

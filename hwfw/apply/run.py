@@ -42,7 +42,7 @@ from hwfw.cancel import CancelToken
 from hwfw.clock import Clock, SystemClock, utc_now_iso
 from hwfw.config.digests import input_digests
 from hwfw.config.model import RepositoryEntry, Workspace
-from hwfw.connect import Connection, connect, read_inventory
+from hwfw.connect import Connection, connect, read_inventory, settings_hosts
 from hwfw.errors import HwfwError, StalePlanError
 from hwfw.events import EventSink, FanOutSink, guarded
 from hwfw.inventory.model import Inventory
@@ -248,7 +248,7 @@ async def _connected(workspace: Workspace, options: ApplyOptions, ledger: Ledger
     settled = await settle_open_intents(ledger, drivers_for(conn), settings=settings, clock=clock,
                                         hosts=set(conn.hosts), events=report)
     inventory = await reread_resetting(await read_inventory(conn), ledger, drivers_for(conn), conn.hosts,
-                                       insecure=conn.insecure, events=report)
+                                       insecure=conn.insecure, events=report, bios_hosts=settings_hosts(conn))
     plan = _make_plan(workspace, options, saved, ledger, inventory, targets)
     if close_converged_checkpoints(ledger, plan, run_id):
         await ledger.commit()

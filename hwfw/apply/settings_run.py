@@ -145,11 +145,16 @@ class SettingsSteps:
         rec = record(self.ledger, self.host) or {}
         clock = self.run.clock
         polls = polling(timing.poll_interval).attempts(clock, deadline=clock.monotonic() + timing.post_timeout)
+        staged_at = rec.get("settings_time")
         while True:
             reading = await self.driver.read_bios_settings()
-            if not any(k in reading.pending for k in wanted):
+            moved = bool(reading.applied_at) and reading.applied_at != staged_at
+            if "settings_time" in rec and moved:
                 return reading
-            if "settings_time" in rec and reading.applied_at and reading.applied_at != rec["settings_time"]:
+            # Nothing pending, and the Time has not moved since the staging: `Bios` and its
+            # settings object are two reads, and the POST may have ended between them (the
+            # values read before it, the emptied settings object after). Read again.
+            if not any(k in reading.pending for k in wanted) and not (staged_at and reading.applied_at == staged_at):
                 return reading
             wait = polls.next_delay()
             if wait is None:

@@ -306,6 +306,7 @@ def _settings(root: Path, s: dict[str, Any]) -> m.Settings:
             session_lifetime=m.parse_duration(srv.get("session_lifetime", "8h")),
             watch_interval=m.parse_duration(srv.get("watch_interval", "2s")),
             auth_failures_per_minute=int(srv.get("auth_failures_per_minute", 10)), engine=srv.get("engine", "local"),
+            apply_in=srv.get("apply_in", "process"),
             scan_interval=m.parse_duration(srv.get("scan_interval", "1h")),
             scan_jitter=m.parse_duration(srv.get("scan_jitter", "5m")), public_url=srv.get("public_url"),
             lock_alert_after=m.parse_duration(srv.get("lock_alert_after", "2h"))),

@@ -439,6 +439,7 @@ class ServerSettings:
     watch_interval: float = 2.0
     auth_failures_per_minute: int = 10
     engine: str = "local"
+    apply_in: str = "process"           # process | thread: where the local engine runs an apply
     scan_interval: float = 3600.0       # 0: no scheduled scan
     scan_jitter: float = 300.0
     public_url: str | None = None

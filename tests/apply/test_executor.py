@@ -252,6 +252,16 @@ def test_window_never_starts_a_step_that_would_overrun(make_rig) -> None:
     assert all(steps[s].estimate_seconds >= 0 for s in steps)
 
 
+def test_the_window_admits_a_host_on_the_estimate_the_plan_shows(make_rig) -> None:
+    rig = make_rig(generic_hosts(1))
+    plan = rig.plan()
+    planned = plan.host("edge-000").estimate_seconds
+    steps_only = shapes_of(plan.steps)["edge-000"].estimate_seconds
+    assert steps_only < planned     # the plan adds the host's session and pre-checks
+    summary, _ = rig.apply(plan, rollout=Rollout(parallelism=1, deadline=(steps_only + planned) / 2))
+    assert summary.hosts["edge-000"].status == HOST_DEFERRED
+
+
 def test_power_is_left_as_found(make_rig) -> None:
     rig = make_rig(generic_hosts(1))
     rig.fleet.bmcs["edge-000"].power = "Off"

@@ -70,10 +70,10 @@ class FirmwareService:
         self.store = store
         self.clock: Clock = clock or SystemClock()
         self.hub = EventHub()
-        self.engines = dict(engines or default_engines())
+        settings = config.settings.server
+        self.engines = dict(engines or default_engines(settings.apply_in))
         self.scheduler = Scheduler(self.clock)
         self.fleet = FleetView(workspace, self.clock)
-        settings = config.settings.server
         self.runs = RunManager(workspace, store, self.hub, self.engines, self.clock, engine=settings.engine)
         self.plans = PlanDesk(workspace, store, self.runs, self.load, self.clock,
                               two_person_rule=lambda: self._config.settings.server.two_person_rule)

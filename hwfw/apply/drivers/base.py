@@ -202,12 +202,6 @@ class RedfishDriver:
         self._expect = self.flasher.expectation
         return result
 
-    def forget_expected_reset(self) -> None:
-        """The executor found the flashed version running and sends no activation for it:
-        the reset the flash expected of the BMC is not the next one's (left here, it would
-        pass a later reboot, e.g. the one that applies BIOS settings, as already done)."""
-        self._expect = None
-
     async def activate(self, activation: str, progress: Progress) -> ActivationReport | None:
         expected, self._expect = self._expect, None
         if self.watchdog is None or activation != "host-reboot":
