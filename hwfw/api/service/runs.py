@@ -275,8 +275,10 @@ class RunManager:
         if active is None:
             if record.terminal:
                 raise ConflictError(f"run {run_id} has already ended ({record.status})", hint="nothing to cancel")
+            where = (f"stop its rollout with: hwfw run cancel {run_id}" if record.engine == "temporal" else
+                     "cancel it where it runs (Ctrl-C / SIGTERM for the CLI)")
             raise ConflictError(f"run {run_id} is not executed by this server ({record.engine} engine, owner "
-                                f"{record.owner})", hint="cancel it where it runs (Ctrl-C / SIGTERM for the CLI)")
+                                f"{record.owner})", hint=where)
         active.handle.cancel(force=force)
         await self.audit(principal.display, "run-cancelled", run_id, force=force)
         return active.record
