@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +49,10 @@ def use_postgres(workspace: Path, schema: str, dsn_env: str = "HWFW_PG_DSN", nam
     extra = f", workspace: {name}" if name else ""
     edit(workspace / "hwfw.yaml", "settings:\n",
          f"settings:\n  backend: {{type: postgres, dsn_env: {dsn_env}, schema: {schema}{extra}}}\n")
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now (a server told to use it may still lose a race)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

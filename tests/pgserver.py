@@ -15,12 +15,13 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.helpers import free_port
 
 
 def server_bin() -> Path:
@@ -29,12 +30,6 @@ def server_bin() -> Path:
     if not found:
         raise RuntimeError("no PostgreSQL server under /usr/lib/postgresql/*/bin: run scripts/install-system-packages")
     return found[-1].parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -78,7 +73,7 @@ def start_server() -> PgServer:
                     "-E", "UTF8"], check=True, capture_output=True, cwd=root, **_as_postgres())  # type: ignore[call-overload]
     last = ""
     for _ in range(5):   # a free port can be taken by someone else before the server binds it
-        port = _free_port()
+        port = free_port()
         log = open(root / "log", "ab")
         process = subprocess.Popen(  # type: ignore[call-overload]
             [str(pgbin / "postgres"), "-D", str(data), "-p", str(port), "-k", str(root),

@@ -43,6 +43,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozenset(units)) 
     ("plan", {"plan"}),
     ("operations", {"apply", "compliance"}),
     ("observers", {"notify", "metrics"}),
+    # Engines other than the local one run the operations elsewhere (Temporal workflows).
+    ("engines", {"engine"}),
     ("api", {"api"}),
     ("presentation", {"render"}),
     ("front ends", {"cli", "server"}),

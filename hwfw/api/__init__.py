@@ -49,6 +49,9 @@ _EXPORTS: dict[str, str] = {
     "format_check_report": "hwfw.api.formats", "ACTIVATIONS": "hwfw.api.formats",
     "parse_duration": "hwfw.api.formats", "display_path": "hwfw.api.formats",
     "FirmwareManager": "hwfw.api.manager",
+    "TemporalTarget": "hwfw.api.temporal", "TemporalApplyRun": "hwfw.api.temporal",
+    "RunsAccess": "hwfw.api.history", "RunRow": "hwfw.api.history",
+    "serve_worker": "hwfw.api.site_worker", "WorkerInfo": "hwfw.api.site_worker",
     # cancellation and events
     "CancelToken": "hwfw.cancel", "Event": "hwfw.events", "EventSink": "hwfw.events",
     "JsonLinesSink": "hwfw.events", "CallbackSink": "hwfw.events", "FanOutSink": "hwfw.events",
@@ -69,10 +72,11 @@ __all__ = ["ACTIVATIONS", "AddResult", "ApplyOptions", "ApplyResult", "ApplyRun"
            "DEFAULT_SYNC_PARALLELISM", "Event", "EventSink", "EventTarget", "FanOutSink", "FirmwareManager",
            "HostInventory", "HostOutcome", "HostPlan", "ImageRow", "ImportReport", "Inventory", "InventorySource",
            "JsonLinesSink", "LockInfo", "Migrated", "Plan", "PlanDocument", "Problem", "RepositoryAccess",
-           "RunHandle", "RunSummary", "State", "StateAccess", "StateRow", "StateView", "Step", "StepOutcome",
-           "SyncReport", "SyncResult", "ValidationReport", "Workspace", "catalog_readers", "display_path",
-           "format_check_report", "load_plan", "open_workspace", "parse_duration", "read_inventory_snapshot",
-           "write_document", "write_inventory_snapshot"]
+           "RunHandle", "RunRow", "RunSummary", "RunsAccess", "State", "StateAccess", "StateRow", "StateView", "Step",
+           "StepOutcome",
+           "SyncReport", "SyncResult", "TemporalApplyRun", "TemporalTarget", "ValidationReport", "WorkerInfo",
+           "Workspace", "catalog_readers", "display_path", "format_check_report", "load_plan", "open_workspace",
+           "parse_duration", "read_inventory_snapshot", "serve_worker", "write_document", "write_inventory_snapshot"]
 
 
 def __getattr__(name: str) -> Any:
@@ -90,6 +94,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from hwfw.api.formats import ACTIVATIONS, display_path, format_check_report, parse_duration
+    from hwfw.api.history import RunRow, RunsAccess
     from hwfw.api.manager import FirmwareManager
     from hwfw.api.plans import PlanDocument, load_plan
     from hwfw.api.repository import (
@@ -101,8 +106,10 @@ if TYPE_CHECKING:
         catalog_readers,
     )
     from hwfw.api.runs import ApplyRun, EventTarget, RunHandle
+    from hwfw.api.site_worker import WorkerInfo, serve_worker
     from hwfw.api.snapshots import read_inventory_snapshot, write_document, write_inventory_snapshot
     from hwfw.api.state import Migrated, StateAccess, StateRow, StateView
+    from hwfw.api.temporal import TemporalApplyRun, TemporalTarget
     from hwfw.api.workspace import InventorySource, ValidationReport, Workspace, open_workspace
     from hwfw.apply.events import HostOutcome, RunSummary, StepOutcome
     from hwfw.apply.run import ApplyOptions, ApplyResult

@@ -26,11 +26,13 @@ from hwfw.connect import check_workspace, load_workspace, read_live_inventory, s
 from hwfw.errors import HwfwError, Interrupted, Problem
 from hwfw.events import EventSink, FanOutSink
 
+from .history import RunsAccess, run_status
 from .plans import PlanDocument, load_plan
 from .repository import DEFAULT_SYNC_PARALLELISM, RepositoryAccess, SyncResult
 from .runs import ApplyRun, EventTarget, cancellable, event_sink, new_run_id
 from .snapshots import read_inventory_snapshot
 from .state import StateAccess, read_state
+from .temporal import TemporalApplyRun, TemporalTarget, start_temporal_apply
 
 # The apply, planning and compliance stacks (HTTP clients, drivers, networkx) are
 # imported by the methods that use them: `hwfw validate` does not pay for them.
@@ -104,9 +106,12 @@ async def _recorded(recording: RunRecording, events: EventSink | None,
         except HwfwError as exc:
             await recording.finish("failed", message=exc.message)
             raise
-        status = "succeeded" if result.exit_code == 0 else "interrupted" if result.exit_code == 130 else "failed"
-        await recording.finish(status, message=result.message)
+        await recording.finish(run_status(result.exit_code), message=result.message)
         return result
+
+
+async def _unrecorded(status: str, engine: str, *, finished: str | None = None) -> None:
+    """The run log of a Temporal run whose caller keeps its record."""
 
 
 def _exactly(options: ApplyOptions) -> None:
@@ -133,6 +138,7 @@ class Workspace:
         self.clock: Clock = clock or SystemClock()
         self.state = StateAccess(self.load)
         self.repository = RepositoryAccess(self.path, self.load, clock)
+        self.runs = RunsAccess(self.load, self.clock)
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.path)!r})"
@@ -152,6 +158,19 @@ class Workspace:
             config = dataclasses.replace(config, settings=dataclasses.replace(config.settings,
                                                                                ca_bundle=self.ca_bundle))
         return config
+
+    def _engine_setting(self) -> str:
+        """settings.engine of hwfw.yaml, read on its own (the run loads and checks the whole
+        workspace, and reports a broken file)."""
+        from hwfw.config.yamlio import loads, read_text
+
+        try:
+            doc = loads(read_text(find_root(self.path)))
+        except (HwfwError, OSError, ValueError):
+            return "local"
+        settings = doc.get("settings") if isinstance(doc, dict) else None
+        engine = settings.get("engine") if isinstance(settings, dict) else None
+        return engine if engine == "temporal" else "local"
 
     async def _in_thread(self, func: Callable[[], T]) -> T:
         with invocation.using(self.path):
@@ -249,9 +268,14 @@ class Workspace:
     def start_apply(self, plan: PlanDocument | Path | None = None, options: ApplyOptions | None = None, *,
                     on_event: EventTarget | None = None, on_plan: Callable[[Plan], None] | None = None,
                     confirm: Confirm | None = None, cancel: CancelToken | None = None,
-                    observe: Callable[[Any], None] | None = None, record: RecordRun | None = None) -> ApplyRun:
+                    observe: Callable[[Any], None] | None = None, record: RecordRun | None = None,
+                    engine: str | None = None, temporal: TemporalTarget | None = None, detach: bool = False,
+                    tuning: dict[str, Any] | None = None, recorded: bool = True) -> ApplyRun | TemporalApplyRun:
         """Start an apply in the background (on the running event loop); returns its
-        handle at once. See `apply` for the arguments."""
+        handle at once. See `apply` for the arguments; `engine` (default settings.engine),
+        `temporal`, `detach` and `tuning` are those of hwfw.api.temporal. A Temporal run
+        is recorded in the run store unless `recorded=False` (hwfw serve keeps its own
+        runs' records)."""
         from hwfw.apply.run import ApplyOptions, run_apply
 
         options = options or ApplyOptions()
@@ -262,6 +286,20 @@ class Workspace:
         if saved is not None:
             options = dataclasses.replace(options, plan_file=saved.path or options.plan_file)
             _exactly(options)
+        engine = engine or self._engine_setting()
+        if detach and engine != "temporal":
+            raise HwfwError("--detach needs the temporal engine: a local apply runs in this process",
+                            hint="add --engine temporal (or set settings.engine: temporal)")
+        if engine == "temporal":
+            async def load() -> Config:
+                return await self._in_thread(self.load)
+
+            with invocation.using(self.path):
+                return start_temporal_apply(load, run_id, options, token, saved=saved, sink=event_sink(on_event),
+                                            on_plan=on_plan, confirm=confirm, observe=observe, clock=self.clock,
+                                            target=temporal, detach=detach,
+                                            record=self.runs.recorder(run_id) if recorded else _unrecorded,
+                                            tuning=tuning)
 
         async def execute(config: Config, events: EventSink | None) -> ApplyResult:
             with invocation.using(self.path):
@@ -290,7 +328,8 @@ class Workspace:
                     on_event: EventTarget | None = None, on_plan: Callable[[Plan], None] | None = None,
                     confirm: Confirm | None = None, cancel: CancelToken | None = None,
                     observe: Callable[[Any], None] | None = None, record: RecordRun | None = None,
-                    metrics_file: Path | None = None) -> ApplyResult:
+                    metrics_file: Path | None = None, engine: str | None = None,
+                    temporal: TemporalTarget | None = None, detach: bool = False) -> ApplyResult:
         """Bring the fleet to its baselines: settle what an interrupted run left open,
         plan (or take `plan`, a saved plan, checked for staleness), show it to `on_plan`,
         ask `confirm` (unless `options.auto_approve`; None: no question), flash, reset,
@@ -298,7 +337,13 @@ class Workspace:
         stops it with the semantics of SIGTERM (hwfw/cancel.py); before anything is sent
         a cancel raises Interrupted. `record` also records the run and its events (the CLI
         passes hwfw.api.service.record.record_apply: the workspace's run store, where
-        `hwfw serve` lists it). Returns the run's result (`exit_code`, `summary`).
+        `hwfw serve` and `hwfw run` list it). Returns the run's result (`exit_code`, `summary`).
+
+        `engine="temporal"` (or settings.engine) hands the confirmed plan to a rollout
+        workflow on the Temporal service `temporal` names (default settings.temporal)
+        and follows it to its end; `detach` returns once it started. There, `cancel`
+        only stops following: the rollout goes on (hwfw.api.temporal); the run is
+        recorded in the run store whatever `record` is.
 
         settings.notifications get the run's alerts (hwfw.api.observe; queued ones are
         waited for at most the longest target timeout); `metrics_file` receives the
@@ -312,7 +357,8 @@ class Workspace:
         observers.start()
         try:
             run = self.start_apply(plan, options, on_event=FanOutSink(*sinks) if len(sinks) > 1 else mine,
-                                   on_plan=on_plan, confirm=confirm, cancel=cancel, observe=observe, record=record)
+                                   on_plan=on_plan, confirm=confirm, cancel=cancel, observe=observe, record=record,
+                                   engine=engine, temporal=temporal, detach=detach)
             return await run.wait()
         finally:
             await observers.close()

@@ -290,16 +290,45 @@ class HostRun:
         return outcome
 
     async def _with_driver(self) -> HostOutcome:
-        refusal = await self._preflight()
+        refusal = await self.begin()
         if refusal:
             return self.finish_outcome(HOST_REFUSED, refusal, reason="host refused by pre-flight")
-        await self._checkpoint()
         await self._walk()
+        return await self.conclude()
+
+    # ------------------------------------------------------------------ the pieces, for other engines
+    # `run` is made of these; an engine that runs a host's life cycle one piece at a time,
+    # each possibly in another process (hwfw.engine.temporal), calls them with the driver
+    # open and walks the DAG itself, calling `run_step` for each step.
+    async def begin(self) -> str | None:
+        """Pre-flight, then the checkpoint: why the host is refused, or None."""
+        refusal = await self._preflight()
+        if refusal is None:
+            await self._checkpoint()
+        return refusal
+
+    async def run_step(self, step: Step) -> StepOutcome:
+        """One step of the host's DAG, whatever its kind, as the walk runs it (events,
+        ledger); the caller runs BMC-changing steps of one host one at a time."""
+        return await self._step(step, asyncio.Lock())
+
+    async def conclude(self) -> HostOutcome:
+        """After the walk: validate declared settings, then roll back (on_failure
+        rollback-host), else the outcome."""
         if not self.failure and not self.halt and self.settings.declared:
             self.failure = await self.settings.validate()
         if self.failure and self.ex.options.on_failure == "rollback-host" and not self.ex._hard:
             return await rollback_host(self)
         return self._decide()
+
+    async def close(self) -> HostOutcome:
+        """A converged host: power left as found, checkpoint closed."""
+        return await self._close()
+
+    async def run_hook(self, which: str, outcome: str | None = None) -> bool:
+        """The `pre_host` or `post_host` hook of settings.hooks (True when none is set)."""
+        argv = getattr(self.ex.workspace.settings.hooks, which)
+        return await self._hook(argv, which, outcome) if argv else True
 
     def _decide(self) -> HostOutcome:
         if self.failure:

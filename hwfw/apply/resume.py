@@ -106,6 +106,21 @@ async def settle_open_intents(ledger: Ledger, drivers: DriverOpener, *, settings
     return report
 
 
+async def settle_intent(ledger: Ledger, driver: HostDriver, intent: Mapping[str, Any], *, settings: Settings,
+                        clock: Clock, events: ApplyEvents | None = None) -> str:
+    """Settle one intent on an open driver, as `settle_open_intents` settles each: its
+    verdict recorded in the ledger (an update still running at the deadline is recorded
+    in flight). Also for an intent already resolved whose outcome the caller's records
+    may lack (a step retried after its process died just after resolving it)."""
+    events = events or ApplyEvents(None, clock, ledger.run_id)
+    settle = functools.partial(_settle, ledger, driver, intent, settings, clock, events)
+    verdict = await _when_back(settle, str(intent["host"]), settings, clock, events)
+    if verdict.startswith("in-flight:"):
+        await _record_in_flight(ledger, intent, verdict)
+        await ledger.commit()
+    return verdict
+
+
 async def _when_back(op: Callable[[], Awaitable[T]], host: str, settings: Settings, clock: Clock,
                      events: ApplyEvents) -> T:
     """`op()`, again each poll interval for up to bmc_ready_timeout while the BMC is not

@@ -101,6 +101,26 @@ class ApplyResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Handover:
+    """An apply another engine executes (hwfw.engine.temporal), handed over once the plan
+    is confirmed, while the workspace lock is still held: the plan, the rollout rules
+    (`rollout.deadline` on the run's clock), the hosts the run must not touch
+    (`settled.blocked`) or skips (`skipped`: unreachable, --allow-unreachable), and the
+    state the plan was made against."""
+
+    plan: Plan
+    rollout: Rollout
+    settled: SettleReport
+    skipped: Mapping[str, str]
+    state: Any                       # hwfw.state.model.State
+    run_id: str
+    clock: Clock
+
+
+HandOver = Callable[[Handover], Awaitable["ApplyResult"]]
+
+
 def _plan_hosts(doc: dict[str, Any]) -> tuple[str, ...]:
     return tuple(h["name"] for h in doc.get("hosts", ()))
 
@@ -186,7 +206,8 @@ async def run_apply(workspace: Workspace, options: ApplyOptions, *, events: Even
                     confirm: Confirm | None = None, show: Callable[[Plan], None] | None = None,
                     clock: Clock | None = None, cancel: CancelToken | None = None,
                     saved_plan: Mapping[str, Any] | None = None,
-                    observe: Callable[[Any], None] | None = None) -> ApplyResult:
+                    observe: Callable[[Any], None] | None = None,
+                    hand_over: HandOver | None = None) -> ApplyResult:
     """Plan (or load a saved plan), confirm, execute. See the module docstring.
 
     `saved_plan` is a saved plan document already read (else `options.plan_file` is
@@ -195,7 +216,8 @@ async def run_apply(workspace: Workspace, options: ApplyOptions, *, events: Even
     while it executes, each request interrupts it (first: start nothing new, in-flight
     steps reach a safe point; second: stop them). `observe` is called with the
     connection (hosts, embedded simulator) once it is open: tests and benchmarks read
-    the simulator's event log through it."""
+    the simulator's event log through it. `hand_over`: another engine executes the plan;
+    it is called instead of the executor (see Handover) and its result returned."""
     clock = clock or SystemClock()
     sink = guarded(events)
     settings = workspace.settings
@@ -213,13 +235,13 @@ async def run_apply(workspace: Workspace, options: ApplyOptions, *, events: Even
                 if observe is not None:
                     observe(conn)
                 return await _connected(workspace, options, ledger, conn, saved, targets, report, sink, clock,
-                                        confirm, show, stopper, run_id)
+                                        confirm, show, stopper, run_id, hand_over)
 
 
 async def _connected(workspace: Workspace, options: ApplyOptions, ledger: Ledger, conn: Connection,
                      saved: dict[str, Any] | None, targets: Sequence[str], report: ApplyEvents, sink: EventSink,
                      clock: Clock, confirm: Confirm | None, show: Callable[[Plan], None] | None,
-                     stopper: _Stopper, run_id: str) -> ApplyResult:
+                     stopper: _Stopper, run_id: str, hand_over: HandOver | None) -> ApplyResult:
     """What run_apply does once the hosts are connected (see the module docstring)."""
     settings = workspace.settings
     await logout_leftovers(ledger, conn.hosts, insecure=conn.insecure, events=report)
@@ -240,6 +262,11 @@ async def _connected(workspace: Workspace, options: ApplyOptions, ledger: Ledger
         return ApplyResult(1, "Apply cancelled.", plan=plan, settled=settled, run_id=run_id)
     rollout = resolve_rollout(workspace, options, len(shapes_of(plan.steps)), clock,
                               settings.timing.time_scale)
+    if hand_over is not None:
+        result = await hand_over(Handover(plan, rollout, settled, _skipped_unreachable(plan), ledger.state,
+                                          run_id, clock))
+        result.settled = settled
+        return result
     summary = await _execute(workspace, options, plan, ledger, conn, sink, clock, rollout, settled,
                              stopper, run_id)
     return ApplyResult(summary.exit_code, summary.line(), plan=plan, summary=summary, settled=settled, run_id=run_id)

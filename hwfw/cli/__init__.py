@@ -24,7 +24,7 @@ from hwfw.logs import configure, redactor
 COMMAND_MODULES = {
     "validate": "validate", "inventory": "inventory", "plan": "plan", "apply": "apply",
     "state": "state", "repo": "repo", "check": "check", "compliance": "compliance", "sim": "sim",
-    "token": "token", "notify": "notify",
+    "worker": "worker", "run": "run", "token": "token", "notify": "notify",
 }
 
 

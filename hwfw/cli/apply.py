@@ -17,12 +17,22 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from hwfw.api import ApplyOptions, JsonLinesSink, Plan, PlanDocument, load_plan, open_workspace, parse_duration
+from hwfw.api import (
+    ApplyOptions,
+    JsonLinesSink,
+    Plan,
+    PlanDocument,
+    TemporalTarget,
+    load_plan,
+    open_workspace,
+    parse_duration,
+)
 from hwfw.cancel import CancelToken
 from hwfw.cli import cli
 from hwfw.cli.common import (
     accept_options,
     app_context,
+    engine_options,
     examples,
     format_option,
     insecure_options,
@@ -102,6 +112,7 @@ def _saved_plan(plan_file: Path | None) -> PlanDocument | None:
           "hwfw apply --plan plan.json --auto-approve",
           "hwfw apply -C examples/lab --exclude lab-hpe-02 --allow-unreachable -j 4 --canary 1",
           "hwfw apply --target 'lab-dell-*' --window 4h --format json",
+          "hwfw apply --engine temporal --temporal-address 10.0.0.5:7233 --auto-approve --detach",
           "hwfw apply --auto-approve --metrics-file /var/lib/node_exporter/textfile/hwfw.prom")
 @cli.command(epilog=EXIT_HELP)
 @workspace_argument
@@ -123,18 +134,27 @@ def _saved_plan(plan_file: Path | None) -> PlanDocument | None:
 @click.option("--until", "until_text", metavar="TIME", help="End of the window as HH:MM or an ISO date-time.")
 @click.option("--allow-pending", is_flag=True, help="Touch hosts with unrelated pending jobs or BIOS settings.")
 @click.option("--sync", is_flag=True, help="Fetch images missing from the cache first.")
+@engine_options
+@click.option("--detach", is_flag=True, help="With --engine temporal: return once the rollout started "
+              "(follow it with hwfw run attach RUN).")
 @click.option("--metrics-file", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
               help="Write the run's metrics there when it ends, in node_exporter's textfile format (atomically).")
 def apply(output_format: str, targets: tuple[str, ...], exclude: tuple[str, ...], insecure: bool,
           ca_bundle: Path | None, accept_unknown: tuple[str, ...], allow_unreachable: bool, plan_file: Path | None,
           refresh_stale: bool, auto_approve: bool, parallelism: int | None, max_unavailable: str | None,
           canary: int | None, failure_budget: str | None, window: str | None, until_text: str | None,
-          allow_pending: bool, sync: bool, metrics_file: Path | None) -> None:
+          allow_pending: bool, sync: bool, engine: str | None, temporal_address: str | None,
+          namespace: str | None, detach: bool, metrics_file: Path | None) -> None:
     """Bring the fleet to its baselines: plan, confirm, flash, reset, verify.
 
     Resumable: an interrupted or killed apply is settled and continued by the next
     one; nothing is flashed twice. Ctrl-C (or SIGTERM) once: start nothing new and let
     in-flight steps finish; twice: leave them running on the BMCs (recorded).
+
+    With --engine temporal (or settings.engine) the plan runs as a rollout workflow on
+    a Temporal service, executed by `hwfw worker` processes (one per site); this
+    command follows it, and Ctrl-C only stops following: the rollout goes on
+    (hwfw run attach RUN to follow it again, hwfw run cancel RUN to stop it).
     """
     saved = _saved_plan(plan_file)
     app = app_context()
@@ -166,7 +186,8 @@ def apply(output_format: str, targets: tuple[str, ...], exclude: tuple[str, ...]
     events: EventSink = JsonLinesSink(sys.stdout) if output_format == "json" else view
     result = run(lambda cancel: ws.apply(saved, options, on_event=events, on_plan=show,
                                          confirm=_confirm_on_terminal(cancel), cancel=cancel, record=record_apply,
-                                         metrics_file=metrics_file))
+                                         metrics_file=metrics_file, engine=engine,
+                                         temporal=TemporalTarget(temporal_address, namespace), detach=detach))
     if result.message and (result.summary is None or output_format == "json"):
         err.print(escape(result.message), style="green" if result.exit_code == 0 else "red")
     raise click.exceptions.Exit(result.exit_code)

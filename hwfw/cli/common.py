@@ -154,6 +154,23 @@ def insecure_options(func: F) -> F:
                         help="Do not verify BMC TLS certificates (prints a warning; a lab only).")(func)
 
 
+def temporal_options(func: F) -> F:
+    """--temporal-address and --namespace (default: settings.temporal of hwfw.yaml)."""
+    func = click.option("--namespace", metavar="NS", default=None,
+                        help="Temporal namespace (default settings.temporal.namespace, else 'default'; one per "
+                             "workspace).")(func)
+    return click.option("--temporal-address", metavar="HOST:PORT", default=None,
+                        help="Temporal frontend (default settings.temporal.address, else 127.0.0.1:7233).")(func)
+
+
+def engine_options(func: F) -> F:
+    """--engine local|temporal with the Temporal service options."""
+    func = temporal_options(func)
+    return click.option("--engine", type=click.Choice(["local", "temporal"]), default=None,
+                        help="What executes the apply: this process (local) or rollout workflows on Temporal, run "
+                             "by hwfw worker processes (default settings.engine, else local).")(func)
+
+
 def target_option(func: F) -> F:
     return click.option("--target", "targets", multiple=True, metavar="HOST",
                         help="Only hosts matching HOST: a name or a glob (quote it: 'rack1-*'); HOST/COMPONENT "

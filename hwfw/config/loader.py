@@ -305,14 +305,16 @@ def _settings(root: Path, s: dict[str, Any]) -> m.Settings:
             max_request_bytes=int(srv.get("max_request_bytes", 1024 * 1024)),
             session_lifetime=m.parse_duration(srv.get("session_lifetime", "8h")),
             watch_interval=m.parse_duration(srv.get("watch_interval", "2s")),
-            auth_failures_per_minute=int(srv.get("auth_failures_per_minute", 10)), engine=srv.get("engine", "local"),
-            apply_in=srv.get("apply_in", "process"),
+            auth_failures_per_minute=int(srv.get("auth_failures_per_minute", 10)),
+            engine=srv.get("engine", s.get("engine", "local")), apply_in=srv.get("apply_in", "process"),
             scan_interval=m.parse_duration(srv.get("scan_interval", "1h")),
             scan_jitter=m.parse_duration(srv.get("scan_jitter", "5m")), public_url=srv.get("public_url"),
             lock_alert_after=m.parse_duration(srv.get("lock_alert_after", "2h"))),
         notifications=tuple(_notification_target(root, t) for t in s.get("notifications") or ()
                             if isinstance(t, dict) and "name" in t),
         watchdog=_watchdog(s.get("watchdog")),
+        engine=s.get("engine", "local"),
+        temporal=m.TemporalSettings(**(s.get("temporal") or {})),
     )
 
 
@@ -379,6 +381,7 @@ def _hosts(root: Path, data: dict[str, Any]) -> tuple[m.Host, ...]:
     d_proto = defaults.get("protocol", "redfish")
     d_labels = defaults.get("labels") or {}
     d_ca = defaults.get("ca_bundle")
+    d_site = defaults.get("site")
     hosts = []
     for h in data.get("hosts") or []:
         ca = h.get("ca_bundle", d_ca)
@@ -386,7 +389,7 @@ def _hosts(root: Path, data: dict[str, Any]) -> tuple[m.Host, ...]:
             name=h["name"], bmc=h["bmc"], protocol=h.get("protocol", d_proto), vendor=h.get("vendor"),
             model=h.get("model"), labels=m.frozen_map({**d_labels, **(h.get("labels") or {})}),
             credentials=_creds(root, h.get("credentials")) or d_creds,
-            ca_bundle=(root / ca) if ca else None, ipmi_port=h.get("ipmi_port")))
+            ca_bundle=(root / ca) if ca else None, ipmi_port=h.get("ipmi_port"), site=h.get("site", d_site)))
     return tuple(hosts)
 
 

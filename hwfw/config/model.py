@@ -69,6 +69,7 @@ class Host:
     credentials: CredentialsRef | None = None
     ca_bundle: Path | None = None
     ipmi_port: int | None = None
+    site: str | None = None          # where its BMC is reachable from (a worker per site: `hwfw worker --site`)
     location: SourceLocation | None = field(default=None, compare=False)
 
 
@@ -414,6 +415,17 @@ class BackendSettings:
     location: SourceLocation | None = None
 
 
+ENGINES = ("local", "temporal")
+
+
+@dataclass(frozen=True, slots=True)
+class TemporalSettings:
+    """`settings.temporal`: the Temporal service `--engine temporal` and `hwfw worker` use."""
+
+    address: str = "127.0.0.1:7233"
+    namespace: str = "default"
+
+
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
     """`hwfw serve` (settings.server): where it listens, TLS, approvals and limits."""
@@ -426,7 +438,7 @@ class ServerSettings:
     session_lifetime: float = 8 * 3600.0
     watch_interval: float = 2.0
     auth_failures_per_minute: int = 10
-    engine: str = "local"
+    engine: str = "local"               # local | temporal; when not given, settings.engine
     apply_in: str = "process"           # process | thread: where the local engine runs an apply
     scan_interval: float = 3600.0       # 0: no scheduled scan
     scan_jitter: float = 300.0
@@ -472,6 +484,8 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     notifications: tuple[NotificationTarget, ...] = ()
     watchdog: WatchdogSettings = field(default_factory=WatchdogSettings)
+    engine: str = "local"            # what executes an apply: this process, or Temporal workflows
+    temporal: TemporalSettings = field(default_factory=TemporalSettings)
 
 
 @dataclass(frozen=True, slots=True)

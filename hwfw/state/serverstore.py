@@ -18,8 +18,10 @@ Rules every implementation keeps, so the server behaves the same on both:
   (`append_event`); a number stored twice is refused;
 * the workspace lock is still `StateBackend.lock`: a run holds it while it executes.
 
-Runs started by the CLI may be recorded too (engine `local`, created_by user@host):
-`hwfw run` commands and the server then list every run of the workspace.
+Runs started by the CLI are recorded too (engine `local`, created_by user@host, owner
+the process: hwfw.api.service.record), and so are rollouts on Temporal (engine
+`temporal`, no owner: hwfw.api.history): `hwfw run list|show|cancel|attach` and the
+server list every run of the workspace from this one store.
 """
 
 from __future__ import annotations
@@ -82,7 +84,6 @@ class ApprovalRecord(_Document):
     comment: str = ""
 
 
-
 @dataclass(frozen=True, slots=True)
 class RunRecord(_Document):
     run_id: str
@@ -93,7 +94,7 @@ class RunRecord(_Document):
     version: int = 1                  # bumped by every update (compare-and-set)
     summary: dict[str, Any] = field(default_factory=dict)
     kind: str = "apply"               # "apply" | "sync"
-    engine: str = "local"             # what executes it (hwfw.api.engines)
+    engine: str = "local"             # what executes it: hwfw.api.engines, or "temporal" (a rollout workflow)
     created: str = ""
     created_by: str = ""
     hosts: tuple[str, ...] = ()

@@ -328,6 +328,29 @@ def test_a_run_whose_owner_is_gone_is_interrupted_at_start_and_a_live_one_is_kep
 
 
 @pytest.mark.slow
+def test_a_temporal_rollout_is_recorded_in_the_run_store_and_a_server_restart_leaves_it_running(
+        lab_copy: Path) -> None:
+    """`hwfw run` and `hwfw serve` share one run store: a rollout recorded by the CLI is
+    listed by the server, which does not judge it (its owner is the Temporal service)."""
+    from hwfw.api import open_workspace
+
+    async def main() -> None:
+        runs = open_workspace(lab_copy).runs
+        await runs.recorder("rollout-1")("running", "temporal")
+        async with FirmwareService.open(lab_copy, scan=False) as service:
+            record = await service.runs.get("rollout-1")
+            assert (record.engine, record.status, record.owner) == ("temporal", "running", None)
+            assert record.created and record.created_by
+        await runs.recorder("rollout-1")("succeeded", "temporal", finished="2026-01-01T01:00:00Z")
+        async with FirmwareService.open(lab_copy, scan=False) as service:
+            record = await service.runs.get("rollout-1")
+            assert (record.status, record.finished) == ("succeeded", "2026-01-01T01:00:00Z")
+            assert await service.audit(target="rollout-1") == []
+
+    asyncio.run(main())
+
+
+@pytest.mark.slow
 def test_process_identity_tells_processes_apart() -> None:
     me = process_identity(os.getpid())
     assert me is not None and me.isdigit()
