@@ -26,3 +26,25 @@ run()
 def test_a_signal_during_shutdown_leaves_the_exit_status(sig: str) -> None:
     done = subprocess.run([sys.executable, "-c", PROGRAM.format(sig=sig)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 3, (done.returncode, done.stderr)
+
+
+# A command that loaded Temporal's native runtime: the process ends without finalizing
+# the interpreter (its threads could abort it then), with the status and what was
+# printed, buffered, before.
+TEMPORAL_PROGRAM = """
+import atexit, sys
+import temporalio.bridge.temporal_sdk_bridge
+import hwfw.cli
+def command():
+    print("the command's output", end="")
+    sys.exit(3)
+hwfw.cli.main = command
+atexit.register(lambda: print(" and the interpreter finalized"))
+from hwfw.__main__ import run
+run()
+"""
+
+
+def test_after_a_temporal_command_the_process_ends_with_its_status_and_output_unfinalized() -> None:
+    done = subprocess.run([sys.executable, "-c", TEMPORAL_PROGRAM], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (3, "the command's output"), done.stderr
