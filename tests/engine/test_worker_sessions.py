@@ -16,6 +16,7 @@ import pytest
 
 from hwfw.apply.sessions import RunSessions
 from hwfw.engine.temporal.sessions import WorkerSessions, journal_dir
+from hwfw.engine.temporal.site import DriverPool
 from hwfw.errors import BmcError
 from hwfw.redfish.journal import SessionJournal, journal_sessions
 from hwfw.redfish.session import RedfishSession
@@ -107,5 +108,28 @@ def test_a_starting_worker_logs_out_what_a_dead_worker_of_its_site_left_and_noth
             await held["a"][1].client.aclose()   # its session is gone: logged out by the next worker
             for w in (starting, again, worker_b, next_b):
                 w.release()
+
+    asyncio.run(body())
+
+
+def test_a_worker_stopping_cleanly_logs_out_its_pooled_sessions_and_its_journal_says_so(
+        tmp_path: Path, sim_sessions: NoLeakedSessions) -> None:
+    async def body() -> None:
+        async with sim_sessions.fleet(tmp_path, fleet("generic")) as sim:
+            rig = Rig(sim, tmp_path)
+            worker = WorkerSessions(rig.settings, "a", rig.clock)
+            with journal_sessions(worker.claim()):
+                # the site's pool keeps a host's session across its pieces (site.py)
+                pool = DriverPool(lambda host: rig.session(True))
+                async with pool.use("run-1", "bmc-1"):
+                    pass
+                assert len(rig.bmc.sessions.live()) == 1          # still open between pieces
+                assert worker.path is not None
+                assert [i["action"] for i in IntentLog(worker.path).open_intents()] == ["session"]
+                await pool.close_all()                            # what the worker's end runs
+            worker.release()
+            assert not rig.bmc.sessions.live()
+            assert [e["reason"] for e in sim.fleet.events.query("bmc-1", "session-closed")] == ["logout"]
+            assert not IntentLog(worker.path).open_intents()      # nothing for the next worker to do
 
     asyncio.run(body())
