@@ -137,9 +137,11 @@ async def logout_leftovers(ledger: Ledger, hosts: Mapping[str, ResolvedHost], *,
 
 
 async def logout_left(journal: IntentLog, hosts: Mapping[str, ResolvedHost], *, owner: str, settings: Settings,
-                      clock: Clock, insecure: bool, events: Warnings, concurrency: int = 16) -> LeftoverReport:
+                      clock: Clock, insecure: bool, events: Warnings, concurrency: int = 16,
+                      left_by: str = "run") -> LeftoverReport:
     """Delete the sessions whose records `journal` holds open, except `owner`'s own, on
-    `hosts` (the others' records stay open: no credentials for them here)."""
+    `hosts` (the others' records stay open: no credentials for them here). `left_by`
+    names what the records' owners are in the warnings (a run, a worker)."""
     by_host: dict[str, list[dict[str, Any]]] = {}
     logins: dict[str, list[dict[str, Any]]] = {}
     for intent in await asyncio.to_thread(journal.open_intents):
@@ -167,10 +169,10 @@ async def logout_left(journal: IntentLog, hosts: Mapping[str, ResolvedHost], *, 
                     report.outcomes.setdefault(name, []).append(outcome)
                     journal.resolve(intent["intent"], outcome, settled=True)
                     if outcome == "deleted":
-                        events.warning(f"logged out a session run {intent.get('run_id')} left open "
+                        events.warning(f"logged out a session {left_by} {intent.get('run_id')} left open "
                                        f"({d.get('uri')})", name)
                 if logins.get(name):
-                    await _unanswered_logins(journal, client, rh, logins[name], report, events)
+                    await _unanswered_logins(journal, client, rh, logins[name], report, events, left_by)
             finally:
                 await client.aclose()
 
@@ -181,7 +183,8 @@ async def logout_left(journal: IntentLog, hosts: Mapping[str, ResolvedHost], *, 
 
 
 async def _unanswered_logins(journal: IntentLog, client: RedfishClient, rh: ResolvedHost,
-                             pending: list[dict[str, Any]], report: LeftoverReport, events: Warnings) -> None:
+                             pending: list[dict[str, Any]], report: LeftoverReport, events: Warnings,
+                             left_by: str) -> None:
     """Delete the sessions pending logins of earlier runs created, found by their Context."""
     name = rh.name
     named = {context_value(str(i["details"]["nonce"])): i for i in pending if (i.get("details") or {}).get("nonce")}
@@ -209,5 +212,5 @@ async def _unanswered_logins(journal: IntentLog, client: RedfishClient, rh: Reso
             report.outcomes.setdefault(name, []).append(outcome)
             journal.resolve(intent["intent"], outcome, settled=True)
             if outcome == "deleted":
-                events.warning(f"logged out a session whose login answer run {intent.get('run_id')} never "
+                events.warning(f"logged out a session whose login answer {left_by} {intent.get('run_id')} never "
                                f"received (Context {context})", name)

@@ -81,7 +81,7 @@ class WorkerSessions:
 
     def __init__(self, settings: Settings, site: str | None, clock: Clock, *, owner: str | None = None) -> None:
         self.settings, self.site, self.clock = settings, site, clock
-        self.owner = owner or f"worker-{site or NO_SITE}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.owner = owner or f"{site or NO_SITE}/{os.getpid()}-{uuid.uuid4().hex[:8]}"   # site/pid-random
         self.path: Path | None = None
         self.journal: RunSessions | None = None
         self._fd: int | None = None
@@ -117,7 +117,7 @@ class WorkerSessions:
                 self.journal.learn(journal.records())
                 self._say_what_stays(path, journal, hosts)
                 done = await logout_left(journal, hosts, owner=self.owner, settings=self.settings, clock=self.clock,
-                                         insecure=insecure, events=_Logged())
+                                         insecure=insecure, events=_Logged(), left_by="worker")
             finally:
                 if fd is not None:
                     os.close(fd)
