@@ -106,10 +106,10 @@ if TYPE_CHECKING:
         catalog_readers,
     )
     from hwfw.api.runs import ApplyRun, EventTarget, RunHandle
+    from hwfw.api.site_worker import WorkerInfo, serve_worker
     from hwfw.api.snapshots import read_inventory_snapshot, write_document, write_inventory_snapshot
     from hwfw.api.state import Migrated, StateAccess, StateRow, StateView
     from hwfw.api.temporal import TemporalApplyRun, TemporalTarget
-    from hwfw.api.site_worker import WorkerInfo, serve_worker
     from hwfw.api.workspace import InventorySource, ValidationReport, Workspace, open_workspace
     from hwfw.apply.events import HostOutcome, RunSummary, StepOutcome
     from hwfw.apply.run import ApplyOptions, ApplyResult
