@@ -22,7 +22,6 @@ meaning "requests that change a BMC".
 from __future__ import annotations
 
 import asyncio
-import copy
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -35,6 +34,7 @@ from hwfw.state.files import GITIGNORE, make_runtime_dir  # noqa: F401 (GITIGNOR
 from hwfw.state.journal import AuditLog, IntentLog
 from hwfw.state.local import LocalBackend
 from hwfw.state.model import ComponentRecord, State
+from hwfw.state.store import json_copy
 
 
 def ensure_runtime_dir(settings: Settings) -> Path:
@@ -83,8 +83,8 @@ class Ledger:
         st = state
         self.lineage, self.serial, self.hwfw_version = st.lineage, st.serial, st.hwfw_version
         self.hosts: dict[str, dict[str, ComponentRecord]] = {h: dict(c) for h, c in st.hosts.items()}
-        self.checkpoints: dict[str, Any] = copy.deepcopy(dict(st.checkpoints))
-        self.extra: dict[str, Any] = copy.deepcopy(dict(st.extra))
+        self.checkpoints: dict[str, Any] = json_copy(dict(st.checkpoints))
+        self.extra: dict[str, Any] = json_copy(dict(st.extra))
         self._gen = 0          # bumped by every change
         self._written = 0      # the generation the file holds
         self._lock = asyncio.Lock()
@@ -100,7 +100,7 @@ class Ledger:
     def state(self) -> State:
         return State(lineage=self.lineage, serial=self.serial, hwfw_version=self.hwfw_version,
                      hosts={h: dict(c) for h, c in self.hosts.items()},
-                     checkpoints=copy.deepcopy(self.checkpoints), extra=copy.deepcopy(self.extra))
+                     checkpoints=json_copy(self.checkpoints), extra=json_copy(self.extra))
 
     def record(self, host: str, key: str) -> ComponentRecord | None:
         return self.hosts.get(host, {}).get(key)

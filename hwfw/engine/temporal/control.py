@@ -79,10 +79,18 @@ def write_host_file(workspace: Workspace, run_id: str, specs: list[HostSpec]) ->
 class GroupCommit:
     """Commits of one ledger by many callers: a caller's changes are written by the first
     commit that starts after it asked, and a commit under way takes along every caller
-    that asked meanwhile (one write for all)."""
+    that asked meanwhile (one write for all).
 
-    def __init__(self, ledger: Ledger) -> None:
+    A write costs time in proportion to the whole state (thousands of hosts: a tenth of
+    a second, holding the interpreter lock), so when callers keep asking, the next write
+    waits until writes have had at most WRITE_SHARE of the time: the worker's workflows
+    and steps keep the rest (a host's end is recorded a little later, in a larger batch)."""
+
+    WRITE_SHARE = 0.25
+
+    def __init__(self, ledger: Ledger, clock: Clock) -> None:
         self.ledger = ledger
+        self.clock = clock
         self._asked: list[asyncio.Future[None]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -96,6 +104,7 @@ class GroupCommit:
     async def _write(self) -> None:
         while self._asked:
             batch, self._asked = self._asked, []
+            began = self.clock.monotonic()
             try:
                 await self.ledger.commit()
             except BaseException as exc:  # noqa: BLE001 - each caller gets it (its activity is retried)
@@ -106,6 +115,9 @@ class GroupCommit:
             for f in batch:
                 if not f.done():
                     f.set_result(None)
+            if self._asked:
+                took = self.clock.monotonic() - began
+                await self.clock.sleep(took * (1 / self.WRITE_SHARE - 1))
 
 
 @dataclass
@@ -116,9 +128,9 @@ class _OpenRun:
     offsets: list[int] | None = None      # byte offset of each line of the host file
     group: GroupCommit | None = None
 
-    def writer(self) -> GroupCommit:
+    def writer(self, clock: Clock) -> GroupCommit:
         if self.group is None:
-            self.group = GroupCommit(self.ledger)
+            self.group = GroupCommit(self.ledger, clock)
         return self.group
 
 
@@ -262,10 +274,13 @@ class StateActivities:
             if item.checkpoint is not None:
                 ledger.set_checkpoint(item.host, item.checkpoint)
             for section, value in item.extra.items():
-                ledger.put_extra(section, {**(ledger.extra.get(section) or {}), item.host: value})
+                held = ledger.extra.get(section)
+                if not isinstance(held, dict):
+                    held = ledger.extra[section] = {}
+                held[item.host] = value   # in place: a copy of the section per host costs O(hosts)
             outcomes[item.host] = item.outcome["status"]
         ledger.touch()
-        await run.writer().commit()
+        await run.writer(self.keeper.clock).commit()
         # each entry is its own durable append; a batch's are independent of one another,
         # so they go together (the order that matters: the records above, then the
         # resolutions, then the audit entries)

@@ -140,6 +140,7 @@ class Site:
         self.backend: StateBackend | None = None
         self.pool: DriverPool | None = None
         self.conn: Connection | None = None   # its hosts' BMCs (None when `drivers` replaces them)
+        self._earlier: dict[str, asyncio.Future[set[str]]] = {}
         self._stack = AsyncExitStack()
 
     async def __aenter__(self) -> Site:
@@ -171,6 +172,27 @@ class Site:
 
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()
+
+    async def earlier_intents(self, run_id: str) -> set[str]:
+        """The hosts with intents of earlier runs still open in this site's log. Read
+        once per run: no other run writes the log while this one holds the workspace,
+        and the log grows with every step (read at each host's begin, a 5,000-host
+        rollout spent a third of its worker's time re-reading it). Settling a host's
+        intents takes it out (`settled_earlier`)."""
+        known = self._earlier.get(run_id)
+        if known is None or (known.done() and (known.cancelled() or known.exception() is not None)):
+            known = asyncio.ensure_future(self._read_earlier(run_id))   # a failed read is tried again
+            self._earlier = {run_id: known}
+        return await asyncio.shield(known)
+
+    async def _read_earlier(self, run_id: str) -> set[str]:
+        assert self.backend is not None
+        return {i["host"] for i in await self.backend.open_intents() if i.get("run_id") != run_id}
+
+    def settled_earlier(self, run_id: str, host: str) -> None:
+        known = self._earlier.get(run_id)
+        if known is not None and known.done() and not known.cancelled() and known.exception() is None:
+            known.result().discard(host)
 
     def images_for(self, call: HostCall) -> Any:
         return self.fetching if call.sync and self.fetching is not None else self.images
@@ -265,13 +287,15 @@ class SiteActivities:
         settled those of its own log): settled before pre-flight, as apply does."""
         site, call = self.site, piece.call
         assert site.backend is not None and site.pool is not None
-        intents = await site.backend.open_intents()
-        if not any(i["host"] == call.host and i.get("run_id") != call.run_id for i in intents):
+        if call.host not in await site.earlier_intents(call.run_id):
             return None
         report = await settle_open_intents(piece.ledger, site.pool.opener, settings=site.workspace.settings,
                                            clock=site.clock, hosts={call.host}, events=piece.events)
         piece.settled += [verdict for _, _, verdict in report.settled]
-        return report.blocked.get(call.host)
+        blocked = report.blocked.get(call.host)
+        if blocked is None:
+            site.settled_earlier(call.run_id, call.host)
+        return blocked
 
     # ------------------------------------------------------------------ one step
     @activity.defn(name="hwfw.host_step")
