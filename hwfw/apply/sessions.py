@@ -67,8 +67,11 @@ class RunSessions:
         self._verdicts = context_verdicts(log.records())
 
     async def opened(self, host: str, uri: str, *, user: str | None, created: str | None) -> None:
-        self._open[(host, uri)] = self.log.open(run_id=self.owner, host=host, component="session",
-                                                action="session", uri=uri, user=user, created=created)
+        record = self.log.open(run_id=self.owner, host=host, component="session", action="session", uri=uri,
+                               user=user, created=created)
+        earlier, self._open[(host, uri)] = self._open.get((host, uri)), record
+        if earlier is not None:  # the BMC forgot that session (a reset) and gave its id to this one
+            self.log.resolve(earlier, "replaced")
 
     async def closed(self, host: str, uri: str, outcome: str) -> None:
         record = self._open.pop((host, uri), None)
