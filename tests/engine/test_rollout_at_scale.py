@@ -49,6 +49,9 @@ BYTES_PER_HOST = 2_500   # bytes of rollout history per host, over every run (a 
 LARGEST_EVENT = 100_000  # bytes: a continue-as-new carry (outcomes listed, last events) or a slice of briefs
 SCALE = 100_000.0        # a host's plan (a BMC flash and reset, about 8 minutes) takes a few ms
 
+DECIDE_AGAIN = {WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND,
+                WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_FORCE_CLOSE_COMMAND}
+
 OPENED = "start_child_workflow_execution_initiated_event_attributes"
 CLOSED = ("start_child_workflow_execution_failed_event_attributes",
           "child_workflow_execution_completed_event_attributes",
@@ -123,14 +126,15 @@ def test_a_large_plan_runs_as_one_rollout_within_temporals_limits(tmp_path: Path
         assert all(state.record(h, "bmc").version == "2.15.0" for h in rig.hosts)
         # one rollout: several runs chained by continue-as-new, none past the history limit,
         # none with a workflow task failed for a limit (a start past the pending-children
-        # limit fails one); the only failures allowed are the server's "signals arrived
-        # meanwhile, decide again" when a run tried to close
+        # limit fails one); the only failures allowed are the server's "events arrived
+        # meanwhile, decide again": signals that came while a run tried to close, or more
+        # events than the server buffers (100) while a workflow task ran long
         assert len(histories) >= 3, len(histories)
         for history in histories:
             assert len(history.events) < HISTORY_ERROR
             causes = {e.workflow_task_failed_event_attributes.cause for e in history.events
                       if e.HasField("workflow_task_failed_event_attributes")}
-            assert causes <= {WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND}, causes
+            assert causes <= DECIDE_AGAIN, causes
         # the server's count of pending children never passed its limit; the rollout did run
         # hosts up to its cap (children it started in earlier runs included)
         peaks = [_peak_pending_children(h) for h in histories]

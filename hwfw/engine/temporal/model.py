@@ -46,6 +46,11 @@ SUMMARY_HOSTS = 1000
 # Shortest heartbeat timeout: an event loop busy for seconds (two loaded cores) must not
 # pass for a dead worker (2 s did: spurious retries, each settling its host first)
 HEARTBEAT_FLOOR = 10.0
+# An attempt of a state-writer activity (reads of the host file, a state write: well
+# under a second at thousands of hosts) is given this long. An attempt whose task the
+# server handed out but no worker received (a poll answered after the worker gave up on
+# it, on a loaded machine) is retried only once this passes: no heartbeat tells.
+STATE_ATTEMPT_SECONDS = 60.0
 
 
 # The state's sections keyed by host (besides component records): BIOS settings records,

@@ -64,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         EVENTS_KEPT,
         HOST_WORKFLOW,
         ROLLOUT_WORKFLOW,
+        STATE_ATTEMPT_SECONDS,
         STATE_QUEUE,
         SUMMARY_HOSTS,
         BeginRun,
@@ -120,7 +121,7 @@ async def _state(name: str, arg: Any, t: StepTiming, result_type: Any = None) ->
     """An activity of the state writer: retried until it succeeds (a state writer that
     is down or restarting only delays the rollout), except for the fatal refusals."""
     return await workflow.execute_activity(name, arg, task_queue=STATE_QUEUE, result_type=result_type,
-                                           start_to_close_timeout=seconds(max(60.0, t.step)),
+                                           start_to_close_timeout=seconds(STATE_ATTEMPT_SECONDS),
                                            retry_policy=_retry(t, attempts=0))
 
 
