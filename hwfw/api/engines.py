@@ -16,8 +16,15 @@ killed with the server), "thread" on an event loop of its own in a worker thread
 this process (`own_loop=True` says the same). Either way its events come back to the
 loop that started it in order, and a cancel reaches it as it would there. A workspace
 with an injected clock (tests) runs its applies in a thread: a clock does not cross a
-process. Another engine (a workflow service) registers under its own name and keeps
-its runs alive across restarts of the server.
+process.
+
+`TemporalEngine` ("temporal") plans in this process as `hwfw apply --engine temporal`
+does, hands the plan to a rollout workflow and follows it (hwfw.api.temporal): its
+events reach the caller as a local run's do. Its runs belong to the Temporal service,
+not to this process (no `owner`): one is alive while its rollout exists there, so a
+restarted server follows it again (`attach`) instead of marking it interrupted.
+Stopping the server only stops following (`detach`); `cancel` stops the rollout.
+It runs applies only (`kinds`): a repository sync runs on the local engine.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import contextvars
 import os
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hwfw.cancel import CancelToken
@@ -38,15 +45,17 @@ from hwfw.state.lock import acting_as
 from hwfw.state.serverstore import RunRecord
 
 from .runs import ApplyRun, ElsewhereApply, EventTarget, RunHandle, SyncRun, event_sink
+from .temporal import TemporalApplyRun, TemporalTarget, attach_rollout
 from .worker import ProcessApply, start_message
 
 if TYPE_CHECKING:
     from hwfw.apply.run import ApplyOptions, ApplyResult
+    from hwfw.config.model import Settings
 
     from .plans import PlanDocument
     from .workspace import Workspace
 
-__all__ = ["Engine", "LocalEngine", "ThreadedApply", "default_engines", "process_identity"]
+__all__ = ["Engine", "LocalEngine", "TemporalEngine", "ThreadedApply", "default_engines", "process_identity"]
 
 
 class Engine(Protocol):
@@ -62,8 +71,11 @@ class Engine(Protocol):
     def start_sync(self, workspace: Workspace, *, run_id: str, all_images: bool, on_event: EventTarget | None,
                    cancel: CancelToken, principal: str) -> RunHandle: ...
 
-    def alive(self, run: RunRecord) -> bool:
-        """Is the run recorded as running still executing somewhere?"""
+    def alive(self, run: RunRecord) -> bool | Awaitable[bool]:
+        """Is the run recorded as running still executing somewhere? (An engine that must
+        ask a service returns an awaitable.) An engine whose runs outlive the server also
+        has `attach(workspace, record, *, on_event, cancel) -> RunHandle`, to follow one
+        again, and `kinds`, the run kinds it executes when not both."""
         ...
 
 
@@ -161,6 +173,59 @@ class LocalEngine:
         return process_identity(owner["pid"]) == owner.get("started")
 
 
-def default_engines(apply_in: str = "process") -> Mapping[str, Engine]:
-    """The engines this hwfw has, by name; `apply_in` is settings.server.apply_in."""
-    return {"local": LocalEngine(apply_in=apply_in)}
+class TemporalEngine:
+    """Rollouts on a Temporal service (see the module docstring); `settings` are the
+    workspace's (settings.temporal names the service), `target` overrides them."""
+
+    name = "temporal"
+    kinds = ("apply",)
+
+    def __init__(self, settings: Settings, target: TemporalTarget | None = None) -> None:
+        self.settings = settings
+        self.target = target
+
+    def owner(self) -> dict[str, Any] | None:
+        return None   # the run belongs to the service, whichever process follows it
+
+    def start_apply(self, workspace: Workspace, plan: PlanDocument | None, options: ApplyOptions, *,
+                    on_event: EventTarget | None, cancel: CancelToken, principal: str) -> TemporalApplyRun:
+        with acting_as(principal):   # the planning's lock and the rollout's memo name the principal
+            run = workspace.start_apply(plan, options, on_event=on_event, cancel=cancel, engine="temporal",
+                                        temporal=self.target, recorded=False)
+        assert isinstance(run, TemporalApplyRun)
+        return run
+
+    def start_sync(self, workspace: Workspace, *, run_id: str, all_images: bool, on_event: EventTarget | None,
+                   cancel: CancelToken, principal: str) -> SyncRun:
+        return LocalEngine().start_sync(workspace, run_id=run_id, all_images=all_images, on_event=on_event,
+                                        cancel=cancel, principal=principal)
+
+    async def alive(self, run: RunRecord) -> bool:
+        """The rollout exists on the service (running, or ended since: attaching records
+        its end); a service that cannot be asked is given the benefit of the doubt."""
+        from temporalio.service import RPCError
+
+        from hwfw.engine.temporal.client import rollout_exists
+        from hwfw.errors import HwfwError
+
+        from .temporal import temporal_client
+
+        try:
+            client = await temporal_client(self.settings, self.target)
+            return await rollout_exists(client, run.run_id)
+        except (HwfwError, RPCError):
+            return True
+
+    def attach(self, workspace: Workspace, run: RunRecord, *, on_event: EventTarget | None,
+               cancel: CancelToken) -> TemporalApplyRun:
+        return attach_rollout(self.settings, run.run_id, event_sink(on_event), cancel, target=self.target,
+                              clock=workspace.clock)
+
+
+def default_engines(apply_in: str = "process", settings: Settings | None = None) -> Mapping[str, Engine]:
+    """The engines this hwfw has, by name; `apply_in` is settings.server.apply_in, and
+    `settings` (the workspace's) give the Temporal engine its service."""
+    engines: dict[str, Engine] = {"local": LocalEngine(apply_in=apply_in)}
+    if settings is not None:
+        engines["temporal"] = TemporalEngine(settings)
+    return engines

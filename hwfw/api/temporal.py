@@ -4,8 +4,9 @@ An apply on the Temporal engine plans exactly as the local one (same lock, settl
 inventory, plan, confirmation), then hands the plan to a rollout workflow and follows
 it: the events the caller receives are the local engine's, read from the workflows'
 queries. Following is all this process does once the rollout started, so stopping it
-(the cancel token: SIGINT in the CLI) only detaches: the rollout goes on, and
-`attach` follows it again from anywhere. `TemporalApplyRun.cancel()` (hwfw run
+(the cancel token: SIGINT in the CLI; `TemporalApplyRun.detach()`) only detaches: the
+rollout goes on, and `attach` follows it again from anywhere (`attach_rollout`: the
+same handle, for a server that restarted). `TemporalApplyRun.cancel()` (hwfw run
 cancel) is what stops the rollout itself.
 
 temporalio is imported by these functions, not by `import hwfw.api`.
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
     from hwfw.config.model import Settings
     from hwfw.engine.temporal.model import RolloutResult
 
-__all__ = ["TemporalApplyRun", "TemporalTarget", "follow_rollout", "start_temporal_apply", "temporal_client"]
+__all__ = ["TemporalApplyRun", "TemporalTarget", "attach_rollout", "follow_rollout", "start_temporal_apply",
+           "temporal_client"]
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,21 @@ class TemporalApplyRun(ApplyRun):
             return
         from hwfw.engine.temporal.client import stop_rollout
 
-        self._stops.append(asyncio.ensure_future(stop_rollout(self.client, self.run_id, force=force)))
+        stop = asyncio.ensure_future(stop_rollout(self.client, self.run_id, force=force))
+        stop.add_done_callback(self._stop_failed)
+        self._stops.append(stop)
+
+    def _stop_failed(self, stop: asyncio.Future[None]) -> None:
+        if not stop.cancelled() and stop.exception() is not None:
+            from hwfw.logs import get_logger
+
+            get_logger("api.temporal").warning("run %s: the stop signal was not sent: %s", self.run_id,
+                                               stop.exception())
+
+    def detach(self) -> None:
+        """Stop following (the rollout goes on; the result is `detached`); before the
+        rollout started, stop planning as `cancel` does."""
+        self.token.cancel()
 
 
 def result_of(res: RolloutResult, plan: Any = None) -> ApplyResult:
@@ -99,7 +115,6 @@ async def follow_rollout(client: Client, run_id: str, sink: EventSink | None, to
                          plan: Any = None, clock: Any = None) -> ApplyResult:
     """Follow a rollout to its end; a cancel request on `token` stops following only."""
     from hwfw.apply.events import ApplyEvents
-    from hwfw.apply.run import ApplyResult
     from hwfw.engine.temporal.client import Follower
 
     stop = asyncio.Event()
@@ -111,10 +126,16 @@ async def follow_rollout(client: Client, run_id: str, sink: EventSink | None, to
         if unsubscribe is not None:
             unsubscribe()
     if res is None:
-        return ApplyResult(130, f"Stopped following; the rollout {run_id} goes on on Temporal. Follow it again "
-                                f"with: hwfw run attach {run_id}; stop it with: hwfw run cancel {run_id}",
-                           plan=plan, run_id=run_id, extra={"engine": "temporal", "detached": True})
+        return _detached(run_id, plan)
     return result_of(res, plan)
+
+
+def _detached(run_id: str, plan: Any = None) -> ApplyResult:
+    from hwfw.apply.run import ApplyResult
+
+    return ApplyResult(130, f"Stopped following; the rollout {run_id} goes on on Temporal. Follow it again "
+                            f"with: hwfw run attach {run_id}; stop it with: hwfw run cancel {run_id}",
+                       plan=plan, run_id=run_id, extra={"engine": "temporal", "detached": True})
 
 
 def _SystemClock() -> Any:
@@ -173,3 +194,57 @@ def _operator() -> str:
     from hwfw.state.lock import operator
 
     return operator()
+
+
+def attach_rollout(settings: Settings, run_id: str, sink: EventSink | None, token: CancelToken, *,
+                   target: TemporalTarget | None = None, clock: Any = None,
+                   retry: float = 5.0) -> TemporalApplyRun:
+    """Follow a rollout started earlier (by a server that stopped since) to its end, as
+    a run handle: `cancel` stops the rollout, `detach` (or `token`) stops following. A
+    service that cannot be reached yet is asked again every `retry` seconds (the rollout
+    lives on it); a rollout it does not know never started: Interrupted."""
+
+    async def body(run: TemporalApplyRun) -> ApplyResult:
+        from hwfw.engine.temporal.client import rollout_exists
+
+        client = await _reach(settings, target, token, retry)
+        if client is None:
+            return _detached(run_id)
+        try:
+            known = await rollout_exists(client, run_id)
+        except Exception:  # the service is restarting: the follower waits for it
+            known = True
+        if not known:
+            raise Interrupted(f"the rollout of run {run_id} never started on the Temporal service",
+                              hint="resume the run: its plan is applied again from where the hosts are")
+        run.client = client
+        run.started.set()
+        return await follow_rollout(client, run_id, sink, token, clock=clock)
+
+    return TemporalApplyRun(run_id, token, body)
+
+
+async def _reach(settings: Settings, target: TemporalTarget | None, token: CancelToken,
+                 retry: float) -> Client | None:
+    """A client of the service, asking until it answers; None once `token` is cancelled."""
+    from hwfw.errors import HwfwError
+    from hwfw.logs import get_logger
+
+    stop = asyncio.Event()
+    unsubscribe = token.subscribe(lambda _count: stop.set())
+    warned = False
+    try:
+        while not stop.is_set():
+            try:
+                return await temporal_client(settings, target)
+            except HwfwError as exc:
+                if not warned:
+                    get_logger("api.temporal").warning("%s; asking again every %.0f s", exc.message, retry)
+                    warned = True
+            try:
+                await asyncio.wait_for(stop.wait(), retry)
+            except TimeoutError:
+                pass
+        return None
+    finally:
+        unsubscribe()

@@ -110,6 +110,10 @@ async def _recorded(recording: RunRecording, events: EventSink | None,
         return result
 
 
+async def _unrecorded(status: str, engine: str, *, finished: str | None = None) -> None:
+    """The run log of a Temporal run whose caller keeps its record."""
+
+
 def _exactly(options: ApplyOptions) -> None:
     """A saved plan is applied exactly: what would change it is part of making it."""
     given = [name for name, value in (("--exclude", options.exclude), ("--accept-unknown", options.accept_unknown),
@@ -266,10 +270,12 @@ class Workspace:
                     confirm: Confirm | None = None, cancel: CancelToken | None = None,
                     observe: Callable[[Any], None] | None = None, record: RecordRun | None = None,
                     engine: str | None = None, temporal: TemporalTarget | None = None, detach: bool = False,
-                    tuning: dict[str, Any] | None = None) -> ApplyRun | TemporalApplyRun:
+                    tuning: dict[str, Any] | None = None, recorded: bool = True) -> ApplyRun | TemporalApplyRun:
         """Start an apply in the background (on the running event loop); returns its
         handle at once. See `apply` for the arguments; `engine` (default settings.engine),
-        `temporal`, `detach` and `tuning` are those of hwfw.api.temporal."""
+        `temporal`, `detach` and `tuning` are those of hwfw.api.temporal. A Temporal run
+        is recorded in the run store unless `recorded=False` (hwfw serve keeps its own
+        runs' records)."""
         from hwfw.apply.run import ApplyOptions, run_apply
 
         options = options or ApplyOptions()
@@ -291,7 +297,8 @@ class Workspace:
             with invocation.using(self.path):
                 return start_temporal_apply(load, run_id, options, token, saved=saved, sink=event_sink(on_event),
                                             on_plan=on_plan, confirm=confirm, observe=observe, clock=self.clock,
-                                            target=temporal, detach=detach, record=self.runs.recorder(run_id),
+                                            target=temporal, detach=detach,
+                                            record=self.runs.recorder(run_id) if recorded else _unrecorded,
                                             tuning=tuning)
 
         async def execute(config: Config, events: EventSink | None) -> ApplyResult:

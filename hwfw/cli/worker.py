@@ -36,7 +36,8 @@ from hwfw.cli.common import (
               help="Also write the workspace state for the rollouts (exactly one worker per workspace, on the machine "
                    "where hwfw apply runs: it holds the state and the runs' host files).")
 @click.option("--concurrency", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Steps this worker runs at once (default: twice settings.parallelism, at least 100).")
+              help="Steps this worker runs at once (default: 2,000, two per host of the most a rollout runs at "
+                   "once; at least twice settings.parallelism).")
 @temporal_options
 @insecure_options
 def worker(site: str | None, state_writer: bool, concurrency: int | None, temporal_address: str | None,

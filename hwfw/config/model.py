@@ -438,7 +438,7 @@ class ServerSettings:
     session_lifetime: float = 8 * 3600.0
     watch_interval: float = 2.0
     auth_failures_per_minute: int = 10
-    engine: str = "local"
+    engine: str = "local"               # local | temporal; when not given, settings.engine
     apply_in: str = "process"           # process | thread: where the local engine runs an apply
     scan_interval: float = 3600.0       # 0: no scheduled scan
     scan_jitter: float = 300.0

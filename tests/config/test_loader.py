@@ -164,3 +164,17 @@ def test_files_are_resolved_against_the_workspace_not_cwd(lab_copy: Path, tmp_pa
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     assert load_workspace(lab_copy).files["inventory"] == lab_copy / "inventory.yaml"
+
+
+def test_the_server_runs_applies_on_the_engine_of_settings_engine_unless_told(lab_copy: Path) -> None:
+    assert load_workspace(lab_copy).settings.server.engine == "local"
+    edit(lab_copy / "hwfw.yaml", "\nsettings:\n", "\nsettings:\n  engine: temporal\n")
+    assert load_workspace(lab_copy).settings.server.engine == "temporal"
+    edit(lab_copy / "hwfw.yaml", "\nsettings:\n", "\nsettings:\n  server: {engine: local}\n")
+    settings = load_workspace(lab_copy).settings
+    assert (settings.engine, settings.server.engine) == ("temporal", "local")
+    edit(lab_copy / "hwfw.yaml", "server: {engine: local}", "server: {engine: nomad}")
+    _, problems = check_workspace(lab_copy)
+    (problem,) = problems
+    assert problem.code == "invalid-value" and problem.expected == "one of 'local', 'temporal'"
+    assert problem.location is not None and problem.location.file.endswith("hwfw.yaml")

@@ -1,11 +1,11 @@
 """Acceptance (issue 15): a large plan through one rollout workflow, within Temporal's
 limits.
 
-The issue asks for 5,000 hosts. On the two shared cores this suite runs on, 5,000 hosts
-(25,000 activities) take far longer than the suite's budget allows, so the suite runs
-HOSTS hosts against limits lowered in proportion; `HWFW_SCALE_HOSTS=5000 pytest
-tests/engine/test_rollout_at_scale.py -s` runs the 5,000-host case by hand (its figures:
-docs/temporal.md), with the same assertions.
+The issue asks for 5,000 hosts. `HWFW_SCALE_HOSTS=5000 pytest -n0 -s
+tests/engine/test_rollout_at_scale.py` runs that case, with the same assertions (11 min
+on the two cores of the development machine, its figures in docs/temporal.md): 35,000
+activities through one development server, longer than the whole suite's budget, so
+the suite runs HOSTS = 400 hosts against limits lowered in proportion.
 
 The development server's own limits are lowered (dynamic configuration) so that these
 hosts meet them as a plan thirty to fifty times larger meets the defaults: at most PENDING pending child
@@ -90,7 +90,9 @@ def _peak_pending_children(history: Any) -> int:
     return peak
 
 
-@pytest.mark.timeout(1200 if HOSTS <= 400 else 5400)
+# The thread method ends the process (an xdist worker) if the test hangs anywhere, even
+# in the shutdown of its event loop, where a signal may not reach Python code.
+@pytest.mark.timeout(300 if HOSTS <= 400 else 3600, method="thread")
 def test_a_large_plan_runs_as_one_rollout_within_temporals_limits(tmp_path: Path) -> None:
     server = start_dev_server(tmp_path / "temporal", dynamic={
         "limit.numPendingChildExecutions.error": PENDING, "limit.historyCount.suggestContinueAsNew": HISTORY_SUGGEST,

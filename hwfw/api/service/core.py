@@ -71,7 +71,7 @@ class FirmwareService:
         self.clock: Clock = clock or SystemClock()
         self.hub = EventHub()
         settings = config.settings.server
-        self.engines = dict(engines or default_engines(settings.apply_in))
+        self.engines = dict(engines or default_engines(settings.apply_in, config.settings))
         self.scheduler = Scheduler(self.clock)
         self.fleet = FleetView(workspace, self.clock)
         self.runs = RunManager(workspace, store, self.hub, self.engines, self.clock, engine=settings.engine)

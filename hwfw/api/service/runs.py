@@ -11,14 +11,20 @@ One run at a time per server: a second start gets ConflictError naming the first
 apply of another process holding the workspace lock is named too. When the server
 starts, a run recorded as running whose engine no longer runs it (the server was
 killed) is marked interrupted; resuming it settles what it left open on the BMCs and
-continues (hwfw.apply.resume), without flashing anything twice.
+continues (hwfw.apply.resume), without flashing anything twice. A run of an engine
+whose runs outlive the server (a Temporal rollout) that is still alive is followed
+again (`attach`): its new events continue its numbering, and its end is recorded as
+if the server had never stopped. Stopping the server detaches from such a run
+instead of cancelling it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import json
+from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
@@ -27,6 +33,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from hwfw.cancel import CancelToken
 from hwfw.clock import Clock, utc_now_iso
 from hwfw.errors import ConflictError, HwfwError, NotFoundError
+from hwfw.events import Event
 from hwfw.logs import get_logger, redactor
 from hwfw.state.serverstore import TERMINAL, AuditRecord, RunRecord, ServerStore
 
@@ -123,16 +130,42 @@ class RunManager:
 
     async def recover(self) -> list[RunRecord]:
         """Mark interrupted every run recorded as queued or running whose engine (one of this
-        server's) no longer runs it."""
+        server's) no longer runs it; follow again the runs a server started on an engine
+        that keeps them alive (`attach`). Returns the runs marked interrupted."""
         out = []
         for record in await self.store.list_runs(limit=1000, statuses=("queued", "running")):
             engine = self.engines.get(record.engine)
-            if engine is None or engine.alive(record):
-                continue   # not ours to judge (a Temporal rollout lives on its service), or still running
-            out.append(await self._set(record, status="interrupted", finished=self.now(),
-                                       message=INTERRUPTED_BY_RESTART))
-            await self.audit(SERVER, "run-interrupted", record.run_id, reason="server restart")
+            if engine is None:
+                continue   # not ours to judge
+            alive = engine.alive(record)
+            if inspect.isawaitable(alive):
+                alive = await alive
+            if not alive:
+                out.append(await self._set(record, status="interrupted", finished=self.now(),
+                                           message=INTERRUPTED_BY_RESTART))
+                await self.audit(SERVER, "run-interrupted", record.run_id, reason="server restart")
+            elif hasattr(engine, "attach") and record.plan_id is not None and not self._active:
+                await self._attach(engine, record)   # a server's run (the CLI follows its own)
         return out
+
+    async def _attach(self, engine: Any, record: RunRecord) -> None:
+        """Follow again a run this server started before it stopped: the events it
+        recorded are not recorded twice, new ones continue their numbering."""
+        progress = RunProgress()
+        seen: Counter[str] = Counter()
+        last = 0
+        async for batch in self._stored(record.run_id, 0, 5000):
+            for item in batch:
+                progress.apply(item.seq, item.event)
+                seen[_key(item.event)] += 1
+                last = item.seq
+        recorder = RunRecorder(record.run_id, self.store, self.hub, first_seq=last + 1)
+        recorder.progress = progress
+        handle = engine.attach(self.workspace, record, on_event=_Unseen(recorder, seen), cancel=CancelToken())
+        active = ActiveRun(record, handle, recorder)
+        self._active[record.run_id] = active
+        active.supervisor = asyncio.ensure_future(self._supervise(active))
+        await self.audit(SERVER, "run-attached", record.run_id, engine=record.engine)
 
     # ------------------------------------------------------------------ starting
 
@@ -183,6 +216,8 @@ class RunManager:
         async with self._starting, self.live:
             await self._check_free("sync the repository")
             engine = self.engines[self.engine]
+            if "sync" not in getattr(engine, "kinds", ("apply", "sync")):
+                engine = self.engines["local"]   # a repository sync runs here, whatever engine applies
             run_id = new_run_id()
             record = RunRecord(run_id=run_id, plan_id=None, status="queued", kind="sync", engine=engine.name,
                                created=self.now(), created_by=principal.display, owner=engine.owner(),
@@ -205,6 +240,10 @@ class RunManager:
         result: Any = None
         try:
             result = await active.handle.wait()
+            if getattr(result, "extra", {}).get("detached"):
+                await active.recorder.flush()   # it goes on where it runs: followed again at the next start
+                self._active.pop(active.record.run_id, None)
+                return
         except asyncio.CancelledError:
             message = "the server stopped while this run was in progress"
         except HwfwError as exc:
@@ -236,8 +275,10 @@ class RunManager:
         if active is None:
             if record.terminal:
                 raise ConflictError(f"run {run_id} has already ended ({record.status})", hint="nothing to cancel")
+            where = (f"stop its rollout with: hwfw run cancel {run_id}" if record.engine == "temporal" else
+                     "cancel it where it runs (Ctrl-C / SIGTERM for the CLI)")
             raise ConflictError(f"run {run_id} is not executed by this server ({record.engine} engine, owner "
-                                f"{record.owner})", hint="cancel it where it runs (Ctrl-C / SIGTERM for the CLI)")
+                                f"{record.owner})", hint=where)
         active.handle.cancel(force=force)
         await self.audit(principal.display, "run-cancelled", run_id, force=force)
         return active.record
@@ -321,9 +362,14 @@ class RunManager:
                 return
 
     async def shutdown(self, timeout: float = 60.0) -> None:
-        """Cancel every active run (SIGTERM semantics) and wait for it to reach a safe point."""
+        """Cancel every active run (SIGTERM semantics) and wait for it to reach a safe point;
+        a run that outlives the server (it has `detach`) is only no longer followed."""
         for active in list(self._active.values()):
-            active.handle.cancel()
+            detach = getattr(active.handle, "detach", None)
+            if callable(detach):
+                detach()
+            else:
+                active.handle.cancel()
         tasks = [a.supervisor for a in self._active.values() if a.supervisor is not None]
         if tasks:
             done, pending = await asyncio.wait(tasks, timeout=timeout)
@@ -348,3 +394,26 @@ def _message_of(result: Any) -> str:
         counts = result.summary()
         return ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
     return ""
+
+
+def _key(event: dict[str, Any]) -> str:
+    return json.dumps(event, sort_keys=True, ensure_ascii=False)
+
+
+class _Unseen:
+    """The event sink of a re-attached run: an event already recorded (the follower
+    replays what the engine retained) is dropped once per time it was recorded."""
+
+    def __init__(self, recorder: RunRecorder, seen: Counter[str]) -> None:
+        self.recorder = recorder
+        self.seen = seen
+        self.left = sum(seen.values())
+
+    def emit(self, event: Event) -> None:
+        if self.left:
+            key = _key(json.loads(redactor(_text(event.to_json()))))   # as the recorder stored it
+            if self.seen[key] > 0:
+                self.seen[key] -= 1
+                self.left -= 1
+                return
+        self.recorder.emit(event)

@@ -35,8 +35,8 @@ from .model import (
     run_id_of,
 )
 
-__all__ = ["Follower", "RolloutInfo", "describe_rollout", "event_of", "list_rollouts", "start_rollout",
-           "stop_rollout"]
+__all__ = ["Follower", "RolloutInfo", "describe_rollout", "event_of", "list_rollouts", "rollout_exists",
+           "start_rollout", "stop_rollout"]
 
 log = get_logger("engine.temporal.client")
 
@@ -243,6 +243,18 @@ async def describe_rollout(client: Client, run_id: str) -> RolloutInfo:
                        hosts=int(memo.get("hosts", 0)),
                        workspace=str(memo.get("workspace", "")), started_by=str(memo.get("started_by", "")),
                        exit_code=exit_code, counts=counts, detail=detail)
+
+
+async def rollout_exists(client: Client, run_id: str) -> bool:
+    """Was the rollout of this run started on the service (running or ended)? RPCError
+    when the service cannot tell (unreachable)."""
+    try:
+        await _handle(client, run_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
 
 
 async def stop_rollout(client: Client, run_id: str, *, force: bool = False) -> None:
