@@ -166,12 +166,6 @@ class Ledger:
     async def open_intents(self) -> list[dict[str, Any]]:
         return await self.backend.open_intents()
 
-    async def session_opened(self, host: str, **details: Any) -> str:
-        return self.sessions.open(run_id=self.run_id, host=host, component="session", action="session", **details)
-
-    async def session_closed(self, record_id: str, outcome: str, **details: Any) -> None:
-        self.sessions.resolve(record_id, outcome, **details)
-
     async def audit(self, *, host: str, component: str, action: str, outcome: str, before: str | None = None,
                     after: str | None = None, image_sha256: str | None = None, message: str | None = None) -> None:
         await asyncio.shield(self.backend.audit(

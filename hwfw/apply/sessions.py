@@ -21,16 +21,21 @@ records for the run after.
 
 The journal also remembers what each BMC did with a login's Context (`stored`,
 `ignored`, `refused`), so later runs decide without asking again.
+
+A Temporal worker keeps the same journal in a file of its own and logs out, with
+`logout_left`, what a killed worker of its site left (hwfw/engine/temporal/sessions.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol
 
 from hwfw.apply.events import ApplyEvents
 from hwfw.apply.ledger import Ledger
+from hwfw.clock import Clock
+from hwfw.config.model import Settings
 from hwfw.errors import BmcError
 from hwfw.inventory.collect import ResolvedHost
 from hwfw.logs import get_logger
@@ -39,40 +44,58 @@ from hwfw.redfish.login_context import IGNORED, REFUSED, STORED, context_value
 from hwfw.redfish.session import DEFAULT_SESSIONS_URI
 from hwfw.redfish.stale import delete_sessions_with_context, delete_stale_session
 from hwfw.redfish.transport import ssl_context
+from hwfw.state.journal import IntentLog
 
-__all__ = ["LeftoverReport", "RunSessions", "logout_leftovers"]
+__all__ = ["LeftoverReport", "RunSessions", "Warnings", "logout_left", "logout_leftovers"]
 
 log = get_logger("apply.sessions")
 
 class RunSessions:
-    """The run's session journal: one open intent per live session."""
+    """A session journal in an intent log: one open intent per live session, one pending
+    login per login not yet answered. `owner` is the run (or worker) the records name:
+    whoever reads the log later tells its own records from those of the dead by it.
+    `RunSessions(ledger)`: the run's, in `.hwfw/sessions.jsonl`."""
 
-    def __init__(self, ledger: Ledger) -> None:
-        self.ledger = ledger
+    def __init__(self, ledger: Ledger | None = None, *, log: IntentLog | None = None,
+                 owner: str | None = None) -> None:
+        if ledger is not None:
+            log, owner = ledger.sessions, ledger.run_id
+        if log is None or owner is None:
+            raise TypeError("RunSessions needs a ledger, or a log and its owner")
+        self.log, self.owner = log, owner
         self._open: dict[tuple[str, str], str] = {}
-        self._verdicts = context_verdicts(ledger.sessions.records())
+        self._verdicts = context_verdicts(log.records())
 
     async def opened(self, host: str, uri: str, *, user: str | None, created: str | None) -> None:
-        self._open[(host, uri)] = await self.ledger.session_opened(host, uri=uri, user=user, created=created)
+        record = self.log.open(run_id=self.owner, host=host, component="session", action="session", uri=uri,
+                               user=user, created=created)
+        earlier, self._open[(host, uri)] = self._open.get((host, uri)), record
+        if earlier is not None:  # the BMC forgot that session (a reset) and gave its id to this one
+            self.log.resolve(earlier, "replaced")
 
     async def closed(self, host: str, uri: str, outcome: str) -> None:
         record = self._open.pop((host, uri), None)
         if record is not None:
-            await self.ledger.session_closed(record, outcome)
+            self.log.resolve(record, outcome)
 
     async def login_started(self, host: str, *, uri: str, user: str | None, nonce: str | None,
                             reason: str | None) -> str | None:
-        return self.ledger.sessions.open(run_id=self.ledger.run_id, host=host, component="session",
-                                         action=LOGIN, uri=uri, user=user, nonce=nonce, reason=reason)
+        return self.log.open(run_id=self.owner, host=host, component="session", action=LOGIN, uri=uri,
+                             user=user, nonce=nonce, reason=reason)
 
     async def login_ended(self, host: str, record: str, outcome: str, **details: str | None) -> None:
         verdict = details.get("context")
         if verdict in _VERDICTS:
             self._verdicts[host] = str(verdict)
-        self.ledger.sessions.resolve(record, outcome, **{k: v for k, v in details.items() if v is not None})
+        self.log.resolve(record, outcome, **{k: v for k, v in details.items() if v is not None})
 
     def context_verdict(self, host: str) -> str | None:
         return self._verdicts.get(host)
+
+    def learn(self, records: list[dict[str, Any]]) -> None:
+        """Take what BMCs did with a login's Context from another journal's `records`
+        (this one's own, recorded later, win)."""
+        self._verdicts = {**context_verdicts(records), **self._verdicts}
 
     @property
     def live(self) -> int:
@@ -103,13 +126,29 @@ class LeftoverReport:
         return sum(v.count(outcome) for v in self.outcomes.values())
 
 
+class Warnings(Protocol):
+    """Where the logout of a left session is reported (an apply's events, a worker's log)."""
+
+    def warning(self, message: str, host: str | None = None) -> None: ...
+
+
 async def logout_leftovers(ledger: Ledger, hosts: Mapping[str, ResolvedHost], *, insecure: bool,
                            events: ApplyEvents, concurrency: int = 16) -> LeftoverReport:
     """Delete the sessions earlier runs left open on `hosts` (see the module docstring)."""
+    return await logout_left(ledger.sessions, hosts, owner=ledger.run_id, settings=ledger.settings,
+                             clock=ledger.clock, insecure=insecure, events=events, concurrency=concurrency)
+
+
+async def logout_left(journal: IntentLog, hosts: Mapping[str, ResolvedHost], *, owner: str, settings: Settings,
+                      clock: Clock, insecure: bool, events: Warnings, concurrency: int = 16,
+                      left_by: str = "run") -> LeftoverReport:
+    """Delete the sessions whose records `journal` holds open, except `owner`'s own, on
+    `hosts` (the others' records stay open: no credentials for them here). `left_by`
+    names what the records' owners are in the warnings (a run, a worker)."""
     by_host: dict[str, list[dict[str, Any]]] = {}
     logins: dict[str, list[dict[str, Any]]] = {}
-    for intent in await asyncio.to_thread(ledger.sessions.open_intents):
-        if intent.get("host") in hosts and intent.get("run_id") != ledger.run_id:  # never this run's own
+    for intent in await asyncio.to_thread(journal.open_intents):
+        if intent.get("host") in hosts and intent.get("run_id") != owner:  # never the owner's own
             (logins if intent.get("action") == LOGIN else by_host).setdefault(intent["host"], []).append(intent)
     report = LeftoverReport()
     limit = asyncio.Semaphore(max(1, concurrency))
@@ -117,9 +156,8 @@ async def logout_leftovers(ledger: Ledger, hosts: Mapping[str, ResolvedHost], *,
     async def one(name: str, intents: list[dict[str, Any]]) -> None:
         async with limit:
             rh = hosts[name]
-            settings = ledger.settings
             verify = ssl_context(rh.ca_bundle or rh.host.ca_bundle or settings.ca_bundle, insecure=insecure)
-            client = RedfishClient(rh.url, host=name, clock=ledger.clock,
+            client = RedfishClient(rh.url, host=name, clock=clock,
                                    options=ClientOptions.from_settings(settings), verify=verify)
             try:
                 for intent in intents:
@@ -132,12 +170,12 @@ async def logout_leftovers(ledger: Ledger, hosts: Mapping[str, ResolvedHost], *,
                                  intent.get("run_id"), exc.message)
                         continue  # the BMC does not answer now: try again next run
                     report.outcomes.setdefault(name, []).append(outcome)
-                    await ledger.session_closed(intent["intent"], outcome, settled=True)
+                    journal.resolve(intent["intent"], outcome, settled=True)
                     if outcome == "deleted":
-                        events.warning(f"logged out a session run {intent.get('run_id')} left open "
+                        events.warning(f"logged out a session {left_by} {intent.get('run_id')} left open "
                                        f"({d.get('uri')})", name)
                 if logins.get(name):
-                    await _unanswered_logins(ledger, client, rh, logins[name], report, events)
+                    await _unanswered_logins(journal, client, rh, logins[name], report, events, left_by)
             finally:
                 await client.aclose()
 
@@ -147,8 +185,9 @@ async def logout_leftovers(ledger: Ledger, hosts: Mapping[str, ResolvedHost], *,
     return report
 
 
-async def _unanswered_logins(ledger: Ledger, client: RedfishClient, rh: ResolvedHost,
-                             pending: list[dict[str, Any]], report: LeftoverReport, events: ApplyEvents) -> None:
+async def _unanswered_logins(journal: IntentLog, client: RedfishClient, rh: ResolvedHost,
+                             pending: list[dict[str, Any]], report: LeftoverReport, events: Warnings,
+                             left_by: str) -> None:
     """Delete the sessions pending logins of earlier runs created, found by their Context."""
     name = rh.name
     named = {context_value(str(i["details"]["nonce"])): i for i in pending if (i.get("details") or {}).get("nonce")}
@@ -157,8 +196,8 @@ async def _unanswered_logins(ledger: Ledger, client: RedfishClient, rh: Resolved
             continue
         reason = (intent.get("details") or {}).get("reason") or "the login carried no Context"
         report.outcomes.setdefault(name, []).append("unidentifiable")
-        await ledger.session_closed(intent["intent"], "unidentifiable", settled=True,
-                                    why=f"a session this login may have created cannot be told apart: {reason}")
+        journal.resolve(intent["intent"], "unidentifiable", settled=True,
+                        why=f"a session this login may have created cannot be told apart: {reason}")
     if not named:
         return
     by_uri: dict[str, list[str]] = {}
@@ -174,7 +213,7 @@ async def _unanswered_logins(ledger: Ledger, client: RedfishClient, rh: Resolved
             intent = named[context]
             outcome = found.get(context, "no-session")
             report.outcomes.setdefault(name, []).append(outcome)
-            await ledger.session_closed(intent["intent"], outcome, settled=True)
+            journal.resolve(intent["intent"], outcome, settled=True)
             if outcome == "deleted":
-                events.warning(f"logged out a session whose login answer run {intent.get('run_id')} never "
+                events.warning(f"logged out a session whose login answer {left_by} {intent.get('run_id')} never "
                                f"received (Context {context})", name)

@@ -3,7 +3,8 @@
 A `SessionJournal` is installed for a stretch of work with `journal_sessions` (a
 context variable, so every task started inside sees it); `RedfishSession` reports each
 session it opens and closes to it, by URI, never by token. Apply writes them into its
-intent log, so the next run can log out what a killed run left open (stale.py).
+session journal and a Temporal worker into its own (hwfw/apply/sessions.py), so the next
+run, or the next worker of the site, logs out what a killed one left open (stale.py).
 
 Each login is journalled before its POST as a pending login (host, the Sessions URI, a
 random nonce sent as the session's `Context` where the BMC keeps one; never the

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -91,9 +92,10 @@ class SiteWorker:
                 self.kill()
 
 
-def split_lab(tmp_path: Path, hosts: list[str] | None = None) -> ServedLab:
-    """The lab served by `hwfw sim serve`, its inventory split across sites a and b."""
-    lab = serve_lab(tmp_path, hosts)
+def split_lab(tmp_path: Path, hosts: list[str] | None = None, options: dict[str, Any] | None = None) -> ServedLab:
+    """The lab served by `hwfw sim serve` (`options`: of every simulated host), its
+    inventory split across sites a and b."""
+    lab = serve_lab(tmp_path, hosts, options=options)
     inv_path = lab.workspace / "inventory.yaml"
     inv = yaml.safe_load(inv_path.read_text())
     for host in inv["hosts"]:

@@ -23,6 +23,7 @@ import jsonschema
 import pytest
 
 from hwfw.resources import schema_path
+from hwfw.state.files import read_json_lines
 from hwfw.state.store import StateStore
 from tests.apply.support import ServedLab
 from tests.helpers import run_hwfw
@@ -193,7 +194,8 @@ def _replays(server: DevServer, run_id: str, host: str) -> None:
 
 def test_a_worker_killed_while_its_host_flashes_resumes_without_flashing_twice(
         tmp_path: Path, temporal_server: DevServer) -> None:
-    lab = split_lab(tmp_path)
+    # sessions idle out only after a virtual day: whatever closes them here is hwfw
+    lab = split_lab(tmp_path, options={"session_timeout": 86400})
     try:
         plan_path, plan = _saved_plan(lab, tmp_path)
         with Sites(lab, temporal_server.address, tmp_path) as sites:
@@ -207,7 +209,13 @@ def test_a_worker_killed_while_its_host_flashes_resumes_without_flashing_twice(
                 e["type"] == "flash-started" and e["bmc"] in site_b for e in lab.events(since)), proc)
             sites.workers["b"].kill()
             flashing = {e["bmc"] for e in lab.events(since) if e["type"] == "flash-started" and e["bmc"] in site_b}
+            left = {(bmc, s["id"]) for bmc, live in lab.sessions().items() if bmc in site_b for s in live}
+            assert left, "the killed worker held no session (nothing to test)"
             sites.workers["b"].start()
+            # the restarted worker logged them out before it polled for work (a BMC resetting
+            # itself meanwhile may have dropped some first); only an unidentifiable one stays
+            kept = left & {(bmc, s["id"]) for bmc, live in lab.sessions().items() for s in live}
+            assert len(kept) <= _unidentifiable(lab), kept
             out, err = proc.communicate(timeout=300)
             assert proc.returncode == 0, err[-3000:]
             events = _json_lines(out)
@@ -222,8 +230,50 @@ def test_a_worker_killed_while_its_host_flashes_resumes_without_flashing_twice(
             assert settled and {host for host, _ in settled} <= site_b, settled
             assert {verdict for _, verdict in settled} <= {"done", "not-sent"}, settled
             assert any(verdict == "done" and host in flashing for host, verdict in settled), (settled, flashing)
+            _assert_sessions_logged_out(lab, plan, left, since)
     finally:
         lab.process.stop()
+
+
+def _unidentifiable(lab: ServedLab) -> int:
+    """Logins of site b's killed worker whose session cannot be told from another client's
+    (the kill cut off the answer on a BMC that keeps no Context): the restarted worker
+    leaves those, and their records say why (README, Limitations)."""
+    journal = read_json_lines(lab.workspace / ".hwfw" / "workers" / "b" / "sessions.0.jsonl")
+    return sum(1 for r in journal if r.get("outcome") == "unidentifiable")
+
+
+def _assert_sessions_logged_out(lab: ServedLab, plan: dict[str, Any], left: set[tuple[str, str]],
+                                since: int) -> None:
+    """No session of hwfw is open on any BMC once the rollout ended: the restarted worker of
+    site b logged out those its killed predecessor left (`left`: (BMC, session id) at the
+    kill), and every worker closed its own. Each worker journalled its sessions, the ones its
+    activities opened included, in its site's journal."""
+    runtime = lab.workspace / ".hwfw"
+    journal = read_json_lines(runtime / "workers" / "b" / "sessions.0.jsonl")
+    remaining = {(bmc, s["id"]) for bmc, live in lab.sessions().items() for s in live}
+    assert len(remaining) <= _unidentifiable(lab) and remaining <= left, remaining
+    closed = {(e["bmc"], e["id"]): e["reason"] for e in lab.events(since, type_="session-closed")}
+    assert {closed.get(s) for s in left - remaining} <= {"logout", "bmc-reset"}, (left, closed)
+    # the killed worker (the journal's first owner) journalled each of them by URI; the next
+    # worker resolved each record: `deleted` where the BMC shows a logout; a BMC resetting
+    # when it started (which dropped the session) keeps its record open for the next start
+    killed = next(r["run_id"] for r in journal if "intent" in r)
+    opened = {(r["host"], r["details"]["uri"].rsplit("/", 1)[-1]): r["intent"] for r in journal
+              if r.get("action") == "session" and r["run_id"] == killed}
+    assert left - remaining <= set(opened), (left, set(opened))
+    resolved = {r["resolves"]: r["outcome"] for r in journal if "resolves" in r}
+    for s in left - remaining:
+        outcome = resolved.get(opened[s])
+        assert (outcome == "deleted") == (closed[s] == "logout"), (s, outcome, closed[s])
+        assert outcome is not None or closed[s] == "bmc-reset", (s, closed[s])
+    # the restarted worker's activities journalled their sessions too, as worker a's did:
+    # a session record for every host of the site that had steps
+    assert {r["run_id"] for r in journal if "intent" in r} - {killed}, "the restarted worker journalled nothing"
+    for site in ("a", "b"):
+        records = read_json_lines(runtime / "workers" / site / "sessions.0.jsonl")
+        hosts = {r["host"] for r in records if r.get("action") == "session"}
+        assert hosts == {st["host"] for st in plan["steps"] if SITES[st["host"]] == site}, (site, hosts)
 
 
 def test_killing_the_cli_leaves_the_rollout_running_and_attach_follows_it_to_the_end(

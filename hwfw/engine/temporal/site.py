@@ -42,7 +42,7 @@ from hwfw.apply.resume import settle_intent, settle_open_intents
 from hwfw.apply.run import StoreImages, drivers_for
 from hwfw.clock import Clock, SystemClock
 from hwfw.config.model import Workspace
-from hwfw.connect import SIM_SCHEME, connect
+from hwfw.connect import SIM_SCHEME, Connection, connect
 from hwfw.errors import HwfwError
 from hwfw.logs import get_logger
 from hwfw.state.backend import StateBackend, open_backend
@@ -139,6 +139,7 @@ class Site:
         self.fetching: StoreImages | None = None
         self.backend: StateBackend | None = None
         self.pool: DriverPool | None = None
+        self.conn: Connection | None = None   # its hosts' BMCs (None when `drivers` replaces them)
         self._earlier: dict[str, asyncio.Future[set[str]]] = {}
         self._stack = AsyncExitStack()
 
@@ -158,9 +159,9 @@ class Site:
             server = await stack.enter_async_context(ImageServer(self.workspace.settings, self.clock,
                                                                  run_id=f"worker-{self.site or 'default'}"))
             if self.hosts:
-                conn = await stack.enter_async_context(connect(self.workspace, insecure=self.insecure,
-                                                               targets=self.hosts, clock=self.clock))
-                opener = drivers_for(conn, server)
+                self.conn = await stack.enter_async_context(connect(self.workspace, insecure=self.insecure,
+                                                                    targets=self.hosts, clock=self.clock))
+                opener = drivers_for(self.conn, server)
             else:
                 opener = _no_hosts
             self.images = StoreImages(self.workspace, fetch=False, server=server)

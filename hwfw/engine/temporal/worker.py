@@ -6,6 +6,9 @@ server BMCs pull from); it needs the workspace and the credentials of its site's
 nothing else. Every worker also runs the workflow code (queue `hwfw.control`): it is
 deterministic, needs no BMC, and any worker may replay it. Exactly one worker per
 workspace writes the state (see control.py); run it where `hwfw apply` runs.
+
+A worker journals its BMC sessions while it runs and, when it starts, logs out those a
+killed worker of its site left open (sessions.py).
 """
 
 from __future__ import annotations
@@ -20,13 +23,15 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from hwfw.clock import Clock
+from hwfw.clock import Clock, SystemClock
 from hwfw.config.model import Workspace
 from hwfw.errors import HwfwError
 from hwfw.logs import get_logger
+from hwfw.redfish.journal import journal_sessions
 
 from .control import StateActivities, StateKeeper
 from .model import CHILDREN_IN_FLIGHT, CONTROL_QUEUE, STATE_QUEUE, site_queue, step_timing
+from .sessions import WorkerSessions
 from .site import Opener, Site, SiteActivities
 from .workflows import HostWorkflow, RolloutWorkflow
 
@@ -60,9 +65,17 @@ async def run_worker(workspace: Workspace, *, site: str | None, address: str, na
     # slots than hosts in flight queue steps behind others' waits (200 hosts, 100 slots:
     # 1.9 s median wait per step); two per host of the most one rollout runs at once.
     concurrency = concurrency or 2 * max(CHILDREN_IN_FLIGHT, workspace.settings.parallelism)
+    clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
+        # the journal is installed before the first login (connecting, every activity: the
+        # tasks the Workers below start copy this context) and reset after the last logout
+        sessions = WorkerSessions(workspace.settings, site, clock)
+        stack.callback(sessions.release)
+        stack.enter_context(journal_sessions(sessions.claim()))
         where = await stack.enter_async_context(Site(workspace, site, insecure=insecure, clock=clock,
                                                      drivers=drivers, images=images))
+        if where.conn is not None:
+            await sessions.logout_dead(where.conn.hosts, insecure=where.conn.insecure)
         steps = SiteActivities(where, heartbeat_every=timing.heartbeat_every)
         shutdown = timedelta(seconds=5)
         workers = [Worker(client, task_queue=site_queue(site), activities=steps.activities(),
