@@ -35,13 +35,14 @@ from hwfw.apply.drivers.methods import HttpPush, MultipartPush, SimpleUpdatePull
 from hwfw.apply.drivers.quirks import Quirks, method_table
 from hwfw.apply.drivers.settings import DmtfSettings
 from hwfw.apply.upload import FormField
-from hwfw.errors import ApplyError, BmcError
+from hwfw.errors import ApplyError
 from hwfw.logs import get_logger
 from hwfw.redfish.errors import message_id_matches, parse_error_info
 from hwfw.redfish.tasks import task_ref_from_response
 from hwfw.redfish.taskstate import judge_messages
 from hwfw.retry import polling
-from hwfw.vendors.base import BmcFacts, action_targets, link
+from hwfw.vendors.base import BmcFacts, action_targets
+from hwfw.vendors.supermicro import LICENCE_PROBE
 
 __all__ = ["LICENCE_NAMES", "SupermicroDriver", "SupermicroQuirks"]
 
@@ -194,8 +195,10 @@ class SupermicroQuirks(Quirks):
         return [comp.uri] if comp and comp.uri else []
 
     async def amend_preflight(self, facts: BmcFacts, report: PreflightReport) -> PreflightReport:
-        licence = await self._licence_probe()
-        if licence is None:
+        # The full facts read the licence probe (fwupd's: a GET on the push URI answers
+        # 405 OemLicenseNotPassed when unlicensed); its refusal is kept, not asked again.
+        licence = facts.extra.get(f"licence:{LICENCE_PROBE}")
+        if not licence:
             return report
         facts_out = {**report.facts, "licensed": False, "licence_error": licence}
         if any("OemLicenseNotPassed" in w or "licence" in w.lower() for w in report.warnings):
@@ -203,24 +206,6 @@ class SupermicroQuirks(Quirks):
         note = (f"licence: {licence} (BMC, BIOS and CPLD uploads work without it; NIC, storage and SimpleUpdate "
                 "need it)")
         return replace(report, facts=facts_out, warnings=(*report.warnings, note))
-
-    async def _licence_probe(self) -> str | None:
-        """fwupd's probe: a GET on the push URI answers 405 OemLicenseNotPassed when unlicensed."""
-        us_uri = link(self.bmc.session.root, "UpdateService")
-        try:
-            us = await self.bmc.optional(us_uri) if us_uri else None
-            push = (us or {}).get("MultipartHttpPushUri")
-            if not push:
-                return None
-            response = await self.bmc.session.request("GET", str(push), check=False, retries=0)
-        except BmcError:
-            return None
-        if response.status_code == 405:
-            info = parse_error_info(response)
-            if message_id_matches(info.message_id, "OemLicenseNotPassed"):
-                named = next((a for m in info.messages for a in m.args if a), LICENCE_NAMES)
-                return f"Supermicro licence {named} missing"
-        return None
 
     async def settle(self, intent: Mapping[str, Any], key: str, target: Any,
                      details: Mapping[str, Any]) -> str | None:

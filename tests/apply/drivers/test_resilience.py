@@ -169,9 +169,13 @@ def test_supermicro_missing_licence_is_named(tmp_path: Path) -> None:
 
     async def body(rig: Rig) -> None:
         drv = await rig.driver("s1")
+        rig.sim.app.request_log = []
         report = await drv.preflight(known_tasks=(), allow_pending=False)
         assert report.facts["licensed"] is False
         assert any("SFT-DCMS-SINGLE" in w for w in report.warnings)
+        probes = [r for r in rig.sim.app.request_log if r.method == "GET" and r.path.endswith("/upload")]
+        assert len(probes) == 1, probes  # the licence is probed once per pre-flight
+        rig.sim.app.request_log = None
         versions = await drv.read_versions()
         key = next(k for k in versions if k.startswith("nic"))
         path, entry = rig.image("supermicro", SMC["model"], "nic", "1.1.0")
