@@ -24,6 +24,8 @@ from hwfw.apply.run import ApplyOptions, run_apply
 from hwfw.config import load_workspace
 from hwfw.events import JsonLinesSink
 from hwfw.resources import schema_path
+from hwfw.state.files import read_json_lines
+from hwfw.state.journal import unresolved
 from hwfw.state.store import StateStore
 from tests.helpers import run_hwfw
 
@@ -91,6 +93,14 @@ def test_apply_converges_the_lab(lab: Path) -> None:
         assert [e["rejected"] for e in sim.query(hp.name, "bios-settings-applied")] == [[]] * expected, hp.name
         assert (state.extra.get("bios_settings") or {}).get(hp.name, {}).get("status") == \
             ("applied" if expected else None), hp.name
+    # the intent and session journals match their schema, and every record was resolved
+    journal_schema = json.loads(schema_path("journal").read_text())
+    for name in ("intents.jsonl", "sessions.jsonl"):
+        records = read_json_lines(lab / ".hwfw" / name)
+        assert records, name
+        for record in records:
+            jsonschema.validate(record, journal_schema)
+        assert unresolved(records) == [], name
     # planning again finds nothing to do
     again = run_hwfw("plan", str(lab), "--detailed-exitcode", env={"HWFW_CACHE": os.environ["HWFW_CACHE"]})
     assert again.returncode == 0, again.stdout + again.stderr

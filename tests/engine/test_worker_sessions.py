@@ -10,8 +10,10 @@ site or another), of a dead worker of another site, or of the local apply.
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from hwfw.apply.sessions import RunSessions
@@ -20,6 +22,7 @@ from hwfw.engine.temporal.site import DriverPool
 from hwfw.errors import BmcError
 from hwfw.redfish.journal import SessionJournal, journal_sessions
 from hwfw.redfish.session import RedfishSession
+from hwfw.resources import schema_path
 from hwfw.state.files import read_json_lines
 from hwfw.state.journal import IntentLog
 from tests.apply.test_unanswered_login import LOGIN, Rig, fleet
@@ -86,6 +89,9 @@ def test_a_starting_worker_logs_out_what_a_dead_worker_of_its_site_left_and_noth
             # the dead worker's records say so; the live ones' sessions are still open in theirs
             assert not [i for i in IntentLog(dead.path).open_intents() if i["run_id"] == dead.owner]
             assert {r["outcome"] for r in read_json_lines(dead.path) if "resolves" in r} >= {"deleted"}
+            journal_schema = json.loads(schema_path("journal").read_text())
+            for record in read_json_lines(dead.path):
+                jsonschema.validate(record, journal_schema)
             for path in (worker_a.path, worker_b.path, rig.settings.runtime_dir / "sessions.jsonl"):
                 assert [i["action"] for i in IntentLog(path).open_intents()] == ["session"], path
             assert worker_b.path is not None and worker_b.path.parent == journal_dir(rig.settings, "b")

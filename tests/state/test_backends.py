@@ -16,12 +16,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Awaitable, Callable, TypeVar
 
+import jsonschema
 import pytest
 
 from hwfw.config.model import BackendSettings, Settings
 from hwfw.errors import LockHeldError, StaleStateError, StateError
 from hwfw.state.backend import StateBackend, open_backend
 from hwfw.state.model import ComponentRecord, State
+from tests.helpers import REPO_ROOT
 
 T = TypeVar("T")
 BACKENDS = ["local", pytest.param("postgres", marks=pytest.mark.slow)]  # a PostgreSQL server
@@ -187,15 +189,14 @@ def test_open_intents_are_those_without_resolution(settings: Settings) -> None:
         (left,) = await b.open_intents()
         assert left["intent"] == c and left["details"] == {"to_version": "2.0"}
         assert [r.get("intent") or r.get("resolves") for r in await b.journal("intents")] == [a, c, a]
+        journal_schema = json.loads((REPO_ROOT / "schemas" / "journal.schema.json").read_text())
+        for record in await b.journal("intents"):   # each backend stores the same documents
+            jsonschema.validate(record, journal_schema)
 
     run(settings, body)
 
 
 def test_audit_records_match_their_schema(settings: Settings) -> None:
-    import jsonschema
-
-    from tests.helpers import REPO_ROOT
-
     schema = json.loads((REPO_ROOT / "schemas" / "audit.schema.json").read_text())
 
     async def body(b: StateBackend) -> None:
