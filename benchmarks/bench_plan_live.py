@@ -71,13 +71,16 @@ SWEEP_PROFILES = (("50ms", None), ("300ms", None), ("1s", None), ("300ms", "3s")
 BMCS_PER_SIMULATOR = 3500  # one listening socket + a few connections each, under 20,000 open files
 
 
-def lab_hosts(profile: str | None = None) -> dict[str, dict[str, Any]]:
-    """The lab's hosts; with `profile`, only those the lab gives that profile (a host's
-    models, versions and BIOS settings belong to its vendor's simulator)."""
+def lab_fleet() -> dict[str, Any]:
     import yaml
 
-    hosts = yaml.safe_load((REPO / "examples" / "lab" / "fleet.yaml").read_text())["hosts"]
-    return {name: spec for name, spec in hosts.items() if profile is None or spec.get("profile") == profile}
+    return yaml.safe_load((REPO / "examples" / "lab" / "fleet.yaml").read_text())
+
+
+def lab_hosts(lab: dict[str, Any], profile: str | None = None) -> dict[str, dict[str, Any]]:
+    """The lab's hosts; with `profile`, only those the lab gives that profile (a host's
+    models, versions and BIOS settings belong to its vendor's simulator)."""
+    return {name: spec for name, spec in lab["hosts"].items() if profile is None or spec.get("profile") == profile}
 
 
 def generate_fleet(path: Path, names: list[str], profile: str | None = None,
@@ -86,8 +89,8 @@ def generate_fleet(path: Path, names: list[str], profile: str | None = None,
     versions), or through its hosts of `profile` only."""
     import yaml
 
-    templates = list(lab_hosts(profile).values())
-    seed = yaml.safe_load((REPO / "examples" / "lab" / "fleet.yaml").read_text()).get("seed", 1)
+    lab = lab_fleet()
+    templates = list(lab_hosts(lab, profile).values())
     out: dict[str, Any] = {}
     for name in names:
         spec = dict(templates[int(name.rsplit("-", 1)[1]) % len(templates)])
@@ -96,11 +99,12 @@ def generate_fleet(path: Path, names: list[str], profile: str | None = None,
     defaults: dict[str, Any] = {"credentials": {"username": "admin", "password": "password"}}
     if inventory_latency:
         defaults["faults"] = {"inventory_latency": inventory_latency}
-    path.write_text(yaml.safe_dump({"seed": seed, "defaults": defaults, "hosts": out}, sort_keys=False))
+    path.write_text(yaml.safe_dump({"seed": lab.get("seed", 1), "defaults": defaults, "hosts": out},
+                                   sort_keys=False))
 
 
 def host_names(hosts: int, profile: str | None = None) -> list[str]:
-    lab = list(lab_hosts(profile))
+    lab = list(lab_hosts(lab_fleet(), profile))
     return [f"{lab[i % len(lab)]}-{i:05d}" for i in range(hosts)]
 
 

@@ -196,16 +196,12 @@ class SupermicroQuirks(Quirks):
 
     async def amend_preflight(self, facts: BmcFacts, report: PreflightReport) -> PreflightReport:
         # The full facts read the licence probe (fwupd's: a GET on the push URI answers
-        # 405 OemLicenseNotPassed when unlicensed); its refusal is kept, not asked again.
+        # 405 OemLicenseNotPassed when unlicensed), and its refusal is already among the
+        # report's warnings (`licence_errors`); the report's facts say so too.
         licence = facts.extra.get(f"licence:{LICENCE_PROBE}")
         if not licence:
             return report
-        facts_out = {**report.facts, "licensed": False, "licence_error": licence}
-        if any("OemLicenseNotPassed" in w or "licence" in w.lower() for w in report.warnings):
-            return replace(report, facts=facts_out)
-        note = (f"licence: {licence} (BMC, BIOS and CPLD uploads work without it; NIC, storage and SimpleUpdate "
-                "need it)")
-        return replace(report, facts=facts_out, warnings=(*report.warnings, note))
+        return replace(report, facts={**report.facts, "licensed": False, "licence_error": licence})
 
     async def settle(self, intent: Mapping[str, Any], key: str, target: Any,
                      details: Mapping[str, Any]) -> str | None:
