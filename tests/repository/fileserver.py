@@ -86,6 +86,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, *, body: bool) -> None:
         owner = self.server.owner
+        owner._begin()
+        try:
+            self._respond(body=body)
+        finally:
+            owner._end()
+
+    def _respond(self, *, body: bool) -> None:
+        owner = self.server.owner
         if owner.latency:
             time.sleep(owner.latency)
         name = urlsplit(self.path).path
@@ -172,6 +180,10 @@ class FileServer:
         self.blobs: dict[str, Blob] = {}
         self.requests: list[Request] = []
         self.lock = threading.Lock()
+        # Requests being answered: a client has its answer before the handler thread
+        # records it, so the log is read once none is in flight.
+        self._settled = threading.Condition(self.lock)
+        self._in_flight = 0
         self._httpd = _Server((host, port), _Handler)
         self._httpd.owner = self
         self.scheme = "http"
@@ -200,12 +212,24 @@ class FileServer:
                                 ranges, etag=f'"{digest}"')
         return self.url(name)
 
+    def _begin(self) -> None:
+        with self.lock:
+            self._in_flight += 1
+
+    def _end(self) -> None:
+        with self.lock:
+            self._in_flight -= 1
+            self._settled.notify_all()
+
     def _record(self, req: Request) -> None:
         with self.lock:
             self.requests.append(req)
 
     def gets(self, name: str) -> list[Request]:
-        with self.lock:
+        """The GETs of `name` answered so far, once the server has recorded every request
+        it is answering (at most 10 s: a stuck handler does not hang the test)."""
+        with self._settled:
+            self._settled.wait_for(lambda: self._in_flight == 0, timeout=10)
             return [r for r in self.requests if r.method == "GET" and r.path == name]
 
     def sent(self, name: str) -> int:
